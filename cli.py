@@ -1,0 +1,147 @@
+"""The `partner-portal` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+
+from permissions.actor import Actor
+from permissions.enums import ApiKeyScope, OperatorPermission, Via
+from settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+async def _migrate(settings: Settings) -> None:
+    from models.db import apply_migrations
+
+    await apply_migrations(settings.database_url)
+
+
+async def _demo(settings: Settings) -> None:
+    from models.db import open_database
+    from resolvers.demo import DEMO_PASSWORD, seed_demo
+
+    async with open_database(settings.database_url):
+        logins = await seed_demo(settings)
+    print(f"Demo data ready. Every demo account's password is: {DEMO_PASSWORD}")
+    for login in logins:
+        print(f"  {login.email:32} {login.role}")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings = _settings()
+    if args.demo and not settings.is_development:
+        sys.exit("--demo is for development only (ENVIRONMENT=development).")
+    if settings.is_sqlite or args.migrate:
+        asyncio.run(_migrate(settings))
+    if args.demo:
+        asyncio.run(_demo(settings))
+    uvicorn.run(
+        "server:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+        log_level=args.log_level, proxy_headers=True,
+    )
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    asyncio.run(_migrate(_settings()))
+    print("Migrations applied.")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    settings = _settings()
+    if not settings.is_development:
+        sys.exit("Demo data is for development only (ENVIRONMENT=development).")
+    asyncio.run(_demo(settings))
+
+
+def cmd_export_schema(args: argparse.Namespace) -> None:
+    from schema import build_schema
+
+    settings = Settings(introspection=True)
+    sys.stdout.write(build_schema(settings).as_str() + "\n")
+
+
+def cmd_create_operator(args: argparse.Namespace) -> None:
+    from models.db import open_database
+    from resolvers.identity import make_operator
+
+    settings = _settings()
+    password = os.environ.get("OPERATOR_PASSWORD") or secrets.token_urlsafe(12)
+    permissions = [OperatorPermission(p) for p in args.permission] or list(OperatorPermission)
+
+    async def run() -> None:
+        async with open_database(settings.database_url):
+            await make_operator(Actor(via=Via.CLI), args.email, permissions, name=args.name, password=password,
+                                settings=settings)
+
+    asyncio.run(run())
+    print(f"Operator {args.email} has: {', '.join(p.value for p in permissions)}")
+    if "OPERATOR_PASSWORD" not in os.environ:
+        print(f"Password (for a new account; shown once): {password}")
+
+
+def cmd_create_api_key(args: argparse.Namespace) -> None:
+    from models.db import open_database
+    from resolvers.identity import issue_api_key
+
+    settings = _settings()
+
+    async def run() -> str:
+        async with open_database(settings.database_url):
+            issued = await issue_api_key(Actor(via=Via.CLI), args.name, [ApiKeyScope(s) for s in args.scope])
+        return issued.key
+
+    key = asyncio.run(run())
+    print(f"API key (shown once; send it as 'X-Api-Key: <key>'):\n{key}")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="partner-portal", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP server (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--demo", action="store_true", help="seed demo data first (development only)")
+    serve.add_argument("--migrate", action="store_true", help="apply migrations first (always on SQLite)")
+    serve.set_defaults(run=cmd_serve)
+
+    commands.add_parser("migrate", help="apply pending database migrations").set_defaults(run=cmd_migrate)
+    commands.add_parser("demo", help="seed demo data and print the logins").set_defaults(run=cmd_demo)
+    commands.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(run=cmd_export_schema)
+
+    operator = commands.add_parser("create-operator", help="make a user (created if needed) an operator")
+    operator.add_argument("email")
+    operator.add_argument("--name")
+    operator.add_argument(
+        "--permission", action="append", default=[], choices=[p.value for p in OperatorPermission],
+        help="repeat for several; default: all",
+    )
+    operator.set_defaults(run=cmd_create_operator)
+
+    api_key = commands.add_parser("create-api-key", help="create an integrator API key")
+    api_key.add_argument("--name", required=True)
+    api_key.add_argument(
+        "--scope", action="append", required=True, choices=[s.value for s in ApiKeyScope], help="repeat for several"
+    )
+    api_key.set_defaults(run=cmd_create_api_key)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Adapters to systems outside the process: the OIDC provider, SMTP, Stripe, webhooks."""

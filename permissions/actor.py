@@ -1,0 +1,63 @@
+"""The actor of a request: who it is, how it signed in, and (loaded once) where it belongs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from permissions.enums import ApiKeyScope, OperatorPermission, Role, Via
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipInfo:
+    """What the actor is in one organization: enough for every policy decision."""
+
+    membership_id: int
+    organization_id: int
+    role: Role
+    permissions: frozenset[str]
+
+
+MembershipLoader = Callable[[int], Awaitable[dict[int, MembershipInfo]]]
+OperatorLoader = Callable[[int], Awaitable[frozenset[OperatorPermission]]]
+
+
+@dataclass(slots=True)
+class Actor:
+    """Built by authentication; memberships and operator permissions load once, on first use."""
+
+    via: Via = Via.ANONYMOUS
+    user_id: int | None = None
+    session_token_id: int | None = None
+    api_key_id: int | None = None
+    scopes: frozenset[ApiKeyScope] = frozenset()
+    rejected_credentials: str | None = None
+    _load_memberships: MembershipLoader | None = None
+    _load_operator: OperatorLoader | None = None
+    _memberships: dict[int, MembershipInfo] | None = field(default=None, repr=False)
+    _operator: frozenset[OperatorPermission] | None = field(default=None, repr=False)
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user_id is not None or self.api_key_id is not None
+
+    async def memberships(self) -> dict[int, MembershipInfo]:
+        """The actor's memberships by organization id (one query per request at most)."""
+        if self._memberships is None:
+            if self.user_id is None or self._load_memberships is None:
+                self._memberships = {}
+            else:
+                self._memberships = await self._load_memberships(self.user_id)
+        return self._memberships
+
+    async def operator_permissions(self) -> frozenset[OperatorPermission]:
+        if self._operator is None:
+            if self.user_id is None or self._load_operator is None:
+                self._operator = frozenset()
+            else:
+                self._operator = await self._load_operator(self.user_id)
+        return self._operator
+
+    def forget_memberships(self) -> None:
+        """Called after a change to the actor's own memberships within the request."""
+        self._memberships = None

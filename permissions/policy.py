@@ -1,0 +1,131 @@
+"""Pure decisions: given what is known about the actor, may it do this?
+
+Every function either returns a decision or raises an `AccessError`; none touches
+the database, so the same rules serve GraphQL, HTTP endpoints, jobs and the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from permissions.actor import Actor, MembershipInfo
+from permissions.enums import (
+    MEMBER_PERMISSIONS,
+    ApiKeyScope,
+    OperatorPermission,
+    OrganizationPermission,
+    PartnerPermission,
+    Role,
+)
+from permissions.errors import Forbidden, NoOrganization, NotFound, Unauthenticated
+
+# A partner permission includes the narrower ones below it.
+PARTNER_IMPLIES: dict[str, frozenset[str]] = {
+    PartnerPermission.MANAGE_PARTNER_PORTAL: frozenset(PartnerPermission),
+    PartnerPermission.CREATE_CUSTOMER_ORGANIZATIONS: frozenset(
+        {PartnerPermission.CREATE_CUSTOMER_ORGANIZATIONS, PartnerPermission.ADMINISTER_CUSTOMERS}
+    ),
+}
+
+
+def effective_permissions(role: Role, stored: Iterable[str]) -> frozenset[str]:
+    """An administrator holds everything; a partner permission brings the ones it includes."""
+    if role is Role.ADMINISTRATOR:
+        return MEMBER_PERMISSIONS
+    held = set(stored) & MEMBER_PERMISSIONS
+    for permission in list(held):
+        held |= PARTNER_IMPLIES.get(permission, frozenset())
+    return frozenset(held)
+
+
+def require_user(actor: Actor) -> int:
+    """The signed-in user's id, or UNAUTHENTICATED (API keys are not users)."""
+    if actor.user_id is None:
+        raise Unauthenticated(actor.rejected_credentials)
+    return actor.user_id
+
+
+def require_scope(actor: Actor, scope: ApiKeyScope) -> None:
+    if actor.api_key_id is None:
+        raise Unauthenticated(actor.rejected_credentials or "This operation needs an API key.")
+    if scope not in actor.scopes:
+        raise Forbidden(f"This API key lacks the scope {scope.value}.")
+
+
+async def require_operator(actor: Actor, permission: OperatorPermission) -> None:
+    require_user(actor)
+    if permission not in await actor.operator_permissions():
+        raise Forbidden()
+
+
+async def is_operator_with(actor: Actor, permission: OperatorPermission) -> bool:
+    return actor.user_id is not None and permission in await actor.operator_permissions()
+
+
+async def acting_membership(actor: Actor, organization_id: int | None) -> MembershipInfo:
+    """The membership the actor acts through.
+
+    Without an organization id, the actor's first organization (the one joined first);
+    no organization at all is NO_ORGANIZATION; an organization the actor is not in is
+    NOT_FOUND, exactly like one that does not exist.
+    """
+    require_user(actor)
+    memberships = await actor.memberships()
+    if organization_id is None:
+        if not memberships:
+            raise NoOrganization()
+        return min(memberships.values(), key=lambda m: m.membership_id)
+    membership = memberships.get(organization_id)
+    if membership is None:
+        raise NotFound()
+    return membership
+
+
+def require_permission(membership: MembershipInfo, permission: str) -> None:
+    if permission not in membership.permissions:
+        raise Forbidden()
+
+
+def require_administrator(membership: MembershipInfo) -> None:
+    if membership.role is not Role.ADMINISTRATOR:
+        raise Forbidden("Only administrators may do this.")
+
+
+def require_member_manager(membership: MembershipInfo) -> None:
+    require_permission(membership, OrganizationPermission.MANAGE_MEMBERS)
+
+
+def check_grant(granter: MembershipInfo, current: Iterable[str], requested: Iterable[str]) -> None:
+    """May `granter` change a member's permissions from `current` to `requested`?
+
+    Nobody grants or takes away a permission it does not hold itself; partner
+    permissions are set by administrators and MANAGE_PARTNER_PORTAL holders only.
+    """
+    changed = set(current) ^ set(requested)
+    not_held = sorted(changed - granter.permissions)
+    if not_held:
+        raise Forbidden(f"You cannot grant or withdraw permissions you do not hold: {', '.join(not_held)}.")
+    if changed & set(PartnerPermission):
+        require_permission(granter, PartnerPermission.MANAGE_PARTNER_PORTAL)
+    elif changed:
+        require_member_manager(granter)
+
+
+def check_role_change(granter: MembershipInfo, target_role: Role, new_role: Role) -> None:
+    """Only administrators make or unmake administrators; managers change members only."""
+    if Role.ADMINISTRATOR in (target_role, new_role):
+        require_administrator(granter)
+    else:
+        require_member_manager(granter)
+
+
+def check_removal(remover: MembershipInfo, target_role: Role) -> None:
+    if target_role is Role.ADMINISTRATOR:
+        require_administrator(remover)
+    else:
+        require_member_manager(remover)
+
+
+def is_last_administrator(target_role: Role, administrator_count: int) -> bool:
+    """True when taking this member's administrator role would leave the organization without one."""
+    return target_role is Role.ADMINISTRATOR and administrator_count <= 1

@@ -1,0 +1,51 @@
+"""Expected failures of a mutation: bad input or a state that does not allow the change.
+
+They travel to the client as `errors: [UserError!]!` in the payload; the transaction
+that raised them is rolled back, so nothing is half-written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class UserErrorCode(StrEnum):
+    INVALID_VALUE = "INVALID_VALUE"
+    REQUIRED = "REQUIRED"
+    TOO_LONG = "TOO_LONG"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    PASSWORD_TOO_SHORT = "PASSWORD_TOO_SHORT"
+    PASSWORD_TOO_COMMON = "PASSWORD_TOO_COMMON"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
+    USER_NOT_FOUND = "USER_NOT_FOUND"
+    ALREADY_MEMBER = "ALREADY_MEMBER"
+    LAST_ADMINISTRATOR = "LAST_ADMINISTRATOR"
+    EMPTY_SCOPES = "EMPTY_SCOPES"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    field: str | None
+    code: UserErrorCode
+    message: str
+
+
+class UserInputError(Exception):
+    """One or more problems with a mutation's input or the state it meets."""
+
+    def __init__(self, *problems: Problem) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+def fail(field: str | None, code: UserErrorCode, message: str) -> UserInputError:
+    return UserInputError(Problem(field, code, message))
+
+
+class BadArgument(Exception):
+    """A query argument out of range or malformed (shown as `extensions.code = BAD_USER_INPUT`)."""
+
+    code = "BAD_USER_INPUT"

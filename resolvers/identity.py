@@ -1,0 +1,426 @@
+"""Identity: accounts, passwords, sessions, single sign-on, API keys and operators."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+from zxcvbn import zxcvbn
+
+from integrations.oidc import InvalidToken, OidcVerifier
+from models.identity import ApiKey, LoginThrottle, Operator, SessionToken, User
+from permissions import policy, scoping
+from permissions.actor import Actor
+from permissions.enums import ApiKeyScope, OperatorPermission, Via
+from permissions.errors import NotFound, Unauthenticated
+from resolvers import audit
+from resolvers.clock import now
+from resolvers.errors import Problem, UserErrorCode, UserInputError, fail
+from resolvers.pagination import Page, paginate
+from settings import Settings
+
+SESSION_PREFIX = "pps_"
+API_KEY_PREFIX = "ppk_"
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 256
+MAX_NAME_LENGTH = 200
+# Timestamps of use are written at most this often, not on every request.
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+USER_FIELDS = ("id", "email", "name", "created_at")
+API_KEY_FIELDS = ("id", "name", "prefix", "scopes", "created_at", "revoked_at", "last_used_at")
+
+
+# --- passwords and input -------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def password_hasher(time_cost: int, memory_kib: int) -> PasswordHasher:
+    """argon2id (argon2-cffi's default type) with the deployment's cost."""
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+
+
+def _hasher(settings: Settings) -> PasswordHasher:
+    return password_hasher(settings.argon2_time_cost, settings.argon2_memory_kib)
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(time_cost: int, memory_kib: int) -> str:
+    return password_hasher(time_cost, memory_kib).hash(secrets.token_hex(16))
+
+
+def normalize_email(raw: str, field: str = "email") -> str:
+    """The canonical form used for uniqueness: validated, then lower-cased entirely."""
+    try:
+        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise fail(field, UserErrorCode.INVALID_EMAIL, f"This is not a valid email address: {error}") from error
+
+
+def password_problems(password: str, user_inputs: Iterable[str]) -> list[Problem]:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return [
+            Problem(
+                "password",
+                UserErrorCode.PASSWORD_TOO_SHORT,
+                f"Use at least {MIN_PASSWORD_LENGTH} characters.",
+            )
+        ]
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return [Problem("password", UserErrorCode.TOO_LONG, f"Use at most {MAX_PASSWORD_LENGTH} characters.")]
+    strength = zxcvbn(password, user_inputs=[i for i in user_inputs if i])
+    if strength["score"] < 2:
+        hint = strength["feedback"]["warning"] or "It is too easy to guess."
+        return [Problem("password", UserErrorCode.PASSWORD_TOO_COMMON, f"Choose a less common password. {hint}")]
+    return []
+
+
+def clean_name(raw: str, field: str = "name") -> str:
+    name = " ".join(raw.split())
+    if not name:
+        raise fail(field, UserErrorCode.REQUIRED, "A name is required.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise fail(field, UserErrorCode.TOO_LONG, f"Use at most {MAX_NAME_LENGTH} characters.")
+    return name
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- registration, sign-in, sessions ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    token: str
+    expires_at: datetime
+    user: dict[str, Any]
+
+
+async def _issue_session(settings: Settings, user_id: int) -> tuple[str, datetime]:
+    token = SESSION_PREFIX + secrets.token_urlsafe(32)
+    issued_at = now()
+    expires_at = issued_at + settings.session_ttl
+    await SessionToken.create(
+        token_hash=token_digest(token), user_id=user_id, created_at=issued_at, expires_at=expires_at
+    )
+    return token, expires_at
+
+
+async def register(actor: Actor, settings: Settings, *, email: str, password: str, name: str) -> IssuedSession:
+    """A built-in account, signed in at once."""
+    problems: list[Problem] = []
+    normalized = clean = None
+    try:
+        normalized = normalize_email(email)
+    except UserInputError as error:
+        problems.extend(error.problems)
+    try:
+        clean = clean_name(name)
+    except UserInputError as error:
+        problems.extend(error.problems)
+    problems.extend(password_problems(password, [email, name]))
+    if problems:
+        raise UserInputError(*problems)
+    email_taken = fail("email", UserErrorCode.EMAIL_TAKEN, "An account with this email address exists already.")
+    if await User.filter(email=normalized).exists():
+        raise email_taken
+    password_hash = _hasher(settings).hash(password)
+    try:
+        async with in_transaction():
+            user = await User.create(email=normalized, name=clean, password_hash=password_hash)
+            token, expires_at = await _issue_session(settings, user.id)
+            signed_in = Actor(via=Via.SESSION, user_id=user.id)
+            await audit.record(signed_in, "user.register", "User", user.id, changes={"email": normalized})
+    except IntegrityError as error:  # a concurrent registration won the race
+        raise email_taken from error
+    return IssuedSession(token, expires_at, {"id": user.id, "email": user.email, "name": user.name, "created_at": user.created_at})
+
+
+async def _refuse_if_locked(email: str) -> None:
+    locked_until = await LoginThrottle.filter(email=email, locked_until__gt=now()).first().values_list(
+        "locked_until", flat=True
+    )
+    if locked_until is not None:
+        minutes = max(1, int((locked_until - now()).total_seconds() // 60) + 1)
+        raise fail(
+            None,
+            UserErrorCode.TOO_MANY_ATTEMPTS,
+            f"Too many failed sign-ins for this address; try again in {minutes} minute(s).",
+        )
+
+
+async def _count_failure(settings: Settings, email: str) -> None:
+    """Count a failure for the address (existing account or not, so nothing is revealed)."""
+    moment = now()
+    throttle, _ = await LoginThrottle.get_or_create(email=email)
+    await LoginThrottle.filter(id=throttle.id).update(failures=F("failures") + 1, last_failure_at=moment)
+    failures = await LoginThrottle.filter(id=throttle.id).values_list("failures", flat=True).first()
+    if failures is not None and failures >= settings.login_max_failures:
+        await LoginThrottle.filter(id=throttle.id).update(failures=0, locked_until=moment + settings.login_lock)
+
+
+async def login(actor: Actor, settings: Settings, *, email: str, password: str) -> IssuedSession:
+    """Unknown address and wrong password give the same answer in about the same time."""
+    invalid = fail(None, UserErrorCode.INVALID_CREDENTIALS, "The email address or the password is wrong.")
+    try:
+        normalized = normalize_email(email)
+    except UserInputError as error:
+        raise invalid from error
+    await _refuse_if_locked(normalized)
+    user = await User.filter(email=normalized).first().values("id", "email", "name", "created_at", "password_hash")
+    hasher = _hasher(settings)
+    stored_hash = (user or {}).get("password_hash") or _dummy_hash(settings.argon2_time_cost, settings.argon2_memory_kib)
+    try:
+        hasher.verify(stored_hash, password)
+        verified = user is not None and user["password_hash"] is not None
+    except (VerificationError, InvalidHashError):
+        verified = False
+    if not verified:
+        await _count_failure(settings, normalized)
+        raise invalid
+    async with in_transaction():
+        if hasher.check_needs_rehash(stored_hash):
+            await User.filter(id=user["id"]).update(password_hash=hasher.hash(password))
+        await LoginThrottle.filter(email=normalized).delete()
+        token, expires_at = await _issue_session(settings, user["id"])
+        await audit.record(Actor(via=Via.SESSION, user_id=user["id"]), "user.login", "User", user["id"])
+    user.pop("password_hash")
+    return IssuedSession(token, expires_at, user)
+
+
+async def logout(actor: Actor) -> None:
+    """End the session the request came with."""
+    user_id = policy.require_user(actor)
+    if actor.session_token_id is None:
+        raise Unauthenticated("Only a session token can be signed out; this request used another credential.")
+    async with in_transaction():
+        await SessionToken.filter(id=actor.session_token_id, revoked_at=None).update(revoked_at=now())
+        await audit.record(actor, "user.logout", "User", user_id)
+
+
+async def logout_everywhere(actor: Actor) -> int:
+    """End every session of the signed-in user; returns how many were open."""
+    user_id = policy.require_user(actor)
+    async with in_transaction():
+        ended = await SessionToken.filter(user_id=user_id, revoked_at=None).update(revoked_at=now())
+        await audit.record(actor, "user.logout_everywhere", "User", user_id, changes={"sessions": ended})
+    return ended
+
+
+# --- authentication of a request -----------------------------------------------------------
+
+
+class Authenticator:
+    """Turns the credentials of a request into an `Actor` (anonymous when there are none)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.oidc = OidcVerifier(settings) if settings.oidc_enabled else None
+
+    def _actor(self, **values: Any) -> Actor:
+        return Actor(
+            _load_memberships=scoping.load_memberships,
+            _load_operator=scoping.load_operator_permissions,
+            **values,
+        )
+
+    async def authenticate(self, authorization: str | None, api_key: str | None) -> Actor:
+        credential = api_key
+        if credential is None and authorization:
+            scheme, _, value = authorization.partition(" ")
+            if scheme.lower() == "bearer" and value.strip():
+                credential = value.strip()
+            else:
+                return self._actor(rejected_credentials="Use 'Authorization: Bearer <token>'.")
+        if not credential:
+            return self._actor()
+        if credential.startswith(API_KEY_PREFIX):
+            return await self._from_api_key(credential)
+        if credential.startswith(SESSION_PREFIX):
+            return await self._from_session(credential)
+        if credential.count(".") == 2 and self.oidc is not None:
+            return await self._from_jwt(credential)
+        return self._actor(rejected_credentials="The credentials are not recognized; sign in again.")
+
+    async def _from_session(self, token: str) -> Actor:
+        moment = now()
+        row = (
+            await SessionToken.filter(token_hash=token_digest(token), revoked_at=None, expires_at__gt=moment)
+            .first()
+            .values("id", "user_id", "last_used_at")
+        )
+        if row is None:
+            return self._actor(rejected_credentials="Your session has expired or was ended; sign in again.")
+        if row["last_used_at"] is None or moment - row["last_used_at"] > LAST_USED_GRANULARITY:
+            await SessionToken.filter(id=row["id"]).update(last_used_at=moment)
+        return self._actor(via=Via.SESSION, user_id=row["user_id"], session_token_id=row["id"])
+
+    async def _from_api_key(self, key: str) -> Actor:
+        moment = now()
+        row = await ApiKey.filter(key_hash=token_digest(key), revoked_at=None).first().values(
+            "id", "scopes", "last_used_at"
+        )
+        if row is None:
+            return self._actor(rejected_credentials="This API key is unknown or was revoked.")
+        if row["last_used_at"] is None or moment - row["last_used_at"] > LAST_USED_GRANULARITY:
+            await ApiKey.filter(id=row["id"]).update(last_used_at=moment)
+        scopes = frozenset(ApiKeyScope(s) for s in row["scopes"])
+        return self._actor(via=Via.API_KEY, api_key_id=row["id"], scopes=scopes)
+
+    async def _from_jwt(self, token: str) -> Actor:
+        assert self.oidc is not None
+        try:
+            identity = await self.oidc.verify(token)
+        except InvalidToken:
+            return self._actor(rejected_credentials="The identity provider's token is not valid.")
+        user_id = await user_for_oidc_identity(identity.issuer, identity.subject, identity.email, identity.name,
+                                               identity.email_verified)
+        if user_id is None:
+            return self._actor(rejected_credentials="The identity provider's token carries no usable email address.")
+        return self._actor(via=Via.JWT, user_id=user_id)
+
+
+async def user_for_oidc_identity(
+    issuer: str, subject: str, email: str | None, name: str | None, email_verified: bool
+) -> int | None:
+    """The user matched by issuer+subject, created on first sight from the token's email.
+
+    An existing built-in account with the same address is linked only when the provider
+    says the address is verified; otherwise the token is refused (None).
+    """
+    user_id = await User.filter(oidc_issuer=issuer, oidc_subject=subject).first().values_list("id", flat=True)
+    if user_id is not None:
+        return user_id
+    if not email:
+        return None
+    try:
+        normalized = normalize_email(email)
+    except UserInputError:
+        return None
+    async with in_transaction():
+        existing = await User.filter(email=normalized).first()
+        if existing is not None:
+            if not email_verified or existing.oidc_subject is not None:
+                return None
+            existing.oidc_issuer, existing.oidc_subject = issuer, subject
+            await existing.save(update_fields=["oidc_issuer", "oidc_subject"])
+            user_id = existing.id
+            action = "user.link_sso"
+        else:
+            user = await User.create(
+                email=normalized, name=(name or normalized.split("@")[0])[:MAX_NAME_LENGTH],
+                oidc_issuer=issuer, oidc_subject=subject,
+            )
+            user_id = user.id
+            action = "user.register_sso"
+        await audit.record(Actor(via=Via.JWT, user_id=user_id), action, "User", user_id, changes={"issuer": issuer})
+    return user_id
+
+
+# --- API keys and operators ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedApiKey:
+    key: str
+    row: dict[str, Any]
+
+
+def _clean_scopes(scopes: Iterable[ApiKeyScope]) -> list[str]:
+    cleaned = sorted({ApiKeyScope(s).value for s in scopes})
+    if not cleaned:
+        raise fail("scopes", UserErrorCode.EMPTY_SCOPES, "Give the key at least one scope.")
+    return cleaned
+
+
+async def issue_api_key(actor: Actor, name: str, scopes: Iterable[ApiKeyScope]) -> IssuedApiKey:
+    """Create a key without a policy check: for `create_api_key` and the trusted CLI."""
+    clean = clean_name(name)
+    scope_values = _clean_scopes(scopes)
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    async with in_transaction():
+        row = await ApiKey.create(
+            name=clean,
+            prefix=key[: len(API_KEY_PREFIX) + 6],
+            key_hash=token_digest(key),
+            scopes=scope_values,
+            created_by_id=actor.user_id,
+            created_at=now(),
+        )
+        await audit.record(actor, "api_key.create", "ApiKey", row.id, changes={"name": clean, "scopes": scope_values})
+    return IssuedApiKey(key, {field: getattr(row, field) for field in API_KEY_FIELDS})
+
+
+async def create_api_key(actor: Actor, name: str, scopes: Iterable[ApiKeyScope]) -> IssuedApiKey:
+    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    return await issue_api_key(actor, name, scopes)
+
+
+async def revoke_api_key(actor: Actor, api_key_id: int) -> dict[str, Any]:
+    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    queryset = (await scoping.visible_api_keys(actor)).filter(id=api_key_id)
+    async with in_transaction():
+        if not await queryset.filter(revoked_at=None).update(revoked_at=now()):
+            if not await queryset.exists():
+                raise NotFound()
+        else:
+            await audit.record(actor, "api_key.revoke", "ApiKey", api_key_id)
+    return await queryset.first().values(*API_KEY_FIELDS)
+
+
+async def list_api_keys(actor: Actor, *, first: int | None, after: str | None) -> Page:
+    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    queryset = await scoping.visible_api_keys(actor)
+    return await paginate(queryset, fields=API_KEY_FIELDS, first=first, after=after, order=("-id",))
+
+
+async def make_operator(
+    actor: Actor, email: str, permissions: Iterable[OperatorPermission], *, name: str | None = None,
+    password: str | None = None, settings: Settings,
+) -> int:
+    """Create (or promote) an operator account; for the trusted CLI and the demo."""
+    normalized = normalize_email(email)
+    async with in_transaction():
+        user = await User.filter(email=normalized).first()
+        if user is None:
+            if password is not None:
+                problems = password_problems(password, [email])
+                if problems:
+                    raise UserInputError(*problems)
+            user = await User.create(
+                email=normalized,
+                name=clean_name(name or normalized.split("@")[0]),
+                password_hash=_hasher(settings).hash(password) if password else None,
+            )
+        perms = sorted({OperatorPermission(p).value for p in permissions})
+        await Operator.update_or_create(defaults={"permissions": perms}, user_id=user.id)
+        await audit.record(actor, "operator.grant", "User", user.id, changes={"permissions": perms})
+    return user.id
+
+
+async def get_user(actor: Actor, user_id: int) -> dict[str, Any] | None:
+    return await (await scoping.visible_users(actor)).filter(id=user_id).first().values(*USER_FIELDS)
+
+
+async def get_api_key(actor: Actor, api_key_id: int) -> dict[str, Any] | None:
+    return await (await scoping.visible_api_keys(actor)).filter(id=api_key_id).first().values(*API_KEY_FIELDS)
+
+
+async def get_own_api_key(actor: Actor) -> dict[str, Any] | None:
+    """An integrator's own key, whatever its scopes."""
+    if actor.api_key_id is None:
+        return None
+    return await ApiKey.filter(id=actor.api_key_id).first().values(*API_KEY_FIELDS)

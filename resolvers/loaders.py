@@ -1,0 +1,53 @@
+"""Per-request dataloaders: a list's nested objects load in one query, never one per row.
+
+Each loader reads through the actor's scoped queryset, so a nested edge can never
+reach further than a root field could.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+from tortoise.queryset import QuerySet
+
+from permissions import scoping
+from permissions.actor import Actor
+from resolvers.identity import USER_FIELDS
+from resolvers.organizations import MEMBERSHIP_FIELDS, ORGANIZATION_FIELDS
+
+
+Scope = Callable[[Actor], Awaitable[QuerySet]]
+
+
+def _by_id_loader(actor: Actor, scope: Scope, fields: Sequence[str]) -> DataLoader[int, dict[str, Any] | None]:
+    async def load(ids: list[int]) -> list[dict[str, Any] | None]:
+        rows = await (await scope(actor)).filter(id__in=ids).values(*fields)
+        by_id = {row["id"]: row for row in rows}
+        return [by_id.get(i) for i in ids]
+
+    return DataLoader(load_fn=load)
+
+
+def _memberships_of_user_loader(actor: Actor) -> DataLoader[int, list[dict[str, Any]]]:
+    async def load(user_ids: list[int]) -> list[list[dict[str, Any]]]:
+        rows = await (await scoping.visible_memberships(actor)).filter(user_id__in=user_ids).order_by("id").values(
+            *MEMBERSHIP_FIELDS
+        )
+        by_user: dict[int, list[dict[str, Any]]] = {i: [] for i in user_ids}
+        for row in rows:
+            by_user[row["user_id"]].append(row)
+        return [by_user[i] for i in user_ids]
+
+    return DataLoader(load_fn=load)
+
+
+class Loaders:
+    """Created once per request in the context."""
+
+    def __init__(self, actor: Actor) -> None:
+        self.user = _by_id_loader(actor, scoping.visible_users, USER_FIELDS)
+        self.organization = _by_id_loader(actor, scoping.visible_organizations, ORGANIZATION_FIELDS)
+        self.membership = _by_id_loader(actor, scoping.visible_memberships, MEMBERSHIP_FIELDS)
+        self.memberships_of_user = _memberships_of_user_loader(actor)

@@ -1,0 +1,92 @@
+"""Keyset (cursor) pagination over scoped querysets: no OFFSET, stable under inserts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import reduce
+from operator import and_, or_
+from typing import Any
+
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+from resolvers.errors import BadArgument
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of rows (dicts from `.values()`), their cursors, and how to count them all."""
+
+    rows: list[dict[str, Any]]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+    queryset: QuerySet
+
+    async def total_count(self) -> int:
+        return await self.queryset.count()
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, length: int) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as error:
+        raise BadArgument("The cursor is not valid.") from error
+    if not isinstance(values, list) or len(values) != length:
+        raise BadArgument("The cursor is not valid.")
+    return values
+
+
+def _after(keys: Sequence[tuple[str, bool]], values: Sequence[Any]) -> Q:
+    """Rows strictly after `values` in the order of `keys` ((name, descending) pairs)."""
+    alternatives = []
+    for i, (name, descending) in enumerate(keys):
+        equal = [Q(**{key: value}) for (key, _), value in zip(keys[:i], values[:i], strict=True)]
+        beyond = Q(**{f"{name}__{'lt' if descending else 'gt'}": values[i]})
+        alternatives.append(reduce(and_, [*equal, beyond]))
+    return reduce(or_, alternatives)
+
+
+def check_page_size(first: int | None) -> int:
+    size = DEFAULT_PAGE_SIZE if first is None else first
+    if not 0 <= size <= MAX_PAGE_SIZE:
+        raise BadArgument(f"`first` must be between 0 and {MAX_PAGE_SIZE}.")
+    return size
+
+
+async def paginate(
+    queryset: QuerySet,
+    *,
+    fields: Sequence[str],
+    first: int | None,
+    after: str | None,
+    order: Sequence[str] = ("id",),
+) -> Page:
+    """A page of `first` rows after the cursor `after`, ordered by `order` (id last, unique).
+
+    `order` uses tortoise's notation ("name", "-id"); the last key must be unique.
+    """
+    size = check_page_size(first)
+    keys = [(key.lstrip("-"), key.startswith("-")) for key in order]
+    page_query = queryset
+    if after is not None:
+        page_query = page_query.filter(_after(keys, decode_cursor(after, len(keys))))
+    key_names = [name for name, _ in keys]
+    columns = list(dict.fromkeys([*fields, *key_names]))
+    rows = await page_query.order_by(*order).limit(size + 1).values(*columns)
+    has_next = len(rows) > size
+    rows = rows[:size]
+    cursors = [encode_cursor([row[name] for name in key_names]) for row in rows]
+    return Page(rows, cursors, has_next, after is not None, queryset)

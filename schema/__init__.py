@@ -1,0 +1,78 @@
+"""Assembles the GraphQL schema: root types from each domain, `node`/`nodes`, hardening."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Annotated
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.relay import GlobalID, GlobalIDValueError
+from strawberry.tools import merge_types
+
+from permissions.errors import NotFound
+from resolvers.errors import BadArgument
+from schema.audit import AuditQuery
+from schema.common import Info, Node, fetch_node
+from schema.errors import ErrorPresenter
+from schema.identity import IdentityMutation, IdentityQuery
+from schema.organizations import OrganizationsMutation, OrganizationsQuery
+from settings import Settings
+
+MAX_NODES = 100
+
+
+def _parse_global_id(value: strawberry.ID) -> GlobalID:
+    try:
+        return GlobalID.from_id(value)
+    except GlobalIDValueError as error:
+        raise NotFound() from error
+
+
+@strawberry.type
+class NodeQuery:
+    @strawberry.field(description="Any object by its global id; NOT_FOUND when absent or not visible to you.")
+    async def node(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")]
+    ) -> Node:
+        return await fetch_node(info.context, _parse_global_id(id))
+
+    @strawberry.field(description="Several objects by global id (at most 100), in the order asked.")
+    async def nodes(
+        self, info: Info, ids: Annotated[list[strawberry.ID], strawberry.argument(description="Global ids.")]
+    ) -> list[Node]:
+        if len(ids) > MAX_NODES:
+            raise BadArgument(f"Ask for at most {MAX_NODES} ids at once.")
+        return [await fetch_node(info.context, _parse_global_id(i)) for i in ids]
+
+
+Query = merge_types("Query", (NodeQuery, IdentityQuery, OrganizationsQuery, AuditQuery))
+Mutation = merge_types("Mutation", (IdentityMutation, OrganizationsMutation))
+
+
+class PortalSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: object = None) -> None:
+        """Silence strawberry's log of every error: `ErrorPresenter` logs the unexpected ones,
+        and client errors (validation, NOT_FOUND, ...) are not the server's to log."""
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    extensions = [
+        ErrorPresenter,
+        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
+        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
+        partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
+        ParserCache,
+        ValidationCache,
+    ]
+    if not settings.introspection_enabled:
+        extensions.append(DisableIntrospection)
+    return PortalSchema(query=Query, mutation=Mutation, extensions=extensions)

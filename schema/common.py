@@ -1,0 +1,174 @@
+"""Shared GraphQL building blocks: context access, global ids, connections, user errors."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated, Any, Generic, TypeVar
+
+import strawberry
+from strawberry import relay
+from strawberry.relay import GlobalID, GlobalIDValueError
+
+from permissions.errors import NotFound
+from resolvers.context import RequestContext
+from resolvers.errors import UserErrorCode as _UserErrorCode
+from resolvers.errors import UserInputError
+from resolvers.pagination import Page
+
+Info = strawberry.Info[RequestContext, None]
+NodeT = TypeVar("NodeT")
+E = TypeVar("E", bound=enum.Enum)
+
+
+def describe_enum(cls: type[E], description: str, values: Mapping[str, str]) -> type[E]:
+    """Expose a domain enum in GraphQL with a description for the type and each value."""
+    missing = {member.name for member in cls} - set(values)
+    if missing:
+        raise ValueError(f"{cls.__name__}: describe {sorted(missing)}")
+    strawberry.enum(cls, description=description)
+    for value in cls.__strawberry_definition__.values:  # type: ignore[attr-defined]
+        value.description = values[value.name]
+    return cls
+
+
+UserErrorCode = describe_enum(
+    _UserErrorCode,
+    "Why a mutation's input or the state it met did not allow the change.",
+    {
+        "INVALID_VALUE": "The value is not acceptable for this field.",
+        "REQUIRED": "The field must not be empty.",
+        "TOO_LONG": "The value is longer than allowed.",
+        "INVALID_EMAIL": "The email address is not valid.",
+        "EMAIL_TAKEN": "An account with this email address exists already.",
+        "PASSWORD_TOO_SHORT": "The password is shorter than allowed.",
+        "PASSWORD_TOO_COMMON": "The password is too easy to guess.",
+        "INVALID_CREDENTIALS": "The email address or the password is wrong.",
+        "TOO_MANY_ATTEMPTS": "Too many failed sign-ins; the address is locked for a while.",
+        "USER_NOT_FOUND": "No account uses this email address.",
+        "ALREADY_MEMBER": "The person is a member of the organization already.",
+        "LAST_ADMINISTRATOR": "The change would leave the organization without an administrator.",
+        "EMPTY_SCOPES": "An API key needs at least one scope.",
+    },
+)
+
+
+@strawberry.type(description="An expected failure of a mutation, tied to an input field where there is one.")
+class UserError:
+    field: str | None = strawberry.field(description="The input field at fault (camelCase), if any.")
+    code: UserErrorCode = strawberry.field(description="A stable code a client can act on.")
+    message: str = strawberry.field(description="A human-readable explanation.")
+
+
+def user_errors(error: UserInputError) -> list[UserError]:
+    return [UserError(field=_camel(p.field), code=p.code, message=p.message) for p in error.problems]
+
+
+def _camel(field: str | None) -> str | None:
+    if field is None:
+        return None
+    head, *rest = field.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+async def run_mutation(payload: Callable[..., Any], change: Awaitable[Any], build: Callable[[Any], dict]) -> Any:
+    """Run a resolver; on `UserInputError` return the payload with `errors` and nothing else."""
+    try:
+        result = await change
+    except UserInputError as error:
+        return payload(errors=user_errors(error))
+    return payload(errors=[], **build(result))
+
+
+# --- global ids -------------------------------------------------------------------------
+
+
+def global_id(type_name: str, pk: int | str) -> GlobalID:
+    return GlobalID(type_name, str(pk))
+
+
+def decode_id(value: GlobalID | str, expected_type: str) -> int:
+    """The primary key behind a global id of the expected type; anything else is NOT_FOUND."""
+    try:
+        gid = value if isinstance(value, GlobalID) else GlobalID.from_id(value)
+        if gid.type_name != expected_type:
+            raise NotFound()
+        return int(gid.node_id)
+    except (GlobalIDValueError, ValueError) as error:
+        raise NotFound() from error
+
+
+NodeFetcher = Callable[[RequestContext, int], Awaitable[Any]]
+NODE_FETCHERS: dict[str, NodeFetcher] = {}
+
+
+def node_type(type_name: str) -> Callable[[NodeFetcher], NodeFetcher]:
+    """Register how `node(id:)` fetches a type (through the actor's scope, None when hidden)."""
+
+    def register(fetch: NodeFetcher) -> NodeFetcher:
+        NODE_FETCHERS[type_name] = fetch
+        return fetch
+
+    return register
+
+
+async def fetch_node(context: RequestContext, value: GlobalID) -> Any:
+    fetch = NODE_FETCHERS.get(value.type_name)
+    if fetch is None:
+        raise NotFound()
+    node = await fetch(context, decode_id(value, value.type_name))
+    if node is None:
+        raise NotFound()
+    return node
+
+
+# --- connections ----------------------------------------------------------------------------
+
+
+@strawberry.type(description="Where a page of a connection stands.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="More items follow the last edge.")
+    has_previous_page: bool = strawberry.field(description="The page started after a cursor.")
+    start_cursor: str | None = strawberry.field(description="The cursor of the first edge.")
+    end_cursor: str | None = strawberry.field(description="The cursor of the last edge; pass it as `after`.")
+
+
+@strawberry.type(description="One item of a connection and its cursor.")
+class Edge(Generic[NodeT]):
+    cursor: str = strawberry.field(description="Pass as `after` to continue after this item.")
+    node: NodeT = strawberry.field(description="The item.")
+
+
+@strawberry.type(description="A page of items, at most 100 at a time, with cursors to continue.")
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]] = strawberry.field(description="The items of this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page stands.")
+    _page: strawberry.Private[Page]
+
+    @strawberry.field(description="How many items the whole connection holds (one more query).")
+    async def total_count(self) -> int:
+        return await self._page.total_count()
+
+
+def connection(page: Page, convert: Callable[[dict[str, Any]], NodeT]) -> Connection[NodeT]:
+    edges = [Edge(cursor=c, node=convert(row)) for row, c in zip(page.rows, page.cursors, strict=True)]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+        _page=page,
+    )
+
+
+First = Annotated[
+    int | None, strawberry.argument(description="How many items to return (0 to 100, default 20).")
+]
+After = Annotated[
+    str | None, strawberry.argument(description="Continue after this cursor (a `pageInfo.endCursor`).")
+]
+Node = relay.Node
+NodeID = relay.NodeID

@@ -1,0 +1,219 @@
+"""GraphQL for identity: users, sign-in, sessions, API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.relay import GlobalID
+
+from permissions.enums import ApiKeyScope
+from resolvers import identity
+from schema.common import (
+    After,
+    Connection,
+    First,
+    Info,
+    Node,
+    NodeID,
+    UserError,
+    connection,
+    decode_id,
+    describe_enum,
+    node_type,
+    run_mutation,
+)
+from schema.permissions import IsAuthenticated
+
+if TYPE_CHECKING:
+    from schema.organizations import Membership
+
+describe_enum(
+    ApiKeyScope,
+    "What an integrator's API key may do.",
+    {
+        "BILLING_WRITE": "Push billing events (`billing:write`).",
+        "REPORTS_READ": "Read reports and the audit log (`reports:read`).",
+        "WEBHOOKS_MANAGE": "Manage outbound webhook subscriptions (`webhooks:manage`).",
+    },
+)
+
+
+@strawberry.type(description="A person who signs in.")
+class User(Node):
+    id: NodeID[int]
+    email: str = strawberry.field(description="The sign-in address, in its normalized (lower-case) form.")
+    name: str = strawberry.field(description="The display name.")
+    created_at: datetime = strawberry.field(description="When the account was created.")
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> User:
+        return cls(id=row["id"], email=row["email"], name=row["name"], created_at=row["created_at"])
+
+    @strawberry.field(description="The user's memberships in organizations the viewer may see.")
+    async def memberships(
+        self, info: Info
+    ) -> list[Annotated[Membership, strawberry.lazy("schema.organizations")]]:
+        from schema.organizations import Membership
+
+        rows = await info.context.loaders.memberships_of_user.load(self.id)
+        return [Membership.from_row(row) for row in rows]
+
+
+@node_type("User")
+async def _fetch_user(context: Any, pk: int) -> User | None:
+    row = await identity.get_user(context.actor, pk)
+    return User.from_row(row) if row else None
+
+
+@strawberry.type(description="An integrator's API key. The secret itself is shown once, at creation.")
+class ApiKey(Node):
+    id: NodeID[int]
+    name: str = strawberry.field(description="What the key is for.")
+    prefix: str = strawberry.field(description="The first characters of the key, to recognize it.")
+    scopes: list[ApiKeyScope] = strawberry.field(description="What the key may do.")
+    created_at: datetime = strawberry.field(description="When the key was created.")
+    revoked_at: datetime | None = strawberry.field(description="When the key was revoked, if it was.")
+    last_used_at: datetime | None = strawberry.field(description="When the key was last used (to the minute).")
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ApiKey:
+        return cls(
+            id=row["id"], name=row["name"], prefix=row["prefix"],
+            scopes=[ApiKeyScope(s) for s in row["scopes"]], created_at=row["created_at"],
+            revoked_at=row["revoked_at"], last_used_at=row["last_used_at"],
+        )
+
+
+@node_type("ApiKey")
+async def _fetch_api_key(context: Any, pk: int) -> ApiKey | None:
+    row = await identity.get_api_key(context.actor, pk)
+    return ApiKey.from_row(row) if row else None
+
+
+# --- inputs and payloads -----------------------------------------------------------------
+
+
+@strawberry.input(description="A new built-in account.")
+class RegisterInput:
+    email: str = strawberry.field(description="The sign-in address; unique regardless of case.")
+    password: str = strawberry.field(description="At least 10 characters, not a common password.")
+    name: str = strawberry.field(description="The display name.")
+
+
+@strawberry.type(description="The new account and a session token for it.")
+class RegisterPayload:
+    user: User | None = strawberry.field(default=None, description="The new account.")
+    token: str | None = strawberry.field(default=None, description="A session token: send it as `Authorization: Bearer <token>`.")
+    expires_at: datetime | None = strawberry.field(default=None, description="When the session token expires.")
+    errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
+
+
+@strawberry.input(description="Credentials of a built-in account.")
+class LoginInput:
+    email: str = strawberry.field(description="The sign-in address.")
+    password: str = strawberry.field(description="The password.")
+
+
+@strawberry.type(description="A session for the signed-in user.")
+class LoginPayload:
+    user: User | None = strawberry.field(default=None, description="The signed-in user.")
+    token: str | None = strawberry.field(default=None, description="A session token: send it as `Authorization: Bearer <token>`.")
+    expires_at: datetime | None = strawberry.field(default=None, description="When the session token expires.")
+    errors: list[UserError] = strawberry.field(description="Why signing in failed.")
+
+
+@strawberry.type(description="The result of signing out.")
+class LogoutPayload:
+    sessions_ended: int = strawberry.field(default=0, description="How many sessions were ended.")
+    errors: list[UserError] = strawberry.field(description="Always empty; kept for the convention.")
+
+
+@strawberry.input(description="A new API key for an integrator.")
+class CreateApiKeyInput:
+    name: str = strawberry.field(description="What the key is for.")
+    scopes: list[ApiKeyScope] = strawberry.field(description="What the key may do; at least one.")
+
+
+@strawberry.type(description="The new API key, with its secret shown this once.")
+class CreateApiKeyPayload:
+    api_key: ApiKey | None = strawberry.field(default=None, description="The key's record.")
+    secret: str | None = strawberry.field(default=None, description="The key itself; it cannot be shown again.")
+    errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
+
+
+@strawberry.input(description="The API key to revoke.")
+class RevokeApiKeyInput:
+    api_key_id: GlobalID = strawberry.field(description="The key's id.")
+
+
+@strawberry.type(description="The revoked API key.")
+class RevokeApiKeyPayload:
+    api_key: ApiKey | None = strawberry.field(default=None, description="The key, now revoked.")
+    errors: list[UserError] = strawberry.field(description="Always empty; kept for the convention.")
+
+
+def _session(result: identity.IssuedSession) -> dict[str, Any]:
+    return {"user": User.from_row(result.user), "token": result.token, "expires_at": result.expires_at}
+
+
+@strawberry.type
+class IdentityQuery:
+    @strawberry.field(description="The signed-in user, or null for anonymous requests and API keys.")
+    async def viewer(self, info: Info) -> User | None:
+        user_id = info.context.actor.user_id
+        if user_id is None:
+            return None
+        row = await info.context.loaders.user.load(user_id)
+        return User.from_row(row) if row else None
+
+    @strawberry.field(description="The API key of the request, for integrators to check their key.")
+    async def viewer_api_key(self, info: Info) -> ApiKey | None:
+        actor = info.context.actor
+        if actor.api_key_id is None:
+            return None
+        row = await identity.get_own_api_key(actor)
+        return ApiKey.from_row(row) if row else None
+
+    @strawberry.field(description="Integrators' API keys (operators with MANAGE_PROGRAMS).")
+    async def api_keys(self, info: Info, first: First = None, after: After = None) -> Connection[ApiKey]:
+        page = await identity.list_api_keys(info.context.actor, first=first, after=after)
+        return connection(page, ApiKey.from_row)
+
+
+@strawberry.type
+class IdentityMutation:
+    @strawberry.mutation(description="Create a built-in account and sign it in.")
+    async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:
+        ctx = info.context
+        change = identity.register(ctx.actor, ctx.settings, email=input.email, password=input.password, name=input.name)
+        return await run_mutation(RegisterPayload, change, _session)
+
+    @strawberry.mutation(description="Sign in with email and password; returns a session token.")
+    async def login(self, info: Info, input: LoginInput) -> LoginPayload:
+        ctx = info.context
+        change = identity.login(ctx.actor, ctx.settings, email=input.email, password=input.password)
+        return await run_mutation(LoginPayload, change, _session)
+
+    @strawberry.mutation(description="End the session this request was made with.", permission_classes=[IsAuthenticated])
+    async def logout(self, info: Info) -> LogoutPayload:
+        await identity.logout(info.context.actor)
+        return LogoutPayload(sessions_ended=1, errors=[])
+
+    @strawberry.mutation(description="End every session of the signed-in user.", permission_classes=[IsAuthenticated])
+    async def logout_everywhere(self, info: Info) -> LogoutPayload:
+        ended = await identity.logout_everywhere(info.context.actor)
+        return LogoutPayload(sessions_ended=ended, errors=[])
+
+    @strawberry.mutation(description="Create an API key for an integrator (operators with MANAGE_PROGRAMS).")
+    async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
+        change = identity.create_api_key(info.context.actor, input.name, input.scopes)
+        return await run_mutation(
+            CreateApiKeyPayload, change, lambda issued: {"api_key": ApiKey.from_row(issued.row), "secret": issued.key}
+        )
+
+    @strawberry.mutation(description="Revoke an API key at once (operators with MANAGE_PROGRAMS).")
+    async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyPayload:
+        change = identity.revoke_api_key(info.context.actor, decode_id(input.api_key_id, "ApiKey"))
+        return await run_mutation(RevokeApiKeyPayload, change, lambda row: {"api_key": ApiKey.from_row(row)})

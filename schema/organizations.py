@@ -1,0 +1,294 @@
+"""GraphQL for organizations and their members."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.relay import GlobalID
+
+from permissions import policy
+from permissions.enums import OrganizationPermission, PartnerPermission, Role
+from resolvers import organizations
+from resolvers.organizations import UNSET as RESOLVER_UNSET
+from schema.common import (
+    After,
+    Connection,
+    First,
+    Info,
+    Node,
+    NodeID,
+    UserError,
+    connection,
+    decode_id,
+    describe_enum,
+    global_id,
+    node_type,
+    run_mutation,
+)
+from schema.identity import User
+
+describe_enum(
+    Role,
+    "A member's role in an organization.",
+    {
+        "ADMINISTRATOR": "Holds every permission of the organization.",
+        "MEMBER": "Holds the permissions given to it.",
+    },
+)
+describe_enum(
+    OrganizationPermission,
+    "What a member may do in its own organization.",
+    {
+        "MANAGE_MEMBERS": "Add and remove members and set their permissions.",
+        "MANAGE_SETTINGS": "Change the organization's settings.",
+        "ORDER_LICENSES": "Order and change licenses.",
+        "VIEW_BILLING": "See invoices and billing data.",
+        "REQUEST_PARTNER_STATUS": "Apply for partner status.",
+        "MANAGE_SERVICE_PROVIDER": "Choose the service partner and grant it delegated permissions.",
+    },
+)
+describe_enum(
+    PartnerPermission,
+    "What a member of a partner organization may do partner-side.",
+    {
+        "ADMINISTER_CUSTOMERS": "See 'my customers' and start management sessions.",
+        "CREATE_CUSTOMER_ORGANIZATIONS": "Also invite customers.",
+        "MANAGE_PARTNER_PORTAL": "Everything partner-side: dashboard, affiliate, commissions, payouts, staff.",
+    },
+)
+
+
+def _split(permissions: frozenset[str]) -> tuple[list[OrganizationPermission], list[PartnerPermission]]:
+    org = sorted(OrganizationPermission(p) for p in permissions if p in OrganizationPermission.__members__)
+    partner = sorted(PartnerPermission(p) for p in permissions if p in PartnerPermission.__members__)
+    return org, partner
+
+
+@strawberry.type(description="A company account.")
+class Organization(Node):
+    id: NodeID[int]
+    name: str = strawberry.field(description="The organization's name.")
+    website: str | None = strawberry.field(description="Its web address.")
+    country: str | None = strawberry.field(description="ISO 3166 alpha-2 country code.")
+    language: str = strawberry.field(description="The language of mails to it (`en`, `de`).")
+    created_at: datetime = strawberry.field(description="When it was created.")
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Organization:
+        return cls(
+            id=row["id"], name=row["name"], website=row["website"], country=row["country"],
+            language=row["language"], created_at=row["created_at"],
+        )
+
+    @strawberry.field(description="The organization's members.")
+    async def members(self, info: Info, first: First = None, after: After = None) -> Connection[Membership]:
+        page = await organizations.list_members(info.context.actor, self.id, first=first, after=after)
+        return connection(page, Membership.from_row)
+
+    @strawberry.field(description="The viewer's own membership here, if any.")
+    async def viewer_membership(self, info: Info) -> Membership | None:
+        mine = await organizations.viewer_membership(info.context.actor, self.id)
+        if mine is None:
+            return None
+        return Membership.from_row(await info.context.loaders.membership.load(mine.membership_id))
+
+
+@node_type("Organization")
+async def _fetch_organization(context: Any, pk: int) -> Organization | None:
+    row = await organizations.get_organization(context.actor, pk)
+    return Organization.from_row(row) if row else None
+
+
+@strawberry.type(description="A user in an organization, with a role and permissions.")
+class Membership(Node):
+    id: NodeID[int]
+    role: Role = strawberry.field(description="ADMINISTRATOR or MEMBER.")
+    created_at: datetime = strawberry.field(description="When the user joined.")
+    organization_permissions: list[OrganizationPermission] = strawberry.field(
+        description="Organization permissions in effect (an administrator holds all)."
+    )
+    partner_permissions: list[PartnerPermission] = strawberry.field(
+        description="Partner permissions in effect, including the ones a broader permission brings."
+    )
+    _organization_id: strawberry.Private[int]
+    _user_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Membership:
+        role = Role(row["role"])
+        org, partner = _split(policy.effective_permissions(role, row["permissions"]))
+        return cls(
+            id=row["id"], role=role, created_at=row["created_at"], organization_permissions=org,
+            partner_permissions=partner, _organization_id=row["organization_id"], _user_id=row["user_id"],
+        )
+
+    @strawberry.field(description="The organization.")
+    async def organization(self, info: Info) -> Organization:
+        return Organization.from_row(await info.context.loaders.organization.load(self._organization_id))
+
+    @strawberry.field(description="The member.")
+    async def user(self, info: Info) -> User:
+        return User.from_row(await info.context.loaders.user.load(self._user_id))
+
+
+@node_type("Membership")
+async def _fetch_membership(context: Any, pk: int) -> Membership | None:
+    row = await organizations.get_membership(context.actor, pk)
+    return Membership.from_row(row) if row else None
+
+
+# --- inputs and payloads -----------------------------------------------------------------
+
+
+@strawberry.input(description="A new organization; its creator becomes its administrator.")
+class CreateOrganizationInput:
+    name: str = strawberry.field(description="The organization's name.")
+    website: str | None = strawberry.field(default=None, description="Its web address.")
+    country: str | None = strawberry.field(default=None, description="ISO 3166 alpha-2 country code.")
+    language: str = strawberry.field(default="en", description="The language of mails (`en`, `de`).")
+
+
+@strawberry.input(description="Settings to change; omitted fields stay as they are (MANAGE_SETTINGS).")
+class UpdateOrganizationInput:
+    organization_id: GlobalID = strawberry.field(description="The organization.")
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="A new name.")
+    website: str | None = strawberry.field(default=strawberry.UNSET, description="A new web address (null clears it).")
+    country: str | None = strawberry.field(default=strawberry.UNSET, description="A new country code (null clears it).")
+    language: str | None = strawberry.field(default=strawberry.UNSET, description="A new mail language.")
+
+
+@strawberry.type(description="The created or changed organization.")
+class OrganizationPayload:
+    organization: Organization | None = strawberry.field(default=None, description="The organization.")
+    errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
+
+
+@strawberry.input(description="Add an existing user to an organization (MANAGE_MEMBERS; administrators add administrators).")
+class AddMemberInput:
+    organization_id: GlobalID = strawberry.field(description="The organization.")
+    email: str = strawberry.field(description="The user's sign-in address.")
+    role: Role = strawberry.field(default=Role.MEMBER, description="The role to give.")
+    organization_permissions: list[OrganizationPermission] = strawberry.field(
+        default_factory=list, description="Organization permissions to give (you must hold them)."
+    )
+    partner_permissions: list[PartnerPermission] = strawberry.field(
+        default_factory=list, description="Partner permissions to give (administrators and MANAGE_PARTNER_PORTAL)."
+    )
+
+
+@strawberry.input(description="Replace a member's permissions; nobody grants what it does not hold.")
+class SetMemberPermissionsInput:
+    membership_id: GlobalID = strawberry.field(description="The membership.")
+    organization_permissions: list[OrganizationPermission] = strawberry.field(description="The new organization permissions.")
+    partner_permissions: list[PartnerPermission] = strawberry.field(description="The new partner permissions.")
+
+
+@strawberry.input(description="Change a member's role (administrators only; never the last administrator).")
+class SetMemberRoleInput:
+    membership_id: GlobalID = strawberry.field(description="The membership.")
+    role: Role = strawberry.field(description="The new role.")
+
+
+@strawberry.type(description="The created or changed membership.")
+class MembershipPayload:
+    membership: Membership | None = strawberry.field(default=None, description="The membership.")
+    errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
+
+
+@strawberry.input(description="Remove a member (MANAGE_MEMBERS; administrators remove administrators).")
+class RemoveMemberInput:
+    membership_id: GlobalID = strawberry.field(description="The membership to end.")
+
+
+@strawberry.input(description="Leave an organization yourself (not as its last administrator).")
+class LeaveOrganizationInput:
+    organization_id: GlobalID = strawberry.field(description="The organization to leave.")
+
+
+@strawberry.type(description="The ended membership.")
+class EndMembershipPayload:
+    membership_id: GlobalID | None = strawberry.field(default=None, description="The id of the ended membership.")
+    errors: list[UserError] = strawberry.field(description="Why it could not end.")
+
+
+def _unset(value: Any) -> Any:
+    return RESOLVER_UNSET if value is strawberry.UNSET else value
+
+
+def _organization(row: dict[str, Any]) -> dict[str, Any]:
+    return {"organization": Organization.from_row(row)}
+
+
+def _membership(row: dict[str, Any]) -> dict[str, Any]:
+    return {"membership": Membership.from_row(row)}
+
+
+def _ended(membership_id: int) -> dict[str, Any]:
+    return {"membership_id": global_id("Membership", membership_id)}
+
+
+@strawberry.type
+class OrganizationsQuery:
+    @strawberry.field(description="Organizations the viewer belongs to (operators: all).")
+    async def organizations(self, info: Info, first: First = None, after: After = None) -> Connection[Organization]:
+        page = await organizations.list_organizations(info.context.actor, first=first, after=after)
+        return connection(page, Organization.from_row)
+
+
+@strawberry.type
+class OrganizationsMutation:
+    @strawberry.mutation(description="Create an organization; you become its administrator.")
+    async def create_organization(self, info: Info, input: CreateOrganizationInput) -> OrganizationPayload:
+        change = organizations.create_organization(
+            info.context.actor, name=input.name, website=input.website, country=input.country, language=input.language
+        )
+        return await run_mutation(OrganizationPayload, change, _organization)
+
+    @strawberry.mutation(description="Change an organization's settings (MANAGE_SETTINGS).")
+    async def update_organization(self, info: Info, input: UpdateOrganizationInput) -> OrganizationPayload:
+        change = organizations.update_organization(
+            info.context.actor,
+            decode_id(input.organization_id, "Organization"),
+            name=_unset(input.name),
+            website=_unset(input.website),
+            country=_unset(input.country),
+            language=_unset(input.language),
+        )
+        return await run_mutation(OrganizationPayload, change, _organization)
+
+    @strawberry.mutation(description="Add an existing user to an organization.")
+    async def add_member(self, info: Info, input: AddMemberInput) -> MembershipPayload:
+        change = organizations.add_member(
+            info.context.actor,
+            decode_id(input.organization_id, "Organization"),
+            email=input.email,
+            role=input.role,
+            permissions=[*input.organization_permissions, *input.partner_permissions],
+        )
+        return await run_mutation(MembershipPayload, change, _membership)
+
+    @strawberry.mutation(description="Replace a member's organization and partner permissions.")
+    async def set_member_permissions(self, info: Info, input: SetMemberPermissionsInput) -> MembershipPayload:
+        change = organizations.set_member_permissions(
+            info.context.actor,
+            decode_id(input.membership_id, "Membership"),
+            [*input.organization_permissions, *input.partner_permissions],
+        )
+        return await run_mutation(MembershipPayload, change, _membership)
+
+    @strawberry.mutation(description="Make a member administrator or take the role away.")
+    async def set_member_role(self, info: Info, input: SetMemberRoleInput) -> MembershipPayload:
+        change = organizations.set_member_role(info.context.actor, decode_id(input.membership_id, "Membership"), input.role)
+        return await run_mutation(MembershipPayload, change, _membership)
+
+    @strawberry.mutation(description="Remove a member from an organization.")
+    async def remove_member(self, info: Info, input: RemoveMemberInput) -> EndMembershipPayload:
+        change = organizations.remove_member(info.context.actor, decode_id(input.membership_id, "Membership"))
+        return await run_mutation(EndMembershipPayload, change, _ended)
+
+    @strawberry.mutation(description="Leave an organization.")
+    async def leave_organization(self, info: Info, input: LeaveOrganizationInput) -> EndMembershipPayload:
+        change = organizations.leave_organization(info.context.actor, decode_id(input.organization_id, "Organization"))
+        return await run_mutation(EndMembershipPayload, change, _ended)

@@ -1,0 +1,121 @@
+"""The HTTP application: `build_app(settings)` returns the Starlette app.
+
+Endpoints: `/graphql` (POST JSON, GET for queries; GraphiQL when enabled),
+`/healthz` (the process is up), `/readyz` (the database answers).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+from tortoise import connections
+from tortoise.contrib.starlette import RegisterTortoise
+
+from models.db import ensure_sqlite_folder, tortoise_config
+from resolvers.context import RequestContext
+from resolvers.identity import Authenticator
+from schema import build_schema
+from settings import Settings
+
+logger = logging.getLogger("partner_portal")
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+LEGACY_JSON = "application/json"
+
+
+def negotiate(accept: str) -> str:
+    """GraphQL over HTTP: `application/graphql-response+json` when the client accepts it."""
+    offered = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    return GRAPHQL_RESPONSE_JSON if GRAPHQL_RESPONSE_JSON in offered else LEGACY_JSON
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """Parse and validation errors: no data, and no error tied to a field path."""
+    return result.data is None and bool(result.errors) and all(e.path is None for e in result.errors)
+
+
+class GraphQLView(GraphQL):
+    """strawberry's ASGI view with authentication, our context and the GraphQL-over-HTTP media type."""
+
+    def __init__(self, settings: Settings, authenticator: Authenticator) -> None:
+        super().__init__(
+            build_schema(settings),
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            allow_queries_via_get=True,
+            multipart_uploads_enabled=False,
+        )
+        self.settings = settings
+        self.authenticator = authenticator
+
+    async def get_context(self, request: Request, response: Any) -> RequestContext:  # type: ignore[override]
+        actor = await self.authenticator.authenticate(
+            request.headers.get("authorization"), request.headers.get("x-api-key")
+        )
+        return RequestContext(actor=actor, settings=self.settings, request=request, response=response)
+
+    async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = negotiate(request.headers.get("accept", ""))
+        request.state.sub_response = sub_response
+        return sub_response
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:  # type: ignore[override]
+        sub_response = request.state.sub_response
+        if sub_response.media_type == GRAPHQL_RESPONSE_JSON and is_request_error(result):
+            sub_response.status_code = 400
+        return await super().process_result(request, result)
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:  # type: ignore[override]
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = f"{sub_response.media_type}; charset=utf-8"
+        return response
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception:  # noqa: BLE001 — any failure means "not ready"
+        logger.warning("readiness check failed", exc_info=True)
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+def build_app(settings: Settings) -> Starlette:
+    authenticator = Authenticator(settings)
+    graphql = GraphQLView(settings, authenticator)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ensure_sqlite_folder(settings.database_url)
+        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+            yield
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    return app
+
+
+def create_app() -> Starlette:
+    """uvicorn's factory: settings from the environment (`uvicorn --factory server:create_app`)."""
+    return build_app(Settings())

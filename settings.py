@@ -1,0 +1,101 @@
+"""Configuration from environment variables (see the README for every variable).
+
+One `Settings` object is built at start-up and handed to `build_app`; nothing
+else reads the environment.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import Enum
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "insecure-development-secret-change-me"
+DEFAULT_DATABASE_URL = "sqlite://./var/portal.sqlite3"
+
+
+class Environment(str, Enum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Every knob of a deployment, with the defaults of a development box."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str = DEFAULT_DATABASE_URL
+    public_url: str = "http://localhost:8000"
+    secret_key: str = DEFAULT_SECRET_KEY
+
+    graphiql: bool | None = Field(default=None, description="Default: on in development only.")
+    introspection: bool | None = Field(default=None, description="Default: on in development only.")
+
+    session_ttl_hours: int = Field(default=24 * 14, ge=1)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=64)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lock_minutes: int = Field(default=15, ge=1)
+
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_jwks_file: Path | None = None
+    oidc_public_key: str | None = None
+
+    max_query_depth: int = Field(default=12, ge=2)
+    max_aliases: int = Field(default=30, ge=1)
+    max_tokens: int = Field(default=2000, ge=50)
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Settings:
+        if self.environment is Environment.PRODUCTION and (
+            self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "SECRET_KEY must be set to a random value of at least 32 characters in production"
+            )
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment is Environment.DEVELOPMENT
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.is_development if self.graphiql is None else self.graphiql
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.is_development if self.introspection is None else self.introspection
+
+    @property
+    def session_ttl(self) -> timedelta:
+        return timedelta(hours=self.session_ttl_hours)
+
+    @property
+    def login_lock(self) -> timedelta:
+        return timedelta(minutes=self.login_lock_minutes)
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(
+            self.oidc_issuer
+            and self.oidc_audience
+            and (self.oidc_jwks_url or self.oidc_jwks_file or self.oidc_public_key)
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        """The database file of a `sqlite://path` URL, or None for memory/PostgreSQL."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split("://", 1)[1].split("?", 1)[0]
+        return None if path in ("", ":memory:") else Path(path)

@@ -1,0 +1,165 @@
+"""The test harness: a fresh database per test, the real app over httpx, a frozen clock.
+
+SQLite (default): the migrations run once into a template file, copied for every test.
+PostgreSQL (`DATABASE_URL=postgres://…`): the migrations run once into that (fresh)
+database, and every test starts from truncated tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import time_machine
+from asgi_lifespan import LifespanManager
+from tortoise import Tortoise, connections
+
+from models.db import apply_migrations
+from server import build_app
+from settings import Settings
+
+POSTGRES_URL = os.environ.get("DATABASE_URL", "") if os.environ.get("DATABASE_URL", "").startswith("postgres") else ""
+PASSWORD = "a-Sturdy-passphrase-42"
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def test_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "secret_key": "test-secret-key-that-is-long-enough-0123456789",
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 64,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+async def template_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated database: a SQLite file to copy, or the PostgreSQL database itself."""
+    if POSTGRES_URL:
+        await apply_migrations(POSTGRES_URL)
+        return POSTGRES_URL
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    await apply_migrations(f"sqlite://{path}")
+    return str(path)
+
+
+@pytest.fixture
+def database_url(template_database: str, tmp_path: Any) -> str:
+    if POSTGRES_URL:
+        return POSTGRES_URL
+    path = tmp_path / "portal.sqlite3"
+    shutil.copyfile(template_database, path)
+    return f"sqlite://{path}"
+
+
+async def _truncate_all() -> None:
+    tables = ", ".join('"' + model._meta.db_table + '"' for app in Tortoise.apps.values() for model in app.values())
+    await connections.get("default").execute_script(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Coordinates]:
+    """Time stands still at START until the test moves it (`clock.shift`, `clock.move_to`)."""
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+@dataclass
+class QueryCounter:
+    """Counts SQL statements sent through tortoise while active."""
+
+    statements: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+class _CountingHandler(logging.Handler):
+    def __init__(self, counter: QueryCounter) -> None:
+        super().__init__(logging.DEBUG)
+        self.counter = counter
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.counter.statements.append(record.getMessage())
+
+
+class Api:
+    """GraphQL over the real ASGI app, as a client would call it."""
+
+    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+
+    async def post(self, query: str, variables: dict | None = None, *, token: str | None = None,
+                   api_key: str | None = None, headers: dict | None = None) -> dict:
+        response = await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}},
+            headers=self._headers(token, api_key, headers),
+        )
+        assert response.status_code in (200, 400), response.text
+        return response.json()
+
+    async def data(self, query: str, variables: dict | None = None, **kwargs: Any) -> dict:
+        """The `data` of a response that must have no errors."""
+        body = await self.post(query, variables, **kwargs)
+        assert not body.get("errors"), body["errors"]
+        return body["data"]
+
+    async def error_code(self, query: str, variables: dict | None = None, **kwargs: Any) -> str:
+        """The `extensions.code` of the first error of a response that must fail."""
+        body = await self.post(query, variables, **kwargs)
+        assert body.get("errors"), body
+        return body["errors"][0].get("extensions", {}).get("code")
+
+    @staticmethod
+    def _headers(token: str | None, api_key: str | None, extra: dict | None) -> dict:
+        headers = dict(extra or {})
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        if api_key:
+            headers["x-api-key"] = api_key
+        return headers
+
+    def count_queries(self) -> _QueryCounting:
+        return _QueryCounting()
+
+
+class _QueryCounting:
+    def __enter__(self) -> QueryCounter:
+        self.counter = QueryCounter()
+        self.handler = _CountingHandler(self.counter)
+        self.logger = logging.getLogger("tortoise.db_client")
+        self.level = self.logger.level
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.addHandler(self.handler)
+        return self.counter
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self.handler)
+        self.logger.setLevel(self.level)
+
+
+async def start_api(settings: Settings) -> AsyncIterator[Api]:
+    app = build_app(settings)
+    async with LifespanManager(app):
+        if POSTGRES_URL:
+            await _truncate_all()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as client:
+            yield Api(client, settings)
+
+
+@pytest.fixture
+async def api(database_url: str) -> AsyncIterator[Api]:
+    async for running in start_api(test_settings(database_url)):
+        yield running

@@ -1,0 +1,63 @@
+"""Operations most tests need, through the public GraphQL surface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tests.conftest import PASSWORD, Api
+
+REGISTER = """
+mutation Register($input: RegisterInput!) {
+  register(input: $input) { token expiresAt user { id email name } errors { field code message } }
+}"""
+LOGIN = """
+mutation Login($input: LoginInput!) {
+  login(input: $input) { token expiresAt user { id email } errors { field code message } }
+}"""
+CREATE_ORGANIZATION = """
+mutation Create($input: CreateOrganizationInput!) {
+  createOrganization(input: $input) {
+    organization { id name website country language viewerMembership { id role } }
+    errors { field code message }
+  }
+}"""
+ADD_MEMBER = """
+mutation Add($input: AddMemberInput!) {
+  addMember(input: $input) {
+    membership { id role organizationPermissions partnerPermissions user { email } }
+    errors { field code message }
+  }
+}"""
+
+
+@dataclass(frozen=True)
+class Person:
+    email: str
+    token: str
+    user_id: str
+
+
+async def register(api: Api, email: str, name: str = "Test Person") -> Person:
+    data = await api.data(REGISTER, {"input": {"email": email, "password": PASSWORD, "name": name}})
+    payload = data["register"]
+    assert payload["errors"] == [], payload["errors"]
+    return Person(email, payload["token"], payload["user"]["id"])
+
+
+async def create_organization(api: Api, person: Person, name: str = "Acme GmbH") -> dict:
+    data = await api.data(CREATE_ORGANIZATION, {"input": {"name": name}}, token=person.token)
+    payload = data["createOrganization"]
+    assert payload["errors"] == [], payload["errors"]
+    return payload["organization"]
+
+
+async def add_member(api: Api, admin: Person, organization_id: str, email: str, *, role: str = "MEMBER",
+                     organization_permissions: list[str] = (), partner_permissions: list[str] = ()) -> dict:
+    data = await api.data(ADD_MEMBER, {"input": {
+        "organizationId": organization_id, "email": email, "role": role,
+        "organizationPermissions": list(organization_permissions),
+        "partnerPermissions": list(partner_permissions),
+    }}, token=admin.token)
+    payload = data["addMember"]
+    assert payload["errors"] == [], payload["errors"]
+    return payload["membership"]
