@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from models.audit import AuditEvent
-from permissions import scoping
+from permissions import policy, scoping
 from permissions.actor import Actor
+from permissions.enums import ApiKeyScope, OperatorPermission
 from permissions.errors import Unauthenticated
 from resolvers.clock import now
 from resolvers.pagination import Page, paginate
@@ -63,8 +64,13 @@ async def list_events(
     """Newest first. Administrators see their organizations' events, operators all."""
     if not actor.is_authenticated:
         raise Unauthenticated(actor.rejected_credentials)
+    if actor.api_key_id is not None:
+        policy.require_scope(actor, ApiKeyScope.REPORTS_READ)
     queryset = await scoping.visible_audit_events(actor)
     if organization_id is not None:
+        if actor.user_id is not None and not await policy.is_operator_with(actor, OperatorPermission.VIEW_ALL_REPORTS):
+            # A member learns it may not read the log; an outsider learns nothing.
+            policy.require_administrator(await policy.acting_membership(actor, organization_id))
         queryset = queryset.filter(organization_id=organization_id)
     return await paginate(queryset, fields=AUDIT_FIELDS, first=first, after=after, order=("-id",))
 

@@ -167,7 +167,7 @@ async def _count_failure(settings: Settings, email: str) -> None:
     moment = now()
     throttle, _ = await LoginThrottle.get_or_create(email=email)
     await LoginThrottle.filter(id=throttle.id).update(failures=F("failures") + 1, last_failure_at=moment)
-    failures = await LoginThrottle.filter(id=throttle.id).values_list("failures", flat=True).first()
+    failures = await LoginThrottle.filter(id=throttle.id).first().values_list("failures", flat=True)
     if failures is not None and failures >= settings.login_max_failures:
         await LoginThrottle.filter(id=throttle.id).update(failures=0, locked_until=moment + settings.login_lock)
 
@@ -371,14 +371,12 @@ async def create_api_key(actor: Actor, name: str, scopes: Iterable[ApiKeyScope])
 
 async def revoke_api_key(actor: Actor, api_key_id: int) -> dict[str, Any]:
     await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
-    queryset = (await scoping.visible_api_keys(actor)).filter(id=api_key_id)
-    async with in_transaction():
-        if not await queryset.filter(revoked_at=None).update(revoked_at=now()):
-            if not await queryset.exists():
-                raise NotFound()
-        else:
+    if await get_api_key(actor, api_key_id) is None:
+        raise NotFound()
+    async with in_transaction():  # querysets made outside would wait for the transaction's connection
+        if await ApiKey.filter(id=api_key_id, revoked_at=None).update(revoked_at=now()):
             await audit.record(actor, "api_key.revoke", "ApiKey", api_key_id)
-    return await queryset.first().values(*API_KEY_FIELDS)
+    return await get_api_key(actor, api_key_id)
 
 
 async def list_api_keys(actor: Actor, *, first: int | None, after: str | None) -> Page:

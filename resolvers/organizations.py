@@ -125,6 +125,11 @@ async def get_organization(actor: Actor, organization_id: int) -> dict[str, Any]
     )
 
 
+async def default_organization(actor: Actor) -> dict[str, Any]:
+    membership = await policy.acting_membership(actor, None)
+    return await Organization.filter(id=membership.organization_id).first().values(*ORGANIZATION_FIELDS)
+
+
 async def list_organizations(actor: Actor, *, first: int | None, after: str | None) -> Page:
     policy.require_user(actor)
     queryset = await scoping.visible_organizations(actor)

@@ -231,6 +231,13 @@ def _ended(membership_id: int) -> dict[str, Any]:
 
 @strawberry.type
 class OrganizationsQuery:
+    @strawberry.field(
+        description="The organization the viewer acts for by default (the one it joined first); "
+        "NO_ORGANIZATION when it belongs to none."
+    )
+    async def viewer_organization(self, info: Info) -> Organization:
+        return Organization.from_row(await organizations.default_organization(info.context.actor))
+
     @strawberry.field(description="Organizations the viewer belongs to (operators: all).")
     async def organizations(self, info: Info, first: First = None, after: After = None) -> Connection[Organization]:
         page = await organizations.list_organizations(info.context.actor, first=first, after=after)

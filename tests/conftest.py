@@ -41,6 +41,9 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+test_settings.__test__ = False  # a helper, not a test
+
+
 @pytest.fixture(scope="session")
 async def template_database(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated database: a SQLite file to copy, or the PostgreSQL database itself."""

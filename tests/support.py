@@ -61,3 +61,13 @@ async def add_member(api: Api, admin: Person, organization_id: str, email: str, 
     payload = data["addMember"]
     assert payload["errors"] == [], payload["errors"]
     return payload["membership"]
+
+
+async def make_operator(api: Api, person: Person, permissions: list[str] | None = None) -> None:
+    """Operators are made by the trusted CLI; tests call the same function it does."""
+    from permissions.actor import Actor
+    from permissions.enums import OperatorPermission, Via
+    from resolvers.identity import make_operator as grant
+
+    chosen = [OperatorPermission(p) for p in permissions] if permissions is not None else list(OperatorPermission)
+    await grant(Actor(via=Via.CLI), person.email, chosen, settings=api.settings)
