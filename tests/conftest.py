@@ -1,7 +1,7 @@
 """The test harness: a fresh database per test, the real app over httpx, a frozen clock.
 
-SQLite (default): the migrations run once into a template file, copied for every test.
-PostgreSQL (`DATABASE_URL=postgres://…`): the migrations run once into that (fresh)
+SQLite (default): the tables are made once in a template file, copied for every test.
+PostgreSQL (`DATABASE_URL=postgres://…`): the tables are made once in that (fresh)
 database, and every test starts from truncated tables.
 """
 
@@ -21,7 +21,7 @@ import time_machine
 from asgi_lifespan import LifespanManager
 from tortoise import Tortoise, connections
 
-from models.db import apply_migrations
+from models.db import open_database
 from server import build_app
 from settings import Settings
 
@@ -44,14 +44,20 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
 test_settings.__test__ = False  # a helper, not a test
 
 
+async def _create_tables(database_url: str) -> None:
+    async with open_database(database_url):
+        await Tortoise.generate_schemas()
+
+
 @pytest.fixture(scope="session")
 async def template_database(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A migrated database: a SQLite file to copy, or the PostgreSQL database itself."""
+    """Tables from the models (tests/test_migrations.py proves the migrations build the same):
+    a SQLite file to copy, or the PostgreSQL database itself."""
     if POSTGRES_URL:
-        await apply_migrations(POSTGRES_URL)
+        await _create_tables(POSTGRES_URL)
         return POSTGRES_URL
     path = tmp_path_factory.mktemp("template") / "template.sqlite3"
-    await apply_migrations(f"sqlite://{path}")
+    await _create_tables(f"sqlite://{path}")
     return str(path)
 
 

@@ -1,0 +1,62 @@
+"""The committed migrations match the models and build a working database."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+from tortoise import Tortoise, connections
+from tortoise.migrations.autodetector import MigrationAutodetector
+
+from models.db import apply_migrations, tortoise_config
+from tests.conftest import POSTGRES_URL
+
+REGENERATE = "run `tortoise -c models.db.TORTOISE_ORM makemigrations` and commit migrations/"
+
+
+async def test_the_models_have_no_changes_without_a_migration(tmp_path):
+    config = tortoise_config(f"sqlite://{tmp_path}/detect.sqlite3")
+    await Tortoise.init(config=config)
+    try:
+        writers = await MigrationAutodetector(Tortoise.apps, config["apps"]).changes()
+    finally:
+        await Tortoise.close_connections()
+
+    assert not writers, f"models changed without a migration: {REGENERATE}"
+
+
+async def _missing_tables(database_url: str, sql: str) -> set[str]:
+    """The models' tables that the database lacks."""
+    await Tortoise.init(config=tortoise_config(database_url))
+    try:
+        rows = await connections.get("default").execute_query_dict(sql)
+        expected = {model._meta.db_table for app in Tortoise.apps.values() for model in app.values()}
+    finally:
+        await Tortoise.close_connections()
+    return expected - {row["name"] for row in rows}
+
+
+async def test_the_migrations_build_every_table_on_sqlite(tmp_path):
+    url = f"sqlite://{tmp_path}/migrated.sqlite3"
+
+    await apply_migrations(url)
+
+    assert await _missing_tables(url, "SELECT name FROM sqlite_master WHERE type='table'") == set()
+
+
+async def test_the_migrations_build_every_table_on_postgresql():
+    if not POSTGRES_URL:
+        pytest.skip("DATABASE_URL does not point at PostgreSQL")
+    server, _, _ = POSTGRES_URL.rpartition("/")
+    name = f"migrations_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(f"{server}/postgres".replace("postgres://", "postgresql://", 1))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = f"{server}/{name}"
+        await apply_migrations(url)
+        sql = "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'"
+        assert await _missing_tables(url, sql) == set()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
