@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     oidc_jwks_file: Path | None = None
     oidc_public_key: str | None = None
 
+    smtp_url: str | None = Field(
+        default=None, description="smtp://user:pass@host:587 (STARTTLS) or smtps://…:465; unset: mails are logged."
+    )
+    mail_from: str = "Partner Portal <partners@localhost>"
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_poll_seconds: float = Field(default=5.0, ge=0, description="0 turns the in-process worker off.")
+
+    invitation_ttl_days: int = Field(default=14, ge=1)
+    management_session_idle_minutes: int = Field(default=30, ge=1)
+
     max_query_depth: int = Field(default=12, ge=2)
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=2000, ge=50)
@@ -76,6 +86,14 @@ class Settings(BaseSettings):
     @property
     def session_ttl(self) -> timedelta:
         return timedelta(hours=self.session_ttl_hours)
+
+    @property
+    def invitation_ttl(self) -> timedelta:
+        return timedelta(days=self.invitation_ttl_days)
+
+    @property
+    def management_session_idle(self) -> timedelta:
+        return timedelta(minutes=self.management_session_idle_minutes)
 
     @property
     def login_lock(self) -> timedelta:

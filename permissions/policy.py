@@ -107,7 +107,7 @@ def check_grant(granter: MembershipInfo, current: Iterable[str], requested: Iter
         raise Forbidden(f"You cannot grant or withdraw permissions you do not hold: {', '.join(not_held)}.")
     if changed & set(PartnerPermission):
         require_permission(granter, PartnerPermission.MANAGE_PARTNER_PORTAL)
-    elif changed:
+    if changed - set(PartnerPermission):
         require_member_manager(granter)
 
 

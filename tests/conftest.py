@@ -36,6 +36,7 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
         "secret_key": "test-secret-key-that-is-long-enough-0123456789",
         "argon2_time_cost": 1,
         "argon2_memory_kib": 64,
+        "outbox_poll_seconds": 0,
         **overrides,
     }
     return Settings(**values)
