@@ -103,6 +103,44 @@ def cmd_create_api_key(args: argparse.Namespace) -> None:
     print(f"API key (shown once; send it as 'X-Api-Key: <key>'):\n{key}")
 
 
+def cmd_jobs_run(args: argparse.Namespace) -> None:
+    from models.db import open_database
+    from resolvers.jobs import JOBS, run_job
+    from server import log_to_console
+
+    unknown = [name for name in args.names if name not in JOBS]
+    if unknown:
+        sys.exit(f"Unknown job(s): {', '.join(unknown)}. Known: {', '.join(sorted(JOBS))}.")
+    settings = _settings()
+
+    async def run() -> bool:
+        ok = True
+        async with open_database(settings.database_url):
+            for name in args.names:
+                try:
+                    print(await run_job(name, settings), flush=True)
+                except Exception as error:  # noqa: BLE001 — report, run the others, fail at the end
+                    print(f"{name}: failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+                    ok = False
+        return ok
+
+    undo = log_to_console()  # e.g. mails logged without SMTP_URL
+    try:
+        ok = asyncio.run(run())
+    finally:
+        undo()
+    if not ok:
+        sys.exit(1)
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> None:
+    from resolvers.jobs import JOBS
+
+    for name, job in sorted(JOBS.items()):
+        summary = (job.__doc__ or "").strip().splitlines()
+        print(f"{name:24} {summary[0] if summary else ''}".rstrip())
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="partner-portal", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -135,6 +173,13 @@ def parser() -> argparse.ArgumentParser:
         "--scope", action="append", required=True, choices=[s.value for s in ApiKeyScope], help="repeat for several"
     )
     api_key.set_defaults(run=cmd_create_api_key)
+
+    jobs = commands.add_parser("jobs", help="recurring jobs (cron-friendly; idempotent)")
+    job_commands = jobs.add_subparsers(dest="jobs_command", required=True)
+    run_jobs = job_commands.add_parser("run", help="run jobs once, in the order given")
+    run_jobs.add_argument("names", nargs="+", metavar="NAME", help="a job name (see `jobs list`)")
+    run_jobs.set_defaults(run=cmd_jobs_run)
+    job_commands.add_parser("list", help="list the jobs").set_defaults(run=cmd_jobs_list)
     return root
 
 

@@ -1,13 +1,14 @@
 """The HTTP application: `build_app(settings)` returns the Starlette app.
 
 Endpoints: `/graphql` (POST JSON, GET for queries; GraphiQL when enabled),
-`/healthz` (the process is up), `/readyz` (the database answers).
+`/healthz` (the process is up), `/readyz` (the database answers). The lifespan opens
+the database and runs the outbox worker every OUTBOX_POLL_SECONDS (unless 0).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,6 +25,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 from models.db import ensure_sqlite_folder, tortoise_config
 from resolvers.context import RequestContext
 from resolvers.identity import Authenticator
+from resolvers.jobs import PeriodicJob
 from schema import build_schema
 from settings import Settings
 
@@ -102,7 +104,14 @@ def build_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ensure_sqlite_folder(settings.database_url)
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
-            yield
+            worker = None
+            if settings.outbox_poll_seconds > 0:  # the in-process outbox worker; 0 turns it off
+                worker = PeriodicJob("outbox", settings, settings.outbox_poll_seconds).start()
+            try:
+                yield
+            finally:
+                if worker is not None:
+                    await worker.stop()
 
     app = Starlette(
         routes=[
@@ -116,6 +125,25 @@ def build_app(settings: Settings) -> Starlette:
     return app
 
 
+def log_to_console(level: int = logging.INFO) -> Callable[[], None]:
+    """Show the portal's own log (e.g. the mails logged in development without SMTP_URL)
+    on stderr next to uvicorn's, unless logging is configured already. Returns the undo."""
+    if logger.handlers or logging.getLogger().handlers:
+        return lambda: None
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     [%(name)s] %(message)s"))
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+    def undo() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+    return undo
+
+
 def create_app() -> Starlette:
     """uvicorn's factory: settings from the environment (`uvicorn --factory server:create_app`)."""
+    log_to_console()
     return build_app(Settings())

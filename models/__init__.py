@@ -8,4 +8,10 @@ MODEL_MODULES = [
     "models.identity",
     "models.organizations",
     "models.audit",
+    "models.partners",
+    "models.customers",
+    "models.invitations",
+    "models.billing",
+    "models.commissions",
+    "models.outbox",
 ]

@@ -17,6 +17,12 @@ class AuditEvent(Model):
     api_key = fields.ForeignKeyField(
         "models.ApiKey", related_name="audit_events", null=True, on_delete=fields.SET_NULL
     )
+    management_session = fields.ForeignKeyField(
+        "models.ManagementSession", related_name="audit_events", null=True, on_delete=fields.SET_NULL
+    )
+    partner_organization = fields.ForeignKeyField(
+        "models.Organization", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
     via = fields.CharField(max_length=20)
     action = fields.CharField(max_length=80)
     target_type = fields.CharField(max_length=60)

@@ -10,16 +10,24 @@ from permissions.enums import ApiKeyScope, OperatorPermission, Role, Via
 
 @dataclass(frozen=True, slots=True)
 class MembershipInfo:
-    """What the actor is in one organization: enough for every policy decision."""
+    """What the actor is in one organization: enough for every policy decision.
 
-    membership_id: int
+    Partner staff in a management session act on a customer organization through a
+    delegated `MembershipInfo`: no membership id, the customer's current grant as
+    permissions, and the session and partner named for the audit log.
+    """
+
+    membership_id: int | None
     organization_id: int
     role: Role
     permissions: frozenset[str]
+    management_session_id: int | None = None
+    partner_organization_id: int | None = None
 
 
 MembershipLoader = Callable[[int], Awaitable[dict[int, MembershipInfo]]]
 OperatorLoader = Callable[[int], Awaitable[frozenset[OperatorPermission]]]
+DelegationLoader = Callable[["Actor"], Awaitable[dict[int, MembershipInfo]]]
 
 
 @dataclass(slots=True)
@@ -34,7 +42,9 @@ class Actor:
     rejected_credentials: str | None = None
     _load_memberships: MembershipLoader | None = None
     _load_operator: OperatorLoader | None = None
+    _load_delegations: DelegationLoader | None = None
     _memberships: dict[int, MembershipInfo] | None = field(default=None, repr=False)
+    _delegations: dict[int, MembershipInfo] | None = field(default=None, repr=False)
     _operator: frozenset[OperatorPermission] | None = field(default=None, repr=False)
 
     @property
@@ -50,6 +60,15 @@ class Actor:
                 self._memberships = await self._load_memberships(self.user_id)
         return self._memberships
 
+    async def delegations(self) -> dict[int, MembershipInfo]:
+        """Customer organizations the actor manages in an open management session, by id."""
+        if self._delegations is None:
+            if self.user_id is None or self._load_delegations is None:
+                self._delegations = {}
+            else:
+                self._delegations = await self._load_delegations(self)
+        return self._delegations
+
     async def operator_permissions(self) -> frozenset[OperatorPermission]:
         if self._operator is None:
             if self.user_id is None or self._load_operator is None:
@@ -59,5 +78,6 @@ class Actor:
         return self._operator
 
     def forget_memberships(self) -> None:
-        """Called after a change to the actor's own memberships within the request."""
+        """Called after a change to the actor's own memberships or sessions within the request."""
         self._memberships = None
+        self._delegations = None

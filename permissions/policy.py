@@ -62,20 +62,29 @@ async def is_operator_with(actor: Actor, permission: OperatorPermission) -> bool
     return actor.user_id is not None and permission in await actor.operator_permissions()
 
 
+async def membership_in(actor: Actor, organization_id: int) -> MembershipInfo | None:
+    """The actor's own membership in the organization, else its delegated access through an
+    open management session, else None."""
+    membership = (await actor.memberships()).get(organization_id)
+    if membership is None:
+        membership = (await actor.delegations()).get(organization_id)
+    return membership
+
+
 async def acting_membership(actor: Actor, organization_id: int | None) -> MembershipInfo:
-    """The membership the actor acts through.
+    """The membership (or management session) the actor acts through.
 
     Without an organization id, the actor's first organization (the one joined first);
     no organization at all is NO_ORGANIZATION; an organization the actor is not in is
     NOT_FOUND, exactly like one that does not exist.
     """
     require_user(actor)
-    memberships = await actor.memberships()
     if organization_id is None:
+        memberships = await actor.memberships()
         if not memberships:
             raise NoOrganization()
-        return min(memberships.values(), key=lambda m: m.membership_id)
-    membership = memberships.get(organization_id)
+        return min(memberships.values(), key=lambda m: m.membership_id or 0)
+    membership = await membership_in(actor, organization_id)
     if membership is None:
         raise NotFound()
     return membership

@@ -6,14 +6,25 @@ simply absent: NOT_FOUND, the same as an object that does not exist.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from models.audit import AuditEvent
+from models.customers import CustomerRelationship, ManagementSession
 from models.identity import ApiKey, Operator, User
 from models.organizations import Membership, Organization
+from models.outbox import OutboxMessage
 from permissions.actor import Actor, MembershipInfo
-from permissions.enums import ApiKeyScope, OperatorPermission, Role
+from permissions.enums import (
+    ApiKeyScope,
+    DelegatedPermission,
+    OperatorPermission,
+    OrganizationPermission,
+    PartnerPermission,
+    Role,
+)
 from permissions.policy import effective_permissions, is_operator_with
 
 
@@ -39,6 +50,42 @@ async def load_operator_permissions(user_id: int) -> frozenset[OperatorPermissio
     return frozenset(OperatorPermission(p) for p in row["permissions"])
 
 
+async def load_delegations(actor: Actor, *, idle: timedelta) -> dict[int, MembershipInfo]:
+    """The customers the actor manages in an open, recently active management session.
+
+    Read on every request, so a changed, expired or revoked grant applies at once. The
+    staff member must still hold ADMINISTER_CUSTOMERS in the partner, the partner must
+    still be the customer's current partner; the grant is empty once it has expired.
+    """
+    memberships = await actor.memberships()
+    if not _holding(memberships, PartnerPermission.ADMINISTER_CUSTOMERS):
+        return {}  # not partner staff: no query
+    moment = datetime.now(UTC)
+    rows = await ManagementSession.filter(
+        user_id=actor.user_id, ended_at=None, last_activity_at__gt=moment - idle, relationship__ended_at=None
+    ).values("id", "partner_id", "customer_id", "relationship__grant_permissions", "relationship__grant_expires_at")
+    delegated: dict[int, MembershipInfo] = {}
+    for row in rows:
+        staff = memberships.get(row["partner_id"])
+        if staff is None or PartnerPermission.ADMINISTER_CUSTOMERS not in staff.permissions:
+            continue
+        expires_at = row["relationship__grant_expires_at"]
+        granted = row["relationship__grant_permissions"] if expires_at is None or expires_at > moment else []
+        delegated[row["customer_id"]] = MembershipInfo(
+            membership_id=None,
+            organization_id=row["customer_id"],
+            role=Role.MEMBER,
+            permissions=frozenset(granted) & frozenset(DelegatedPermission),
+            management_session_id=row["id"],
+            partner_organization_id=row["partner_id"],
+        )
+    return delegated
+
+
+def _holding(memberships: dict[int, MembershipInfo], permission: str) -> list[int]:
+    return [org_id for org_id, m in memberships.items() if permission in m.permissions]
+
+
 async def _is_any_operator(actor: Actor) -> bool:
     return bool(actor.user_id is not None and await actor.operator_permissions())
 
@@ -47,24 +94,42 @@ async def visible_organizations(actor: Actor) -> QuerySet[Organization]:
     """Operators see every organization; users the ones they belong to."""
     if await _is_any_operator(actor):
         return Organization.all()
-    return Organization.filter(id__in=list(await actor.memberships()))
+    memberships = await actor.memberships()
+    visible = Q(id__in=list(memberships))
+    partners = _holding(memberships, PartnerPermission.ADMINISTER_CUSTOMERS)
+    if partners:
+        customers = CustomerRelationship.filter(partner_id__in=partners, ended_at=None).values("customer_id")
+        visible |= Q(id__in=Subquery(customers))
+    return Organization.filter(visible)
+
+
+async def _member_list_organizations(actor: Actor) -> list[int]:
+    """Organizations whose member list the actor sees: its own, and customers whose grant
+    lets it manage members in an open session."""
+    delegated = _holding(await actor.delegations(), DelegatedPermission.MANAGE_MEMBERS)
+    return [*await actor.memberships(), *delegated]
 
 
 async def visible_memberships(actor: Actor) -> QuerySet[Membership]:
     """Members see the members of their organizations; operators every membership."""
     if await _is_any_operator(actor):
         return Membership.all()
-    return Membership.filter(organization_id__in=list(await actor.memberships()))
+    return Membership.filter(organization_id__in=await _member_list_organizations(actor))
 
 
 async def visible_users(actor: Actor) -> QuerySet[User]:
     """A user sees itself and the people it shares an organization with."""
     if actor.user_id is None:
-        return User.none()
+        return User.filter(id__in=[])  # tortoise 1.1 has no .none()
     if await _is_any_operator(actor):
         return User.all()
-    colleagues = Membership.filter(organization_id__in=list(await actor.memberships())).values("user_id")
-    return User.filter(Q(id=actor.user_id) | Q(id__in=Subquery(colleagues)))
+    colleagues = Membership.filter(organization_id__in=await _member_list_organizations(actor)).values("user_id")
+    visible = Q(id=actor.user_id) | Q(id__in=Subquery(colleagues))
+    overseen = _holding(await actor.memberships(), OrganizationPermission.MANAGE_SERVICE_PROVIDER)
+    if overseen:  # the partner staff who acted in the actor's organizations
+        visitors = AuditEvent.filter(organization_id__in=overseen, management_session_id__isnull=False)
+        visible |= Q(id__in=Subquery(visitors.values("actor_user_id")))
+    return User.filter(visible)
 
 
 async def visible_audit_events(actor: Actor) -> QuerySet[AuditEvent]:
@@ -73,13 +138,26 @@ async def visible_audit_events(actor: Actor) -> QuerySet[AuditEvent]:
         actor, OperatorPermission.VIEW_ALL_REPORTS
     ):
         return AuditEvent.all()
-    administered = [
-        org_id for org_id, m in (await actor.memberships()).items() if m.role is Role.ADMINISTRATOR
-    ]
-    return AuditEvent.filter(organization_id__in=administered)
+    memberships = await actor.memberships()
+    administered = [org_id for org_id, m in memberships.items() if m.role is Role.ADMINISTRATOR]
+    overseen = _holding(memberships, OrganizationPermission.MANAGE_SERVICE_PROVIDER)
+    return AuditEvent.filter(
+        # their own organizations; what partner staff did in them; what their own staff
+        # did in customers' organizations
+        Q(organization_id__in=administered)
+        | Q(organization_id__in=overseen, management_session_id__isnull=False)
+        | Q(partner_organization_id__in=administered)
+    )
 
 
 async def visible_api_keys(actor: Actor) -> QuerySet[ApiKey]:
     if await is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS):
         return ApiKey.all()
-    return ApiKey.none()
+    return ApiKey.filter(id__in=[])
+
+
+async def visible_outbox_messages(actor: Actor) -> QuerySet[OutboxMessage]:
+    """Outgoing mail (with its bodies) is for operators with MANAGE_PROGRAMS only."""
+    if await is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS):
+        return OutboxMessage.all()
+    return OutboxMessage.filter(id__in=[])  # nothing (`WHERE 1=0`)

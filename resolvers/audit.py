@@ -6,7 +6,8 @@ from typing import Any
 
 from models.audit import AuditEvent
 from permissions import policy, scoping
-from permissions.actor import Actor
+from models.customers import ManagementSession
+from permissions.actor import Actor, MembershipInfo
 from permissions.enums import ApiKeyScope, OperatorPermission
 from permissions.errors import Unauthenticated
 from resolvers.clock import now
@@ -15,6 +16,8 @@ from resolvers.pagination import Page, paginate
 AUDIT_FIELDS = (
     "id",
     "organization_id",
+    "management_session_id",
+    "partner_organization_id",
     "actor_user_id",
     "api_key_id",
     "via",
@@ -33,11 +36,23 @@ async def record(
     target_id: int | str,
     *,
     organization_id: int | None = None,
+    acting: MembershipInfo | None = None,
     changes: dict[str, Any] | None = None,
 ) -> None:
-    """Append one event; call it inside the transaction of the change it describes."""
+    """Append one event; call it inside the transaction of the change it describes.
+
+    `acting` is the membership the change was made through; when it is a management
+    session, the event names the session and the partner, and the session stays active.
+    """
+    session_id = acting.management_session_id if acting else None
+    if organization_id is None and acting is not None:
+        organization_id = acting.organization_id
+    if session_id is not None:
+        await ManagementSession.filter(id=session_id).update(last_activity_at=now())
     await AuditEvent.create(
         organization_id=organization_id,
+        management_session_id=session_id,
+        partner_organization_id=acting.partner_organization_id if acting else None,
         actor_user_id=actor.user_id,
         api_key_id=actor.api_key_id,
         via=actor.via.value,

@@ -1,16 +1,27 @@
-"""Demo data: a vendor operator, a partner with one staff member per partner permission
-group, and customer organizations, created through the same resolvers the API uses."""
+"""Demo data, created through the same resolvers the API uses:
+
+- a vendor operator;
+- Northwind Partners, an approved service and affiliate partner, with one staff member
+  per partner permission group; Globex Consulting (application pending) and Initech
+  (application rejected);
+- customers: Contoso selected Northwind and granted it settings and members, Fabrikam
+  came through an accepted invitation and granted nothing, Tailspin has no partner;
+  an open invitation to Wingtip; licenses for Contoso (paid) and Fabrikam (trial);
+- a finished management session in which Northwind's staff changed Contoso's website.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
 
+from models.enums import LicenseStatus, Program
 from models.identity import User
-from models.organizations import Organization
 from permissions.actor import Actor
-from permissions.enums import OperatorPermission, PartnerPermission, Role, Via
-from permissions.scoping import load_memberships
-from resolvers import identity, organizations
+from permissions.enums import DelegatedPermission, OperatorPermission, PartnerPermission, Role, Via
+from permissions.scoping import load_delegations, load_memberships, load_operator_permissions
+from resolvers import billing, customers, identity, invitations, organizations, partners
 from settings import Settings
 
 DEMO_PASSWORD = "demo-password-1"
@@ -23,8 +34,16 @@ STAFF = {
 }
 CUSTOMERS = {
     "admin@contoso.example": ("Contoso Ltd", "DE"),
-    "admin@fabrikam.example": ("Fabrikam GmbH", "AT"),
     "admin@tailspin.example": ("Tailspin Toys", "US"),
+}
+INVITED_EMAIL = "admin@fabrikam.example"
+APPLICANTS = {
+    "admin@globex.example": ("Globex Consulting", "pending"),
+    "admin@initech.example": ("Initech", "rejected"),
+}
+FORM = {
+    "website": "https://partner.example", "country": "CH", "vat_id": None, "contact_phone": None,
+    "message": "We would like to join the program.",
 }
 
 
@@ -34,45 +53,102 @@ class Login:
     role: str
 
 
-def _actor_for(user_id: int) -> Actor:
-    return Actor(via=Via.CLI, user_id=user_id, _load_memberships=load_memberships)
+def _logins() -> list[Login]:
+    logins = [Login(OPERATOR_EMAIL, "vendor operator (every operator permission)"),
+              Login(PARTNER_ADMIN_EMAIL, "administrator of the partner Northwind Partners")]
+    logins += [Login(email, f"Northwind staff with {perm.value}") for email, (_, perm) in STAFF.items()]
+    logins += [Login(email, f"administrator of the customer {name}") for email, (name, _) in CUSTOMERS.items()]
+    logins.append(Login(INVITED_EMAIL, "administrator of Fabrikam GmbH (came through an invitation)"))
+    logins += [Login(email, f"administrator of {name} (application {state})") for email, (name, state) in
+               APPLICANTS.items()]
+    return logins
 
 
-async def _user(settings: Settings, email: str, name: str) -> int:
-    issued = await identity.register(Actor(), settings, email=email, password=DEMO_PASSWORD, name=name)
-    return issued.user["id"]
+class _Demo:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def actor(self, user_id: int) -> Actor:
+        return Actor(
+            via=Via.CLI, user_id=user_id, _load_memberships=load_memberships,
+            _load_operator=load_operator_permissions,
+            _load_delegations=partial(load_delegations, idle=self.settings.management_session_idle),
+        )
+
+    async def user(self, email: str, name: str) -> Actor:
+        issued = await identity.register(Actor(), self.settings, email=email, password=DEMO_PASSWORD, name=name)
+        return self.actor(issued.user["id"])
+
+    async def application(self, applicant: Actor, organization_id: int, name: str, programs: list[Program],
+                          **overrides: str) -> int:
+        form = {**FORM, "legal_name": name, "contact_name": f"{name} Admin",
+                "contact_email": f"partners@{name.split()[0].lower()}.example", "programs": programs, **overrides}
+        return (await partners.request_partner_status(applicant, organization_id, form))["id"]
 
 
 async def seed_demo(settings: Settings) -> list[Login]:
     """Create the demo once; a second call changes nothing and returns the same logins."""
-    logins = [Login(OPERATOR_EMAIL, "vendor operator (every operator permission)")]
-    logins.append(Login(PARTNER_ADMIN_EMAIL, "administrator of the partner Northwind Partners"))
-    logins += [Login(email, f"Northwind staff with {perm.value}") for email, (_, perm) in STAFF.items()]
-    logins += [Login(email, f"administrator of the customer {name}") for email, (name, _) in CUSTOMERS.items()]
     if await User.filter(email=OPERATOR_EMAIL).exists():
-        return logins
-
-    cli = Actor(via=Via.CLI)
-    await identity.make_operator(
-        cli, OPERATOR_EMAIL, list(OperatorPermission), name="Olivia Operator", password=DEMO_PASSWORD,
+        return _logins()
+    demo = _Demo(settings)
+    operator_id = await identity.make_operator(
+        Actor(via=Via.CLI), OPERATOR_EMAIL, list(OperatorPermission), name="Olivia Operator", password=DEMO_PASSWORD,
         settings=settings,
     )
+    operator = demo.actor(operator_id)
 
-    partner_admin = _actor_for(await _user(settings, PARTNER_ADMIN_EMAIL, "Avery Admin"))
-    partner = await organizations.create_organization(
-        partner_admin, name="Northwind Partners", website="https://northwind.example", country="DE", language="de"
-    )
+    # The partner, its application approved, and its staff.
+    admin = await demo.user(PARTNER_ADMIN_EMAIL, "Avery Admin")
+    northwind = (await organizations.create_organization(
+        admin, name="Northwind Partners", website="https://northwind.example", country="DE", language="de"))["id"]
+    programs = [Program.SERVICE_PARTNER, Program.AFFILIATE]
+    application = await demo.application(admin, northwind, "Northwind Partners", programs, country="DE",
+                                         vat_id="DE136695976", website="https://northwind.example")
+    await partners.approve_application(operator, application, programs=programs, note="Welcome!", payout_currency="EUR")
+    await partners.update_profile(admin, northwind, listed_in_directory=True, payout_currency=None)
+    staff: dict[str, Actor] = {}
     for email, (name, permission) in STAFF.items():
-        await _user(settings, email, name)
-        await organizations.add_member(
-            partner_admin, partner["id"], email=email, role=Role.MEMBER, permissions=[permission]
-        )
+        staff[email] = await demo.user(email, name)
+        await organizations.add_member(admin, northwind, email=email, role=Role.MEMBER, permissions=[permission])
+    code = (await partners.partner_profile(northwind))["code"]
 
+    # Applicants still waiting, or turned down.
+    for email, (name, state) in APPLICANTS.items():
+        applicant = await demo.user(email, f"{name} Admin")
+        organization = (await organizations.create_organization(applicant, name=name, country="CH"))["id"]
+        application_id = await demo.application(applicant, organization, name, [Program.AFFILIATE])
+        if state == "rejected":
+            await partners.reject_application(operator, application_id, note="Please reapply with references.")
+
+    # Customers: one selected Northwind and granted it settings and members, one has no partner.
     for email, (name, country) in CUSTOMERS.items():
-        customer_admin = _actor_for(await _user(settings, email, f"{name} Admin"))
-        await organizations.create_organization(customer_admin, name=name, country=country)
-    return logins
+        customer_admin = await demo.user(email, f"{name} Admin")
+        customer = (await organizations.create_organization(customer_admin, name=name, country=country))["id"]
+        if name == "Contoso Ltd":
+            contoso = customer
+            await customers.set_service_partner(customer_admin, customer, code)
+            await customers.set_delegated_permissions(
+                customer_admin, customer, [DelegatedPermission.MANAGE_SETTINGS, DelegatedPermission.MANAGE_MEMBERS],
+                None,
+            )
+            await billing.set_license(operator, customer, status=LicenseStatus.ACTIVE, plan="Business", seats=25,
+                                      mrr_amount=str(Decimal("249.00")), currency="EUR", trial_ends_at=None)
 
+    # One customer came through an invitation; another invitation is still open.
+    inviter = staff["invites@northwind.example"]
+    issued = await invitations.invite_customer(inviter, settings, northwind, email=INVITED_EMAIL,
+                                               organization_name="Fabrikam GmbH", message="As discussed.", language="de")
+    accepted, _ = await invitations.accept_invitation(Actor(), settings, token=issued.token, name="Fabrikam Admin",
+                                                      password=DEMO_PASSWORD, organization_name=None)
+    await billing.set_license(operator, accepted["id"], status=LicenseStatus.TRIAL, plan="Business", seats=5,
+                              mrr_amount="0", currency="EUR", trial_ends_at=None)
+    await invitations.invite_customer(inviter, settings, northwind, email="it@wingtip.example",
+                                      organization_name="Wingtip Toys", message="", language="en")
 
-async def demo_exists() -> bool:
-    return await Organization.filter(name="Northwind Partners").exists()
+    # A finished management session on Contoso.
+    manager = staff["customers@northwind.example"]
+    session = await customers.start_management_session(manager, contoso)
+    await organizations.update_organization(manager, contoso, website="https://contoso.example")
+    await customers.end_management_session(manager, session["id"])
+    return _logins()
+

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -53,6 +53,10 @@ def password_hasher(time_cost: int, memory_kib: int) -> PasswordHasher:
 
 def _hasher(settings: Settings) -> PasswordHasher:
     return password_hasher(settings.argon2_time_cost, settings.argon2_memory_kib)
+
+
+def hash_password(settings: Settings, password: str) -> str:
+    return _hasher(settings).hash(password)
 
 
 @lru_cache(maxsize=4)
@@ -109,7 +113,7 @@ class IssuedSession:
     user: dict[str, Any]
 
 
-async def _issue_session(settings: Settings, user_id: int) -> tuple[str, datetime]:
+async def issue_session(settings: Settings, user_id: int) -> tuple[str, datetime]:
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
     issued_at = now()
     expires_at = issued_at + settings.session_ttl
@@ -141,7 +145,7 @@ async def register(actor: Actor, settings: Settings, *, email: str, password: st
     try:
         async with in_transaction():
             user = await User.create(email=normalized, name=clean, password_hash=password_hash)
-            token, expires_at = await _issue_session(settings, user.id)
+            token, expires_at = await issue_session(settings, user.id)
             signed_in = Actor(via=Via.SESSION, user_id=user.id)
             await audit.record(signed_in, "user.register", "User", user.id, changes={"email": normalized})
     except IntegrityError as error:  # a concurrent registration won the race
@@ -195,7 +199,7 @@ async def login(actor: Actor, settings: Settings, *, email: str, password: str) 
         if hasher.check_needs_rehash(stored_hash):
             await User.filter(id=user["id"]).update(password_hash=hasher.hash(password))
         await LoginThrottle.filter(email=normalized).delete()
-        token, expires_at = await _issue_session(settings, user["id"])
+        token, expires_at = await issue_session(settings, user["id"])
         await audit.record(Actor(via=Via.SESSION, user_id=user["id"]), "user.login", "User", user["id"])
     user.pop("password_hash")
     return IssuedSession(token, expires_at, user)
@@ -234,6 +238,7 @@ class Authenticator:
         return Actor(
             _load_memberships=scoping.load_memberships,
             _load_operator=scoping.load_operator_permissions,
+            _load_delegations=partial(scoping.load_delegations, idle=self.settings.management_session_idle),
             **values,
         )
 

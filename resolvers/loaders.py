@@ -14,8 +14,10 @@ from tortoise.queryset import QuerySet
 
 from permissions import scoping
 from permissions.actor import Actor
+from resolvers.billing import licenses_of
 from resolvers.identity import USER_FIELDS
 from resolvers.organizations import MEMBERSHIP_FIELDS, ORGANIZATION_FIELDS
+from resolvers.partners import enrolled_programs
 
 
 Scope = Callable[[Actor], Awaitable[QuerySet]]
@@ -43,6 +45,17 @@ def _memberships_of_user_loader(actor: Actor) -> DataLoader[int, list[dict[str, 
     return DataLoader(load_fn=load)
 
 
+def _keyed_loader(actor: Actor, fetch: Callable[[Actor, list[int]], Awaitable[dict[int, Any]]],
+                  default: Any = None) -> DataLoader[int, Any]:
+    """A loader over a function returning {key: value} for a list of keys in one query."""
+
+    async def load(keys: list[int]) -> list[Any]:
+        found = await fetch(actor, keys)
+        return [found.get(key, default) for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
 class Loaders:
     """Created once per request in the context."""
 
@@ -51,3 +64,5 @@ class Loaders:
         self.organization = _by_id_loader(actor, scoping.visible_organizations, ORGANIZATION_FIELDS)
         self.membership = _by_id_loader(actor, scoping.visible_memberships, MEMBERSHIP_FIELDS)
         self.memberships_of_user = _memberships_of_user_loader(actor)
+        self.license = _keyed_loader(actor, licenses_of)
+        self.programs = _keyed_loader(actor, lambda _actor, ids: enrolled_programs(ids), default=[])

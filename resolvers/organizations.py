@@ -115,7 +115,7 @@ async def update_organization(
         if changes:
             await Organization.filter(id=organization_id).update(**values)
             await audit.record(actor, "organization.update", "Organization", organization_id,
-                               organization_id=organization_id, changes=changes)
+                               acting=membership, changes=changes)
     return await Organization.filter(id=organization_id).first().values(*ORGANIZATION_FIELDS)
 
 
@@ -164,7 +164,7 @@ async def _target(actor: Actor, membership_id: int) -> tuple[Membership, Members
     target = await (await scoping.visible_memberships(actor)).filter(id=membership_id).select_for_update().first()
     if target is None:
         raise NotFound()
-    mine = (await actor.memberships()).get(target.organization_id)
+    mine = await policy.membership_in(actor, target.organization_id)
     if mine is None:  # visible (an operator), but not a member: operators do not manage members
         raise Forbidden()
     return target, mine
@@ -203,7 +203,7 @@ async def add_member(
         membership = await Membership.create(
             organization_id=organization_id, user_id=user_id, role=role, permissions=requested
         )
-        await audit.record(actor, "membership.create", "Membership", membership.id, organization_id=organization_id,
+        await audit.record(actor, "membership.create", "Membership", membership.id, acting=mine,
                            changes={"user_id": user_id, "role": role.value, "permissions": requested})
     return await Membership.filter(id=membership.id).first().values(*MEMBERSHIP_FIELDS)
 
@@ -217,7 +217,7 @@ async def set_member_permissions(actor: Actor, membership_id: int, permissions: 
         if changes:
             await Membership.filter(id=membership_id).update(permissions=requested)
             await audit.record(actor, "membership.set_permissions", "Membership", membership_id,
-                               organization_id=target.organization_id, changes=changes)
+                               acting=mine, changes=changes)
     if target.user_id == actor.user_id:
         actor.forget_memberships()
     return await Membership.filter(id=membership_id).first().values(*MEMBERSHIP_FIELDS)
@@ -232,19 +232,18 @@ async def set_member_role(actor: Actor, membership_id: int, role: Role) -> dict[
             if policy.is_last_administrator(current, await _administrator_count(target.organization_id)):
                 raise _last_administrator()
             await Membership.filter(id=membership_id).update(role=role)
-            await audit.record(actor, "membership.set_role", "Membership", membership_id,
-                               organization_id=target.organization_id,
+            await audit.record(actor, "membership.set_role", "Membership", membership_id, acting=mine,
                                changes={"role": {"from": current.value, "to": role.value}})
     if target.user_id == actor.user_id:
         actor.forget_memberships()
     return await Membership.filter(id=membership_id).first().values(*MEMBERSHIP_FIELDS)
 
 
-async def _delete_membership(actor: Actor, target: Membership, action: str) -> None:
+async def _delete_membership(actor: Actor, target: Membership, action: str, acting: MembershipInfo) -> None:
     if policy.is_last_administrator(Role(target.role), await _administrator_count(target.organization_id)):
         raise _last_administrator()
     await Membership.filter(id=target.id).delete()
-    await audit.record(actor, action, "Membership", target.id, organization_id=target.organization_id,
+    await audit.record(actor, action, "Membership", target.id, acting=acting,
                        changes={"user_id": target.user_id, "role": target.role})
 
 
@@ -253,7 +252,7 @@ async def remove_member(actor: Actor, membership_id: int) -> int:
     async with in_transaction():
         target, mine = await _target(actor, membership_id)
         policy.check_removal(mine, Role(target.role))
-        await _delete_membership(actor, target, "membership.remove")
+        await _delete_membership(actor, target, "membership.remove", mine)
     if target.user_id == actor.user_id:
         actor.forget_memberships()
     return membership_id
@@ -261,10 +260,13 @@ async def remove_member(actor: Actor, membership_id: int) -> int:
 
 async def leave_organization(actor: Actor, organization_id: int) -> int:
     """Anyone may leave, except the last administrator. Returns the ended membership's id."""
-    mine = await policy.acting_membership(actor, organization_id)
+    policy.require_user(actor)
+    mine = (await actor.memberships()).get(organization_id)
+    if mine is None:
+        raise NotFound()
     async with in_transaction():
         target = await Membership.select_for_update().get(id=mine.membership_id)
-        await _delete_membership(actor, target, "membership.leave")
+        await _delete_membership(actor, target, "membership.leave", mine)
     actor.forget_memberships()
     return mine.membership_id
 

@@ -21,10 +21,15 @@ from strawberry.tools import merge_types
 from permissions.errors import NotFound
 from resolvers.errors import BadArgument
 from schema.audit import AuditQuery
+from schema.billing import BillingMutation
+from schema.customers import CustomersMutation, CustomersQuery
 from schema.common import Info, Node, fetch_node
 from schema.errors import ErrorPresenter
 from schema.identity import IdentityMutation, IdentityQuery
+from schema.invitations import InvitationsMutation, InvitationsQuery
 from schema.organizations import OrganizationsMutation, OrganizationsQuery
+from schema.outbox import OutboxQuery
+from schema.partners import PartnersMutation, PartnersQuery
 from settings import Settings
 
 MAX_NODES = 100
@@ -54,8 +59,16 @@ class NodeQuery:
         return [await fetch_node(info.context, _parse_global_id(i)) for i in ids]
 
 
-Query = merge_types("Query", (NodeQuery, IdentityQuery, OrganizationsQuery, AuditQuery))
-Mutation = merge_types("Mutation", (IdentityMutation, OrganizationsMutation))
+Query = merge_types(
+    "Query",
+    (NodeQuery, IdentityQuery, OrganizationsQuery, PartnersQuery, CustomersQuery, InvitationsQuery, AuditQuery,
+     OutboxQuery),
+)
+Mutation = merge_types(
+    "Mutation",
+    (IdentityMutation, OrganizationsMutation, PartnersMutation, InvitationsMutation, CustomersMutation,
+     BillingMutation),
+)
 
 
 class PortalSchema(strawberry.Schema):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.relay import GlobalID
@@ -28,6 +28,12 @@ from schema.common import (
     run_mutation,
 )
 from schema.identity import User
+
+if TYPE_CHECKING:
+    from schema.audit import AuditEvent
+    from schema.billing import License
+    from schema.customers import CustomerRelationship
+    from schema.partners import PartnerApplication, PartnerProfile
 
 describe_enum(
     Role,
@@ -93,6 +99,62 @@ class Organization(Node):
         if mine is None:
             return None
         return Membership.from_row(await info.context.loaders.membership.load(mine.membership_id))
+
+
+    @strawberry.field(description="Its license; null when it has none.")
+    async def license(self, info: Info) -> Annotated[License, strawberry.lazy("schema.billing")] | None:
+        from schema.billing import License
+
+        row = await info.context.loaders.license.load(self.id)
+        return License.from_row(row) if row else None
+
+    @strawberry.field(description="Its partner profile, once it is an approved partner.")
+    async def partner_profile(self, info: Info) -> Annotated[PartnerProfile, strawberry.lazy("schema.partners")] | None:
+        from resolvers.partners import get_profile
+        from schema.partners import PartnerProfile
+
+        row = await get_profile(info.context.actor, self.id)
+        return PartnerProfile.from_row(row) if row else None
+
+    @strawberry.field(description="Its newest partner application (its members and reviewing operators).")
+    async def partner_application(
+        self, info: Info
+    ) -> Annotated[PartnerApplication, strawberry.lazy("schema.partners")] | None:
+        from resolvers.partners import latest_application
+        from schema.partners import PartnerApplication
+
+        row = await latest_application(info.context.actor, self.id)
+        return PartnerApplication.from_row(row) if row else None
+
+    @strawberry.field(description="Its current service partner and the grant it holds; null when none.")
+    async def service_partner(
+        self, info: Info
+    ) -> Annotated[CustomerRelationship, strawberry.lazy("schema.customers")] | None:
+        from resolvers.customers import current_relationship
+        from schema.customers import CustomerRelationship
+
+        row = await current_relationship(info.context.actor, self.id)
+        return CustomerRelationship.from_row(row) if row else None
+
+    @strawberry.field(description="Every service partner it had, newest first (administrators, MANAGE_SERVICE_PROVIDER).")
+    async def service_partner_history(
+        self, info: Info
+    ) -> list[Annotated[CustomerRelationship, strawberry.lazy("schema.customers")]]:
+        from resolvers.customers import relationship_history
+        from schema.customers import CustomerRelationship
+
+        return [CustomerRelationship.from_row(row) for row in await relationship_history(info.context.actor, self.id)]
+
+    @strawberry.field(description="What its service partner's staff did here in management sessions, newest first "
+                                  "(administrators, MANAGE_SERVICE_PROVIDER).")
+    async def service_provider_activity(
+        self, info: Info, first: First = None, after: After = None
+    ) -> Connection[Annotated[AuditEvent, strawberry.lazy("schema.audit")]]:
+        from resolvers.customers import service_provider_activity
+        from schema.audit import AuditEvent
+
+        page = await service_provider_activity(info.context.actor, self.id, first=first, after=after)
+        return connection(page, AuditEvent.from_row)
 
 
 @node_type("Organization")

@@ -173,3 +173,48 @@ async def start_api(settings: Settings) -> AsyncIterator[Api]:
 async def api(database_url: str) -> AsyncIterator[Api]:
     async for running in start_api(test_settings(database_url)):
         yield running
+
+
+# --- a real SMTP server (aiosmtpd) -----------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (at the moment of asking)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class SmtpServer:
+    """A running SMTP server on 127.0.0.1: point SMTP_URL at `url`; what it received is in
+    `messages` (parsed, `email.message.EmailMessage`) and `envelopes` (sender, recipients)."""
+
+    url: str
+    messages: list[Any] = field(default_factory=list)
+    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 — aiosmtpd's hook
+        import email
+        import email.policy
+
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.messages.append(email.message_from_bytes(envelope.original_content, policy=email.policy.default))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """aiosmtpd in its own thread, on a free port, for one test."""
+    from aiosmtpd.controller import Controller
+
+    port = free_port()
+    server = SmtpServer(url=f"smtp://127.0.0.1:{port}")
+    controller = Controller(server, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield server
+    finally:
+        controller.stop()

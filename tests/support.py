@@ -71,3 +71,50 @@ async def make_operator(api: Api, person: Person, permissions: list[str] | None 
 
     chosen = [OperatorPermission(p) for p in permissions] if permissions is not None else list(OperatorPermission)
     await grant(Actor(via=Via.CLI), person.email, chosen, settings=api.settings)
+
+
+REQUEST_PARTNER_STATUS = """
+mutation Apply($input: RequestPartnerStatusInput!) {
+  requestPartnerStatus(input: $input) { application { id status programs } errors { field code message } }
+}"""
+APPROVE = """
+mutation Approve($input: ApprovePartnerApplicationInput!) {
+  approvePartnerApplication(input: $input) { application { id status approvedPrograms } errors { field code } }
+}"""
+PARTNER_CODE = "query Code($id: ID!) { node(id: $id) { ... on Organization { partnerProfile { code } } } }"
+APPLICATION_FORM = {
+    "legalName": "Northwind Partners GmbH", "website": "https://northwind.example", "country": "DE",
+    "vatId": "DE136695976", "contactName": "Avery Admin", "contactEmail": "avery@northwind.example",
+    "programs": ["SERVICE_PARTNER", "AFFILIATE"], "message": "We resell and administer.",
+}
+
+
+@dataclass(frozen=True)
+class Partner:
+    admin: Person
+    id: str
+    code: str
+
+
+async def operator(api: Api, email: str = "olivia@vendor.example") -> Person:
+    person = await register(api, email, "Olivia Operator")
+    await make_operator(api, person)
+    return person
+
+
+async def make_partner(api: Api, reviewer: Person, admin_email: str = "admin@northwind.example",
+                       name: str = "Northwind Partners", programs: list[str] = ("SERVICE_PARTNER", "AFFILIATE"),
+                       ) -> Partner:
+    """An organization that applied and was approved, through the API."""
+    admin = await register(api, admin_email, "Avery Admin")
+    organization = await create_organization(api, admin, name)
+    applied = (await api.data(REQUEST_PARTNER_STATUS, {"input": {
+        **APPLICATION_FORM, "organizationId": organization["id"], "programs": list(programs)}},
+        token=admin.token))["requestPartnerStatus"]
+    assert applied["errors"] == [], applied["errors"]
+    approved = (await api.data(APPROVE, {"input": {
+        "applicationId": applied["application"]["id"], "programs": list(programs), "payoutCurrency": "EUR"}},
+        token=reviewer.token))["approvePartnerApplication"]
+    assert approved["errors"] == [], approved["errors"]
+    code = (await api.data(PARTNER_CODE, {"id": organization["id"]}, token=admin.token))["node"]["partnerProfile"]["code"]
+    return Partner(admin, organization["id"], code)

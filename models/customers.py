@@ -1,0 +1,49 @@
+"""A customer and its service partner: the relationship, its delegated grant, and the
+management sessions partner staff open on the customer."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class CustomerRelationship(Model):
+    """A customer organization with its service partner. Current while `ended_at` is null.
+
+    The delegated grant lives on the relationship: a new relationship starts without one.
+    """
+
+    id = fields.IntField(primary_key=True)
+    customer = fields.ForeignKeyField(
+        "models.Organization", related_name="service_partner_relationships", on_delete=fields.CASCADE
+    )
+    partner = fields.ForeignKeyField(
+        "models.Organization", related_name="customer_relationships", on_delete=fields.CASCADE
+    )
+    source = fields.CharField(max_length=12)
+    started_at = fields.DatetimeField()
+    ended_at = fields.DatetimeField(null=True)
+    grant_permissions = fields.JSONField(default=list)
+    grant_expires_at = fields.DatetimeField(null=True)
+    grant_updated_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "customer_relationships"
+        indexes = (("partner_id", "ended_at"), ("customer_id", "ended_at"))
+
+
+class ManagementSession(Model):
+    """Partner staff acting on a customer organization, within the grant in force at each request."""
+
+    id = fields.IntField(primary_key=True)
+    partner = fields.ForeignKeyField("models.Organization", related_name=False, on_delete=fields.CASCADE)
+    customer = fields.ForeignKeyField("models.Organization", related_name=False, on_delete=fields.CASCADE)
+    user = fields.ForeignKeyField("models.User", related_name="management_sessions", on_delete=fields.CASCADE)
+    relationship = fields.ForeignKeyField(
+        "models.CustomerRelationship", related_name="sessions", on_delete=fields.CASCADE
+    )
+    started_at = fields.DatetimeField()
+    last_activity_at = fields.DatetimeField()
+    ended_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "management_sessions"
+        indexes = (("user_id", "ended_at"),)

@@ -1,0 +1,284 @@
+"""A customer and its service partner: choosing the partner, the delegated grant, management
+sessions, and the partner's "my customers"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from models.customers import CustomerRelationship, ManagementSession
+from models.enums import LicenseStatus, Program, RelationshipSource
+from models.organizations import Organization
+from models.partners import PartnerProfile, ProgramEnrollment
+from permissions import policy, scoping
+from permissions.actor import Actor, MembershipInfo
+from permissions.enums import DelegatedPermission, OrganizationPermission, PartnerPermission
+from permissions.errors import Forbidden, NotFound
+from resolvers import audit
+from resolvers.audit import AUDIT_FIELDS
+from resolvers.clock import now
+from resolvers.errors import UserErrorCode, fail
+from resolvers.pagination import Page, paginate
+from resolvers.partners import acting_partner, notify_administrators
+from settings import Settings
+
+RELATIONSHIP_FIELDS = (
+    "id", "customer_id", "partner_id", "source", "started_at", "ended_at", "grant_permissions", "grant_expires_at",
+)
+CUSTOMER_FIELDS = (
+    *RELATIONSHIP_FIELDS,
+    "customer__name", "customer__website", "customer__country", "customer__language", "customer__created_at",
+    "customer__license__status", "customer__license__plan", "customer__license__seats",
+    "customer__license__mrr_amount", "customer__license__currency", "customer__license__trial_ends_at",
+    "customer__license__updated_at",
+    "partner__name", "partner__partner_profile__code",
+)
+SESSION_FIELDS = ("id", "partner_id", "customer_id", "user_id", "started_at", "last_activity_at", "ended_at")
+
+
+class CustomerOrder(StrEnum):
+    NAME = "NAME"
+    STARTED_AT = "STARTED_AT"
+
+
+def grant_in_force(row: dict[str, Any]) -> list[str]:
+    """The delegated permissions of a relationship row, empty once the grant has expired."""
+    expires_at = row["grant_expires_at"]
+    if expires_at is not None and expires_at <= now():
+        return []
+    return sorted(row["grant_permissions"])
+
+
+async def _customer_admin(actor: Actor, organization_id: int) -> MembershipInfo:
+    """Only the customer's administrators and MANAGE_SERVICE_PROVIDER holders — never its partner."""
+    membership = await policy.acting_membership(actor, organization_id)
+    if membership.management_session_id is not None:
+        raise Forbidden("Only the customer itself decides about its service partner.")
+    policy.require_permission(membership, OrganizationPermission.MANAGE_SERVICE_PROVIDER)
+    return membership
+
+
+async def _names(customer_id: int, partner_id: int) -> tuple[str, str]:
+    rows = await Organization.filter(id__in=[customer_id, partner_id]).values("id", "name")
+    names = {row["id"]: row["name"] for row in rows}
+    return names[customer_id], names[partner_id]
+
+
+async def _notify_link(customer_id: int, partner_id: int, change: str) -> None:
+    customer_name, partner_name = await _names(customer_id, partner_id)
+    for organization_id, audience in ((customer_id, "customer"), (partner_id, "partner")):
+        await notify_administrators(organization_id, "service_partner_changed", {
+            "customer_name": customer_name, "partner_name": partner_name, "change": change, "audience": audience,
+        })
+
+
+async def _end_current(actor: Actor, membership: MembershipInfo, customer_id: int) -> CustomerRelationship | None:
+    """End the customer's current relationship and its open sessions (inside a transaction)."""
+    current = await CustomerRelationship.select_for_update().filter(customer_id=customer_id, ended_at=None).first()
+    if current is None:
+        return None
+    moment = now()
+    await CustomerRelationship.filter(id=current.id).update(ended_at=moment)
+    await ManagementSession.filter(relationship_id=current.id, ended_at=None).update(ended_at=moment)
+    await audit.record(actor, "service_partner.unlink", "CustomerRelationship", current.id, acting=membership,
+                       changes={"partner_id": current.partner_id})
+    await _notify_link(customer_id, current.partner_id, "unlinked")
+    return current
+
+
+async def set_service_partner(actor: Actor, organization_id: int, partner_code: str) -> dict[str, Any]:
+    """The customer selects (or changes) its service partner by the partner's public code."""
+    membership = await _customer_admin(actor, organization_id)
+    code = partner_code.strip().upper()
+    partner_id = await PartnerProfile.filter(code=code).first().values_list("organization_id", flat=True)
+    is_service_partner = partner_id is not None and await ProgramEnrollment.filter(
+        partner_id=partner_id, program=Program.SERVICE_PARTNER
+    ).exists()
+    if not is_service_partner:
+        raise fail("partner_code", UserErrorCode.PARTNER_NOT_FOUND, "No service partner has this code.")
+    if partner_id == organization_id:
+        raise fail("partner_code", UserErrorCode.INVALID_VALUE, "An organization cannot be its own service partner.")
+    async with in_transaction():
+        await Organization.select_for_update().filter(id=organization_id).first()
+        current = await CustomerRelationship.filter(customer_id=organization_id, ended_at=None).first()
+        if current is not None and current.partner_id == partner_id:
+            return await current_relationship(actor, organization_id)
+        await _end_current(actor, membership, organization_id)
+        relationship = await CustomerRelationship.create(
+            customer_id=organization_id, partner_id=partner_id, source=RelationshipSource.SELECTED, started_at=now()
+        )
+        await audit.record(actor, "service_partner.link", "CustomerRelationship", relationship.id, acting=membership,
+                           changes={"partner_id": partner_id, "source": RelationshipSource.SELECTED.value})
+        await _notify_link(organization_id, partner_id, "linked")
+    return await current_relationship(actor, organization_id)
+
+
+async def remove_service_partner(actor: Actor, organization_id: int) -> None:
+    membership = await _customer_admin(actor, organization_id)
+    async with in_transaction():
+        if await _end_current(actor, membership, organization_id) is None:
+            raise fail(None, UserErrorCode.NO_SERVICE_PARTNER, "Your organization has no service partner.")
+
+
+async def set_delegated_permissions(
+    actor: Actor, organization_id: int, permissions: Iterable[DelegatedPermission], expires_at: datetime | None
+) -> dict[str, Any]:
+    """Replace the grant (empty revokes). Takes effect on the partner's very next request."""
+    membership = await _customer_admin(actor, organization_id)
+    granted = sorted({DelegatedPermission(p).value for p in permissions})
+    if expires_at is not None and expires_at <= now():
+        raise fail("expires_at", UserErrorCode.INVALID_VALUE, "The expiry must lie in the future.")
+    if not granted:
+        expires_at = None
+    async with in_transaction():
+        current = await CustomerRelationship.select_for_update().filter(customer_id=organization_id, ended_at=None).first()
+        if current is None:
+            raise fail(None, UserErrorCode.NO_SERVICE_PARTNER, "Choose a service partner first.")
+        before = {"permissions": grant_in_force({"grant_permissions": current.grant_permissions,
+                                                  "grant_expires_at": current.grant_expires_at}),
+                  "expires_at": current.grant_expires_at.isoformat() if current.grant_expires_at else None}
+        after = {"permissions": granted, "expires_at": expires_at.isoformat() if expires_at else None}
+        await CustomerRelationship.filter(id=current.id).update(
+            grant_permissions=granted, grant_expires_at=expires_at, grant_updated_at=now()
+        )
+        await audit.record(actor, "delegated_grant.set" if granted else "delegated_grant.revoke",
+                           "CustomerRelationship", current.id, acting=membership, changes=audit.diff(before, after))
+        customer_name, partner_name = await _names(organization_id, current.partner_id)
+        for notified, audience in ((organization_id, "customer"), (current.partner_id, "partner")):
+            await notify_administrators(notified, "grant_changed", {
+                "customer_name": customer_name, "partner_name": partner_name, "permissions": granted,
+                "expires_at": expires_at, "audience": audience,
+            })
+    return await current_relationship(actor, organization_id)
+
+
+async def current_relationship(actor: Actor, organization_id: int) -> dict[str, Any] | None:
+    """The customer's current service partner: for the customer's members and that partner's staff."""
+    if not await (await scoping.visible_organizations(actor)).filter(id=organization_id).exists():
+        return None
+    return await CustomerRelationship.filter(customer_id=organization_id, ended_at=None).first().values(
+        *CUSTOMER_FIELDS
+    )
+
+
+async def relationship_history(actor: Actor, organization_id: int) -> list[dict[str, Any]]:
+    """Every service partner the customer had, newest first (its administrators)."""
+    await _customer_admin(actor, organization_id)
+    return await CustomerRelationship.filter(customer_id=organization_id).order_by("-id").values(*CUSTOMER_FIELDS)
+
+
+# --- management sessions -----------------------------------------------------------------------------
+
+
+async def start_management_session(actor: Actor, customer_id: int) -> dict[str, Any]:
+    """Partner staff with ADMINISTER_CUSTOMERS open a session on a current customer.
+
+    The session opens even without a grant: the customer decides what it allows, and
+    every action inside is checked against the grant in force at that moment.
+    """
+    policy.require_user(actor)
+    relationship = await CustomerRelationship.filter(customer_id=customer_id, ended_at=None).first()
+    if relationship is None or await policy.membership_in(actor, relationship.partner_id) is None:
+        raise NotFound()
+    membership, _ = await acting_partner(actor, relationship.partner_id, PartnerPermission.ADMINISTER_CUSTOMERS)
+    moment = now()
+    async with in_transaction():
+        await ManagementSession.filter(user_id=actor.user_id, customer_id=customer_id, ended_at=None).update(
+            ended_at=moment
+        )
+        session = await ManagementSession.create(
+            partner_id=relationship.partner_id, customer_id=customer_id, user_id=actor.user_id,
+            relationship_id=relationship.id, started_at=moment, last_activity_at=moment,
+        )
+        await audit.record(actor, "management_session.start", "ManagementSession", session.id,
+                           organization_id=customer_id, acting=_session_acting(membership, session.id, customer_id))
+    actor.forget_memberships()
+    return await ManagementSession.filter(id=session.id).first().values(*SESSION_FIELDS)
+
+
+def _session_acting(staff: MembershipInfo, session_id: int, customer_id: int) -> MembershipInfo:
+    return MembershipInfo(None, customer_id, staff.role, frozenset(), management_session_id=session_id,
+                          partner_organization_id=staff.organization_id)
+
+
+async def end_management_session(actor: Actor, session_id: int) -> dict[str, Any]:
+    user_id = policy.require_user(actor)
+    session = await ManagementSession.filter(id=session_id, user_id=user_id).first()
+    if session is None:
+        raise NotFound()
+    async with in_transaction():
+        if await ManagementSession.filter(id=session_id, ended_at=None).update(ended_at=now()):
+            staff = (await actor.memberships()).get(session.partner_id)
+            acting = _session_acting(staff, session_id, session.customer_id) if staff else None
+            await audit.record(actor, "management_session.end", "ManagementSession", session_id,
+                               organization_id=session.customer_id, acting=acting)
+    actor.forget_memberships()
+    return await ManagementSession.filter(id=session_id).first().values(*SESSION_FIELDS)
+
+
+async def get_session(actor: Actor, session_id: int) -> dict[str, Any] | None:
+    """The staff member's own sessions."""
+    if actor.user_id is None:
+        return None
+    return await ManagementSession.filter(id=session_id, user_id=actor.user_id).first().values(*SESSION_FIELDS)
+
+
+def session_is_open(row: dict[str, Any], settings: Settings) -> bool:
+    return row["ended_at"] is None and row["last_activity_at"] > now() - settings.management_session_idle
+
+
+async def session_permissions(actor: Actor, customer_id: int) -> list[str]:
+    delegated = (await actor.delegations()).get(customer_id)
+    return sorted(delegated.permissions) if delegated else []
+
+
+# --- my customers and activity -----------------------------------------------------------------------
+
+
+async def my_customers(
+    actor: Actor, partner_id: int | None, *, license_status: LicenseStatus | None,
+    source: RelationshipSource | None, search: str | None, order: CustomerOrder, descending: bool,
+    first: int | None, after: str | None,
+) -> Page:
+    """The partner's current customers (never referral-only organizations), one query a page."""
+    membership, _ = await acting_partner(actor, partner_id, PartnerPermission.ADMINISTER_CUSTOMERS)
+    queryset = CustomerRelationship.filter(partner_id=membership.organization_id, ended_at=None)
+    if license_status is not None:
+        queryset = queryset.filter(customer__license__status=license_status)
+    if source is not None:
+        queryset = queryset.filter(source=source)
+    if search and search.strip():
+        queryset = queryset.filter(customer__name__icontains=search.strip())
+    prefix = "-" if descending else ""
+    keys = (f"{prefix}customer__name", f"{prefix}id") if order is CustomerOrder.NAME else (f"{prefix}id",)
+    return await paginate(queryset, fields=CUSTOMER_FIELDS, first=first, after=after, order=keys)
+
+
+async def get_customer(actor: Actor, relationship_id: int) -> dict[str, Any] | None:
+    """A relationship, for the partner's ADMINISTER_CUSTOMERS holders and the customer's members."""
+    row = await CustomerRelationship.filter(id=relationship_id).first().values(*CUSTOMER_FIELDS)
+    if row is None:
+        return None
+    memberships = await actor.memberships()
+    staff = memberships.get(row["partner_id"])
+    if row["customer_id"] in memberships or (
+        staff is not None and PartnerPermission.ADMINISTER_CUSTOMERS in staff.permissions
+    ):
+        return row
+    return None
+
+
+async def service_provider_activity(
+    actor: Actor, organization_id: int, *, first: int | None, after: str | None
+) -> Page:
+    """What partner staff did in the customer's organization, for the customer's administrators
+    and MANAGE_SERVICE_PROVIDER holders."""
+    await _customer_admin(actor, organization_id)
+    queryset = (await scoping.visible_audit_events(actor)).filter(
+        organization_id=organization_id, management_session_id__isnull=False
+    )
+    return await paginate(queryset, fields=AUDIT_FIELDS, first=first, after=after, order=("-id",))

@@ -1,0 +1,284 @@
+"""Invitations: partners invite prospective customers by email; accepting one creates the
+user, the organization and the customer relationship in one transaction."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from models.customers import CustomerRelationship
+from models.enums import InvitationStatus, Program, RelationshipSource
+from models.identity import User
+from models.invitations import Invitation
+from models.organizations import Membership, Organization
+from permissions import policy
+from permissions.actor import Actor
+from permissions.enums import PartnerPermission, Role, Via
+from permissions.errors import NotFound
+from resolvers import audit
+from resolvers.clock import now
+from resolvers.errors import Problem, UserErrorCode, UserInputError, fail
+from resolvers.identity import (
+    IssuedSession,
+    clean_name,
+    hash_password,
+    issue_session,
+    normalize_email,
+    password_problems,
+    token_digest,
+)
+from resolvers.mail import queue_mail
+from resolvers.organizations import LANGUAGES, ORGANIZATION_FIELDS, clean_language
+from resolvers.pagination import Page, paginate
+from resolvers.partners import acting_partner, clean_text, notify_administrators
+from settings import Settings
+
+INVITATION_PREFIX = "ppi_"
+INVITATION_FIELDS = (
+    "id", "partner_id", "email", "organization_name", "message", "language", "status", "expires_at",
+    "created_at", "accepted_at", "customer_id",
+)
+
+
+def effective_status(row: dict[str, Any]) -> InvitationStatus:
+    """An open invitation past its expiry is EXPIRED even before the expiry job has run."""
+    status = InvitationStatus(row["status"])
+    if status is InvitationStatus.OPEN and row["expires_at"] <= now():
+        return InvitationStatus.EXPIRED
+    return status
+
+
+def _link(settings: Settings, token: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/invitations/accept?{urlencode({'token': token})}"
+
+
+async def _send(settings: Settings, invitation: dict[str, Any], token: str, partner_name: str) -> None:
+    await queue_mail(to=invitation["email"], template="invitation", language=invitation["language"], context={
+        "partner_name": partner_name, "organization_name": invitation["organization_name"],
+        "message": invitation["message"], "link": _link(settings, token), "expires_at": invitation["expires_at"],
+    })
+
+
+def _new_token() -> str:
+    return INVITATION_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedInvitation:
+    """The invitation and its link token (which only the mail carries to the invitee)."""
+
+    row: dict[str, Any]
+    token: str
+
+
+async def invite_customer(
+    actor: Actor, settings: Settings, partner_id: int | None, *, email: str, organization_name: str,
+    message: str | None, language: str | None,
+) -> IssuedInvitation:
+    """CREATE_CUSTOMER_ORGANIZATIONS holders of a service partner invite a customer by email."""
+    membership, _ = await acting_partner(
+        actor, partner_id, PartnerPermission.CREATE_CUSTOMER_ORGANIZATIONS, Program.SERVICE_PARTNER
+    )
+    problems: list[Problem] = []
+    values: dict[str, Any] = {}
+    for field, check in {
+        "email": lambda: normalize_email(email),
+        "organization_name": lambda: clean_name(organization_name, "organization_name"),
+        "message": lambda: clean_text(message, "message"),
+        "language": lambda: clean_language(language or LANGUAGES[0]),
+    }.items():
+        try:
+            values[field] = check()
+        except UserInputError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise UserInputError(*problems)
+    partner_org = membership.organization_id
+    token = _new_token()
+    moment = now()
+    async with in_transaction():
+        if await Invitation.filter(partner_id=partner_org, email=values["email"], status=InvitationStatus.OPEN,
+                                   expires_at__gt=moment).exists():
+            raise fail("email", UserErrorCode.ALREADY_INVITED, "This address has an open invitation: resend it.")
+        invitation = await Invitation.create(
+            partner_id=partner_org, token_hash=token_digest(token), status=InvitationStatus.OPEN,
+            expires_at=moment + settings.invitation_ttl, created_by_id=actor.user_id, created_at=moment, **values,
+        )
+        row = {field: getattr(invitation, field) for field in INVITATION_FIELDS}
+        partner_name = await Organization.filter(id=partner_org).first().values_list("name", flat=True)
+        await _send(settings, row, token, partner_name)
+        await audit.record(actor, "invitation.create", "Invitation", invitation.id, acting=membership,
+                           changes={"email": values["email"], "organization_name": values["organization_name"]})
+    return IssuedInvitation(row, token)
+
+
+async def _own_invitation(actor: Actor, invitation_id: int) -> tuple[Any, Invitation]:
+    invitation = await Invitation.get_or_none(id=invitation_id)
+    if invitation is None or await policy.membership_in(actor, invitation.partner_id) is None:
+        raise NotFound()
+    membership, _ = await acting_partner(actor, invitation.partner_id, PartnerPermission.CREATE_CUSTOMER_ORGANIZATIONS)
+    return membership, invitation
+
+
+async def resend_invitation(actor: Actor, settings: Settings, invitation_id: int) -> dict[str, Any]:
+    """A new link with a renewed expiry (the previous link stops working)."""
+    membership, invitation = await _own_invitation(actor, invitation_id)
+    token = _new_token()
+    moment = now()
+    async with in_transaction():
+        updated = await Invitation.filter(id=invitation_id, status=InvitationStatus.OPEN).update(
+            token_hash=token_digest(token), expires_at=moment + settings.invitation_ttl
+        ) or await Invitation.filter(id=invitation_id, status=InvitationStatus.EXPIRED).update(
+            token_hash=token_digest(token), expires_at=moment + settings.invitation_ttl, status=InvitationStatus.OPEN
+        )
+        if not updated:
+            raise fail(None, UserErrorCode.INVITATION_CLOSED, "Accepted or revoked invitations cannot be resent.")
+        row = await Invitation.filter(id=invitation_id).first().values(*INVITATION_FIELDS)
+        partner_name = await Organization.filter(id=invitation.partner_id).first().values_list("name", flat=True)
+        await _send(settings, row, token, partner_name)
+        await audit.record(actor, "invitation.resend", "Invitation", invitation_id, acting=membership,
+                           changes={"expires_at": row["expires_at"].isoformat()})
+    return row
+
+
+async def revoke_invitation(actor: Actor, invitation_id: int) -> dict[str, Any]:
+    membership, _ = await _own_invitation(actor, invitation_id)
+    async with in_transaction():
+        revoked = await Invitation.filter(
+            id=invitation_id, status__in=[InvitationStatus.OPEN, InvitationStatus.EXPIRED]
+        ).update(status=InvitationStatus.REVOKED)
+        if not revoked:
+            raise fail(None, UserErrorCode.INVITATION_CLOSED, "Accepted or revoked invitations cannot be revoked.")
+        await audit.record(actor, "invitation.revoke", "Invitation", invitation_id, acting=membership)
+    return await Invitation.filter(id=invitation_id).first().values(*INVITATION_FIELDS)
+
+
+async def list_invitations(
+    actor: Actor, partner_id: int | None, *, status: InvitationStatus | None, first: int | None, after: str | None
+) -> Page:
+    membership, _ = await acting_partner(actor, partner_id, PartnerPermission.CREATE_CUSTOMER_ORGANIZATIONS)
+    queryset = Invitation.filter(partner_id=membership.organization_id)
+    moment = now()
+    if status is InvitationStatus.OPEN:
+        queryset = queryset.filter(status=InvitationStatus.OPEN, expires_at__gt=moment)
+    elif status is InvitationStatus.EXPIRED:
+        queryset = queryset.filter(status__in=[InvitationStatus.OPEN, InvitationStatus.EXPIRED], expires_at__lte=moment)
+    elif status is not None:
+        queryset = queryset.filter(status=status)
+    return await paginate(queryset, fields=INVITATION_FIELDS, first=first, after=after, order=("-id",))
+
+
+async def get_invitation(actor: Actor, invitation_id: int) -> dict[str, Any] | None:
+    invitation = await Invitation.filter(id=invitation_id).first().values(*INVITATION_FIELDS)
+    if invitation is None:
+        return None
+    membership = await policy.membership_in(actor, invitation["partner_id"])
+    if membership is None or PartnerPermission.CREATE_CUSTOMER_ORGANIZATIONS not in membership.permissions:
+        return None
+    return invitation
+
+
+# --- accepting ---------------------------------------------------------------------------------
+
+
+async def _open_invitation(token: str) -> Invitation:
+    """The invitation behind a token, or a distinct error for each way it is unusable."""
+    invalid = fail("token", UserErrorCode.INVALID_TOKEN, "This invitation link is not valid.")
+    if not token.startswith(INVITATION_PREFIX) or len(token) > 100:
+        raise invalid
+    invitation = await Invitation.filter(token_hash=token_digest(token)).first()
+    if invitation is None:
+        raise invalid
+    status = effective_status({"status": invitation.status, "expires_at": invitation.expires_at})
+    if status is InvitationStatus.EXPIRED:
+        raise fail("token", UserErrorCode.INVITATION_EXPIRED, "This invitation has expired: ask your partner to resend it.")
+    if status is InvitationStatus.REVOKED:
+        raise fail("token", UserErrorCode.INVITATION_REVOKED, "This invitation was withdrawn by the partner.")
+    if status is InvitationStatus.ACCEPTED:
+        raise fail("token", UserErrorCode.INVITATION_USED, "This invitation was accepted already: sign in instead.")
+    return invitation
+
+
+async def accept_invitation(
+    actor: Actor, settings: Settings, *, token: str, name: str | None, password: str | None,
+    organization_name: str | None,
+) -> tuple[dict[str, Any], IssuedSession | None]:
+    """Creates (or uses the signed-in) user, the organization with that user as administrator,
+    and the INVITATION relationship. Returns the organization and, for a new user, a session."""
+    invitation = await _open_invitation(token)
+    org_name = clean_name(organization_name, "organization_name") if organization_name else invitation.organization_name
+    new_user = actor.user_id is None
+    password_hash = None
+    if new_user:
+        problems = password_problems(password or "", [invitation.email, name or ""])
+        try:
+            user_name = clean_name(name or "")
+        except UserInputError as error:
+            problems = [*error.problems, *problems]
+        if problems:
+            raise UserInputError(*problems)
+        if await User.filter(email=invitation.email).exists():
+            raise fail("token", UserErrorCode.EMAIL_TAKEN,
+                       "An account with this email address exists: sign in, then open the link again.")
+        password_hash = hash_password(settings, password or "")
+    moment = now()
+    session = None
+    try:
+        async with in_transaction():
+            # The conditional update is the guard: of two concurrent accepts, one changes the row.
+            claimed = await Invitation.filter(
+                id=invitation.id, status=InvitationStatus.OPEN, expires_at__gt=moment
+            ).update(status=InvitationStatus.ACCEPTED, accepted_at=moment)
+            if not claimed:
+                raise fail("token", UserErrorCode.INVITATION_USED, "This invitation was accepted already.")
+            if new_user:
+                user = await User.create(email=invitation.email, name=user_name, password_hash=password_hash,
+                                         language=invitation.language)
+                user_id = user.id
+                actor = Actor(via=Via.SESSION, user_id=user_id)
+            else:
+                user_id = actor.user_id
+            organization = await Organization.create(name=org_name, language=invitation.language)
+            membership = await Membership.create(organization_id=organization.id, user_id=user_id,
+                                                 role=Role.ADMINISTRATOR, permissions=[])
+            await Invitation.filter(id=invitation.id).update(customer_id=organization.id)
+            relationship = await CustomerRelationship.create(
+                customer_id=organization.id, partner_id=invitation.partner_id, source=RelationshipSource.INVITATION,
+                started_at=moment,
+            )
+            for action, target, target_id in (
+                ("invitation.accept", "Invitation", invitation.id),
+                ("organization.create", "Organization", organization.id),
+                ("membership.create", "Membership", membership.id),
+                ("service_partner.link", "CustomerRelationship", relationship.id),
+            ):
+                await audit.record(actor, action, target, target_id, organization_id=organization.id,
+                                   changes={"source": RelationshipSource.INVITATION.value}
+                                   if target == "CustomerRelationship" else None)
+            partner_name = await Organization.filter(id=invitation.partner_id).first().values_list("name", flat=True)
+            await notify_administrators(invitation.partner_id, "service_partner_changed", {
+                "customer_name": org_name, "partner_name": partner_name, "change": "linked", "audience": "partner",
+            })
+            if new_user:
+                token_value, expires_at = await issue_session(settings, user_id)
+                session = IssuedSession(token_value, expires_at, {
+                    "id": user_id, "email": invitation.email, "name": user_name, "created_at": user.created_at,
+                })
+    except IntegrityError as error:  # the address was registered meanwhile
+        raise fail("token", UserErrorCode.EMAIL_TAKEN, "An account with this email address exists: sign in first.") from error
+    actor.forget_memberships()
+    row = {field: getattr(organization, field) for field in ORGANIZATION_FIELDS}
+    return row, session
+
+
+async def expire_invitations(settings: Settings) -> str:
+    """The invitation expiry job: OPEN past expiry becomes EXPIRED (idempotent)."""
+    expired = await Invitation.filter(status=InvitationStatus.OPEN, expires_at__lte=now()).update(
+        status=InvitationStatus.EXPIRED
+    )
+    return f"{expired} invitation(s) expired"

@@ -1,0 +1,128 @@
+"""Recurring jobs: idempotent steps run by `partner-portal jobs run NAME` (cron) or in-process.
+
+`JOBS` maps a name to an async function taking the settings and returning a one-line
+summary. A job must be safe to run at any time and concurrently with itself (it
+claims its work with conditional updates); on PostgreSQL `run_job` also takes an
+advisory lock per job name, so of several servers or cron hosts one runs it at a
+time and the others skip that round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from tortoise import connections
+
+from resolvers.invitations import expire_invitations
+from resolvers.outbox import deliver_due
+from settings import Settings
+
+logger = logging.getLogger("partner_portal.jobs")
+
+Job = Callable[[Settings], Awaitable[str]]
+
+
+async def outbox_job(settings: Settings) -> str:
+    """Deliver due outbox messages (mail through SMTP_URL, or logged without it)."""
+    return (await deliver_due(settings)).summary()
+
+
+JOBS: dict[str, Job] = {
+    "outbox": outbox_job,
+    "invitations": expire_invitations,
+}
+
+
+class UnknownJob(KeyError):
+    def __str__(self) -> str:
+        return f"No job {self.args[0]!r}; known: {', '.join(sorted(JOBS))}."
+
+
+def lock_key(name: str) -> int:
+    """A fixed signed 64-bit advisory-lock key per job name."""
+    digest = hashlib.sha256(f"partner-portal:job:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@asynccontextmanager
+async def _advisory_lock(name: str) -> AsyncIterator[bool]:
+    """On PostgreSQL: hold `pg_try_advisory_lock(key)` on a connection of its own; yields
+    whether it was acquired. Elsewhere (SQLite: one process) yields True."""
+    client = connections.get("default")
+    if client.capabilities.dialect != "postgres":
+        yield True
+        return
+    key = lock_key(name)
+    async with client.acquire_connection() as connection:
+        acquired = bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", key))
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                # Shielded: a cancelled job still gives its lock back before the
+                # connection returns to the pool.
+                await asyncio.shield(connection.fetchval("SELECT pg_advisory_unlock($1)", key))
+
+
+async def run_job(name: str, settings: Settings) -> str:
+    """Run one job by name; its summary, or a note that another process is running it."""
+    job = JOBS.get(name)
+    if job is None:
+        raise UnknownJob(name)
+    async with _advisory_lock(name) as acquired:
+        if not acquired:
+            return f"{name}: skipped, another process is running it"
+        return await job(settings)
+
+
+class PeriodicJob:
+    """Runs a job every `seconds` in the background (the server's in-process worker).
+
+    A failing round is logged and the next one comes as usual. `stop()` lets a round
+    in progress finish for up to `grace` seconds, then cancels it.
+    """
+
+    def __init__(self, name: str, settings: Settings, seconds: float) -> None:
+        if name not in JOBS:
+            raise UnknownJob(name)
+        self.name = name
+        self.settings = settings
+        self.seconds = seconds
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> PeriodicJob:
+        self._task = asyncio.create_task(self._loop(), name=f"job:{self.name}")
+        return self
+
+    async def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                summary = await run_job(self.name, self.settings)
+                logger.debug(summary)
+            except Exception:  # noqa: BLE001 — never let one round end the worker
+                logger.exception("Job %s failed; trying again in %s s", self.name, self.seconds)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.seconds)
+            except TimeoutError:
+                pass
+
+    async def stop(self, grace: float = 5.0) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=grace)
+        except TimeoutError:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        except Exception:  # noqa: BLE001 — the loop logs its own failures; this is belt and braces
+            logger.exception("Job %s ended with an error", self.name)

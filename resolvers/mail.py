@@ -1,0 +1,232 @@
+"""Outgoing mail: render a template now, queue it in the outbox of the caller's transaction.
+
+`queue_mail(to=, template=, language=, context=)` is the one way any capability
+sends mail. Call it *inside* the `in_transaction()` block of the change the mail
+is about: the outbox row is written by that transaction, so a change that rolls
+back sends nothing. The worker in `resolvers/outbox.py` delivers it later.
+
+Templates live in `integrations/mail_templates/`, one folder per language:
+
+    integrations/mail_templates/
+        base.html                  the HTML frame every HTML mail extends (via _layout.html)
+        en/_layout.html            the frame in English (footer), extends base.html
+        en/_footer.txt             the plain-text footer in English
+        en/labels.json             display names of stored values (programs, permissions)
+        en/{name}.subject          the subject line (one line; whitespace is collapsed)
+        en/{name}.txt              the plain-text body
+        en/{name}.html             the HTML body: {% extends "en/_layout.html" %}, block content
+        de/...                     the same files in German
+
+Rules of the templates:
+
+- Every name in `TEMPLATES` exists in every language in `LANGUAGES`, with all three
+  parts (tests/test_mail_templates.py checks it). A new language is a new folder
+  plus an entry in `LANGUAGES`.
+- `.html` files are autoescaped, `.subject` and `.txt` files are not.
+- Undefined variables are errors (`StrictUndefined`): a caller passes every key a
+  template documents, even when empty (`note=""`, `expires_at=None`).
+- Available besides the caller's context: `language` (the chosen one), `subject`
+  (in `.txt` and `.html`), and the filters `date`, `datetime` (a datetime in the
+  mail's language, UTC), `label` (a stored value such as `AFFILIATE` or
+  `MANAGE_MEMBERS` by its display name from labels.json) and `join_words`
+  (`a, b and c` / `a, b und c`).
+
+The recipient's language is chosen by the caller (the user's or the organization's
+`language`); a region (`de-AT`) counts as its language, anything unknown is English.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
+
+import integrations
+from models.outbox import OutboxKind, OutboxMessage, OutboxStatus
+from resolvers.clock import now
+
+TEMPLATE_DIR = Path(integrations.__file__).parent / "mail_templates"
+LANGUAGES = ("en", "de")
+DEFAULT_LANGUAGE = "en"
+TEMPLATES = (
+    "invitation",
+    "application_approved",
+    "application_rejected",
+    "grant_changed",
+    "service_partner_changed",
+)
+PARTS = ("subject", "txt", "html")
+# Context keys whose value picks a variant of a template: anything else is a caller's mistake.
+CHOICES = {"audience": ("customer", "partner"), "change": ("linked", "unlinked")}
+
+_MONTHS = {
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December"),
+    "de": ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September",
+           "Oktober", "November", "Dezember"),
+}
+_AND = {"en": "and", "de": "und"}
+
+
+class UnknownTemplate(ValueError):
+    """A programming error: no mail template has this name."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMail:
+    template: str
+    language: str
+    subject: str
+    text: str
+    html: str
+
+
+def choose_language(language: str | None) -> str:
+    """`de`, `DE`, `de-AT`, `de_CH` → `de`; None or a language without templates → English."""
+    if not language:
+        return DEFAULT_LANGUAGE
+    primary = re.split(r"[-_]", language.strip().lower(), maxsplit=1)[0]
+    return primary if primary in LANGUAGES else DEFAULT_LANGUAGE
+
+
+# --- filters -------------------------------------------------------------------------------
+
+
+def _language_of(context: Context) -> str:
+    return context.get("language", DEFAULT_LANGUAGE)
+
+
+def format_date(value: date | datetime | None, language: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(UTC) if value.tzinfo else value
+    month = _MONTHS[language][value.month - 1]
+    if language == "de":
+        return f"{value.day}. {month} {value.year}"
+    return f"{month} {value.day}, {value.year}"
+
+
+def format_datetime(value: datetime | None, language: str) -> str:
+    if value is None:
+        return ""
+    moment = value.astimezone(UTC) if value.tzinfo else value
+    clock = f"{moment.hour:02d}:{moment.minute:02d}"
+    if language == "de":
+        return f"{format_date(moment, language)}, {clock} Uhr (UTC)"
+    return f"{format_date(moment, language)}, {clock} UTC"
+
+
+def join_words(values: Iterable[Any], language: str) -> str:
+    words = [str(v) for v in values]
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {_AND[language]} {words[-1]}"
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def labels(language: str) -> Mapping[str, str]:
+    return json.loads((TEMPLATE_DIR / language / "labels.json").read_text(encoding="utf-8"))
+
+
+def label(value: Any, language: str) -> str:
+    """The display name of a stored value; unknown values as readable words."""
+    key = str(getattr(value, "value", value))
+    return labels(language).get(key) or key.replace("_", " ").capitalize()
+
+
+@pass_context
+def _date_filter(context: Context, value: date | datetime | None) -> str:
+    return format_date(value, _language_of(context))
+
+
+@pass_context
+def _datetime_filter(context: Context, value: datetime | None) -> str:
+    return format_datetime(value, _language_of(context))
+
+
+@pass_context
+def _label_filter(context: Context, value: Any) -> str:
+    return label(value, _language_of(context))
+
+
+@pass_context
+def _join_words_filter(context: Context, values: Iterable[Any]) -> str:
+    return join_words(values, _language_of(context))
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        date=_date_filter, datetime=_datetime_filter, label=_label_filter, join_words=_join_words_filter
+    )
+    return env
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def _tidy_text(text: str) -> str:
+    """No trailing spaces, at most one empty line in a row, one final newline."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
+
+
+def render_mail(template: str, language: str | None, context: Mapping[str, Any]) -> RenderedMail:
+    """Subject, plain text and HTML of a template in the chosen language."""
+    if template not in TEMPLATES:
+        raise UnknownTemplate(f"No mail template {template!r}; known: {', '.join(TEMPLATES)}.")
+    for key, allowed in CHOICES.items():
+        if key in context and context[key] not in allowed:
+            raise ValueError(f"{key} must be one of {', '.join(allowed)}, not {context[key]!r}.")
+    chosen = choose_language(language)
+    env = environment()
+    values = {**context, "language": chosen}
+    subject = " ".join(env.get_template(f"{chosen}/{template}.subject").render(values).split())
+    values["subject"] = subject
+    text = _tidy_text(env.get_template(f"{chosen}/{template}.txt").render(values))
+    html = env.get_template(f"{chosen}/{template}.html").render(values).strip() + "\n"
+    return RenderedMail(template=template, language=chosen, subject=subject, text=text, html=html)
+
+
+def _check_recipient(to: str) -> str:
+    address = to.strip()
+    if not address or "@" not in address or any(c in address for c in "\r\n,;<>"):
+        raise ValueError(f"Not a single email address: {to!r}")
+    return address
+
+
+async def queue_mail(*, to: str, template: str, language: str | None, context: dict) -> None:
+    """Render a mail now and write it to the outbox; call inside the change's `in_transaction()`."""
+    mail = render_mail(template, language, context)
+    moment = now()
+    await OutboxMessage.create(
+        kind=OutboxKind.EMAIL.value,
+        payload={
+            "to": _check_recipient(to),
+            "subject": mail.subject,
+            "text": mail.text,
+            "html": mail.html,
+            "template": mail.template,
+            "language": mail.language,
+        },
+        status=OutboxStatus.PENDING.value,
+        attempts=0,
+        next_attempt_at=moment,
+        created_at=moment,
+    )

@@ -1,0 +1,243 @@
+"""Delivering the outbox, and reading it for operators.
+
+`deliver_due(settings)` is the worker's one step (the `outbox` job, run by
+`partner-portal jobs run outbox` or by the server every OUTBOX_POLL_SECONDS):
+
+1. Claim: read the ids of due messages (PENDING whose `next_attempt_at` has come, or
+   SENDING whose lease ran out because a worker died), then one conditional UPDATE
+   sets them SENDING with a random claim token and a lease, only where they are
+   still due. Rows then carrying the worker's token are its own: two workers (tasks,
+   processes, servers; SQLite or PostgreSQL) never claim the same message.
+2. Send each through SMTP (`integrations/smtp.py`), one connection per batch.
+3. Record: SENT with `sent_at`; or, on failure, `attempts + 1`, the error, and PENDING
+   again after a backoff of 1, 2, 4, … minutes (at most 6 hours), FAILED once
+   `attempts` reaches OUTBOX_MAX_ATTEMPTS. Updates are conditional on the claim token.
+
+Delivery is at least once: a worker that dies after the server accepted a mail and
+before recording it sends that mail again when the lease has run out (the
+Message-ID stays the same, so mail software can tell the copies apart).
+
+Without SMTP_URL the mail is written to the log (logger `partner_portal.mail`; the
+whole text in development) and marked SENT with a note; the rows stay for viewing
+through `outboxMessages`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from tortoise.expressions import Q
+
+from integrations.smtp import SmtpSender, SmtpServer, build_message, domain_of
+from models.outbox import OutboxKind, OutboxMessage, OutboxStatus
+from permissions import policy, scoping
+from permissions.actor import Actor
+from permissions.enums import OperatorPermission
+from resolvers.clock import now
+from resolvers.pagination import Page, paginate
+from settings import Settings
+
+logger = logging.getLogger("partner_portal.outbox")
+mail_logger = logging.getLogger("partner_portal.mail")
+
+BATCH_SIZE = 20
+MAX_BATCHES_PER_RUN = 50
+LEASE = timedelta(minutes=15)
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(hours=6)
+MAX_ERROR_LENGTH = 2000
+LOGGED_NOTE = "Logged, not sent: SMTP_URL is not set."
+
+CLAIMED_FIELDS = ("id", "kind", "payload", "attempts", "claim_token", "created_at")
+MESSAGE_FIELDS = (
+    "id", "kind", "payload", "status", "attempts", "next_attempt_at", "last_error", "note", "created_at", "sent_at",
+)
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    """What one `deliver_due` did."""
+
+    sent: int = 0
+    logged: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.logged + self.retrying + self.failed
+
+    def summary(self) -> str:
+        return (
+            f"outbox: {self.sent} sent, {self.logged} logged, {self.retrying} to retry, {self.failed} failed"
+        )
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait after the `attempts`-th failed attempt: 1, 2, 4, 8, … minutes, at most 6 hours."""
+    return min(BACKOFF_BASE * 2 ** min(max(attempts - 1, 0), 20), BACKOFF_CAP)
+
+
+def _due(moment: Any) -> Q:
+    return Q(status=OutboxStatus.PENDING.value, next_attempt_at__lte=moment) | Q(
+        status=OutboxStatus.SENDING.value, claimed_until__lt=moment
+    )
+
+
+async def claim_due(limit: int = BATCH_SIZE) -> tuple[list[dict[str, Any]], int]:
+    """Claim up to `limit` due messages: (the rows now this worker's, how many were due)."""
+    moment = now()
+    candidates = await (
+        OutboxMessage.filter(_due(moment)).order_by("next_attempt_at", "id").limit(limit).values_list("id", flat=True)
+    )
+    if not candidates:
+        return [], 0
+    token = secrets.token_hex(16)
+    claimed = await OutboxMessage.filter(_due(moment), id__in=list(candidates)).update(
+        status=OutboxStatus.SENDING.value, claim_token=token, claimed_until=moment + LEASE
+    )
+    if not claimed:
+        return [], len(candidates)
+    rows = await OutboxMessage.filter(claim_token=token).order_by("id").values(*CLAIMED_FIELDS)
+    return rows, len(candidates)
+
+
+async def deliver_due(settings: Settings, *, batch_size: int = BATCH_SIZE) -> DeliveryReport:
+    """Deliver every message that is due now (see the module docstring)."""
+    report = DeliveryReport()
+    async with AsyncExitStack() as stack:
+        sender: SmtpSender | None = None
+        if settings.smtp_url:
+            sender = await stack.enter_async_context(SmtpSender(SmtpServer.from_url(settings.smtp_url)))
+        for _ in range(MAX_BATCHES_PER_RUN):
+            rows, due = await claim_due(batch_size)
+            for row in rows:
+                await _deliver(row, sender, settings, report)
+            if due < batch_size:
+                break
+    if report.handled:
+        logger.info(report.summary())
+    return report
+
+
+async def _deliver(row: dict[str, Any], sender: SmtpSender | None, settings: Settings, report: DeliveryReport) -> None:
+    if row["kind"] != OutboxKind.EMAIL.value:
+        await _record_failure(row, f"Unknown outbox kind {row['kind']!r}.", settings, report, final=True)
+        return
+    payload = row["payload"]
+    if sender is None:
+        _log_mail(row, settings)
+        await _record_sent(row, note=LOGGED_NOTE)
+        report.logged += 1
+        return
+    try:
+        message = build_message(
+            sender=settings.mail_from,
+            to=payload["to"],
+            subject=payload["subject"],
+            text=payload["text"],
+            html=payload["html"],
+            message_id=message_id(row, settings),
+            date=now(),
+            language=payload.get("language"),
+        )
+        await sender.send(message)
+    except Exception as error:  # noqa: BLE001 — any failure is recorded and retried
+        await _record_failure(row, f"{type(error).__name__}: {error}", settings, report)
+    else:
+        await _record_sent(row, note=None)
+        report.sent += 1
+
+
+def message_id(row: dict[str, Any], settings: Settings) -> str:
+    """The same Message-ID for every attempt of one outbox row."""
+    stamp = int(row["created_at"].timestamp())
+    return f"<outbox.{row['id']}.{stamp}@{domain_of(settings.mail_from)}>"
+
+
+def _log_mail(row: dict[str, Any], settings: Settings) -> None:
+    payload = row["payload"]
+    if settings.is_development:
+        mail_logger.info(
+            "Mail #%s to %s (SMTP_URL is not set: logged, not sent)\nSubject: %s\n\n%s",
+            row["id"], payload["to"], payload["subject"], payload["text"],
+        )
+    else:
+        mail_logger.warning(
+            "Mail #%s to %s not sent, SMTP_URL is not set: %s", row["id"], payload["to"], payload["subject"]
+        )
+
+
+def _mine(row: dict[str, Any]) -> Any:
+    return OutboxMessage.filter(id=row["id"], claim_token=row["claim_token"], status=OutboxStatus.SENDING.value)
+
+
+async def _record_sent(row: dict[str, Any], *, note: str | None) -> None:
+    await _mine(row).update(
+        status=OutboxStatus.SENT.value,
+        attempts=row["attempts"] + 1,
+        sent_at=now(),
+        note=note,
+        last_error=None,
+        claim_token=None,
+        claimed_until=None,
+    )
+
+
+async def _record_failure(
+    row: dict[str, Any], error: str, settings: Settings, report: DeliveryReport, *, final: bool = False
+) -> None:
+    attempts = row["attempts"] + 1
+    error = error[:MAX_ERROR_LENGTH]
+    if final or attempts >= settings.outbox_max_attempts:
+        await _mine(row).update(
+            status=OutboxStatus.FAILED.value, attempts=attempts, last_error=error, claim_token=None,
+            claimed_until=None,
+        )
+        report.failed += 1
+        logger.error("Outbox message #%s failed for good after %d attempts: %s", row["id"], attempts, error)
+        return
+    retry_at = now() + backoff(attempts)
+    await _mine(row).update(
+        status=OutboxStatus.PENDING.value, attempts=attempts, next_attempt_at=retry_at, last_error=error,
+        claim_token=None, claimed_until=None,
+    )
+    report.retrying += 1
+    logger.warning(
+        "Outbox message #%s: attempt %d failed (%s); next attempt at %s", row["id"], attempts, error,
+        retry_at.isoformat(),
+    )
+
+
+# --- reading, for operators -----------------------------------------------------------------
+
+
+def _without_bodies(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Bodies hold single-use links (invitations): shown in development only."""
+    if not settings.is_development:
+        row["payload"] = {k: v for k, v in (row["payload"] or {}).items() if k not in ("text", "html")}
+    return row
+
+
+async def list_messages(
+    actor: Actor, settings: Settings, *, status: OutboxStatus | None, first: int | None, after: str | None
+) -> Page:
+    """Newest first, optionally in one status; operators only."""
+    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    queryset = await scoping.visible_outbox_messages(actor)
+    if status is not None:
+        queryset = queryset.filter(status=OutboxStatus(status).value)
+    page = await paginate(queryset, fields=MESSAGE_FIELDS, first=first, after=after, order=("-id",))
+    page.rows = [_without_bodies(row, settings) for row in page.rows]
+    return page
+
+
+async def get_message(actor: Actor, settings: Settings, message_id: int) -> dict[str, Any] | None:
+    queryset = await scoping.visible_outbox_messages(actor)
+    row = await queryset.filter(id=message_id).first().values(*MESSAGE_FIELDS)
+    return _without_bodies(row, settings) if row else None

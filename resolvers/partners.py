@@ -1,0 +1,344 @@
+"""Becoming a partner: applications, their review, partner profiles, the public directory."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from stdnum import get_cc_module
+from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import ValidationError as StdnumValidationError
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Subquery
+from tortoise.transactions import in_transaction
+
+from models.enums import ApplicationStatus, Program
+from models.organizations import Membership, Organization
+from models.partners import PartnerApplication, PartnerProfile, ProgramEnrollment
+from permissions import policy, scoping
+from permissions.actor import Actor, MembershipInfo
+from permissions.enums import OperatorPermission, OrganizationPermission, PartnerPermission, Role
+from permissions.errors import Forbidden, NotFound
+from resolvers import audit
+from resolvers.clock import now
+from resolvers.errors import Problem, UserErrorCode, UserInputError, fail
+from resolvers.identity import clean_name, normalize_email
+from resolvers.mail import queue_mail
+from resolvers.money import clean_currency
+from resolvers.organizations import clean_country, clean_website
+from resolvers.pagination import Page, paginate
+
+APPLICATION_FIELDS = (
+    "id", "organization_id", "status", "legal_name", "website", "country", "vat_id", "contact_name",
+    "contact_email", "contact_phone", "programs", "message", "created_at", "decided_at", "decision_note",
+    "approved_programs",
+)
+PROFILE_FIELDS = ("id", "organization_id", "code", "payout_currency", "listed_in_directory", "approved_at")
+DIRECTORY_FIELDS = (
+    "id", "code", "organization__name", "organization__country", "organization__website", "organization_id",
+)
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+MAX_MESSAGE_LENGTH = 4000
+
+
+# --- the partner an actor acts for ---------------------------------------------------------------
+
+
+async def partner_profile(organization_id: int) -> dict[str, Any] | None:
+    return await PartnerProfile.filter(organization_id=organization_id).first().values(*PROFILE_FIELDS)
+
+
+async def programs_of(organization_id: int) -> list[str]:
+    return sorted(await ProgramEnrollment.filter(partner_id=organization_id).values_list("program", flat=True))
+
+
+async def acting_partner(
+    actor: Actor, partner_id: int | None, permission: str, program: Program | None = None
+) -> tuple[MembershipInfo, dict[str, Any]]:
+    """The actor's membership in an approved partner and the partner's profile.
+
+    No organization: NO_ORGANIZATION; not a member: NOT_FOUND; lacking the partner
+    permission: FORBIDDEN; the organization is no partner (in that program): FORBIDDEN.
+    """
+    membership = await policy.acting_membership(actor, partner_id)
+    if membership.management_session_id is not None:
+        raise NotFound()  # a management session acts on a customer, never partner-side
+    policy.require_permission(membership, permission)
+    profile = await partner_profile(membership.organization_id)
+    if profile is None:
+        raise Forbidden("Your organization is not a partner yet: request partner status first.")
+    if program is not None and program not in await programs_of(membership.organization_id):
+        raise Forbidden(f"Your organization is not in the {program.value} program.")
+    return membership, profile
+
+
+# --- applications ----------------------------------------------------------------------------------
+
+
+def clean_vat_id(raw: str | None, country: str | None) -> str | None:
+    """Validated with python-stdnum where the country has a VAT number; required in the EU."""
+    vat = (raw or "").strip() or None
+    in_eu = country is not None and country.lower() in eu_vat.MEMBER_STATES
+    if vat is None:
+        if in_eu:
+            raise fail("vat_id", UserErrorCode.REQUIRED, "A VAT id is required for companies in the EU.")
+        return None
+    module = eu_vat if in_eu else (get_cc_module(country.lower(), "vat") if country else None)
+    if module is None:
+        return vat
+    candidate = vat if not in_eu or vat[:2].isalpha() else f"{country}{vat}"
+    try:
+        return module.validate(candidate)
+    except StdnumValidationError as error:
+        raise fail("vat_id", UserErrorCode.INVALID_VALUE, f"This VAT id is not valid for {country}.") from error
+
+
+def clean_programs(programs: Iterable[Program], field: str = "programs") -> list[str]:
+    chosen = sorted({Program(p).value for p in programs})
+    if not chosen:
+        raise fail(field, UserErrorCode.REQUIRED, "Choose at least one program.")
+    return chosen
+
+
+def clean_text(raw: str | None, field: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
+    text = (raw or "").strip()
+    if len(text) > limit:
+        raise fail(field, UserErrorCode.TOO_LONG, f"Use at most {limit} characters.")
+    return text
+
+
+def clean_phone(raw: str | None) -> str | None:
+    phone = (raw or "").strip()
+    if not phone:
+        return None
+    if len(phone) > 40 or not all(c.isdigit() or c in "+-() /" for c in phone):
+        raise fail("contact_phone", UserErrorCode.INVALID_VALUE, "Use digits, spaces and + - ( ) / only.")
+    return phone
+
+
+def _validated_application(form: dict[str, Any]) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    problems: list[Problem] = []
+    checks = {
+        "legal_name": lambda: clean_name(form["legal_name"], "legal_name"),
+        "website": lambda: clean_website(form["website"]) or _required("website"),
+        "country": lambda: clean_country(form["country"]) or _required("country"),
+        "contact_name": lambda: clean_name(form["contact_name"], "contact_name"),
+        "contact_email": lambda: normalize_email(form["contact_email"], "contact_email"),
+        "contact_phone": lambda: clean_phone(form.get("contact_phone")),
+        "programs": lambda: clean_programs(form["programs"]),
+        "message": lambda: clean_text(form.get("message"), "message"),
+    }
+    for field, check in checks.items():
+        try:
+            cleaned[field] = check()
+        except UserInputError as error:
+            problems.extend(error.problems)
+    try:
+        cleaned["vat_id"] = clean_vat_id(form.get("vat_id"), cleaned.get("country"))
+    except UserInputError as error:
+        problems.extend(error.problems)
+    if problems:
+        raise UserInputError(*problems)
+    return cleaned
+
+
+def _required(field: str) -> None:
+    raise fail(field, UserErrorCode.REQUIRED, "This field is required.")
+
+
+async def request_partner_status(actor: Actor, organization_id: int | None, form: dict[str, Any]) -> dict[str, Any]:
+    """Administrators and REQUEST_PARTNER_STATUS holders apply; one open application at a time."""
+    membership = await policy.acting_membership(actor, organization_id)
+    if membership.management_session_id is not None:
+        raise Forbidden()
+    policy.require_permission(membership, OrganizationPermission.REQUEST_PARTNER_STATUS)
+    values = _validated_application(form)
+    org_id = membership.organization_id
+    async with in_transaction():
+        await Organization.select_for_update().filter(id=org_id).first()  # one application at a time
+        if await PartnerApplication.filter(organization_id=org_id, status=ApplicationStatus.PENDING).exists():
+            raise fail(None, UserErrorCode.APPLICATION_PENDING, "Your organization's application is being reviewed.")
+        if await PartnerProfile.filter(organization_id=org_id).exists():
+            raise fail(None, UserErrorCode.ALREADY_PARTNER, "Your organization is a partner already.")
+        application = await PartnerApplication.create(
+            organization_id=org_id, status=ApplicationStatus.PENDING, submitted_by_id=actor.user_id,
+            created_at=now(), **values,
+        )
+        await audit.record(actor, "partner_application.submit", "PartnerApplication", application.id,
+                           acting=membership, changes={"programs": values["programs"]})
+    return await PartnerApplication.filter(id=application.id).first().values(*APPLICATION_FIELDS)
+
+
+async def list_applications(
+    actor: Actor, *, status: ApplicationStatus | None, first: int | None, after: str | None
+) -> Page:
+    await policy.require_operator(actor, OperatorPermission.REVIEW_PARTNERS)
+    queryset = PartnerApplication.all()
+    if status is not None:
+        queryset = queryset.filter(status=status)
+    return await paginate(queryset, fields=APPLICATION_FIELDS, first=first, after=after, order=("-id",))
+
+
+async def get_application(actor: Actor, application_id: int) -> dict[str, Any] | None:
+    """Operators reviewing partners, and the applying organization's members."""
+    queryset = PartnerApplication.filter(id=application_id)
+    if not await policy.is_operator_with(actor, OperatorPermission.REVIEW_PARTNERS):
+        queryset = queryset.filter(organization_id__in=list(await actor.memberships()))
+    return await queryset.first().values(*APPLICATION_FIELDS)
+
+
+async def latest_application(actor: Actor, organization_id: int) -> dict[str, Any] | None:
+    """The organization's newest application: for its members and reviewing operators."""
+    is_member = organization_id in await actor.memberships()
+    if not is_member and not await policy.is_operator_with(actor, OperatorPermission.REVIEW_PARTNERS):
+        return None
+    return await PartnerApplication.filter(organization_id=organization_id).order_by("-id").first().values(
+        *APPLICATION_FIELDS
+    )
+
+
+async def _locked_pending(application_id: int) -> PartnerApplication:
+    application = await PartnerApplication.select_for_update().get_or_none(id=application_id)
+    if application is None:
+        raise NotFound()
+    if application.status != ApplicationStatus.PENDING:
+        raise fail(None, UserErrorCode.APPLICATION_DECIDED, f"This application was {application.status.lower()} already.")
+    return application
+
+
+async def _administrator_emails(organization_id: int) -> list[tuple[str, str]]:
+    """(email, language) of the organization's administrators."""
+    rows = await Membership.filter(organization_id=organization_id, role=Role.ADMINISTRATOR).values(
+        "user__email", "user__language"
+    )
+    return [(row["user__email"], row["user__language"]) for row in rows]
+
+
+async def notify_administrators(organization_id: int, template: str, context: dict[str, Any]) -> None:
+    """Queue a mail to each administrator (inside the caller's transaction)."""
+    for email, language in await _administrator_emails(organization_id):
+        await queue_mail(to=email, template=template, language=language, context=context)
+
+
+def _new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+
+
+async def approve_application(
+    actor: Actor, application_id: int, *, programs: Iterable[Program], note: str | None, payout_currency: str
+) -> dict[str, Any]:
+    """Creates the partner profile with a public code and enrolls it in the chosen programs."""
+    await policy.require_operator(actor, OperatorPermission.REVIEW_PARTNERS)
+    chosen = clean_programs(programs)
+    currency = clean_currency(payout_currency, "payout_currency")
+    clean_note = clean_text(note, "note")
+    async with in_transaction():
+        application = await _locked_pending(application_id)
+        moment = now()
+        await PartnerApplication.filter(id=application_id).update(
+            status=ApplicationStatus.APPROVED, decided_at=moment, decided_by_id=actor.user_id,
+            decision_note=clean_note, approved_programs=chosen,
+        )
+        profile = await PartnerProfile.filter(organization_id=application.organization_id).first()
+        if profile is None:
+            for _ in range(5):  # a collision of 8 characters from 32 is unlikely; retry anyway
+                try:
+                    async with in_transaction():
+                        profile = await PartnerProfile.create(
+                            organization_id=application.organization_id, code=_new_code(),
+                            payout_currency=currency, approved_at=moment,
+                        )
+                    break
+                except IntegrityError:
+                    continue
+        for program in chosen:
+            await ProgramEnrollment.get_or_create(
+                partner_id=application.organization_id, program=program, defaults={"enrolled_at": moment}
+            )
+        await audit.record(actor, "partner_application.approve", "PartnerApplication", application_id,
+                           organization_id=application.organization_id,
+                           changes={"programs": chosen, "note": clean_note, "code": profile.code})
+        organization_name = await Organization.filter(id=application.organization_id).first().values_list(
+            "name", flat=True
+        )
+        await notify_administrators(application.organization_id, "application_approved", {
+            "organization_name": organization_name, "programs": chosen, "partner_code": profile.code,
+            "note": clean_note,
+        })
+    return await PartnerApplication.filter(id=application_id).first().values(*APPLICATION_FIELDS)
+
+
+async def reject_application(actor: Actor, application_id: int, *, note: str) -> dict[str, Any]:
+    await policy.require_operator(actor, OperatorPermission.REVIEW_PARTNERS)
+    clean_note = clean_text(note, "note")
+    if not clean_note:
+        raise fail("note", UserErrorCode.REQUIRED, "Tell the applicant why.")
+    async with in_transaction():
+        application = await _locked_pending(application_id)
+        await PartnerApplication.filter(id=application_id).update(
+            status=ApplicationStatus.REJECTED, decided_at=now(), decided_by_id=actor.user_id, decision_note=clean_note
+        )
+        await audit.record(actor, "partner_application.reject", "PartnerApplication", application_id,
+                           organization_id=application.organization_id, changes={"note": clean_note})
+        organization_name = await Organization.filter(id=application.organization_id).first().values_list(
+            "name", flat=True
+        )
+        await notify_administrators(application.organization_id, "application_rejected", {
+            "organization_name": organization_name, "note": clean_note,
+        })
+    return await PartnerApplication.filter(id=application_id).first().values(*APPLICATION_FIELDS)
+
+
+# --- profile and directory ---------------------------------------------------------------------
+
+
+async def get_profile(actor: Actor, organization_id: int) -> dict[str, Any] | None:
+    """A partner's profile, for those who may see the organization."""
+    if not await (await scoping.visible_organizations(actor)).filter(id=organization_id).exists():
+        return None
+    return await partner_profile(organization_id)
+
+
+async def update_profile(
+    actor: Actor, partner_id: int | None, *, listed_in_directory: bool | None, payout_currency: str | None
+) -> dict[str, Any]:
+    membership, profile = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
+    values: dict[str, Any] = {}
+    if listed_in_directory is not None:
+        values["listed_in_directory"] = listed_in_directory
+    if payout_currency is not None:
+        values["payout_currency"] = clean_currency(payout_currency, "payout_currency")
+    changes = audit.diff(profile, values)
+    if changes:
+        async with in_transaction():
+            await PartnerProfile.filter(id=profile["id"]).update(**values)
+            await audit.record(actor, "partner_profile.update", "PartnerProfile", profile["id"],
+                               acting=membership, changes=changes)
+    return await partner_profile(membership.organization_id)
+
+
+async def directory(
+    *, country: str | None, program: Program | None, first: int | None, after: str | None
+) -> Page:
+    """Approved partners that opted in: public, no sign-in needed."""
+    queryset = PartnerProfile.filter(listed_in_directory=True)
+    if country:
+        queryset = queryset.filter(organization__country=country.strip().upper())
+    if program is not None:
+        queryset = queryset.filter(
+            organization_id__in=Subquery(ProgramEnrollment.filter(program=program).values("partner_id"))
+        )
+    return await paginate(queryset, fields=DIRECTORY_FIELDS, first=first, after=after)
+
+
+async def enrolled_programs(organization_ids: list[int]) -> dict[int, list[str]]:
+    """Programs per partner organization, in one query (for loaders)."""
+    rows = await ProgramEnrollment.filter(partner_id__in=organization_ids).order_by("program").values(
+        "partner_id", "program"
+    )
+    result: dict[int, list[str]] = {i: [] for i in organization_ids}
+    for row in rows:
+        result[row["partner_id"]].append(row["program"])
+    return result

@@ -1,0 +1,169 @@
+"""GraphQL for invitations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.relay import GlobalID
+
+from models.enums import InvitationStatus
+from resolvers import invitations
+from schema.common import (
+    After,
+    Connection,
+    First,
+    Info,
+    Node,
+    NodeID,
+    UserError,
+    connection,
+    decode_id,
+    describe_enum,
+    node_type,
+    run_mutation,
+)
+from schema.identity import User
+from schema.organizations import Organization
+from schema.partners import PartnerId, partner_id_of
+
+describe_enum(
+    InvitationStatus,
+    "Where an invitation stands.",
+    {
+        "OPEN": "Sent, not yet accepted, not expired.",
+        "ACCEPTED": "The customer registered through it.",
+        "EXPIRED": "Not accepted in time; it can be resent.",
+        "REVOKED": "Withdrawn by the partner.",
+    },
+)
+
+
+@strawberry.type(description="A prospective customer invited by a partner.")
+class Invitation(Node):
+    id: NodeID[int]
+    email: str = strawberry.field(description="Where the invitation was sent.")
+    organization_name: str = strawberry.field(description="The organization the customer will get.")
+    message: str = strawberry.field(description="The partner's personal message.")
+    language: str = strawberry.field(description="The language of the mail.")
+    status: InvitationStatus = strawberry.field(description="Where it stands (EXPIRED as soon as it is past due).")
+    expires_at: datetime = strawberry.field(description="When the link stops working.")
+    created_at: datetime = strawberry.field(description="When it was first sent.")
+    accepted_at: datetime | None = strawberry.field(description="When the customer accepted.")
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Invitation:
+        return cls(
+            id=row["id"], email=row["email"], organization_name=row["organization_name"], message=row["message"],
+            language=row["language"], status=invitations.effective_status(row), expires_at=row["expires_at"],
+            created_at=row["created_at"], accepted_at=row["accepted_at"],
+        )
+
+
+@node_type("Invitation")
+async def _fetch_invitation(context: Any, pk: int) -> Invitation | None:
+    row = await invitations.get_invitation(context.actor, pk)
+    return Invitation.from_row(row) if row else None
+
+
+@strawberry.input(description="Invite a customer by email (CREATE_CUSTOMER_ORGANIZATIONS, service partners).")
+class InviteCustomerInput:
+    partner_id: GlobalID | None = strawberry.field(default=None, description="The partner organization.")
+    email: str = strawberry.field(description="The customer's email address.")
+    organization_name: str = strawberry.field(description="The name of the organization to create for them.")
+    message: str | None = strawberry.field(default=None, description="A personal message in the mail.")
+    language: str | None = strawberry.field(default=None, description="The mail's language (`en`, `de`).")
+
+
+@strawberry.input(description="Send an invitation again with a new link and a renewed expiry.")
+class ResendInvitationInput:
+    invitation_id: GlobalID = strawberry.field(description="The invitation.")
+
+
+@strawberry.input(description="Withdraw an invitation.")
+class RevokeInvitationInput:
+    invitation_id: GlobalID = strawberry.field(description="The invitation.")
+
+
+@strawberry.type(description="The invitation after the change.")
+class InvitationPayload:
+    invitation: Invitation | None = strawberry.field(default=None, description="The invitation.")
+    errors: list[UserError] = strawberry.field(description="What was wrong.")
+
+
+@strawberry.input(description="Accept an invitation: registers you (unless signed in) and creates the organization.")
+class AcceptInvitationInput:
+    token: str = strawberry.field(description="The `token` of the invitation link.")
+    name: str | None = strawberry.field(default=None, description="Your name (new accounts).")
+    password: str | None = strawberry.field(default=None, description="Your password (new accounts).")
+    organization_name: str | None = strawberry.field(
+        default=None, description="Another name for the organization than the one in the invitation."
+    )
+
+
+@strawberry.type(description="The new organization, and a session for a new account.")
+class AcceptInvitationPayload:
+    organization: Organization | None = strawberry.field(default=None, description="The created organization.")
+    user: User | None = strawberry.field(default=None, description="The new account, when one was created.")
+    token: str | None = strawberry.field(default=None, description="A session token for the new account.")
+    errors: list[UserError] = strawberry.field(description="Why the invitation could not be accepted.")
+
+
+def _invitation(row: dict[str, Any]) -> dict[str, Any]:
+    return {"invitation": Invitation.from_row(row)}
+
+
+def _accepted(result: tuple[dict[str, Any], Any]) -> dict[str, Any]:
+    organization, session = result
+    return {
+        "organization": Organization.from_row(organization),
+        "user": User.from_row(session.user) if session else None,
+        "token": session.token if session else None,
+    }
+
+
+@strawberry.type
+class InvitationsQuery:
+    @strawberry.field(description="The partner's invitations, newest first (CREATE_CUSTOMER_ORGANIZATIONS).")
+    async def invitations(
+        self, info: Info, partner_id: PartnerId = None,
+        status: Annotated[InvitationStatus | None, strawberry.argument(description="Only this status.")] = None,
+        first: First = None, after: After = None,
+    ) -> Connection[Invitation]:
+        page = await invitations.list_invitations(
+            info.context.actor, partner_id_of(partner_id), status=status, first=first, after=after
+        )
+        return connection(page, Invitation.from_row)
+
+
+@strawberry.type
+class InvitationsMutation:
+    @strawberry.mutation(description="Invite a prospective customer by email.")
+    async def invite_customer(self, info: Info, input: InviteCustomerInput) -> InvitationPayload:
+        ctx = info.context
+        change = invitations.invite_customer(
+            ctx.actor, ctx.settings, partner_id_of(input.partner_id), email=input.email,
+            organization_name=input.organization_name, message=input.message, language=input.language,
+        )
+        return await run_mutation(InvitationPayload, change, lambda issued: _invitation(issued.row))
+
+    @strawberry.mutation(description="Send an invitation again; the previous link stops working.")
+    async def resend_invitation(self, info: Info, input: ResendInvitationInput) -> InvitationPayload:
+        ctx = info.context
+        change = invitations.resend_invitation(ctx.actor, ctx.settings, decode_id(input.invitation_id, "Invitation"))
+        return await run_mutation(InvitationPayload, change, _invitation)
+
+    @strawberry.mutation(description="Withdraw an invitation.")
+    async def revoke_invitation(self, info: Info, input: RevokeInvitationInput) -> InvitationPayload:
+        change = invitations.revoke_invitation(info.context.actor, decode_id(input.invitation_id, "Invitation"))
+        return await run_mutation(InvitationPayload, change, _invitation)
+
+    @strawberry.mutation(description="Accept an invitation from its link.")
+    async def accept_invitation(self, info: Info, input: AcceptInvitationInput) -> AcceptInvitationPayload:
+        ctx = info.context
+        change = invitations.accept_invitation(
+            ctx.actor, ctx.settings, token=input.token, name=input.name, password=input.password,
+            organization_name=input.organization_name,
+        )
+        return await run_mutation(AcceptInvitationPayload, change, _accepted)

@@ -1,0 +1,281 @@
+"""GraphQL for becoming a partner: applications, profiles, the directory, the dashboard."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.relay import GlobalID
+
+from models.enums import ApplicationStatus, Program
+from resolvers import dashboard, partners
+from schema.billing import Money
+from schema.common import (
+    After,
+    Connection,
+    First,
+    Info,
+    Node,
+    NodeID,
+    UserError,
+    connection,
+    decode_id,
+    describe_enum,
+    node_type,
+    run_mutation,
+)
+from schema.organizations import Organization
+
+describe_enum(
+    Program,
+    "The ways a partner works with the vendor.",
+    {
+        "AFFILIATE": "Refers customers with a link and earns commission.",
+        "EXPERT": "Has a personal discount code and earns commission on its use.",
+        "RESELLER": "Buys coupons at wholesale and resells them.",
+        "SERVICE_PARTNER": "Invites and administers customers within the permissions they grant.",
+    },
+)
+describe_enum(
+    ApplicationStatus,
+    "Where a partner application stands.",
+    {
+        "PENDING": "Waiting for the vendor's review.",
+        "APPROVED": "Approved: the organization is a partner.",
+        "REJECTED": "Rejected, with a note.",
+    },
+)
+
+PartnerId = Annotated[
+    GlobalID | None,
+    strawberry.argument(description="The partner organization; default: the viewer's first organization."),
+]
+
+
+def partner_id_of(value: GlobalID | None) -> int | None:
+    return decode_id(value, "Organization") if value is not None else None
+
+
+@strawberry.type(description="An organization's request for partner status.")
+class PartnerApplication(Node):
+    id: NodeID[int]
+    status: ApplicationStatus = strawberry.field(description="Where it stands.")
+    legal_name: str = strawberry.field(description="The company's legal name.")
+    website: str = strawberry.field(description="The company's web address.")
+    country: str = strawberry.field(description="ISO 3166 alpha-2 country code.")
+    vat_id: str | None = strawberry.field(description="The VAT id, normalized.")
+    contact_name: str = strawberry.field(description="Who to talk to.")
+    contact_email: str = strawberry.field(description="Their email address.")
+    contact_phone: str | None = strawberry.field(description="Their phone number.")
+    programs: list[Program] = strawberry.field(description="Programs the organization is interested in.")
+    message: str = strawberry.field(description="What the applicant wrote.")
+    created_at: datetime = strawberry.field(description="When it was submitted.")
+    decided_at: datetime | None = strawberry.field(description="When it was decided.")
+    decision_note: str | None = strawberry.field(description="The reviewer's note.")
+    approved_programs: list[Program] = strawberry.field(description="Programs granted on approval.")
+    _organization_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> PartnerApplication:
+        return cls(
+            id=row["id"], status=ApplicationStatus(row["status"]), legal_name=row["legal_name"],
+            website=row["website"], country=row["country"], vat_id=row["vat_id"], contact_name=row["contact_name"],
+            contact_email=row["contact_email"], contact_phone=row["contact_phone"],
+            programs=[Program(p) for p in row["programs"]], message=row["message"], created_at=row["created_at"],
+            decided_at=row["decided_at"], decision_note=row["decision_note"],
+            approved_programs=[Program(p) for p in row["approved_programs"]], _organization_id=row["organization_id"],
+        )
+
+    @strawberry.field(description="The applying organization.")
+    async def organization(self, info: Info) -> Organization | None:
+        row = await info.context.loaders.organization.load(self._organization_id)
+        return Organization.from_row(row) if row else None
+
+
+@node_type("PartnerApplication")
+async def _fetch_application(context: Any, pk: int) -> PartnerApplication | None:
+    row = await partners.get_application(context.actor, pk)
+    return PartnerApplication.from_row(row) if row else None
+
+
+@strawberry.type(description="An approved partner's profile.")
+class PartnerProfile:
+    code: str = strawberry.field(description="The public partner code customers enter to choose this partner.")
+    payout_currency: str = strawberry.field(description="The currency commissions are paid out in.")
+    listed_in_directory: bool = strawberry.field(description="Shown in the public partner directory.")
+    approved_at: datetime = strawberry.field(description="When the organization became a partner.")
+    _organization_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> PartnerProfile:
+        return cls(code=row["code"], payout_currency=row["payout_currency"],
+                   listed_in_directory=row["listed_in_directory"], approved_at=row["approved_at"],
+                   _organization_id=row["organization_id"])
+
+    @strawberry.field(description="The programs the partner is in.")
+    async def programs(self, info: Info) -> list[Program]:
+        return [Program(p) for p in await info.context.loaders.programs.load(self._organization_id)]
+
+
+@strawberry.type(description="A partner in the public directory.")
+class DirectoryPartner:
+    code: str = strawberry.field(description="The partner code to enter when choosing this partner.")
+    name: str = strawberry.field(description="The partner's name.")
+    country: str | None = strawberry.field(description="ISO 3166 alpha-2 country code.")
+    website: str | None = strawberry.field(description="The partner's web address.")
+    _organization_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> DirectoryPartner:
+        return cls(code=row["code"], name=row["organization__name"], country=row["organization__country"],
+                   website=row["organization__website"], _organization_id=row["organization_id"])
+
+    @strawberry.field(description="The programs the partner is in.")
+    async def programs(self, info: Info) -> list[Program]:
+        return [Program(p) for p in await info.context.loaders.programs.load(self._organization_id)]
+
+
+@strawberry.type(description="The partner's figures at a glance.")
+class PartnerDashboard:
+    customers: int = strawberry.field(description="Customers that have this partner as their service partner.")
+    open_invitations: int = strawberry.field(description="Invitations not yet accepted and not expired.")
+    active_customers: int = strawberry.field(description="Customers with a paid license.")
+    trial_customers: int = strawberry.field(description="Customers in a trial.")
+    total_commission: Money = strawberry.field(description="All commission earned (not reversed).")
+    paid_commission: Money = strawberry.field(description="Commission paid out.")
+    open_commission: Money = strawberry.field(description="Commission not yet paid out (held or payable).")
+
+    @classmethod
+    def of(cls, figures: dashboard.Dashboard) -> PartnerDashboard:
+        currency = figures.currency
+        return cls(
+            customers=figures.customers, open_invitations=figures.open_invitations,
+            active_customers=figures.active_customers, trial_customers=figures.trial_customers,
+            total_commission=Money.of(figures.total_commission, currency),
+            paid_commission=Money.of(figures.paid_commission, currency),
+            open_commission=Money.of(figures.open_commission, currency),
+        )
+
+
+# --- inputs and payloads -----------------------------------------------------------------------
+
+
+@strawberry.input(description="The partner application form.")
+class RequestPartnerStatusInput:
+    organization_id: GlobalID | None = strawberry.field(
+        default=None, description="The applying organization; default: your first organization."
+    )
+    legal_name: str = strawberry.field(description="The company's legal name.")
+    website: str = strawberry.field(description="The company's web address.")
+    country: str = strawberry.field(description="ISO 3166 alpha-2 country code.")
+    vat_id: str | None = strawberry.field(default=None, description="VAT id; required in the EU.")
+    contact_name: str = strawberry.field(description="Who to talk to.")
+    contact_email: str = strawberry.field(description="Their email address.")
+    contact_phone: str | None = strawberry.field(default=None, description="Their phone number.")
+    programs: list[Program] = strawberry.field(description="Programs of interest (at least one).")
+    message: str | None = strawberry.field(default=None, description="Anything the reviewers should know.")
+
+
+@strawberry.type(description="The submitted or decided application.")
+class PartnerApplicationPayload:
+    application: PartnerApplication | None = strawberry.field(default=None, description="The application.")
+    errors: list[UserError] = strawberry.field(description="What was wrong.")
+
+
+@strawberry.input(description="Approve an application (operators with REVIEW_PARTNERS).")
+class ApprovePartnerApplicationInput:
+    application_id: GlobalID = strawberry.field(description="The application.")
+    programs: list[Program] = strawberry.field(description="The programs to enroll the partner in.")
+    note: str | None = strawberry.field(default=None, description="A note to the applicant.")
+    payout_currency: str = strawberry.field(default="USD", description="The partner's payout currency.")
+
+
+@strawberry.input(description="Reject an application (operators with REVIEW_PARTNERS).")
+class RejectPartnerApplicationInput:
+    application_id: GlobalID = strawberry.field(description="The application.")
+    note: str = strawberry.field(description="Why, for the applicant.")
+
+
+@strawberry.input(description="Change the partner's own settings (MANAGE_PARTNER_PORTAL).")
+class UpdatePartnerProfileInput:
+    partner_id: GlobalID | None = strawberry.field(default=None, description="The partner organization.")
+    listed_in_directory: bool | None = strawberry.field(default=None, description="Show in the public directory.")
+    payout_currency: str | None = strawberry.field(default=None, description="ISO 4217 payout currency.")
+
+
+@strawberry.type(description="The partner profile after the change.")
+class UpdatePartnerProfilePayload:
+    profile: PartnerProfile | None = strawberry.field(default=None, description="The profile.")
+    errors: list[UserError] = strawberry.field(description="What was wrong.")
+
+
+def _application(row: dict[str, Any]) -> dict[str, Any]:
+    return {"application": PartnerApplication.from_row(row)}
+
+
+@strawberry.type
+class PartnersQuery:
+    @strawberry.field(description="Partner applications, newest first (operators with REVIEW_PARTNERS).")
+    async def partner_applications(
+        self, info: Info,
+        status: Annotated[ApplicationStatus | None, strawberry.argument(description="Only this status.")] = None,
+        first: First = None, after: After = None,
+    ) -> Connection[PartnerApplication]:
+        page = await partners.list_applications(info.context.actor, status=status, first=first, after=after)
+        return connection(page, PartnerApplication.from_row)
+
+    @strawberry.field(description="Approved partners that chose to be listed; no sign-in needed.")
+    async def partner_directory(
+        self, info: Info,
+        country: Annotated[str | None, strawberry.argument(description="ISO country code.")] = None,
+        program: Annotated[Program | None, strawberry.argument(description="Only partners in this program.")] = None,
+        first: First = None, after: After = None,
+    ) -> Connection[DirectoryPartner]:
+        page = await partners.directory(country=country, program=program, first=first, after=after)
+        return connection(page, DirectoryPartner.from_row)
+
+    @strawberry.field(description="The partner's dashboard (MANAGE_PARTNER_PORTAL).")
+    async def partner_dashboard(self, info: Info, partner_id: PartnerId = None) -> PartnerDashboard:
+        return PartnerDashboard.of(await dashboard.partner_dashboard(info.context.actor, partner_id_of(partner_id)))
+
+
+@strawberry.type
+class PartnersMutation:
+    @strawberry.mutation(description="Apply for partner status (administrators and REQUEST_PARTNER_STATUS).")
+    async def request_partner_status(self, info: Info, input: RequestPartnerStatusInput) -> PartnerApplicationPayload:
+        organization_id = decode_id(input.organization_id, "Organization") if input.organization_id else None
+        form = {
+            "legal_name": input.legal_name, "website": input.website, "country": input.country,
+            "vat_id": input.vat_id, "contact_name": input.contact_name, "contact_email": input.contact_email,
+            "contact_phone": input.contact_phone, "programs": input.programs, "message": input.message,
+        }
+        change = partners.request_partner_status(info.context.actor, organization_id, form)
+        return await run_mutation(PartnerApplicationPayload, change, _application)
+
+    @strawberry.mutation(description="Approve a partner application, choosing programs.")
+    async def approve_partner_application(
+        self, info: Info, input: ApprovePartnerApplicationInput
+    ) -> PartnerApplicationPayload:
+        change = partners.approve_application(
+            info.context.actor, decode_id(input.application_id, "PartnerApplication"), programs=input.programs,
+            note=input.note, payout_currency=input.payout_currency,
+        )
+        return await run_mutation(PartnerApplicationPayload, change, _application)
+
+    @strawberry.mutation(description="Reject a partner application with a note.")
+    async def reject_partner_application(
+        self, info: Info, input: RejectPartnerApplicationInput
+    ) -> PartnerApplicationPayload:
+        change = partners.reject_application(
+            info.context.actor, decode_id(input.application_id, "PartnerApplication"), note=input.note
+        )
+        return await run_mutation(PartnerApplicationPayload, change, _application)
+
+    @strawberry.mutation(description="Change the partner's directory listing or payout currency.")
+    async def update_partner_profile(self, info: Info, input: UpdatePartnerProfileInput) -> UpdatePartnerProfilePayload:
+        change = partners.update_profile(
+            info.context.actor, partner_id_of(input.partner_id), listed_in_directory=input.listed_in_directory,
+            payout_currency=input.payout_currency,
+        )
+        return await run_mutation(UpdatePartnerProfilePayload, change, lambda row: {"profile": PartnerProfile.from_row(row)})
