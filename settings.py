@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_poll_seconds: float = Field(default=5.0, ge=0, description="0 turns the in-process worker off.")
 
+    base_currency: str = Field(default="USD", description="Exchange rates are kept against this currency.")
+    payout_threshold: str = Field(default="150.00 USD", description="The smallest payout, converted as needed.")
+
     invitation_ttl_days: int = Field(default=14, ge=1)
     management_session_idle_minutes: int = Field(default=30, ge=1)
 

@@ -11,7 +11,9 @@ MODEL_MODULES = [
     "models.partners",
     "models.customers",
     "models.invitations",
+    "models.catalog",
     "models.billing",
+    "models.referrals",
     "models.commissions",
     "models.outbox",
 ]

@@ -1,4 +1,4 @@
-"""Each organization's license, fed by operators now and by billing events later."""
+"""Licenses, payments and refunds from the vendor billing system, and the events that carried them."""
 
 from tortoise import fields
 from tortoise.models import Model
@@ -20,3 +20,65 @@ class License(Model):
     class Meta:
         table = "licenses"
         indexes = (("status", "organization_id"),)
+
+
+class BillingEvent(Model):
+    """A billing event received once: a repeated external id returns `result` and changes nothing."""
+
+    id = fields.BigIntField(primary_key=True)
+    source = fields.CharField(max_length=10)
+    external_id = fields.CharField(max_length=200)
+    kind = fields.CharField(max_length=30)
+    content_hash = fields.CharField(max_length=64)
+    result = fields.JSONField(default=dict)
+    received_at = fields.DatetimeField()
+
+    class Meta:
+        table = "billing_events"
+        unique_together = (("source", "external_id"),)
+
+
+class Payment(Model):
+    """A payment by a customer organization, in integer minor units of its currency."""
+
+    id = fields.BigIntField(primary_key=True)
+    external_id = fields.CharField(max_length=200, unique=True)
+    organization = fields.ForeignKeyField("models.Organization", related_name="payments", on_delete=fields.CASCADE)
+    plan = fields.ForeignKeyField("models.Plan", related_name=False, null=True, on_delete=fields.SET_NULL)
+    amount = fields.BigIntField()
+    currency = fields.CharField(max_length=3)
+    refunded_amount = fields.BigIntField(default=0)
+    paid_at = fields.DatetimeField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "payments"
+        indexes = (("organization_id", "paid_at"),)
+
+
+class Refund(Model):
+    """A full or partial refund. One that arrives before its payment waits (`payment` null)."""
+
+    id = fields.BigIntField(primary_key=True)
+    external_id = fields.CharField(max_length=200, unique=True)
+    payment_external_id = fields.CharField(max_length=200)
+    payment = fields.ForeignKeyField("models.Payment", related_name="refunds", null=True, on_delete=fields.CASCADE)
+    amount = fields.BigIntField()
+    currency = fields.CharField(max_length=3)
+    refunded_at = fields.DatetimeField()
+    applied_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "refunds"
+        indexes = (("payment_external_id", "applied_at"),)
+
+
+class StripeCustomer(Model):
+    """Which organization a Stripe customer id belongs to, when Stripe metadata does not say."""
+
+    id = fields.IntField(primary_key=True)
+    stripe_customer_id = fields.CharField(max_length=100, unique=True)
+    organization = fields.ForeignKeyField("models.Organization", related_name=False, on_delete=fields.CASCADE)
+
+    class Meta:
+        table = "stripe_customers"

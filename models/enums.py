@@ -48,3 +48,32 @@ class CommissionStatus(StrEnum):
     APPROVED = "APPROVED"
     PAID = "PAID"
     REVERSED = "REVERSED"
+
+
+class CommissionRuleKind(StrEnum):
+    PERCENT = "PERCENT"
+    FLAT = "FLAT"
+
+
+class Recurrence(StrEnum):
+    ONE_TIME = "ONE_TIME"
+    MONTHS = "MONTHS"
+    LIFETIME = "LIFETIME"
+
+
+class PayoutMethod(StrEnum):
+    PAYPAL = "PAYPAL"
+    BANK_TRANSFER = "BANK_TRANSFER"
+
+
+class PayoutStatus(StrEnum):
+    REQUESTED = "REQUESTED"
+    APPROVED = "APPROVED"
+    PAID = "PAID"
+    REJECTED = "REJECTED"
+
+
+class BillingEventKind(StrEnum):
+    PAYMENT = "PAYMENT"
+    REFUND = "REFUND"
+    LICENSE_CHANGE = "LICENSE_CHANGE"

@@ -43,6 +43,7 @@ class PartnerProfile(Model):
     code = fields.CharField(max_length=16, unique=True)
     payout_currency = fields.CharField(max_length=3, default="USD")
     listed_in_directory = fields.BooleanField(default=False)
+    tier = fields.CharField(max_length=40, null=True)
     approved_at = fields.DatetimeField()
 
     class Meta:

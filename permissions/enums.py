@@ -62,6 +62,7 @@ class Via(StrEnum):
     SESSION = "SESSION"
     JWT = "JWT"
     API_KEY = "API_KEY"
+    WEBHOOK = "WEBHOOK"
     CLI = "CLI"
 
 

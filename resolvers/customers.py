@@ -259,14 +259,17 @@ async def my_customers(
 
 
 async def get_customer(actor: Actor, relationship_id: int) -> dict[str, Any] | None:
-    """A relationship, for the partner's ADMINISTER_CUSTOMERS holders and the customer's members."""
+    """A relationship, for the customer's members and, while it is current, the partner's
+    ADMINISTER_CUSTOMERS holders."""
     row = await CustomerRelationship.filter(id=relationship_id).first().values(*CUSTOMER_FIELDS)
     if row is None:
         return None
     memberships = await actor.memberships()
     staff = memberships.get(row["partner_id"])
     if row["customer_id"] in memberships or (
-        staff is not None and PartnerPermission.ADMINISTER_CUSTOMERS in staff.permissions
+        # the partner sees its current customers only: an ended relationship would still show
+        # the former customer's name and current license
+        staff is not None and PartnerPermission.ADMINISTER_CUSTOMERS in staff.permissions and row["ended_at"] is None
     ):
         return row
     return None

@@ -118,6 +118,7 @@ async def invite_customer(
 
 
 async def _own_invitation(actor: Actor, invitation_id: int) -> tuple[Any, Invitation]:
+    policy.require_user(actor)  # anonymous callers are UNAUTHENTICATED, not NOT_FOUND
     invitation = await Invitation.get_or_none(id=invitation_id)
     if invitation is None or await policy.membership_in(actor, invitation.partner_id) is None:
         raise NotFound()

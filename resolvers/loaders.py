@@ -15,6 +15,7 @@ from tortoise.queryset import QuerySet
 from permissions import scoping
 from permissions.actor import Actor
 from resolvers.billing import licenses_of
+from resolvers.catalog import plans_of
 from resolvers.identity import USER_FIELDS
 from resolvers.organizations import MEMBERSHIP_FIELDS, ORGANIZATION_FIELDS
 from resolvers.partners import enrolled_programs
@@ -66,3 +67,4 @@ class Loaders:
         self.memberships_of_user = _memberships_of_user_loader(actor)
         self.license = _keyed_loader(actor, licenses_of)
         self.programs = _keyed_loader(actor, lambda _actor, ids: enrolled_programs(ids), default=[])
+        self.plans = _keyed_loader(actor, lambda _actor, ids: plans_of(ids), default=[])

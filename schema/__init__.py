@@ -23,6 +23,7 @@ from resolvers.errors import BadArgument
 from schema.audit import AuditQuery
 from schema.billing import BillingMutation
 from schema.customers import CustomersMutation, CustomersQuery
+from schema.commissions import CommissionsMutation, CommissionsQuery
 from schema.common import Info, Node, fetch_node
 from schema.errors import ErrorPresenter
 from schema.identity import IdentityMutation, IdentityQuery
@@ -61,14 +62,30 @@ class NodeQuery:
 
 Query = merge_types(
     "Query",
-    (NodeQuery, IdentityQuery, OrganizationsQuery, PartnersQuery, CustomersQuery, InvitationsQuery, AuditQuery,
-     OutboxQuery),
+    (NodeQuery, IdentityQuery, OrganizationsQuery, PartnersQuery, CustomersQuery, InvitationsQuery,
+     CommissionsQuery, AuditQuery, OutboxQuery),
 )
 Mutation = merge_types(
     "Mutation",
     (IdentityMutation, OrganizationsMutation, PartnersMutation, InvitationsMutation, CustomersMutation,
-     BillingMutation),
+     BillingMutation, CommissionsMutation),
 )
+
+
+def _describe_roots() -> None:
+    """`merge_types` leaves the root types undescribed, and every mutation's one `input`
+    argument means the same thing: describe them here, once (DESIGN: every type and field described)."""
+    Query.__strawberry_definition__.description = "What can be read; each field shows what the viewer may see."
+    Mutation.__strawberry_definition__.description = (
+        "Every change: each takes one `input` and returns a payload with the changed object and `errors`."
+    )
+    for field in Mutation.__strawberry_definition__.fields:
+        for argument in field.arguments:
+            if argument.python_name == "input" and not argument.description:
+                argument.description = "What to change; see the input type."
+
+
+_describe_roots()
 
 
 class PortalSchema(strawberry.Schema):

@@ -23,6 +23,7 @@ describe_enum(
         "SESSION": "A session token from `login` or `register`.",
         "JWT": "A token from the vendor's OIDC identity provider.",
         "API_KEY": "An integrator's API key.",
+        "WEBHOOK": "A signed webhook from the billing system (Stripe).",
         "CLI": "The `partner-portal` command line on the server.",
     },
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -62,6 +63,12 @@ UserErrorCode = describe_enum(
         "NO_SERVICE_PARTNER": "The organization has no service partner.",
         "NOT_A_CUSTOMER": "The organization is not a current customer of your partner organization.",
         "SESSION_ENDED": "The management session has ended.",
+        "CONFLICT": "This external id or idempotency key was used before with different content.",
+        "NO_EXCHANGE_RATE": "No exchange rate covers this currency and date: an operator must add one.",
+        "CURRENCY_MISMATCH": "The currency differs from the one of the payment it refers to.",
+        "BELOW_THRESHOLD": "The payable balance is below the payout threshold.",
+        "NO_PAYOUT_SETTINGS": "Set how you want to be paid first.",
+        "PAYOUT_DECIDED": "The payout is in a state that does not allow this change.",
     },
 )
 
@@ -84,13 +91,20 @@ def _camel(field: str | None) -> str | None:
     return head + "".join(part.title() for part in rest)
 
 
-async def run_mutation(payload: Callable[..., Any], change: Awaitable[Any], build: Callable[[Any], dict]) -> Any:
-    """Run a resolver; on `UserInputError` return the payload with `errors` and nothing else."""
+async def run_mutation(
+    payload: Callable[..., Any], change: Awaitable[Any], build: Callable[[Any], dict | Awaitable[dict]]
+) -> Any:
+    """Run a resolver; on `UserInputError` return the payload with `errors` and nothing else.
+
+    `build` turns the resolver's result into the payload's fields (it may be async)."""
     try:
         result = await change
     except UserInputError as error:
         return payload(errors=user_errors(error))
-    return payload(errors=[], **build(result))
+    fields = build(result)
+    if inspect.isawaitable(fields):
+        fields = await fields
+    return payload(errors=[], **fields)
 
 
 # --- global ids -------------------------------------------------------------------------
