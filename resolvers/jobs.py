@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 
 from tortoise import connections
 
+from resolvers.commissions import release_held
 from resolvers.invitations import expire_invitations
 from resolvers.outbox import deliver_due
 from settings import Settings
@@ -34,6 +35,7 @@ async def outbox_job(settings: Settings) -> str:
 JOBS: dict[str, Job] = {
     "outbox": outbox_job,
     "invitations": expire_invitations,
+    "commissions": release_held,
 }
 
 
