@@ -7,21 +7,27 @@
 - customers: Contoso selected Northwind and granted it settings and members, Fabrikam
   came through an accepted invitation and granted nothing, Tailspin has no partner;
   an open invitation to Wingtip; licenses for Contoso (paid) and Fabrikam (trial);
-- a finished management session in which Northwind's staff changed Contoso's website.
+- a finished management session in which Northwind's staff changed Contoso's website;
+- a catalog (two products), an EUR exchange rate, commission rules like common programs
+  (20% lifetime for expert codes, per-product kickbacks for affiliates, 15% for service
+  partners) and Contoso's payments, which earned Northwind commission lines.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import partial
 
-from models.enums import LicenseStatus, Program
+from models.customers import CustomerRelationship
+from models.enums import CommissionRuleKind, LicenseStatus, Program, Recurrence
 from models.identity import User
 from permissions.actor import Actor
 from permissions.enums import DelegatedPermission, OperatorPermission, PartnerPermission, Role, Via
 from permissions.scoping import load_delegations, load_memberships, load_operator_permissions
-from resolvers import billing, customers, identity, invitations, organizations, partners
+from resolvers import billing, catalog, commissions, customers, identity, invitations, organizations, partners
+from resolvers.clock import now
 from settings import Settings
 
 DEMO_PASSWORD = "demo-password-1"
@@ -127,6 +133,8 @@ async def seed_demo(settings: Settings) -> list[Login]:
         if name == "Contoso Ltd":
             contoso = customer
             await customers.set_service_partner(customer_admin, customer, code)
+            # The demo's story starts three months ago, so that its payments are past their hold.
+            await CustomerRelationship.filter(customer_id=customer).update(started_at=now() - timedelta(days=90))
             await customers.set_delegated_permissions(
                 customer_admin, customer, [DelegatedPermission.MANAGE_SETTINGS, DelegatedPermission.MANAGE_MEMBERS],
                 None,
@@ -150,5 +158,40 @@ async def seed_demo(settings: Settings) -> list[Login]:
     session = await customers.start_management_session(manager, contoso)
     await organizations.update_organization(manager, contoso, website="https://contoso.example")
     await customers.end_management_session(manager, session["id"])
+
+    await _money(demo, operator, contoso)
     return _logins()
+
+
+async def _money(demo: _Demo, operator: Actor, contoso: int) -> None:
+    """Catalog, rates, rules like common programs, and payments that earned commission."""
+    settings = demo.settings
+    await catalog.set_exchange_rate(operator, settings, currency="EUR", rate="0.92", valid_from=date(2020, 1, 1))
+    mind = await catalog.create_product(operator, code="MINDMAP", name="MindMap")
+    tasks = await catalog.create_product(operator, code="TASKBOARD", name="TaskBoard")
+    await catalog.create_plan(operator, product_id=mind["id"], code="MINDMAP_PRO", name="MindMap Pro",
+                              prices=[("9.00", "USD"), ("8.25", "EUR")])
+    await catalog.create_plan(operator, product_id=tasks["id"], code="TASKBOARD_BUSINESS", name="TaskBoard Business",
+                              prices=[("24.00", "USD"), ("22.00", "EUR")])
+    rules = [
+        dict(program=Program.EXPERT, kind=CommissionRuleKind.PERCENT, rate="20.00", recurrence=Recurrence.LIFETIME),
+        dict(program=Program.AFFILIATE, kind=CommissionRuleKind.PERCENT, rate="25.00",
+             recurrence=Recurrence.ONE_TIME, product_id=mind["id"]),
+        dict(program=Program.AFFILIATE, kind=CommissionRuleKind.PERCENT, rate="10.00", recurrence=Recurrence.MONTHS,
+             months=12, product_id=tasks["id"]),
+        dict(program=Program.SERVICE_PARTNER, kind=CommissionRuleKind.PERCENT, rate="15.00",
+             recurrence=Recurrence.LIFETIME),
+    ]
+    for rule in rules:
+        await commissions.create_rule(operator, **{
+            "flat_amount": None, "flat_currency": None, "months": None, "hold_days": 30, "product_id": None,
+            "tier": None, "partner_id": None, **rule,
+        })
+    paid = now() - timedelta(days=60)
+    for month in range(3):  # the first two are past their hold and payable
+        await billing.record_payment(
+            operator, settings, source="demo", external_id=f"demo-invoice-{month + 1}", organization_id=contoso,
+            amount="249.00", currency="EUR", paid_at=paid + timedelta(days=30 * month), plan_code="TASKBOARD_BUSINESS",
+        )
+    await commissions.release_held(settings)
 

@@ -6,6 +6,7 @@ from resolvers.demo import DEMO_PASSWORD, seed_demo
 from tests.support import LOGIN
 
 DASHBOARD = "{ partnerDashboard { customers openInvitations activeCustomers trialCustomers } }"
+COMMISSIONS = "{ commissions(first: 10) { totals { pending { amount } approved { amount currency } } } }"
 APPLICATIONS = "query A($s: ApplicationStatus) { partnerApplications(status: $s) { totalCount } }"
 MY_CUSTOMERS = "{ myCustomers(first: 10) { edges { node { source customer { name } grant { permissions } } } } }"
 ACTIVITY = """
@@ -25,6 +26,9 @@ async def test_the_demo_shows_partners_customers_and_their_history(api):
     assert (await api.data(DASHBOARD, token=partner))["partnerDashboard"] == {
         "customers": 2, "openInvitations": 1, "activeCustomers": 1, "trialCustomers": 1,
     }
+    totals = (await api.data(COMMISSIONS, token=partner))["commissions"]["totals"]
+    assert totals["approved"] == {"amount": "74.70", "currency": "EUR"}  # two payments of 249.00 at 15%
+    assert totals["pending"] == {"amount": "37.35"}
     staff = await _login(api, "customers@northwind.example")
     customers = {e["node"]["customer"]["name"]: e["node"] for e in
                  (await api.data(MY_CUSTOMERS, token=staff))["myCustomers"]["edges"]}
