@@ -7,14 +7,29 @@ import asyncio
 import os
 import secrets
 import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from permissions.actor import Actor
 from permissions.enums import ApiKeyScope, OperatorPermission, Via
-from settings import Settings
+from settings import Environment, Settings
+
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
     return Settings()
+
+
+def _run_or_exit(task: Coroutine[Any, Any, T]) -> T:
+    """Run a command's database work; input the resolvers refuse ends the command with
+    their message (exit status 1) instead of a traceback."""
+    from resolvers.errors import UserInputError
+
+    try:
+        return asyncio.run(task)
+    except UserInputError as error:
+        sys.exit(f"Refused: {error}")
 
 
 async def _migrate(settings: Settings) -> None:
@@ -65,7 +80,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_export_schema(args: argparse.Namespace) -> None:
     from schema import build_schema
 
-    settings = Settings(introspection=True)
+    # The SDL does not depend on the deployment: never require production secrets for it.
+    settings = Settings(environment=Environment.DEVELOPMENT, introspection=True)
     sys.stdout.write(build_schema(settings).as_str() + "\n")
 
 
@@ -82,7 +98,7 @@ def cmd_create_operator(args: argparse.Namespace) -> None:
             await make_operator(Actor(via=Via.CLI), args.email, permissions, name=args.name, password=password,
                                 settings=settings)
 
-    asyncio.run(run())
+    _run_or_exit(run())
     print(f"Operator {args.email} has: {', '.join(p.value for p in permissions)}")
     if "OPERATOR_PASSWORD" not in os.environ:
         print(f"Password (for a new account; shown once): {password}")
@@ -99,7 +115,7 @@ def cmd_create_api_key(args: argparse.Namespace) -> None:
             issued = await issue_api_key(Actor(via=Via.CLI), args.name, [ApiKeyScope(s) for s in args.scope])
         return issued.key
 
-    key = asyncio.run(run())
+    key = _run_or_exit(run())
     print(f"API key (shown once; send it as 'X-Api-Key: <key>'):\n{key}")
 
 

@@ -1,0 +1,340 @@
+"""The `partner-portal` console script, run in-process, checked through the GraphQL app.
+
+The commands call `asyncio.run` themselves, so these tests are plain (sync) functions and
+reach the app through `asyncio.run` as well, on a SQLite file of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+import cli
+from resolvers.demo import DEMO_PASSWORD, OPERATOR_EMAIL
+from schema import build_schema
+from server import build_app
+from settings import Settings
+from tests.conftest import PASSWORD
+from tests.conftest import test_settings as make_settings
+
+LOGIN = """
+mutation Login($input: LoginInput!) {
+  login(input: $input) { token user { email } errors { code } }
+}"""
+API_KEYS = "query { apiKeys { totalCount edges { node { name scopes } } } }"
+ORGANIZATIONS = "query { organizations(first: 100) { totalCount edges { node { name } } } }"
+VIEWER_API_KEY = "query { viewerApiKey { name scopes } }"
+REGISTER = """
+mutation Register($input: RegisterInput!) {
+  register(input: $input) { user { email } errors { code } }
+}"""
+LOGIN_LINE = re.compile(r"^\s+(\S+@\S+)\s+(.+)$")
+
+
+def configure(monkeypatch: pytest.MonkeyPatch, path) -> str:
+    """Point the CLI at a SQLite file the way an operator would: through the environment."""
+    url = f"sqlite://{path}"
+    for name in ("ENVIRONMENT", "SECRET_KEY", "OPERATOR_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("ARGON2_TIME_COST", "1")
+    monkeypatch.setenv("ARGON2_MEMORY_KIB", "64")
+    return url
+
+
+@contextmanager
+def own_sql_cache() -> Iterator[None]:
+    """tortoise caches each table's INSERT per connection alias for the whole process: keep the
+    SQLite statements of these tests away from a suite that runs on PostgreSQL, and back."""
+    EXECUTOR_CACHE.clear()
+    try:
+        yield
+    finally:
+        EXECUTOR_CACHE.clear()
+
+
+@pytest.fixture(autouse=True)
+def _own_sql_cache() -> Iterator[None]:
+    with own_sql_cache():
+        yield
+
+
+@pytest.fixture(scope="module")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database migrated once by `partner-portal migrate`, copied for every test."""
+    path = tmp_path_factory.mktemp("cli-template") / "cli.sqlite3"
+    with pytest.MonkeyPatch.context() as monkeypatch, own_sql_cache():
+        configure(monkeypatch, path)
+        cli.main(["migrate"])
+    return str(path)
+
+
+@pytest.fixture
+def cli_database(tmp_path, monkeypatch) -> str:
+    return configure(monkeypatch, tmp_path / "cli.sqlite3")
+
+
+@pytest.fixture
+def migrated(migrated_template, cli_database, tmp_path) -> str:
+    shutil.copyfile(migrated_template, tmp_path / "cli.sqlite3")
+    return cli_database
+
+
+def run(capsys, *argv: str) -> str:
+    """Run the console script; what it printed on stdout."""
+    cli.main(list(argv))
+    return capsys.readouterr().out
+
+
+def graphql(database_url: str, query: str, variables: dict | None = None, *, token: str | None = None,
+            api_key: str | None = None) -> dict[str, Any]:
+    """One request to the real app started on `database_url`."""
+    headers = {}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    if api_key:
+        headers["x-api-key"] = api_key
+
+    async def call() -> httpx.Response:
+        app = build_app(make_settings(database_url))
+        async with LifespanManager(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as client:
+                return await client.post("/graphql", json={"query": query, "variables": variables or {}},
+                                         headers=headers)
+
+    response = asyncio.run(call())
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def log_in(database_url: str, email: str, password: str) -> str | None:
+    """A session token, or None when the credentials are refused."""
+    payload = graphql(database_url, LOGIN, {"input": {"email": email, "password": password}})["data"]["login"]
+    return payload["token"]
+
+
+def printed_logins(output: str) -> dict[str, str]:
+    return {match[1]: match[2] for line in output.splitlines() if (match := LOGIN_LINE.match(line))}
+
+
+# --- migrate -------------------------------------------------------------------------------------
+
+
+def test_migrate_creates_a_database_the_app_can_use(cli_database, capsys):
+    # when
+    output = run(capsys, "migrate")
+
+    # then
+    assert "Migrations applied." in output
+    body = graphql(cli_database, REGISTER, {"input": {"email": "first@example.com", "password": PASSWORD,
+                                                      "name": "First"}})
+    assert body["data"]["register"] == {"user": {"email": "first@example.com"}, "errors": []}
+
+
+def test_migrate_twice_changes_nothing(migrated, capsys):
+    # given
+    graphql(migrated, REGISTER, {"input": {"email": "kept@example.com", "password": PASSWORD, "name": "Kept"}})
+
+    # when
+    output = run(capsys, "migrate")
+
+    # then
+    assert "Migrations applied." in output
+    assert log_in(migrated, "kept@example.com", PASSWORD) is not None
+
+
+# --- demo ----------------------------------------------------------------------------------------
+
+
+def test_demo_prints_logins_that_work(migrated, capsys):
+    # when
+    output = run(capsys, "demo")
+
+    # then
+    assert DEMO_PASSWORD in output
+    logins = printed_logins(output)
+    assert OPERATOR_EMAIL in logins
+    assert len(logins) >= 5
+    refused = [email for email in logins if log_in(migrated, email, DEMO_PASSWORD) is None]
+    assert refused == []
+
+
+def test_demo_twice_is_harmless(migrated, capsys):
+    # given
+    first_output = run(capsys, "demo")
+    token = log_in(migrated, OPERATOR_EMAIL, DEMO_PASSWORD)
+    before = graphql(migrated, ORGANIZATIONS, token=token)["data"]["organizations"]
+
+    # when
+    second_output = run(capsys, "demo")
+
+    # then
+    assert second_output == first_output
+    after = graphql(migrated, ORGANIZATIONS, token=token)["data"]["organizations"]
+    assert after == before
+    assert before["totalCount"] > 0
+
+
+def test_demo_is_refused_in_production(migrated, capsys, monkeypatch):
+    # given
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("SECRET_KEY", "p" * 40)
+
+    # when
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["demo"])
+
+    # then
+    assert "development only" in str(exit_.value.code)
+    assert log_in(migrated, OPERATOR_EMAIL, DEMO_PASSWORD) is None
+
+
+# --- export-schema -------------------------------------------------------------------------------
+
+
+def test_export_schema_prints_the_sdl(cli_database, capsys):
+    # when
+    output = run(capsys, "export-schema")
+
+    # then
+    assert output == build_schema(Settings()).as_str() + "\n"
+    assert "type Query {" in output
+    assert "type Mutation {" in output
+
+
+# --- create-operator -----------------------------------------------------------------------------
+
+
+def test_create_operator_with_a_given_password_makes_an_operator_who_sees_api_keys(migrated, capsys, monkeypatch):
+    # given
+    monkeypatch.setenv("OPERATOR_PASSWORD", PASSWORD)
+
+    # when
+    output = run(capsys, "create-operator", "Olga@Vendor.example", "--name", "Olga")
+
+    # then
+    assert "olga@vendor.example" in output.lower()
+    assert "MANAGE_PROGRAMS" in output
+    assert PASSWORD not in output
+    token = log_in(migrated, "olga@vendor.example", PASSWORD)
+    assert token is not None
+    body = graphql(migrated, API_KEYS, token=token)
+    assert "errors" not in body, body["errors"]
+    assert body["data"]["apiKeys"] == {"totalCount": 0, "edges": []}
+
+
+def test_create_operator_without_a_password_prints_a_generated_one(migrated, capsys):
+    # when
+    output = run(capsys, "create-operator", "gen@vendor.example")
+
+    # then
+    match = re.search(r"Password \(for a new account; shown once\): (\S+)", output)
+    assert match, output
+    assert log_in(migrated, "gen@vendor.example", match[1]) is not None
+
+
+def test_create_operator_grants_only_the_permissions_asked_for(migrated, capsys, monkeypatch):
+    # given
+    monkeypatch.setenv("OPERATOR_PASSWORD", PASSWORD)
+
+    # when
+    output = run(capsys, "create-operator", "payouts@vendor.example", "--permission", "MANAGE_PAYOUTS")
+
+    # then
+    assert "MANAGE_PAYOUTS" in output
+    assert "MANAGE_PROGRAMS" not in output
+    token = log_in(migrated, "payouts@vendor.example", PASSWORD)
+    body = graphql(migrated, API_KEYS, token=token)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_create_operator_promotes_an_existing_user_and_keeps_the_password(migrated, capsys, monkeypatch):
+    # given
+    graphql(migrated, REGISTER, {"input": {"email": "staff@vendor.example", "password": PASSWORD, "name": "Staff"}})
+    monkeypatch.setenv("OPERATOR_PASSWORD", "another-Sturdy-passphrase-7")
+
+    # when
+    run(capsys, "create-operator", "staff@vendor.example")
+
+    # then
+    assert log_in(migrated, "staff@vendor.example", "another-Sturdy-passphrase-7") is None
+    token = log_in(migrated, "staff@vendor.example", PASSWORD)
+    assert "errors" not in graphql(migrated, API_KEYS, token=token)
+
+
+def test_create_operator_refuses_a_weak_password_without_a_traceback(migrated, capsys, monkeypatch):
+    # given
+    monkeypatch.setenv("OPERATOR_PASSWORD", "password")
+
+    # when
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["create-operator", "weak@vendor.example"])
+
+    # then
+    assert "characters" in str(exit_.value.code)
+    assert log_in(migrated, "weak@vendor.example", "password") is None
+
+
+# --- create-api-key ------------------------------------------------------------------------------
+
+
+def test_create_api_key_prints_a_key_that_authenticates(migrated, capsys):
+    # when
+    output = run(capsys, "create-api-key", "--name", "x", "--scope", "reports:read")
+
+    # then
+    key = output.strip().splitlines()[-1]
+    body = graphql(migrated, VIEWER_API_KEY, api_key=key)
+    assert body == {"data": {"viewerApiKey": {"name": "x", "scopes": ["REPORTS_READ"]}}}
+
+
+def test_create_api_key_takes_several_scopes(migrated, capsys):
+    # when
+    output = run(capsys, "create-api-key", "--name", "billing", "--scope", "billing:write",
+                 "--scope", "webhooks:manage")
+
+    # then
+    key = output.strip().splitlines()[-1]
+    scopes = graphql(migrated, VIEWER_API_KEY, api_key=key)["data"]["viewerApiKey"]["scopes"]
+    assert sorted(scopes) == ["BILLING_WRITE", "WEBHOOKS_MANAGE"]
+
+
+def test_a_made_up_key_does_not_authenticate(migrated, capsys):
+    # given
+    key = run(capsys, "create-api-key", "--name", "x", "--scope", "reports:read").strip().splitlines()[-1]
+
+    # when
+    body = graphql(migrated, VIEWER_API_KEY, api_key=key[:-4] + "abcd")
+
+    # then
+    assert not (body.get("data") or {}).get("viewerApiKey")
+
+
+def test_create_api_key_refuses_an_unknown_scope(migrated, capsys):
+    # when
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["create-api-key", "--name", "x", "--scope", "everything"])
+
+    # then
+    assert exit_.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_create_api_key_refuses_a_blank_name_without_a_traceback(migrated, capsys):
+    # when
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["create-api-key", "--name", "  ", "--scope", "reports:read"])
+
+    # then
+    assert "name is required" in str(exit_.value.code)
+    assert capsys.readouterr().out == ""
