@@ -1,17 +1,24 @@
 """The HTTP application: `build_app(settings)` returns the Starlette app.
 
 Endpoints: `/graphql` (POST JSON, GET for queries; GraphiQL when enabled),
-`/healthz` (the process is up), `/readyz` (the database answers). The lifespan opens
+`/healthz` (the process is up), `/readyz` (the database answers), `/webhooks/stripe`
+(signed billing events, integrations/stripe_webhooks.py). The lifespan opens
 the database and runs the outbox worker every OUTBOX_POLL_SECONDS (unless 0).
+
+Idempotency: a POSTed mutation with an `Idempotency-Key` header runs at most once per
+(principal, key); see `GraphQLView.execute_single`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,8 +28,13 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
+from tortoise.exceptions import IntegrityError
 
+from integrations.stripe_webhooks import stripe_webhook
+from models.commissions import IdempotencyRecord
 from models.db import ensure_sqlite_folder, tortoise_config
+from permissions.actor import Actor
+from resolvers.clock import now
 from resolvers.context import RequestContext
 from resolvers.identity import Authenticator
 from resolvers.jobs import PeriodicJob
@@ -44,6 +56,36 @@ def negotiate(accept: str) -> str:
 def is_request_error(result: ExecutionResult) -> bool:
     """Parse and validation errors: no data, and no error tied to a field path."""
     return result.data is None and bool(result.errors) and all(e.path is None for e in result.errors)
+
+
+IDEMPOTENCY_HEADER = "idempotency-key"
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+
+
+def idempotency_principal(actor: Actor) -> str | None:
+    """Whose keys these are: the signed-in user (any session or token of theirs), else the API key."""
+    if actor.user_id is not None:
+        return f"user:{actor.user_id}"
+    if actor.api_key_id is not None:
+        return f"api_key:{actor.api_key_id}"
+    return None
+
+
+def is_mutation(query: str | None, operation_name: str | None) -> bool:
+    try:
+        operation = get_operation_ast(parse(query or ""), operation_name)
+    except GraphQLError:
+        return False  # execution reports the syntax error
+    return operation is not None and operation.operation is OperationType.MUTATION
+
+
+def request_digest(query: str | None, variables: dict | None, operation_name: str | None) -> str:
+    body = {"query": query, "variables": variables or {}, "operationName": operation_name}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def refusal(message: str, code: str) -> ExecutionResult:
+    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
 
 
 class GraphQLView(GraphQL):
@@ -71,11 +113,60 @@ class GraphQLView(GraphQL):
         request.state.sub_response = sub_response
         return sub_response
 
+    async def execute_single(  # type: ignore[override]
+        self, request: Request, request_adapter: Any, sub_response: Any, context: Any, root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
+        """A POSTed mutation with an `Idempotency-Key` runs once per (principal, key): the key is
+        reserved before it runs, and its response is kept unless it has GraphQL errors (typed
+        payload `errors` are kept). A repeat with the same body gets the kept response without
+        running; another body, or a repeat while the first is still running, gets CONFLICT."""
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        principal = idempotency_principal(context.actor)
+        if (key is None or principal is None or request_adapter.method != "POST"
+                or not is_mutation(request_data.query, request_data.operation_name)):
+            return await super().execute_single(request, request_adapter, sub_response, context, root_value,
+                                                request_data)
+        key = key.strip()
+        if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+            return refusal(f"An Idempotency-Key has 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters.", "BAD_USER_INPUT")
+        digest = request_digest(request_data.query, request_data.variables, request_data.operation_name)
+        try:
+            record = await IdempotencyRecord.create(key=key, principal=principal, request_hash=digest, response=None,
+                                                    created_at=now())
+        except IntegrityError:
+            seen = await IdempotencyRecord.filter(principal=principal, key=key).first().values("request_hash",
+                                                                                               "response")
+            if seen is None or seen["response"] is None:
+                return refusal("A request with this Idempotency-Key is being processed; try again shortly.",
+                               "CONFLICT")
+            if seen["request_hash"] != digest:
+                return refusal("This Idempotency-Key was used before with a different request.", "CONFLICT")
+            request.state.idempotent_replay = seen["response"]
+            return ExecutionResult(data=seen["response"].get("data"), errors=None)
+        request.state.idempotency_record = record.id
+        try:
+            return await super().execute_single(request, request_adapter, sub_response, context, root_value,
+                                                request_data)
+        except BaseException:
+            await IdempotencyRecord.filter(id=record.id).delete()
+            raise
+
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:  # type: ignore[override]
+        replay = getattr(request.state, "idempotent_replay", None)
+        if replay is not None:
+            return replay
         sub_response = request.state.sub_response
         if sub_response.media_type == GRAPHQL_RESPONSE_JSON and is_request_error(result):
             sub_response.status_code = 400
-        return await super().process_result(request, result)
+        response = await super().process_result(request, result)
+        record_id = getattr(request.state, "idempotency_record", None)
+        if record_id is not None:
+            if response.get("errors"):  # not a result to repeat: free the key for a retry
+                await IdempotencyRecord.filter(id=record_id).delete()
+            else:
+                await IdempotencyRecord.filter(id=record_id).update(response=response)
+        return response
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:  # type: ignore[override]
         response = super().create_response(response_data, sub_response)
@@ -118,6 +209,7 @@ def build_app(settings: Settings) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
 
     base_currency: str = Field(default="USD", description="Exchange rates are kept against this currency.")
     payout_threshold: str = Field(default="150.00 USD", description="The smallest payout, converted as needed.")
+    stripe_webhook_secret: str | None = Field(
+        default=None, description="The signing secret (whsec_…) of the Stripe endpoint; unset: /webhooks/stripe is 503."
+    )
 
     invitation_ttl_days: int = Field(default=14, ge=1)
     management_session_idle_minutes: int = Field(default=30, ge=1)

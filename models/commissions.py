@@ -63,7 +63,8 @@ class Commission(Model):
     class Meta:
         table = "commissions"
         unique_together = (("source_key", "partner"),)
-        indexes = (("partner_id", "status", "amount"), ("partner_id", "id"), ("status", "hold_until"))
+        indexes = (("partner_id", "status", "amount"), ("partner_id", "id"), ("status", "hold_until"),
+                   ("payout_id", "amount"))
 
 
 class PayoutSettings(Model):

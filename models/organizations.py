@@ -7,6 +7,7 @@ from tortoise.models import Model
 class Organization(Model):
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200)
+    search_name = fields.CharField(max_length=200, null=True, index=True)
     website = fields.CharField(max_length=500, null=True)
     country = fields.CharField(max_length=2, null=True)
     language = fields.CharField(max_length=8, default="en")

@@ -30,6 +30,7 @@ from resolvers.identity import clean_name
 from resolvers.money import clean_currency, to_minor
 from settings import Settings
 
+PLAN_NAME_LENGTH = License._meta.fields_map["plan"].max_length
 LICENSE_FIELDS = ("id", "organization_id", "status", "plan", "seats", "mrr_amount", "currency", "trial_ends_at",
                   "updated_at")
 PAYMENT_FIELDS = ("id", "external_id", "organization_id", "plan_id", "amount", "currency", "refunded_amount",
@@ -49,7 +50,7 @@ def license_values(
     if minor < 0:
         raise fail("mrr", UserErrorCode.INVALID_VALUE, "MRR cannot be negative.")
     return {
-        "status": LicenseStatus(status).value, "plan": clean_name(plan, "plan"), "seats": seats,
+        "status": LicenseStatus(status).value, "plan": clean_name(plan, "plan", limit=PLAN_NAME_LENGTH), "seats": seats,
         "mrr_amount": minor, "currency": code, "trial_ends_at": trial_ends_at,
     }
 

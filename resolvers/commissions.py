@@ -21,7 +21,7 @@ from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
 from models.billing import Payment, Refund
-from models.catalog import Plan
+from models.catalog import Plan, Product
 from models.commissions import Commission, CommissionRule
 from models.customers import CustomerRelationship
 from models.enums import CommissionRuleKind, CommissionStatus, CommissionType, Program, Recurrence, RelationshipSource
@@ -68,6 +68,11 @@ async def create_rule(
         "recurrence": Recurrence(recurrence).value, "product_id": product_id, "tier": (tier or None),
         "partner_id": partner_id, "hold_days": hold_days, "months": months,
     }
+    # An unknown product or partner is NOT_FOUND (not a foreign-key failure at the insert).
+    if product_id is not None and not await Product.filter(id=product_id).exists():
+        raise NotFound()
+    if partner_id is not None and not await PartnerProfile.filter(organization_id=partner_id).exists():
+        raise NotFound()
     if hold_days < 0 or hold_days > 365:
         raise fail("hold_days", UserErrorCode.INVALID_VALUE, "Hold between 0 and 365 days.")
     if recurrence is Recurrence.MONTHS and not (months and months > 0):
@@ -285,6 +290,8 @@ class CommissionFilter:
 async def _partner_for_commissions(actor: Actor, partner_id: int | None) -> int:
     """A partner's MANAGE_PARTNER_PORTAL holders see its ledger; operators with MANAGE_PAYOUTS any."""
     if partner_id is not None and await policy.is_operator_with(actor, OperatorPermission.MANAGE_PAYOUTS):
+        if not await PartnerProfile.filter(organization_id=partner_id).exists():
+            raise NotFound()
         return partner_id
     membership, _ = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
     return membership.organization_id

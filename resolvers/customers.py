@@ -23,6 +23,7 @@ from resolvers.audit import AUDIT_FIELDS
 from resolvers.clock import now
 from resolvers.errors import UserErrorCode, fail
 from resolvers.pagination import Page, paginate
+from resolvers.organizations import search_key
 from resolvers.partners import acting_partner, notify_administrators
 from settings import Settings
 
@@ -252,7 +253,7 @@ async def my_customers(
     if source is not None:
         queryset = queryset.filter(source=source)
     if search and search.strip():
-        queryset = queryset.filter(customer__name__icontains=search.strip())
+        queryset = queryset.filter(customer__search_name__contains=search_key(search.strip()))
     prefix = "-" if descending else ""
     keys = (f"{prefix}customer__name", f"{prefix}id") if order is CustomerOrder.NAME else (f"{prefix}id",)
     return await paginate(queryset, fields=CUSTOMER_FIELDS, first=first, after=after, order=keys)

@@ -43,6 +43,7 @@ class UserErrorCode(StrEnum):
     BELOW_THRESHOLD = "BELOW_THRESHOLD"
     NO_PAYOUT_SETTINGS = "NO_PAYOUT_SETTINGS"
     PAYOUT_DECIDED = "PAYOUT_DECIDED"
+    NOTHING_TO_EXPORT = "NOTHING_TO_EXPORT"
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,12 +90,12 @@ def password_problems(password: str, user_inputs: Iterable[str]) -> list[Problem
     return []
 
 
-def clean_name(raw: str, field: str = "name") -> str:
+def clean_name(raw: str, field: str = "name", limit: int = MAX_NAME_LENGTH) -> str:
     name = " ".join(raw.split())
     if not name:
         raise fail(field, UserErrorCode.REQUIRED, "A name is required.")
-    if len(name) > MAX_NAME_LENGTH:
-        raise fail(field, UserErrorCode.TOO_LONG, f"Use at most {MAX_NAME_LENGTH} characters.")
+    if len(name) > limit:
+        raise fail(field, UserErrorCode.TOO_LONG, f"Use at most {limit} characters.")
     return name
 
 

@@ -33,7 +33,7 @@ from resolvers.identity import (
     token_digest,
 )
 from resolvers.mail import queue_mail
-from resolvers.organizations import LANGUAGES, ORGANIZATION_FIELDS, clean_language
+from resolvers.organizations import LANGUAGES, ORGANIZATION_FIELDS, clean_language, search_key
 from resolvers.pagination import Page, paginate
 from resolvers.partners import acting_partner, clean_text, notify_administrators
 from settings import Settings
@@ -132,6 +132,14 @@ async def resend_invitation(actor: Actor, settings: Settings, invitation_id: int
     token = _new_token()
     moment = now()
     async with in_transaction():
+        # Renewing an expired invitation must not make a second open one to the same address.
+        closed = invitation.status in (InvitationStatus.ACCEPTED, InvitationStatus.REVOKED)
+        if not closed and await Invitation.filter(
+            partner_id=invitation.partner_id, email=invitation.email, status=InvitationStatus.OPEN,
+            expires_at__gt=moment,
+        ).exclude(id=invitation_id).exists():
+            raise fail(None, UserErrorCode.ALREADY_INVITED,
+                       "This address has a newer open invitation: resend that one.")
         updated = await Invitation.filter(id=invitation_id, status=InvitationStatus.OPEN).update(
             token_hash=token_digest(token), expires_at=moment + settings.invitation_ttl
         ) or await Invitation.filter(id=invitation_id, status=InvitationStatus.EXPIRED).update(
@@ -224,6 +232,9 @@ async def accept_invitation(
         if problems:
             raise UserInputError(*problems)
         if await User.filter(email=invitation.email).exists():
+            # A concurrent accept of this very link may have made the account meanwhile: then
+            # the link is used (INVITATION_USED), not the address taken by someone else.
+            await _open_invitation(token)
             raise fail("token", UserErrorCode.EMAIL_TAKEN,
                        "An account with this email address exists: sign in, then open the link again.")
         password_hash = hash_password(settings, password or "")
@@ -244,7 +255,8 @@ async def accept_invitation(
                 actor = Actor(via=Via.SESSION, user_id=user_id)
             else:
                 user_id = actor.user_id
-            organization = await Organization.create(name=org_name, language=invitation.language)
+            organization = await Organization.create(name=org_name, search_name=search_key(org_name),
+                                                     language=invitation.language)
             membership = await Membership.create(organization_id=organization.id, user_id=user_id,
                                                  role=Role.ADMINISTRATOR, permissions=[])
             await Invitation.filter(id=invitation.id).update(customer_id=organization.id)

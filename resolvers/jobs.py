@@ -20,6 +20,7 @@ from tortoise import connections
 from resolvers.commissions import release_held
 from resolvers.invitations import expire_invitations
 from resolvers.outbox import deliver_due
+from resolvers.payouts import run_monthly_payouts
 from settings import Settings
 
 logger = logging.getLogger("partner_portal.jobs")
@@ -36,6 +37,7 @@ JOBS: dict[str, Job] = {
     "outbox": outbox_job,
     "invitations": expire_invitations,
     "commissions": release_held,
+    "payouts": run_monthly_payouts,
 }
 
 

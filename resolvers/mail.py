@@ -62,6 +62,7 @@ TEMPLATES = (
     "application_rejected",
     "grant_changed",
     "service_partner_changed",
+    "payout_changed",
 )
 PARTS = ("subject", "txt", "html")
 # Context keys whose value picks a variant of a template: anything else is a caller's mistake.

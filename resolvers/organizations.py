@@ -29,6 +29,11 @@ UNSET: Any = object()
 # --- validation ----------------------------------------------------------------------
 
 
+def search_key(name: str) -> str:
+    """What name searches compare: case-folded here, because SQLite folds ASCII letters only."""
+    return name.casefold()
+
+
 def clean_website(raw: str | None) -> str | None:
     if raw is None or not raw.strip():
         return None
@@ -84,7 +89,7 @@ async def create_organization(
         language=(clean_language, language),
     )
     async with in_transaction():
-        organization = await Organization.create(**values)
+        organization = await Organization.create(**values, search_name=search_key(values["name"]))
         membership = await Membership.create(
             organization_id=organization.id, user_id=user_id, role=Role.ADMINISTRATOR, permissions=[]
         )
@@ -113,7 +118,8 @@ async def update_organization(
         before = {field: getattr(organization, field) for field in values}
         changes = audit.diff(before, values)
         if changes:
-            await Organization.filter(id=organization_id).update(**values)
+            searchable = {"search_name": search_key(values["name"])} if "name" in values else {}
+            await Organization.filter(id=organization_id).update(**values, **searchable)
             await audit.record(actor, "organization.update", "Organization", organization_id,
                                acting=membership, changes=changes)
     return await Organization.filter(id=organization_id).first().values(*ORGANIZATION_FIELDS)
@@ -161,6 +167,7 @@ def _permission_names(permissions: Iterable[str]) -> list[str]:
 
 async def _target(actor: Actor, membership_id: int) -> tuple[Membership, MembershipInfo]:
     """The membership to change and the actor's own membership in that organization."""
+    policy.require_user(actor)
     target = await (await scoping.visible_memberships(actor)).filter(id=membership_id).select_for_update().first()
     if target is None:
         raise NotFound()
@@ -197,6 +204,11 @@ async def add_member(
     user_id = await User.filter(email=normalized).first().values_list("id", flat=True)
     if user_id is None:
         raise fail("email", UserErrorCode.USER_NOT_FOUND, "No account uses this email address; ask them to register first.")
+    if mine.partner_organization_id is not None and await Membership.filter(
+        organization_id=mine.partner_organization_id, user_id=user_id
+    ).exists():
+        # A grant is lent, not given: partner staff never turn it into memberships of their own.
+        raise Forbidden("In a management session you cannot make yourself or your colleagues members.")
     async with in_transaction():
         if await Membership.filter(organization_id=organization_id, user_id=user_id).exists():
             raise fail("email", UserErrorCode.ALREADY_MEMBER, "This person is a member already.")

@@ -40,6 +40,7 @@ DIRECTORY_FIELDS = (
 )
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 MAX_MESSAGE_LENGTH = 4000
+EU_VAT_PREFIXES = {"GR": "EL"}  # where the VAT prefix is not the ISO country code
 
 
 # --- the partner an actor acts for ---------------------------------------------------------------
@@ -87,11 +88,16 @@ def clean_vat_id(raw: str | None, country: str | None) -> str | None:
     module = eu_vat if in_eu else (get_cc_module(country.lower(), "vat") if country else None)
     if module is None:
         return vat
-    candidate = vat if not in_eu or vat[:2].isalpha() else f"{country}{vat}"
+    prefix = EU_VAT_PREFIXES.get(country, country)
+    candidate = vat if not in_eu or vat[:2].isalpha() else f"{prefix}{vat}"
+    invalid = fail("vat_id", UserErrorCode.INVALID_VALUE, f"This VAT id is not valid for {country}.")
     try:
-        return module.validate(candidate)
+        number = module.validate(candidate)
     except StdnumValidationError as error:
-        raise fail("vat_id", UserErrorCode.INVALID_VALUE, f"This VAT id is not valid for {country}.") from error
+        raise invalid from error
+    if in_eu and number[:2] not in {country, prefix}:
+        raise invalid  # another member state's VAT id (eu_vat accepts any member state's)
+    return number
 
 
 def clean_programs(programs: Iterable[Program], field: str = "programs") -> list[str]:

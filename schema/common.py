@@ -69,6 +69,7 @@ UserErrorCode = describe_enum(
         "BELOW_THRESHOLD": "The payable balance is below the payout threshold.",
         "NO_PAYOUT_SETTINGS": "Set how you want to be paid first.",
         "PAYOUT_DECIDED": "The payout is in a state that does not allow this change.",
+        "NOTHING_TO_EXPORT": "No approved payout matches the export.",
     },
 )
 

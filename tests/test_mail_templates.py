@@ -49,6 +49,12 @@ SAMPLES: dict[str, list[dict]] = {
         for audience in ("customer", "partner")
         for change in ("linked", "unlinked")
     ],
+    "payout_changed": [
+        {"partner_name": "Northwind IT", "amount": "150.00", "currency": "EUR", "status": status,
+         "reference": reference, "note": note}
+        for status, reference, note in (("REQUESTED", "", ""), ("APPROVED", "", ""), ("PAID", "PP-1234", ""),
+                                        ("PAID", "", ""), ("REJECTED", "", "Bank details incomplete."))
+    ],
 }
 NAMES_IN_TEXT = {"organization_name", "partner_name", "customer_name"}
 

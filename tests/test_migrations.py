@@ -7,6 +7,7 @@ import uuid
 import asyncpg
 import pytest
 from tortoise import Tortoise, connections
+from tortoise.migrations.api.migrate import migrate
 from tortoise.migrations.autodetector import MigrationAutodetector
 
 from models.db import apply_migrations, tortoise_config
@@ -60,3 +61,21 @@ async def test_the_migrations_build_every_table_on_postgresql():
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_existing_organizations_get_their_search_name(tmp_path):
+    url = f"sqlite://{tmp_path}/upgraded.sqlite3"
+    await migrate(config=tortoise_config(url), target="models.0003_money")
+    await Tortoise.close_connections()
+    await Tortoise.init(config=tortoise_config(url))
+    await connections.get("default").execute_query(
+        "INSERT INTO organizations (name, language, created_at) VALUES ('Müller Metall', 'de', '2026-01-01')"
+    )
+    await Tortoise.close_connections()
+
+    await apply_migrations(url)
+
+    await Tortoise.init(config=tortoise_config(url))
+    rows = await connections.get("default").execute_query_dict("SELECT search_name FROM organizations")
+    await Tortoise.close_connections()
+    assert rows == [{"search_name": "müller metall"}]
