@@ -28,13 +28,10 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
-from tortoise.exceptions import IntegrityError
 
 from integrations.stripe_webhooks import stripe_webhook
-from models.commissions import IdempotencyRecord
 from models.db import ensure_sqlite_folder, tortoise_config
-from permissions.actor import Actor
-from resolvers.clock import now
+from resolvers import idempotency
 from resolvers.context import RequestContext
 from resolvers.identity import Authenticator
 from resolvers.jobs import PeriodicJob
@@ -60,15 +57,6 @@ def is_request_error(result: ExecutionResult) -> bool:
 
 IDEMPOTENCY_HEADER = "idempotency-key"
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
-
-
-def idempotency_principal(actor: Actor) -> str | None:
-    """Whose keys these are: the signed-in user (any session or token of theirs), else the API key."""
-    if actor.user_id is not None:
-        return f"user:{actor.user_id}"
-    if actor.api_key_id is not None:
-        return f"api_key:{actor.api_key_id}"
-    return None
 
 
 def is_mutation(query: str | None, operation_name: str | None) -> bool:
@@ -122,7 +110,7 @@ class GraphQLView(GraphQL):
         payload `errors` are kept). A repeat with the same body gets the kept response without
         running; another body, or a repeat while the first is still running, gets CONFLICT."""
         key = request.headers.get(IDEMPOTENCY_HEADER)
-        principal = idempotency_principal(context.actor)
+        principal = idempotency.principal_of(context.actor)
         if (key is None or principal is None or request_adapter.method != "POST"
                 or not is_mutation(request_data.query, request_data.operation_name)):
             return await super().execute_single(request, request_adapter, sub_response, context, root_value,
@@ -131,25 +119,18 @@ class GraphQLView(GraphQL):
         if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
             return refusal(f"An Idempotency-Key has 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters.", "BAD_USER_INPUT")
         digest = request_digest(request_data.query, request_data.variables, request_data.operation_name)
-        try:
-            record = await IdempotencyRecord.create(key=key, principal=principal, request_hash=digest, response=None,
-                                                    created_at=now())
-        except IntegrityError:
-            seen = await IdempotencyRecord.filter(principal=principal, key=key).first().values("request_hash",
-                                                                                               "response")
-            if seen is None or seen["response"] is None:
-                return refusal("A request with this Idempotency-Key is being processed; try again shortly.",
-                               "CONFLICT")
-            if seen["request_hash"] != digest:
-                return refusal("This Idempotency-Key was used before with a different request.", "CONFLICT")
-            request.state.idempotent_replay = seen["response"]
-            return ExecutionResult(data=seen["response"].get("data"), errors=None)
-        request.state.idempotency_record = record.id
+        reservation = await idempotency.reserve(principal, key, digest)
+        if reservation.refusal is not None:
+            return refusal(reservation.refusal, "CONFLICT")
+        if reservation.replay is not None:
+            request.state.idempotent_replay = reservation.replay
+            return ExecutionResult(data=reservation.replay.get("data"), errors=None)
+        request.state.idempotency_record = reservation.record_id
         try:
             return await super().execute_single(request, request_adapter, sub_response, context, root_value,
                                                 request_data)
         except BaseException:
-            await IdempotencyRecord.filter(id=record.id).delete()
+            await idempotency.release(reservation.record_id)
             raise
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:  # type: ignore[override]
@@ -163,9 +144,9 @@ class GraphQLView(GraphQL):
         record_id = getattr(request.state, "idempotency_record", None)
         if record_id is not None:
             if response.get("errors"):  # not a result to repeat: free the key for a retry
-                await IdempotencyRecord.filter(id=record_id).delete()
+                await idempotency.release(record_id)
             else:
-                await IdempotencyRecord.filter(id=record_id).update(response=response)
+                await idempotency.keep(record_id, response)
         return response
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:  # type: ignore[override]
