@@ -35,6 +35,7 @@ from resolvers import idempotency
 from resolvers.context import RequestContext
 from resolvers.identity import Authenticator
 from resolvers.jobs import PeriodicJob
+from resolvers.throttle import Throttle
 from schema import build_schema
 from settings import Settings
 
@@ -88,12 +89,14 @@ class GraphQLView(GraphQL):
         )
         self.settings = settings
         self.authenticator = authenticator
+        self.throttle = Throttle(settings)
 
     async def get_context(self, request: Request, response: Any) -> RequestContext:  # type: ignore[override]
         actor = await self.authenticator.authenticate(
             request.headers.get("authorization"), request.headers.get("x-api-key")
         )
-        return RequestContext(actor=actor, settings=self.settings, request=request, response=response)
+        return RequestContext(actor=actor, settings=self.settings, request=request, response=response,
+                              throttle=self.throttle, client_address=request.client.host if request.client else None)
 
     async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
         sub_response = await super().get_sub_response(request)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import Enum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,6 +61,15 @@ class Settings(BaseSettings):
         default=None, description="The signing secret (whsec_…) of the Stripe endpoint; unset: /webhooks/stripe is 503."
     )
 
+    affiliate_allowed_hosts: list[str] = Field(
+        default_factory=list, description="Hosts affiliate links may land on; empty: the host of PUBLIC_URL."
+    )
+    affiliate_default_url: str | None = Field(default=None, description="Where unknown links go; default PUBLIC_URL.")
+    affiliate_window_days: int = Field(default=90, ge=1, description="How long a click's attribution cookie counts.")
+    expert_discount_percent: str = Field(default="10.00", description="The expert program's one-time discount.")
+    rate_limit_storage: str = Field(default="memory://", description="The `limits` storage URI (memory or redis).")
+    code_lookup_rate: str = Field(default="20/minute", description="Code and coupon look-ups per client.")
+
     invitation_ttl_days: int = Field(default=14, ge=1)
     management_session_idle_minutes: int = Field(default=30, ge=1)
 
@@ -92,6 +102,10 @@ class Settings(BaseSettings):
     @property
     def session_ttl(self) -> timedelta:
         return timedelta(hours=self.session_ttl_hours)
+
+    @property
+    def affiliate_hosts(self) -> list[str]:
+        return self.affiliate_allowed_hosts or [urlsplit(self.public_url).hostname or "localhost"]
 
     @property
     def invitation_ttl(self) -> timedelta:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from permissions.actor import Actor
 from resolvers.loaders import Loaders
+from resolvers.throttle import Throttle, client_key
 from settings import Settings
 
 
@@ -16,6 +17,13 @@ class RequestContext:
     loaders: Loaders = field(default=None)  # type: ignore[assignment]
     request: object | None = None
     response: object | None = None
+    throttle: Throttle | None = None
+    client_address: str | None = None
+
+    async def throttle_lookup(self, scope: str) -> None:
+        """Count one guessable look-up of this client (THROTTLED past the limit)."""
+        if self.throttle is not None:
+            await self.throttle.hit(client_key(self.actor, self.client_address), scope)
 
     def __post_init__(self) -> None:
         if self.loaders is None:
