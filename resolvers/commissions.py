@@ -171,9 +171,10 @@ async def attribute(customer_id: int, paid_at: datetime) -> Attribution | None:
 async def _recurrence_allows(rule: dict[str, Any], partner_id: int, customer_id: int, paid_at: datetime) -> bool:
     if rule["recurrence"] == Recurrence.LIFETIME:
         return True
+    # The first attributed payment is the earliest paid one, not the first reported (events arrive out of order).
     first = await Commission.filter(
         partner_id=partner_id, customer_id=customer_id, refund_id=None, payment_id__not_isnull=True
-    ).order_by("id").first().values("payment__paid_at")
+    ).order_by("payment__paid_at", "id").first().values("payment__paid_at")
     if first is None:
         return True
     if rule["recurrence"] == Recurrence.ONE_TIME:
@@ -356,3 +357,43 @@ async def approved_balance(partner_id: int) -> int:
 
 async def get_line(line_id: int) -> dict[str, Any] | None:
     return await Commission.filter(id=line_id).first().values(*COMMISSION_FIELDS)
+
+
+# --- the program overview --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProductTerms:
+    product: dict[str, Any] | None
+    rule: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramTerms:
+    program: Program
+    default: dict[str, Any] | None
+    products: list[ProductTerms]
+
+
+async def program_overview(actor: Actor, partner_id: int | None) -> list[ProgramTerms]:
+    """The programs the partner is in, with the rule that applies to it for each product
+    (its own, the product's, its tier's or the program default), in one pass over the rules."""
+    membership, profile = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
+    partner = membership.organization_id
+    programs = [Program(p) for p in await ProgramEnrollment.filter(partner_id=partner).order_by("program").values_list(
+        "program", flat=True
+    )]
+    rules = await CommissionRule.filter(
+        Q(partner_id=None) | Q(partner_id=partner), Q(tier=None) | Q(tier=profile["tier"]),
+        program__in=programs, active=True,
+    ).values(*RULE_FIELDS)
+    products = await Product.all().order_by("id").values("id", "code", "name", "created_at")
+
+    def best(program: Program, product_id: int | None) -> dict[str, Any] | None:
+        fitting = [r for r in rules if r["program"] == program and r["product_id"] in (None, product_id)]
+        return max(fitting, key=rule_precedence, default=None)
+
+    return [
+        ProgramTerms(program, best(program, None), [ProductTerms(p, best(program, p["id"])) for p in products])
+        for program in programs
+    ]

@@ -34,7 +34,7 @@ APPLICATION_FIELDS = (
     "contact_email", "contact_phone", "programs", "message", "created_at", "decided_at", "decision_note",
     "approved_programs",
 )
-PROFILE_FIELDS = ("id", "organization_id", "code", "payout_currency", "listed_in_directory", "approved_at")
+PROFILE_FIELDS = ("id", "organization_id", "code", "payout_currency", "listed_in_directory", "tier", "approved_at")
 DIRECTORY_FIELDS = (
     "id", "code", "organization__name", "organization__country", "organization__website", "organization_id",
 )

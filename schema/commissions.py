@@ -209,6 +209,28 @@ class Payment:
                    refunded=Money.of(row["refunded_amount"], row["currency"]), paid_at=row["paid_at"])
 
 
+@strawberry.type(description="What a product earns the partner in one program.")
+class ProductTerms:
+    product: Product = strawberry.field(description="The product.")
+    rule: CommissionRule | None = strawberry.field(description="The rule that applies (null: nothing is paid).")
+
+
+@strawberry.type(description="A program the partner is in, with its commission or kickback rates.")
+class ProgramTerms:
+    program: Program = strawberry.field(description="The program.")
+    default_rule: CommissionRule | None = strawberry.field(description="The rule for payments without a product.")
+    products: list[ProductTerms] = strawberry.field(description="The rule for each product.")
+
+    @classmethod
+    def of(cls, terms: commissions.ProgramTerms) -> ProgramTerms:
+        def rule(row: dict[str, Any] | None) -> CommissionRule | None:
+            return CommissionRule.from_row(row) if row else None
+
+        return cls(program=terms.program, default_rule=rule(terms.default),
+                   products=[ProductTerms(product=Product.from_row(t.product), rule=rule(t.rule))
+                             for t in terms.products])
+
+
 # --- inputs and payloads ---------------------------------------------------------------------------------
 
 
@@ -357,6 +379,12 @@ class CommissionsQuery:
     ) -> Connection[ExchangeRate]:
         return connection(await catalog.list_exchange_rates(currency=currency, first=first, after=after),
                           ExchangeRate.from_row)
+
+    @strawberry.field(description="The programs the partner is in and what each product earns it "
+                                  "(MANAGE_PARTNER_PORTAL).")
+    async def program_overview(self, info: Info, partner_id: PartnerId = None) -> list[ProgramTerms]:
+        terms = await commissions.program_overview(info.context.actor, partner_id_of(partner_id))
+        return [ProgramTerms.of(t) for t in terms]
 
     @strawberry.field(description="Active commission rules (operators with MANAGE_PROGRAMS).")
     async def commission_rules(
