@@ -64,7 +64,7 @@ class Commission(Model):
         table = "commissions"
         unique_together = (("source_key", "partner"),)
         indexes = (("partner_id", "status", "amount"), ("partner_id", "id"), ("status", "hold_until"),
-                   ("payout_id", "amount"))
+                   ("payout_id", "amount"), ("payment_id", "partner_id"))
 
 
 class PayoutSettings(Model):

@@ -4,6 +4,7 @@ license changes), each taken exactly once by its external id."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -31,6 +32,8 @@ from resolvers.money import clean_currency, to_minor
 from settings import Settings
 
 PLAN_NAME_LENGTH = License._meta.fields_map["plan"].max_length
+logger = logging.getLogger("partner_portal.billing")
+
 LICENSE_FIELDS = ("id", "organization_id", "status", "plan", "seats", "mrr_amount", "currency", "trial_ends_at",
                   "updated_at")
 PAYMENT_FIELDS = ("id", "external_id", "organization_id", "plan_id", "amount", "currency", "refunded_amount",
@@ -159,7 +162,11 @@ async def record_payment(
         except MissingExchangeRate as error:
             raise _no_rate(error) from error
         for refund in await Refund.filter(payment_external_id=external_id, payment_id=None).order_by("id"):
-            await _apply_checked(refund, payment)
+            if refund.currency != payment.currency:  # a bad early refund must not block a good payment
+                logger.warning("Refund %s is in %s, its payment %s in %s: left unapplied",
+                               refund.external_id, refund.currency, external_id, payment.currency)
+                continue
+            await apply_refund(refund, payment)
             payment = await Payment.get(id=payment.id)
         await audit.record(actor, "payment.record", "Payment", payment.id, organization_id=organization_id,
                            changes={"external_id": external_id, "amount": minor, "currency": code})
