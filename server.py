@@ -29,6 +29,7 @@ from strawberry.types import ExecutionResult
 from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
 
+from integrations.affiliate_redirect import affiliate_redirect
 from integrations.stripe_webhooks import stripe_webhook
 from models.db import ensure_sqlite_folder, tortoise_config
 from resolvers import idempotency
@@ -194,6 +195,7 @@ def build_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
+            Route("/r/{code}", affiliate_redirect, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -14,6 +14,9 @@ MODEL_MODULES = [
     "models.catalog",
     "models.billing",
     "models.referrals",
+    "models.affiliates",
+    "models.codes",
+    "models.coupons",
     "models.commissions",
     "models.outbox",
 ]

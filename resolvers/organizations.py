@@ -78,9 +78,11 @@ def _collect(**checks: Any) -> dict[str, Any]:
 
 
 async def create_organization(
-    actor: Actor, *, name: str, website: str | None = None, country: str | None = None, language: str = "en"
+    actor: Actor, *, name: str, website: str | None = None, country: str | None = None, language: str = "en",
+    affiliate_token: str | None = None, settings: Any = None,
 ) -> dict[str, Any]:
-    """A new organization with the creator as its administrator."""
+    """A new organization with the creator as its administrator (and its AFFILIATE referral when
+    `affiliate_token` is a valid click within the window: resolvers/affiliates.py)."""
     user_id = policy.require_user(actor)
     values = _collect(
         name=(clean_name, name),
@@ -97,6 +99,10 @@ async def create_organization(
                            organization_id=organization.id, changes=values)
         await audit.record(actor, "membership.create", "Membership", membership.id,
                            organization_id=organization.id, changes={"role": Role.ADMINISTRATOR.value})
+        if affiliate_token and settings is not None:
+            from resolvers.affiliates import refer_new_organization  # noqa: PLC0415 — avoids an import cycle
+
+            await refer_new_organization(settings, organization.id, affiliate_token)
     actor.forget_memberships()
     return {field: getattr(organization, field) for field in ORGANIZATION_FIELDS}
 

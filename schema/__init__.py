@@ -20,9 +20,12 @@ from strawberry.tools import merge_types
 
 from permissions.errors import NotFound
 from resolvers.errors import BadArgument
+from schema.affiliates import AffiliatesMutation, AffiliatesQuery
 from schema.audit import AuditQuery
 from schema.billing import BillingMutation
 from schema.customers import CustomersMutation, CustomersQuery
+from schema.codes import CodesMutation, CodesQuery
+from schema.coupons import CouponsMutation, CouponsQuery
 from schema.commissions import CommissionsMutation, CommissionsQuery
 from schema.common import Info, Node, fetch_node
 from schema.errors import ErrorPresenter
@@ -65,12 +68,14 @@ class NodeQuery:
 Query = merge_types(
     "Query",
     (NodeQuery, IdentityQuery, OrganizationsQuery, PartnersQuery, CustomersQuery, InvitationsQuery,
-     CommissionsQuery, PayoutsQuery, AuditQuery, OutboxQuery),
+     CommissionsQuery, PayoutsQuery, AuditQuery, OutboxQuery, CodesQuery, AffiliatesQuery,
+     CouponsQuery),
 )
 Mutation = merge_types(
     "Mutation",
     (IdentityMutation, OrganizationsMutation, PartnersMutation, InvitationsMutation, CustomersMutation,
-     BillingMutation, CommissionsMutation, PayoutsMutation, StripeMutation),
+     BillingMutation, CommissionsMutation, PayoutsMutation, StripeMutation, CodesMutation, AffiliatesMutation,
+     CouponsMutation),
 )
 
 

@@ -70,6 +70,10 @@ UserErrorCode = describe_enum(
         "NO_PAYOUT_SETTINGS": "Set how you want to be paid first.",
         "PAYOUT_DECIDED": "The payout is in a state that does not allow this change.",
         "NOTHING_TO_EXPORT": "No approved payout matches the export.",
+        "LINK_CODE_TAKEN": "Another affiliate link uses this code.",
+        "SELF_REFERRAL": "A partner cannot refer its own organization or an organization of its own members.",
+        "ALREADY_REFERRED": "The organization was referred already: the first referral counts.",
+        "ATTRIBUTION_EXPIRED": "The affiliate click is older than the attribution window.",
     },
 )
 

@@ -210,6 +210,10 @@ class CreateOrganizationInput:
     website: str | None = strawberry.field(default=None, description="Its web address.")
     country: str | None = strawberry.field(default=None, description="ISO 3166 alpha-2 country code.")
     language: str = strawberry.field(default="en", description="The language of mails (`en`, `de`).")
+    affiliate_token: str | None = strawberry.field(
+        default=None, description="The `pp_affiliate` cookie's value, when the customer came through an affiliate "
+                                  "link: creates the AFFILIATE referral (ignored when invalid, expired or a "
+                                  "self-referral).")
 
 
 @strawberry.input(description="Settings to change; omitted fields stay as they are (MANAGE_SETTINGS).")
@@ -311,7 +315,8 @@ class OrganizationsMutation:
     @strawberry.mutation(description="Create an organization; you become its administrator.")
     async def create_organization(self, info: Info, input: CreateOrganizationInput) -> OrganizationPayload:
         change = organizations.create_organization(
-            info.context.actor, name=input.name, website=input.website, country=input.country, language=input.language
+            info.context.actor, name=input.name, website=input.website, country=input.country, language=input.language,
+            affiliate_token=input.affiliate_token, settings=info.context.settings,
         )
         return await run_mutation(OrganizationPayload, change, _organization)
 

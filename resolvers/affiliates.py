@@ -1,0 +1,376 @@
+"""Affiliate links: creating them, the click behind `GET /r/{code}`, the signed attribution
+token, the AFFILIATE referral a signup with that token (or code) creates, and the report.
+
+The token (the cookie's value) is `itsdangerous`-signed with SECRET_KEY: link code, click id
+and the signing time. A signup within `AFFILIATE_WINDOW_DAYS` of the click creates the
+referral; the first referral of a customer wins (one `Referral` row per customer). A partner
+never refers its own organization nor one that a member of the partner belongs to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from tortoise import connections
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Subquery
+from tortoise.functions import Count
+from tortoise.transactions import in_transaction
+
+from models.affiliates import AffiliateClick, AffiliateLink, AffiliateSignup
+from models.billing import Payment
+from models.enums import CommissionType, Program
+from models.organizations import Membership, Organization
+from models.referrals import Referral
+from permissions import policy
+from permissions.actor import Actor
+from permissions.enums import ApiKeyScope, PartnerPermission
+from permissions.errors import NotFound
+from resolvers import audit
+from resolvers.clock import now
+from resolvers.errors import BadArgument, UserErrorCode, UserInputError, fail
+from resolvers.pagination import Page, paginate
+from resolvers.partners import acting_partner
+from settings import Settings
+
+LINK_FIELDS = ("id", "partner_id", "code", "campaign", "landing_url", "active", "created_at")
+CODE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{2,39}")
+CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+TOKEN_SALT = "affiliate-click"
+MAX_REPORT_DAYS = 366
+
+
+# --- links ---------------------------------------------------------------------------------------------
+
+
+def clean_code(raw: str | None) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    code = raw.strip().lower()
+    if not CODE_PATTERN.fullmatch(code):
+        raise fail("code", UserErrorCode.INVALID_VALUE,
+                   "Use 3 to 40 letters, digits, '-' or '_', starting with a letter or digit.")
+    return code
+
+
+def clean_landing(settings: Settings, raw: str | None) -> str:
+    """`https://<allowed host><path>`: a path ("/pricing?x=1") lands on the first allowed host; a full
+    URL must be https on an allowed host. Anything else (other hosts, `//evil`, userinfo, ports,
+    backslashes, control characters) is refused: the redirect can never leave the vendor's hosts."""
+    hosts = [host.lower() for host in settings.affiliate_hosts]
+    value = (raw or "/").strip()
+    refused = fail("landing_url", UserErrorCode.INVALID_VALUE,
+                   f"Give a path such as /pricing, or an https address on {', '.join(hosts)}.")
+    if len(value) > 900 or "\\" in value or any(ord(ch) < 33 or ord(ch) == 127 for ch in value):
+        raise refused
+    if value.startswith("/") and not value.startswith("//"):
+        parts = urlsplit(f"https://{hosts[0]}{value}")
+    else:
+        parts = urlsplit(value)
+        if parts.scheme.lower() != "https":
+            raise refused
+    try:
+        port = parts.port
+    except ValueError as error:
+        raise refused from error
+    if parts.username or parts.password or port is not None or (parts.hostname or "") not in hosts:
+        raise refused
+    return urlunsplit(("https", parts.hostname, parts.path or "/", parts.query, parts.fragment))
+
+
+async def create_link(actor: Actor, settings: Settings, *, partner_id: int | None, code: str | None,
+                      campaign: str | None, landing_url: str | None) -> dict[str, Any]:
+    """MANAGE_PARTNER_PORTAL holders of a partner in the AFFILIATE program."""
+    membership, _ = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL, Program.AFFILIATE)
+    chosen = clean_code(code)
+    campaign = (campaign or "").strip() or None
+    if campaign is not None and len(campaign) > 100:
+        raise fail("campaign", UserErrorCode.TOO_LONG, "At most 100 characters.")
+    landing = clean_landing(settings, landing_url)
+    for _ in range(5):
+        link_code = chosen or "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+        try:
+            async with in_transaction():
+                link = await AffiliateLink.create(partner_id=membership.organization_id, code=link_code,
+                                                  campaign=campaign, landing_url=landing, created_at=now())
+                await audit.record(actor, "affiliate_link.create", "AffiliateLink", link.id,
+                                   organization_id=membership.organization_id,
+                                   changes={"code": link_code, "campaign": campaign, "landing_url": landing})
+        except IntegrityError:
+            if chosen is not None:
+                raise fail("code", UserErrorCode.LINK_CODE_TAKEN, "Another link uses this code: choose another.")
+            continue
+        return {field: getattr(link, field) for field in LINK_FIELDS}
+    raise RuntimeError("could not draw a free link code")
+
+
+async def _own_link(actor: Actor, link_id: int) -> dict[str, Any]:
+    """A link of a partner the actor manages (MANAGE_PARTNER_PORTAL); NOT_FOUND otherwise."""
+    row = await AffiliateLink.filter(id=link_id).first().values(*LINK_FIELDS)
+    if row is None:
+        raise NotFound()
+    await acting_partner(actor, row["partner_id"], PartnerPermission.MANAGE_PARTNER_PORTAL)
+    return row
+
+
+async def get_link(actor: Actor, link_id: int) -> dict[str, Any] | None:
+    try:
+        return await _own_link(actor, link_id)
+    except Exception:  # noqa: BLE001 — node(id:) answers "not visible" for every refusal
+        return None
+
+
+async def update_link(actor: Actor, settings: Settings, link_id: int, *, campaign: Any, landing_url: Any,
+                      active: bool | None, unset: Any) -> dict[str, Any]:
+    row = await _own_link(actor, link_id)
+    values: dict[str, Any] = {}
+    if campaign is not unset:
+        campaign = (campaign or "").strip() or None
+        if campaign is not None and len(campaign) > 100:
+            raise fail("campaign", UserErrorCode.TOO_LONG, "At most 100 characters.")
+        values["campaign"] = campaign
+    if landing_url is not unset:
+        values["landing_url"] = clean_landing(settings, landing_url)
+    if active is not None:
+        values["active"] = active
+    changes = audit.diff({k: row[k] for k in values}, values)
+    if changes:
+        async with in_transaction():
+            await AffiliateLink.filter(id=link_id).update(**values)
+            await audit.record(actor, "affiliate_link.update", "AffiliateLink", link_id,
+                               organization_id=row["partner_id"], changes=changes)
+    return {**row, **values}
+
+
+async def list_links(actor: Actor, *, partner_id: int | None, first: int | None, after: str | None) -> Page:
+    membership, _ = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
+    return await paginate(AffiliateLink.filter(partner_id=membership.organization_id), fields=LINK_FIELDS,
+                          first=first, after=after, order=("-id",))
+
+
+# --- the click and its token ------------------------------------------------------------------------------
+
+
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt=TOKEN_SALT)
+
+
+def hash_address(settings: Settings, address: str | None) -> str:
+    """HMAC-SHA256 of the client address with SECRET_KEY: clicks can be told apart, never traced back."""
+    return hmac.new(settings.secret_key.encode(), (address or "").encode(), hashlib.sha256).hexdigest()
+
+
+def default_landing(settings: Settings) -> str:
+    return settings.affiliate_default_url or settings.public_url
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    url: str
+    token: str | None  # the cookie's value; None for unknown or disabled codes
+
+
+async def record_click(settings: Settings, code: str, *, address: str | None, user_agent: str | None,
+                       referrer: str | None) -> Redirect:
+    """A click on an active link: stored (address hashed) and signed into the cookie's token."""
+    link = await AffiliateLink.filter(code=code.strip().lower()[:40], active=True).first().values(
+        "id", "code", "landing_url")
+    if link is None:
+        return Redirect(default_landing(settings), None)
+    moment = now()
+    click = await AffiliateClick.create(
+        link_id=link["id"], clicked_at=moment, day=moment.date(), ip_hash=hash_address(settings, address),
+        user_agent=(user_agent or None) and user_agent[:500], referrer=(referrer or None) and referrer[:1000],
+    )
+    token = _serializer(settings).dumps({"l": link["code"], "c": click.id, "t": int(moment.timestamp())})
+    return Redirect(link["landing_url"], token)
+
+
+def read_token(settings: Settings, token: str) -> tuple[str, int, datetime]:
+    """(link code, click id, click time) of a token signed by us; INVALID_TOKEN otherwise. The window
+    is checked against the click time with the portal clock (frozen in tests)."""
+    try:
+        data = _serializer(settings).loads(token)
+        clicked = datetime.fromtimestamp(int(data["t"]), tz=now().tzinfo)
+        return str(data["l"]), int(data["c"]), clicked
+    except (BadSignature, SignatureExpired, KeyError, TypeError, ValueError) as error:
+        raise fail("affiliate_token", UserErrorCode.INVALID_TOKEN, "The affiliate token is malformed.") from error
+
+
+# --- the referral -----------------------------------------------------------------------------------------
+
+
+async def _resolve(settings: Settings, token: str | None, code: str | None) -> tuple[dict[str, Any], int | None]:
+    """The link (and the click) a signup names: a token within the window, or a plain active link code."""
+    if token:
+        link_code, click_id, clicked_at = read_token(settings, token)
+        if now() - clicked_at > timedelta(days=settings.affiliate_window_days):
+            raise fail("affiliate_token", UserErrorCode.ATTRIBUTION_EXPIRED,
+                       f"The click is older than {settings.affiliate_window_days} days.")
+        link = await AffiliateLink.filter(code=link_code, active=True).first().values("id", "partner_id", "code")
+        if link is None or not await AffiliateClick.filter(id=click_id, link_id=link["id"]).exists():
+            raise fail("affiliate_token", UserErrorCode.INVALID_TOKEN, "The affiliate link is unknown or disabled.")
+        return link, click_id
+    if code:
+        link = await AffiliateLink.filter(code=code.strip().lower()[:40], active=True).first().values(
+            "id", "partner_id", "code")
+        if link is None:
+            raise fail("code", UserErrorCode.INVALID_VALUE, "No active affiliate link has this code.")
+        return link, None
+    raise fail("affiliate_token", UserErrorCode.REQUIRED, "Give an affiliate token or a link code.")
+
+
+async def _refer(customer_id: int, link: dict[str, Any], click_id: int | None) -> None:
+    """Write the referral and its signup row (inside the caller's transaction)."""
+    partner_id = link["partner_id"]
+    if partner_id == customer_id or await Membership.filter(
+        organization_id=customer_id,
+        user_id__in=Subquery(Membership.filter(organization_id=partner_id).values("user_id")),
+    ).exists():
+        raise fail("organization_id", UserErrorCode.SELF_REFERRAL,
+                   "A partner cannot refer its own organization or an organization of its members.")
+    if await Referral.filter(customer_id=customer_id).exists():
+        raise fail("organization_id", UserErrorCode.ALREADY_REFERRED,
+                   "The organization was referred already: the first referral counts.")
+    moment = now()
+    await Referral.create(customer_id=customer_id, partner_id=partner_id, type=CommissionType.AFFILIATE,
+                          created_at=moment)
+    await AffiliateSignup.create(customer_id=customer_id, partner_id=partner_id, link_id=link["id"],
+                                 click_id=click_id, day=moment.date(), created_at=moment)
+
+
+async def refer_new_organization(settings: Settings, organization_id: int, token: str | None) -> bool:
+    """Called by createOrganization inside its transaction. A bad, expired or self-referring token
+    never fails the registration: the organization is simply not attributed."""
+    if not token:
+        return False
+    try:
+        link, click_id = await _resolve(settings, token, None)
+        await _refer(organization_id, link, click_id)
+    except UserInputError:  # the registration stands, unattributed
+        return False
+    return True
+
+
+async def attribute_signup(actor: Actor, settings: Settings, *, organization_id: int, token: str | None,
+                           code: str | None) -> dict[str, Any]:
+    """Integrators (`billing:write`): attribute an organization to a link after the fact."""
+    policy.require_scope(actor, ApiKeyScope.BILLING_WRITE)
+    if not await Organization.filter(id=organization_id).exists():
+        raise NotFound()
+    link, click_id = await _resolve(settings, token, code)
+    try:
+        async with in_transaction():
+            await _refer(organization_id, link, click_id)
+            await audit.record(actor, "referral.create", "Organization", organization_id,
+                               organization_id=organization_id,
+                               changes={"type": CommissionType.AFFILIATE.value, "link": link["code"]})
+    except IntegrityError as error:  # a concurrent first referral won
+        raise fail("organization_id", UserErrorCode.ALREADY_REFERRED,
+                   "The organization was referred already: the first referral counts.") from error
+    return {"organization_id": organization_id, "partner_id": link["partner_id"], "link_code": link["code"]}
+
+
+# --- the report ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Figures:
+    clicks: int = 0
+    signups: int = 0
+    paying_customers: int = 0
+    commission: int = 0  # minor units of the partner's payout currency
+
+
+@dataclass(slots=True)
+class Report:
+    currency: str
+    links: list[tuple[dict[str, Any], Figures]]
+    total: Figures
+    by_day: list[tuple[date, Figures]]
+
+
+def _placeholders(sql: str, dialect: str) -> str:
+    """`%s` markers as the driver wants them: `?` (SQLite) or `$1…` (PostgreSQL)."""
+    if dialect != "postgres":
+        return sql.replace("%s", "?")
+    parts = sql.split("%s")
+    return "".join(f"{part}${i}" if i < len(parts) else part for i, part in enumerate(parts, start=1))
+
+
+async def _commission_sums(partner_id: int, currency: str, by: str, start: date | None = None,
+                           end: date | None = None) -> dict[Any, int]:
+    """Commission of the partner's AFFILIATE lines (reversed ones excluded, as on the dashboard), summed
+    in SQL per link (`by="link"`) or per UTC day of the line (`by="day"`)."""
+    client = connections.get("default")
+    dialect = client.capabilities.dialect
+    day = "date(c.created_at)" if dialect != "postgres" else "(c.created_at AT TIME ZONE 'UTC')::date"
+    key = "s.link_id" if by == "link" else day
+    sql = (f"SELECT {key} AS k, SUM(c.amount) AS total FROM commissions c "
+           "JOIN affiliate_signups s ON s.customer_id = c.customer_id AND s.partner_id = c.partner_id "
+           "WHERE c.partner_id = %s AND c.type = %s AND c.status <> %s AND c.currency = %s")
+    values: list[Any] = [partner_id, CommissionType.AFFILIATE.value, "REVERSED", currency]
+    if start is not None:
+        sql += f" AND {day} >= %s AND {day} <= %s"
+        values += [start, end] if dialect == "postgres" else [start.isoformat(), end.isoformat()]
+    sql += f" GROUP BY {key}"
+    rows = await client.execute_query_dict(_placeholders(sql, dialect), values)
+    result: dict[Any, int] = {}
+    for row in rows:
+        k = row["k"]
+        if by == "day" and isinstance(k, str):
+            k = date.fromisoformat(k)
+        result[k] = int(row["total"] or 0)
+    return result
+
+
+def _grouped(rows: list[dict[str, Any]], key: str) -> dict[Any, int]:
+    return {row[key]: row["n"] for row in rows}
+
+
+async def report(actor: Actor, *, partner_id: int | None, start: date, end: date) -> Report:
+    """Per link and in total (all time), and by day from `start` to `end` (inclusive, UTC days):
+    clicks, signups, paying customers (signups with a payment), AFFILIATE commission. A fixed
+    number of grouped SQL queries, whatever the number of links, clicks or days."""
+    membership, profile = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
+    if end < start or (end - start).days >= MAX_REPORT_DAYS:
+        raise BadArgument(f"Give a range of 1 to {MAX_REPORT_DAYS} days, `from` before `until`.")
+    partner = membership.organization_id
+    currency = profile["payout_currency"]
+    paying = Subquery(Payment.all().values("organization_id"))
+    clicks = AffiliateClick.filter(link__partner_id=partner)
+    signups = AffiliateSignup.filter(partner_id=partner)
+
+    links = await AffiliateLink.filter(partner_id=partner).order_by("-id").values(*LINK_FIELDS)
+    per_link = [
+        _grouped(await clicks.annotate(n=Count("id")).group_by("link_id").values("link_id", "n"), "link_id"),
+        _grouped(await signups.annotate(n=Count("id")).group_by("link_id").values("link_id", "n"), "link_id"),
+        _grouped(await signups.filter(customer_id__in=paying).annotate(n=Count("id")).group_by("link_id")
+                 .values("link_id", "n"), "link_id"),
+        await _commission_sums(partner, currency, "link"),
+    ]
+    per_day = [
+        _grouped(await clicks.filter(day__gte=start, day__lte=end).annotate(n=Count("id")).group_by("day")
+                 .values("day", "n"), "day"),
+        _grouped(await signups.filter(day__gte=start, day__lte=end).annotate(n=Count("id")).group_by("day")
+                 .values("day", "n"), "day"),
+        _grouped(await signups.filter(day__gte=start, day__lte=end, customer_id__in=paying)
+                 .annotate(n=Count("id")).group_by("day").values("day", "n"), "day"),
+        await _commission_sums(partner, currency, "day", start, end),
+    ]
+
+    def figures(sources: list[dict[Any, int]], key: Any) -> Figures:
+        return Figures(*(source.get(key, 0) for source in sources))
+
+    link_rows = [(link, figures(per_link, link["id"])) for link in links]
+    total = Figures(*(sum(source.values()) for source in per_link))
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    return Report(currency, link_rows, total, [(day, figures(per_day, day)) for day in days])
