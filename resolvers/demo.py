@@ -10,7 +10,10 @@
 - a finished management session in which Northwind's staff changed Contoso's website;
 - a catalog (two products), an EUR exchange rate, commission rules like common programs
   (20% lifetime for expert codes, per-product kickbacks for affiliates, 15% for service
-  partners) and Contoso's payments, which earned Northwind commission lines.
+  partners) and Contoso's payments, which earned Northwind commission lines;
+- referral channels: Northwind's affiliate links with clicks and a signup that paid;
+  Adventure Works, an expert whose code a customer redeemed and paid with; Litware, a
+  reseller with an order of coupons, two of them redeemed.
 """
 
 from __future__ import annotations
@@ -20,13 +23,27 @@ from datetime import date, timedelta
 from decimal import Decimal
 from functools import partial
 
+from models.catalog import Plan
+from models.coupons import Coupon
 from models.customers import CustomerRelationship
 from models.enums import CommissionRuleKind, LicenseStatus, Program, Recurrence
 from models.identity import User
 from permissions.actor import Actor
-from permissions.enums import DelegatedPermission, OperatorPermission, PartnerPermission, Role, Via
+from permissions.enums import ApiKeyScope, DelegatedPermission, OperatorPermission, PartnerPermission, Role, Via
 from permissions.scoping import load_delegations, load_memberships, load_operator_permissions
-from resolvers import billing, catalog, commissions, customers, identity, invitations, organizations, partners
+from resolvers import (
+    affiliates,
+    billing,
+    catalog,
+    codes,
+    commissions,
+    coupons,
+    customers,
+    identity,
+    invitations,
+    organizations,
+    partners,
+)
 from resolvers.clock import now
 from settings import Settings
 
@@ -47,6 +64,8 @@ APPLICANTS = {
     "admin@globex.example": ("Globex Consulting", "pending"),
     "admin@initech.example": ("Initech", "rejected"),
 }
+EXPERT_EMAIL = "admin@adventure-works.example"
+RESELLER_EMAIL = "admin@litware.example"
 FORM = {
     "website": "https://partner.example", "country": "CH", "vat_id": None, "contact_phone": None,
     "message": "We would like to join the program.",
@@ -67,6 +86,8 @@ def _logins() -> list[Login]:
     logins.append(Login(INVITED_EMAIL, "administrator of Fabrikam GmbH (came through an invitation)"))
     logins += [Login(email, f"administrator of {name} (application {state})") for email, (name, state) in
                APPLICANTS.items()]
+    logins += [Login(EXPERT_EMAIL, "administrator of Adventure Works (expert: a discount code)"),
+               Login(RESELLER_EMAIL, "administrator of Litware Resellers (reseller: coupons)")]
     return logins
 
 
@@ -160,6 +181,7 @@ async def seed_demo(settings: Settings) -> list[Login]:
     await customers.end_management_session(manager, session["id"])
 
     await _money(demo, operator, contoso)
+    await _referral_channels(demo, operator, admin, northwind)
     return _logins()
 
 
@@ -195,3 +217,58 @@ async def _money(demo: _Demo, operator: Actor, contoso: int) -> None:
         )
     await commissions.release_held(settings)
 
+
+
+async def _no_throttle(scope: str) -> None:
+    """The demo is trusted code: its look-ups are not rate limited."""
+
+
+async def _approved_partner(demo: _Demo, operator: Actor, email: str, name: str, program: Program) -> tuple[Actor, int]:
+    admin = await demo.user(email, f"{name} Admin")
+    organization = (await organizations.create_organization(admin, name=name, country="CH"))["id"]
+    application = await demo.application(admin, organization, name, [program])
+    await partners.approve_application(operator, application, programs=[program], note=None, payout_currency="EUR")
+    return admin, organization
+
+
+async def _customer(demo: _Demo, email: str, name: str) -> tuple[Actor, int]:
+    admin = await demo.user(email, f"{name} Admin")
+    return admin, (await organizations.create_organization(admin, name=name, country="DE"))["id"]
+
+
+async def _referral_channels(demo: _Demo, operator: Actor, northwind_admin: Actor, northwind: int) -> None:
+    settings = demo.settings
+    billing_key = await identity.issue_api_key(operator, "Demo checkout", [ApiKeyScope.BILLING_WRITE])
+    checkout = Actor(via=Via.API_KEY, api_key_id=billing_key.row["id"], scopes=frozenset({ApiKeyScope.BILLING_WRITE}))
+
+    # Affiliate: two links, clicks, and a customer that signed up through one and paid.
+    await affiliates.create_link(northwind_admin, settings, partner_id=northwind, code="spring",
+                                 campaign="Spring newsletter", landing_url="/pricing")
+    await affiliates.create_link(northwind_admin, settings, partner_id=northwind, code="blog", campaign="Blog",
+                                 landing_url="/")
+    clicks = [await affiliates.record_click(settings, code, address=f"203.0.113.{n}", user_agent="Demo browser",
+                                            referrer="https://blog.northwind.example/")
+              for n, code in enumerate(["spring", "spring", "blog", "spring"])]
+    _, wingtip = await _customer(demo, "admin@wingtip-ventures.example", "Wingtip Ventures")
+    await affiliates.refer_new_organization(settings, wingtip, clicks[0].token)
+    await billing.record_payment(checkout, settings, external_id="demo-affiliate-1", organization_id=wingtip,
+                                 amount="99.00", currency="EUR", paid_at=now(), plan_code="MINDMAP_PRO")
+
+    # Expert: a code, redeemed at a checkout, with a discounted payment.
+    expert, expert_org = await _approved_partner(demo, operator, EXPERT_EMAIL, "Adventure Works", Program.EXPERT)
+    code = (await codes.expert_code(expert, settings, expert_org))["code"]
+    _, proseware = await _customer(demo, "admin@proseware.example", "Proseware")
+    await codes.redeem_code(checkout, _no_throttle, raw=code, customer_id=proseware, external_id="demo-checkout-1")
+    await billing.record_payment(checkout, settings, external_id="demo-expert-1", organization_id=proseware,
+                                 amount="198.00", currency="EUR", paid_at=now(), plan_code="TASKBOARD_BUSINESS")
+
+    # Reseller: a discount level, an order of coupons, two redeemed by customers.
+    reseller, litware = await _approved_partner(demo, operator, RESELLER_EMAIL, "Litware Resellers", Program.RESELLER)
+    await coupons.set_reseller_discount(operator, litware, "30.00")
+    plan = await Plan.filter(code="MINDMAP_PRO").first().values("id")
+    order = await coupons.create_coupons(reseller, litware, plan_id=plan["id"], count=5, months=12, currency="EUR")
+    codes_bought = await Coupon.filter(order_id=order["order_id"]).order_by("id").values_list("code", flat=True)
+    for number, coupon in enumerate(codes_bought[:2]):
+        customer_admin, customer = await _customer(demo, f"admin@coupon-customer-{number + 1}.example",
+                                                   f"Coupon Customer {number + 1}")
+        await coupons.redeem_coupon(customer_admin, _no_throttle, organization_id=customer, raw=coupon)

@@ -9,6 +9,12 @@ DASHBOARD = "{ partnerDashboard { customers openInvitations activeCustomers tria
 COMMISSIONS = "{ commissions(first: 10) { totals { pending { amount } approved { amount currency } } } }"
 APPLICATIONS = "query A($s: ApplicationStatus) { partnerApplications(status: $s) { totalCount } }"
 MY_CUSTOMERS = "{ myCustomers(first: 10) { edges { node { source customer { name } grant { permissions } } } } }"
+AFFILIATES = """
+query R($from: Date!, $until: Date!) { affiliateReport(from: $from, until: $until) {
+  total { clicks signups payingCustomers commission { amount currency } } } }"""
+EXPERT = "{ expertCode { figures { redemptions payingCustomers commissionEarned { amount currency } } } }"
+COUPONS = """{ couponOrders(first: 5) { edges { node { count total { amount currency } invoice { amount { amount } } } } }
+  coupons(first: 10, status: REDEEMED) { totalCount } }"""
 ACTIVITY = """
 { viewerOrganization { name serviceProviderActivity(first: 10) { edges { node { action actor { email } } } } } }"""
 
@@ -28,7 +34,7 @@ async def test_the_demo_shows_partners_customers_and_their_history(api):
     }
     totals = (await api.data(COMMISSIONS, token=partner))["commissions"]["totals"]
     assert totals["approved"] == {"amount": "74.70", "currency": "EUR"}  # two payments of 249.00 at 15%
-    assert totals["pending"] == {"amount": "37.35"}
+    assert totals["pending"] == {"amount": "62.10"}  # the third payment's 37.35, and 24.75 from the affiliate link
     staff = await _login(api, "customers@northwind.example")
     customers = {e["node"]["customer"]["name"]: e["node"] for e in
                  (await api.data(MY_CUSTOMERS, token=staff))["myCustomers"]["edges"]}
@@ -37,9 +43,9 @@ async def test_the_demo_shows_partners_customers_and_their_history(api):
     assert customers["Fabrikam GmbH"]["source"] == "INVITATION"
 
     operator = await _login(api, "operator@vendor.example")
-    for status in ("PENDING", "APPROVED", "REJECTED"):
+    for status, expected in (("PENDING", 1), ("APPROVED", 3), ("REJECTED", 1)):  # Northwind, the expert, the reseller
         count = (await api.data(APPLICATIONS, {"s": status}, token=operator))["partnerApplications"]["totalCount"]
-        assert count == 1, status
+        assert count == expected, status
 
     contoso = await _login(api, "admin@contoso.example")
     activity = (await api.data(ACTIVITY, token=contoso))["viewerOrganization"]["serviceProviderActivity"]["edges"]
@@ -47,5 +53,19 @@ async def test_the_demo_shows_partners_customers_and_their_history(api):
         "management_session.end", "organization.update", "management_session.start",
     ]
     assert {e["node"]["actor"]["email"] for e in activity} == {"customers@northwind.example"}
+    report = (await api.data(AFFILIATES, {"from": "2026-03-01", "until": "2026-03-31"}, token=partner))
+    assert report["affiliateReport"]["total"] == {
+        "clicks": 4, "signups": 1, "payingCustomers": 1, "commission": {"amount": "24.75", "currency": "EUR"},
+    }  # 25% once on MindMap Pro at 99.00
+    expert = await _login(api, "admin@adventure-works.example")
+    assert (await api.data(EXPERT, token=expert))["expertCode"]["figures"] == {
+        "redemptions": 1, "payingCustomers": 1, "commissionEarned": {"amount": "39.60", "currency": "EUR"},
+    }  # 20% of 198.00
+    reseller = await _login(api, "admin@litware.example")
+    orders = await api.data(COUPONS, token=reseller)
+    [order] = [e["node"] for e in orders["couponOrders"]["edges"]]
+    assert (order["count"], order["total"], order["invoice"]["amount"]["amount"]) == (
+        5, {"amount": "346.80", "currency": "EUR"}, "346.80")  # 8.25 × 70% = 5.775 → 5.78 (half-even) × 5 × 12
+    assert orders["coupons"]["totalCount"] == 2
     for login in logins:  # every printed login works
         assert await _login(api, login.email)
