@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -38,7 +37,7 @@ from resolvers import audit
 from resolvers.clock import now
 from resolvers.errors import BadArgument, UserErrorCode, UserInputError, fail
 from resolvers.pagination import Page, paginate
-from resolvers.partners import acting_partner
+from resolvers.partners import acting_partner, random_code
 from settings import Settings
 
 LINK_FIELDS = ("id", "partner_id", "code", "campaign", "landing_url", "active", "created_at")
@@ -96,7 +95,7 @@ async def create_link(actor: Actor, settings: Settings, *, partner_id: int | Non
         raise fail("campaign", UserErrorCode.TOO_LONG, "At most 100 characters.")
     landing = clean_landing(settings, landing_url)
     for _ in range(5):
-        link_code = chosen or "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+        link_code = chosen or random_code(8, CODE_ALPHABET)
         try:
             async with in_transaction():
                 link = await AffiliateLink.create(partner_id=membership.organization_id, code=link_code,

@@ -20,7 +20,6 @@ vendor's checkout, and the partner's figures.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -47,7 +46,7 @@ from resolvers.catalog import PLAN_FIELDS
 from resolvers.clock import now
 from resolvers.commissions import basis_points
 from resolvers.errors import UserErrorCode, fail
-from resolvers.partners import CODE_ALPHABET, acting_partner
+from resolvers.partners import acting_partner, random_code
 from settings import Settings
 
 CODE_LENGTH = 10
@@ -56,10 +55,6 @@ CODE_FIELDS = ("id", "partner_id", "code", "percent_bp", "plan_ids", "active", "
 REDEMPTION_FIELDS = ("id", "code_id", "code__code", "partner_id", "customer_id", "percent_bp", "external_id",
                      "attributed", "created_at")
 EARNING_STATUSES = (CommissionStatus.PENDING, CommissionStatus.APPROVED, CommissionStatus.PAID)
-
-
-def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
 def normalize(raw: str) -> str | None:
@@ -86,7 +81,7 @@ async def expert_code(actor: Actor, settings: Settings, partner_id: int | None) 
     for _ in range(5):  # a collision with another partner's code is unlikely; retry anyway
         try:
             async with in_transaction():
-                created = await DiscountCode.create(partner_id=partner, code=new_code(), percent_bp=percent_bp,
+                created = await DiscountCode.create(partner_id=partner, code=random_code(CODE_LENGTH), percent_bp=percent_bp,
                                                     created_at=now())
                 await audit.record(actor, "discount_code.create", "DiscountCode", created.id, acting=membership,
                                    changes={"code": created.code, "percent_bp": percent_bp})

@@ -25,7 +25,6 @@
 from __future__ import annotations
 
 import calendar
-import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -52,7 +51,7 @@ from resolvers.commissions import basis_points
 from resolvers.errors import UserErrorCode, fail
 from resolvers.money import clean_currency
 from resolvers.pagination import Page, paginate
-from resolvers.partners import CODE_ALPHABET, acting_partner
+from resolvers.partners import CODE_ALPHABET, acting_partner, random_code
 
 CODE_LENGTH = 20
 MAX_CODE_INPUT = 64
@@ -142,10 +141,6 @@ async def set_reseller_discount(actor: Actor, partner_id: int, discount: str) ->
 # --- orders ------------------------------------------------------------------------------------------------
 
 
-def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-
-
 def normalize(raw: str) -> str | None:
     """What a customer typed, as stored: upper case without spaces and hyphens (None: cannot be a code)."""
     if len(raw) > MAX_CODE_INPUT:
@@ -198,9 +193,9 @@ async def create_coupons(
                     list_unit_amount=list_amount, discount_bp=discount_bp, wholesale_unit_amount=unit,
                     total_amount=total, created_by_id=actor.user_id, created_at=moment,
                 )
-                codes = {new_code() for _ in range(count)}
+                codes = {random_code(CODE_LENGTH) for _ in range(count)}
                 while len(codes) < count:
-                    codes.add(new_code())
+                    codes.add(random_code(CODE_LENGTH))
                 expires = moment + timedelta(days=COUPON_VALID_DAYS)
                 await Coupon.bulk_create([Coupon(order_id=order.id, code=c, expires_at=expires) for c in codes],
                                          batch_size=250)

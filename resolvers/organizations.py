@@ -16,7 +16,7 @@ from permissions.actor import Actor, MembershipInfo
 from permissions.enums import OrganizationPermission, Role
 from permissions.errors import Forbidden, NotFound
 from resolvers import audit
-from resolvers.errors import Problem, UserErrorCode, UserInputError, fail
+from resolvers.errors import UserErrorCode, UserInputError, fail
 from resolvers.identity import clean_name, normalize_email
 from resolvers.pagination import Page, paginate
 

@@ -228,8 +228,9 @@ async def notify_administrators(organization_id: int, template: str, context: di
         await queue_mail(to=email, template=template, language=language, context=context)
 
 
-def _new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+def random_code(length: int, alphabet: str = CODE_ALPHABET) -> str:
+    """An unguessable code people can type: no look-alike characters (0/O, 1/I)."""
+    return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
 async def approve_application(
@@ -253,7 +254,7 @@ async def approve_application(
                 try:
                     async with in_transaction():
                         profile = await PartnerProfile.create(
-                            organization_id=application.organization_id, code=_new_code(),
+                            organization_id=application.organization_id, code=random_code(8),
                             payout_currency=currency, approved_at=moment,
                         )
                     break

@@ -6,7 +6,6 @@ fixed number of queries. Through GraphQL and HTTP on the real app; the clock is 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from urllib.parse import urlsplit
 
 import pytest
 
