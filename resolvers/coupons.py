@@ -235,6 +235,11 @@ def coupon_status(row: dict[str, Any], moment: datetime) -> str:
     return "UNUSED"
 
 
+async def coupons_of_order(order_id: int) -> list[dict[str, Any]]:
+    """The coupons of an order just placed (for the payload of `createCoupons`)."""
+    return await Coupon.filter(order_id=order_id).order_by("id").values(*COUPON_FIELDS)
+
+
 async def list_coupons(
     actor: Actor, partner_id: int | None, *, order_id: int | None, status: str | None, first: int | None,
     after: str | None,

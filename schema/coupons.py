@@ -195,7 +195,7 @@ async def _created(result: dict[str, Any]) -> dict[str, Any]:
     order = await coupons.get_order(order_id)
     invoices = await coupons.invoices_of([order_id])
     moment = now()
-    rows = await coupons.Coupon.filter(order_id=order_id).order_by("id").values(*coupons.COUPON_FIELDS)
+    rows = await coupons.coupons_of_order(order_id)
     return {"order": CouponOrder.from_row(order, invoices.get(order_id)),
             "coupons": [Coupon.from_row(row, moment) for row in rows]}
 
