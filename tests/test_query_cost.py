@@ -1,0 +1,295 @@
+"""Query cost control: costs computed before execution, a maximum per operation, and a
+budget per client that refills over time, reported in `extensions.cost`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from pydantic import ValidationError
+
+from server import build_app
+from tests.conftest import PASSWORD, Api, start_api
+from tests.conftest import test_settings as make_settings
+from tests.support import make_operator, register
+
+TYPENAME = "{ __typename }"
+VIEWER = "{ viewer { id email } }"
+MEMBERSHIPS = "{ viewer { memberships { organization { id } } } }"  # 1 + 10 × (1 + 1) = 21
+ORGANIZATIONS = "query Orgs($first: Int) { organizations(first: $first) { edges { node { id } } } }"
+ORGANIZATIONS_BY_DEFAULT = """
+query Orgs($first: Int = 50) { organizations(first: $first) { edges { node { id } } } }"""
+NESTED = """
+{ organizations(first: 5) { edges { node { members(first: 10) { edges { node { id } } } } } } }"""
+NAMED_FRAGMENTS = """
+query { organizations(first: 5) { ...Page } }
+fragment Page on OrganizationConnection { edges { node { ...Members } } }
+fragment Members on Organization { members(first: 10) { edges { node { id } } } }"""
+INLINE_FRAGMENTS = """
+{ organizations(first: 5) { ... on OrganizationConnection { edges { node { ... { members(first: 10) {
+  edges { node { id } } } } } } } } }"""
+PAGE_INFO = "{ organizations(first: 5) { totalCount pageInfo { hasNextPage } } }"
+NODES = 'query { nodes(ids: ["a", "b", "c"]) { id } }'
+ABSTRACT = """
+query One($id: ID!) { node(id: $id) {
+  ... on Organization { members(first: 10) { edges { node { id } } } }
+  ... on User { id }
+} }"""
+SKIPPED = """
+query S($skip: Boolean!) { viewer { id } organizations(first: 5) @skip(if: $skip) { edges { node { id } } } }"""
+LOGOUT = "mutation { logout { sessionsEnded errors { code } } }"  # 10 + 1 + 10 × 1 = 21
+TOO_EXPENSIVE = """
+{ organizations(first: 100) { edges { node { members(first: 100) { edges { node { id } } } } } } }"""
+EXPENSIVE_REGISTER = """
+mutation { register(input: {email: "never@example.com", password: "%s", name: "Never"}) {
+  token user { memberships { organization { members(first: 100) { edges { node { user {
+    memberships { organization { id } } } } } } } } } } }""" % PASSWORD
+UNKNOWN_FIELD = "{ viewer { doesNotExist } }"
+CREATE_KEY = """
+mutation Create($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret errors { code } } }"""
+
+BUDGET = {"query_budget": 100, "max_query_cost": 100}
+
+
+@pytest.fixture
+async def small_budget(database_url: str) -> AsyncIterator[Api]:
+    """100 points a minute, at most 100 an operation: five MEMBERSHIPS queries do not fit."""
+    async for running in start_api(make_settings(database_url, **BUDGET)):
+        yield running
+
+
+def cost_of(body: dict) -> dict:
+    return body["extensions"]["cost"]
+
+
+# --- what an operation costs -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "expected"),
+    [
+        (TYPENAME, None, 1),
+        (VIEWER, None, 1),
+        (MEMBERSHIPS, None, 21),
+        (ORGANIZATIONS, {"first": 5}, 1 + 5 * 2),
+        (ORGANIZATIONS, {}, 1 + 20 * 2),
+        (ORGANIZATIONS, {"first": 100_000}, 1 + 100 * 2),
+        (ORGANIZATIONS_BY_DEFAULT, {}, 1 + 50 * 2),
+        (ORGANIZATIONS_BY_DEFAULT, {"first": 3}, 1 + 3 * 2),
+        (NESTED, None, 1 + 5 * (2 + 1 + 10 * 2)),
+        (NAMED_FRAGMENTS, None, 1 + 5 * (2 + 1 + 10 * 2)),
+        (INLINE_FRAGMENTS, None, 1 + 5 * (2 + 1 + 10 * 2)),
+        (PAGE_INFO, None, 2),
+        (NODES, None, 3),
+        (ABSTRACT, {"id": "x"}, 1 + 1 + 10 * 2),
+        (SKIPPED, {"skip": True}, 1),
+        (SKIPPED, {"skip": False}, 1 + 1 + 5 * 2),
+        (LOGOUT, None, 21),
+    ],
+    ids=["at-least-one", "object", "plain-list", "first-variable", "first-default", "first-capped", "first-variable-default",
+         "first-variable-default-overridden", "nested",
+         "named-fragments", "inline-fragments", "page-info", "nodes-by-ids", "abstract-costliest-type",
+         "skipped", "included", "mutation-base"],
+)
+async def test_each_response_reports_the_cost_computed_before_running(api, query, variables, expected):
+    # when
+    body = await api.post(query, variables)
+
+    # then
+    cost = cost_of(body)
+    assert cost["requested"] == expected
+    assert cost["limit"] == api.settings.query_budget
+    assert cost["remaining"] == api.settings.query_budget - expected
+
+
+async def test_an_operation_over_the_maximum_is_refused_before_it_runs(api):
+    # when
+    with api.count_queries() as queries:
+        body = await api.post(TOO_EXPENSIVE)
+
+    # then
+    expected = 1 + 100 * (2 + 1 + 100 * 2)
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "QUERY_TOO_COMPLEX", "cost": expected, "maxCost": 5000}
+    assert f"{expected} points" in error["message"] and "5000" in error["message"]
+    assert queries.count == 0
+    assert cost_of(body) == {"requested": expected, "remaining": 50_000, "limit": 50_000}
+
+
+async def test_a_refused_mutation_changes_nothing(api):
+    # when
+    with api.count_queries() as queries:
+        code = await api.error_code(EXPENSIVE_REGISTER)
+
+    # then: not run, so the address is still free
+    assert code == "QUERY_TOO_COMPLEX"
+    assert queries.count == 0
+    await register(api, "never@example.com")
+
+
+async def test_the_refusal_is_a_request_error_in_graphql_over_http(api):
+    # when
+    response = await api.client.post(
+        "/graphql", json={"query": TOO_EXPENSIVE}, headers={"accept": "application/graphql-response+json"}
+    )
+
+    # then
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+
+
+async def test_failing_and_invalid_operations_report_the_budget_too(api):
+    # when
+    failing = await api.post(ABSTRACT, {"id": "not-an-id"})
+    invalid = await api.post(UNKNOWN_FIELD)
+
+    # then
+    assert failing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert cost_of(failing) == {"requested": 22, "remaining": 50_000 - 22, "limit": 50_000}
+    assert invalid["errors"]
+    assert cost_of(invalid) == {"requested": 0, "remaining": 50_000 - 22, "limit": 50_000}
+
+
+# --- budgets -----------------------------------------------------------------------------------
+
+
+async def spend_all(api: Api, **who: str) -> dict:
+    """MEMBERSHIPS until refused (the fifth time for a fresh budget of 100); the refused response."""
+    for _ in range(api.settings.query_budget // 21 + 1):
+        body = await api.post(MEMBERSHIPS, **who)
+        if body.get("errors"):
+            return body
+    raise AssertionError("the budget was never used up")
+
+
+async def test_a_used_up_budget_is_throttled_with_when_to_retry(small_budget, clock):
+    # given
+    person = await register(small_budget, "busy@example.com")
+
+    # when
+    first = await small_budget.post(MEMBERSHIPS, token=person.token)
+    refused = await spend_all(small_budget, token=person.token)
+
+    # then
+    assert cost_of(first) == {"requested": 21, "remaining": 79, "limit": 100}
+    assert refused["data"] is None
+    [error] = refused["errors"]
+    assert error["extensions"]["code"] == "THROTTLED"
+    retry_after = error["extensions"]["retryAfter"]
+    assert 1 <= retry_after <= 120
+    assert f"try again in {retry_after} seconds" in error["message"]
+    assert cost_of(refused) == {"requested": 21, "remaining": 100 - 4 * 21, "limit": 100}
+
+
+async def test_a_throttled_response_carries_retry_after_and_runs_nothing(small_budget, clock):
+    # given
+    person = await register(small_budget, "busy@example.com")
+    await spend_all(small_budget, token=person.token)
+
+    with small_budget.count_queries() as authentication:
+        await small_budget.post(TYPENAME, token=person.token)
+
+    # when
+    with small_budget.count_queries() as queries:
+        response = await small_budget.client.post(
+            "/graphql", json={"query": MEMBERSHIPS}, headers={"authorization": f"Bearer {person.token}"}
+        )
+
+    # then: only authentication read the database
+    body = response.json()
+    assert body["errors"][0]["extensions"]["code"] == "THROTTLED"
+    assert response.headers["retry-after"] == str(body["errors"][0]["extensions"]["retryAfter"])
+    assert queries.count == authentication.count
+
+
+async def test_the_budget_refills_over_time(small_budget, clock):
+    # given
+    person = await register(small_budget, "busy@example.com")
+    refused = await spend_all(small_budget, token=person.token)
+    retry_after = refused["errors"][0]["extensions"]["retryAfter"]
+
+    # when: not quite long enough, then long enough
+    clock.shift(retry_after - 2)
+    early = await small_budget.post(MEMBERSHIPS, token=person.token)
+    clock.shift(2)
+    later = await small_budget.post(MEMBERSHIPS, token=person.token)
+
+    # then
+    assert early["errors"][0]["extensions"]["code"] == "THROTTLED"
+    assert "errors" not in later, later
+    clock.shift(180)
+    assert cost_of(await small_budget.post(VIEWER, token=person.token))["remaining"] == 100 - 1
+
+
+async def test_each_user_has_a_budget_of_their_own(small_budget, clock):
+    # given
+    busy = await register(small_budget, "busy@example.com")
+    other = await register(small_budget, "other@example.com")
+    await spend_all(small_budget, token=busy.token)
+
+    # when
+    others = await small_budget.post(MEMBERSHIPS, token=other.token)
+
+    # then
+    assert "errors" not in others, others
+    assert cost_of(others)["remaining"] == 100 - 21
+    assert await small_budget.error_code(MEMBERSHIPS, token=busy.token) == "THROTTLED"
+
+
+async def test_an_api_key_has_a_budget_apart_from_its_creator(small_budget, clock):
+    # given
+    creator = await register(small_budget, "olivia@vendor.example")
+    await make_operator(small_budget, creator)
+    created = await small_budget.data(
+        CREATE_KEY, {"input": {"name": "BI", "scopes": ["REPORTS_READ"]}}, token=creator.token)
+    key = created["createApiKey"]["secret"]
+
+    # when
+    refused = await spend_all(small_budget, api_key=key)
+    creators = await small_budget.post(MEMBERSHIPS, token=creator.token)
+
+    # then
+    assert refused["errors"][0]["extensions"]["code"] == "THROTTLED"
+    assert "errors" not in creators, creators
+
+
+async def test_anonymous_clients_are_budgeted_by_address(database_url, clock):
+    # given: two clients at two addresses
+    app = build_app(make_settings(database_url, **BUDGET))
+    async with LifespanManager(app):
+        first, second = (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(address, 1000)), base_url="http://t")
+            for address in ("198.51.100.1", "198.51.100.2")
+        )
+        async with first, second:
+            for _ in range(4):
+                assert "errors" not in (await first.post("/graphql", json={"query": MEMBERSHIPS})).json()
+
+            # when
+            refused = (await first.post("/graphql", json={"query": MEMBERSHIPS})).json()
+            elsewhere = (await second.post("/graphql", json={"query": MEMBERSHIPS})).json()
+
+    # then
+    assert refused["errors"][0]["extensions"]["code"] == "THROTTLED"
+    assert "errors" not in elsewhere
+    assert cost_of(elsewhere)["remaining"] == 100 - 21
+
+
+async def test_without_a_budget_only_the_cost_is_reported(database_url):
+    # given
+    settings = make_settings(database_url, query_budget=0)
+
+    # when
+    async for api in start_api(settings):
+        body = await api.post(MEMBERSHIPS)
+
+    # then
+    assert cost_of(body) == {"requested": 21}
+
+
+def test_a_budget_smaller_than_one_operation_is_refused_at_start(database_url):
+    with pytest.raises(ValidationError, match="QUERY_BUDGET"):
+        make_settings(database_url, query_budget=100, max_query_cost=500)
