@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     mail_from: str = "Partner Portal <partners@localhost>"
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_poll_seconds: float = Field(default=5.0, ge=0, description="0 turns the in-process worker off.")
+    webhook_allow_private_networks: bool = Field(
+        default=False, description="Let webhooks go to loopback and private addresses (development only)."
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60, description="Per webhook attempt.")
 
     base_currency: str = Field(default="USD", description="Exchange rates are kept against this currency.")
     payout_threshold: str = Field(default="150.00 USD", description="The smallest payout, converted as needed.")
@@ -72,10 +76,22 @@ class Settings(BaseSettings):
 
     invitation_ttl_days: int = Field(default=14, ge=1)
     management_session_idle_minutes: int = Field(default=30, ge=1)
+    tier_evaluation_day: int = Field(
+        default=15, ge=1, le=28, description="From this day of a month on, the tiers job evaluates the month."
+    )
+    tier_usage_window_days: int = Field(
+        default=90, ge=1, description="Feature usage counts for the tier median when reported in these last days."
+    )
 
     max_query_depth: int = Field(default=12, ge=2)
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=2000, ge=50)
+    max_selections: int = Field(default=150, ge=10, description="Fields and fragments in one operation.")
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest POST body to /graphql.")
+    max_query_cost: int = Field(default=5000, ge=1, description="Operations costing more are refused.")
+    query_budget: int = Field(
+        default=50_000, ge=0, description="Cost points per minute per client, refilling continuously; 0: no budget."
+    )
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:
@@ -85,6 +101,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SECRET_KEY must be set to a random value of at least 32 characters in production"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _budget_fits_an_operation(self) -> Settings:
+        if self.query_budget and self.query_budget < self.max_query_cost:
+            raise ValueError("QUERY_BUDGET must be 0 (off) or at least MAX_QUERY_COST")
         return self
 
     @property

@@ -18,5 +18,7 @@ MODEL_MODULES = [
     "models.codes",
     "models.coupons",
     "models.commissions",
+    "models.tiers",
     "models.outbox",
+    "models.webhooks",
 ]

@@ -19,7 +19,7 @@ class License(Model):
 
     class Meta:
         table = "licenses"
-        indexes = (("status", "organization_id"),)
+        indexes = (("status", "organization_id"), ("organization_id", "status"))
 
 
 class BillingEvent(Model):

@@ -63,8 +63,10 @@ class Commission(Model):
     class Meta:
         table = "commissions"
         unique_together = (("source_key", "partner"),)
+        # (partner, created_at, currency, amount) covers a partner commission report by period
         indexes = (("partner_id", "status", "amount"), ("partner_id", "id"), ("status", "hold_until"),
-                   ("payout_id", "amount"), ("payment_id", "partner_id"))
+                   ("payout_id", "amount"), ("payment_id", "partner_id"),
+                   ("partner_id", "created_at", "currency", "amount"))
 
 
 class PayoutSettings(Model):

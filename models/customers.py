@@ -27,7 +27,8 @@ class CustomerRelationship(Model):
 
     class Meta:
         table = "customer_relationships"
-        indexes = (("partner_id", "ended_at"), ("customer_id", "ended_at"))
+        # (partner, current, customer) covers a partner customer list and dashboard without the table
+        indexes = (("partner_id", "ended_at", "customer_id"), ("customer_id", "ended_at"))
 
 
 class ManagementSession(Model):

@@ -15,6 +15,8 @@ class Organization(Model):
 
     class Meta:
         table = "organizations"
+        # (name, id): PostgreSQL walks a large partner's customers in name order instead of sorting them all
+        indexes = (("name", "id"),)
 
 
 class Membership(Model):
@@ -32,3 +34,4 @@ class Membership(Model):
     class Meta:
         table = "memberships"
         unique_together = (("organization", "user"),)
+        indexes = (("user_id", "organization_id"),)  # a user's memberships, read with every session

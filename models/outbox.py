@@ -1,7 +1,8 @@
 """The outbox: side effects that leave the process, written in the transaction of the change.
 
 A worker (`resolvers/outbox.py`) claims due rows with a conditional update, delivers
-them and records the outcome. Only email for now; outbound webhooks will follow.
+them and records the outcome: mail (kind `email`) and outbound webhooks (kind `webhook`,
+see `models/webhooks.py`).
 """
 
 from enum import StrEnum
@@ -12,6 +13,7 @@ from tortoise.models import Model
 
 class OutboxKind(StrEnum):
     EMAIL = "email"
+    WEBHOOK = "webhook"
 
 
 class OutboxStatus(StrEnum):
@@ -22,7 +24,7 @@ class OutboxStatus(StrEnum):
 
 
 class OutboxMessage(Model):
-    """One outbound message. The payload of an email holds the rendered mail (to, subject, text, html, template, language)."""
+    """One outbound message. The payload of an email holds the rendered mail (to, subject, text, html, template, language), the payload of a webhook its delivery (to = the URL, subject = the event type, event_id)."""
 
     id = fields.BigIntField(primary_key=True)
     kind = fields.CharField(max_length=20, default=OutboxKind.EMAIL.value)

@@ -32,7 +32,8 @@ DelegationLoader = Callable[["Actor"], Awaitable[dict[int, MembershipInfo]]]
 
 @dataclass(slots=True)
 class Actor:
-    """Built by authentication; memberships and operator permissions load once, on first use."""
+    """Built by authentication; memberships and operator permissions load once, on first use
+    (a session token's authentication reads them along with the token)."""
 
     via: Via = Via.ANONYMOUS
     user_id: int | None = None
@@ -40,6 +41,8 @@ class Actor:
     api_key_id: int | None = None
     scopes: frozenset[ApiKeyScope] = frozenset()
     rejected_credentials: str | None = None
+    # The signed-in user's own row (`resolvers.identity.USER_FIELDS`) when authentication read it.
+    user_row: dict | None = field(default=None, repr=False)
     _load_memberships: MembershipLoader | None = None
     _load_operator: OperatorLoader | None = None
     _load_delegations: DelegationLoader | None = None

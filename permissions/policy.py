@@ -138,3 +138,21 @@ def check_removal(remover: MembershipInfo, target_role: Role) -> None:
 def is_last_administrator(target_role: Role, administrator_count: int) -> bool:
     """True when taking this member's administrator role would leave the organization without one."""
     return target_role is Role.ADMINISTRATOR and administrator_count <= 1
+
+
+async def reads_all_reports(actor: Actor) -> bool:
+    """Reports: API keys with `reports:read` and operators with VIEW_ALL_REPORTS read every
+    partner's (True); any other API key is FORBIDDEN; no credentials are UNAUTHENTICATED;
+    other users (False) read the partners they hold MANAGE_PARTNER_PORTAL in."""
+    if actor.api_key_id is not None:
+        if ApiKeyScope.REPORTS_READ not in actor.scopes:
+            raise Forbidden(f"This API key lacks the scope {ApiKeyScope.REPORTS_READ.value}.")
+        return True
+    require_user(actor)
+    return await is_operator_with(actor, OperatorPermission.VIEW_ALL_REPORTS)
+
+
+def require_all_reports(reads_all: bool, what: str) -> None:
+    """Comparing partners (the leaderboard, a breakdown by partner) is for those who read them all."""
+    if not reads_all:
+        raise Forbidden(f"{what} is for operators with VIEW_ALL_REPORTS and reports:read API keys.")

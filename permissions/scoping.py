@@ -12,10 +12,13 @@ from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from models.audit import AuditEvent
+from models.commissions import Commission
 from models.customers import CustomerRelationship, ManagementSession
 from models.identity import ApiKey, Operator, User
+from models.invitations import Invitation
 from models.organizations import Membership, Organization
 from models.outbox import OutboxMessage
+from models.webhooks import WebhookDelivery, WebhookSubscription
 from permissions.actor import Actor, MembershipInfo
 from permissions.enums import (
     ApiKeyScope,
@@ -25,12 +28,11 @@ from permissions.enums import (
     PartnerPermission,
     Role,
 )
-from permissions.policy import effective_permissions, is_operator_with
+from permissions.policy import effective_permissions, is_operator_with, reads_all_reports
 
 
-async def load_memberships(user_id: int) -> dict[int, MembershipInfo]:
-    """All of a user's memberships in one query."""
-    rows = await Membership.filter(user_id=user_id).values("id", "organization_id", "role", "permissions")
+def memberships_from_rows(rows: list[dict]) -> dict[int, MembershipInfo]:
+    """Membership rows (`id`, `organization_id`, `role`, `permissions`) by organization id."""
     memberships = {}
     for row in rows:
         role = Role(row["role"])
@@ -43,11 +45,20 @@ async def load_memberships(user_id: int) -> dict[int, MembershipInfo]:
     return memberships
 
 
+def operator_permissions_from(permissions: list[str] | None) -> frozenset[OperatorPermission]:
+    """An operator row's permissions (None: not an operator)."""
+    return frozenset(OperatorPermission(p) for p in permissions or ())
+
+
+async def load_memberships(user_id: int) -> dict[int, MembershipInfo]:
+    """All of a user's memberships in one query."""
+    rows = await Membership.filter(user_id=user_id).values("id", "organization_id", "role", "permissions")
+    return memberships_from_rows(rows)
+
+
 async def load_operator_permissions(user_id: int) -> frozenset[OperatorPermission]:
     row = await Operator.filter(user_id=user_id).first().values("permissions")
-    if row is None:
-        return frozenset()
-    return frozenset(OperatorPermission(p) for p in row["permissions"])
+    return operator_permissions_from(row["permissions"] if row else None)
 
 
 async def load_delegations(actor: Actor, *, idle: timedelta) -> dict[int, MembershipInfo]:
@@ -161,3 +172,45 @@ async def visible_outbox_messages(actor: Actor) -> QuerySet[OutboxMessage]:
     if await is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS):
         return OutboxMessage.all()
     return OutboxMessage.filter(id__in=[])  # nothing (`WHERE 1=0`)
+
+
+async def report_partners(actor: Actor) -> list[int] | None:
+    """The partners whose reports the actor reads: None for every partner (`reports:read` API
+    keys, operators with VIEW_ALL_REPORTS), else those it holds MANAGE_PARTNER_PORTAL in."""
+    if await reads_all_reports(actor):
+        return None
+    return _holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL)
+
+
+async def visible_report_commissions(actor: Actor) -> QuerySet[Commission]:
+    partners = await report_partners(actor)
+    return Commission.all() if partners is None else Commission.filter(partner_id__in=partners)
+
+
+async def visible_report_invitations(actor: Actor) -> QuerySet[Invitation]:
+    partners = await report_partners(actor)
+    return Invitation.all() if partners is None else Invitation.filter(partner_id__in=partners)
+
+
+async def visible_report_relationships(actor: Actor) -> QuerySet[CustomerRelationship]:
+    partners = await report_partners(actor)
+    return CustomerRelationship.all() if partners is None else CustomerRelationship.filter(partner_id__in=partners)
+
+
+async def manages_webhooks(actor: Actor) -> bool:
+    """API keys with webhooks:manage and operators with MANAGE_PROGRAMS administer every subscription."""
+    if actor.api_key_id is not None:
+        return ApiKeyScope.WEBHOOKS_MANAGE in actor.scopes
+    return await is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS)
+
+
+async def visible_webhook_subscriptions(actor: Actor) -> QuerySet[WebhookSubscription]:
+    if await manages_webhooks(actor):
+        return WebhookSubscription.all()
+    return WebhookSubscription.filter(id__in=[])
+
+
+async def visible_webhook_deliveries(actor: Actor) -> QuerySet[WebhookDelivery]:
+    if await manages_webhooks(actor):
+        return WebhookDelivery.all()
+    return WebhookDelivery.filter(id__in=[])

@@ -92,6 +92,15 @@ def content_hash(content: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
+MAX_EXTERNAL_ID_LENGTH = 200  # the columns' length (models/billing.py)
+
+
+def check_external_id(field: str, value: str) -> None:
+    """TOO_LONG rather than the database layer's error for an id no event can have."""
+    if len(value) > MAX_EXTERNAL_ID_LENGTH:
+        raise fail(field, UserErrorCode.TOO_LONG, f"An external id has at most {MAX_EXTERNAL_ID_LENGTH} characters.")
+
+
 async def once(
     source: str, external_id: str, kind: BillingEventKind, content: dict[str, Any],
     work: Callable[[], Awaitable[dict[str, Any]]],
@@ -101,6 +110,7 @@ async def once(
     The same external id with other content is a CONFLICT. Two concurrent deliveries of
     one event race on the unique (source, external id): the loser reads the winner's result.
     """
+    check_external_id("external_id", external_id)
     digest = content_hash(content)
     for _ in range(3):
         seen = await BillingEvent.filter(source=source, external_id=external_id).first().values(
@@ -187,6 +197,7 @@ async def record_refund(
 ) -> dict[str, Any]:
     """A full or partial refund. Before its payment is known it waits and applies on arrival."""
     _require_billing_writer(actor, source)
+    check_external_id("payment_external_id", payment_external_id)
     code = clean_currency(currency)
     minor = to_minor(amount, code)
     if minor <= 0:

@@ -17,7 +17,7 @@ from permissions.enums import OperatorPermission
 from permissions.errors import NotFound
 from resolvers import audit
 from resolvers.clock import now
-from resolvers.errors import UserErrorCode, fail
+from resolvers.errors import UserErrorCode, fail, query_argument
 from resolvers.identity import clean_name
 from resolvers.money import clean_currency, to_minor
 from resolvers.pagination import Page, paginate
@@ -115,7 +115,7 @@ async def set_exchange_rate(
 async def list_exchange_rates(*, currency: str | None, first: int | None, after: str | None) -> Page:
     queryset = ExchangeRate.all()
     if currency:
-        queryset = queryset.filter(currency=currency.strip().upper())
+        queryset = queryset.filter(currency=query_argument(clean_currency, currency))
     return await paginate(queryset, fields=RATE_FIELDS, first=first, after=after, order=("-id",))
 
 

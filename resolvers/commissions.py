@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from tortoise.expressions import F, Q
@@ -27,11 +28,12 @@ from models.customers import CustomerRelationship
 from models.enums import CommissionRuleKind, CommissionStatus, CommissionType, Program, Recurrence, RelationshipSource
 from models.partners import PartnerProfile, ProgramEnrollment
 from models.referrals import Referral
+from models.webhooks import WebhookEventType
 from permissions import policy
 from permissions.actor import Actor
 from permissions.enums import OperatorPermission, PartnerPermission
 from permissions.errors import NotFound
-from resolvers import audit
+from resolvers import audit, webhooks
 from resolvers.catalog import conversion_rate, minor_exact, round_minor
 from resolvers.clock import now
 from resolvers.errors import UserErrorCode, fail
@@ -218,6 +220,7 @@ async def commission_for_payment(settings: Settings, payment: Payment) -> int | 
         original_amount=payment.amount, original_currency=payment.currency, exchange_rate=str(factor),
         rate_bp=rule["rate_bp"], hold_until=hold_until, created_at=now(),
     )
+    await webhooks.publish(WebhookEventType.COMMISSION_CREATED, webhooks.commission_data(line))
     return line.id
 
 
@@ -234,6 +237,7 @@ async def apply_refund(refund: Refund, payment: Payment) -> list[int]:
     await Payment.filter(id=payment.id).update(refunded_amount=refunded_after)
     await Refund.filter(id=refund.id).update(payment_id=payment.id, applied_at=now())
     written = []
+    reversed_lines = []  # webhook data: the line reversed in whole, or the adjustment line written
     lines = await Commission.filter(payment_id=payment.id, refund_id=None).select_for_update()
     for line in lines:
         full = Decimal(await _line_total(line))
@@ -245,6 +249,9 @@ async def apply_refund(refund: Refund, payment: Payment) -> list[int]:
             status, amount = CommissionStatus.APPROVED, -share
         elif share >= line.amount:
             await Commission.filter(id=line.id).update(status=CommissionStatus.REVERSED)
+            line.status = CommissionStatus.REVERSED
+            reversed_lines.append({**webhooks.commission_data(line),
+                                   "reversedCommissionId": webhooks.global_id("Commission", line.id)})
             continue
         else:
             await Commission.filter(id=line.id).update(amount=F("amount") - share)
@@ -256,7 +263,15 @@ async def apply_refund(refund: Refund, payment: Payment) -> list[int]:
             exchange_rate=line.exchange_rate, rate_bp=line.rate_bp, hold_until=None, created_at=now(),
         )
         written.append(adjustment.id)
+        reversed_lines.append({**webhooks.commission_data(adjustment),
+                               "reversedCommissionId": webhooks.global_id("Commission", line.id)})
+    await webhooks.publish_many(WebhookEventType.COMMISSION_REVERSED, reversed_lines)
     return written
+
+
+async def _released(ids: list[int]) -> list[dict[str, Any]]:
+    """Webhook data of the lines a release batch approved (loaded only when somebody subscribed)."""
+    return [webhooks.commission_data(line) for line in await Commission.filter(id__in=ids).order_by("id")]
 
 
 async def _line_total(line: Commission) -> int:
@@ -268,11 +283,26 @@ async def _line_total(line: Commission) -> int:
     return line.amount + ((taken or {}).get("total") or 0)
 
 
+RELEASE_BATCH = 500
+
+
 async def release_held(settings: Settings) -> str:
-    """The release job: held lines whose hold period ended become payable (idempotent)."""
-    released = await Commission.filter(status=CommissionStatus.PENDING, hold_until__lte=now()).update(
-        status=CommissionStatus.APPROVED
-    )
+    """The release job: held lines whose hold period ended become payable (idempotent).
+
+    In batches of RELEASE_BATCH lines, each its own short transaction (a single UPDATE of a large
+    backlog would hold SQLite's write lock past other writers' busy timeout); each batch is a
+    conditional update, so a run that is stopped, or runs beside another, releases every line once."""
+    moment = now()
+    released = 0
+    while True:
+        async with in_transaction():
+            due = await Commission.filter(status=CommissionStatus.PENDING, hold_until__lte=moment).order_by(
+                "id").limit(RELEASE_BATCH).values_list("id", flat=True)
+            if not due:
+                break
+            released += await Commission.filter(id__in=list(due), status=CommissionStatus.PENDING).update(
+                status=CommissionStatus.APPROVED)
+            await webhooks.publish_many(WebhookEventType.COMMISSION_APPROVED, partial(_released, list(due)))
     return f"{released} commission line(s) released"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from permissions.actor import Actor
+from resolvers.budget import QueryBudget
 from resolvers.loaders import Loaders
 from resolvers.throttle import Throttle, client_key
 from settings import Settings
@@ -19,6 +20,7 @@ class RequestContext:
     response: object | None = None
     throttle: Throttle | None = None
     client_address: str | None = None
+    query_budget: QueryBudget | None = None
 
     async def throttle_lookup(self, scope: str) -> None:
         """Count one guessable look-up of this client (THROTTLED past the limit)."""

@@ -48,7 +48,7 @@ from resolvers.billing import _write_license
 from resolvers.catalog import PLAN_FIELDS, round_minor
 from resolvers.clock import now
 from resolvers.commissions import basis_points
-from resolvers.errors import UserErrorCode, fail
+from resolvers.errors import UserErrorCode, fail, query_argument
 from resolvers.money import clean_currency
 from resolvers.pagination import Page, paginate
 from resolvers.partners import CODE_ALPHABET, acting_partner, random_code
@@ -108,7 +108,7 @@ async def price_table(actor: Actor, partner_id: int | None, currency: str | None
     """Per plan and currency: list price, discount, wholesale price, margin (all monthly)."""
     partner = await _reseller_for_reading(actor, partner_id)
     discount_bp = await discount_of(partner)
-    wanted = clean_currency(currency) if currency else None
+    wanted = query_argument(clean_currency, currency) if currency else None
     rows = []
     for plan in await Plan.all().order_by("id").values(*PLAN_FIELDS):
         for code, list_amount in sorted(plan["prices"].items()):

@@ -4,25 +4,28 @@ sessions, and the partner's "my customers"."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from models.customers import CustomerRelationship, ManagementSession
 from models.enums import LicenseStatus, Program, RelationshipSource
 from models.organizations import Organization
 from models.partners import PartnerProfile, ProgramEnrollment
+from models.webhooks import WebhookEventType
 from permissions import policy, scoping
 from permissions.actor import Actor, MembershipInfo
 from permissions.enums import DelegatedPermission, OrganizationPermission, PartnerPermission
 from permissions.errors import Forbidden, NotFound
-from resolvers import audit
+from resolvers import audit, webhooks
 from resolvers.audit import AUDIT_FIELDS
 from resolvers.clock import now
-from resolvers.errors import UserErrorCode, fail
-from resolvers.pagination import Page, paginate
+from resolvers.errors import BadArgument, UserErrorCode, fail
+from resolvers.pagination import Page, after_cursor, check_page_size, paginate
 from resolvers.organizations import search_key
 from resolvers.partners import acting_partner, notify_administrators
 from settings import Settings
@@ -88,6 +91,8 @@ async def _end_current(actor: Actor, membership: MembershipInfo, customer_id: in
     await audit.record(actor, "service_partner.unlink", "CustomerRelationship", current.id, acting=membership,
                        changes={"partner_id": current.partner_id})
     await _notify_link(customer_id, current.partner_id, "unlinked")
+    await webhooks.publish(WebhookEventType.CUSTOMER_UNLINKED, webhooks.relationship_data(
+        current.id, customer_id, current.partner_id, source=current.source, endedAt=webhooks.iso_time(moment)))
     return current
 
 
@@ -95,7 +100,9 @@ async def set_service_partner(actor: Actor, organization_id: int, partner_code: 
     """The customer selects (or changes) its service partner by the partner's public code."""
     membership = await _customer_admin(actor, organization_id)
     code = partner_code.strip().upper()
-    partner_id = await PartnerProfile.filter(code=code).first().values_list("organization_id", flat=True)
+    code_length = PartnerProfile._meta.fields_map["code"].max_length
+    partner_id = None if len(code) > code_length else (  # longer than any code: tortoise refuses to compare
+        await PartnerProfile.filter(code=code).first().values_list("organization_id", flat=True))
     is_service_partner = partner_id is not None and await ProgramEnrollment.filter(
         partner_id=partner_id, program=Program.SERVICE_PARTNER
     ).exists()
@@ -115,6 +122,8 @@ async def set_service_partner(actor: Actor, organization_id: int, partner_code: 
         await audit.record(actor, "service_partner.link", "CustomerRelationship", relationship.id, acting=membership,
                            changes={"partner_id": partner_id, "source": RelationshipSource.SELECTED.value})
         await _notify_link(organization_id, partner_id, "linked")
+        await webhooks.publish(WebhookEventType.CUSTOMER_LINKED, webhooks.relationship_data(
+            relationship.id, organization_id, partner_id, source=RelationshipSource.SELECTED.value))
     return await current_relationship(actor, organization_id)
 
 
@@ -154,6 +163,9 @@ async def set_delegated_permissions(
                 "customer_name": customer_name, "partner_name": partner_name, "permissions": granted,
                 "expires_at": expires_at, "audience": audience,
             })
+        await webhooks.publish(WebhookEventType.GRANT_CHANGED, webhooks.relationship_data(
+            current.id, organization_id, current.partner_id, permissions=granted,
+            expiresAt=webhooks.iso_time(expires_at)))
     return await current_relationship(actor, organization_id)
 
 
@@ -164,6 +176,17 @@ async def current_relationship(actor: Actor, organization_id: int) -> dict[str, 
     return await CustomerRelationship.filter(customer_id=organization_id, ended_at=None).first().values(
         *CUSTOMER_FIELDS
     )
+
+
+async def current_relationships(actor: Actor, organization_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """`current_relationship` for many organizations in two queries (a loader's batch)."""
+    visible = await (await scoping.visible_organizations(actor)).filter(id__in=organization_ids).values_list(
+        "id", flat=True
+    )
+    if not visible:
+        return {}
+    rows = await CustomerRelationship.filter(customer_id__in=list(visible), ended_at=None).values(*CUSTOMER_FIELDS)
+    return {row["customer_id"]: row for row in rows}
 
 
 async def relationship_history(actor: Actor, organization_id: int) -> list[dict[str, Any]]:
@@ -240,6 +263,9 @@ async def session_permissions(actor: Actor, customer_id: int) -> list[str]:
 # --- my customers and activity -----------------------------------------------------------------------
 
 
+MAX_SEARCH_LENGTH = 200  # organizations.search_name
+
+
 async def my_customers(
     actor: Actor, partner_id: int | None, *, license_status: LicenseStatus | None,
     source: RelationshipSource | None, search: str | None, order: CustomerOrder, descending: bool,
@@ -253,10 +279,21 @@ async def my_customers(
     if source is not None:
         queryset = queryset.filter(source=source)
     if search and search.strip():
+        if len(search) > MAX_SEARCH_LENGTH:  # no name is longer; SQLite refuses very long LIKE patterns
+            raise BadArgument(f"Search for at most {MAX_SEARCH_LENGTH} characters.")
         queryset = queryset.filter(customer__search_name__contains=search_key(search.strip()))
     prefix = "-" if descending else ""
     keys = (f"{prefix}customer__name", f"{prefix}id") if order is CustomerOrder.NAME else (f"{prefix}id",)
-    return await paginate(queryset, fields=CUSTOMER_FIELDS, first=first, after=after, order=keys)
+    # Still one query: the subquery picks the page's ids in order (joining only what the order
+    # needs), and only those rows are joined with license, customer and partner. A partner with
+    # 10,000 customers would otherwise join all of them before sorting. The (always true) name
+    # condition makes tortoise's outer join an inner one for PostgreSQL, which may then walk the
+    # index organizations(name, id) and stop after the page.
+    narrowed = after_cursor(queryset.filter(customer__name__isnull=False), keys, after)
+    page_ids = narrowed.order_by(*keys).limit(check_page_size(first) + 1).values("id")
+    page = await paginate(CustomerRelationship.filter(id__in=Subquery(page_ids)), fields=CUSTOMER_FIELDS,
+                          first=first, after=after, order=keys)
+    return replace(page, queryset=queryset)  # totalCount counts every customer, not the page
 
 
 async def get_customer(actor: Actor, relationship_id: int) -> dict[str, Any] | None:

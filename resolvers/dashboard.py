@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
+from tortoise import connections
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count, Sum
+from tortoise.queryset import QuerySet
 
 from models.billing import License
-from models.commissions import Commission
+from models.commissions import Commission, Payout
 from models.customers import CustomerRelationship
-from models.enums import CommissionStatus, InvitationStatus, LicenseStatus
+from models.enums import CommissionStatus, InvitationStatus, LicenseStatus, PayoutStatus
 from models.invitations import Invitation
 from permissions.actor import Actor
 from permissions.enums import PartnerPermission
@@ -31,33 +35,86 @@ class Dashboard:
     open_commission: int
 
 
-async def partner_dashboard(actor: Actor, partner_id: int | None) -> Dashboard:
-    """MANAGE_PARTNER_PORTAL holders. Commission sums are in the partner's payout currency."""
-    membership, profile = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
-    partner = membership.organization_id
+FIGURES = ("active", "trial", "customers", "open_invitations", "open_commission", "paid_commission")
+
+
+def _scalar(queryset: QuerySet, aggregate: Count | Sum) -> Subquery:
+    """One aggregate over a queryset, as a scalar subquery of the figures query."""
+    return Subquery(queryset.annotate(value=aggregate).values("value"))
+
+
+def _figures_query(partner: int, moment: datetime) -> QuerySet:
+    """The license counts of the partner's current customers (one pass), with every other figure
+    as a scalar subquery. Counts name indexed columns, not `id`: PostgreSQL answers them from the
+    covering indexes alone.
+
+    Open lines are a range of the covering index (partner_id, status, amount). Paid lines are
+    never edited and each belongs to exactly one PAID payout whose amount is their sum
+    (resolvers/payouts.py), so the paid figure sums a partner's few payouts instead of every
+    line it was ever paid: the dashboard's cost does not grow with the ledger's history.
+    Filtered aggregates stay on one table: tortoise 1.1 drops the join of a `_filter` across relations.
+    """
     current = CustomerRelationship.filter(partner_id=partner, ended_at=None)
-    customer_count = await current.count()
-    # Filtered aggregates stay on one table: tortoise 1.1 drops the join of a `_filter` across relations.
-    licenses = await License.filter(organization_id__in=Subquery(current.values("customer_id"))).annotate(
-        active=Count("id", _filter=Q(status=LicenseStatus.ACTIVE)),
-        trial=Count("id", _filter=Q(status=LicenseStatus.TRIAL)),
-    ).first().values("active", "trial")
-    open_invitations = await Invitation.filter(
-        partner_id=partner, status=InvitationStatus.OPEN, expires_at__gt=now()
-    ).count()
-    money = await Commission.filter(partner_id=partner).annotate(
-        total=Sum("amount", _filter=~Q(status=CommissionStatus.REVERSED)),
-        paid=Sum("amount", _filter=Q(status=CommissionStatus.PAID)),
-        open=Sum("amount", _filter=Q(status__in=[CommissionStatus.PENDING, CommissionStatus.APPROVED])),
-    ).first().values("total", "paid", "open")
+    return License.filter(organization_id__in=Subquery(current.values("customer_id"))).annotate(
+        active=Count("organization_id", _filter=Q(status=LicenseStatus.ACTIVE)),
+        trial=Count("organization_id", _filter=Q(status=LicenseStatus.TRIAL)),
+        customers=_scalar(current, Count("customer_id")),
+        open_invitations=_scalar(
+            Invitation.filter(partner_id=partner, status=InvitationStatus.OPEN, expires_at__gt=moment),
+            Count("partner_id"),
+        ),
+        open_commission=_scalar(
+            Commission.filter(partner_id=partner, status__in=[CommissionStatus.PENDING, CommissionStatus.APPROVED]),
+            Sum("amount"),
+        ),
+        paid_commission=_scalar(Payout.filter(partner_id=partner, status=PayoutStatus.PAID), Sum("amount")),
+    ).first().values(*FIGURES)
+
+
+class _CompiledFigures:
+    """`_figures_query` built once per database dialect, with stand-ins for the partner and the
+    moment that are swapped for the real values on each call: tortoise takes about a millisecond
+    to build this statement, a sixth of what a 10,000-customer partner's figures take to compute."""
+
+    PARTNER = -7_346_219
+    MOMENT = datetime(1970, 1, 2, tzinfo=UTC)
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, tuple[str, list[Any]]] = {}
+
+    async def figures(self, partner: int, moment: datetime) -> dict[str, int]:
+        connection = connections.get("default")
+        dialect = connection.capabilities.dialect
+        if dialect not in self.compiled:
+            query = _figures_query(self.PARTNER, self.MOMENT)
+            sql = query.sql()
+            self.compiled[dialect] = (sql, query.query.get_parameterized_sql()[1])
+        sql, template = self.compiled[dialect]
+        values = [partner if value == self.PARTNER else moment if value == self.MOMENT else value
+                  for value in template]
+        row = (await connection.execute_query_dict(sql, values))[0]
+        return {name: int(row[name] or 0) for name in FIGURES}  # PostgreSQL sums bigint as numeric
+
+
+_FIGURES = _CompiledFigures()
+
+
+async def partner_dashboard(actor: Actor, partner_id: int | None) -> Dashboard:
+    """MANAGE_PARTNER_PORTAL holders. Commission sums are in the partner's payout currency.
+
+    One statement after the access check (`_figures_query`): on SQLite every statement queues
+    for the process's one connection, so fewer statements means less waiting under load.
+    """
+    membership, profile = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
+    figures = await _FIGURES.figures(membership.organization_id, now())
     return Dashboard(
-        partner_id=partner,
+        partner_id=membership.organization_id,
         currency=profile["payout_currency"],
-        customers=customer_count,
-        open_invitations=open_invitations,
-        active_customers=licenses["active"] or 0,
-        trial_customers=licenses["trial"] or 0,
-        total_commission=money["total"] or 0,
-        paid_commission=money["paid"] or 0,
-        open_commission=money["open"] or 0,
+        customers=figures["customers"],
+        open_invitations=figures["open_invitations"],
+        active_customers=figures["active"],
+        trial_customers=figures["trial"],
+        total_commission=figures["open_commission"] + figures["paid_commission"],
+        paid_commission=figures["paid_commission"],
+        open_commission=figures["open_commission"],
     )

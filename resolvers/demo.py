@@ -13,7 +13,9 @@
   partners) and Contoso's payments, which earned Northwind commission lines;
 - referral channels: Northwind's affiliate links with clicks and a signup that paid;
   Adventure Works, an expert whose code a customer redeemed and paid with; Litware, a
-  reseller with an order of coupons, two of them redeemed.
+  reseller with an order of coupons, two of them redeemed;
+- HubSpot's partner tiers (Silver, Gold, Platinum, Diamond) with richer service-partner rates,
+  Northwind's agency certification, and the tier figures refreshed.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from resolvers import (
     invitations,
     organizations,
     partners,
+    tiers,
 )
 from resolvers.clock import now
 from settings import Settings
@@ -182,6 +185,7 @@ async def seed_demo(settings: Settings) -> list[Login]:
 
     await _money(demo, operator, contoso)
     await _referral_channels(demo, operator, admin, northwind)
+    await _tiers(demo, operator, northwind)
     return _logins()
 
 
@@ -217,6 +221,30 @@ async def _money(demo: _Demo, operator: Actor, contoso: int) -> None:
         )
     await commissions.release_held(settings)
 
+
+
+# HubSpot's tiers: both MRR thresholds (sold in the last 12 months, managed), and its service-partner rate.
+HUBSPOT_TIERS = [("Silver", "1125", "1125", "17.50"), ("Gold", "2100", "6000", "20.00"),
+                 ("Platinum", "3750", "20000", "22.50"), ("Diamond", "10000", "50000", "25.00")]
+AGENCY_CERTIFICATION = "Agency Partner Certification"
+
+
+async def _tiers(demo: _Demo, operator: Actor, northwind: int) -> None:
+    """The tiers with the agency certification and a median of 3 features used, their rates, and the
+    figures of every partner (Northwind is far from Silver: it sees what it misses)."""
+    settings = demo.settings
+    for rank, (name, sold, managed, rate) in enumerate(HUBSPOT_TIERS, start=1):
+        await tiers.create_tier(operator, settings, name=name, rank=rank,
+                                min_sold_mrr=(sold, settings.base_currency),
+                                min_managed_mrr=(managed, settings.base_currency),
+                                required_certification=AGENCY_CERTIFICATION, min_median_features=3)
+        await commissions.create_rule(
+            operator, program=Program.SERVICE_PARTNER, kind=CommissionRuleKind.PERCENT, rate=rate,
+            flat_amount=None, flat_currency=None, recurrence=Recurrence.LIFETIME, months=None, hold_days=30,
+            product_id=None, tier=name, partner_id=None,
+        )
+    await tiers.record_certification(operator, northwind, name=AGENCY_CERTIFICATION, valid_until=None)
+    await tiers.run_tiers_job(settings)
 
 
 async def _no_throttle(scope: str) -> None:

@@ -6,8 +6,10 @@ that raised them is rolled back, so nothing is half-written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 
 class UserErrorCode(StrEnum):
@@ -73,3 +75,15 @@ class BadArgument(Exception):
     """A query argument out of range or malformed (shown as `extensions.code = BAD_USER_INPUT`)."""
 
     code = "BAD_USER_INPUT"
+
+
+T = TypeVar("T")
+
+
+def query_argument(clean: Callable[[str], T], raw: str) -> T:
+    """A query argument through a mutation input's cleaner (e.g. `clean_currency`): queries have no
+    payload `errors`, so its problem becomes a BadArgument."""
+    try:
+        return clean(raw)
+    except UserInputError as error:
+        raise BadArgument(str(error)) from error

@@ -16,11 +16,12 @@ from models.enums import InvitationStatus, Program, RelationshipSource
 from models.identity import User
 from models.invitations import Invitation
 from models.organizations import Membership, Organization
+from models.webhooks import WebhookEventType
 from permissions import policy
 from permissions.actor import Actor
 from permissions.enums import PartnerPermission, Role, Via
 from permissions.errors import NotFound
-from resolvers import audit
+from resolvers import audit, webhooks
 from resolvers.clock import now
 from resolvers.errors import Problem, UserErrorCode, UserInputError, fail
 from resolvers.identity import (
@@ -277,6 +278,8 @@ async def accept_invitation(
             await notify_administrators(invitation.partner_id, "service_partner_changed", {
                 "customer_name": org_name, "partner_name": partner_name, "change": "linked", "audience": "partner",
             })
+            await webhooks.publish(WebhookEventType.CUSTOMER_LINKED, webhooks.relationship_data(
+                relationship.id, organization.id, invitation.partner_id, source=RelationshipSource.INVITATION.value))
             if new_user:
                 token_value, expires_at = await issue_session(settings, user_id)
                 session = IssuedSession(token_value, expires_at, {

@@ -21,6 +21,7 @@ from resolvers.commissions import release_held
 from resolvers.invitations import expire_invitations
 from resolvers.outbox import deliver_due
 from resolvers.payouts import run_monthly_payouts
+from resolvers.tiers import run_tiers_job
 from settings import Settings
 
 logger = logging.getLogger("partner_portal.jobs")
@@ -38,6 +39,7 @@ JOBS: dict[str, Job] = {
     "invitations": expire_invitations,
     "commissions": release_held,
     "payouts": run_monthly_payouts,
+    "tiers": run_tiers_job,
 }
 
 

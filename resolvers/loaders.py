@@ -12,13 +12,16 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 from tortoise.queryset import QuerySet
 
-from permissions import scoping
+from models.partners import PartnerApplication, PartnerProfile
+from permissions import policy, scoping
 from permissions.actor import Actor
+from permissions.enums import OperatorPermission
 from resolvers.billing import licenses_of
 from resolvers.catalog import plans_of
+from resolvers.customers import current_relationships
 from resolvers.identity import USER_FIELDS
 from resolvers.organizations import MEMBERSHIP_FIELDS, ORGANIZATION_FIELDS
-from resolvers.partners import enrolled_programs
+from resolvers.partners import APPLICATION_FIELDS, PROFILE_FIELDS, enrolled_programs
 
 
 Scope = Callable[[Actor], Awaitable[QuerySet]]
@@ -57,14 +60,43 @@ def _keyed_loader(actor: Actor, fetch: Callable[[Actor, list[int]], Awaitable[di
     return DataLoader(load_fn=load)
 
 
+async def _partner_profiles(actor: Actor, organization_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Partner profiles of the organizations the actor may see (as `resolvers.partners.get_profile`)."""
+    visible = await (await scoping.visible_organizations(actor)).filter(id__in=organization_ids).values_list(
+        "id", flat=True
+    )
+    rows = await PartnerProfile.filter(organization_id__in=list(visible)).values(*PROFILE_FIELDS) if visible else []
+    return {row["organization_id"]: row for row in rows}
+
+
+async def _latest_applications(actor: Actor, organization_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Each organization's newest application, for its members and reviewing operators
+    (as `resolvers.partners.latest_application`)."""
+    allowed = organization_ids
+    if not await policy.is_operator_with(actor, OperatorPermission.REVIEW_PARTNERS):
+        memberships = await actor.memberships()
+        allowed = [i for i in organization_ids if i in memberships]
+    if not allowed:
+        return {}
+    latest: dict[int, dict[str, Any]] = {}
+    for row in await PartnerApplication.filter(organization_id__in=allowed).order_by("id").values(*APPLICATION_FIELDS):
+        latest[row["organization_id"]] = row  # ascending ids: the newest wins
+    return latest
+
+
 class Loaders:
     """Created once per request in the context."""
 
     def __init__(self, actor: Actor) -> None:
         self.user = _by_id_loader(actor, scoping.visible_users, USER_FIELDS)
+        if actor.user_row is not None:  # read with the session: the viewer itself costs no query
+            self.user.prime(actor.user_id, actor.user_row)
         self.organization = _by_id_loader(actor, scoping.visible_organizations, ORGANIZATION_FIELDS)
         self.membership = _by_id_loader(actor, scoping.visible_memberships, MEMBERSHIP_FIELDS)
         self.memberships_of_user = _memberships_of_user_loader(actor)
         self.license = _keyed_loader(actor, licenses_of)
         self.programs = _keyed_loader(actor, lambda _actor, ids: enrolled_programs(ids), default=[])
         self.plans = _keyed_loader(actor, lambda _actor, ids: plans_of(ids), default=[])
+        self.service_partner = _keyed_loader(actor, current_relationships)
+        self.partner_profile = _keyed_loader(actor, _partner_profiles)
+        self.partner_application = _keyed_loader(actor, _latest_applications)

@@ -8,10 +8,13 @@
    sets them SENDING with a random claim token and a lease, only where they are
    still due. Rows then carrying the worker's token are its own: two workers (tasks,
    processes, servers; SQLite or PostgreSQL) never claim the same message.
-2. Send each through SMTP (`integrations/smtp.py`), one connection per batch.
+2. Send each by its kind: mail through SMTP (`integrations/smtp.py`), one connection per
+   batch; webhooks as signed POSTs (`resolvers/webhooks.py`), one HTTP client per round.
 3. Record: SENT with `sent_at`; or, on failure, `attempts + 1`, the error, and PENDING
-   again after a backoff of 1, 2, 4, … minutes (at most 6 hours), FAILED once
-   `attempts` reaches OUTBOX_MAX_ATTEMPTS. Updates are conditional on the claim token.
+   again after a backoff of 1, 2, 4, … minutes (at most 6 hours). Mail is FAILED once
+   `attempts` reaches OUTBOX_MAX_ATTEMPTS; a webhook once 24 hours have passed since it
+   was queued (its last attempt falls on that moment). Updates are conditional on the
+   claim token.
 
 Delivery is at least once: a worker that dies after the server accepted a mail and
 before recording it sends that mail again when the lease has run out (the
@@ -28,7 +31,7 @@ import logging
 import secrets
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.expressions import Q
@@ -38,6 +41,7 @@ from models.outbox import OutboxKind, OutboxMessage, OutboxStatus
 from permissions import policy, scoping
 from permissions.actor import Actor
 from permissions.enums import OperatorPermission
+from resolvers import webhooks
 from resolvers.clock import now
 from resolvers.pagination import Page, paginate
 from settings import Settings
@@ -114,10 +118,14 @@ async def deliver_due(settings: Settings, *, batch_size: int = BATCH_SIZE) -> De
         sender: SmtpSender | None = None
         if settings.smtp_url:
             sender = await stack.enter_async_context(SmtpSender(SmtpServer.from_url(settings.smtp_url)))
+        http = await stack.enter_async_context(webhooks.sender(settings))  # connects on first use
         for _ in range(MAX_BATCHES_PER_RUN):
             rows, due = await claim_due(batch_size)
             for row in rows:
-                await _deliver(row, sender, settings, report)
+                if row["kind"] == OutboxKind.WEBHOOK.value:
+                    await _deliver_webhook(row, http, settings, report)
+                else:
+                    await _deliver(row, sender, settings, report)
             if due < batch_size:
                 break
     if report.handled:
@@ -152,6 +160,33 @@ async def _deliver(row: dict[str, Any], sender: SmtpSender | None, settings: Set
     else:
         await _record_sent(row, note=None)
         report.sent += 1
+
+
+async def _deliver_webhook(
+    row: dict[str, Any], http: webhooks.WebhookSender, settings: Settings, report: DeliveryReport
+) -> None:
+    try:
+        attempt = await webhooks.deliver(row, http, settings)
+    except webhooks.GiveUp as error:
+        await _record_failure(row, str(error), settings, report, final=True)
+        return
+    except Exception as error:  # noqa: BLE001 — any failure is recorded and retried
+        attempt = webhooks.Attempt(None, 0, f"{type(error).__name__}: {error}")
+    if attempt.delivered:
+        await _record_sent(row, note=f"HTTP {attempt.http_status}")
+        report.sent += 1
+        return
+    retry = webhook_retry_at(row)
+    await _record_failure(row, attempt.error or "Failed.", settings, report, final=retry is None, retry_at=retry)
+
+
+def webhook_retry_at(row: dict[str, Any]) -> datetime | None:
+    """After a failed webhook attempt: the next one, at the latest 24 hours after queueing; None after that."""
+    deadline = row["created_at"] + webhooks.RETRY_WINDOW
+    moment = now()
+    if moment >= deadline:
+        return None
+    return min(moment + backoff(row["attempts"] + 1), deadline)
 
 
 def message_id(row: dict[str, Any], settings: Settings) -> str:
@@ -190,11 +225,14 @@ async def _record_sent(row: dict[str, Any], *, note: str | None) -> None:
 
 
 async def _record_failure(
-    row: dict[str, Any], error: str, settings: Settings, report: DeliveryReport, *, final: bool = False
+    row: dict[str, Any], error: str, settings: Settings, report: DeliveryReport, *, final: bool = False,
+    retry_at: datetime | None = None,
 ) -> None:
+    """FAILED when `final` or (without `retry_at`) at OUTBOX_MAX_ATTEMPTS; else PENDING until
+    `retry_at` (default: the backoff)."""
     attempts = row["attempts"] + 1
     error = error[:MAX_ERROR_LENGTH]
-    if final or attempts >= settings.outbox_max_attempts:
+    if final or (retry_at is None and attempts >= settings.outbox_max_attempts):
         await _mine(row).update(
             status=OutboxStatus.FAILED.value, attempts=attempts, last_error=error, claim_token=None,
             claimed_until=None,
@@ -202,7 +240,7 @@ async def _record_failure(
         report.failed += 1
         logger.error("Outbox message #%s failed for good after %d attempts: %s", row["id"], attempts, error)
         return
-    retry_at = now() + backoff(attempts)
+    retry_at = retry_at or now() + backoff(attempts)
     await _mine(row).update(
         status=OutboxStatus.PENDING.value, attempts=attempts, next_attempt_at=retry_at, last_error=error,
         claim_token=None, claimed_until=None,

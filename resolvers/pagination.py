@@ -66,6 +66,14 @@ def check_page_size(first: int | None) -> int:
     return size
 
 
+def after_cursor(queryset: QuerySet, order: Sequence[str], after: str | None) -> QuerySet:
+    """The rows after the cursor `after` in `order` (tortoise's notation), for a page query."""
+    if after is None:
+        return queryset
+    keys = [(key.lstrip("-"), key.startswith("-")) for key in order]
+    return queryset.filter(_after(keys, decode_cursor(after, len(keys))))
+
+
 async def paginate(
     queryset: QuerySet,
     *,
@@ -80,9 +88,7 @@ async def paginate(
     """
     size = check_page_size(first)
     keys = [(key.lstrip("-"), key.startswith("-")) for key in order]
-    page_query = queryset
-    if after is not None:
-        page_query = page_query.filter(_after(keys, decode_cursor(after, len(keys))))
+    page_query = after_cursor(queryset, order, after)
     key_names = [name for name, _ in keys]
     columns = list(dict.fromkeys([*fields, *key_names]))
     rows = await page_query.order_by(*order).limit(size + 1).values(*columns)

@@ -16,13 +16,14 @@ from tortoise.transactions import in_transaction
 from models.enums import ApplicationStatus, Program
 from models.organizations import Membership, Organization
 from models.partners import PartnerApplication, PartnerProfile, ProgramEnrollment
+from models.webhooks import WebhookEventType
 from permissions import policy, scoping
 from permissions.actor import Actor, MembershipInfo
 from permissions.enums import OperatorPermission, OrganizationPermission, PartnerPermission, Role
 from permissions.errors import Forbidden, NotFound
-from resolvers import audit
+from resolvers import audit, webhooks
 from resolvers.clock import now
-from resolvers.errors import Problem, UserErrorCode, UserInputError, fail
+from resolvers.errors import Problem, UserErrorCode, UserInputError, fail, query_argument
 from resolvers.identity import clean_name, normalize_email
 from resolvers.mail import queue_mail
 from resolvers.money import clean_currency
@@ -274,6 +275,11 @@ async def approve_application(
             "organization_name": organization_name, "programs": chosen, "partner_code": profile.code,
             "note": clean_note,
         })
+        await webhooks.publish(WebhookEventType.PARTNER_APPROVED, {
+            "id": webhooks.global_id("Organization", application.organization_id), "name": organization_name,
+            "code": profile.code, "programs": chosen, "payoutCurrency": profile.payout_currency,
+            "applicationId": webhooks.global_id("PartnerApplication", application_id),
+        })
     return await PartnerApplication.filter(id=application_id).first().values(*APPLICATION_FIELDS)
 
 
@@ -331,8 +337,9 @@ async def directory(
 ) -> Page:
     """Approved partners that opted in: public, no sign-in needed."""
     queryset = PartnerProfile.filter(listed_in_directory=True)
-    if country:
-        queryset = queryset.filter(organization__country=country.strip().upper())
+    wanted_country = query_argument(clean_country, country) if country else None
+    if wanted_country:
+        queryset = queryset.filter(organization__country=wanted_country)
     if program is not None:
         queryset = queryset.filter(
             organization_id__in=Subquery(ProgramEnrollment.filter(program=program).values("partner_id"))

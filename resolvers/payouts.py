@@ -35,11 +35,12 @@ from models.commissions import Commission, Payout, PayoutSettings
 from models.enums import CommissionStatus, PayoutMethod, PayoutStatus
 from models.organizations import Organization
 from models.partners import PartnerProfile
+from models.webhooks import WebhookEventType
 from permissions import policy
 from permissions.actor import Actor, MembershipInfo
 from permissions.enums import OperatorPermission, PartnerPermission, Via
 from permissions.errors import NotFound
-from resolvers import audit
+from resolvers import audit, webhooks
 from resolvers.catalog import MissingExchangeRate, threshold_in
 from resolvers.clock import now
 from resolvers.commissions import COMMISSION_FIELDS
@@ -56,6 +57,10 @@ PAYOUT_FIELDS = ("id", "partner_id", "partner__name", "status", "amount", "curre
                  "requested_by_id", "requested_at", "decided_at", "paid_at", "reference", "note")
 MAX_REFERENCE_LENGTH = 200
 SEPA_CURRENCY = "EUR"
+PAYOUT_EVENTS = {
+    PayoutStatus.REQUESTED: WebhookEventType.PAYOUT_REQUESTED, PayoutStatus.APPROVED: WebhookEventType.PAYOUT_APPROVED,
+    PayoutStatus.PAID: WebhookEventType.PAYOUT_PAID, PayoutStatus.REJECTED: WebhookEventType.PAYOUT_REJECTED,
+}
 
 logger = logging.getLogger("partner_portal.payouts")
 
@@ -350,8 +355,12 @@ async def reject_payout(actor: Actor, payout_id: int, note: str) -> dict[str, An
 
 
 async def _notify(partner_id: int, payout_id: int) -> None:
-    """Mail the partner's administrators about the payout as it stands (inside the transaction)."""
-    payout = await Payout.filter(id=payout_id).first().values("status", "amount", "currency", "reference", "note")
+    """Mail the partner's administrators about the payout as it stands and publish its webhook event
+    (inside the transaction)."""
+    payout = await Payout.filter(id=payout_id).first().values(
+        "id", "status", "amount", "currency", "method", "reference", "note"
+    )
+    await webhooks.publish(PAYOUT_EVENTS[PayoutStatus(payout["status"])], webhooks.payout_data(payout, partner_id))
     name = await Organization.filter(id=partner_id).first().values_list("name", flat=True)
     await notify_administrators(partner_id, "payout_changed", {
         "partner_name": name, "amount": str(to_decimal(payout["amount"], payout["currency"])),

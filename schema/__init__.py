@@ -13,7 +13,6 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.relay import GlobalID, GlobalIDValueError
 from strawberry.tools import merge_types
@@ -28,14 +27,20 @@ from schema.codes import CodesMutation, CodesQuery
 from schema.coupons import CouponsMutation, CouponsQuery
 from schema.commissions import CommissionsMutation, CommissionsQuery
 from schema.common import Info, Node, fetch_node
+from schema.cost import QueryCost
 from schema.errors import ErrorPresenter
+from schema.limits import LimitedValidationCache, hide_suggestions
 from schema.identity import IdentityMutation, IdentityQuery
 from schema.invitations import InvitationsMutation, InvitationsQuery
 from schema.organizations import OrganizationsMutation, OrganizationsQuery
 from schema.outbox import OutboxQuery
 from schema.partners import PartnersMutation, PartnersQuery
 from schema.payouts import PayoutsMutation, PayoutsQuery
+from schema.reports import ReportsQuery
 from schema.stripe import StripeMutation
+from schema.text_guard import RefuseUnstorableText
+from schema.tiers import TiersMutation, TiersQuery
+from schema.webhooks import WebhooksMutation, WebhooksQuery
 from settings import Settings
 
 MAX_NODES = 100
@@ -69,13 +74,13 @@ Query = merge_types(
     "Query",
     (NodeQuery, IdentityQuery, OrganizationsQuery, PartnersQuery, CustomersQuery, InvitationsQuery,
      CommissionsQuery, PayoutsQuery, AuditQuery, OutboxQuery, CodesQuery, AffiliatesQuery,
-     CouponsQuery),
+     CouponsQuery, ReportsQuery, WebhooksQuery, TiersQuery),
 )
 Mutation = merge_types(
     "Mutation",
     (IdentityMutation, OrganizationsMutation, PartnersMutation, InvitationsMutation, CustomersMutation,
      BillingMutation, CommissionsMutation, PayoutsMutation, StripeMutation, CodesMutation, AffiliatesMutation,
-     CouponsMutation),
+     CouponsMutation, WebhooksMutation, TiersMutation),
 )
 
 
@@ -96,17 +101,24 @@ _describe_roots()
 
 
 class PortalSchema(strawberry.Schema):
+    hides_suggestions = False
+
     def process_errors(self, errors: list[GraphQLError], execution_context: object = None) -> None:
         """Silence strawberry's log of every error: `ErrorPresenter` logs the unexpected ones,
-        and client errors (validation, NOT_FOUND, ...) are not the server's to log."""
+        and client errors (validation, NOT_FOUND, ...) are not the server's to log. Without
+        introspection, "Did you mean …?" goes too (it would reveal the schema)."""
+        if self.hides_suggestions:
+            hide_suggestions(errors)
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    return _schema(settings.max_query_depth, settings.max_aliases, settings.max_tokens, settings.introspection_enabled)
+    return _schema(settings.max_query_depth, settings.max_aliases, settings.max_tokens, settings.max_selections,
+                   settings.introspection_enabled)
 
 
 @lru_cache(maxsize=8)
-def _schema(max_depth: int, max_aliases: int, max_tokens: int, introspection: bool) -> strawberry.Schema:
+def _schema(max_depth: int, max_aliases: int, max_tokens: int, max_selections: int,
+            introspection: bool) -> strawberry.Schema:
     """One schema per hardening configuration: building one takes a noticeable fraction of a second."""
     extensions = [
         ErrorPresenter,
@@ -114,8 +126,12 @@ def _schema(max_depth: int, max_aliases: int, max_tokens: int, introspection: bo
         partial(MaxAliasesLimiter, max_alias_count=max_aliases),
         partial(MaxTokensLimiter, max_token_count=max_tokens),
         ParserCache,
-        ValidationCache,
+        partial(LimitedValidationCache, max_selections=max_selections),
+        QueryCost,
+        RefuseUnstorableText,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return PortalSchema(query=Query, mutation=Mutation, extensions=extensions)
+    schema = PortalSchema(query=Query, mutation=Mutation, extensions=extensions)
+    schema.hides_suggestions = not introspection
+    return schema

@@ -3,21 +3,24 @@
 Access errors and bad arguments keep their message and get `extensions.code`;
 GraphQL syntax and validation errors pass unchanged; anything unexpected is
 logged with its traceback and shown only as "Unexpected error." with
-`extensions.code = INTERNAL_SERVER_ERROR`.
+`extensions.code = INTERNAL_SERVER_ERROR`, or, when the database does not answer at that
+moment, "The database is unavailable…" with `SERVICE_UNAVAILABLE` (the view answers 503).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from models.db import database_answers
 from permissions.errors import AccessError
 from resolvers.errors import BadArgument
 
 logger = logging.getLogger("partner_portal.graphql")
+DATABASE_UNAVAILABLE = "The database is unavailable at the moment; try again shortly."
 CODED_ERRORS = (AccessError, BadArgument)
 
 
@@ -28,19 +31,29 @@ def _with_code(error: GraphQLError, message: str, code: str) -> GraphQLError:
     )
 
 
-def present(error: GraphQLError) -> GraphQLError:
+def is_unexpected(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is not None and not isinstance(original, (GraphQLError, *CODED_ERRORS))
+
+
+def present(error: GraphQLError, database_down: bool = False) -> GraphQLError:
     original = error.original_error
     if original is None or isinstance(original, GraphQLError):
         return error
     if isinstance(original, CODED_ERRORS):
         return _with_code(error, str(original), original.code)
+    if database_down:
+        logger.warning("Database unavailable in %s: %r", error.path, original)
+        return _with_code(error, DATABASE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
     logger.error("Unexpected error in %s", error.path, exc_info=original)
     return _with_code(error, "Unexpected error.", "INTERNAL_SERVER_ERROR")
 
 
 class ErrorPresenter(SchemaExtension):
-    def on_operation(self) -> Iterator[None]:
+    async def on_operation(self) -> AsyncIterator[None]:
         yield
         result = self.execution_context.result
         if result is not None and getattr(result, "errors", None):
-            result.errors = [present(error) for error in result.errors]
+            # An unexpected error while the database does not answer is an outage, not a bug.
+            database_down = any(is_unexpected(e) for e in result.errors) and not await database_answers()
+            result.errors = [present(error, database_down) for error in result.errors]

@@ -110,30 +110,27 @@ class Organization(Node):
 
     @strawberry.field(description="Its partner profile, once it is an approved partner.")
     async def partner_profile(self, info: Info) -> Annotated[PartnerProfile, strawberry.lazy("schema.partners")] | None:
-        from resolvers.partners import get_profile
         from schema.partners import PartnerProfile
 
-        row = await get_profile(info.context.actor, self.id)
+        row = await info.context.loaders.partner_profile.load(self.id)
         return PartnerProfile.from_row(row) if row else None
 
     @strawberry.field(description="Its newest partner application (its members and reviewing operators).")
     async def partner_application(
         self, info: Info
     ) -> Annotated[PartnerApplication, strawberry.lazy("schema.partners")] | None:
-        from resolvers.partners import latest_application
         from schema.partners import PartnerApplication
 
-        row = await latest_application(info.context.actor, self.id)
+        row = await info.context.loaders.partner_application.load(self.id)
         return PartnerApplication.from_row(row) if row else None
 
     @strawberry.field(description="Its current service partner and the grant it holds; null when none.")
     async def service_partner(
         self, info: Info
     ) -> Annotated[CustomerRelationship, strawberry.lazy("schema.customers")] | None:
-        from resolvers.customers import current_relationship
         from schema.customers import CustomerRelationship
 
-        row = await current_relationship(info.context.actor, self.id)
+        row = await info.context.loaders.service_partner.load(self.id)
         return CustomerRelationship.from_row(row) if row else None
 
     @strawberry.field(description="Every service partner it had, newest first (administrators, MANAGE_SERVICE_PROVIDER).")

@@ -26,9 +26,9 @@ describe_enum(
 @strawberry.type(description="An outgoing message, written in the transaction of the change it is about.")
 class OutboxMessage(Node):
     id: NodeID[int]
-    kind: str = strawberry.field(description="What kind of message it is: `email` for now.")
-    recipient: str = strawberry.field(description="Whom it goes to: an email address.")
-    subject: str = strawberry.field(description="The subject line.")
+    kind: str = strawberry.field(description="What kind of message it is: `email` or `webhook`.")
+    recipient: str = strawberry.field(description="Whom it goes to: an email address, or the URL of a webhook.")
+    subject: str = strawberry.field(description="The subject line; for a webhook, the event type.")
     text_body: str | None = strawberry.field(
         description="The plain-text body; development only (mails carry single-use links)."
     )

@@ -349,3 +349,10 @@ async def test_redemptions_are_rate_limited_per_client(throttled_api, clock):
     assert await Coupon.filter(code=code, redeemed_at__isnull=True).count() == 1  # the real code was not tried
     other, other_org = await customer(api, "dora@fabrikam.example")  # another client has its own budget
     assert (await redeem(api, other, other_org["id"], code))["errors"] == []
+
+
+@pytest.mark.parametrize("currency", ["median_features", "&", "EURO"])
+async def test_the_price_table_refuses_a_currency_that_is_no_iso_code(api, world, currency):
+    # Found by the fuzzer (tests/test_fuzz.py): an unknown currency was an internal error.
+    assert await api.error_code(PRICE_TABLE, {"currency": currency}, token=world.reseller.admin.token) == (
+        "BAD_USER_INPUT")

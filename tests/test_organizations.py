@@ -295,7 +295,9 @@ async def test_another_organization_looks_exactly_like_a_missing_one(api, acme, 
     absent = await api.post(NODE, {"id": "T3JnYW5pemF0aW9uOjk5OTk5"}, token=globex["admin"].token)
     malformed = await api.post(NODE, {"id": "not-a-global-id"}, token=globex["admin"].token)
 
-    assert hidden == absent == malformed
+    # the budget report in `extensions` counts down between requests; the answers are the same
+    assert hidden["errors"] == absent["errors"] == malformed["errors"]
+    assert hidden["data"] == absent["data"] == malformed["data"] is None
     assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
 
@@ -347,6 +349,6 @@ async def test_a_members_list_costs_the_same_queries_whatever_its_length(api, ac
     large = await queries_for_members()
 
     assert large == small
-    # session, operator?, memberships, management sessions (an administrator holds the partner
-    # permissions too), the node, the page, its count, users, organizations
-    assert small == 9
+    # the session (with the user's memberships and operator permissions), management sessions (an
+    # administrator holds the partner permissions too), the node, the page, its count, users, organizations
+    assert small == 7
