@@ -76,7 +76,8 @@ async def acting_membership(actor: Actor, organization_id: int | None) -> Member
 
     Without an organization id, the actor's first organization (the one joined first);
     no organization at all is NO_ORGANIZATION; an organization the actor is not in is
-    NOT_FOUND, exactly like one that does not exist.
+    NOT_FOUND, exactly like one that does not exist. Resolvers call `scoping.acting_membership`,
+    which turns that into FORBIDDEN where the actor sees the organization.
     """
     require_user(actor)
     if organization_id is None:

@@ -28,6 +28,8 @@ from permissions.enums import (
     PartnerPermission,
     Role,
 )
+from permissions.errors import Forbidden, NotFound
+from permissions.policy import acting_membership as policy_acting_membership
 from permissions.policy import effective_permissions, is_operator_with, reads_all_reports
 
 
@@ -112,6 +114,23 @@ async def visible_organizations(actor: Actor) -> QuerySet[Organization]:
         customers = CustomerRelationship.filter(partner_id__in=partners, ended_at=None).values("customer_id")
         visible |= Q(id__in=Subquery(customers))
     return Organization.filter(visible)
+
+
+async def acting_membership(actor: Actor, organization_id: int | None) -> MembershipInfo:
+    """`policy.acting_membership` with the design rule on its failure path.
+
+    An organization the actor sees (an operator; partner staff on a current customer) but does
+    not act in is FORBIDDEN; one it cannot see stays NOT_FOUND, exactly like an absent id.
+    The visibility query runs only when the actor has no membership or session there.
+    """
+    try:
+        return await policy_acting_membership(actor, organization_id)
+    except NotFound:
+        if organization_id is None:
+            raise
+        if await (await visible_organizations(actor)).filter(id=organization_id).exists():
+            raise Forbidden() from None
+        raise
 
 
 async def _member_list_organizations(actor: Actor) -> list[int]:

@@ -85,7 +85,7 @@ async def list_events(
     if organization_id is not None:
         if actor.user_id is not None and not await policy.is_operator_with(actor, OperatorPermission.VIEW_ALL_REPORTS):
             # A member learns it may not read the log; an outsider learns nothing.
-            policy.require_administrator(await policy.acting_membership(actor, organization_id))
+            policy.require_administrator(await scoping.acting_membership(actor, organization_id))
         queryset = queryset.filter(organization_id=organization_id)
     return await paginate(queryset, fields=AUDIT_FIELDS, first=first, after=after, order=("-id",))
 

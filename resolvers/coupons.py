@@ -39,7 +39,7 @@ from models.coupons import Coupon, CouponOrder, Invoice, ResellerDiscount
 from models.enums import LicenseStatus, Program
 from models.organizations import Organization
 from models.partners import ProgramEnrollment
-from permissions import policy
+from permissions import policy, scoping
 from permissions.actor import Actor
 from permissions.enums import OperatorPermission, OrganizationPermission, PartnerPermission
 from permissions.errors import NotFound
@@ -267,7 +267,7 @@ def _unusable() -> Exception:
 
 async def redeem_coupon(actor: Actor, throttle_lookup: Any, *, organization_id: int, raw: str) -> dict[str, Any]:
     """Administrators or ORDER_LICENSES holders of the customer organization (see the module docstring)."""
-    membership = await policy.acting_membership(actor, organization_id)
+    membership = await scoping.acting_membership(actor, organization_id)
     policy.require_permission(membership, OrganizationPermission.ORDER_LICENSES)
     await throttle_lookup("coupons")
     code = normalize(raw)

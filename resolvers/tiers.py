@@ -628,7 +628,7 @@ async def assessments_of(partner_id: int | None, *, period: str | None = None, c
     if partner_id is not None:
         queryset = queryset.filter(partner_id=partner_id)
     if period:
-        if not re.fullmatch(r"\d{4}-\d{2}", period.strip()):
+        if not re.fullmatch(r"\d{4}-\d{2}", period.strip(), re.ASCII):  # ASCII: no other scripts' digits
             raise BadArgument("A period is a month: YYYY-MM, e.g. 2026-03.")
         queryset = queryset.filter(period=period.strip())
     if changed_only:

@@ -690,12 +690,13 @@ async def test_who_may_do_what(world):
     A, F, N, U = "ALLOWED", "FORBIDDEN", "NOT_FOUND", "UNAUTHENTICATED"
     expected = {
         #                            anonymous member manager admin other operator reviewer
-        "payouts(partnerId)":         (U, F, A, A, N, A, "NOT_FOUND"),
-        "payoutSettings(partnerId)":  (U, F, A, A, N, A, "NOT_FOUND"),
-        "payoutBalance(partnerId)":   (U, F, A, A, N, A, "NOT_FOUND"),
+        "payouts(partnerId)":         (U, F, A, A, N, A, F),
+        "payoutSettings(partnerId)":  (U, F, A, A, N, A, F),
+        "payoutBalance(partnerId)":   (U, F, A, A, N, A, F),
         "node(payout)":               (N, N, A, A, N, A, N),
-        "setPayoutSettings":          (U, F, A, A, N, N, N),
-        "requestPayout":              (U, F, A, A, N, N, N),
+        # operators see the partner but do not act for it: FORBIDDEN; another partner's staff: NOT_FOUND
+        "setPayoutSettings":          (U, F, A, A, N, F, F),
+        "requestPayout":              (U, F, A, A, N, F, F),
         # decisions in this order: approve, then reject (PAYOUT_DECIDED for later callers is still ALLOWED)
         "approvePayout":              (U, F, F, F, F, A, F),
         "rejectPayout":               (U, F, F, F, F, A, F),
