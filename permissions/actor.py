@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -49,6 +50,11 @@ class Actor:
     _memberships: dict[int, MembershipInfo] | None = field(default=None, repr=False)
     _delegations: dict[int, MembershipInfo] | None = field(default=None, repr=False)
     _operator: frozenset[OperatorPermission] | None = field(default=None, repr=False)
+    # GraphQL resolves sibling fields concurrently: a lock per lazy load makes the second
+    # resolver wait for the first one's query instead of sending its own.
+    _memberships_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _delegations_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _operator_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @property
     def is_authenticated(self) -> bool:
@@ -56,28 +62,31 @@ class Actor:
 
     async def memberships(self) -> dict[int, MembershipInfo]:
         """The actor's memberships by organization id (one query per request at most)."""
-        if self._memberships is None:
-            if self.user_id is None or self._load_memberships is None:
-                self._memberships = {}
-            else:
-                self._memberships = await self._load_memberships(self.user_id)
+        async with self._memberships_lock:
+            if self._memberships is None:
+                if self.user_id is None or self._load_memberships is None:
+                    self._memberships = {}
+                else:
+                    self._memberships = await self._load_memberships(self.user_id)
         return self._memberships
 
     async def delegations(self) -> dict[int, MembershipInfo]:
         """Customer organizations the actor manages in an open management session, by id."""
-        if self._delegations is None:
-            if self.user_id is None or self._load_delegations is None:
-                self._delegations = {}
-            else:
-                self._delegations = await self._load_delegations(self)
+        async with self._delegations_lock:
+            if self._delegations is None:
+                if self.user_id is None or self._load_delegations is None:
+                    self._delegations = {}
+                else:
+                    self._delegations = await self._load_delegations(self)
         return self._delegations
 
     async def operator_permissions(self) -> frozenset[OperatorPermission]:
-        if self._operator is None:
-            if self.user_id is None or self._load_operator is None:
-                self._operator = frozenset()
-            else:
-                self._operator = await self._load_operator(self.user_id)
+        async with self._operator_lock:
+            if self._operator is None:
+                if self.user_id is None or self._load_operator is None:
+                    self._operator = frozenset()
+                else:
+                    self._operator = await self._load_operator(self.user_id)
         return self._operator
 
     def forget_memberships(self) -> None:
