@@ -73,8 +73,9 @@ REPORT = """
 
 
 def my_customers_sql(partner_id: int) -> str:
-    """One query for the page, as the resolver's: the page's ids in name order, then their
-    relationship, customer and license (the same keyset order as the API's)."""
+    """One query for the page, as the resolver's: the page's ids in name order (the name kept on
+    the relationship, read from its index), then their relationship, customer and license (the
+    same keyset order as the API's)."""
     partner = int(partner_id)
     return f"""
 SELECT r."id", r."customer_id", r."source", r."started_at", r."ended_at", r."grant_permissions",
@@ -84,10 +85,10 @@ FROM "customer_relationships" r
 JOIN "organizations" o ON o."id" = r."customer_id"
 LEFT JOIN "licenses" l ON l."organization_id" = r."customer_id"
 WHERE r."id" IN (
-  SELECT r2."id" FROM "customer_relationships" r2 JOIN "organizations" o2 ON o2."id" = r2."customer_id"
-  WHERE r2."partner_id" = {partner} AND r2."ended_at" IS NULL ORDER BY o2."name", r2."id" LIMIT 101
+  SELECT r2."id" FROM "customer_relationships" r2
+  WHERE r2."partner_id" = {partner} AND r2."ended_at" IS NULL ORDER BY r2."ended_at", r2."customer_name", r2."id" LIMIT 101
 )
-ORDER BY o."name", r."id"
+ORDER BY r."customer_name", r."id"
 """
 
 

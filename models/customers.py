@@ -9,6 +9,8 @@ class CustomerRelationship(Model):
     """A customer organization with its service partner. Current while `ended_at` is null.
 
     The delegated grant lives on the relationship: a new relationship starts without one.
+    The customer name and its case-folded search form are copies of the organization columns,
+    kept current on rename, so that one index serves a partner customer list in name order.
     """
 
     id = fields.IntField(primary_key=True)
@@ -24,11 +26,17 @@ class CustomerRelationship(Model):
     grant_permissions = fields.JSONField(default=list)
     grant_expires_at = fields.DatetimeField(null=True)
     grant_updated_at = fields.DatetimeField(null=True)
+    customer_name = fields.CharField(max_length=200, null=True)
+    customer_search_name = fields.CharField(max_length=200, null=True)
 
     class Meta:
         table = "customer_relationships"
-        # (partner, current, customer) covers a partner customer list and dashboard without the table
-        indexes = (("partner_id", "ended_at", "customer_id"), ("customer_id", "ended_at"))
+        # (partner, current, customer) covers the dashboard counts without the table, and
+        # (partner, current, name, id) a customer list page in name order, read from the index
+        indexes = (
+            ("partner_id", "ended_at", "customer_id"), ("partner_id", "ended_at", "customer_name", "id"),
+            ("customer_id", "ended_at"),
+        )
 
 
 class ManagementSession(Model):

@@ -36,21 +36,12 @@ def ensure_sqlite_folder(database_url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-# Partners differ in size by orders of magnitude (one with 10,000 customers, most with a hundred):
-# PostgreSQL plans each statement for the partner it is about, not once for an average partner
-# (a generic plan sorted all 10,000 customers where an index walk stops after one page).
-POSTGRES_SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
-
-
 def connection_config(database_url: str) -> str | dict:
-    """What tortoise connects with: PostgreSQL with `POSTGRES_SERVER_SETTINGS`, SQLite through
+    """What tortoise connects with: PostgreSQL as the URL says, SQLite through
     `models/sqlite_client.py` (tortoise 1.1.9's own SQLite client hangs for good after a failed reconnect)."""
     url = connection_url(database_url)
     if not url.startswith("sqlite"):
-        config = expand_db_url(url)
-        credentials = config["credentials"]
-        credentials["server_settings"] = {**POSTGRES_SERVER_SETTINGS, **(credentials.get("server_settings") or {})}
-        return config
+        return expand_db_url(url)
     return {**expand_db_url(url), "engine": "models.sqlite_client"}
 
 

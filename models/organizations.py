@@ -15,8 +15,6 @@ class Organization(Model):
 
     class Meta:
         table = "organizations"
-        # (name, id): PostgreSQL walks a large partner's customers in name order instead of sorting them all
-        indexes = (("name", "id"),)
 
 
 class Membership(Model):

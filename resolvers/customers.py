@@ -26,7 +26,7 @@ from resolvers.audit import AUDIT_FIELDS
 from resolvers.clock import now
 from resolvers.errors import BadArgument, UserErrorCode, fail
 from resolvers.pagination import Page, after_cursor, check_page_size, paginate
-from resolvers.organizations import search_key
+from resolvers.organizations import customer_names, search_key
 from resolvers.partners import acting_partner, notify_administrators
 from settings import Settings
 
@@ -59,7 +59,7 @@ def grant_in_force(row: dict[str, Any]) -> list[str]:
 
 async def _customer_admin(actor: Actor, organization_id: int) -> MembershipInfo:
     """Only the customer's administrators and MANAGE_SERVICE_PROVIDER holders — never its partner."""
-    membership = await policy.acting_membership(actor, organization_id)
+    membership = await scoping.acting_membership(actor, organization_id)
     if membership.management_session_id is not None:
         raise Forbidden("Only the customer itself decides about its service partner.")
     policy.require_permission(membership, OrganizationPermission.MANAGE_SERVICE_PROVIDER)
@@ -111,13 +111,14 @@ async def set_service_partner(actor: Actor, organization_id: int, partner_code: 
     if partner_id == organization_id:
         raise fail("partner_code", UserErrorCode.INVALID_VALUE, "An organization cannot be its own service partner.")
     async with in_transaction():
-        await Organization.select_for_update().filter(id=organization_id).first()
+        customer = await Organization.select_for_update().filter(id=organization_id).first()
         current = await CustomerRelationship.filter(customer_id=organization_id, ended_at=None).first()
         if current is not None and current.partner_id == partner_id:
             return await current_relationship(actor, organization_id)
         await _end_current(actor, membership, organization_id)
         relationship = await CustomerRelationship.create(
-            customer_id=organization_id, partner_id=partner_id, source=RelationshipSource.SELECTED, started_at=now()
+            customer_id=organization_id, partner_id=partner_id, source=RelationshipSource.SELECTED, started_at=now(),
+            **customer_names(customer.name),
         )
         await audit.record(actor, "service_partner.link", "CustomerRelationship", relationship.id, acting=membership,
                            changes={"partner_id": partner_id, "source": RelationshipSource.SELECTED.value})
@@ -263,7 +264,7 @@ async def session_permissions(actor: Actor, customer_id: int) -> list[str]:
 # --- my customers and activity -----------------------------------------------------------------------
 
 
-MAX_SEARCH_LENGTH = 200  # organizations.search_name
+MAX_SEARCH_LENGTH = 200  # customer_relationships.customer_search_name
 
 
 async def my_customers(
@@ -281,16 +282,18 @@ async def my_customers(
     if search and search.strip():
         if len(search) > MAX_SEARCH_LENGTH:  # no name is longer; SQLite refuses very long LIKE patterns
             raise BadArgument(f"Search for at most {MAX_SEARCH_LENGTH} characters.")
-        queryset = queryset.filter(customer__search_name__contains=search_key(search.strip()))
+        queryset = queryset.filter(customer_search_name__contains=search_key(search.strip()))
     prefix = "-" if descending else ""
-    keys = (f"{prefix}customer__name", f"{prefix}id") if order is CustomerOrder.NAME else (f"{prefix}id",)
-    # Still one query: the subquery picks the page's ids in order (joining only what the order
-    # needs), and only those rows are joined with license, customer and partner. A partner with
-    # 10,000 customers would otherwise join all of them before sorting. The (always true) name
-    # condition makes tortoise's outer join an inner one for PostgreSQL, which may then walk the
-    # index organizations(name, id) and stop after the page.
-    narrowed = after_cursor(queryset.filter(customer__name__isnull=False), keys, after)
-    page_ids = narrowed.order_by(*keys).limit(check_page_size(first) + 1).values("id")
+    keys = (f"{prefix}customer_name", f"{prefix}id") if order is CustomerOrder.NAME else (f"{prefix}id",)
+    # Still one query: the subquery picks the page's ids in order from the relationships alone
+    # (the customer's name is kept on them), walking the index (partner_id, ended_at,
+    # customer_name, id) and stopping after the page; only those rows are joined with license,
+    # customer and partner. A partner with 10,000 customers would otherwise join all of them
+    # before sorting. `ended_at` (null in every row) leads the subquery's order: PostgreSQL does
+    # not count `IS NULL` as an equality, and would otherwise not see that the index is in order.
+    narrowed = after_cursor(queryset, keys, after)
+    in_index_order = (f"{prefix}ended_at", *keys) if order is CustomerOrder.NAME else keys
+    page_ids = narrowed.order_by(*in_index_order).limit(check_page_size(first) + 1).values("id")
     page = await paginate(CustomerRelationship.filter(id__in=Subquery(page_ids)), fields=CUSTOMER_FIELDS,
                           first=first, after=after, order=keys)
     return replace(page, queryset=queryset)  # totalCount counts every customer, not the page

@@ -6,18 +6,15 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
-from tortoise.fields import Field
-from tortoise.models import Model
 from tortoise.transactions import in_transaction
 from zxcvbn import zxcvbn
 
@@ -29,6 +26,7 @@ from permissions.enums import ApiKeyScope, OperatorPermission, Via
 from permissions.errors import NotFound, Unauthenticated
 from resolvers import audit
 from resolvers.clock import now
+from resolvers.compiled import CompiledValues
 from resolvers.errors import Problem, UserErrorCode, UserInputError, fail
 from resolvers.pagination import Page, paginate
 from settings import Settings
@@ -235,37 +233,13 @@ async def logout_everywhere(actor: Actor) -> int:
 # --- authentication of a request -----------------------------------------------------------
 
 
-class _SessionLookup:
-    """The session query of every request, compiled once per database dialect: tortoise takes
-    about half a millisecond to build a query, more than SQLite takes to run this one. The rows
-    are converted by the models' own fields, as `.values()` would."""
-
-    def __init__(self) -> None:
-        self.sql: dict[str, str] = {}
-        self.fields: dict[str, Field] = {}
-
-    async def rows(self, digest: str, moment: datetime) -> list[dict[str, Any]]:
-        connection = connections.get("default")
-        dialect = connection.capabilities.dialect
-        if dialect not in self.sql:  # (the models' fields are complete once tortoise is initialized)
-            self.fields = {alias: _field_at(SessionToken, alias) for alias in SESSION_AUTH_FIELDS}
-            self.sql[dialect] = SessionToken.filter(
-                token_hash=digest, revoked_at=None, expires_at__gt=moment
-            ).values(*SESSION_AUTH_FIELDS).sql()
-        found = await connection.execute_query_dict(self.sql[dialect], [digest, moment])
-        return [{alias: self.fields[alias].to_python_value(row[alias]) for alias in SESSION_AUTH_FIELDS}
-                for row in found]
-
-
-def _field_at(model: type[Model], path: str) -> Field:
-    """The model field a `.values()` path such as `user__memberships__role` names."""
-    *relations, name = path.split("__")
-    for relation in relations:
-        model = model._meta.fields_map[relation].related_model
-    return model._meta.fields_map[name]
-
-
-_SESSION_LOOKUP = _SessionLookup()
+# The session query of every request, built once (`resolvers/compiled.py`).
+_SESSION_LOOKUP = CompiledValues(
+    SessionToken, SESSION_AUTH_FIELDS,
+    lambda digest, moment: SessionToken.filter(token_hash=digest, revoked_at=None, expires_at__gt=moment).values(
+        *SESSION_AUTH_FIELDS),
+    stand_ins=("\x00stand-in digest", datetime(1970, 1, 2, tzinfo=UTC)),
+)
 
 
 class Authenticator:

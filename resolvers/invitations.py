@@ -34,7 +34,7 @@ from resolvers.identity import (
     token_digest,
 )
 from resolvers.mail import queue_mail
-from resolvers.organizations import LANGUAGES, ORGANIZATION_FIELDS, clean_language, search_key
+from resolvers.organizations import LANGUAGES, ORGANIZATION_FIELDS, clean_language, customer_names, search_key
 from resolvers.pagination import Page, paginate
 from resolvers.partners import acting_partner, clean_text, notify_administrators
 from settings import Settings
@@ -263,7 +263,7 @@ async def accept_invitation(
             await Invitation.filter(id=invitation.id).update(customer_id=organization.id)
             relationship = await CustomerRelationship.create(
                 customer_id=organization.id, partner_id=invitation.partner_id, source=RelationshipSource.INVITATION,
-                started_at=moment,
+                started_at=moment, **customer_names(org_name),
             )
             for action, target, target_id in (
                 ("invitation.accept", "Invitation", invitation.id),

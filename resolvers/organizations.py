@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pycountry
 from tortoise.transactions import in_transaction
 
+from models.customers import CustomerRelationship
 from models.identity import User
 from models.organizations import Membership, Organization
 from permissions import policy, scoping
@@ -32,6 +33,12 @@ UNSET: Any = object()
 def search_key(name: str) -> str:
     """What name searches compare: case-folded here, because SQLite folds ASCII letters only."""
     return name.casefold()
+
+
+def customer_names(name: str) -> dict[str, str]:
+    """The copies of an organization's name its service-partner relationships keep (for a
+    partner's customer list in name order and its search)."""
+    return {"customer_name": name, "customer_search_name": search_key(name)}
 
 
 def clean_website(raw: str | None) -> str | None:
@@ -111,7 +118,7 @@ async def update_organization(
     actor: Actor, organization_id: int, *, name: Any = UNSET, website: Any = UNSET, country: Any = UNSET,
     language: Any = UNSET,
 ) -> dict[str, Any]:
-    membership = await policy.acting_membership(actor, organization_id)
+    membership = await scoping.acting_membership(actor, organization_id)
     policy.require_permission(membership, OrganizationPermission.MANAGE_SETTINGS)
     values = _collect(
         name=(clean_name, name),
@@ -126,6 +133,8 @@ async def update_organization(
         if changes:
             searchable = {"search_name": search_key(values["name"])} if "name" in values else {}
             await Organization.filter(id=organization_id).update(**values, **searchable)
+            if "name" in values:
+                await CustomerRelationship.filter(customer_id=organization_id).update(**customer_names(values["name"]))
             await audit.record(actor, "organization.update", "Organization", organization_id,
                                acting=membership, changes=changes)
     return await Organization.filter(id=organization_id).first().values(*ORGANIZATION_FIELDS)
@@ -202,7 +211,7 @@ async def add_member(
     actor: Actor, organization_id: int, *, email: str, role: Role, permissions: Iterable[str]
 ) -> dict[str, Any]:
     """Add an existing user to the organization."""
-    mine = await policy.acting_membership(actor, organization_id)
+    mine = await scoping.acting_membership(actor, organization_id)
     policy.check_role_change(mine, Role.MEMBER, role)
     requested = _permission_names(permissions)
     policy.check_grant(mine, [], requested)

@@ -23,6 +23,7 @@ from permissions.enums import OperatorPermission, OrganizationPermission, Partne
 from permissions.errors import Forbidden, NotFound
 from resolvers import audit, webhooks
 from resolvers.clock import now
+from resolvers.compiled import CompiledValues
 from resolvers.errors import Problem, UserErrorCode, UserInputError, fail, query_argument
 from resolvers.identity import clean_name, normalize_email
 from resolvers.mail import queue_mail
@@ -47,8 +48,17 @@ EU_VAT_PREFIXES = {"GR": "EL"}  # where the VAT prefix is not the ISO country co
 # --- the partner an actor acts for ---------------------------------------------------------------
 
 
+# Read on every partner-side request: built once (`resolvers/compiled.py`).
+_PROFILE_LOOKUP = CompiledValues(
+    PartnerProfile, PROFILE_FIELDS,
+    lambda organization_id: PartnerProfile.filter(organization_id=organization_id).limit(1).values(*PROFILE_FIELDS),
+    stand_ins=(-7_346_219,),
+)
+
+
 async def partner_profile(organization_id: int) -> dict[str, Any] | None:
-    return await PartnerProfile.filter(organization_id=organization_id).first().values(*PROFILE_FIELDS)
+    rows = await _PROFILE_LOOKUP.rows(organization_id)
+    return rows[0] if rows else None
 
 
 async def programs_of(organization_id: int) -> list[str]:
@@ -60,12 +70,13 @@ async def acting_partner(
 ) -> tuple[MembershipInfo, dict[str, Any]]:
     """The actor's membership in an approved partner and the partner's profile.
 
-    No organization: NO_ORGANIZATION; not a member: NOT_FOUND; lacking the partner
-    permission: FORBIDDEN; the organization is no partner (in that program): FORBIDDEN.
+    No organization: NO_ORGANIZATION; not a member: NOT_FOUND, or FORBIDDEN where the actor
+    sees the organization (`scoping.acting_membership`); lacking the partner permission:
+    FORBIDDEN; the organization is no partner (in that program): FORBIDDEN.
     """
-    membership = await policy.acting_membership(actor, partner_id)
+    membership = await scoping.acting_membership(actor, partner_id)
     if membership.management_session_id is not None:
-        raise NotFound()  # a management session acts on a customer, never partner-side
+        raise Forbidden()  # a management session acts on a customer, never partner-side
     policy.require_permission(membership, permission)
     profile = await partner_profile(membership.organization_id)
     if profile is None:
@@ -157,7 +168,7 @@ def _required(field: str) -> None:
 
 async def request_partner_status(actor: Actor, organization_id: int | None, form: dict[str, Any]) -> dict[str, Any]:
     """Administrators and REQUEST_PARTNER_STATUS holders apply; one open application at a time."""
-    membership = await policy.acting_membership(actor, organization_id)
+    membership = await scoping.acting_membership(actor, organization_id)
     if membership.management_session_id is not None:
         raise Forbidden()
     policy.require_permission(membership, OrganizationPermission.REQUEST_PARTNER_STATUS)

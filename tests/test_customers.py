@@ -419,8 +419,8 @@ async def test_only_the_customer_sets_and_revokes_the_grant(api, linked):
     assert await api.error_code(SET_PARTNER, {"id": world.customer_id, "code": world.partner.code},
                                 token=world.staff.token) == "FORBIDDEN"
     assert await api.error_code(REMOVE_PARTNER, {"id": world.customer_id}, token=world.staff.token) == "FORBIDDEN"
-    # The partner's administrator (no session) does not even act in the customer
-    assert await api.error_code(GRANT, variables, token=world.partner.admin.token) == "NOT_FOUND"
+    # The partner's administrator (no session) sees the customer but does not act in it
+    assert await api.error_code(GRANT, variables, token=world.partner.admin.token) == "FORBIDDEN"
     # Nor does a plain member of the customer decide
     assert await api.error_code(GRANT, variables, token=world.member.token) == "FORBIDDEN"
     assert await api.error_code(REVOKE_GRANT, {"id": world.customer_id}, token=world.member.token) == "FORBIDDEN"
@@ -570,8 +570,8 @@ async def test_a_session_idles_out_after_30_minutes_without_actions(clock, api, 
     clock.shift(timedelta(seconds=2))
     state = (await api.data(SESSION, {"id": session["id"]}, token=world.staff.token))["node"]
     assert state["isOpen"] is False and state["permissions"] == []
-    # And actions are refused as if the customer were not there
-    assert await rename(api, world.staff, world.customer_id, "Contoso Late") == "NOT_FOUND"
+    # And actions are refused: the staff still sees its customer, but no longer acts in it
+    assert await rename(api, world.staff, world.customer_id, "Contoso Late") == "FORBIDDEN"
 
     # A new session works again
     restarted = await start_session(api, world.staff, world.customer_id)
@@ -599,7 +599,7 @@ async def test_ending_a_session(clock, api, linked):
     # Then it is closed, and actions in the customer are refused
     assert ended["errors"] == [] and ended["session"]["isOpen"] is False
     assert instant(ended["session"]["endedAt"]) == START + timedelta(minutes=5)
-    assert await rename(api, world.staff, world.customer_id, "Contoso Closed") == "NOT_FOUND"
+    assert await rename(api, world.staff, world.customer_id, "Contoso Closed") == "FORBIDDEN"
     # And ending it again keeps it as it was
     again = (await api.data(END_SESSION, {"id": session["id"]}, token=world.staff.token))["endManagementSession"]
     assert instant(again["session"]["endedAt"]) == START + timedelta(minutes=5)
@@ -755,6 +755,35 @@ async def test_my_customers_lists_current_customers_only_with_filters_search_and
         "Bravo Bakery", "Alpha Consulting", "Charlie Cafe"]
     # And the other partner sees its own customer only
     assert await customer_names(api, fabrikam.admin) == ["Echo Events"]
+
+
+async def test_my_customers_shows_sorts_and_finds_a_renamed_customer_by_its_new_name(clock, api, world):
+    # Given Alpha (selected) and Bravo (by invitation), listed as Alpha, Bravo
+    alpha_admin, alpha = await new_customer(api, "a@alpha.example", "Alpha Consulting", world.partner.code)
+    invited = await api.data(INVITE, {"input": {"email": "b@bravo.example", "organizationName": "Bravo Bakery"}},
+                             token=world.partner.admin.token)
+    assert invited["inviteCustomer"]["errors"] == []
+    mails = (await api.data(OUTBOX, token=world.operator.token))["outboxMessages"]["edges"]
+    body = next(e["node"]["textBody"] for e in mails if e["node"]["recipient"] == "b@bravo.example")
+    token = re.search(r"token=(ppi_[A-Za-z0-9_-]+)", body).group(1)
+    accepted = (await api.data(ACCEPT, {"input": {"token": token, "name": "Bea Bravo", "password": PASSWORD}}))[
+        "acceptInvitation"]
+    assert accepted["errors"] == []
+    assert await customer_names(api, world.staff) == ["Alpha Consulting", "Bravo Bakery"]
+
+    # When Alpha renames itself (with a name whose case folds beyond ASCII)
+    assert await rename(api, alpha_admin, alpha, "Zürich Straße AG") == "Zürich Straße AG"
+
+    # Then the partner's list shows and sorts it by the new name, and search finds the new name only
+    assert await customer_names(api, world.staff) == ["Bravo Bakery", "Zürich Straße AG"]
+    assert await customer_names(api, world.staff, descending=True) == ["Zürich Straße AG", "Bravo Bakery"]
+    assert await customer_names(api, world.staff, search="STRASSE") == ["Zürich Straße AG"]
+    assert await customer_names(api, world.staff, search="zürich") == ["Zürich Straße AG"]
+    assert await customer_names(api, world.staff, search="alpha") == []
+    first = await my_customers(api, world.staff, first=1)
+    after = await my_customers(api, world.staff, first=1, after=first["pageInfo"]["endCursor"])
+    assert [e["node"]["customer"]["name"] for e in first["edges"] + after["edges"]] == [
+        "Bravo Bakery", "Zürich Straße AG"]
 
 
 async def test_my_customers_needs_administer_customers(api, linked):
