@@ -79,3 +79,25 @@ async def test_existing_organizations_get_their_search_name(tmp_path):
     rows = await connections.get("default").execute_query_dict("SELECT search_name FROM organizations")
     await Tortoise.close_connections()
     assert rows == [{"search_name": "müller metall"}]
+
+
+async def test_existing_relationships_get_their_customer_name(tmp_path):
+    url = f"sqlite://{tmp_path}/upgraded.sqlite3"
+    await migrate(config=tortoise_config(url), target="models.0005_referral_channels")
+    await Tortoise.close_connections()
+    await Tortoise.init(config=tortoise_config(url))
+    await connections.get("default").execute_script(
+        "INSERT INTO organizations (id, name, search_name, language, created_at) VALUES "
+        "(1, 'Northwind', 'northwind', 'en', '2026-01-01'), (2, 'Straße Zürich', 'strasse zürich', 'de', '2026-01-01');"
+        "INSERT INTO customer_relationships (customer_id, partner_id, source, started_at, grant_permissions) "
+        "VALUES (2, 1, 'SELECTED', '2026-01-02', '[]')"
+    )
+    await Tortoise.close_connections()
+
+    await apply_migrations(url)
+
+    await Tortoise.init(config=tortoise_config(url))
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT customer_name, customer_search_name FROM customer_relationships")
+    await Tortoise.close_connections()
+    assert rows == [{"customer_name": "Straße Zürich", "customer_search_name": "strasse zürich"}]

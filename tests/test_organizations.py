@@ -136,6 +136,25 @@ async def test_updating_is_refused_without_the_permission(api, acme, globex):
     assert await api.error_code(UPDATE, variables) == "UNAUTHENTICATED"
 
 
+async def test_an_organization_seen_but_not_joined_is_forbidden_a_hidden_one_looks_absent(api, acme, globex):
+    # given: an operator sees every organization; Globex's administrator does not see Acme
+    operator = await register(api, "otto@vendor.example")
+    await make_operator(api, operator)
+    variables = {"input": {"organizationId": acme["id"], "name": "Hijacked"}}
+    missing = {"input": {"organizationId": "T3JnYW5pemF0aW9uOjk5OTk5", "name": "Hijacked"}}
+
+    # when
+    seen = await api.post(UPDATE, variables, token=operator.token)
+    hidden = await api.post(UPDATE, variables, token=globex["admin"].token)
+    absent = await api.post(UPDATE, missing, token=globex["admin"].token)
+
+    # then
+    assert seen["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert hidden["errors"] == absent["errors"] and hidden["data"] == absent["data"]
+    assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert await api.error_code(UPDATE, missing, token=operator.token) == "NOT_FOUND"
+
+
 # --- addMember ----------------------------------------------------------------------------------
 
 
