@@ -61,7 +61,7 @@ def _keyed_loader(actor: Actor, fetch: Callable[[Actor, list[int]], Awaitable[di
 
 
 async def _partner_profiles(actor: Actor, organization_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Partner profiles of the organizations the actor may see (as `resolvers.partners.get_profile`)."""
+    """Partner profiles of the organizations the actor may see."""
     visible = await (await scoping.visible_organizations(actor)).filter(id__in=organization_ids).values_list(
         "id", flat=True
     )
@@ -70,8 +70,7 @@ async def _partner_profiles(actor: Actor, organization_ids: list[int]) -> dict[i
 
 
 async def _latest_applications(actor: Actor, organization_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Each organization's newest application, for its members and reviewing operators
-    (as `resolvers.partners.latest_application`)."""
+    """Each organization's newest application, for its members and reviewing operators."""
     allowed = organization_ids
     if not await policy.is_operator_with(actor, OperatorPermission.REVIEW_PARTNERS):
         memberships = await actor.memberships()

@@ -207,16 +207,6 @@ async def get_application(actor: Actor, application_id: int) -> dict[str, Any] |
     return await queryset.first().values(*APPLICATION_FIELDS)
 
 
-async def latest_application(actor: Actor, organization_id: int) -> dict[str, Any] | None:
-    """The organization's newest application: for its members and reviewing operators."""
-    is_member = organization_id in await actor.memberships()
-    if not is_member and not await policy.is_operator_with(actor, OperatorPermission.REVIEW_PARTNERS):
-        return None
-    return await PartnerApplication.filter(organization_id=organization_id).order_by("-id").first().values(
-        *APPLICATION_FIELDS
-    )
-
-
 async def _locked_pending(application_id: int) -> PartnerApplication:
     application = await PartnerApplication.select_for_update().get_or_none(id=application_id)
     if application is None:
@@ -316,13 +306,6 @@ async def reject_application(actor: Actor, application_id: int, *, note: str) ->
 
 
 # --- profile and directory ---------------------------------------------------------------------
-
-
-async def get_profile(actor: Actor, organization_id: int) -> dict[str, Any] | None:
-    """A partner's profile, for those who may see the organization."""
-    if not await (await scoping.visible_organizations(actor)).filter(id=organization_id).exists():
-        return None
-    return await partner_profile(organization_id)
 
 
 async def update_profile(
