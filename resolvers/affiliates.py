@@ -38,6 +38,7 @@ from resolvers.clock import now
 from resolvers.errors import BadArgument, UserErrorCode, UserInputError, fail
 from resolvers.pagination import Page, paginate
 from resolvers.partners import acting_partner, random_code
+from resolvers.sql import placeholders
 from settings import Settings
 
 LINK_FIELDS = ("id", "partner_id", "code", "campaign", "landing_url", "active", "created_at")
@@ -297,14 +298,6 @@ class Report:
     by_day: list[tuple[date, Figures]]
 
 
-def _placeholders(sql: str, dialect: str) -> str:
-    """`%s` markers as the driver wants them: `?` (SQLite) or `$1…` (PostgreSQL)."""
-    if dialect != "postgres":
-        return sql.replace("%s", "?")
-    parts = sql.split("%s")
-    return "".join(f"{part}${i}" if i < len(parts) else part for i, part in enumerate(parts, start=1))
-
-
 async def _commission_sums(partner_id: int, currency: str, by: str, start: date | None = None,
                            end: date | None = None) -> dict[Any, int]:
     """Commission of the partner's AFFILIATE lines (reversed ones excluded, as on the dashboard), summed
@@ -321,7 +314,7 @@ async def _commission_sums(partner_id: int, currency: str, by: str, start: date 
         sql += f" AND {day} >= %s AND {day} <= %s"
         values += [start, end] if dialect == "postgres" else [start.isoformat(), end.isoformat()]
     sql += f" GROUP BY {key}"
-    rows = await client.execute_query_dict(_placeholders(sql, dialect), values)
+    rows = await client.execute_query_dict(placeholders(sql, dialect), values)
     result: dict[Any, int] = {}
     for row in rows:
         k = row["k"]

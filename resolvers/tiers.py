@@ -30,7 +30,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count
@@ -57,6 +56,7 @@ from resolvers.identity import clean_name
 from resolvers.money import to_minor
 from resolvers.pagination import Page, paginate
 from resolvers.partners import acting_partner
+from resolvers.sql import query_dicts
 from settings import Settings
 
 logger = logging.getLogger("partner_portal.tiers")
@@ -334,19 +334,6 @@ def one_year_before(moment: datetime) -> datetime:
         return moment.replace(year=moment.year - 1, day=28)
 
 
-def _placeholders(sql: str, dialect: str) -> str:
-    """`%s` markers as the driver wants them: `?` (SQLite) or `$1…` (PostgreSQL)."""
-    if dialect != "postgres":
-        return sql.replace("%s", "?")
-    parts = sql.split("%s")
-    return "".join(f"{part}${i}" if i < len(parts) else part for i, part in enumerate(parts, start=1))
-
-
-async def _query(sql: str, values: list[Any]) -> list[dict[str, Any]]:
-    client = connections.get("default")
-    return await client.execute_query_dict(_placeholders(sql, client.capabilities.dialect), values)
-
-
 # One row per sold customer: its first payment ever, in the window, earned the partner a line.
 SOLD_SQL = (
     "SELECT c.partner_id AS partner_id, p.organization_id AS customer_id, l.mrr_amount AS mrr, l.currency AS currency "
@@ -373,9 +360,9 @@ def _granted(value: Any) -> bool:
 async def compute_figures(settings: Settings, moment: datetime) -> dict[int, Figures]:
     """Every partner's figures at `moment`, in five queries whatever the number of partners and
     customers. Raises MissingExchangeRate when an MRR currency has no rate on the day."""
-    sold_rows = await _query(SOLD_SQL, [CommissionStatus.REVERSED.value, one_year_before(moment), moment,
+    sold_rows = await query_dicts(SOLD_SQL, [CommissionStatus.REVERSED.value, one_year_before(moment), moment,
                                         *COUNTED_LICENSES])
-    managed_rows = [row for row in await _query(MANAGED_SQL, [moment, *COUNTED_LICENSES])
+    managed_rows = [row for row in await query_dicts(MANAGED_SQL, [moment, *COUNTED_LICENSES])
                     if _granted(row["grant_permissions"])]
     usage_start = moment - timedelta(days=settings.tier_usage_window_days)
     usage = dict(await FeatureUsage.filter(
