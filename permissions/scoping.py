@@ -18,6 +18,8 @@ from models.identity import ApiKey, Operator, User
 from models.invitations import Invitation
 from models.organizations import Membership, Organization
 from models.outbox import OutboxMessage
+from models.partners import PartnerProfile
+from models.tiers import Tier
 from models.webhooks import WebhookDelivery, WebhookSubscription
 from permissions.actor import Actor, MembershipInfo
 from permissions.enums import (
@@ -233,3 +235,14 @@ async def visible_webhook_deliveries(actor: Actor) -> QuerySet[WebhookDelivery]:
     if await manages_webhooks(actor):
         return WebhookDelivery.all()
     return WebhookDelivery.filter(id__in=[])
+
+
+async def visible_tiers(actor: Actor) -> QuerySet[Tier]:
+    """Operators with MANAGE_PROGRAMS see every tier; MANAGE_PARTNER_PORTAL holders of a partner
+    the active ones (the ladder they climb); anybody else none."""
+    if await is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS):
+        return Tier.all()
+    portal = _holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL)
+    if portal and await PartnerProfile.filter(organization_id__in=portal).exists():
+        return Tier.filter(active=True)
+    return Tier.filter(id__in=[])

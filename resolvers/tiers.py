@@ -42,7 +42,7 @@ from models.organizations import Organization
 from models.partners import PartnerProfile
 from models.tiers import FeatureUsage, PartnerCertification, PartnerTierFigures, Tier, TierAssessment
 from models.webhooks import WebhookEventType
-from permissions import policy
+from permissions import policy, scoping
 from permissions.actor import Actor
 from permissions.enums import ApiKeyScope, OperatorPermission, PartnerPermission, Via
 from permissions.errors import NotFound
@@ -176,18 +176,9 @@ async def list_tiers(actor: Actor, *, include_inactive: bool, first: int | None,
 
 
 async def visible_tier(actor: Actor, tier_id: int) -> dict[str, Any] | None:
-    """For `node`: operators with MANAGE_PROGRAMS see every tier; MANAGE_PARTNER_PORTAL holders of a
-    partner the active ones (the ladder they climb); anybody else none."""
-    row = await get_tier_row(tier_id)
-    if row is None:
-        return None
-    if await policy.is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS):
-        return (await with_benefits([row]))[0]
-    portal = [org for org, m in (await actor.memberships()).items()
-              if PartnerPermission.MANAGE_PARTNER_PORTAL in m.permissions]
-    if row["active"] and portal and await PartnerProfile.filter(organization_id__in=portal).exists():
-        return (await with_benefits([row]))[0]
-    return None
+    """For `node`: the tier with its benefits when `scoping.visible_tiers` lets the actor see it."""
+    row = await (await scoping.visible_tiers(actor)).filter(id=tier_id).first().values(*TIER_FIELDS)
+    return (await with_benefits([row]))[0] if row else None
 
 
 async def with_benefits(rows: list[dict[str, Any]], partner_id: int | None = None) -> list[dict[str, Any]]:
