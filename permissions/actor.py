@@ -42,7 +42,8 @@ class Actor:
     api_key_id: int | None = None
     scopes: frozenset[ApiKeyScope] = frozenset()
     rejected_credentials: str | None = None
-    # The signed-in user's own row (`resolvers.identity.USER_FIELDS`) when authentication read it.
+    # The signed-in user's own row (`resolvers.identity.USER_FIELDS`), read by authentication with
+    # the session or identity-provider token: `viewer` costs no query.
     user_row: dict | None = field(default=None, repr=False)
     _load_memberships: MembershipLoader | None = None
     _load_operator: OperatorLoader | None = None

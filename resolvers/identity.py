@@ -317,24 +317,25 @@ class Authenticator:
             identity = await self.oidc.verify(token)
         except InvalidToken:
             return self._actor(rejected_credentials="The identity provider's token is not valid.")
-        user_id = await user_for_oidc_identity(identity.issuer, identity.subject, identity.email, identity.name,
-                                               identity.email_verified)
-        if user_id is None:
+        user_row = await user_for_oidc_identity(identity.issuer, identity.subject, identity.email, identity.name,
+                                                identity.email_verified)
+        if user_row is None:
             return self._actor(rejected_credentials="The identity provider's token carries no usable email address.")
-        return self._actor(via=Via.JWT, user_id=user_id)
+        return self._actor(via=Via.JWT, user_id=user_row["id"], user_row=user_row)
 
 
 async def user_for_oidc_identity(
     issuer: str, subject: str, email: str | None, name: str | None, email_verified: bool
-) -> int | None:
-    """The user matched by issuer+subject, created on first sight from the token's email.
+) -> dict[str, Any] | None:
+    """The user (its `USER_FIELDS`) matched by issuer+subject, created on first sight from the
+    token's email.
 
     An existing built-in account with the same address is linked only when the provider
     says the address is verified; otherwise the token is refused (None).
     """
-    user_id = await User.filter(oidc_issuer=issuer, oidc_subject=subject).first().values_list("id", flat=True)
-    if user_id is not None:
-        return user_id
+    row = await User.filter(oidc_issuer=issuer, oidc_subject=subject).first().values(*USER_FIELDS)
+    if row is not None:
+        return row
     if not email:
         return None
     try:
@@ -348,17 +349,15 @@ async def user_for_oidc_identity(
                 return None
             existing.oidc_issuer, existing.oidc_subject = issuer, subject
             await existing.save(update_fields=["oidc_issuer", "oidc_subject"])
-            user_id = existing.id
-            action = "user.link_sso"
+            user, action = existing, "user.link_sso"
         else:
             user = await User.create(
                 email=normalized, name=(name or normalized.split("@")[0])[:MAX_NAME_LENGTH],
                 oidc_issuer=issuer, oidc_subject=subject,
             )
-            user_id = user.id
             action = "user.register_sso"
-        await audit.record(Actor(via=Via.JWT, user_id=user_id), action, "User", user_id, changes={"issuer": issuer})
-    return user_id
+        await audit.record(Actor(via=Via.JWT, user_id=user.id), action, "User", user.id, changes={"issuer": issuer})
+    return {field: getattr(user, field) for field in USER_FIELDS}
 
 
 # --- API keys and operators ------------------------------------------------------------------

@@ -14,6 +14,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from tortoise import connections
 
@@ -69,9 +70,18 @@ async def _advisory_lock(name: str) -> AsyncIterator[bool]:
             yield acquired
         finally:
             if acquired:
-                # Shielded: a cancelled job still gives its lock back before the
-                # connection returns to the pool.
-                await asyncio.shield(connection.fetchval("SELECT pg_advisory_unlock($1)", key))
+                await _unlock(connection, key)
+
+
+async def _unlock(connection: Any, key: int) -> None:
+    """Give the job's session lock back before its connection returns to the pool, which does not
+    reset sessions (`models.db.return_to_pool`). If that fails or is cancelled, the connection is
+    closed instead: the session's locks end with it."""
+    try:
+        await connection.fetchval("SELECT pg_advisory_unlock($1)", key)
+    except BaseException:
+        connection.terminate()
+        raise
 
 
 async def run_job(name: str, settings: Settings) -> str:

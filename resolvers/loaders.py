@@ -88,7 +88,7 @@ class Loaders:
 
     def __init__(self, actor: Actor) -> None:
         self.user = _by_id_loader(actor, scoping.visible_users, USER_FIELDS)
-        if actor.user_row is not None:  # read with the session: the viewer itself costs no query
+        if actor.user_row is not None:  # read with the credentials: the viewer itself costs no query
             self.user.prime(actor.user_id, actor.user_row)
         self.organization = _by_id_loader(actor, scoping.visible_organizations, ORGANIZATION_FIELDS)
         self.membership = _by_id_loader(actor, scoping.visible_memberships, MEMBERSHIP_FIELDS)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -204,7 +203,13 @@ async def test_concurrent_requests_during_the_outage_all_fail_fast_and_then_all_
 # --- processes killed half-way ------------------------------------------------------------------------
 
 
+# The name the children's PostgreSQL sessions carry, so that the test can tell when they have ended.
+CHILD_APPLICATION = "portal-fault-test-child"
+
+
 def child_environment(database_url: str) -> dict[str, str]:
+    if database_url.startswith("postgres"):
+        database_url += ("&" if "?" in database_url else "?") + f"application_name={CHILD_APPLICATION}"
     return {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -229,17 +234,31 @@ async def run_cli(database_url: str, *arguments: str) -> str:
 async def kill_half_way(process: asyncio.subprocess.Process, progress: Callable[[], Awaitable[int]],
                         total: int, at_least: int = 1) -> int:
     """SIGKILL the process as soon as `progress()` (a row count read from here) has reached
-    `at_least` and before it reaches `total`; the progress at that moment (asserted to be half-way)."""
+    `at_least` and before it reaches `total`; the progress once the database is done with what the
+    process had sent (asserted to be half-way)."""
     async with asyncio.timeout(30):
         while (done := await progress()) < at_least:
             assert process.returncode is None, "the process ended before doing anything"
             await asyncio.sleep(POLL_SECONDS)
-    process.send_signal(signal.SIGSTOP)  # freeze it at once, then look and kill
-    done = await progress()
     process.kill()
     await process.wait()
+    await child_sessions_ended()
+    done = await progress()
     assert 0 < done < total, f"not killed half-way: {done} of {total}"
     return done
+
+
+async def child_sessions_ended() -> None:
+    """On PostgreSQL, wait until the killed process's sessions are gone: a COMMIT it sent just
+    before it died may still be running (SQLite commits inside the process)."""
+    client = connections.get("default")
+    if client.capabilities.dialect != "postgres":
+        return
+    async with asyncio.timeout(10):
+        while (await client.execute_query_dict(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1", [CHILD_APPLICATION]
+        ))[0]["n"]:
+            await asyncio.sleep(POLL_SECONDS)
 
 
 async def start_job(database_url: str, name: str) -> asyncio.subprocess.Process:
