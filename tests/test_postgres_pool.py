@@ -46,38 +46,60 @@ async def test_a_transaction_left_open_is_rolled_back_when_its_connection_return
     client = connections.get("default")
     async with client.acquire_connection() as connection:
         await connection.execute("BEGIN")
-        await connection.execute("INSERT INTO exchange_rates (currency, rate, valid_from, created_at) VALUES ('XTS', '1', now(), now())")
+        await connection.execute(
+            "INSERT INTO exchange_rates (currency, rate, valid_from, created_at) VALUES ('XTS', '1', now(), now())")
     async with client.acquire_connection() as connection:
         assert not connection.is_in_transaction()
     assert await client.execute_query_dict("SELECT * FROM exchange_rates WHERE currency = 'XTS'") == []
 
 
+async def _end_the_session_holding(key: int) -> None:
+    """Terminate, from another session, the PostgreSQL session that holds the advisory lock `key`."""
+    other = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1))
+    try:
+        ended = await other.fetchval(
+            "SELECT bool_and(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND ((classid::bigint << 32) | objid::bigint) = $1::bigint", key)
+        assert ended
+    finally:
+        await other.close()
+
+
 @postgres_only
-@pytest.mark.parametrize("ending", ["returns", "fails", "is cancelled"])
+@pytest.mark.parametrize("ending", ["returns", "fails", "is cancelled", "loses its connection"])
 async def test_a_job_gives_its_lock_back_however_it_ends(api, monkeypatch, ending):
     running, finish = asyncio.Event(), asyncio.Event()
+    behaviour = {"ending": ending}
 
     async def job(settings):
         running.set()
         await finish.wait()
-        if ending == "fails":
+        if behaviour["ending"] == "fails":
             raise RuntimeError("the job failed")
         return "done"
 
     monkeypatch.setitem(JOBS, "pool-test", job)
+    key = lock_key("pool-test")
     task = asyncio.create_task(run_job("pool-test", api.settings))
     await running.wait()
-    assert not await _lock_is_free(lock_key("pool-test"))  # held while the job runs
+    assert not await _lock_is_free(key)  # held while the job runs
 
     if ending == "is cancelled":
         task.cancel()
     else:
+        if ending == "loses its connection":
+            await _end_the_session_holding(key)
         finish.set()
     outcome = (await asyncio.gather(task, return_exceptions=True))[0]
 
-    assert {"returns": "done", "fails": RuntimeError, "is cancelled": asyncio.CancelledError}[ending] in (
-        outcome, type(outcome))
-    assert await _lock_is_free(lock_key("pool-test"))
+    expected = {"returns": "done", "fails": RuntimeError, "is cancelled": asyncio.CancelledError,
+                "loses its connection": Exception}[ending]  # whichever asyncpg raises for a dead connection
+    assert outcome == expected if isinstance(expected, str) else isinstance(outcome, expected), outcome
+    assert await _lock_is_free(key)
+    # and the pool serves the next run
+    behaviour["ending"] = "returns"
+    finish.set()
+    assert await run_job("pool-test", api.settings) == "done"
 
 
 def _string_literals(path: Path) -> Iterator[tuple[int, str]]:
@@ -86,7 +108,7 @@ def _string_literals(path: Path) -> Iterator[tuple[int, str]]:
         for token in tokenize.generate_tokens(source.readline):
             if token.type == tokenize.STRING:
                 text = token.string.lstrip("rRbBuUfF")
-                quotes = 3 if text[:3] in ('"""', "\'\'\'") else 1
+                quotes = 3 if text[:3] in ('"""', "'''") else 1
                 yield token.start[0], text[quotes:-quotes]
 
 
