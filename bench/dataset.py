@@ -188,7 +188,7 @@ def build(scale: float, seed: int = SEED, moment: datetime | None = None) -> Dat
             if rng.random() < 0.05:  # an earlier partner, ended: history
                 previous = rng.randint(2, partners)
                 relationships.append((len(relationships) + 1, org_id, previous, "SELECTED", created,
-                                      created + timedelta(days=30), [], None, None, name, name.casefold()))
+                                      created + timedelta(days=30), [], None, None, name, name.casefold(), status))
                 started = created + timedelta(days=30)
             else:
                 started = created
@@ -196,7 +196,7 @@ def build(scale: float, seed: int = SEED, moment: datetime | None = None) -> Dat
             grant = sorted(rng.sample(DELEGATED, rng.randint(1, 4))) if rng.random() < 0.5 else []
             expires = moment + timedelta(days=rng.randint(1, 365)) if grant and rng.random() < 0.1 else None
             relationships.append((len(relationships) + 1, org_id, partner, source, started, None, grant, expires,
-                                  started if grant else None, name, name.casefold()))
+                                  started if grant else None, name, name.casefold(), status))
             earner[org_id] = (partner, "PARTNER" if source == "INVITATION" else "SELF")
         else:
             partner = rng.randint(2, partners)
@@ -287,7 +287,7 @@ def build(scale: float, seed: int = SEED, moment: datetime | None = None) -> Dat
     data.add(ProgramEnrollment, ("id", "partner_id", "program", "enrolled_at"), enrollments)
     data.add(CustomerRelationship, ("id", "customer_id", "partner_id", "source", "started_at", "ended_at",
                                     "grant_permissions", "grant_expires_at", "grant_updated_at", "customer_name",
-                                    "customer_search_name"), relationships)
+                                    "customer_search_name", "license_status"), relationships)
     data.add(License, ("id", "organization_id", "status", "plan", "seats", "mrr_amount", "currency", "trial_ends_at",
                        "updated_at"), licenses)
     data.add(Referral, ("id", "customer_id", "partner_id", "type", "created_at"), referrals)

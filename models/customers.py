@@ -11,6 +11,9 @@ class CustomerRelationship(Model):
     The delegated grant lives on the relationship: a new relationship starts without one.
     The customer name and its case-folded search form are copies of the organization columns,
     kept current on rename, so that one index serves a partner customer list in name order.
+    `license_status` is a copy of the customer's license status (null without a license), kept
+    current with every license write, so that the dashboard counts a partner's customers by license
+    status from one index range instead of looking up each customer's license.
     """
 
     id = fields.IntField(primary_key=True)
@@ -28,14 +31,16 @@ class CustomerRelationship(Model):
     grant_updated_at = fields.DatetimeField(null=True)
     customer_name = fields.CharField(max_length=200, null=True)
     customer_search_name = fields.CharField(max_length=200, null=True)
+    license_status = fields.CharField(max_length=10, null=True)
 
     class Meta:
         table = "customer_relationships"
-        # (partner, current, customer) covers the dashboard counts without the table, and
+        # (partner, current, customer) finds whether an organization is a partner's current customer,
+        # (partner, current, license status) covers the dashboard's counts without the table, and
         # (partner, current, name, id) a customer list page in name order, read from the index
         indexes = (
-            ("partner_id", "ended_at", "customer_id"), ("partner_id", "ended_at", "customer_name", "id"),
-            ("customer_id", "ended_at"),
+            ("partner_id", "ended_at", "customer_id"), ("partner_id", "ended_at", "license_status"),
+            ("partner_id", "ended_at", "customer_name", "id"), ("customer_id", "ended_at"),
         )
 
 

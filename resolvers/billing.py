@@ -16,6 +16,7 @@ from tortoise.transactions import in_transaction
 
 from models.billing import BillingEvent, License, Payment, Refund
 from models.catalog import Plan
+from models.customers import CustomerRelationship
 from models.enums import BillingEventKind, LicenseStatus
 from models.organizations import Organization
 from permissions import policy, scoping
@@ -72,6 +73,8 @@ async def set_license(actor: Actor, organization_id: int, **fields: Any) -> dict
 async def _write_license(actor: Actor, organization_id: int, values: dict[str, Any]) -> None:
     before = await License.filter(organization_id=organization_id).first().values(*LICENSE_FIELDS) or {}
     await License.update_or_create(defaults={**values, "updated_at": now()}, organization_id=organization_id)
+    # the copy the partner dashboard counts by (models/customers.py)
+    await CustomerRelationship.filter(customer_id=organization_id).update(license_status=values["status"])
     changes = audit.diff(before, values)
     if changes:
         await audit.record(actor, "license.set", "Organization", organization_id, organization_id=organization_id,

@@ -12,6 +12,7 @@ from typing import Any
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
+from models.billing import License
 from models.customers import CustomerRelationship, ManagementSession
 from models.enums import LicenseStatus, Program, RelationshipSource
 from models.organizations import Organization
@@ -116,9 +117,10 @@ async def set_service_partner(actor: Actor, organization_id: int, partner_code: 
         if current is not None and current.partner_id == partner_id:
             return await current_relationship(actor, organization_id)
         await _end_current(actor, membership, organization_id)
+        license_status = await License.filter(organization_id=organization_id).first().values_list("status", flat=True)
         relationship = await CustomerRelationship.create(
             customer_id=organization_id, partner_id=partner_id, source=RelationshipSource.SELECTED, started_at=now(),
-            **customer_names(customer.name),
+            license_status=license_status, **customer_names(customer.name),
         )
         await audit.record(actor, "service_partner.link", "CustomerRelationship", relationship.id, acting=membership,
                            changes={"partner_id": partner_id, "source": RelationshipSource.SELECTED.value})

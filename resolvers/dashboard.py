@@ -11,7 +11,6 @@ from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
-from models.billing import License
 from models.commissions import Commission, Payout
 from models.customers import CustomerRelationship
 from models.enums import CommissionStatus, InvitationStatus, LicenseStatus, PayoutStatus
@@ -44,21 +43,20 @@ def _scalar(queryset: QuerySet, aggregate: Count | Sum) -> Subquery:
 
 
 def _figures_query(partner: int, moment: datetime) -> QuerySet:
-    """The license counts of the partner's current customers (one pass), with every other figure
-    as a scalar subquery. Counts name indexed columns, not `id`: PostgreSQL answers them from the
-    covering indexes alone.
+    """The partner's current customers counted by license status in one pass over the index
+    (partner_id, ended_at, license_status) (the relationship keeps a copy of its customer's license
+    status), with every other figure as a scalar subquery. Counts name indexed columns, not `id`:
+    PostgreSQL answers them from the covering indexes alone.
 
     Open lines are a range of the covering index (partner_id, status, amount). Paid lines are
     never edited and each belongs to exactly one PAID payout whose amount is their sum
     (resolvers/payouts.py), so the paid figure sums a partner's few payouts instead of every
     line it was ever paid: the dashboard's cost does not grow with the ledger's history.
-    Filtered aggregates stay on one table: tortoise 1.1 drops the join of a `_filter` across relations.
     """
-    current = CustomerRelationship.filter(partner_id=partner, ended_at=None)
-    return License.filter(organization_id__in=Subquery(current.values("customer_id"))).annotate(
-        active=Count("organization_id", _filter=Q(status=LicenseStatus.ACTIVE)),
-        trial=Count("organization_id", _filter=Q(status=LicenseStatus.TRIAL)),
-        customers=_scalar(current, Count("customer_id")),
+    return CustomerRelationship.filter(partner_id=partner, ended_at=None).annotate(
+        active=Count("partner_id", _filter=Q(license_status=LicenseStatus.ACTIVE)),
+        trial=Count("partner_id", _filter=Q(license_status=LicenseStatus.TRIAL)),
+        customers=Count("partner_id"),
         open_invitations=_scalar(
             Invitation.filter(partner_id=partner, status=InvitationStatus.OPEN, expires_at__gt=moment),
             Count("partner_id"),

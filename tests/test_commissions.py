@@ -1254,3 +1254,46 @@ async def test_the_exchange_rates_refuse_a_currency_that_is_no_iso_code(api, wor
         "BAD_USER_INPUT")
     assert (await api.data(EXCHANGE_RATES, {"currency": "eur"}, token=world.operator.token))[
         "exchangeRates"]["totalCount"] == 0
+
+
+LICENSE_CHANGE = """
+mutation License($input: RecordLicenseChangeInput!) {
+  recordLicenseChange(input: $input) { license { status } errors { code } }
+}"""
+LICENSE_COUNTS = "query Counts($p: ID) { partnerDashboard(partnerId: $p) { customers activeCustomers trialCustomers } }"
+
+
+async def test_the_dashboard_license_counts_follow_every_license_change_and_move(api, world):
+    """The dashboard counts the copy of each customer's license status on its relationship: a license
+    set before the customer chose the partner, changes from the billing system, and a move to
+    another partner are all counted where they belong."""
+    northwind = world.northwind
+    southwind = await make_partner(api, world.operator, "admin@southwind.example", "Southwind Partners")
+    admin, customer_id = await customer(api, "Moving Co")
+
+    async def change_license(external_id: str, status: str) -> None:
+        payload = (await api.data(LICENSE_CHANGE, {"input": {
+            "externalId": external_id, "organizationId": customer_id, "status": status, "plan": "Business",
+            "mrr": money("50.00")}}, api_key=world.key))["recordLicenseChange"]
+        assert payload["errors"] == [] and payload["license"]["status"] == status
+
+    async def counts(partner: Partner) -> tuple[int, int, int]:
+        figures = (await api.data(LICENSE_COUNTS, token=partner.admin.token))["partnerDashboard"]
+        return figures["customers"], figures["activeCustomers"], figures["trialCustomers"]
+
+    await change_license("lic-1", "TRIAL")  # before it has a partner
+    await select(api, admin, customer_id, northwind)
+    assert await counts(northwind) == (1, 0, 1)
+
+    await change_license("lic-2", "ACTIVE")
+    assert await counts(northwind) == (1, 1, 0)
+
+    await api.data(REMOVE_PARTNER, {"id": customer_id}, token=admin.token)
+    await change_license("lic-3", "PAST_DUE")  # while it has none
+    await change_license("lic-4", "ACTIVE")
+    await select(api, admin, customer_id, southwind)
+    assert await counts(northwind) == (0, 0, 0)
+    assert await counts(southwind) == (1, 1, 0)
+
+    await change_license("lic-5", "CANCELED")
+    assert await counts(southwind) == (1, 0, 0)
