@@ -11,9 +11,9 @@ class CustomerRelationship(Model):
     The delegated grant lives on the relationship: a new relationship starts without one.
     The customer name and its case-folded search form are copies of the organization columns,
     kept current on rename, so that one index serves a partner customer list in name order.
-    `license_status` is a copy of the customer's license status (null without a license), kept
-    current with every license write, so that the dashboard counts a partner's customers by license
-    status from one index range instead of looking up each customer's license.
+    `license_status` is a copy of the license status of the customer (null without a license), kept
+    current with every license write, so that the dashboard counts the customers of a partner by
+    license status from one index range instead of looking up the license of each customer.
     """
 
     id = fields.IntField(primary_key=True)
