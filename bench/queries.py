@@ -93,22 +93,20 @@ ORDER BY r."customer_name", r."id"
 
 
 def dashboard_sql(partner_id: int) -> list[str]:
-    """The dashboard's figures as the resolver computes them, in its one statement: the customers'
-    license counts, customers, open invitations, open commission (pending and approved lines),
-    paid commission (paid payouts)."""
+    """The dashboard's figures as the resolver computes them, in its one statement: the current
+    customers counted by the copy of their license status, open invitations, open commission (pending
+    and approved lines), paid commission (paid payouts)."""
     partner = int(partner_id)
-    current = f'SELECT "customer_id" FROM "customer_relationships" WHERE "partner_id" = {partner} AND "ended_at" IS NULL'
     return [f"""
-SELECT COUNT(CASE WHEN "status" = 'ACTIVE' THEN "organization_id" END) AS active,
-       COUNT(CASE WHEN "status" = 'TRIAL' THEN "organization_id" END) AS trial,
-       (SELECT COUNT("customer_id") FROM "customer_relationships"
-        WHERE "partner_id" = {partner} AND "ended_at" IS NULL) AS customers,
+SELECT COUNT(CASE WHEN "license_status" = 'ACTIVE' THEN "partner_id" END) AS active,
+       COUNT(CASE WHEN "license_status" = 'TRIAL' THEN "partner_id" END) AS trial,
+       COUNT("partner_id") AS customers,
        (SELECT COUNT("partner_id") FROM "invitations"
         WHERE "partner_id" = {partner} AND "status" = 'OPEN' AND "expires_at" > CURRENT_TIMESTAMP) AS open_invitations,
        (SELECT SUM("amount") FROM "commissions"
         WHERE "partner_id" = {partner} AND "status" IN ('PENDING', 'APPROVED')) AS open_commission,
        (SELECT SUM("amount") FROM "payouts" WHERE "partner_id" = {partner} AND "status" = 'PAID') AS paid_commission
-FROM "licenses" WHERE "organization_id" IN ({current})
+FROM "customer_relationships" WHERE "partner_id" = {partner} AND "ended_at" IS NULL
 """]
 
 
