@@ -71,6 +71,10 @@ async def set_license(actor: Actor, organization_id: int, **fields: Any) -> dict
 
 
 async def _write_license(actor: Actor, organization_id: int, values: dict[str, Any]) -> None:
+    """Within the caller's transaction. The organization row is locked first, as a relationship
+    starting for it locks it (`resolvers.customers.set_service_partner`), so that the copy of the
+    status on its relationships cannot miss a license write made while one starts."""
+    await Organization.select_for_update().filter(id=organization_id).first()
     before = await License.filter(organization_id=organization_id).first().values(*LICENSE_FIELDS) or {}
     await License.update_or_create(defaults={**values, "updated_at": now()}, organization_id=organization_id)
     # the copy the partner dashboard counts by (models/customers.py)
