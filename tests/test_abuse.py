@@ -21,7 +21,7 @@ from graphql.language import Lexer, Source, TokenKind
 from schema.limits import count_selections
 from tests.conftest import Api
 from tests.conftest import test_settings as make_settings
-from tests.support import create_organization, make_partner, operator, register
+from tests.support import create_api_key, create_organization, make_partner, operator, register
 from tests.test_http import GRAPHQL_RESPONSE, running
 
 QUICKLY_SECONDS = 1.0
@@ -356,7 +356,6 @@ async def test_development_keeps_suggestions(api, document):
 SET_SERVICE_PARTNER = """
 mutation Choose($input: SetServicePartnerInput!) { setServicePartner(input: $input) { errors { field code } } }"""
 SEARCH_CUSTOMERS = "query Search($search: String) { myCustomers(search: $search) { totalCount } }"
-CREATE_KEY = "mutation Key($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret errors { code } } }"
 RECORD_PAYMENT = """
 mutation Pay($input: RecordPaymentInput!) { recordPayment(input: $input) { errors { field code } } }"""
 RECORD_REFUND = """
@@ -392,8 +391,7 @@ async def test_billing_event_ids_longer_than_any_are_too_long(api):
     # given
     olivia = await operator(api)
     customer = await create_organization(api, await register(api, "chris@contoso.example"), "Contoso")
-    key = (await api.data(CREATE_KEY, {"input": {"name": "billing", "scopes": ["BILLING_WRITE"]}},
-                          token=olivia.token))["createApiKey"]["secret"]
+    key = await create_api_key(api, olivia, ["BILLING_WRITE"], "billing")
     money = {"amount": "10.00", "currency": "EUR"}
 
     # when

@@ -11,10 +11,17 @@ import pytest
 
 from models.affiliates import AffiliateClick
 from tests.conftest import START, start_api, test_settings
-from tests.support import Partner, Person, add_member, create_organization, make_partner, operator, register
+from tests.support import (
+    Partner,
+    Person,
+    add_member,
+    create_api_key,
+    create_organization,
+    make_partner,
+    operator,
+    register,
+)
 
-CREATE_KEY = """
-mutation Key($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret errors { field code } } }"""
 SET_RATE = """
 mutation Rate($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { errors { field code } } }"""
 CREATE_RULE = """
@@ -60,8 +67,7 @@ COOKIE = "pp_affiliate"
 @pytest.fixture
 async def world(api):
     reviewer = await operator(api)
-    key = (await api.data(CREATE_KEY, {"input": {"name": "Billing", "scopes": ["BILLING_WRITE"]}},
-                          token=reviewer.token))["createApiKey"]["secret"]
+    key = await create_api_key(api, reviewer, ["BILLING_WRITE"], "Billing")
     rate = await api.data(SET_RATE, {"input": {"currency": "EUR", "rate": "1", "validFrom": "2020-01-01"}},
                           token=reviewer.token)
     assert rate["setExchangeRate"]["errors"] == []
@@ -324,8 +330,7 @@ async def test_who_may_create_read_and_attribute(clock, api, world):
     customer_org = await create_organization(api, customer, "Customer")
     service_only = await make_partner(api, world["operator"], "admin@tailspin.example", "Tailspin",
                                       programs=["SERVICE_PARTNER"])
-    reports_key = (await api.data(CREATE_KEY, {"input": {"name": "BI", "scopes": ["REPORTS_READ"]}},
-                                  token=world["operator"].token))["createApiKey"]["secret"]
+    reports_key = await create_api_key(api, world["operator"], ["REPORTS_READ"], "BI")
     create = {"input": {"code": "new-one"}}
     named = {"input": {"partnerId": northwind.id, "code": "new-two"}}
 

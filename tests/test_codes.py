@@ -17,11 +17,18 @@ import pytest
 from models.codes import DiscountCode
 from models.referrals import Referral
 from tests.conftest import Api, start_api, test_settings
-from tests.support import Partner, Person, add_member, create_organization, make_partner, operator, register
+from tests.support import (
+    Partner,
+    Person,
+    add_member,
+    create_api_key,
+    create_organization,
+    make_partner,
+    operator,
+    register,
+)
 from tests.test_commissions import fresh, pk
 
-CREATE_KEY = """
-mutation Key($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret errors { field code } } }"""
 EXPERT_CODE = """
 query Code($partnerId: ID) {
   expertCode(partnerId: $partnerId) {
@@ -73,21 +80,14 @@ class World:
     affiliate: Partner  # AFFILIATE and SERVICE_PARTNER, not EXPERT
 
 
-async def _key(api: Api, reviewer: Person, name: str, scopes: list[str]) -> str:
-    created = (await api.data(CREATE_KEY, {"input": {"name": name, "scopes": scopes}},
-                              token=reviewer.token))["createApiKey"]
-    assert created["errors"] == [], created["errors"]
-    return created["secret"]
-
-
 async def build(api: Api) -> World:
     reviewer = await operator(api)
     expert = await make_partner(api, reviewer, "admin@experts.example", "Expert Consulting",
                                 programs=["EXPERT", "AFFILIATE"])
     affiliate = await make_partner(api, reviewer, "admin@northwind.example", "Northwind Partners",
                                    programs=["AFFILIATE", "SERVICE_PARTNER"])
-    return World(reviewer, await _key(api, reviewer, "Checkout", ["BILLING_WRITE"]),
-                 await _key(api, reviewer, "BI", ["REPORTS_READ"]), expert, affiliate)
+    return World(reviewer, await create_api_key(api, reviewer, ["BILLING_WRITE"], "Checkout"),
+                 await create_api_key(api, reviewer, ["REPORTS_READ"], "BI"), expert, affiliate)
 
 
 @pytest.fixture
@@ -305,7 +305,7 @@ async def test_look_ups_past_the_rate_are_throttled_per_client_until_the_window_
     api = limited
     world = await build(api)
     code = (await code_of(api, world.expert))["code"]
-    other_key = await _key(api, world.operator, "Second checkout", ["BILLING_WRITE"])
+    other_key = await create_api_key(api, world.operator, ["BILLING_WRITE"], "Second checkout")
 
     for guess in ("AAAAAAAAAA", "BBBBBBBBBB", "CCCCCCCCCC", "DDDDDDDDDD"):
         assert (await api.data(CHECK, {"code": guess}, api_key=world.key))["discountCode"]["valid"] is False

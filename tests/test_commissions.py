@@ -36,6 +36,7 @@ from tests.support import (
     Partner,
     Person,
     add_member,
+    create_api_key,
     create_organization,
     make_operator,
     make_partner,
@@ -45,8 +46,6 @@ from tests.support import (
 
 # --- queries ------------------------------------------------------------------------------------------
 
-CREATE_KEY = """
-mutation Key($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret errors { field code } } }"""
 SET_RATE = """
 mutation Rate($input: SetExchangeRateInput!) {
   setExchangeRate(input: $input) { exchangeRate { currency rate validFrom } errors { field code } }
@@ -137,13 +136,11 @@ class World:
 @pytest.fixture
 async def world(api) -> World:
     reviewer = await operator(api)
-    created = (await api.data(CREATE_KEY, {"input": {"name": "Billing", "scopes": ["BILLING_WRITE"]}},
-                              token=reviewer.token))["createApiKey"]
-    assert created["errors"] == [], created["errors"]
+    key = await create_api_key(api, reviewer, ["BILLING_WRITE"], "Billing")
     northwind = await make_partner(api, reviewer, programs=["SERVICE_PARTNER", "AFFILIATE", "EXPERT"])
     fabrikam = await make_partner(api, reviewer, "admin@fabrikam.example", "Fabrikam Affiliates",
                                   programs=["AFFILIATE"])
-    return World(reviewer, created["secret"], northwind, fabrikam)
+    return World(reviewer, key, northwind, fabrikam)
 
 
 def pk(global_id: str) -> int:
@@ -904,8 +901,7 @@ async def test_a_repeated_refund_is_applied_once_and_other_content_is_a_conflict
 
 async def test_billing_events_need_an_api_key_with_billing_write(clock, api, world):
     _, customer_id = await customer(api, "Contoso Ltd", choose=world.northwind)
-    reports = (await api.data(CREATE_KEY, {"input": {"name": "BI", "scopes": ["REPORTS_READ"]}},
-                              token=world.operator.token))["createApiKey"]["secret"]
+    reports = await create_api_key(api, world.operator, ["REPORTS_READ"], "BI")
     variables = {"input": {"externalId": "inv-1", "organizationId": customer_id,
                            "amount": {"amount": "1.00", "currency": "EUR"}, "paidAt": START.isoformat()}}
 

@@ -37,6 +37,7 @@ from tests.support import (
     Partner,
     Person,
     add_member,
+    create_api_key,
     create_organization,
     make_operator,
     make_partner,
@@ -48,8 +49,6 @@ SET_RATE = """
 mutation Rate($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { errors { field code } } }"""
 CREATE_RULE = """
 mutation Rule($input: CreateCommissionRuleInput!) { createCommissionRule(input: $input) { errors { field code } } }"""
-CREATE_KEY = """
-mutation Key($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret errors { code } } }"""
 CHOOSE_PARTNER = """
 mutation Choose($input: SetServicePartnerInput!) { setServicePartner(input: $input) { errors { code } } }"""
 RECORD_PAYMENT = """
@@ -248,8 +247,7 @@ async def billing_for(world: World, clock) -> Billing:
         "program": "SERVICE_PARTNER", "kind": "PERCENT", "rate": "20.00", "recurrence": "LIFETIME", "holdDays": 30,
     }}, token=world.operator.token)
     assert rule["createCommissionRule"]["errors"] == []
-    key = (await api.data(CREATE_KEY, {"input": {"name": "billing", "scopes": ["BILLING_WRITE"]}},
-                          token=world.operator.token))["createApiKey"]["secret"]
+    key = await create_api_key(api, world.operator, ["BILLING_WRITE"], "billing")
     customer_admin = await register(api, "admin@acme.example", "Casey Customer")
     customer = await create_organization(api, customer_admin, "Acme GmbH")
     chosen = await api.data(CHOOSE_PARTNER, {"input": {"organizationId": customer["id"],

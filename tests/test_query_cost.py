@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from server import build_app
 from tests.conftest import PASSWORD, Api, start_api
 from tests.conftest import test_settings as make_settings
-from tests.support import make_operator, register
+from tests.support import create_api_key, make_operator, register
 
 TYPENAME = "{ __typename }"
 VIEWER = "{ viewer { id email } }"
@@ -47,8 +47,6 @@ mutation { register(input: {email: "never@example.com", password: "%s", name: "N
   token user { memberships { organization { members(first: 100) { edges { node { user {
     memberships { organization { id } } } } } } } } } } }""" % PASSWORD
 UNKNOWN_FIELD = "{ viewer { doesNotExist } }"
-CREATE_KEY = """
-mutation Create($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret errors { code } } }"""
 
 BUDGET = {"query_budget": 100, "max_query_cost": 100}
 
@@ -243,9 +241,7 @@ async def test_an_api_key_has_a_budget_apart_from_its_creator(small_budget, cloc
     # given
     creator = await register(small_budget, "olivia@vendor.example")
     await make_operator(small_budget, creator)
-    created = await small_budget.data(
-        CREATE_KEY, {"input": {"name": "BI", "scopes": ["REPORTS_READ"]}}, token=creator.token)
-    key = created["createApiKey"]["secret"]
+    key = await create_api_key(small_budget, creator, ["REPORTS_READ"], "BI")
 
     # when
     refused = await spend_all(small_budget, api_key=key)

@@ -37,6 +37,7 @@ from tests.support import (
     Partner,
     Person,
     add_member,
+    create_api_key,
     create_organization,
     make_operator,
     make_partner,
@@ -46,8 +47,6 @@ from tests.support import (
 
 # --- queries ------------------------------------------------------------------------------------------
 
-CREATE_KEY = """
-mutation Key($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret errors { field code } } }"""
 COMMISSION_REPORT = """
 query Report($groupBy: [ReportDimension!]!, $period: ReportPeriod! = MONTH, $filter: CommissionReportFilter) {
   reports {
@@ -121,21 +120,14 @@ class World:
     fabrikam: Partner
 
 
-async def api_key(api, reviewer: Person, scopes: list[str]) -> str:
-    created = (await api.data(CREATE_KEY, {"input": {"name": "Key", "scopes": scopes}},
-                              token=reviewer.token))["createApiKey"]
-    assert created["errors"] == [], created["errors"]
-    return created["secret"]
-
-
 @pytest.fixture
 async def world(clock, api) -> World:
     reviewer = await operator(api)
     northwind = await make_partner(api, reviewer, programs=["SERVICE_PARTNER", "AFFILIATE", "EXPERT"])
     fabrikam = await make_partner(api, reviewer, "admin@fabrikam.example", "Fabrikam Affiliates",
                                   programs=["AFFILIATE"])
-    return World(reviewer, await api_key(api, reviewer, ["REPORTS_READ"]),
-                 await api_key(api, reviewer, ["BILLING_WRITE"]), northwind, fabrikam)
+    return World(reviewer, await create_api_key(api, reviewer, ["REPORTS_READ"]),
+                 await create_api_key(api, reviewer, ["BILLING_WRITE"]), northwind, fabrikam)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from tests.support import (
     Partner,
     Person,
     add_member,
+    create_api_key,
     create_organization,
     make_operator,
     make_partner,
@@ -31,8 +32,6 @@ from tests.support import (
     register,
 )
 
-CREATE_KEY = """
-mutation Key($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret errors { field code } } }"""
 SET_RATE = """
 mutation Rate($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { errors { field code } } }"""
 CREATE_RULE = """
@@ -127,8 +126,7 @@ class World:
 @pytest.fixture
 async def world(clock, api) -> World:
     reviewer = await operator(api)
-    created = (await api.data(CREATE_KEY, {"input": {"name": "Billing", "scopes": ["BILLING_WRITE"]}},
-                              token=reviewer.token))["createApiKey"]
+    key = await create_api_key(api, reviewer, ["BILLING_WRITE"], "Billing")
     northwind = await make_partner(api, reviewer)  # SERVICE_PARTNER and AFFILIATE, paid out in EUR
     rate = (await api.data(SET_RATE, {"input": {"currency": "EUR", "rate": "0.90", "validFrom": "2020-01-01"}},
                            token=reviewer.token))["setExchangeRate"]
@@ -137,7 +135,7 @@ async def world(clock, api) -> World:
                                                    "recurrence": "LIFETIME", "holdDays": 0}},
                            token=reviewer.token))["createCommissionRule"]
     assert rule["errors"] == []
-    return World(reviewer, created["secret"], northwind)
+    return World(reviewer, key, northwind)
 
 
 async def signed_in(api, person: Person) -> Person:
@@ -594,8 +592,7 @@ async def test_only_operators_with_manage_programs_manage_tiers_certifications_a
 async def test_feature_usage_needs_an_api_key_with_billing_write(clock, api, world):
     _, contoso = await customer(api, world, "Contoso Ltd", mrr="10.00")
     report = {"input": {"externalId": "usage-1", "organizationId": contoso, "features": ["email"]}}
-    reader = (await api.data(CREATE_KEY, {"input": {"name": "BI", "scopes": ["REPORTS_READ"]}},
-                             token=world.operator.token))["createApiKey"]["secret"]
+    reader = await create_api_key(api, world.operator, ["REPORTS_READ"], "BI")
 
     assert (await api.data(RECORD_USAGE, report, api_key=world.key))["recordFeatureUsage"]["errors"] == []
     assert await api.error_code(RECORD_USAGE, report, api_key=reader) == "FORBIDDEN"

@@ -22,11 +22,9 @@ from resolvers import webhooks
 from resolvers.clock import now
 from resolvers.jobs import run_job
 from tests.conftest import START, Api, free_port, start_api, test_settings
-from tests.support import Person, create_organization, make_operator, make_partner, operator, register
+from tests.support import Person, create_api_key, create_organization, make_operator, make_partner, operator, register
 from tests.test_invitations import accept, invited, newest_link
 
-CREATE_KEY = """
-mutation Key($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret errors { code } } }"""
 SUBSCRIPTION_FIELDS = "id url eventTypes description active createdByApiKeyId"
 CREATE = f"""
 mutation Create($input: CreateWebhookSubscriptionInput!) {{
@@ -177,15 +175,10 @@ class Hooks:
         return [edge["node"] for edge in data["webhookDeliveries"]["edges"]]
 
 
-async def api_key(api: Api, operator_: Person, scopes: list[str], name: str = "integration") -> str:
-    data = await api.data(CREATE_KEY, {"input": {"name": name, "scopes": scopes}}, token=operator_.token)
-    return data["createApiKey"]["secret"]
-
-
 @pytest.fixture
 async def hooks(api: Api, clock) -> Hooks:
     olivia = await operator(api)
-    return Hooks(api, olivia, await api_key(api, olivia, ["WEBHOOKS_MANAGE"]))
+    return Hooks(api, olivia, await create_api_key(api, olivia, ["WEBHOOKS_MANAGE"]))
 
 
 async def run_outbox(api: Api) -> None:
@@ -316,7 +309,7 @@ async def test_redelivery_by_others_is_refused(api, hooks, receiver):
     created = await hooks.subscribe(receiver.url, ["PARTNER_APPROVED"])
     await make_partner(api, hooks.operator)
     [delivery] = await hooks.deliveries(created["subscription"]["id"])
-    billing = await api_key(api, hooks.operator, ["BILLING_WRITE"], "billing")
+    billing = await create_api_key(api, hooks.operator, ["BILLING_WRITE"], "billing")
 
     assert await api.error_code(REDELIVER, {"input": {"deliveryId": delivery["id"]}}, api_key=billing) == "FORBIDDEN"
     assert await api.error_code(REDELIVER, {"input": {"deliveryId": delivery["id"]}}) == "UNAUTHENTICATED"
@@ -334,7 +327,7 @@ async def test_domain_actions_publish_their_events(api, hooks, receiver, clock):
     await api.data(CREATE_RULE, {"input": {
         "program": "SERVICE_PARTNER", "kind": "PERCENT", "rate": "20.00", "recurrence": "LIFETIME", "holdDays": 30,
     }}, token=olivia.token)
-    billing = await api_key(api, olivia, ["BILLING_WRITE"], "billing")
+    billing = await create_api_key(api, olivia, ["BILLING_WRITE"], "billing")
     casey = await register(api, "admin@acme.example", "Casey Customer")
     customer = await create_organization(api, casey, "Acme GmbH")
     customer_input = {"organizationId": customer["id"]}
@@ -410,7 +403,7 @@ async def test_a_tier_change_of_the_monthly_evaluation_is_published(api, hooks, 
                    token=hooks.operator.token)
     await api.data(CREATE_RULE, {"input": {"program": "SERVICE_PARTNER", "kind": "PERCENT", "rate": "10.00",
                                            "recurrence": "LIFETIME", "holdDays": 0}}, token=hooks.operator.token)
-    world = test_tiers.World(hooks.operator, await api_key(api, hooks.operator, ["BILLING_WRITE"], "b"), partner)
+    world = test_tiers.World(hooks.operator, await create_api_key(api, hooks.operator, ["BILLING_WRITE"], "b"), partner)
     await test_tiers.hubspot_tiers(api, world)
     await test_tiers.sold_customer(api, world, "Contoso Ltd", mrr="1200.00")
     await test_tiers.managed_customer(api, world, "Tailspin Toys", mrr="1500.00")
@@ -496,7 +489,7 @@ async def test_deleting_a_subscription_drops_its_pending_deliveries(api, hooks, 
 
 async def test_keys_with_the_scope_and_program_managers_administer_every_subscription(api, hooks, receiver):
     created = await hooks.subscribe(receiver.url, ["PAYOUT_PAID"])
-    other_key = await api_key(api, hooks.operator, ["WEBHOOKS_MANAGE"], "second integration")
+    other_key = await create_api_key(api, hooks.operator, ["WEBHOOKS_MANAGE"], "second integration")
 
     listed = (await api.data(SUBSCRIPTIONS, api_key=other_key))["webhookSubscriptions"]
     by_operator = (await api.data(SUBSCRIPTIONS, token=hooks.operator.token))["webhookSubscriptions"]
@@ -516,7 +509,7 @@ async def test_keys_with_the_scope_and_program_managers_administer_every_subscri
 async def test_everybody_else_is_refused(api, hooks, receiver):
     created = await hooks.subscribe(receiver.url, ["PAYOUT_PAID"])
     subscription_id = created["subscription"]["id"]
-    billing = await api_key(api, hooks.operator, ["BILLING_WRITE", "REPORTS_READ"], "billing")
+    billing = await create_api_key(api, hooks.operator, ["BILLING_WRITE", "REPORTS_READ"], "billing")
     reviewer = await register(api, "rita@vendor.example", "Rita Reviewer")
     await make_operator(api, reviewer, ["REVIEW_PARTNERS"])
     member = await register(api, "someone@acme.example")
