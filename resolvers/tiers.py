@@ -280,7 +280,9 @@ async def record_feature_usage(
         raise fail("external_id", UserErrorCode.INVALID_VALUE, "Give an external id of 1 to 190 characters.")
     if not await Organization.filter(id=organization_id).exists():
         raise NotFound()
-    content = {"organization": organization_id, "features": clean, "used_at": moment.isoformat()}
+    # what the caller sent: a retry without usedAt is the same report, though `moment` is later
+    content = {"organization": organization_id, "features": clean,
+               "used_at": moment.isoformat() if used_at is not None else None}
 
     async def work() -> dict[str, Any]:
         event_id = await BillingEvent.filter(source="api", external_id=f"usage:{key}").first().values_list(

@@ -470,6 +470,7 @@ async def test_feature_usage_reports_are_taken_once_by_external_id(clock, api, w
     report = {"externalId": "usage-1", "organizationId": contoso, "features": ["Email", " email ", "CRM"]}
 
     first = (await api.data(RECORD_USAGE, {"input": report}, api_key=world.key))["recordFeatureUsage"]
+    clock.shift(60)  # a retry a minute later, still without usedAt, is the same report
     again = (await api.data(RECORD_USAGE, {"input": report}, api_key=world.key))["recordFeatureUsage"]
     other = (await api.data(RECORD_USAGE, {"input": {**report, "features": ["forms"]}},
                             api_key=world.key))["recordFeatureUsage"]
