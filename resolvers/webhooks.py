@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
+from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from integrations.webhook_http import (
@@ -273,8 +274,8 @@ async def delete_subscription(actor: Actor, subscription_id: int) -> None:
     if await get_subscription(actor, subscription_id) is None:
         raise NotFound()
     async with in_transaction():
-        pending = WebhookDelivery.filter(subscription_id=subscription_id).values_list("message_id", flat=True)
-        await OutboxMessage.filter(id__in=list(await pending), status=OutboxStatus.PENDING.value).update(
+        messages = Subquery(WebhookDelivery.filter(subscription_id=subscription_id).values("message_id"))
+        await OutboxMessage.filter(id__in=messages, status=OutboxStatus.PENDING.value).update(
             status=OutboxStatus.FAILED.value, last_error="The subscription was deleted."
         )
         await WebhookSubscription.filter(id=subscription_id).delete()

@@ -154,7 +154,9 @@ class UpdateWebhookSubscriptionInput:
     url: str | None = strawberry.field(default=None, description="A new URL (checked like a new one).")
     event_types: list[WebhookEventType] | None = strawberry.field(default=None, description="The new event types.")
     description: str | None = strawberry.field(default=None, description="A new description.")
-    active: bool | None = strawberry.field(default=None, description="Pause (false) or resume (true) deliveries.")
+    active: bool | None = strawberry.field(
+        default=None, description="Pause (false) or resume (true): a paused subscription gets no new events, and "
+        "its deliveries still due fail (once resumed, redeliverWebhook sends one again).")
     rotate_secret: bool = strawberry.field(
         default=False, description="Replace the signing secret at once; the new one is returned this once."
     )

@@ -471,6 +471,24 @@ async def test_a_paused_subscription_receives_nothing_and_a_rotated_secret_signs
     assert not verify(created["secret"], request.headers["x-portal-signature"], request.body)
 
 
+async def test_a_delivery_due_while_paused_fails_and_is_sent_again_once_resumed(api, hooks, receiver):
+    created = await hooks.subscribe(receiver.url, ["PARTNER_APPROVED"])
+    subscription_id = created["subscription"]["id"]
+    await make_partner(api, hooks.operator)  # queued while active
+    await api.data(UPDATE, {"input": {"subscriptionId": subscription_id, "active": False}}, api_key=hooks.key)
+    await run_outbox(api)
+    [failed] = await hooks.deliveries(subscription_id)
+    assert failed["status"] == "FAILED" and receiver.received == []
+
+    await api.data(UPDATE, {"input": {"subscriptionId": subscription_id, "active": True}}, api_key=hooks.key)
+    redone = (await api.data(REDELIVER, {"input": {"deliveryId": failed["id"]}}, api_key=hooks.key))
+    assert redone["redeliverWebhook"]["errors"] == []
+    await run_outbox(api)
+
+    [request] = receiver.received
+    assert verify(created["secret"], request.headers["x-portal-signature"], request.body)
+
+
 async def test_deleting_a_subscription_drops_its_pending_deliveries(api, hooks, receiver):
     created = await hooks.subscribe(receiver.url, ["PARTNER_APPROVED"])
     await make_partner(api, hooks.operator)
