@@ -39,7 +39,7 @@ from resolvers.clock import now
 from resolvers.errors import UserErrorCode, fail
 from resolvers.money import clean_currency, to_minor
 from resolvers.pagination import Page, paginate
-from resolvers.partners import acting_partner
+from resolvers.partners import acting_partner, readable_partner
 from settings import Settings
 
 PROGRAM_OF_TYPE = {
@@ -318,16 +318,6 @@ class CommissionFilter:
     created_until: datetime | None = None
 
 
-async def _partner_for_commissions(actor: Actor, partner_id: int | None) -> int:
-    """A partner's MANAGE_PARTNER_PORTAL holders see its ledger; operators with MANAGE_PAYOUTS any."""
-    if partner_id is not None and await policy.is_operator_with(actor, OperatorPermission.MANAGE_PAYOUTS):
-        if not await PartnerProfile.filter(organization_id=partner_id).exists():
-            raise NotFound()
-        return partner_id
-    membership, _ = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
-    return membership.organization_id
-
-
 def _filtered(partner_id: int, where: CommissionFilter):
     queryset = Commission.filter(partner_id=partner_id)
     if where.status is not None:
@@ -347,7 +337,7 @@ async def list_commissions(
     actor: Actor, partner_id: int | None, where: CommissionFilter, *, newest_first: bool, first: int | None,
     after: str | None,
 ) -> tuple[Page, int]:
-    partner = await _partner_for_commissions(actor, partner_id)
+    partner = await readable_partner(actor, partner_id, OperatorPermission.MANAGE_PAYOUTS)  # a ledger
     page = await paginate(_filtered(partner, where), fields=COMMISSION_FIELDS, first=first, after=after,
                           order=("-id",) if newest_first else ("id",))
     return page, partner

@@ -48,7 +48,7 @@ from resolvers.errors import Problem, UserErrorCode, UserInputError, fail
 from resolvers.identity import clean_name, normalize_email
 from resolvers.money import clean_currency, to_decimal
 from resolvers.pagination import Page, paginate
-from resolvers.partners import acting_partner, clean_text, notify_administrators
+from resolvers.partners import acting_partner, clean_text, notify_administrators, readable_partner
 from settings import Settings
 
 SETTINGS_FIELDS = ("id", "partner_id", "method", "paypal_email", "account_holder", "iban", "bic", "automatic",
@@ -70,16 +70,6 @@ logger = logging.getLogger("partner_portal.payouts")
 
 async def _partner_side(actor: Actor, partner_id: int | None) -> tuple[MembershipInfo, dict[str, Any]]:
     return await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
-
-
-async def _readable_partner(actor: Actor, partner_id: int | None) -> int:
-    """MANAGE_PARTNER_PORTAL holders read their partner; operators with MANAGE_PAYOUTS name any partner."""
-    if partner_id is not None and await policy.is_operator_with(actor, OperatorPermission.MANAGE_PAYOUTS):
-        if not await PartnerProfile.filter(organization_id=partner_id).exists():
-            raise NotFound()
-        return partner_id
-    membership, _ = await _partner_side(actor, partner_id)
-    return membership.organization_id
 
 
 # --- payout settings -----------------------------------------------------------------------------------
@@ -142,7 +132,7 @@ def _validated_settings(method: PayoutMethod, paypal_email: str | None, account_
 
 
 async def get_settings(actor: Actor, partner_id: int | None) -> dict[str, Any] | None:
-    partner = await _readable_partner(actor, partner_id)
+    partner = await readable_partner(actor, partner_id, OperatorPermission.MANAGE_PAYOUTS)
     return await settings_of(partner)
 
 
@@ -205,7 +195,7 @@ async def _approved_unclaimed(partner_id: int, currency: str) -> int:
 
 
 async def balance(actor: Actor, settings: Settings, partner_id: int | None) -> Balance:
-    partner = await _readable_partner(actor, partner_id)
+    partner = await readable_partner(actor, partner_id, OperatorPermission.MANAGE_PAYOUTS)
     currency = await _payout_currency(partner)
     try:
         threshold = await threshold_in(settings, currency, now())

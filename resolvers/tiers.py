@@ -44,7 +44,7 @@ from models.tiers import FeatureUsage, PartnerCertification, PartnerTierFigures,
 from models.webhooks import WebhookEventType
 from permissions import policy, scoping
 from permissions.actor import Actor
-from permissions.enums import ApiKeyScope, OperatorPermission, PartnerPermission, Via
+from permissions.enums import ApiKeyScope, OperatorPermission, Via
 from permissions.errors import NotFound
 from resolvers import audit, webhooks
 from resolvers.billing import once
@@ -55,7 +55,7 @@ from resolvers.errors import BadArgument, UserErrorCode, fail
 from resolvers.identity import clean_name
 from resolvers.money import to_minor
 from resolvers.pagination import Page, paginate
-from resolvers.partners import acting_partner
+from resolvers.partners import readable_partner
 from resolvers.sql import query_dicts
 from settings import Settings
 
@@ -539,15 +539,6 @@ async def change_partner_tier(
 # --- what partners and operators read ---------------------------------------------------------------------------
 
 
-async def readable_partner(actor: Actor, partner_id: int | None) -> int:
-    """MANAGE_PARTNER_PORTAL holders read their partner; operators with MANAGE_PROGRAMS name any partner."""
-    if partner_id is not None and await policy.is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS):
-        await _partner_exists(partner_id)
-        return partner_id
-    membership, _ = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
-    return membership.organization_id
-
-
 @dataclass(frozen=True, slots=True)
 class Progress:
     tier: dict[str, Any]
@@ -570,7 +561,7 @@ class TierStatus:
 async def partner_tier(actor: Actor, settings: Settings, partner_id: int | None) -> TierStatus:
     """Where a partner stands: its tier with benefits, the figures behind it, and what it misses,
     by the latest daily figures and its certifications today, for each tier and for the next one."""
-    partner = await readable_partner(actor, partner_id)
+    partner = await readable_partner(actor, partner_id, OperatorPermission.MANAGE_PROGRAMS)
     tier_name = await PartnerProfile.filter(organization_id=partner).first().values_list("tier", flat=True)
     tiers = await with_benefits(
         await Tier.filter(Q(active=True) | Q(name=tier_name or "")).order_by("rank").values(*TIER_FIELDS), partner)
