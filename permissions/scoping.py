@@ -239,10 +239,12 @@ async def visible_webhook_deliveries(actor: Actor) -> QuerySet[WebhookDelivery]:
 
 async def visible_tiers(actor: Actor) -> QuerySet[Tier]:
     """Operators with MANAGE_PROGRAMS see every tier; MANAGE_PARTNER_PORTAL holders of a partner
-    the active ones (the ladder they climb); anybody else none."""
+    the active ones (the ladder they climb) and the one their partner holds, even deactivated
+    (as `partnerTier` shows it); anybody else none."""
     if await is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS):
         return Tier.all()
     portal = _holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL)
     if portal and await PartnerProfile.filter(organization_id__in=portal).exists():
-        return Tier.filter(active=True)
+        held = Subquery(PartnerProfile.filter(organization_id__in=portal, tier__isnull=False).values("tier"))
+        return Tier.filter(Q(active=True) | Q(name__in=held))
     return Tier.filter(id__in=[])

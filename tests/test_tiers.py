@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from models.partners import PartnerProfile
 from resolvers.jobs import run_job
 from tests.conftest import PASSWORD
 from tests.support import (
@@ -31,6 +32,7 @@ from tests.support import (
     operator,
     register,
 )
+from tests.test_commissions import pk
 
 SET_RATE = """
 mutation Rate($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { errors { field code } } }"""
@@ -564,6 +566,17 @@ async def test_partner_staff_with_manage_partner_portal_see_their_standing_and_o
     for who in (world.operator, portal):
         assert (await api.data(NODE, {"id": silver["id"]}, token=who.token))["node"] == {"name": "Silver"}
     assert await api.error_code(NODE, {"id": silver["id"]}, token=staff.token) == "NOT_FOUND"
+
+    # A deactivated tier: still visible to the staff of a partner that holds it (partnerTier shows it), to
+    # nobody else's
+    gold = (await api.data(TIERS, {"inactive": False}, token=world.operator.token))["tiers"]["edges"][1]["node"]
+    await PartnerProfile.filter(organization_id=pk(partner.id)).update(tier="Gold")
+    retired = (await api.data(UPDATE_TIER, {"input": {"tierId": gold["id"], "active": False}},
+                              token=world.operator.token))["updateTier"]
+    assert retired["errors"] == []
+    assert (await standing(api, portal))["tierName"] == "Gold"
+    assert (await api.data(NODE, {"id": gold["id"]}, token=portal.token))["node"] == {"name": "Gold"}
+    assert await api.error_code(NODE, {"id": gold["id"]}, token=fabrikam.admin.token) == "NOT_FOUND"
 
 
 async def test_only_operators_with_manage_programs_manage_tiers_certifications_and_read_assessments(clock, api, world):
