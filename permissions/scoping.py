@@ -19,7 +19,7 @@ from models.invitations import Invitation
 from models.organizations import Membership, Organization
 from models.outbox import OutboxMessage
 from models.partners import PartnerProfile
-from models.tiers import Tier
+from models.tiers import Tier, TierAssessment
 from models.webhooks import WebhookDelivery, WebhookSubscription
 from permissions.actor import Actor, MembershipInfo
 from permissions.enums import (
@@ -248,3 +248,12 @@ async def visible_tiers(actor: Actor) -> QuerySet[Tier]:
         held = Subquery(PartnerProfile.filter(organization_id__in=portal, tier__isnull=False).values("tier"))
         return Tier.filter(Q(active=True) | Q(name__in=held))
     return Tier.filter(id__in=[])
+
+
+async def visible_tier_assessments(actor: Actor) -> QuerySet[TierAssessment]:
+    """Operators with MANAGE_PROGRAMS see every partner's assessments; MANAGE_PARTNER_PORTAL holders
+    their partners'; anybody else none."""
+    if await is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS):
+        return TierAssessment.all()
+    return TierAssessment.filter(
+        partner_id__in=_holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL))

@@ -589,13 +589,14 @@ async def list_assessments(
     """Newest first. Operators with MANAGE_PROGRAMS: every partner's (or one's); partners their own
     (through `partner_tier`, which authorizes them first)."""
     await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
-    return await assessments_of(partner_id, period=period, changed_only=changed_only, first=first, after=after)
+    return await assessments_of(actor, partner_id, period=period, changed_only=changed_only, first=first,
+                                after=after)
 
 
-async def assessments_of(partner_id: int | None, *, period: str | None = None, changed_only: bool = False,
-                         first: int | None, after: str | None) -> Page:
-    """The assessment history; call only with a partner the actor was authorized for."""
-    queryset = TierAssessment.all()
+async def assessments_of(actor: Actor, partner_id: int | None, *, period: str | None = None,
+                         changed_only: bool = False, first: int | None, after: str | None) -> Page:
+    """The assessment history the actor may see (`scoping.visible_tier_assessments`)."""
+    queryset = await scoping.visible_tier_assessments(actor)
     if partner_id is not None:
         queryset = queryset.filter(partner_id=partner_id)
     if period:

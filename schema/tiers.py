@@ -163,8 +163,8 @@ class PartnerTierStatus:
     _partner_id: strawberry.Private[int]
 
     @strawberry.field(description="Its assessment history, newest first.")
-    async def assessments(self, first: First = None, after: After = None) -> Connection[TierAssessment]:
-        page = await tiers.assessments_of(self._partner_id, first=first, after=after)
+    async def assessments(self, info: Info, first: First = None, after: After = None) -> Connection[TierAssessment]:
+        page = await tiers.assessments_of(info.context.actor, self._partner_id, first=first, after=after)
         return connection(page, TierAssessment.from_row)
 
     @classmethod
