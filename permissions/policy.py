@@ -141,6 +141,21 @@ def is_last_administrator(target_role: Role, administrator_count: int) -> bool:
     return target_role is Role.ADMINISTRATOR and administrator_count <= 1
 
 
+async def manages_webhooks(actor: Actor) -> bool:
+    """API keys with webhooks:manage and operators with MANAGE_PROGRAMS administer every subscription."""
+    if actor.api_key_id is not None:
+        return ApiKeyScope.WEBHOOKS_MANAGE in actor.scopes
+    return await is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS)
+
+
+async def require_webhook_manager(actor: Actor) -> None:
+    """As `manages_webhooks`, refusing with FORBIDDEN (no credentials: UNAUTHENTICATED)."""
+    if actor.api_key_id is not None:
+        require_scope(actor, ApiKeyScope.WEBHOOKS_MANAGE)
+    else:
+        await require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+
+
 async def reads_all_reports(actor: Actor) -> bool:
     """Reports: API keys with `reports:read` and operators with VIEW_ALL_REPORTS read every
     partner's (True); any other API key is FORBIDDEN; no credentials are UNAUTHENTICATED;

@@ -18,7 +18,7 @@ from models.identity import ApiKey, Operator, User
 from models.invitations import Invitation
 from models.organizations import Membership, Organization
 from models.outbox import OutboxMessage
-from models.partners import PartnerProfile
+from models.partners import PartnerApplication, PartnerProfile
 from models.tiers import Tier, TierAssessment
 from models.webhooks import WebhookDelivery, WebhookSubscription
 from permissions.actor import Actor, MembershipInfo
@@ -32,7 +32,7 @@ from permissions.enums import (
 )
 from permissions.errors import Forbidden, NotFound
 from permissions.policy import acting_membership as policy_acting_membership
-from permissions.policy import effective_permissions, is_operator_with, reads_all_reports
+from permissions.policy import effective_permissions, is_operator_with, manages_webhooks, reads_all_reports
 
 
 def memberships_from_rows(rows: list[dict]) -> dict[int, MembershipInfo]:
@@ -218,13 +218,6 @@ async def visible_report_relationships(actor: Actor) -> QuerySet[CustomerRelatio
     return CustomerRelationship.all() if partners is None else CustomerRelationship.filter(partner_id__in=partners)
 
 
-async def manages_webhooks(actor: Actor) -> bool:
-    """API keys with webhooks:manage and operators with MANAGE_PROGRAMS administer every subscription."""
-    if actor.api_key_id is not None:
-        return ApiKeyScope.WEBHOOKS_MANAGE in actor.scopes
-    return await is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS)
-
-
 async def visible_webhook_subscriptions(actor: Actor) -> QuerySet[WebhookSubscription]:
     if await manages_webhooks(actor):
         return WebhookSubscription.all()
@@ -248,6 +241,14 @@ async def visible_tiers(actor: Actor) -> QuerySet[Tier]:
         held = Subquery(PartnerProfile.filter(organization_id__in=portal, tier__isnull=False).values("tier"))
         return Tier.filter(Q(active=True) | Q(name__in=held))
     return Tier.filter(id__in=[])
+
+
+async def visible_partner_applications(actor: Actor) -> QuerySet[PartnerApplication]:
+    """Operators with REVIEW_PARTNERS see every application; members the applications of their own
+    organizations."""
+    if await is_operator_with(actor, OperatorPermission.REVIEW_PARTNERS):
+        return PartnerApplication.all()
+    return PartnerApplication.filter(organization_id__in=list(await actor.memberships()))
 
 
 async def visible_tier_assessments(actor: Actor) -> QuerySet[TierAssessment]:

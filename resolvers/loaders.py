@@ -12,10 +12,9 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 from tortoise.queryset import QuerySet
 
-from models.partners import PartnerApplication, PartnerProfile
-from permissions import policy, scoping
+from models.partners import PartnerProfile
+from permissions import scoping
 from permissions.actor import Actor
-from permissions.enums import OperatorPermission
 from resolvers.billing import licenses_of
 from resolvers.catalog import plans_of
 from resolvers.customers import current_relationships
@@ -70,15 +69,10 @@ async def _partner_profiles(actor: Actor, organization_ids: list[int]) -> dict[i
 
 
 async def _latest_applications(actor: Actor, organization_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Each organization's newest application, for its members and reviewing operators."""
-    allowed = organization_ids
-    if not await policy.is_operator_with(actor, OperatorPermission.REVIEW_PARTNERS):
-        memberships = await actor.memberships()
-        allowed = [i for i in organization_ids if i in memberships]
-    if not allowed:
-        return {}
+    """Each organization's newest application the actor may see (`scoping.visible_partner_applications`)."""
+    visible = await scoping.visible_partner_applications(actor)
     latest: dict[int, dict[str, Any]] = {}
-    for row in await PartnerApplication.filter(organization_id__in=allowed).order_by("id").values(*APPLICATION_FIELDS):
+    for row in await visible.filter(organization_id__in=organization_ids).order_by("id").values(*APPLICATION_FIELDS):
         latest[row["organization_id"]] = row  # ascending ids: the newest wins
     return latest
 

@@ -212,10 +212,8 @@ async def list_applications(
 
 async def get_application(actor: Actor, application_id: int) -> dict[str, Any] | None:
     """Operators reviewing partners, and the applying organization's members."""
-    queryset = PartnerApplication.filter(id=application_id)
-    if not await policy.is_operator_with(actor, OperatorPermission.REVIEW_PARTNERS):
-        queryset = queryset.filter(organization_id__in=list(await actor.memberships()))
-    return await queryset.first().values(*APPLICATION_FIELDS)
+    visible = await scoping.visible_partner_applications(actor)
+    return await visible.filter(id=application_id).first().values(*APPLICATION_FIELDS)
 
 
 async def _locked_pending(application_id: int) -> PartnerApplication:

@@ -45,7 +45,6 @@ from models.outbox import OutboxKind, OutboxMessage, OutboxStatus
 from models.webhooks import WebhookDelivery, WebhookEvent, WebhookEventType, WebhookSubscription
 from permissions import policy, scoping
 from permissions.actor import Actor
-from permissions.enums import ApiKeyScope, OperatorPermission
 from permissions.errors import NotFound
 from resolvers import audit
 from resolvers.clock import now
@@ -181,14 +180,6 @@ def decrypt_secret(settings: Settings, stored: str) -> str:
 # --- managing subscriptions ---------------------------------------------------------------------------
 
 
-async def require_manager(actor: Actor) -> None:
-    """API keys need `webhooks:manage`; users must be operators with MANAGE_PROGRAMS."""
-    if actor.api_key_id is not None:
-        policy.require_scope(actor, ApiKeyScope.WEBHOOKS_MANAGE)
-    else:
-        await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
-
-
 async def clean_url(settings: Settings, raw: str) -> str:
     url = (raw or "").strip()
     if not url:
@@ -219,7 +210,7 @@ async def create_subscription(
     actor: Actor, settings: Settings, *, url: str, event_types: Iterable[WebhookEventType], description: str | None
 ) -> tuple[dict[str, Any], str]:
     """The new subscription and its signing secret (shown this once)."""
-    await require_manager(actor)
+    await policy.require_webhook_manager(actor)
     clean = await clean_url(settings, url)
     types = clean_event_types(event_types)
     text = clean_description(description)
@@ -242,7 +233,7 @@ async def update_subscription(
     rotate_secret: bool,
 ) -> tuple[dict[str, Any], str | None]:
     """Change what is given; `rotate_secret` makes (and returns, once) a new secret at once."""
-    await require_manager(actor)
+    await policy.require_webhook_manager(actor)
     before = await get_subscription(actor, subscription_id)
     if before is None:
         raise NotFound()
@@ -270,7 +261,7 @@ async def update_subscription(
 
 async def delete_subscription(actor: Actor, subscription_id: int) -> None:
     """Deletes the subscription with its delivery log; its pending deliveries are never sent."""
-    await require_manager(actor)
+    await policy.require_webhook_manager(actor)
     if await get_subscription(actor, subscription_id) is None:
         raise NotFound()
     async with in_transaction():
@@ -283,7 +274,7 @@ async def delete_subscription(actor: Actor, subscription_id: int) -> None:
 
 
 async def list_subscriptions(actor: Actor, *, first: int | None, after: str | None) -> Page:
-    await require_manager(actor)
+    await policy.require_webhook_manager(actor)
     queryset = await scoping.visible_webhook_subscriptions(actor)
     return await paginate(queryset, fields=SUBSCRIPTION_FIELDS, first=first, after=after, order=("-id",))
 
@@ -300,7 +291,7 @@ async def list_deliveries(
     actor: Actor, *, subscription_id: int, status: OutboxStatus | None, first: int | None, after: str | None
 ) -> Page:
     """A subscription's deliveries, newest first, with their attempts (one query per page)."""
-    await require_manager(actor)
+    await policy.require_webhook_manager(actor)
     if await get_subscription(actor, subscription_id) is None:
         raise NotFound()
     queryset = (await scoping.visible_webhook_deliveries(actor)).filter(subscription_id=subscription_id)
@@ -316,7 +307,7 @@ async def get_delivery(actor: Actor, delivery_id: int) -> dict[str, Any] | None:
 
 async def redeliver(actor: Actor, delivery_id: int) -> dict[str, Any]:
     """A new delivery of the same event to the same subscription, due at once."""
-    await require_manager(actor)
+    await policy.require_webhook_manager(actor)
     async with in_transaction():
         visible = await scoping.visible_webhook_deliveries(actor)
         original = await visible.filter(id=delivery_id).first().values(
