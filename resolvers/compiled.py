@@ -28,24 +28,28 @@ class CompiledValues:
     """`build(*arguments)` (a `.values(*fields)` query of `model`) built once per dialect.
 
     It is built with `stand_ins`, one per argument, values no real call passes; each call swaps
-    them for its own arguments in the statement's parameters. Other parameters (a `.first()`
-    limit) stay as built. Arguments tortoise would not send as parameters (None) cannot vary.
+    them for its own arguments in the statement's parameters (wherever each appears). Other
+    parameters (a `.first()` limit) stay as built. Arguments tortoise would not send as parameters
+    (None) cannot vary. Values are converted by the model's field of the same path, or by
+    `convert[alias]` (annotations have no field).
     """
 
     def __init__(self, model: type[Model], fields: Sequence[str], build: Callable[..., ValuesQuery],
-                 stand_ins: Sequence[Any]) -> None:
+                 stand_ins: Sequence[Any], convert: dict[str, Callable[[Any], Any]] | None = None) -> None:
         self.model, self.fields, self.build, self.stand_ins = model, tuple(fields), build, tuple(stand_ins)
+        self.convert = convert or {}
         self.compiled: dict[str, tuple[str, list[tuple[bool, Any]]]] = {}
-        self.converters: dict[str, Field] = {}
+        self.converters: dict[str, Callable[[Any], Any]] = {}
 
     def _compile(self, dialect: str) -> tuple[str, list[tuple[bool, Any]]]:
         # (the models' fields are complete once tortoise is initialized)
-        self.converters = {alias: field_at(self.model, alias) for alias in self.fields}
+        self.converters = {alias: self.convert.get(alias) or field_at(self.model, alias).to_python_value
+                           for alias in self.fields}
         query = self.build(*self.stand_ins)
         sql = query.sql()
         slots = [self._slot(parameter) for parameter in query.query.get_parameterized_sql()[1]]
-        if sorted(index for is_argument, index in slots if is_argument) != list(range(len(self.stand_ins))):
-            raise RuntimeError(f"{self.model.__name__}: each stand-in must appear once among the parameters")
+        if {index for is_argument, index in slots if is_argument} != set(range(len(self.stand_ins))):
+            raise RuntimeError(f"{self.model.__name__}: each stand-in must appear among the parameters")
         self.compiled[dialect] = (sql, slots)
         return self.compiled[dialect]
 
@@ -62,4 +66,4 @@ class CompiledValues:
         sql, slots = self.compiled.get(dialect) or self._compile(dialect)
         parameters = [arguments[value] if is_argument else value for is_argument, value in slots]
         found = await connection.execute_query_dict(sql, parameters)
-        return [{alias: self.converters[alias].to_python_value(row[alias]) for alias in self.fields} for row in found]
+        return [{alias: self.converters[alias](row[alias]) for alias in self.fields} for row in found]
