@@ -278,7 +278,7 @@ async def my_customers(
     membership, _ = await acting_partner(actor, partner_id, PartnerPermission.ADMINISTER_CUSTOMERS)
     queryset = CustomerRelationship.filter(partner_id=membership.organization_id, ended_at=None)
     if license_status is not None:
-        queryset = queryset.filter(customer__license__status=license_status)
+        queryset = queryset.filter(license_status=license_status)  # the relationship's copy: no join
     if source is not None:
         queryset = queryset.filter(source=source)
     if search and search.strip():
