@@ -22,7 +22,6 @@ The model (like GitHub's and Shopify's), in points:
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -58,6 +57,7 @@ from permissions.errors import Throttled
 from resolvers.budget import Balance, QueryBudget
 from resolvers.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from resolvers.throttle import client_key
+from schema.lru import LruCache
 
 MINIMUM_COST = 1
 LIST_ESTIMATE = 10
@@ -216,29 +216,18 @@ def operation_cost(
     return max(MINIMUM_COST, _CostWalk(schema, document, variables or {}).operation(operation))
 
 
-class _CostCache:
-    """The last computed costs, by query text, operation and the variables cost can depend on."""
+_COSTS: LruCache[int] = LruCache()
 
-    def __init__(self, size: int = 1024) -> None:
-        self.size = size
-        self.costs: OrderedDict[tuple, int] = OrderedDict()
 
-    def cost(
-        self, schema: GraphQLSchema, query: str | None, document: DocumentNode, operation_name: str | None,
-        variables: Mapping[str, Any] | None,
-    ) -> int:
-        if query is None:
-            return operation_cost(schema, document, operation_name, variables)
-        key = (id(schema), query, operation_name, _variables_key(variables))
-        cost = self.costs.get(key)
-        if cost is None:
-            cost = operation_cost(schema, document, operation_name, variables)
-            self.costs[key] = cost
-            if len(self.costs) > self.size:
-                self.costs.popitem(last=False)
-        else:
-            self.costs.move_to_end(key)
-        return cost
+def cached_cost(
+    schema: GraphQLSchema, query: str | None, document: DocumentNode, operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+) -> int:
+    """`operation_cost`, kept by query text, operation and the variables a cost can depend on."""
+    if query is None:
+        return operation_cost(schema, document, operation_name, variables)
+    key = (schema, query, operation_name, _variables_key(variables))
+    return _COSTS.get(key, lambda: operation_cost(schema, document, operation_name, variables))
 
 
 def _variables_key(variables: Mapping[str, Any] | None) -> tuple:
@@ -254,9 +243,6 @@ def _cost_relevant(value: Any) -> tuple | None:
     if isinstance(value, list):
         return (list, len(value))
     return None
-
-
-_costs = _CostCache()
 
 
 def _error(message: str, **extensions: Any) -> GraphQLExecutionResult:
@@ -281,7 +267,7 @@ class QueryCost(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
         settings = execution.context.settings
-        self.requested = _costs.cost(
+        self.requested = cached_cost(
             execution.schema._schema, execution.query, execution.graphql_document,  # noqa: SLF001
             execution.operation_name, execution.variables,
         )

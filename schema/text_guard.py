@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import GraphQLError, StringValueNode, Visitor, visit
+from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
 from strawberry.extensions import SchemaExtension
+
+from schema.lru import LruCache
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 MESSAGE = "Text may not contain the NUL character (U+0000) or unpaired surrogates (U+D800 to U+DFFF)."
@@ -40,13 +42,25 @@ class _StringLiterals(Visitor):
         self.found = self.found or has_unstorable_text(node.value)
 
 
+def _literals_unstorable(document: DocumentNode) -> bool:
+    literals = _StringLiterals()
+    visit(document, literals)
+    return literals.found
+
+
+_UNSTORABLE_LITERALS: LruCache[bool] = LruCache()
+
+
 class RefuseUnstorableText(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
-        literals = _StringLiterals()
-        if execution.graphql_document is not None:
-            visit(execution.graphql_document, literals)
-        unstorable = literals.found or has_unstorable_text(execution.variables or {})
+        document = execution.graphql_document
+        unstorable = has_unstorable_text(execution.variables or {})
+        if not unstorable and document is not None:
+            if execution.query is None:
+                unstorable = _literals_unstorable(document)
+            else:  # the document's literals are checked once per query text
+                unstorable = _UNSTORABLE_LITERALS.get(execution.query, lambda: _literals_unstorable(document))
         if unstorable and execution.result is None:
             execution.result = GraphQLExecutionResult(
                 data=None, errors=[GraphQLError(MESSAGE, extensions={"code": "BAD_USER_INPUT"})])

@@ -115,6 +115,27 @@ async def test_a_document_at_the_selection_limit_runs(api):
     assert elapsed < QUICKLY_SECONDS
 
 
+async def test_validation_is_kept_per_query_text_and_per_schema(database_url):
+    # given: one text over the selection limit of the default schema, within a raised one
+    document = repeated("id ", 200)
+    default = make_settings(database_url)
+    raised = make_settings(database_url, max_selections=300)
+
+    for _ in range(2):
+        # when: sent twice to the default schema (the second answer comes from the cache)
+        async with running(default) as api:
+            refused, _ = await post(api, {"query": document})
+        # and: to a schema with a higher limit
+        async with running(raised) as api:
+            answered, _ = await post(api, {"query": document})
+
+        # then
+        assert refused.status_code == 400
+        assert "selections" in refused.json()["errors"][0]["message"]
+        assert answered.status_code == 200
+        assert answered.json()["data"] == {"viewer": None}
+
+
 @pytest.mark.parametrize("document", [
     pytest.param(repeated("memberships { id organization { id } } ", 37), id="repeated-nested-fields"),
     pytest.param(distinct_fragments(49), id="distinct-fragments"),

@@ -131,3 +131,9 @@ async def test_text_postgresql_cannot_store_is_refused_before_anything_runs(api)
     literal = 'mutation { createApiKey(input: {name: "Bil\\u0000ling", scopes: [BILLING_WRITE]}) { secret } }'
     assert await api.error_code(literal, token=person.token) == "BAD_USER_INPUT"
     assert (await api.data("{ apiKeys(first: 10) { totalCount } }", token=person.token))["apiKeys"]["totalCount"] == 0
+    # the verdict on a text's literals is kept for that text; variables are checked on every request
+    assert await api.error_code(literal, token=person.token) == "BAD_USER_INPUT"
+    await api.data(CREATE_KEY, {"input": {"name": "Billing", "scopes": ["BILLING_WRITE"]}}, token=person.token)
+    assert await api.error_code(CREATE_KEY, {"input": {"name": "Billing\x00", "scopes": ["BILLING_WRITE"]}},
+                                token=person.token) == "BAD_USER_INPUT"
+    assert (await api.data("{ apiKeys(first: 10) { totalCount } }", token=person.token))["apiKeys"]["totalCount"] == 1
