@@ -65,22 +65,34 @@ async def programs_of(organization_id: int) -> list[str]:
     return sorted(await ProgramEnrollment.filter(partner_id=organization_id).values_list("program", flat=True))
 
 
-async def acting_partner(
-    actor: Actor, partner_id: int | None, permission: str, program: Program | None = None
-) -> tuple[MembershipInfo, dict[str, Any]]:
-    """The actor's membership in an approved partner and the partner's profile.
+NOT_A_PARTNER = "Your organization is not a partner yet: request partner status first."
+
+
+async def partner_side_membership(actor: Actor, partner_id: int | None, permission: str) -> MembershipInfo:
+    """The membership the actor acts through on the partner side, holding `permission`; whether its
+    organization is a partner is the caller's to check (`acting_partner`).
 
     No organization: NO_ORGANIZATION; not a member: NOT_FOUND, or FORBIDDEN where the actor
-    sees the organization (`scoping.acting_membership`); lacking the partner permission:
-    FORBIDDEN; the organization is no partner (in that program): FORBIDDEN.
+    sees the organization (`scoping.acting_membership`); lacking the permission: FORBIDDEN.
     """
     membership = await scoping.acting_membership(actor, partner_id)
     if membership.management_session_id is not None:
         raise Forbidden()  # a management session acts on a customer, never partner-side
     policy.require_permission(membership, permission)
+    return membership
+
+
+async def acting_partner(
+    actor: Actor, partner_id: int | None, permission: str, program: Program | None = None
+) -> tuple[MembershipInfo, dict[str, Any]]:
+    """The actor's membership in an approved partner and the partner's profile.
+
+    As `partner_side_membership`, and FORBIDDEN when the organization is no partner (in that program).
+    """
+    membership = await partner_side_membership(actor, partner_id, permission)
     profile = await partner_profile(membership.organization_id)
     if profile is None:
-        raise Forbidden("Your organization is not a partner yet: request partner status first.")
+        raise Forbidden(NOT_A_PARTNER)
     if program is not None and program not in await programs_of(membership.organization_id):
         raise Forbidden(f"Your organization is not in the {program.value} program.")
     return membership, profile
