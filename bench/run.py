@@ -28,7 +28,8 @@ def _postgres_version(database_url: str) -> str | None:
     async def ask() -> str:
         import asyncpg
 
-        connection = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
+        server = database_url.split("?", 1)[0]  # the pool's options (maxsize=...) are tortoise's, not asyncpg's
+        connection = await asyncpg.connect(server.replace("postgres://", "postgresql://", 1))
         try:
             return await connection.fetchval("SHOW server_version")
         finally:
