@@ -34,10 +34,11 @@ from tortoise.contrib.starlette import RegisterTortoise
 from integrations.affiliate_redirect import affiliate_redirect
 from integrations.report_csv import report_csv
 from integrations.stripe_webhooks import stripe_webhook
-from models.db import database_answers, ensure_sqlite_folder, tortoise_config
+from models.db import ensure_sqlite_folder, tortoise_config
 from resolvers import idempotency
 from resolvers.budget import QueryBudget
 from resolvers.context import RequestContext
+from resolvers.health import database_answers
 from resolvers.identity import Authenticator
 from resolvers.jobs import PeriodicJob
 from resolvers.throttle import Throttle

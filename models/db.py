@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from tortoise import Tortoise, connections
+from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api.migrate import migrate
 
@@ -91,17 +90,6 @@ async def open_database(database_url: str) -> AsyncIterator[None]:
         yield
     finally:
         await Tortoise.close_connections()
-
-
-async def database_answers(timeout_seconds: float = 2.0) -> bool:
-    """Whether the default connection runs `SELECT 1` within the timeout (readiness, and telling
-    an outage from a bug when a query fails)."""
-    try:
-        async with asyncio.timeout(timeout_seconds):
-            await connections.get("default").execute_query("SELECT 1")
-    except Exception:  # noqa: BLE001 — any failure means "does not answer"
-        return False
-    return True
 
 
 async def apply_migrations(database_url: str) -> None:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from models.db import database_answers
+from resolvers.health import database_answers
 from permissions.errors import AccessError
 from resolvers.errors import BadArgument
 
