@@ -58,6 +58,10 @@ class Settings(BaseSettings):
         default=False, description="Let webhooks go to loopback and private addresses (development only)."
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60, description="Per webhook attempt.")
+    webhook_ca_file: Path | None = Field(
+        default=None, description="Certificate authorities (PEM) trusted for receivers' https certificates besides "
+                                  "the public ones, e.g. an internal CA.",
+    )
 
     base_currency: str = Field(default="USD", description="Exchange rates are kept against this currency.")
     payout_threshold: str = Field(default="150.00 USD", description="The smallest payout, converted as needed.")

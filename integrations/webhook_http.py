@@ -7,7 +7,8 @@ unspecified — unless private networks are allowed (development, tests), which 
 refuses multicast and unspecified addresses. The POST then connects to the very address
 that was checked (the URL's host is replaced by it; `Host` and, for https, TLS SNI and
 certificate verification keep the name), so a DNS answer that changes between the check
-and the connection (DNS rebinding) cannot redirect it. Redirects are not followed,
+and the connection (DNS rebinding) cannot redirect it. Certificates are verified against the
+public authorities (certifi) and any set in `WEBHOOK_CA_FILE`. Redirects are not followed,
 proxies from the environment are not used, and the response body is never read.
 
 Signature (Stripe style): `X-Portal-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>`
@@ -21,11 +22,14 @@ import hashlib
 import hmac
 import ipaddress
 import socket
+import ssl
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from urllib.parse import SplitResult, urlsplit
 
+import certifi
 import httpx
 
 SIGNATURE_HEADER = "X-Portal-Signature"
@@ -133,13 +137,23 @@ class Attempt:
         return self.http_status is not None and 200 <= self.http_status < 300
 
 
+def trusted_authorities(extra_ca_file: Path | None) -> ssl.SSLContext:
+    """TLS verification of receivers: certifi's public authorities, and those of `extra_ca_file`."""
+    context = ssl.create_default_context(cafile=certifi.where())
+    if extra_ca_file is not None:
+        context.load_verify_locations(cafile=extra_ca_file)
+    return context
+
+
 class WebhookSender:
     """POSTs signed webhook bodies; one HTTP client (made on first use) for a worker round."""
 
-    def __init__(self, *, allow_http: bool, allow_private: bool, timeout: float) -> None:
+    def __init__(self, *, allow_http: bool, allow_private: bool, timeout: float,
+                 extra_ca_file: Path | None = None) -> None:
         self.allow_http = allow_http
         self.allow_private = allow_private
         self.timeout = timeout
+        self.extra_ca_file = extra_ca_file
         self._client: httpx.AsyncClient | None = None
 
     async def __aenter__(self) -> WebhookSender:
@@ -155,7 +169,7 @@ class WebhookSender:
         if self._client is None:
             self._client = httpx.AsyncClient(
                 follow_redirects=False, trust_env=False, timeout=httpx.Timeout(self.timeout),
-                headers={"User-Agent": USER_AGENT},
+                headers={"User-Agent": USER_AGENT}, verify=trusted_authorities(self.extra_ca_file),
             )
         return self._client
 

@@ -330,7 +330,7 @@ async def redeliver(actor: Actor, delivery_id: int) -> dict[str, Any]:
 
 def sender(settings: Settings) -> WebhookSender:
     return WebhookSender(allow_http=settings.is_development, allow_private=settings.webhook_allow_private_networks,
-                         timeout=settings.webhook_timeout_seconds)
+                         timeout=settings.webhook_timeout_seconds, extra_ca_file=settings.webhook_ca_file)
 
 
 def body_of(event: dict[str, Any]) -> bytes:

@@ -6,14 +6,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import trustme
 from tortoise.transactions import in_transaction
 
 from models.outbox import OutboxMessage
@@ -101,22 +104,20 @@ class Received:
 @dataclass
 class Receiver:
     """An HTTP server on 127.0.0.1 in its own thread: records every POST and answers with the
-    next status of `answers` (200 once they are used up)."""
+    next status of `answers` (200 once they are used up); over TLS, the names clients asked for (SNI)."""
 
     url: str
     received: list[Received] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
     always: int = 200
+    server_names: list[str | None] = field(default_factory=list)
 
     def types(self) -> list[str]:
         return [r.json["type"] for r in self.received]
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    port = free_port()
-    state = Receiver(url=f"http://127.0.0.1:{port}/hooks/portal")
-
+@contextmanager
+def serving(state: Receiver, port: int, tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 — http.server's hook
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -131,6 +132,9 @@ def receiver() -> Iterator[Receiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    if tls is not None:  # the handshake runs as a connection is accepted; a failed one drops it
+        tls.sni_callback = lambda _socket, name, _context: state.server_names.append(name)
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -138,6 +142,13 @@ def receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    port = free_port()
+    with serving(Receiver(url=f"http://127.0.0.1:{port}/hooks/portal"), port) as state:
+        yield state
 
 
 def verify(secret: str, header: str, body: bytes, tolerance: int = 300) -> bool:
@@ -622,3 +633,65 @@ async def test_redirects_are_not_followed(api, hooks, receiver):
     assert delivery["status"] == "PENDING"
     assert delivery["lastError"] == "HTTP 302 (redirects are not followed)"
     assert len(receiver.received) == 1
+
+
+# --- https: the connection goes to the checked address, the certificate must name the host --------------------
+
+
+def https_receiver(authority: trustme.CA, certified_name: str) -> tuple[Receiver, int, ssl.SSLContext]:
+    """A receiver at https://localhost:port whose certificate, issued by `authority`, names `certified_name`."""
+    port = free_port()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert(certified_name).configure_cert(context)
+    return Receiver(url=f"https://localhost:{port}/hooks/portal"), port, context
+
+
+async def test_https_connects_to_the_checked_address_and_verifies_the_hosts_name(api, hooks, tmp_path):
+    # given: a receiver whose certificate names localhost (not 127.0.0.1), from an authority set in WEBHOOK_CA_FILE
+    authority = trustme.CA()
+    authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    state, port, context = https_receiver(authority, "localhost")
+    settings = api.settings.model_copy(update={"webhook_ca_file": tmp_path / "ca.pem"})
+
+    with serving(state, port, context) as receiver:
+        created = await hooks.subscribe(receiver.url, ["PARTNER_APPROVED"])
+        await make_partner(api, hooks.operator)
+
+        # when
+        await run_job("outbox", settings)
+
+    # then: sent to 127.0.0.1 (the address checked), naming localhost for SNI, the certificate and Host
+    [request] = receiver.received
+    assert receiver.server_names == ["localhost"]
+    assert request.headers["host"] == f"localhost:{port}"
+    assert verify(created["secret"], request.headers["x-portal-signature"], request.body)
+    [delivery] = await hooks.deliveries(created["subscription"]["id"])
+    assert delivery["status"] == "SENT"
+
+
+@pytest.mark.parametrize("certified_name, trusted", [
+    pytest.param("elsewhere.example", True, id="certificate-for-another-host"),
+    pytest.param("localhost", False, id="unknown-authority"),
+])
+async def test_https_to_a_receiver_without_a_valid_certificate_for_its_name_fails(
+    api, hooks, tmp_path, certified_name, trusted,
+):
+    # given
+    authority = trustme.CA()
+    authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    state, port, context = https_receiver(authority, certified_name)
+    settings = api.settings.model_copy(update={"webhook_ca_file": tmp_path / "ca.pem" if trusted else None})
+
+    with serving(state, port, context) as receiver:
+        created = await hooks.subscribe(receiver.url, ["PARTNER_APPROVED"])
+        await make_partner(api, hooks.operator)
+
+        # when
+        await run_job("outbox", settings)
+
+    # then: nothing reached the receiver; the attempt is kept for a retry, with the reason
+    assert receiver.received == []
+    [delivery] = await hooks.deliveries(created["subscription"]["id"])
+    assert delivery["status"] == "PENDING"
+    assert delivery["attempts"][0]["httpStatus"] is None
+    assert "CERTIFICATE_VERIFY_FAILED" in delivery["lastError"], delivery["lastError"]
