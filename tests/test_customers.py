@@ -225,6 +225,20 @@ async def new_customer(api, email: str, name: str, code: str | None = None) -> t
     return admin, organization["id"]
 
 
+async def invited_customer(api, world, partner: Partner, email: str, organization_name: str) -> str:
+    """An organization created by accepting the partner's invitation (the link read from the mail); its id."""
+    invited = await api.data(INVITE, {"input": {"email": email, "organizationName": organization_name}},
+                             token=partner.admin.token)
+    assert invited["inviteCustomer"]["errors"] == []
+    mails = (await api.data(OUTBOX, token=world.operator.token))["outboxMessages"]["edges"]
+    body = next(e["node"]["textBody"] for e in mails if e["node"]["recipient"] == email)
+    token = re.search(r"token=(ppi_[A-Za-z0-9_-]+)", body).group(1)
+    accepted = (await api.data(ACCEPT, {"input": {"token": token, "name": "Invited Admin", "password": PASSWORD}}))[
+        "acceptInvitation"]
+    assert accepted["errors"] == []
+    return accepted["organization"]["id"]
+
+
 async def set_license(api, who: Person, organization_id: str, status: str = "ACTIVE", amount: str = "49.90",
                       currency: str = "EUR", **extra) -> dict:
     variables = {"input": {"organizationId": organization_id, "status": status, "plan": "Business", "seats": 5,
@@ -704,16 +718,7 @@ async def test_my_customers_lists_current_customers_only_with_filters_search_and
     _, alpha = await new_customer(api, "a@alpha.example", "Alpha Consulting", partner.code)
     await set_license(api, world.operator, alpha, "ACTIVE")
     clock.shift(timedelta(hours=1))
-    invited = await api.data(INVITE, {"input": {"email": "b@bravo.example", "organizationName": "Bravo Bakery"}},
-                             token=partner.admin.token)
-    assert invited["inviteCustomer"]["errors"] == []
-    mails = (await api.data(OUTBOX, token=world.operator.token))["outboxMessages"]["edges"]
-    body = next(e["node"]["textBody"] for e in mails if e["node"]["recipient"] == "b@bravo.example")
-    token = re.search(r"token=(ppi_[A-Za-z0-9_-]+)", body).group(1)
-    accepted = (await api.data(ACCEPT, {"input": {"token": token, "name": "Bea Bravo", "password": PASSWORD}}))[
-        "acceptInvitation"]
-    assert accepted["errors"] == []
-    bravo = accepted["organization"]["id"]
+    bravo = await invited_customer(api, world, partner, "b@bravo.example", "Bravo Bakery")
     await set_license(api, world.operator, bravo, "TRIAL")
     await chosen(api, world.admin, world.customer_id, partner.code)
     await api.data(REMOVE_PARTNER, {"id": world.customer_id}, token=world.admin.token)
@@ -760,15 +765,7 @@ async def test_my_customers_lists_current_customers_only_with_filters_search_and
 async def test_my_customers_shows_sorts_and_finds_a_renamed_customer_by_its_new_name(clock, api, world):
     # Given Alpha (selected) and Bravo (by invitation), listed as Alpha, Bravo
     alpha_admin, alpha = await new_customer(api, "a@alpha.example", "Alpha Consulting", world.partner.code)
-    invited = await api.data(INVITE, {"input": {"email": "b@bravo.example", "organizationName": "Bravo Bakery"}},
-                             token=world.partner.admin.token)
-    assert invited["inviteCustomer"]["errors"] == []
-    mails = (await api.data(OUTBOX, token=world.operator.token))["outboxMessages"]["edges"]
-    body = next(e["node"]["textBody"] for e in mails if e["node"]["recipient"] == "b@bravo.example")
-    token = re.search(r"token=(ppi_[A-Za-z0-9_-]+)", body).group(1)
-    accepted = (await api.data(ACCEPT, {"input": {"token": token, "name": "Bea Bravo", "password": PASSWORD}}))[
-        "acceptInvitation"]
-    assert accepted["errors"] == []
+    await invited_customer(api, world, world.partner, "b@bravo.example", "Bravo Bakery")
     assert await customer_names(api, world.staff) == ["Alpha Consulting", "Bravo Bakery"]
 
     # When Alpha renames itself (with a name whose case folds beyond ASCII)
