@@ -63,66 +63,59 @@ async def test_the_migrations_build_every_table_on_postgresql():
         await admin.close()
 
 
-async def test_existing_organizations_get_their_search_name(tmp_path):
+async def rows_after_upgrade(tmp_path, before: str, rows_before: str, query: str) -> list[dict]:
+    """A SQLite database migrated up to `before`, given `rows_before` (SQL), then migrated to the
+    newest migration: what `query` reads from it."""
     url = f"sqlite://{tmp_path}/upgraded.sqlite3"
-    await migrate(config=tortoise_config(url), target="models.0003_money")
+    await migrate(config=tortoise_config(url), target=f"models.{before}")
     await Tortoise.close_connections()
     await Tortoise.init(config=tortoise_config(url))
-    await connections.get("default").execute_query(
-        "INSERT INTO organizations (name, language, created_at) VALUES ('Müller Metall', 'de', '2026-01-01')"
-    )
+    await connections.get("default").execute_script(rows_before)
     await Tortoise.close_connections()
 
     await apply_migrations(url)
 
     await Tortoise.init(config=tortoise_config(url))
-    rows = await connections.get("default").execute_query_dict("SELECT search_name FROM organizations")
-    await Tortoise.close_connections()
+    try:
+        return await connections.get("default").execute_query_dict(query)
+    finally:
+        await Tortoise.close_connections()
+
+
+async def test_existing_organizations_get_their_search_name(tmp_path):
+    rows = await rows_after_upgrade(
+        tmp_path, "0003_money",
+        "INSERT INTO organizations (name, language, created_at) VALUES ('Müller Metall', 'de', '2026-01-01')",
+        "SELECT search_name FROM organizations",
+    )
+
     assert rows == [{"search_name": "müller metall"}]
 
 
 async def test_existing_relationships_get_their_customer_name(tmp_path):
-    url = f"sqlite://{tmp_path}/upgraded.sqlite3"
-    await migrate(config=tortoise_config(url), target="models.0005_referral_channels")
-    await Tortoise.close_connections()
-    await Tortoise.init(config=tortoise_config(url))
-    await connections.get("default").execute_script(
+    rows = await rows_after_upgrade(
+        tmp_path, "0005_referral_channels",
         "INSERT INTO organizations (id, name, search_name, language, created_at) VALUES "
         "(1, 'Northwind', 'northwind', 'en', '2026-01-01'), (2, 'Straße Zürich', 'strasse zürich', 'de', '2026-01-01');"
         "INSERT INTO customer_relationships (customer_id, partner_id, source, started_at, grant_permissions) "
-        "VALUES (2, 1, 'SELECTED', '2026-01-02', '[]')"
+        "VALUES (2, 1, 'SELECTED', '2026-01-02', '[]')",
+        "SELECT customer_name, customer_search_name FROM customer_relationships",
     )
-    await Tortoise.close_connections()
 
-    await apply_migrations(url)
-
-    await Tortoise.init(config=tortoise_config(url))
-    rows = await connections.get("default").execute_query_dict(
-        "SELECT customer_name, customer_search_name FROM customer_relationships")
-    await Tortoise.close_connections()
     assert rows == [{"customer_name": "Straße Zürich", "customer_search_name": "strasse zürich"}]
 
 
 async def test_existing_relationships_get_their_customer_license_status(tmp_path):
-    url = f"sqlite://{tmp_path}/upgraded.sqlite3"
-    await migrate(config=tortoise_config(url), target="models.0006_tiers_webhooks_indexes")
-    await Tortoise.close_connections()
-    await Tortoise.init(config=tortoise_config(url))
-    await connections.get("default").execute_script(
+    rows = await rows_after_upgrade(
+        tmp_path, "0006_tiers_webhooks_indexes",
         "INSERT INTO organizations (id, name, search_name, language, created_at) VALUES "
         "(1, 'Northwind', 'northwind', 'en', '2026-01-01'), (2, 'Contoso', 'contoso', 'en', '2026-01-01'), "
         "(3, 'Fabrikam', 'fabrikam', 'en', '2026-01-01');"
         "INSERT INTO licenses (organization_id, status, plan, seats, mrr_amount, currency, updated_at) "
         "VALUES (2, 'ACTIVE', 'Pro', 5, 9900, 'USD', '2026-01-02');"
         "INSERT INTO customer_relationships (customer_id, partner_id, source, started_at, grant_permissions) "
-        "VALUES (2, 1, 'SELECTED', '2026-01-02', '[]'), (3, 1, 'INVITATION', '2026-01-02', '[]')"
+        "VALUES (2, 1, 'SELECTED', '2026-01-02', '[]'), (3, 1, 'INVITATION', '2026-01-02', '[]')",
+        "SELECT customer_id, license_status FROM customer_relationships ORDER BY customer_id",
     )
-    await Tortoise.close_connections()
 
-    await apply_migrations(url)
-
-    await Tortoise.init(config=tortoise_config(url))
-    rows = await connections.get("default").execute_query_dict(
-        "SELECT customer_id, license_status FROM customer_relationships ORDER BY customer_id")
-    await Tortoise.close_connections()
     assert rows == [{"customer_id": 2, "license_status": "ACTIVE"}, {"customer_id": 3, "license_status": None}]
