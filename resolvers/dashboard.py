@@ -17,10 +17,9 @@ from models.invitations import Invitation
 from models.partners import PartnerProfile
 from permissions.actor import Actor
 from permissions.enums import PartnerPermission
-from permissions.errors import Forbidden
 from resolvers.clock import now
 from resolvers.compiled import CompiledValues
-from resolvers.partners import NOT_A_PARTNER, partner_side_membership
+from resolvers.partners import partner_side_membership, require_partner
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +99,7 @@ async def partner_dashboard(actor: Actor, partner_id: int | None) -> Dashboard:
     """
     membership = await partner_side_membership(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
     [figures] = await _FIGURES.rows(membership.organization_id, now())
-    if figures["payout_currency"] is None:
-        raise Forbidden(NOT_A_PARTNER)
+    require_partner(figures["payout_currency"])  # a partner profile always has a payout currency
     return Dashboard(
         partner_id=membership.organization_id,
         currency=figures["payout_currency"],

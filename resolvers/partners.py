@@ -65,7 +65,10 @@ async def programs_of(organization_id: int) -> list[str]:
     return sorted(await ProgramEnrollment.filter(partner_id=organization_id).values_list("program", flat=True))
 
 
-NOT_A_PARTNER = "Your organization is not a partner yet: request partner status first."
+def require_partner(profile_field: object) -> None:
+    """FORBIDDEN unless the organization's partner profile (or a field of it) was found."""
+    if profile_field is None:
+        raise Forbidden("Your organization is not a partner yet: request partner status first.")
 
 
 async def partner_side_membership(actor: Actor, partner_id: int | None, permission: str) -> MembershipInfo:
@@ -91,8 +94,7 @@ async def acting_partner(
     """
     membership = await partner_side_membership(actor, partner_id, permission)
     profile = await partner_profile(membership.organization_id)
-    if profile is None:
-        raise Forbidden(NOT_A_PARTNER)
+    require_partner(profile)
     if program is not None and program not in await programs_of(membership.organization_id):
         raise Forbidden(f"Your organization is not in the {program.value} program.")
     return membership, profile
