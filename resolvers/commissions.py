@@ -336,11 +336,12 @@ def _filtered(partner_id: int, where: CommissionFilter):
 async def list_commissions(
     actor: Actor, partner_id: int | None, where: CommissionFilter, *, newest_first: bool, first: int | None,
     after: str | None,
-) -> tuple[Page, int]:
-    partner = await readable_partner(actor, partner_id, OperatorPermission.MANAGE_PAYOUTS)  # a ledger
-    page = await paginate(_filtered(partner, where), fields=COMMISSION_FIELDS, first=first, after=after,
-                          order=("-id",) if newest_first else ("id",))
-    return page, partner
+) -> tuple[Page, dict[str, Any]]:
+    """A page of the partner's lines, and the partner's profile (its totals are in its payout currency)."""
+    profile = await readable_partner(actor, partner_id, OperatorPermission.MANAGE_PAYOUTS)  # a ledger
+    page = await paginate(_filtered(profile["organization_id"], where), fields=COMMISSION_FIELDS, first=first,
+                          after=after, order=("-id",) if newest_first else ("id",))
+    return page, profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,14 +357,14 @@ class Totals:
         return self.pending + self.approved + self.paid
 
 
-async def commission_totals(partner_id: int, where: CommissionFilter) -> Totals:
-    """The filtered lines summed per status in one query (the covering index serves it)."""
+async def commission_totals(partner_id: int, where: CommissionFilter, currency: str) -> Totals:
+    """The filtered lines summed per status in one query (the covering index serves it); the
+    lines are in the partner's payout `currency`."""
     rows = await _filtered(partner_id, where).annotate(total=Sum("amount")).group_by("status").values(
         "status", "total"
     )
     sums = {row["status"]: row["total"] or 0 for row in rows}
-    currency = await PartnerProfile.filter(organization_id=partner_id).first().values_list("payout_currency", flat=True)
-    return Totals(currency or "USD", *(sums.get(s, 0) for s in (
+    return Totals(currency, *(sums.get(s, 0) for s in (
         CommissionStatus.PENDING, CommissionStatus.APPROVED, CommissionStatus.PAID, CommissionStatus.REVERSED)))
 
 

@@ -100,15 +100,19 @@ async def acting_partner(
     return membership, profile
 
 
-async def readable_partner(actor: Actor, partner_id: int | None, operator_permission: OperatorPermission) -> int:
-    """The partner whose figures the actor reads: operators with `operator_permission` name any
-    partner (NOT_FOUND when it is none); its MANAGE_PARTNER_PORTAL holders read their own."""
+async def readable_partner(
+    actor: Actor, partner_id: int | None, operator_permission: OperatorPermission
+) -> dict[str, Any]:
+    """The profile of the partner whose figures the actor reads (its `organization_id`, payout
+    currency and tier come along): operators with `operator_permission` name any partner (NOT_FOUND
+    when it is none); its MANAGE_PARTNER_PORTAL holders read their own."""
     if partner_id is not None and await policy.is_operator_with(actor, operator_permission):
-        if await partner_profile(partner_id) is None:
+        profile = await partner_profile(partner_id)
+        if profile is None:
             raise NotFound()
-        return partner_id
-    membership, _ = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
-    return membership.organization_id
+        return profile
+    _, profile = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
+    return profile
 
 
 # --- applications ----------------------------------------------------------------------------------

@@ -132,14 +132,15 @@ def _validated_settings(method: PayoutMethod, paypal_email: str | None, account_
 
 
 async def get_settings(actor: Actor, partner_id: int | None) -> dict[str, Any] | None:
-    partner = await readable_partner(actor, partner_id, OperatorPermission.MANAGE_PAYOUTS)
-    return await settings_of(partner)
+    profile = await readable_partner(actor, partner_id, OperatorPermission.MANAGE_PAYOUTS)
+    return await settings_of(profile)
 
 
-async def settings_of(partner_id: int) -> dict[str, Any] | None:
-    row = await PayoutSettings.filter(partner_id=partner_id).first().values(*SETTINGS_FIELDS)
+async def settings_of(profile: dict[str, Any]) -> dict[str, Any] | None:
+    """The partner's payout settings, with its profile's payout currency."""
+    row = await PayoutSettings.filter(partner_id=profile["organization_id"]).first().values(*SETTINGS_FIELDS)
     if row is not None:
-        row["payout_currency"] = await _payout_currency(partner_id)
+        row["payout_currency"] = profile["payout_currency"]
     return row
 
 
@@ -153,7 +154,7 @@ async def set_settings(
     account_holder: str | None, iban: str | None, bic: str | None, automatic: bool,
 ) -> dict[str, Any]:
     """MANAGE_PARTNER_PORTAL holders. The payout currency is the partner profile's (updatePartnerProfile)."""
-    membership, _ = await _partner_side(actor, partner_id)
+    membership, profile = await _partner_side(actor, partner_id)
     partner = membership.organization_id
     values = {**_validated_settings(PayoutMethod(method), paypal_email, account_holder, iban, bic),
               "automatic": bool(automatic)}
@@ -169,7 +170,7 @@ async def set_settings(
             changes["iban"] = {k: mask_iban(v) for k, v in changes["iban"].items()}
         await audit.record(actor, "payout_settings.set", "PayoutSettings", partner, acting=membership,
                            changes=changes)
-    return await settings_of(partner)
+    return await settings_of(profile)
 
 
 # --- the balance and the threshold -------------------------------------------------------------------------
@@ -195,8 +196,8 @@ async def _approved_unclaimed(partner_id: int, currency: str) -> int:
 
 
 async def balance(actor: Actor, settings: Settings, partner_id: int | None) -> Balance:
-    partner = await readable_partner(actor, partner_id, OperatorPermission.MANAGE_PAYOUTS)
-    currency = await _payout_currency(partner)
+    profile = await readable_partner(actor, partner_id, OperatorPermission.MANAGE_PAYOUTS)
+    partner, currency = profile["organization_id"], profile["payout_currency"]
     try:
         threshold = await threshold_in(settings, currency, now())
     except MissingExchangeRate:

@@ -561,8 +561,8 @@ class TierStatus:
 async def partner_tier(actor: Actor, settings: Settings, partner_id: int | None) -> TierStatus:
     """Where a partner stands: its tier with benefits, the figures behind it, and what it misses,
     by the latest daily figures and its certifications today, for each tier and for the next one."""
-    partner = await readable_partner(actor, partner_id, OperatorPermission.MANAGE_PROGRAMS)
-    tier_name = await PartnerProfile.filter(organization_id=partner).first().values_list("tier", flat=True)
+    profile = await readable_partner(actor, partner_id, OperatorPermission.MANAGE_PROGRAMS)
+    partner, tier_name = profile["organization_id"], profile["tier"]
     tiers = await with_benefits(
         await Tier.filter(Q(active=True) | Q(name=tier_name or "")).order_by("rank").values(*TIER_FIELDS), partner)
     current = await PartnerTierFigures.filter(partner_id=partner).first().values(*FIGURE_FIELDS, "refreshed_at")

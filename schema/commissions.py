@@ -181,11 +181,12 @@ class CommissionTotals:
 class CommissionTable:
     lines: Connection[Commission] = strawberry.field(description="The lines of this page.")
     _partner_id: strawberry.Private[int]
+    _currency: strawberry.Private[str]
     _where: strawberry.Private[commissions.CommissionFilter]
 
     @strawberry.field(description="Totals over every line matching the filter (one SQL aggregate).")
     async def totals(self) -> CommissionTotals:
-        totals = await commissions.commission_totals(self._partner_id, self._where)
+        totals = await commissions.commission_totals(self._partner_id, self._where, self._currency)
 
         def money(value: int) -> Money:
             return Money.of(value, totals.currency)
@@ -413,7 +414,8 @@ class CommissionsQuery:
         page, partner = await commissions.list_commissions(
             info.context.actor, partner_id_of(partner_id), where, newest_first=newest_first, first=first, after=after
         )
-        return CommissionTable(lines=connection(page, Commission.from_row), _partner_id=partner, _where=where)
+        return CommissionTable(lines=connection(page, Commission.from_row), _partner_id=partner["organization_id"],
+                               _currency=partner["payout_currency"], _where=where)
 
 
 @strawberry.type
