@@ -886,9 +886,10 @@ class LedgerMachine(RuleBasedStateMachine):
             unclaimed = sum(line["amount"] for line in own if line["status"] == APPROVED and line["payout_id"] is None)
             self.balances[partner] = unclaimed
             if ask_resolvers:
-                totals = await commissions.commission_totals(partner_id, commissions.CommissionFilter())
-                assert (totals.currency, totals.pending, totals.approved, totals.paid, totals.reversed) == (
-                    PARTNERS[partner].currency, *(sums[status] for status in STATUSES)), partner
+                totals = await commissions.commission_totals(partner_id, commissions.CommissionFilter(),
+                                                             PARTNERS[partner].currency)
+                assert (totals.pending, totals.approved, totals.paid, totals.reversed) == tuple(
+                    sums[status] for status in STATUSES), partner
                 assert await commissions.approved_balance(partner_id) == unclaimed
             in_payouts = {status: sum(p["amount"] for p in payout_rows.values()
                                       if p["partner_id"] == partner_id and p["status"] == status)
