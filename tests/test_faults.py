@@ -29,7 +29,8 @@ from models.billing import Payment
 from models.organizations import Organization
 from models.partners import PartnerProfile
 from settings import Settings
-from tests.conftest import Api, free_port
+from tests.conftest import Api
+from tests.servers import CHILD_APPLICATION, Server, child_environment
 from tests.support import REGISTER, register
 from tests.test_commissions import customer, pk, rule, world  # noqa: F401 — `world` is a fixture
 
@@ -203,24 +204,6 @@ async def test_concurrent_requests_during_the_outage_all_fail_fast_and_then_all_
 # --- processes killed half-way ------------------------------------------------------------------------
 
 
-# The name the children's PostgreSQL sessions carry, so that the test can tell when they have ended.
-CHILD_APPLICATION = "portal-fault-test-child"
-
-
-def child_environment(database_url: str) -> dict[str, str]:
-    if database_url.startswith("postgres"):
-        database_url += ("&" if "?" in database_url else "?") + f"application_name={CHILD_APPLICATION}"
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "ENVIRONMENT": "development",
-        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
-        "ARGON2_TIME_COST": "1",
-        "ARGON2_MEMORY_KIB": "64",
-        "OUTBOX_POLL_SECONDS": "0",
-    }
-
-
 async def run_cli(database_url: str, *arguments: str) -> str:
     process = await asyncio.create_subprocess_exec(
         CLI, *arguments, env=child_environment(database_url),
@@ -380,40 +363,6 @@ async def test_a_release_run_killed_half_way_and_run_again_releases_every_due_li
 
 
 # --- a server killed while recording payments -----------------------------------------------------------
-
-
-class Server:
-    """`uvicorn --factory server:create_app` in a child process on a free port."""
-
-    def __init__(self, database_url: str, extra_environment: dict[str, str] | None = None,
-                 log: Path | None = None) -> None:
-        self.database_url = database_url
-        self.environment = {**child_environment(database_url), **(extra_environment or {})}
-        self.log = log
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        output = self.log.open("ab") if self.log else asyncio.subprocess.DEVNULL
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "uvicorn", "--factory", "server:create_app", "--port", str(self.port),
-            "--log-level", "warning", env=self.environment, stdout=output, stderr=output,
-        )
-        async with httpx.AsyncClient(base_url=self.url) as client, asyncio.timeout(30):
-            while True:
-                assert self.process.returncode is None, "the server did not start"
-                try:
-                    if (await client.get("/readyz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
-
-    async def kill(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from schemathesis.graphql import nodes
 from tests.conftest import PASSWORD, POSTGRES_URL, start_api
 from tests.conftest import test_settings as make_settings
 from tests.support import LOGIN, make_partner, operator
-from tests.test_faults import Server
+from tests.servers import Server
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 SECONDS_PER_ACTOR = float(os.environ.get("FUZZ_SECONDS", "40"))
