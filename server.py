@@ -41,7 +41,7 @@ from resolvers.context import RequestContext
 from resolvers.health import database_answers
 from resolvers.identity import Authenticator
 from resolvers.jobs import PeriodicJob
-from resolvers.throttle import Throttle
+from resolvers.throttle import Throttle, limits_storage
 from schema import build_schema
 from schema.errors import DATABASE_UNAVAILABLE
 from settings import Settings
@@ -124,8 +124,9 @@ class GraphQLView(GraphQL):
         )
         self.settings = settings
         self.authenticator = authenticator
-        self.throttle = Throttle(settings)
-        self.query_budget = QueryBudget(settings) if settings.query_budget else None
+        storage = limits_storage(settings)
+        self.throttle = Throttle(settings, storage)
+        self.query_budget = QueryBudget(settings, storage) if settings.query_budget else None
 
     async def get_context(self, request: Request, response: Any) -> RequestContext:  # type: ignore[override]
         actor = await self.authenticator.authenticate(

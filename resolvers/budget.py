@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass
 
 from limits import RateLimitItemPerMinute
+from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from limits.storage import storage_from_string
 
 from settings import Settings
 
@@ -31,11 +31,10 @@ class Balance:
 
 
 class QueryBudget:
-    """One per app: `await budget.spend(client, cost)`."""
+    """One per app: `await budget.spend(client, cost)`, counted in `storage` (`throttle.limits_storage`)."""
 
-    def __init__(self, settings: Settings) -> None:
-        uri = settings.rate_limit_storage
-        self.storage = storage_from_string(uri if uri.startswith("async+") else f"async+{uri}")
+    def __init__(self, settings: Settings, storage: Storage) -> None:
+        self.storage = storage
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
         self.item = RateLimitItemPerMinute(settings.query_budget)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import time
 
 from limits import parse
-from limits.storage import storage_from_string
+from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 
 from permissions.actor import Actor
 from permissions.errors import Throttled
@@ -27,13 +28,19 @@ def client_key(actor: Actor, address: str | None) -> str:
     return f"ip:{address or 'unknown'}"
 
 
+def limits_storage(settings: Settings) -> Storage:
+    """The storage `RATE_LIMIT_STORAGE` names, in its asyncio flavour (limits calls them
+    "async+memory://", "async+redis://…"): one per app, for the look-up limits and the query
+    budgets (`resolvers/budget.py`) alike, so one Redis connection pool serves both."""
+    uri = settings.rate_limit_storage
+    return storage_from_string(uri if uri.startswith("async+") else f"async+{uri}")
+
+
 class Throttle:
     """One per app; `await throttle.hit(client, "codes")` or THROTTLED with when to retry."""
 
-    def __init__(self, settings: Settings) -> None:
-        # limits names its asyncio storages "async+memory://", "async+redis://…"
-        uri = settings.rate_limit_storage
-        self.limiter = MovingWindowRateLimiter(storage_from_string(uri if uri.startswith("async+") else f"async+{uri}"))
+    def __init__(self, settings: Settings, storage: Storage) -> None:
+        self.limiter = MovingWindowRateLimiter(storage)
         self.rate = parse(settings.code_lookup_rate)
 
     async def hit(self, client: str, scope: str) -> None:
