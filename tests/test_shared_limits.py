@@ -1,0 +1,92 @@
+"""Query budgets and look-up limits shared by several servers through a real Redis
+(`RATE_LIMIT_STORAGE=redis://…`, the README's setting for more than one worker).
+
+Two uvicorn processes stand for two workers: what a client spends on one counts on the other.
+In memory (the default) each process would count alone, and every refusal below would be an
+answer. The tests use the Redis database `TEST_REDIS_URL` (default 127.0.0.1:6379, database
+13) and empty it first; without a Redis they are skipped, but not in CI (`CI=true`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+
+import coredis
+import httpx
+import pytest
+
+from tests.servers import Server
+from tests.support import create_api_key, operator, register
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+MEMBERSHIPS = "{ viewer { memberships { organization { id } } } }"  # costs 21 points
+CHECK = "query Check($code: String!) { discountCode(code: $code) { valid } }"
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    client = coredis.Redis.from_url(REDIS_URL)
+    try:
+        await client.flushdb()
+    except (coredis.exceptions.ConnectionError, OSError) as error:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"no Redis answers at {REDIS_URL}: {error}")
+    return REDIS_URL
+
+
+@pytest.fixture
+async def two_servers(api, redis_url) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """Two servers on the test's database, counting in Redis: 100 points a minute and 3 look-ups."""
+    environment = {"RATE_LIMIT_STORAGE": redis_url, "QUERY_BUDGET": "100", "MAX_QUERY_COST": "100",
+                   "CODE_LOOKUP_RATE": "3/minute"}
+    servers = [Server(api.settings.database_url, environment) for _ in range(2)]
+    try:
+        await asyncio.gather(*(server.start() for server in servers))
+        async with httpx.AsyncClient(base_url=servers[0].url) as one, httpx.AsyncClient(base_url=servers[1].url) as two:
+            yield one, two
+    finally:
+        for server in servers:
+            await server.kill()
+
+
+async def graphql(client: httpx.AsyncClient, query: str, variables: dict | None = None, **headers: str) -> dict:
+    response = await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+    return response.json()
+
+
+def refused(body: dict) -> bool:
+    return [error["extensions"]["code"] for error in body.get("errors", [])] == ["THROTTLED"]
+
+
+async def test_what_a_client_spends_on_one_server_counts_on_the_other(api, two_servers):
+    # given
+    one, two = two_servers
+    bearer = {"authorization": f"Bearer {(await register(api, 'busy@example.com')).token}"}
+    other = {"authorization": f"Bearer {(await register(api, 'other@example.com')).token}"}
+
+    # when: 4 × 21 points, two on each server
+    answers = [await graphql(server, MEMBERSHIPS, **bearer) for server in (one, two, one, two)]
+
+    # then: the fifth fits on neither (16 points are left of 100)
+    assert [refused(body) for body in answers] == [False] * 4
+    assert answers[-1]["extensions"]["cost"]["remaining"] <= 100 - 4 * 21 + 1  # the previous minute may fade a point
+    assert refused(await graphql(one, MEMBERSHIPS, **bearer))
+    assert refused(await graphql(two, MEMBERSHIPS, **bearer))
+    assert not refused(await graphql(two, MEMBERSHIPS, **other))  # a budget per client
+
+
+async def test_look_ups_on_one_server_count_on_the_other(api, two_servers):
+    # given
+    one, two = two_servers
+    key = await create_api_key(api, await operator(api), ["BILLING_WRITE"], "Checkout")
+
+    # when: 3 look-ups a minute, two on one server, one on the other
+    answers = [await graphql(server, CHECK, {"code": "AAAAAAAAAA"}, **{"x-api-key": key}) for server in (one, one, two)]
+
+    # then
+    assert [body["data"]["discountCode"]["valid"] for body in answers] == [False] * 3
+    assert refused(await graphql(two, CHECK, {"code": "AAAAAAAAAA"}, **{"x-api-key": key}))
+    assert refused(await graphql(one, CHECK, {"code": "AAAAAAAAAA"}, **{"x-api-key": key}))
