@@ -1,5 +1,5 @@
 """The layers of DESIGN.md, read off the imports: `schema/` sends no queries, `permissions/` and
-`models/` know nothing of GraphQL."""
+`models/` know nothing of GraphQL. And, read off the calls, the one writer of licenses."""
 
 from __future__ import annotations
 
@@ -56,3 +56,60 @@ def test_the_check_sees_a_query_in_the_schema():
     assert from_models
     model = importlib.import_module("models.organizations").Organization
     assert not (isinstance(model, type) and issubclass(model, enum.Enum))
+
+
+ORM_WRITES = {"create", "update", "update_or_create", "get_or_create", "bulk_create", "bulk_update", "delete", "save"}
+
+
+class _LicenseWrites(ast.NodeVisitor):
+    """The innermost function around each ORM write of `License` (`License.<write>(…)`, also
+    through a queryset: `License.filter(…).update(…)`), and around SQL text that writes `licenses`."""
+
+    def __init__(self) -> None:
+        self.functions: list[str] = ["<module>"]
+        self.found: set[str] = set()
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:  # noqa: N802 — ast's names
+        self.functions.append(node.name)
+        self.generic_visit(node)
+        self.functions.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # noqa: N815
+
+    def visit_Call(self, node: ast.Call) -> None:  # noqa: N802
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ORM_WRITES:
+            root = node.func.value
+            while isinstance(root, (ast.Call, ast.Attribute)):
+                root = root.func if isinstance(root, ast.Call) else root.value
+            if isinstance(root, ast.Name) and root.id == "License":
+                self.found.add(self.functions[-1])
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:  # noqa: N802
+        text = node.value.lower() if isinstance(node.value, str) else ""
+        if any(f"{verb} licenses" in text or f'{verb} "licenses"' in text
+               for verb in ("update", "insert into", "delete from")):
+            self.found.add(self.functions[-1])
+
+
+def test_licenses_are_written_in_one_place_that_keeps_the_relationships_copy_of_the_status():
+    """`resolvers/billing.py` `_write_license` also writes each relationship's copy of the status,
+    which the dashboard and "my customers" count by: a license written anywhere else would leave
+    the copy behind."""
+    writers = set()
+    for path in [*sorted((ROOT / "resolvers").glob("*.py")), ROOT / "server.py", ROOT / "cli.py"]:
+        visitor = _LicenseWrites()
+        visitor.visit(ast.parse(path.read_text(), str(path)))
+        writers |= {(path.name, function) for function in visitor.found}
+
+    assert writers == {("billing.py", "_write_license")}
+
+
+def test_the_license_scan_sees_writes_through_querysets_and_sql():
+    visitor = _LicenseWrites()
+    visitor.visit(ast.parse(
+        "async def a():\n    await License.filter(id=1).update(status='ACTIVE')\n"
+        "async def b():\n    await client.execute_query('UPDATE \"licenses\" SET status = 1')\n"
+        "async def c():\n    await License.filter(id=1).first()\n"
+    ))
+    assert visitor.found == {"a", "b"}
