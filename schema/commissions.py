@@ -411,11 +411,11 @@ class CommissionsQuery:
             status=status, type=type, customer_id=decode_id(customer_id, "Organization") if customer_id else None,
             created_from=created_from, created_until=created_until,
         )
-        page, partner = await commissions.list_commissions(
+        page, profile = await commissions.list_commissions(
             info.context.actor, partner_id_of(partner_id), where, newest_first=newest_first, first=first, after=after
         )
-        return CommissionTable(lines=connection(page, Commission.from_row), _partner_id=partner["organization_id"],
-                               _currency=partner["payout_currency"], _where=where)
+        return CommissionTable(lines=connection(page, Commission.from_row), _partner_id=profile["organization_id"],
+                               _currency=profile["payout_currency"], _where=where)
 
 
 @strawberry.type
