@@ -28,6 +28,7 @@ from typing import Any
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Subquery
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
@@ -144,11 +145,6 @@ async def settings_of(profile: dict[str, Any]) -> dict[str, Any] | None:
     return row
 
 
-async def _payout_currency(partner_id: int) -> str:
-    currency = await PartnerProfile.filter(organization_id=partner_id).first().values_list("payout_currency", flat=True)
-    return currency or "USD"
-
-
 async def set_settings(
     actor: Actor, partner_id: int | None, *, method: PayoutMethod, paypal_email: str | None,
     account_holder: str | None, iban: str | None, bic: str | None, automatic: bool,
@@ -214,17 +210,19 @@ def _money(minor: int, currency: str) -> str:
 
 async def request_payout(actor: Actor, settings: Settings, partner_id: int | None) -> dict[str, Any]:
     """MANAGE_PARTNER_PORTAL holders claim the whole approved balance once it reaches the threshold."""
-    membership, _ = await _partner_side(actor, partner_id)
-    payout_id = await _claim(settings, membership.organization_id, actor, membership)
+    membership, profile = await _partner_side(actor, partner_id)
+    payout_id = await _claim(settings, membership.organization_id, profile["payout_currency"], actor, membership)
     return await get_payout_row(payout_id)
 
 
-async def _claim(settings: Settings, partner_id: int, actor: Actor, acting: MembershipInfo | None) -> int:
-    """Create the payout and claim the lines in one transaction; BELOW_THRESHOLD rolls it back."""
+async def _claim(
+    settings: Settings, partner_id: int, currency: str, actor: Actor, acting: MembershipInfo | None
+) -> int:
+    """Create the payout in the partner's payout `currency` and claim the lines in one transaction;
+    BELOW_THRESHOLD rolls it back."""
     destination = await PayoutSettings.filter(partner_id=partner_id).first().values(*SETTINGS_FIELDS)
     if destination is None:
         raise fail(None, UserErrorCode.NO_PAYOUT_SETTINGS, "Set how you want to be paid before requesting a payout.")
-    currency = await _payout_currency(partner_id)
     moment = now()
     try:
         threshold = await threshold_in(settings, currency, moment)
@@ -264,12 +262,14 @@ def _destination(settings_row: dict[str, Any]) -> dict[str, Any]:
 
 async def run_monthly_payouts(settings: Settings) -> str:
     """The monthly payout run: a payout for every partner with automatic payouts over the threshold."""
-    candidates = await PayoutSettings.filter(automatic=True).order_by("partner_id").values_list("partner_id", flat=True)
+    automatic = PayoutSettings.filter(automatic=True).values("partner_id")
+    candidates = await PartnerProfile.filter(organization_id__in=Subquery(automatic)).order_by(
+        "organization_id").values_list("organization_id", "payout_currency")
     job = Actor(via=Via.CLI)
     created = below = failed = 0
-    for partner_id in candidates:
+    for partner_id, currency in candidates:
         try:
-            await _claim(settings, partner_id, job, None)
+            await _claim(settings, partner_id, currency, job, None)
             created += 1
         except UserInputError as error:
             if error.problems[0].code is UserErrorCode.BELOW_THRESHOLD:
