@@ -71,6 +71,6 @@ class OidcVerifier:
             issuer=claims["iss"],
             subject=str(claims["sub"]),
             email=claims.get("email"),
-            email_verified=bool(claims.get("email_verified", False)),
+            email_verified=claims.get("email_verified") is True,  # a JSON true only: "false" is a string
             name=claims.get("name"),
         )

@@ -37,7 +37,7 @@ class SessionToken(Model):
 
 
 class LoginThrottle(Model):
-    """Failed sign-ins per email address, whether or not an account exists for it."""
+    """Failed sign-ins per email address from all clients, whether or not an account exists for it."""
 
     id = fields.IntField(primary_key=True)
     email = fields.CharField(max_length=320, unique=True)
@@ -47,6 +47,50 @@ class LoginThrottle(Model):
 
     class Meta:
         table = "login_throttles"
+
+
+class ClientLoginThrottle(Model):
+    """Failed sign-ins per email address and client address: a guesser locks its own address out."""
+
+    id = fields.IntField(primary_key=True)
+    email = fields.CharField(max_length=320, db_index=True)
+    client = fields.CharField(max_length=64)
+    failures = fields.IntField(default=0)
+    locked_until = fields.DatetimeField(null=True)
+    last_failure_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "client_login_throttles"
+        unique_together = (("email", "client"),)
+
+
+class PendingRegistration(Model):
+    """A registration waiting for the link mailed to its address, of which only the SHA-256 is stored."""
+
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    email = fields.CharField(max_length=320, db_index=True)
+    name = fields.CharField(max_length=200)
+    password_hash = fields.CharField(max_length=255)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "pending_registrations"
+
+
+class UnlockToken(Model):
+    """A single-use link mailed to the owner of a locked account, of which only the SHA-256 is stored."""
+
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user = fields.ForeignKeyField("models.User", related_name="unlock_tokens", on_delete=fields.CASCADE)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "unlock_tokens"
 
 
 class ApiKey(Model):

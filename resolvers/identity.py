@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 from zxcvbn import zxcvbn
 
 from integrations.oidc import InvalidToken, OidcVerifier
-from models.identity import ApiKey, LoginThrottle, Operator, SessionToken, User
+from models.identity import (
+    ApiKey,
+    ClientLoginThrottle,
+    LoginThrottle,
+    Operator,
+    PendingRegistration,
+    SessionToken,
+    UnlockToken,
+    User,
+)
 from permissions import policy, scoping
 from permissions.actor import Actor
 from permissions.enums import ApiKeyScope, OperatorPermission, Via
@@ -28,13 +40,21 @@ from resolvers import audit
 from resolvers.clock import now
 from resolvers.compiled import CompiledValues
 from resolvers.errors import Problem, UserErrorCode, UserInputError, fail
+from resolvers.mail import queue_mail
 from resolvers.pagination import Page, paginate
 from settings import Settings
 
+T = TypeVar("T")
+
 SESSION_PREFIX = "pps_"
 API_KEY_PREFIX = "ppk_"
+UNLOCK_PREFIX = "ppu_"
+REGISTRATION_PREFIX = "ppr_"
+REGISTRATION_LINK_TTL = timedelta(hours=24)
 MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 256
+MAX_PASSWORD_LENGTH = 1024
+# zxcvbn judges at most this many characters (it refuses longer passwords: its matching grows fast).
+STRENGTH_CHECKED_LENGTH = 72
 MAX_NAME_LENGTH = 200
 # Timestamps of use are written at most this often, not on every request.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -61,13 +81,42 @@ def _hasher(settings: Settings) -> PasswordHasher:
     return password_hasher(settings.argon2_time_cost, settings.argon2_memory_kib)
 
 
-def hash_password(settings: Settings, password: str) -> str:
-    return _hasher(settings).hash(password)
+@lru_cache(maxsize=4)
+def _hashing_pool(workers: int) -> ThreadPoolExecutor:
+    """The threads argon2 runs in: never on the event loop, and at most `PASSWORD_HASH_WORKERS`
+    at once per process; more wait their turn (the sign-in rates bound how many)."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+
+
+async def _in_hashing_pool(settings: Settings, work: Callable[..., T], *args: object) -> T:
+    pool = _hashing_pool(settings.password_hash_workers)
+    return await asyncio.get_running_loop().run_in_executor(pool, work, *args)
+
+
+async def hash_password(settings: Settings, password: str) -> str:
+    return await _in_hashing_pool(settings, _hasher(settings).hash, password)
 
 
 @lru_cache(maxsize=4)
 def _dummy_hash(time_cost: int, memory_kib: int) -> str:
     return password_hasher(time_cost, memory_kib).hash(secrets.token_hex(16))
+
+
+def _matches(hasher: PasswordHasher, stored_hash: str, password: str) -> bool:
+    try:
+        return hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def verify_password(settings: Settings, stored_hash: str | None, password: str) -> bool:
+    """Whether the password matches; without a stored hash (unknown address, single sign-on
+    account) a dummy hash is checked, so that the answer takes as long."""
+    if stored_hash is None:
+        dummy = await _in_hashing_pool(settings, _dummy_hash, settings.argon2_time_cost, settings.argon2_memory_kib)
+        await _in_hashing_pool(settings, _matches, _hasher(settings), dummy, password)
+        return False
+    return await _in_hashing_pool(settings, _matches, _hasher(settings), stored_hash, password)
 
 
 def normalize_email(raw: str, field: str = "email") -> str:
@@ -78,7 +127,14 @@ def normalize_email(raw: str, field: str = "email") -> str:
         raise fail(field, UserErrorCode.INVALID_EMAIL, f"This is not a valid email address: {error}") from error
 
 
+def password_too_long(password: str) -> Problem | None:
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return Problem("password", UserErrorCode.TOO_LONG, f"Use at most {MAX_PASSWORD_LENGTH} characters.")
+    return None
+
+
 def password_problems(password: str, user_inputs: Iterable[str]) -> list[Problem]:
+    """Too short, too long, or easy to guess (judged by zxcvbn on the first 72 characters)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         return [
             Problem(
@@ -87,9 +143,9 @@ def password_problems(password: str, user_inputs: Iterable[str]) -> list[Problem
                 f"Use at least {MIN_PASSWORD_LENGTH} characters.",
             )
         ]
-    if len(password) > MAX_PASSWORD_LENGTH:
-        return [Problem("password", UserErrorCode.TOO_LONG, f"Use at most {MAX_PASSWORD_LENGTH} characters.")]
-    strength = zxcvbn(password, user_inputs=[i for i in user_inputs if i])
+    if too_long := password_too_long(password):
+        return [too_long]
+    strength = zxcvbn(password[:STRENGTH_CHECKED_LENGTH], user_inputs=[i for i in user_inputs if i])
     if strength["score"] < 2:
         hint = strength["feedback"]["warning"] or "It is too easy to guess."
         return [Problem("password", UserErrorCode.PASSWORD_TOO_COMMON, f"Choose a less common password. {hint}")]
@@ -129,10 +185,10 @@ async def issue_session(settings: Settings, user_id: int) -> tuple[str, datetime
     return token, expires_at
 
 
-async def register(actor: Actor, settings: Settings, *, email: str, password: str, name: str) -> IssuedSession:
-    """A built-in account, signed in at once."""
+def _registration_input(email: str, password: str, name: str) -> tuple[str, str]:
+    """The normalized address and the clean name, or every problem of the input at once."""
     problems: list[Problem] = []
-    normalized = clean = None
+    normalized = clean = ""
     try:
         normalized = normalize_email(email)
     except UserInputError as error:
@@ -144,71 +200,222 @@ async def register(actor: Actor, settings: Settings, *, email: str, password: st
     problems.extend(password_problems(password, [email, name]))
     if problems:
         raise UserInputError(*problems)
+    return normalized, clean
+
+
+async def register(actor: Actor, settings: Settings, *, email: str, password: str, name: str) -> IssuedSession | None:
+    """A built-in account, signed in at once. With `CONFIRM_REGISTRATIONS` (production) a link is
+    mailed instead and None returned, alike whether or not the address has an account: the password
+    is hashed either way, and an owner gets a notice in place of a link."""
+    normalized, clean = _registration_input(email, password, name)
+    password_hash = await hash_password(settings, password)
+    if settings.registrations_by_mail:
+        await _mail_registration_link(settings, normalized, clean, password_hash)
+        return None
+    return await _create_account(settings, normalized, clean, password_hash)
+
+
+async def create_account(settings: Settings, *, email: str, password: str, name: str) -> IssuedSession:
+    """An account signed in at once, without a mailed link: for the demo."""
+    normalized, clean = _registration_input(email, password, name)
+    return await _create_account(settings, normalized, clean, await hash_password(settings, password))
+
+
+async def _create_account(settings: Settings, email: str, name: str, password_hash: str) -> IssuedSession:
     email_taken = fail("email", UserErrorCode.EMAIL_TAKEN, "An account with this email address exists already.")
-    if await User.filter(email=normalized).exists():
+    if await User.filter(email=email).exists():
         raise email_taken
-    password_hash = _hasher(settings).hash(password)
     try:
         async with in_transaction():
-            user = await User.create(email=normalized, name=clean, password_hash=password_hash)
+            user = await User.create(email=email, name=name, password_hash=password_hash)
             token, expires_at = await issue_session(settings, user.id)
             signed_in = Actor(via=Via.SESSION, user_id=user.id)
-            await audit.record(signed_in, "user.register", "User", user.id, changes={"email": normalized})
+            await audit.record(signed_in, "user.register", "User", user.id, changes={"email": email})
     except IntegrityError as error:  # a concurrent registration won the race
         raise email_taken from error
     return IssuedSession(token, expires_at, {"id": user.id, "email": user.email, "name": user.name, "created_at": user.created_at})
 
 
-async def _refuse_if_locked(email: str) -> None:
-    locked_until = await LoginThrottle.filter(email=email, locked_until__gt=now()).first().values_list(
-        "locked_until", flat=True
-    )
-    if locked_until is not None:
-        minutes = max(1, int((locked_until - now()).total_seconds() // 60) + 1)
-        raise fail(
-            None,
-            UserErrorCode.TOO_MANY_ATTEMPTS,
-            f"Too many failed sign-ins for this address; try again in {minutes} minute(s).",
-        )
-
-
-async def _count_failure(settings: Settings, email: str) -> None:
-    """Count a failure for the address (existing account or not, so nothing is revealed)."""
+async def _mail_registration_link(settings: Settings, email: str, name: str, password_hash: str) -> None:
+    """The link that creates the account, or to an existing account's owner a notice instead."""
     moment = now()
-    throttle, _ = await LoginThrottle.get_or_create(email=email)
-    await LoginThrottle.filter(id=throttle.id).update(failures=F("failures") + 1, last_failure_at=moment)
-    failures = await LoginThrottle.filter(id=throttle.id).first().values_list("failures", flat=True)
-    if failures is not None and failures >= settings.login_max_failures:
-        await LoginThrottle.filter(id=throttle.id).update(failures=0, locked_until=moment + settings.login_lock)
+    async with in_transaction():
+        owner_language = await User.filter(email=email).first().values_list("language", flat=True)
+        if owner_language is not None:
+            await queue_mail(to=email, template="registration_exists", language=owner_language, context={
+                "email": email, "link": settings.public_url,
+            })
+            return
+        token = REGISTRATION_PREFIX + secrets.token_urlsafe(32)
+        expires_at = moment + REGISTRATION_LINK_TTL
+        await PendingRegistration.create(token_hash=token_digest(token), email=email, name=name,
+                                         password_hash=password_hash, created_at=moment, expires_at=expires_at)
+        await queue_mail(to=email, template="registration_confirm", language=None, context={
+            "email": email, "link": f"{settings.public_url.rstrip('/')}/register/confirm?{urlencode({'token': token})}",
+            "expires_at": expires_at,
+        })
 
 
-async def login(actor: Actor, settings: Settings, *, email: str, password: str) -> IssuedSession:
-    """Unknown address and wrong password give the same answer in about the same time."""
+async def confirm_registration(actor: Actor, settings: Settings, *, token: str) -> IssuedSession:
+    """The account of a mailed registration link, signed in; the link works once."""
+    invalid = fail("token", UserErrorCode.INVALID_TOKEN, "This registration link is not valid, was used or has expired.")
+    if not token.startswith(REGISTRATION_PREFIX) or len(token) > 100:
+        raise invalid
+    async with in_transaction():
+        pending = await PendingRegistration.filter(token_hash=token_digest(token), expires_at__gt=now()).first(
+        ).values("id", "email", "name", "password_hash")
+        # The delete is the guard: of two concurrent uses, one removes the row.
+        if pending is None or not await PendingRegistration.filter(id=pending["id"]).delete():
+            raise invalid
+        await PendingRegistration.filter(email=pending["email"]).delete()  # other links for the address
+        return await _create_account(settings, pending["email"], pending["name"], pending["password_hash"])
+
+
+# --- sign-in lockout ---------------------------------------------------------------------------
+#
+# Failures count twice: per address and client address (`LOGIN_MAX_FAILURES`, then locked for
+# `LOGIN_LOCK_MINUTES`), so a guesser locks out its own connection and not the owner; and per
+# address from all clients (`LOGIN_ACCOUNT_MAX_FAILURES`, then `LOGIN_ACCOUNT_LOCK_MINUTES`), the
+# slower backoff that bounds guessing from many addresses. That lock mails the owner a single-use
+# unlock link (`unlock_account`); it lasts its minutes, so at most one link a lock.
+#
+# Each attempt is counted as a failure before the password is checked (a conditional UPDATE, so
+# concurrent guesses cannot pass the limit) and a success starts the counts afresh.
+
+
+@dataclass(frozen=True, slots=True)
+class _Counter:
+    """One count of failed sign-ins: its row's model and key, how many it allows, the lock after."""
+
+    model: type[ClientLoginThrottle] | type[LoginThrottle]
+    key: dict[str, str]
+    limit: int
+    lock: timedelta
+    refusal: str
+
+
+def _counters(settings: Settings, email: str, client: str | None) -> tuple[_Counter, _Counter]:
+    per_client = _Counter(
+        ClientLoginThrottle, {"email": email, "client": (client or "unknown")[:64]}, settings.login_max_failures,
+        settings.login_lock, "Too many failed sign-ins for this address from your connection; try again in {} minute(s).",
+    )
+    account = _Counter(
+        LoginThrottle, {"email": email}, settings.login_account_max_failures, settings.login_account_lock,
+        "Too many failed sign-ins for this address; try again in {} minute(s). If the account is yours, "
+        "the link mailed to you unlocks it at once.",
+    )
+    return per_client, account
+
+
+async def _reserve(counter: _Counter, moment: datetime) -> bool:
+    """Count this attempt as a failure before the password is looked at; False when locked or
+    when attempts in flight have taken what is left."""
+    await counter.model.get_or_create(**counter.key)
+    unlocked = Q(locked_until=None) | Q(locked_until__lte=moment)
+    return bool(await counter.model.filter(unlocked, failures__lt=counter.limit, **counter.key).update(
+        failures=F("failures") + 1, last_failure_at=moment))
+
+
+async def _locked_out(counter: _Counter, moment: datetime) -> UserInputError:
+    locked_until = await counter.model.filter(**counter.key).first().values_list("locked_until", flat=True)
+    until = locked_until if locked_until is not None and locked_until > moment else moment + counter.lock
+    minutes = max(1, int((until - moment).total_seconds() // 60) + 1)
+    return fail(None, UserErrorCode.TOO_MANY_ATTEMPTS, counter.refusal.format(minutes))
+
+
+async def _reserve_attempt(per_client: _Counter, account: _Counter) -> None:
+    """Take one attempt of both counts, or TOO_MANY_ATTEMPTS (and nothing taken)."""
+    moment = now()
+    if not await _reserve(per_client, moment):
+        raise await _locked_out(per_client, moment)
+    if not await _reserve(account, moment):
+        await per_client.model.filter(failures__gt=0, **per_client.key).update(failures=F("failures") - 1)
+        raise await _locked_out(account, moment)
+
+
+async def _clear(*counters: _Counter) -> None:
+    for counter in counters:
+        await counter.model.filter(**counter.key).delete()
+
+
+async def _lock_if_spent(counter: _Counter, moment: datetime) -> datetime | None:
+    """Lock the count once its attempts are spent; when it is locked until, if this call locked it."""
+    until = moment + counter.lock
+    locked = await counter.model.filter(failures__gte=counter.limit, **counter.key).update(
+        failures=0, locked_until=until)
+    return until if locked else None
+
+
+async def _count_failure(settings: Settings, per_client: _Counter, account: _Counter) -> None:
+    """After a failed check (existing account or not, so nothing is revealed): lock what is spent."""
+    moment = now()
+    await _lock_if_spent(per_client, moment)
+    async with in_transaction():
+        locked_until = await _lock_if_spent(account, moment)
+        if locked_until is not None:
+            await _mail_unlock_link(settings, account.key["email"], locked_until)
+
+
+async def _mail_unlock_link(settings: Settings, email: str, locked_until: datetime) -> None:
+    """Inside the lock's transaction: a single-use unlock link to the owner, if the address has an account."""
+    user = await User.filter(email=email).first().values("id", "language")
+    if user is None:
+        return
+    token = UNLOCK_PREFIX + secrets.token_urlsafe(32)
+    moment = now()
+    expires_at = moment + settings.unlock_link_ttl
+    await UnlockToken.create(token_hash=token_digest(token), user_id=user["id"], created_at=moment,
+                             expires_at=expires_at)
+    link = f"{settings.public_url.rstrip('/')}/unlock?{urlencode({'token': token})}"
+    await queue_mail(to=email, template="account_locked", language=user["language"], context={
+        "email": email, "link": link, "locked_until": locked_until, "expires_at": expires_at,
+    })
+
+
+async def login(actor: Actor, settings: Settings, *, email: str, password: str, client: str | None) -> IssuedSession:
+    """Unknown address and wrong password give the same answer in about the same time. `client`
+    is the client's address, for the lockout."""
+    if too_long := password_too_long(password):
+        raise UserInputError(too_long)
     invalid = fail(None, UserErrorCode.INVALID_CREDENTIALS, "The email address or the password is wrong.")
     try:
         normalized = normalize_email(email)
     except UserInputError as error:
         raise invalid from error
-    await _refuse_if_locked(normalized)
+    per_client, account = _counters(settings, normalized, client)
+    await _reserve_attempt(per_client, account)
     user = await User.filter(email=normalized).first().values("id", "email", "name", "created_at", "password_hash")
-    hasher = _hasher(settings)
-    stored_hash = (user or {}).get("password_hash") or _dummy_hash(settings.argon2_time_cost, settings.argon2_memory_kib)
-    try:
-        hasher.verify(stored_hash, password)
-        verified = user is not None and user["password_hash"] is not None
-    except (VerificationError, InvalidHashError):
-        verified = False
-    if not verified:
-        await _count_failure(settings, normalized)
+    stored_hash = (user or {}).get("password_hash")
+    if not await verify_password(settings, stored_hash, password):
+        await _count_failure(settings, per_client, account)
         raise invalid
+    rehashed = await hash_password(settings, password) if _hasher(settings).check_needs_rehash(stored_hash) else None
     async with in_transaction():
-        if hasher.check_needs_rehash(stored_hash):
-            await User.filter(id=user["id"]).update(password_hash=hasher.hash(password))
-        await LoginThrottle.filter(email=normalized).delete()
+        if rehashed is not None:
+            await User.filter(id=user["id"]).update(password_hash=rehashed)
+        await _clear(per_client, account)
         token, expires_at = await issue_session(settings, user["id"])
         await audit.record(Actor(via=Via.SESSION, user_id=user["id"]), "user.login", "User", user["id"])
     user.pop("password_hash")
     return IssuedSession(token, expires_at, user)
+
+
+async def unlock_account(actor: Actor, settings: Settings, *, token: str, client: str | None) -> None:
+    """With the link mailed at a lock: ends the address's lock for all clients and the failures
+    of this client; the link works once. Someone still guessing locks it again after
+    `LOGIN_ACCOUNT_MAX_FAILURES` more failures (and a new link is mailed)."""
+    invalid = fail("token", UserErrorCode.INVALID_TOKEN, "This unlock link is not valid, was used or has expired.")
+    if not token.startswith(UNLOCK_PREFIX) or len(token) > 100:
+        raise invalid
+    moment = now()
+    async with in_transaction():
+        row = await UnlockToken.filter(token_hash=token_digest(token), used_at=None, expires_at__gt=moment).first(
+        ).values("id", "user_id", "user__email")
+        # The conditional update is the guard: of two concurrent uses, one changes the row.
+        if row is None or not await UnlockToken.filter(id=row["id"], used_at=None).update(used_at=moment):
+            raise invalid
+        await _clear(*_counters(settings, row["user__email"], client))
+        await audit.record(actor, "user.unlock", "User", row["user_id"])
 
 
 async def logout(actor: Actor) -> None:
@@ -431,7 +638,7 @@ async def make_operator(
             user = await User.create(
                 email=normalized,
                 name=clean_name(name or normalized.split("@")[0]),
-                password_hash=_hasher(settings).hash(password) if password else None,
+                password_hash=await hash_password(settings, password) if password else None,
             )
         perms = sorted({OperatorPermission(p).value for p in permissions})
         await Operator.update_or_create(defaults={"permissions": perms}, user_id=user.id)

@@ -10,6 +10,7 @@ from strawberry.relay import GlobalID
 
 from permissions.enums import ApiKeyScope
 from resolvers import identity
+from resolvers.organizations import MAX_LISTED_MEMBERSHIPS
 from schema.common import (
     After,
     Connection,
@@ -24,6 +25,7 @@ from schema.common import (
     node_type,
     run_mutation,
 )
+from schema.cost import bounded_list
 from schema.permissions import IsAuthenticated
 
 if TYPE_CHECKING:
@@ -51,7 +53,8 @@ class User(Node):
     def from_row(cls, row: dict[str, Any]) -> User:
         return cls(id=row["id"], email=row["email"], name=row["name"], created_at=row["created_at"])
 
-    @strawberry.field(description="The user's memberships in organizations the viewer may see.")
+    @bounded_list(MAX_LISTED_MEMBERSHIPS, "The user's memberships in organizations the viewer may see, oldest "
+                  "first; `organizations` pages through all of the viewer's.")
     async def memberships(
         self, info: Info
     ) -> list[Annotated[Membership, strawberry.lazy("schema.organizations")]]:
@@ -98,22 +101,32 @@ async def _fetch_api_key(context: Any, pk: int) -> ApiKey | None:
 @strawberry.input(description="A new built-in account.")
 class RegisterInput:
     email: str = strawberry.field(description="The sign-in address; unique regardless of case.")
-    password: str = strawberry.field(description="At least 10 characters, not a common password.")
+    password: str = strawberry.field(description="10 to 1024 characters, not a common password.")
     name: str = strawberry.field(description="The display name.")
 
 
-@strawberry.type(description="The new account and a session token for it.")
+@strawberry.type(description="The new account and a session token for it, or that a link was mailed to the address.")
 class RegisterPayload:
     user: User | None = strawberry.field(default=None, description="The new account.")
     token: str | None = strawberry.field(default=None, description="A session token: send it as `Authorization: Bearer <token>`.")
     expires_at: datetime | None = strawberry.field(default=None, description="When the session token expires.")
+    confirmation_mailed: bool = strawberry.field(
+        default=False, description="True when the server confirms registrations by mail (`CONFIRM_REGISTRATIONS`): "
+                                   "the address was mailed a link for `confirmRegistration` (or, if it has an account, "
+                                   "a notice); there is no user or token yet.",
+    )
     errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
+
+
+@strawberry.input(description="The token of a registration link.")
+class ConfirmRegistrationInput:
+    token: str = strawberry.field(description="The `token` parameter of the link mailed by `register`.")
 
 
 @strawberry.input(description="Credentials of a built-in account.")
 class LoginInput:
     email: str = strawberry.field(description="The sign-in address.")
-    password: str = strawberry.field(description="The password.")
+    password: str = strawberry.field(description="The password (at most 1024 characters).")
 
 
 @strawberry.type(description="A session for the signed-in user.")
@@ -122,6 +135,17 @@ class LoginPayload:
     token: str | None = strawberry.field(default=None, description="A session token: send it as `Authorization: Bearer <token>`.")
     expires_at: datetime | None = strawberry.field(default=None, description="When the session token expires.")
     errors: list[UserError] = strawberry.field(description="Why signing in failed.")
+
+
+@strawberry.input(description="The token of an unlock link.")
+class UnlockAccountInput:
+    token: str = strawberry.field(description="The `token` parameter of the link mailed to the account's owner.")
+
+
+@strawberry.type(description="Whether the account was unlocked.")
+class UnlockAccountPayload:
+    unlocked: bool = strawberry.field(default=False, description="True when the lock was ended.")
+    errors: list[UserError] = strawberry.field(description="Why the link did not work.")
 
 
 @strawberry.type(description="The result of signing out.")
@@ -181,17 +205,37 @@ class IdentityQuery:
 
 @strawberry.type
 class IdentityMutation:
-    @strawberry.mutation(description="Create a built-in account and sign it in.")
+    @strawberry.mutation(description="Create a built-in account and sign it in; where registrations are confirmed "
+                                     "by mail, mail the address a link instead (the answer is the same whether or not "
+                                     "the address has an account).")
     async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:
         ctx = info.context
         change = identity.register(ctx.actor, ctx.settings, email=input.email, password=input.password, name=input.name)
+        return await run_mutation(
+            RegisterPayload, change, lambda issued: _session(issued) if issued else {"confirmation_mailed": True}
+        )
+
+    @strawberry.mutation(description="Create the account of a mailed registration link and sign it in (the link "
+                                     "works once).")
+    async def confirm_registration(self, info: Info, input: ConfirmRegistrationInput) -> RegisterPayload:
+        ctx = info.context
+        change = identity.confirm_registration(ctx.actor, ctx.settings, token=input.token)
         return await run_mutation(RegisterPayload, change, _session)
 
-    @strawberry.mutation(description="Sign in with email and password; returns a session token.")
+    @strawberry.mutation(description="Sign in with email and password; returns a session token. One sign-in or "
+                                     "registration per operation; rated per client address and for everyone.")
     async def login(self, info: Info, input: LoginInput) -> LoginPayload:
         ctx = info.context
-        change = identity.login(ctx.actor, ctx.settings, email=input.email, password=input.password)
+        change = identity.login(ctx.actor, ctx.settings, email=input.email, password=input.password,
+                                client=ctx.client_address)
         return await run_mutation(LoginPayload, change, _session)
+
+    @strawberry.mutation(description="End the lock of a sign-in address with the link mailed to its owner when "
+                                     "it was locked (the link works once).")
+    async def unlock_account(self, info: Info, input: UnlockAccountInput) -> UnlockAccountPayload:
+        ctx = info.context
+        change = identity.unlock_account(ctx.actor, ctx.settings, token=input.token, client=ctx.client_address)
+        return await run_mutation(UnlockAccountPayload, change, lambda _: {"unlocked": True})
 
     @strawberry.mutation(description="End the session this request was made with.", permission_classes=[IsAuthenticated])
     async def logout(self, info: Info) -> LogoutPayload:

@@ -8,17 +8,35 @@ before it. `LimitedValidationCache` counts the document's selections (fields, fr
 fragments) first, a linear walk, and refuses the document above the limit without validating it; at
 the default of 150 (`MAX_SELECTIONS`; the standard introspection query has 80) the worst shapes found
 validate in well under 0.1 s on an idle 2-core machine. Both run once per query text.
+
+Sign-in and registration: `OnePasswordFieldPerOperation` (a validation rule, cached with the rest) allows
+one of them per operation, and `SignInRate` counts such an operation against the sign-in rates.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
-from graphql import DocumentNode, FieldNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode, Node
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    Node,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    ValidationRule,
+    get_operation_ast,
+)
+from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from resolvers.throttle import LIMITS_UNAVAILABLE, LimitsUnavailable, SignInThrottled
 from schema.lru import LruCache
 
 SELECTION_NODES = (FieldNode, FragmentSpreadNode, InlineFragmentNode)
@@ -87,3 +105,76 @@ def hide_suggestions(errors: list[GraphQLError]) -> None:
     introspection off they would reveal the schema one guess at a time."""
     for error in errors:
         error.message = SUGGESTION.sub("", error.message)
+
+
+# --- sign-in and registration ----------------------------------------------------------------
+
+# The mutations that verify or hash a password (argon2, slow on purpose). tests/test_signin.py
+# checks that every mutation whose input has a `password` is here.
+PASSWORD_FIELDS = frozenset({"login", "register", "acceptInvitation"})
+
+
+def password_fields(
+    selection_set: SelectionSetNode, fragment: Callable[[str], FragmentDefinitionNode | None]
+) -> set[str]:
+    """The response names of the password mutations an operation selects, through fragments."""
+    found: set[str] = set()
+    stack, seen = [selection_set], set()
+    while stack:
+        for selection in stack.pop().selections:
+            if isinstance(selection, FieldNode):
+                if selection.name.value in PASSWORD_FIELDS:
+                    found.add((selection.alias or selection.name).value)
+            elif isinstance(selection, InlineFragmentNode):
+                stack.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+                seen.add(selection.name.value)
+                definition = fragment(selection.name.value)
+                if definition is not None:
+                    stack.append(definition.selection_set)
+    return found
+
+
+class OnePasswordFieldPerOperation(ValidationRule):
+    """A validation rule: one sign-in or registration per operation, so aliases cannot multiply
+    the argon2 work of one request (and of one sign-in rate hit)."""
+
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_: object) -> None:
+        if node.operation is not OperationType.MUTATION:
+            return
+        if len(password_fields(node.selection_set, self.context.get_fragment)) > 1:
+            self.report_error(GraphQLError(
+                f"An operation may sign in or register once: it selects more than one of "
+                f"{', '.join(sorted(PASSWORD_FIELDS))}. Send them as separate requests.", node,
+            ))
+
+
+def _refusal(message: str, **extensions: object) -> GraphQLExecutionResult:
+    return GraphQLExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
+
+
+class SignInRate(SchemaExtension):
+    """Counts an operation with a sign-in or registration against its client address's and
+    everyone's sign-in rate (`resolvers/throttle.py`) before it runs: past either, THROTTLED with
+    `retryAfter` (and the view's `Retry-After` header), and no password is looked at; when the
+    rate storage does not answer, SERVICE_UNAVAILABLE (not counted is not allowed)."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        throttle = getattr(execution.context, "throttle", None)
+        if execution.result is None and throttle is not None and self._signs_in():
+            try:
+                await throttle.hit_sign_in(execution.context.client_address)
+            except SignInThrottled as refusal:
+                execution.result = _refusal(str(refusal), code=refusal.code, retryAfter=refusal.retry_after)
+            except LimitsUnavailable:  # the view answers 503 with Retry-After
+                execution.result = _refusal(LIMITS_UNAVAILABLE, code="SERVICE_UNAVAILABLE")
+        yield
+
+    def _signs_in(self) -> bool:
+        document = self.execution_context.graphql_document
+        operation = get_operation_ast(document, self.execution_context.operation_name) if document else None
+        if operation is None or operation.operation is not OperationType.MUTATION:
+            return False
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        return bool(password_fields(operation.selection_set, fragments.get))

@@ -35,6 +35,8 @@ async def test_register_signs_in_and_normalizes_the_email(api):
 
 
 async def test_an_email_is_unique_regardless_of_case(api):
+    # Registering signs in at once here (CONFIRM_REGISTRATIONS off, the development default); with
+    # it on, a taken address answers like a free one (tests/test_signin.py).
     await register(api, "ann@example.com")
 
     payload = await _register(api, email="ANN@example.com")

@@ -42,7 +42,7 @@ def _jwks(key: rsa.RSAPrivateKey, kid: str = "key-1") -> dict:
 
 def _token(key: rsa.RSAPrivateKey = PROVIDER_KEY, *, subject: str = "user-123", email: str | None = "sso@example.com",
            audience: str = AUDIENCE, issuer: str = ISSUER, lifetime: timedelta = timedelta(minutes=5),
-           email_verified: bool = True) -> str:
+           email_verified: object = True) -> str:
     issued = datetime.now(UTC)
     claims = {"iss": issuer, "aud": audience, "sub": subject, "iat": issued, "exp": issued + lifetime,
               "name": "Sam Sso", "email_verified": email_verified}
@@ -107,6 +107,18 @@ async def test_an_existing_account_is_linked_only_for_a_verified_email(sso_api):
 
     linked = (await sso_api.data(VIEWER, token=_token(email="sso@example.com")))["viewer"]
     assert linked["id"] == person.user_id
+
+
+@pytest.mark.parametrize("claim", ["false", "true", 1, "yes", None])
+async def test_only_a_json_true_counts_as_a_verified_email(sso_api, claim):
+    from tests.support import register
+
+    await register(sso_api, "victim@example.com")
+
+    token = _token(email="victim@example.com", subject="attacker", email_verified=claim)
+
+    assert (await sso_api.data(VIEWER, token=token))["viewer"] is None
+    assert await sso_api.error_code(CREATE_ORGANIZATION, token=token) == "UNAUTHENTICATED"
 
 
 async def test_keys_from_a_jwks_file(database_url, tmp_path):
