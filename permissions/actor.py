@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from permissions.enums import ApiKeyScope, OperatorPermission, Role, Via
 
@@ -51,6 +52,9 @@ class Actor:
     _memberships: dict[int, MembershipInfo] | None = field(default=None, repr=False)
     _delegations: dict[int, MembershipInfo] | None = field(default=None, repr=False)
     _operator: frozenset[OperatorPermission] | None = field(default=None, repr=False)
+    # What `permissions/scoping.py` derives from the memberships and sessions (the organizations
+    # whose members the actor sees…), computed once per request and forgotten with them.
+    derived: dict[str, Any] = field(default_factory=dict, repr=False)
     # GraphQL resolves sibling fields concurrently: a lock per lazy load makes the second
     # resolver wait for the first one's query instead of sending its own.
     _memberships_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
@@ -94,3 +98,4 @@ class Actor:
         """Called after a change to the actor's own memberships or sessions within the request."""
         self._memberships = None
         self._delegations = None
+        self.derived.clear()

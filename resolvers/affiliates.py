@@ -27,7 +27,7 @@ from tortoise.transactions import in_transaction
 from models.affiliates import AffiliateClick, AffiliateLink, AffiliateSignup
 from models.billing import Payment
 from models.enums import CommissionType, Program
-from models.organizations import Membership, Organization
+from models.organizations import Organization
 from models.referrals import Referral
 from permissions import policy
 from permissions.actor import Actor
@@ -35,6 +35,7 @@ from permissions.enums import ApiKeyScope, PartnerPermission
 from permissions.errors import NotFound
 from resolvers import audit
 from resolvers.clock import now
+from resolvers.commissions import own_organization
 from resolvers.errors import BadArgument, UserErrorCode, UserInputError, fail
 from resolvers.pagination import Page, paginate
 from resolvers.partners import acting_partner, random_code
@@ -46,6 +47,7 @@ CODE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{2,39}")
 CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 TOKEN_SALT = "affiliate-click"
 MAX_REPORT_DAYS = 366
+MAX_LINKS_PER_PARTNER = 1000  # the affiliate report lists every link
 
 
 # --- links ---------------------------------------------------------------------------------------------
@@ -95,6 +97,9 @@ async def create_link(actor: Actor, settings: Settings, *, partner_id: int | Non
     if campaign is not None and len(campaign) > 100:
         raise fail("campaign", UserErrorCode.TOO_LONG, "At most 100 characters.")
     landing = clean_landing(settings, landing_url)
+    if await AffiliateLink.filter(partner_id=membership.organization_id).count() >= MAX_LINKS_PER_PARTNER:
+        raise fail(None, UserErrorCode.LIMIT_REACHED,
+                   f"A partner has at most {MAX_LINKS_PER_PARTNER} links: disable and reuse one instead.")
     for _ in range(5):
         link_code = chosen or random_code(8, CODE_ALPHABET)
         try:
@@ -231,10 +236,7 @@ async def _resolve(settings: Settings, token: str | None, code: str | None) -> t
 async def _refer(customer_id: int, link: dict[str, Any], click_id: int | None) -> None:
     """Write the referral and its signup row (inside the caller's transaction)."""
     partner_id = link["partner_id"]
-    if partner_id == customer_id or await Membership.filter(
-        organization_id=customer_id,
-        user_id__in=Subquery(Membership.filter(organization_id=partner_id).values("user_id")),
-    ).exists():
+    if await own_organization(partner_id, customer_id):
         raise fail("organization_id", UserErrorCode.SELF_REFERRAL,
                    "A partner cannot refer its own organization or an organization of its members.")
     if await Referral.filter(customer_id=customer_id).exists():

@@ -6,6 +6,7 @@ reach further than a root field could.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -17,10 +18,26 @@ from permissions import scoping
 from permissions.actor import Actor
 from resolvers.billing import licenses_of
 from resolvers.catalog import plans_of
-from resolvers.customers import current_relationships
+from resolvers.customers import (
+    current_relationships,
+    relationship_histories,
+    service_provider_activities,
+    service_provider_activity_counts,
+)
 from resolvers.identity import USER_FIELDS
-from resolvers.organizations import MEMBERSHIP_FIELDS, ORGANIZATION_FIELDS
+from resolvers.errors import BadArgument
+from resolvers.organizations import (
+    MAX_LISTED_MEMBERSHIPS,
+    MEMBERSHIP_FIELDS,
+    ORGANIZATION_FIELDS,
+    member_counts,
+    member_pages,
+    membership_invitation_counts,
+    membership_invitation_pages,
+)
+from resolvers.pagination import Page
 from resolvers.partners import APPLICATION_FIELDS, PROFILE_FIELDS, enrolled_programs
+from resolvers.per_parent import ParentPage, first_rows_per_parent
 
 
 Scope = Callable[[Actor], Awaitable[QuerySet]]
@@ -37,13 +54,40 @@ def _by_id_loader(actor: Actor, scope: Scope, fields: Sequence[str]) -> DataLoad
 
 def _memberships_of_user_loader(actor: Actor) -> DataLoader[int, list[dict[str, Any]]]:
     async def load(user_ids: list[int]) -> list[list[dict[str, Any]]]:
-        rows = await (await scoping.visible_memberships(actor)).filter(user_id__in=user_ids).order_by("id").values(
-            *MEMBERSHIP_FIELDS
+        by_user = await first_rows_per_parent(
+            await scoping.visible_memberships(actor), parent="user_id", parents=user_ids, fields=MEMBERSHIP_FIELDS,
+            order=("id",), limit=MAX_LISTED_MEMBERSHIPS,
         )
-        by_user: dict[int, list[dict[str, Any]]] = {i: [] for i in user_ids}
-        for row in rows:
-            by_user[row["user_id"]].append(row)
         return [by_user[i] for i in user_ids]
+
+    return DataLoader(load_fn=load)
+
+
+PageKey = tuple[int, int | None, str | None]  # (parent id, first, after)
+
+
+def _pages_loader(pages_of: Callable[[list[int], int | None, str | None], Awaitable[dict[int, Any]]],
+                  count: DataLoader[int, int]) -> DataLoader[PageKey, Page]:
+    """One page of a nested connection per parent: the parents asking for the same page (`first`,
+    `after`) load together, in one query; their `totalCount`s in one more. `pages_of` maps a parent
+    the actor may not read to the error to raise."""
+
+    async def load(keys: list[PageKey]) -> list[Page | BaseException]:
+        parents_by_page: dict[tuple[int | None, str | None], list[int]] = {}
+        for parent, first, after in keys:
+            parents_by_page.setdefault((first, after), []).append(parent)
+        found: dict[PageKey, Page | BaseException] = {}
+        for (first, after), parents in parents_by_page.items():
+            try:
+                pages = await pages_of(parents, first, after)
+            except BadArgument as error:
+                found.update({(parent, first, after): error for parent in parents})
+                continue
+            for parent, page in pages.items():
+                if isinstance(page, ParentPage):
+                    page.count = functools.partial(count.load, parent)
+                found[(parent, first, after)] = page
+        return [found[key] for key in keys]
 
     return DataLoader(load_fn=load)
 
@@ -87,9 +131,20 @@ class Loaders:
         self.organization = _by_id_loader(actor, scoping.visible_organizations, ORGANIZATION_FIELDS)
         self.membership = _by_id_loader(actor, scoping.visible_memberships, MEMBERSHIP_FIELDS)
         self.memberships_of_user = _memberships_of_user_loader(actor)
+        self.member_count = _keyed_loader(actor, member_counts, default=0)
+        self.members = _pages_loader(functools.partial(member_pages, actor), self.member_count)
+        self.membership_invitations = _pages_loader(
+            functools.partial(membership_invitation_pages, actor),
+            _keyed_loader(actor, membership_invitation_counts, default=0),
+        )
         self.license = _keyed_loader(actor, licenses_of)
         self.programs = _keyed_loader(actor, lambda _actor, ids: enrolled_programs(ids), default=[])
         self.plans = _keyed_loader(actor, lambda _actor, ids: plans_of(ids), default=[])
         self.service_partner = _keyed_loader(actor, current_relationships)
+        self.service_partner_history = _keyed_loader(actor, relationship_histories)
+        self.service_provider_activity = _pages_loader(
+            functools.partial(service_provider_activities, actor),
+            _keyed_loader(actor, service_provider_activity_counts, default=0),
+        )
         self.partner_profile = _keyed_loader(actor, _partner_profiles)
         self.partner_application = _keyed_loader(actor, _latest_applications)

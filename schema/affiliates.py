@@ -9,6 +9,7 @@ import strawberry
 from strawberry.relay import GlobalID
 
 from resolvers import affiliates
+from resolvers.affiliates import MAX_LINKS_PER_PARTNER, MAX_REPORT_DAYS
 from schema.billing import Money
 from schema.common import (
     After,
@@ -24,6 +25,7 @@ from schema.common import (
     node_type,
     run_mutation,
 )
+from schema.cost import bounded_list
 from schema.partners import PartnerId, partner_id_of
 
 
@@ -78,9 +80,10 @@ class AffiliateDay:
 
 @strawberry.type(description="A partner's affiliate report.")
 class AffiliateReport:
-    links: list[AffiliateLinkFigures] = strawberry.field(description="Every link, newest first, all time.")
+    links: list[AffiliateLinkFigures] = bounded_list(
+        MAX_LINKS_PER_PARTNER, "Every link, newest first, all time.", computed=True)
     total: AffiliateFigures = strawberry.field(description="All links together, all time.")
-    by_day: list[AffiliateDay] = strawberry.field(description="Every day of the range, oldest first.")
+    by_day: list[AffiliateDay] = bounded_list(MAX_REPORT_DAYS, "Every day of the range, oldest first.", computed=True)
 
 
 @strawberry.input(description="A new affiliate link (MANAGE_PARTNER_PORTAL, AFFILIATE program).")

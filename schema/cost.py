@@ -6,8 +6,14 @@ The model (like GitHub's and Shopify's), in points:
 - a connection (a field with a `first` argument) costs 1 plus `first` times what one of its
   items (`edges { node }`) selects; `first` comes from a literal or a variable, 20 when absent,
   and at most 100 (pagination refuses more);
+- a list with a `first` argument (`partnerLeaderboard`) counts `first` items, its default when
+  absent, at most 100;
+- a list declared with `bounded_list` counts its documented maximum (`User.memberships`: 100),
+  or one item when it is `computed`: built whole by its parent's fixed number of queries, its
+  items are plain values without resolvers (report rows);
 - any other list of objects counts as many items as its list argument holds (`nodes(ids:)`),
-  else `LIST_ESTIMATE` items;
+  else `LIST_ESTIMATE` items: lists only operators fill (the catalog's plans, the tiers), small
+  fixed sets and payloads' `errors` (tests/test_query_cost.py keeps the inventory);
 - every root mutation field adds `MUTATION_COST`, so floods of writes use up the budget;
 - an introspection field (`__schema`, `__type`) costs 1 whatever it selects: it reads the
   schema in memory, and the depth and token limits bound it;
@@ -25,6 +31,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import strawberry
 from graphql import (
     BooleanValueNode,
     DocumentNode,
@@ -52,6 +59,7 @@ from graphql import (
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 from permissions.errors import Throttled
 from resolvers.budget import Balance, QueryBudget
@@ -65,6 +73,24 @@ MAX_LIST_ARGUMENT = 100
 MUTATION_COST = 10
 INTROSPECTION_COST = 1
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+MAX_ITEMS = "max_items"  # the metadata of a `bounded_list` field
+COMPUTED = "computed"
+
+
+def bounded_list(at_most: int, description: str, *, computed: bool = False, **options: Any) -> Any:
+    """A list field of at most `at_most` items (its resolver must keep to it): the description
+    says so, and the cost model counts that many items, or one when `computed` (see above)."""
+    return strawberry.field(
+        description=f"{description} At most {at_most:,}.", metadata={MAX_ITEMS: at_most, COMPUTED: computed},
+        **options,
+    )
+
+
+def list_bound(definition: GraphQLField) -> tuple[int, bool] | None:
+    """(at most, computed) of a `bounded_list` field, None for any other field."""
+    field = (definition.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    metadata = getattr(field, "metadata", None) or {}
+    return (metadata[MAX_ITEMS], metadata[COMPUTED]) if MAX_ITEMS in metadata else None
 
 
 class _CostWalk:
@@ -152,9 +178,10 @@ class _CostWalk:
         named = get_named_type(definition.type)
         if not is_composite_type(named) or node.selection_set is None:
             return 0
-        own_page = self._page_size(definition, node)
+        is_list = is_list_type(get_nullable_type(definition.type))
+        own_page = None if is_list else self._page_size(definition, node)
         each = 1 + self._selection(named, node.selection_set, own_page)  # type: ignore[arg-type]
-        if not is_list_type(get_nullable_type(definition.type)):
+        if not is_list:
             return each
         items = page if page is not None else self._list_size(definition, node)
         return items * each
@@ -169,10 +196,19 @@ class _CostWalk:
         return max(0, min(value, MAX_PAGE_SIZE))
 
     def _list_size(self, definition: GraphQLField, node: FieldNode) -> int:
+        if "first" in definition.args:
+            value = self._argument(node, "first")
+            if isinstance(value, bool) or not isinstance(value, int):
+                value = definition.args["first"].default_value
+            return max(0, min(value, MAX_PAGE_SIZE)) if isinstance(value, int) else MAX_PAGE_SIZE
         for argument in node.arguments or ():
             if is_list_type(get_nullable_type(definition.args[argument.name.value].type)):
                 value = self._value(argument.value)
                 return min(len(value), MAX_LIST_ARGUMENT) if isinstance(value, list) else 1
+        bound = list_bound(definition)
+        if bound is not None:
+            at_most, computed = bound
+            return 1 if computed else at_most
         return LIST_ESTIMATE
 
     def _argument(self, node: FieldNode, name: str) -> Any:

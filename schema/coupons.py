@@ -13,6 +13,7 @@ from strawberry.relay import GlobalID
 
 from resolvers import billing, coupons
 from resolvers.clock import now
+from resolvers.coupons import MAX_COUPONS_PER_ORDER
 from schema.billing import License, Money
 from schema.commissions import Plan
 from schema.common import (
@@ -27,6 +28,7 @@ from schema.common import (
     global_id,
     run_mutation,
 )
+from schema.cost import bounded_list
 from schema.partners import PartnerId, partner_id_of
 
 
@@ -151,7 +153,7 @@ class CreateCouponsInput:
 @strawberry.type(description="The order with its invoice and coupons.")
 class CreateCouponsPayload:
     order: CouponOrder | None = strawberry.field(default=None, description="The order and its invoice.")
-    coupons: list[Coupon] = strawberry.field(default_factory=list, description="The order's coupons.")
+    coupons: list[Coupon] = bounded_list(MAX_COUPONS_PER_ORDER, "The order's coupons.", default_factory=list)
     errors: list[UserError] = strawberry.field(description="What was wrong.")
 
 

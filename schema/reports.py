@@ -13,10 +13,11 @@ from strawberry.relay import GlobalID
 
 from models.enums import CommissionStatus, CommissionType, Program
 from resolvers import reports
-from resolvers.reports import LeaderboardMetric, ReportDimension, ReportPeriod
+from resolvers.reports import MAX_GROUPS, LeaderboardMetric, ReportDimension, ReportPeriod
 from schema.billing import Money
 import schema.commissions  # noqa: F401 — describes the CommissionStatus and CommissionType enums
 from schema.common import Info, decode_id, describe_enum, global_id
+from schema.cost import bounded_list
 from schema.partners import PartnerId, partner_id_of
 
 describe_enum(
@@ -125,8 +126,9 @@ class CommissionReportTotal:
 
 @strawberry.type(description="Commission lines counted and summed per group, and per currency in total.")
 class CommissionReport:
-    rows: list[CommissionReportRow] = strawberry.field(
-        description="One row per group and currency, ordered by period, partner, product, program, type, status.")
+    rows: list[CommissionReportRow] = bounded_list(
+        MAX_GROUPS, "One row per group and currency, ordered by period, partner, product, program, type, status; "
+                    "more are refused (narrow the filter).", computed=True)
     totals: list[CommissionReportTotal] = strawberry.field(description="Every matching line, per currency.")
 
 
@@ -143,7 +145,8 @@ class FunnelRow:
 
 @strawberry.type(description="Invited, registered, trial and paid customers per partner and period.")
 class CustomerFunnel:
-    rows: list[FunnelRow] = strawberry.field(description="Periods with activity, oldest first.")
+    rows: list[FunnelRow] = bounded_list(
+        MAX_GROUPS, "Periods with activity, oldest first; more are refused (narrow the range).", computed=True)
 
 
 @strawberry.type(description="One partner's place on the leaderboard.")

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from models.affiliates import AffiliateClick
+from resolvers import affiliates
 from tests.conftest import START, start_api, test_settings
 from tests.support import (
     Partner,
@@ -188,6 +189,21 @@ async def test_the_report_takes_a_fixed_number_of_queries(clock, api, world):
 
 
 # --- window, first touch, self-referral ---------------------------------------------------------------------
+
+
+async def test_a_partner_creates_links_up_to_the_maximum(clock, api, world, monkeypatch):
+    # given: a maximum of 2 (the report lists every link)
+    monkeypatch.setattr(affiliates, "MAX_LINKS_PER_PARTNER", 2)
+    for _ in range(2):
+        await new_link(api, world["northwind"])
+
+    # when
+    refused = (await api.data(CREATE_LINK, {"input": {}}, token=world["northwind"].admin.token))["createAffiliateLink"]
+    others = (await api.data(CREATE_LINK, {"input": {}}, token=world["fabrikam"].admin.token))["createAffiliateLink"]
+
+    # then
+    assert refused["link"] is None and [e["code"] for e in refused["errors"]] == ["LIMIT_REACHED"]
+    assert others["errors"] == []
 
 
 async def test_attribution_window_a_day_inside_and_a_day_outside(clock, api, world):

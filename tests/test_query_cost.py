@@ -8,8 +8,20 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from graphql import (
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    get_named_type,
+    get_nullable_type,
+    is_composite_type,
+    is_list_type,
+)
 from pydantic import ValidationError
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 
+from schema import build_schema
+from schema.cost import list_bound
 from server import build_app
 from tests.conftest import PASSWORD, Api, start_api
 from tests.conftest import test_settings as make_settings
@@ -17,7 +29,8 @@ from tests.support import create_api_key, make_operator, register
 
 TYPENAME = "{ __typename }"
 VIEWER = "{ viewer { id email } }"
-MEMBERSHIPS = "{ viewer { memberships { organization { id } } } }"  # 1 + 10 × (1 + 1) = 21
+MEMBERSHIPS = "{ viewer { memberships { organization { id } } } }"  # 1 + 100 × (1 + 1) = 201
+RATES = "{ exchangeRates(first: 10) { edges { node { currency } } } }"  # 1 + 10 × (1 + 1) = 21, public
 ORGANIZATIONS = "query Orgs($first: Int) { organizations(first: $first) { edges { node { id } } } }"
 ORGANIZATIONS_BY_DEFAULT = """
 query Orgs($first: Int = 50) { organizations(first: $first) { edges { node { id } } } }"""
@@ -40,6 +53,9 @@ query One($id: ID!) { node(id: $id) {
 SKIPPED = """
 query S($skip: Boolean!) { viewer { id } organizations(first: 5) @skip(if: $skip) { edges { node { id } } } }"""
 LOGOUT = "mutation { logout { sessionsEnded errors { code } } }"  # 10 + 1 + 10 × 1 = 21
+HISTORY = "query($id: ID!) { node(id: $id) { ... on Organization { servicePartnerHistory { id } } } }"
+LEADERBOARD = "query($first: Int) { reports { partnerLeaderboard(first: $first) { rank partner { name } } } }"
+FUNNEL = "{ reports { customerFunnel { rows { period partner { name } } } } }"
 TOO_EXPENSIVE = """
 { organizations(first: 100) { edges { node { members(first: 100) { edges { node { id } } } } } } }"""
 EXPENSIVE_REGISTER = """
@@ -53,7 +69,7 @@ BUDGET = {"query_budget": 100, "max_query_cost": 100}
 
 @pytest.fixture
 async def small_budget(database_url: str) -> AsyncIterator[Api]:
-    """100 points a minute, at most 100 an operation: five MEMBERSHIPS queries do not fit."""
+    """100 points a minute, at most 100 an operation: five RATES queries do not fit."""
     async for running in start_api(make_settings(database_url, **BUDGET)):
         yield running
 
@@ -70,7 +86,7 @@ def cost_of(body: dict) -> dict:
     [
         (TYPENAME, None, 1),
         (VIEWER, None, 1),
-        (MEMBERSHIPS, None, 21),
+        (MEMBERSHIPS, None, 201),
         (ORGANIZATIONS, {"first": 5}, 1 + 5 * 2),
         (ORGANIZATIONS, {}, 1 + 20 * 2),
         (ORGANIZATIONS, {"first": 100_000}, 1 + 100 * 2),
@@ -85,11 +101,16 @@ def cost_of(body: dict) -> dict:
         (SKIPPED, {"skip": True}, 1),
         (SKIPPED, {"skip": False}, 1 + 1 + 5 * 2),
         (LOGOUT, None, 21),
+        (HISTORY, {"id": "x"}, 1 + 100 * 1),
+        (LEADERBOARD, {"first": 50}, 1 + 50 * 2),
+        (LEADERBOARD, {}, 1 + 10 * 2),
+        (FUNNEL, None, 1 + 1 + 1 * 2),
     ],
-    ids=["at-least-one", "object", "plain-list", "first-variable", "first-default", "first-capped", "first-variable-default",
+    ids=["at-least-one", "object", "bounded-list", "first-variable", "first-default", "first-capped", "first-variable-default",
          "first-variable-default-overridden", "nested",
          "named-fragments", "inline-fragments", "page-info", "nodes-by-ids", "abstract-costliest-type",
-         "skipped", "included", "mutation-base"],
+         "skipped", "included", "mutation-base", "bounded-list-nested", "list-first", "list-first-default",
+         "computed-list"],
 )
 async def test_each_response_reports_the_cost_computed_before_running(api, query, variables, expected):
     # when
@@ -109,7 +130,7 @@ async def test_an_operation_over_the_maximum_is_refused_before_it_runs(api):
 
     # then
     expected = 1 + 100 * (2 + 1 + 100 * 2)
-    assert body["data"] is None
+    assert "data" not in body  # a request error: nothing ran
     [error] = body["errors"]
     assert error["extensions"] == {"code": "QUERY_TOO_COMPLEX", "cost": expected, "maxCost": 5000}
     assert f"{expected} points" in error["message"] and "5000" in error["message"]
@@ -141,7 +162,7 @@ async def test_the_refusal_is_a_request_error_in_graphql_over_http(api):
 
 async def test_failing_and_invalid_operations_report_the_budget_too(api):
     # when
-    failing = await api.post(ABSTRACT, {"id": "not-an-id"})
+    failing = await api.post(ABSTRACT, {"id": "T3JnYW5pemF0aW9uOjk5OTk5"})  # Organization:99999, absent
     invalid = await api.post(UNKNOWN_FIELD)
 
     # then
@@ -155,9 +176,9 @@ async def test_failing_and_invalid_operations_report_the_budget_too(api):
 
 
 async def spend_all(api: Api, **who: str) -> dict:
-    """MEMBERSHIPS until refused (the fifth time for a fresh budget of 100); the refused response."""
+    """RATES until refused (the fifth time for a fresh budget of 100); the refused response."""
     for _ in range(api.settings.query_budget // 21 + 1):
-        body = await api.post(MEMBERSHIPS, **who)
+        body = await api.post(RATES, **who)
         if body.get("errors"):
             return body
     raise AssertionError("the budget was never used up")
@@ -168,12 +189,12 @@ async def test_a_used_up_budget_is_throttled_with_when_to_retry(small_budget, cl
     person = await register(small_budget, "busy@example.com")
 
     # when
-    first = await small_budget.post(MEMBERSHIPS, token=person.token)
+    first = await small_budget.post(RATES, token=person.token)
     refused = await spend_all(small_budget, token=person.token)
 
     # then
     assert cost_of(first) == {"requested": 21, "remaining": 79, "limit": 100}
-    assert refused["data"] is None
+    assert "data" not in refused  # a request error: nothing ran
     [error] = refused["errors"]
     assert error["extensions"]["code"] == "THROTTLED"
     retry_after = error["extensions"]["retryAfter"]
@@ -193,7 +214,7 @@ async def test_a_throttled_response_carries_retry_after_and_runs_nothing(small_b
     # when
     with small_budget.count_queries() as queries:
         response = await small_budget.client.post(
-            "/graphql", json={"query": MEMBERSHIPS}, headers={"authorization": f"Bearer {person.token}"}
+            "/graphql", json={"query": RATES}, headers={"authorization": f"Bearer {person.token}"}
         )
 
     # then: only authentication read the database
@@ -211,9 +232,9 @@ async def test_the_budget_refills_over_time(small_budget, clock):
 
     # when: not quite long enough, then long enough
     clock.shift(retry_after - 2)
-    early = await small_budget.post(MEMBERSHIPS, token=person.token)
+    early = await small_budget.post(RATES, token=person.token)
     clock.shift(2)
-    later = await small_budget.post(MEMBERSHIPS, token=person.token)
+    later = await small_budget.post(RATES, token=person.token)
 
     # then
     assert early["errors"][0]["extensions"]["code"] == "THROTTLED"
@@ -229,12 +250,12 @@ async def test_each_user_has_a_budget_of_their_own(small_budget, clock):
     await spend_all(small_budget, token=busy.token)
 
     # when
-    others = await small_budget.post(MEMBERSHIPS, token=other.token)
+    others = await small_budget.post(RATES, token=other.token)
 
     # then
     assert "errors" not in others, others
     assert cost_of(others)["remaining"] == 100 - 21
-    assert await small_budget.error_code(MEMBERSHIPS, token=busy.token) == "THROTTLED"
+    assert await small_budget.error_code(RATES, token=busy.token) == "THROTTLED"
 
 
 async def test_an_api_key_has_a_budget_apart_from_its_creator(small_budget, clock):
@@ -245,7 +266,7 @@ async def test_an_api_key_has_a_budget_apart_from_its_creator(small_budget, cloc
 
     # when
     refused = await spend_all(small_budget, api_key=key)
-    creators = await small_budget.post(MEMBERSHIPS, token=creator.token)
+    creators = await small_budget.post(RATES, token=creator.token)
 
     # then
     assert refused["errors"][0]["extensions"]["code"] == "THROTTLED"
@@ -262,11 +283,11 @@ async def test_anonymous_clients_are_budgeted_by_address(database_url, clock):
         )
         async with first, second:
             for _ in range(4):
-                assert "errors" not in (await first.post("/graphql", json={"query": MEMBERSHIPS})).json()
+                assert "errors" not in (await first.post("/graphql", json={"query": RATES})).json()
 
             # when
-            refused = (await first.post("/graphql", json={"query": MEMBERSHIPS})).json()
-            elsewhere = (await second.post("/graphql", json={"query": MEMBERSHIPS})).json()
+            refused = (await first.post("/graphql", json={"query": RATES})).json()
+            elsewhere = (await second.post("/graphql", json={"query": RATES})).json()
 
     # then
     assert refused["errors"][0]["extensions"]["code"] == "THROTTLED"
@@ -280,7 +301,7 @@ async def test_without_a_budget_only_the_cost_is_reported(database_url):
 
     # when
     async for api in start_api(settings):
-        body = await api.post(MEMBERSHIPS)
+        body = await api.post(RATES)
 
     # then
     assert cost_of(body) == {"requested": 21}
@@ -289,3 +310,71 @@ async def test_without_a_budget_only_the_cost_is_reported(database_url):
 def test_a_budget_smaller_than_one_operation_is_refused_at_start(database_url):
     with pytest.raises(ValidationError, match="QUERY_BUDGET"):
         make_settings(database_url, query_budget=100, max_query_cost=500)
+
+
+# --- every list has a known size ------------------------------------------------------------------
+
+# Lists of objects sized neither by a page, an argument nor a `bounded_list` (costed as 10 items), and
+# why nobody outside can grow them.
+ESTIMATED_LISTS = {
+    "Plan.prices": "one price per currency, set by operators",
+    "Product.plans": "the catalog, set by operators",
+    "ExpertCode.plans": "the catalog, set by operators",
+    "DiscountCodeCheck.plans": "the catalog, set by operators",
+    "ProgramTerms.products": "the catalog, set by operators",
+    "ResellerPriceTable.rows": "the catalog's plans and currencies, set by operators",
+    "Tier.commissionRules": "set by operators",
+    "PartnerTierStatus.tiers": "set by operators",
+    "PartnerTierStatus.certifications": "recorded by operators",
+    "Query.programOverview": "one per program: four",
+    "CommissionReport.totals": "one per currency",
+    "PayoutFile.payouts": "exportPayouts is for operators",
+    "WebhookDelivery.attempts": "at most OUTBOX_MAX_ATTEMPTS, and only operators read them",
+}
+
+
+def _object_lists() -> dict[str, GraphQLField]:
+    """Every `Type.field` of the schema returning a list of objects, but connections' edges and
+    payloads' errors."""
+    schema = build_schema(make_settings("sqlite://:memory:"))._schema
+    found = {}
+    for type_name, graphql_type in schema.type_map.items():
+        if type_name.startswith("__") or not isinstance(graphql_type, GraphQLObjectType | GraphQLInterfaceType):
+            continue
+        for name, field in graphql_type.fields.items():
+            item = get_named_type(field.type)
+            if not is_list_type(get_nullable_type(field.type)) or not is_composite_type(item):
+                continue
+            if (name == "edges" and type_name.endswith("Connection")) or item.name == "UserError":
+                continue
+            found[f"{type_name}.{name}"] = field
+    return found
+
+
+def test_every_list_of_objects_has_a_known_size():
+    unknown = [path for path, field in _object_lists().items()
+               if list_bound(field) is None and "first" not in field.args and path != "Query.nodes"
+               and path not in ESTIMATED_LISTS]
+    assert unknown == [], "make these connections or `bounded_list`s, or say in ESTIMATED_LISTS why not"
+
+
+def _plain(graphql_type: GraphQLObjectType, seen: set[str]) -> bool:
+    """No field of the type (or of the objects inside) runs a resolver of its own, but relay ids."""
+    if graphql_type.name in seen:
+        return True
+    seen.add(graphql_type.name)
+    for name, field in graphql_type.fields.items():
+        definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+        if definition is not None and definition.base_resolver is not None and name != "id":
+            return False
+        inner = get_named_type(field.type)
+        if isinstance(inner, GraphQLObjectType) and not _plain(inner, seen):
+            return False
+    return True
+
+
+def test_computed_lists_hold_plain_values():
+    # a computed list costs one item: its items must not run queries of their own
+    computed = {path: field for path, field in _object_lists().items() if (list_bound(field) or (0, False))[1]}
+    assert computed, "no computed list found"
+    assert [path for path, field in computed.items() if not _plain(get_named_type(field.type), set())] == []

@@ -40,7 +40,7 @@ from models.coupons import Coupon, CouponOrder
 from models.customers import CustomerRelationship, ManagementSession
 from models.identity import ApiKey, Operator, User
 from models.invitations import Invitation
-from models.organizations import Membership, Organization
+from models.organizations import Membership, MembershipInvitation, Organization
 from models.outbox import OutboxMessage
 from models.partners import PartnerApplication, PartnerProfile, ProgramEnrollment
 from models.tiers import Tier, TierAssessment
@@ -138,6 +138,12 @@ Seed = Callable[[World, int], Awaitable[None]]
 async def _members(world: World, n: int) -> None:
     for _ in range(n):
         await make(Membership, organization=world.partner, user=await make(User), role="MEMBER", permissions=[])
+
+
+async def _membership_invitations(world: World, n: int) -> None:
+    for _ in range(n):
+        await make(MembershipInvitation, organization=world.partner, role="MEMBER", permissions=[], status="OPEN",
+                   expires_at=world.now + timedelta(days=14))
 
 
 async def _activity(world: World, n: int) -> None:
@@ -317,6 +323,9 @@ CASES: dict[str, Case] = {
     "Organization.members": Case(
         "query($id: ID!) { node(id: $id) { ... on Organization { members(first: 20) {connection} } } }",
         "partner_admin", _members),
+    "Organization.membershipInvitations": Case(
+        "query($id: ID!) { node(id: $id) { ... on Organization { membershipInvitations(first: 20) {connection} } } }",
+        "partner_admin", _membership_invitations),
     "Organization.serviceProviderActivity": Case(
         "query($id: ID!) { node(id: $id) { ... on Organization { serviceProviderActivity(first: 20) {connection} } } }",
         "customer_admin", _activity),
@@ -475,3 +484,70 @@ def _repeated(small: list[str], large: list[str]) -> str:
 def _global_id(world: World, path: str) -> str:
     organization = world.customer if path == "Organization.serviceProviderActivity" else world.partner
     return to_base64("Organization", organization.id)
+
+
+# --- lists and connections nested under a list ---------------------------------------------------------
+
+NESTED_ORGANIZATION = """id name viewerMembership { role }
+  members(first: 5) { totalCount edges { node { role user { email } } } pageInfo { hasNextPage } }
+  servicePartnerHistory { source partner { name } }
+  serviceProviderActivity(first: 5) { totalCount edges { node { action } } }
+  membershipInvitations(first: 5) { totalCount edges { node { email status } } }"""
+NESTED = {
+    "User.memberships": "{ viewer { memberships { role organization { %s } } } }" % NESTED_ORGANIZATION,
+    "Query.organizations": "{ organizations(first: 20) { edges { node { %s } } } }" % NESTED_ORGANIZATION,
+}
+
+
+async def _customer_organization_of(world: World, admin: User) -> None:
+    """An organization `admin` administers, with two more members, a former service partner and
+    what the partner's staff did there."""
+    organization = await make(Organization)
+    await Membership.create(organization=organization, user=admin, role="ADMINISTRATOR", permissions=[])
+    for _ in range(2):
+        await make(Membership, organization=organization, user=await make(User), role="MEMBER", permissions=[])
+    relationship = await CustomerRelationship.create(customer=organization, partner=world.partner, source="SELECTED",
+                                                     started_at=world.now, ended_at=world.now)
+    staff = await make(User)
+    session = await ManagementSession.create(partner=world.partner, customer=organization, user=staff,
+                                             relationship=relationship, started_at=world.now,
+                                             last_activity_at=world.now, ended_at=world.now)
+    await make(AuditEvent, organization=organization, actor_user=staff, management_session=session,
+               partner_organization=world.partner, via="SESSION", action="organization.update",
+               target_type="Organization", target_id=str(organization.id), created_at=world.now)
+    await make(MembershipInvitation, organization=organization, role="MEMBER", permissions=[], status="OPEN",
+               expires_at=world.now + timedelta(days=14))
+
+
+@pytest.mark.parametrize("path", sorted(NESTED))
+async def test_lists_and_connections_nested_under_a_list_cost_the_same_queries_for_any_length(roomy_api, path):
+    # given: a user administering organizations, each with members, a service-partner history and activity
+    api = roomy_api
+    world = await build_world(api.settings)
+    admin, token = await _person(api.settings, None)
+
+    async def ask() -> tuple[list[dict], list[str]]:
+        with api.count_queries() as counter:
+            data = await api.data(NESTED[path], token=token)
+        organizations = ([m["organization"] for m in data["viewer"]["memberships"]] if path == "User.memberships"
+                         else [edge["node"] for edge in data["organizations"]["edges"]])
+        return organizations, counter.statements
+
+    for _ in range(SMALL):
+        await _customer_organization_of(world, admin)
+    await ask()  # the first ask may write the session's last-used timestamp
+    small_organizations, small = await ask()
+
+    # when
+    for _ in range(LARGE - SMALL):
+        await _customer_organization_of(world, admin)
+    large_organizations, large = await ask()
+
+    # then: every nested list is there, in the same number of statements
+    assert len(small_organizations) == SMALL and len(large_organizations) == LARGE
+    for organization in large_organizations:
+        assert organization["members"]["totalCount"] == 3 and len(organization["members"]["edges"]) == 3
+        assert [h["partner"]["name"] for h in organization["servicePartnerHistory"]] == ["Northwind Partners"]
+        assert organization["serviceProviderActivity"]["totalCount"] == 1
+        assert organization["membershipInvitations"]["totalCount"] == 1
+    assert len(large) <= len(small), _repeated(small, large)
