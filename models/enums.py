@@ -28,6 +28,14 @@ class InvitationStatus(StrEnum):
     REVOKED = "REVOKED"
 
 
+class MembershipInvitationStatus(StrEnum):
+    OPEN = "OPEN"
+    ACCEPTED = "ACCEPTED"
+    DECLINED = "DECLINED"
+    EXPIRED = "EXPIRED"
+    REVOKED = "REVOKED"
+
+
 class LicenseStatus(StrEnum):
     TRIAL = "TRIAL"
     ACTIVE = "ACTIVE"

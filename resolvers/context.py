@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from permissions.actor import Actor
 from resolvers.budget import QueryBudget
 from resolvers.loaders import Loaders
+from resolvers.mail import MailLimits
 from resolvers.throttle import Throttle, client_key
 from settings import Settings
 
@@ -19,6 +20,7 @@ class RequestContext:
     request: object | None = None
     response: object | None = None
     throttle: Throttle | None = None
+    mail_limits: MailLimits | None = None
     client_address: str | None = None
     query_budget: QueryBudget | None = None
 

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from tortoise.expressions import Subquery
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from models.billing import License
@@ -21,14 +22,17 @@ from models.webhooks import WebhookEventType
 from permissions import policy, scoping
 from permissions.actor import Actor, MembershipInfo
 from permissions.enums import DelegatedPermission, OrganizationPermission, PartnerPermission
-from permissions.errors import Forbidden, NotFound
+from permissions.errors import AccessError, Forbidden, NotFound
 from resolvers import audit, webhooks
 from resolvers.audit import AUDIT_FIELDS
 from resolvers.clock import now
+from resolvers.commissions import own_organization
 from resolvers.errors import BadArgument, UserErrorCode, fail
 from resolvers.pagination import Page, after_cursor, check_page_size, paginate
-from resolvers.organizations import customer_names, search_key
+from resolvers.mail import MailLimits
+from resolvers.organizations import customer_names, end_granted_memberships, search_key
 from resolvers.partners import acting_partner, notify_administrators
+from resolvers.per_parent import count_per_parent, first_rows_per_parent, page_per_parent
 from settings import Settings
 
 RELATIONSHIP_FIELDS = (
@@ -42,6 +46,7 @@ CUSTOMER_FIELDS = (
     "customer__license__updated_at",
     "partner__name", "partner__partner_profile__code",
 )
+MAX_HISTORY = 100  # `Organization.servicePartnerHistory`, newest first
 SESSION_FIELDS = ("id", "partner_id", "customer_id", "user_id", "started_at", "last_activity_at", "ended_at")
 
 
@@ -73,16 +78,20 @@ async def _names(customer_id: int, partner_id: int) -> tuple[str, str]:
     return names[customer_id], names[partner_id]
 
 
-async def _notify_link(customer_id: int, partner_id: int, change: str) -> None:
+async def _notify_link(customer_id: int, partner_id: int, change: str, limits: MailLimits | None) -> None:
+    """Tell both sides; the customer's choices are what sends these, so they count on its notice rate."""
     customer_name, partner_name = await _names(customer_id, partner_id)
     for organization_id, audience in ((customer_id, "customer"), (partner_id, "partner")):
         await notify_administrators(organization_id, "service_partner_changed", {
             "customer_name": customer_name, "partner_name": partner_name, "change": change, "audience": audience,
-        })
+        }, limits=limits, caused_by=customer_id)
 
 
-async def _end_current(actor: Actor, membership: MembershipInfo, customer_id: int) -> CustomerRelationship | None:
-    """End the customer's current relationship and its open sessions (inside a transaction)."""
+async def _end_current(
+    actor: Actor, membership: MembershipInfo, customer_id: int, limits: MailLimits | None
+) -> CustomerRelationship | None:
+    """End the customer's current relationship, its open sessions and the memberships its grant
+    brought (inside a transaction)."""
     current = await CustomerRelationship.select_for_update().filter(customer_id=customer_id, ended_at=None).first()
     if current is None:
         return None
@@ -91,13 +100,16 @@ async def _end_current(actor: Actor, membership: MembershipInfo, customer_id: in
     await ManagementSession.filter(relationship_id=current.id, ended_at=None).update(ended_at=moment)
     await audit.record(actor, "service_partner.unlink", "CustomerRelationship", current.id, acting=membership,
                        changes={"partner_id": current.partner_id})
-    await _notify_link(customer_id, current.partner_id, "unlinked")
+    await end_granted_memberships(actor, membership, current.id)
+    await _notify_link(customer_id, current.partner_id, "unlinked", limits)
     await webhooks.publish(WebhookEventType.CUSTOMER_UNLINKED, webhooks.relationship_data(
         current.id, customer_id, current.partner_id, source=current.source, endedAt=webhooks.iso_time(moment)))
     return current
 
 
-async def set_service_partner(actor: Actor, organization_id: int, partner_code: str) -> dict[str, Any]:
+async def set_service_partner(
+    actor: Actor, organization_id: int, partner_code: str, limits: MailLimits | None = None
+) -> dict[str, Any]:
     """The customer selects (or changes) its service partner by the partner's public code."""
     membership = await _customer_admin(actor, organization_id)
     code = partner_code.strip().upper()
@@ -109,14 +121,15 @@ async def set_service_partner(actor: Actor, organization_id: int, partner_code: 
     ).exists()
     if not is_service_partner:
         raise fail("partner_code", UserErrorCode.PARTNER_NOT_FOUND, "No service partner has this code.")
-    if partner_id == organization_id:
-        raise fail("partner_code", UserErrorCode.INVALID_VALUE, "An organization cannot be its own service partner.")
+    if await own_organization(partner_id, organization_id):
+        raise fail("partner_code", UserErrorCode.SELF_REFERRAL,
+                   "A partner cannot serve its own organization or an organization of its members.")
     async with in_transaction():
         customer = await Organization.select_for_update().filter(id=organization_id).first()
         current = await CustomerRelationship.filter(customer_id=organization_id, ended_at=None).first()
         if current is not None and current.partner_id == partner_id:
             return await current_relationship(actor, organization_id)
-        await _end_current(actor, membership, organization_id)
+        await _end_current(actor, membership, organization_id, limits)
         license_status = await License.filter(organization_id=organization_id).first().values_list("status", flat=True)
         relationship = await CustomerRelationship.create(
             customer_id=organization_id, partner_id=partner_id, source=RelationshipSource.SELECTED, started_at=now(),
@@ -124,23 +137,25 @@ async def set_service_partner(actor: Actor, organization_id: int, partner_code: 
         )
         await audit.record(actor, "service_partner.link", "CustomerRelationship", relationship.id, acting=membership,
                            changes={"partner_id": partner_id, "source": RelationshipSource.SELECTED.value})
-        await _notify_link(organization_id, partner_id, "linked")
+        await _notify_link(organization_id, partner_id, "linked", limits)
         await webhooks.publish(WebhookEventType.CUSTOMER_LINKED, webhooks.relationship_data(
             relationship.id, organization_id, partner_id, source=RelationshipSource.SELECTED.value))
     return await current_relationship(actor, organization_id)
 
 
-async def remove_service_partner(actor: Actor, organization_id: int) -> None:
+async def remove_service_partner(actor: Actor, organization_id: int, limits: MailLimits | None = None) -> None:
     membership = await _customer_admin(actor, organization_id)
     async with in_transaction():
-        if await _end_current(actor, membership, organization_id) is None:
+        if await _end_current(actor, membership, organization_id, limits) is None:
             raise fail(None, UserErrorCode.NO_SERVICE_PARTNER, "Your organization has no service partner.")
 
 
 async def set_delegated_permissions(
-    actor: Actor, organization_id: int, permissions: Iterable[DelegatedPermission], expires_at: datetime | None
+    actor: Actor, organization_id: int, permissions: Iterable[DelegatedPermission], expires_at: datetime | None,
+    limits: MailLimits | None = None,
 ) -> dict[str, Any]:
-    """Replace the grant (empty revokes). Takes effect on the partner's very next request."""
+    """Replace the grant (empty revokes). Takes effect on the partner's very next request; without
+    MANAGE_MEMBERS, the memberships the partner's staff invited end with it."""
     membership = await _customer_admin(actor, organization_id)
     granted = sorted({DelegatedPermission(p).value for p in permissions})
     if expires_at is not None and expires_at <= now():
@@ -160,12 +175,14 @@ async def set_delegated_permissions(
         )
         await audit.record(actor, "delegated_grant.set" if granted else "delegated_grant.revoke",
                            "CustomerRelationship", current.id, acting=membership, changes=audit.diff(before, after))
+        if DelegatedPermission.MANAGE_MEMBERS not in granted:
+            await end_granted_memberships(actor, membership, current.id)
         customer_name, partner_name = await _names(organization_id, current.partner_id)
         for notified, audience in ((organization_id, "customer"), (current.partner_id, "partner")):
             await notify_administrators(notified, "grant_changed", {
                 "customer_name": customer_name, "partner_name": partner_name, "permissions": granted,
                 "expires_at": expires_at, "audience": audience,
-            })
+            }, limits=limits, caused_by=organization_id)
         await webhooks.publish(WebhookEventType.GRANT_CHANGED, webhooks.relationship_data(
             current.id, organization_id, current.partner_id, permissions=granted,
             expiresAt=webhooks.iso_time(expires_at)))
@@ -192,10 +209,15 @@ async def current_relationships(actor: Actor, organization_ids: list[int]) -> di
     return {row["customer_id"]: row for row in rows}
 
 
-async def relationship_history(actor: Actor, organization_id: int) -> list[dict[str, Any]]:
-    """Every service partner the customer had, newest first (its administrators)."""
-    await _customer_admin(actor, organization_id)
-    return await CustomerRelationship.filter(customer_id=organization_id).order_by("-id").values(*CUSTOMER_FIELDS)
+async def relationship_histories(actor: Actor, organization_ids: list[int]) -> dict[int, Any]:
+    """The newest MAX_HISTORY service partners of each customer, newest first (its administrators),
+    in one query; an organization the actor may not read this of maps to the error to raise."""
+    errors = await _customer_admin_errors(actor, organization_ids)
+    allowed = [organization_id for organization_id in organization_ids if organization_id not in errors]
+    return errors | await first_rows_per_parent(
+        CustomerRelationship.all(), parent="customer_id", parents=allowed, fields=CUSTOMER_FIELDS, order=("-id",),
+        limit=MAX_HISTORY,
+    )
 
 
 # --- management sessions -----------------------------------------------------------------------------
@@ -318,13 +340,31 @@ async def get_customer(actor: Actor, relationship_id: int) -> dict[str, Any] | N
     return None
 
 
-async def service_provider_activity(
-    actor: Actor, organization_id: int, *, first: int | None, after: str | None
-) -> Page:
-    """What partner staff did in the customer's organization, for the customer's administrators
-    and MANAGE_SERVICE_PROVIDER holders."""
-    await _customer_admin(actor, organization_id)
-    queryset = (await scoping.visible_audit_events(actor)).filter(
-        organization_id=organization_id, management_session_id__isnull=False
-    )
-    return await paginate(queryset, fields=AUDIT_FIELDS, first=first, after=after, order=("-id",))
+async def _customer_admin_errors(actor: Actor, organization_ids: list[int]) -> dict[int, AccessError]:
+    """The organizations whose service-partner data the actor may not read, each with the error to raise."""
+    errors = {}
+    for organization_id in organization_ids:
+        try:
+            await _customer_admin(actor, organization_id)
+        except AccessError as error:
+            errors[organization_id] = error
+    return errors
+
+
+async def _activity(actor: Actor) -> QuerySet:
+    return (await scoping.visible_audit_events(actor)).filter(management_session_id__isnull=False)
+
+
+async def service_provider_activities(
+    actor: Actor, organization_ids: list[int], first: int | None, after: str | None
+) -> dict[int, Any]:
+    """What partner staff did in each customer organization, a page per organization in one query,
+    for the customer's administrators and MANAGE_SERVICE_PROVIDER holders (else the error to raise)."""
+    errors = await _customer_admin_errors(actor, organization_ids)
+    allowed = [organization_id for organization_id in organization_ids if organization_id not in errors]
+    return errors | await page_per_parent(await _activity(actor), parent="organization_id", parents=allowed,
+                                          fields=AUDIT_FIELDS, first=first, after=after, order=("-id",))
+
+
+async def service_provider_activity_counts(actor: Actor, organization_ids: list[int]) -> dict[int, int]:
+    return await count_per_parent(await _activity(actor), parent="organization_id", parents=organization_ids)

@@ -33,8 +33,16 @@ from resolvers.identity import (
     password_problems,
     token_digest,
 )
-from resolvers.mail import queue_mail
-from resolvers.organizations import LANGUAGES, ORGANIZATION_FIELDS, clean_language, customer_names, search_key
+from resolvers.mail import MailLimits, queue_mail
+from resolvers.organizations import (
+    LANGUAGES,
+    ORGANIZATION_FIELDS,
+    clean_language,
+    customer_names,
+    end_lapsed_grant_memberships,
+    expire_membership_invitations,
+    search_key,
+)
 from resolvers.pagination import Page, paginate
 from resolvers.partners import acting_partner, clean_text, notify_administrators
 from settings import Settings
@@ -79,9 +87,10 @@ class IssuedInvitation:
 
 async def invite_customer(
     actor: Actor, settings: Settings, partner_id: int | None, *, email: str, organization_name: str,
-    message: str | None, language: str | None,
+    message: str | None, language: str | None, limits: MailLimits | None = None,
 ) -> IssuedInvitation:
-    """CREATE_CUSTOMER_ORGANIZATIONS holders of a service partner invite a customer by email."""
+    """CREATE_CUSTOMER_ORGANIZATIONS holders of a service partner invite a customer by email
+    (within the partner's and the address's invitation rates)."""
     membership, _ = await acting_partner(
         actor, partner_id, PartnerPermission.CREATE_CUSTOMER_ORGANIZATIONS, Program.SERVICE_PARTNER
     )
@@ -100,12 +109,16 @@ async def invite_customer(
     if problems:
         raise UserInputError(*problems)
     partner_org = membership.organization_id
+    if await Membership.filter(organization_id=partner_org, user__email=values["email"]).exists():
+        raise fail("email", UserErrorCode.SELF_REFERRAL, "A partner cannot invite its own members as a customer.")
     token = _new_token()
     moment = now()
+    if await Invitation.filter(partner_id=partner_org, email=values["email"], status=InvitationStatus.OPEN,
+                               expires_at__gt=moment).exists():
+        raise fail("email", UserErrorCode.ALREADY_INVITED, "This address has an open invitation: resend it.")
+    if limits is not None:
+        await limits.take_invitation(partner_org, values["email"])
     async with in_transaction():
-        if await Invitation.filter(partner_id=partner_org, email=values["email"], status=InvitationStatus.OPEN,
-                                   expires_at__gt=moment).exists():
-            raise fail("email", UserErrorCode.ALREADY_INVITED, "This address has an open invitation: resend it.")
         invitation = await Invitation.create(
             partner_id=partner_org, token_hash=token_digest(token), status=InvitationStatus.OPEN,
             expires_at=moment + settings.invitation_ttl, created_by_id=actor.user_id, created_at=moment, **values,
@@ -127,9 +140,13 @@ async def _own_invitation(actor: Actor, invitation_id: int) -> tuple[Any, Invita
     return membership, invitation
 
 
-async def resend_invitation(actor: Actor, settings: Settings, invitation_id: int) -> dict[str, Any]:
-    """A new link with a renewed expiry (the previous link stops working)."""
+async def resend_invitation(
+    actor: Actor, settings: Settings, invitation_id: int, limits: MailLimits | None = None
+) -> dict[str, Any]:
+    """A new link with a renewed expiry (the previous link stops working); counts as an invitation."""
     membership, invitation = await _own_invitation(actor, invitation_id)
+    if limits is not None:
+        await limits.take_invitation(invitation.partner_id, invitation.email)
     token = _new_token()
     moment = now()
     async with in_transaction():
@@ -223,6 +240,8 @@ async def accept_invitation(
     invitation = await _open_invitation(token)
     org_name = clean_name(organization_name, "organization_name") if organization_name else invitation.organization_name
     new_user = actor.user_id is None
+    if not new_user and await Membership.filter(organization_id=invitation.partner_id, user_id=actor.user_id).exists():
+        raise fail("token", UserErrorCode.SELF_REFERRAL, "Members of the inviting partner cannot accept it.")
     password_hash = None
     if new_user:
         problems = password_problems(password or "", [invitation.email, name or ""])
@@ -238,7 +257,7 @@ async def accept_invitation(
             await _open_invitation(token)
             raise fail("token", UserErrorCode.EMAIL_TAKEN,
                        "An account with this email address exists: sign in, then open the link again.")
-        password_hash = hash_password(settings, password or "")
+        password_hash = await hash_password(settings, password or "")
     moment = now()
     session = None
     try:
@@ -293,8 +312,11 @@ async def accept_invitation(
 
 
 async def expire_invitations(settings: Settings) -> str:
-    """The invitation expiry job: OPEN past expiry becomes EXPIRED (idempotent)."""
+    """The invitation expiry job (idempotent): OPEN customer and membership invitations past expiry
+    become EXPIRED, and the memberships a service partner's staff invited end once its grant expired."""
     expired = await Invitation.filter(status=InvitationStatus.OPEN, expires_at__lte=now()).update(
         status=InvitationStatus.EXPIRED
     )
-    return f"{expired} invitation(s) expired"
+    expired += await expire_membership_invitations()
+    ended = await end_lapsed_grant_memberships()
+    return f"{expired} invitation(s) expired" + (f", {ended} membership(s) ended with their grant" if ended else "")

@@ -33,12 +33,22 @@ Rules of the templates:
 
 The recipient's language is chosen by the caller (the user's or the organization's
 `language`); a region (`de-AT`) counts as its language, anything unknown is English.
+
+Names others chose (organizations, people) are shown as text, never as a link: `render_mail`
+defangs the web addresses in the values of `NAME_KEYS` (`evil.example` → `evil[.]example`),
+so mail clients do not turn them into links; `.html` escapes them besides.
+
+Mail whose text someone else chose is rated (`MailLimits`, in the shared `limits` storage):
+invitations per sending organization and per recipient, service partner and grant notices per
+organization, and the same notice to the same address at most once per debounce window.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -48,10 +58,15 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
+from limits import RateLimitItem, RateLimitItemPerMinute, parse
+from limits.aio.storage import Storage
+from limits.aio.strategies import MovingWindowRateLimiter
 
 import integrations
 from models.outbox import OutboxKind, OutboxMessage, OutboxStatus
+from permissions.errors import Throttled
 from resolvers.clock import now
+from settings import Settings
 
 TEMPLATE_DIR = Path(integrations.__file__).parent / "mail_templates"
 LANGUAGES = ("en", "de")
@@ -63,10 +78,19 @@ TEMPLATES = (
     "grant_changed",
     "service_partner_changed",
     "payout_changed",
+    "membership_invitation",
+    "account_locked",
+    "registration_confirm",
+    "registration_exists",
 )
 PARTS = ("subject", "txt", "html")
 # Context keys whose value picks a variant of a template: anything else is a caller's mistake.
 CHOICES = {"audience": ("customer", "partner"), "change": ("linked", "unlinked")}
+# Context keys holding names others chose: shown defanged, never as a link.
+NAME_KEYS = ("organization_name", "customer_name", "partner_name", "inviter_name")
+# A word with a dot between letters or digits and a top-level domain, or a scheme: what mail
+# clients turn into a link.
+_LINK_LIKE = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://|(?<=[a-z0-9-])\.(?=[a-z]{2,}\b)")
 
 _MONTHS = {
     "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September",
@@ -188,6 +212,12 @@ def _tidy_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
 
 
+def defang(name: str) -> str:
+    """A name as text no mail client links: `https://evil.example` → `https[:]//evil[.]example`."""
+    return _LINK_LIKE.sub(lambda found: found.group().replace("://", "[:]//") if "://" in found.group() else "[.]",
+                          name)
+
+
 def render_mail(template: str, language: str | None, context: Mapping[str, Any]) -> RenderedMail:
     """Subject, plain text and HTML of a template in the chosen language."""
     if template not in TEMPLATES:
@@ -197,7 +227,8 @@ def render_mail(template: str, language: str | None, context: Mapping[str, Any])
             raise ValueError(f"{key} must be one of {', '.join(allowed)}, not {context[key]!r}.")
     chosen = choose_language(language)
     env = environment()
-    values = {**context, "language": chosen}
+    names = {key: defang(context[key]) for key in NAME_KEYS if isinstance(context.get(key), str)}
+    values = {**context, **names, "language": chosen}
     subject = " ".join(env.get_template(f"{chosen}/{template}.subject").render(values).split())
     values["subject"] = subject
     text = _tidy_text(env.get_template(f"{chosen}/{template}.txt").render(values))
@@ -231,3 +262,49 @@ async def queue_mail(*, to: str, template: str, language: str | None, context: d
         next_attempt_at=moment,
         created_at=moment,
     )
+
+
+# --- rates -----------------------------------------------------------------------------------
+
+
+def _address_key(address: str) -> str:
+    """A recipient as a limits key: hashed, so the shared storage holds no addresses."""
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()[:32]
+
+
+class MailLimits:
+    """One per app, in the shared `limits` storage (`resolvers/throttle.py`): how much mail with
+    text others chose an organization may cause. None in its place (the CLI, the demo) means
+    no limit."""
+
+    def __init__(self, settings: Settings, storage: Storage) -> None:
+        self.limiter = MovingWindowRateLimiter(storage)
+        self.invitations = parse(settings.mail_invitation_rate)
+        self.per_recipient = parse(settings.mail_recipient_rate)
+        self.notices = parse(settings.mail_notice_rate)
+        self.debounce = RateLimitItemPerMinute(1, settings.mail_debounce_minutes)
+
+    async def take_invitation(self, organization_id: int, recipient: str) -> None:
+        """Count one invitation mail from the organization to the address, or THROTTLED."""
+        counted: list[tuple[RateLimitItem, str, str]] = [
+            (self.invitations, "mail-invitations", f"organization:{organization_id}"),
+            (self.per_recipient, "mail-recipient", _address_key(recipient)),
+        ]
+        for item, *identifiers in counted:
+            if not await self.limiter.test(item, *identifiers):
+                stats = await self.limiter.get_window_stats(item, *identifiers)
+                wait = max(1, int(stats.reset_time - time.time()) + 1)
+                raise Throttled(f"Too many invitations; try again in {wait} seconds.")
+        for item, *identifiers in counted:
+            await self.limiter.hit(item, *identifiers)
+
+    async def allow_notice(self, organization_id: int, recipient: str, template: str, context: dict) -> bool:
+        """Whether a notice caused by the organization goes out: not when the same notice went to
+        the address within the debounce window, nor past the organization's notice rate."""
+        notice = hashlib.sha256(json.dumps([template, context], sort_keys=True, default=str).encode()).hexdigest()
+        debounced = ("mail-debounce", _address_key(recipient), notice[:32])
+        if not await self.limiter.test(self.debounce, *debounced):
+            return False
+        if not await self.limiter.hit(self.notices, "mail-notices", f"organization:{organization_id}"):
+            return False
+        return await self.limiter.hit(self.debounce, *debounced)

@@ -1,29 +1,46 @@
-"""Organizations and their members: roles, permissions, the last-administrator rule."""
+"""Organizations and their members: roles, permissions, the last-administrator rule, and the
+invitations through which people consent to become members."""
 
 from __future__ import annotations
 
+import math
+import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pycountry
 from tortoise.transactions import in_transaction
 
-from models.customers import CustomerRelationship
+from models.audit import AuditEvent
+from models.customers import CustomerRelationship, ManagementSession
+from models.enums import MembershipInvitationStatus
 from models.identity import User
-from models.organizations import Membership, Organization
+from models.organizations import Membership, MembershipInvitation, Organization
 from permissions import policy, scoping
 from permissions.actor import Actor, MembershipInfo
-from permissions.enums import OrganizationPermission, Role
-from permissions.errors import Forbidden, NotFound
+from permissions.enums import OrganizationPermission, Role, Via
+from permissions.errors import AccessError, Forbidden, NotFound, Throttled
 from resolvers import audit
+from resolvers.clock import now
 from resolvers.errors import UserErrorCode, UserInputError, fail
-from resolvers.identity import clean_name, normalize_email
+from resolvers.identity import clean_name, normalize_email, token_digest
+from resolvers.mail import MailLimits, queue_mail
 from resolvers.pagination import Page, paginate
+from resolvers.per_parent import count_per_parent, page_per_parent
+from settings import Settings
 
 ORGANIZATION_FIELDS = ("id", "name", "website", "country", "language", "created_at")
 MEMBERSHIP_FIELDS = ("id", "organization_id", "user_id", "role", "permissions", "created_at")
+MEMBERSHIP_INVITATION_FIELDS = (
+    "id", "organization_id", "email", "role", "permissions", "status", "expires_at", "created_at", "decided_at",
+    "relationship_id",
+)
+MEMBERSHIP_INVITATION_PREFIX = "ppm_"
 LANGUAGES = ("en", "de")
+MAX_LISTED_MEMBERSHIPS = 100  # `User.memberships`, oldest first; `organizations` pages through all
 UNSET: Any = object()
 
 
@@ -98,6 +115,8 @@ async def create_organization(
         language=(clean_language, language),
     )
     async with in_transaction():
+        if settings is not None:  # (the demo and property tests seed without limits)
+            await _check_room_for_an_organization(user_id, settings)
         organization = await Organization.create(**values, search_name=search_key(values["name"]))
         membership = await Membership.create(
             organization_id=organization.id, user_id=user_id, role=Role.ADMINISTRATOR, permissions=[]
@@ -112,6 +131,26 @@ async def create_organization(
             await refer_new_organization(settings, organization.id, affiliate_token)
     actor.forget_memberships()
     return {field: getattr(organization, field) for field in ORGANIZATION_FIELDS}
+
+
+async def _check_room_for_an_organization(user_id: int, settings: Settings) -> None:
+    """MAX_ORGANIZATIONS_PER_USER (LIMIT_REACHED) and ORGANIZATIONS_PER_HOUR (THROTTLED),
+    counted under a lock of the user's row, so that one user's concurrent requests queue."""
+    await User.select_for_update().filter(id=user_id).first()
+    held = await Membership.filter(user_id=user_id).values_list("organization_id", flat=True)
+    if len(held) >= settings.max_organizations_per_user:
+        raise fail(None, UserErrorCode.LIMIT_REACHED,
+                   f"You belong to {len(held)} organizations, the most allowed: leave one before creating another.")
+    # the creation events of organizations the user still belongs to (indexed by organization)
+    hour_ago = now() - timedelta(hours=1)
+    created = await AuditEvent.filter(
+        organization_id__in=held, actor_user_id=user_id, action="organization.create", created_at__gt=hour_ago
+    ).order_by("created_at").values_list("created_at", flat=True)
+    rate = settings.organizations_per_hour
+    if len(created) >= rate:
+        minutes = math.ceil((created[len(created) - rate] - hour_ago).total_seconds() / 60)
+        raise Throttled(f"You created {len(created)} organizations in the last hour, the most allowed; "
+                        f"try again in {minutes} minutes.")
 
 
 async def update_organization(
@@ -165,9 +204,18 @@ async def viewer_membership(actor: Actor, organization_id: int) -> MembershipInf
 # --- members -------------------------------------------------------------------------
 
 
-async def list_members(actor: Actor, organization_id: int, *, first: int | None, after: str | None) -> Page:
-    queryset = (await scoping.visible_memberships(actor)).filter(organization_id=organization_id)
-    return await paginate(queryset, fields=MEMBERSHIP_FIELDS, first=first, after=after)
+async def member_pages(
+    actor: Actor, organization_ids: list[int], first: int | None, after: str | None
+) -> dict[int, Page]:
+    """The same page of each organization's members, in one query (`Organization.members` under a list)."""
+    return await page_per_parent(await scoping.visible_memberships(actor), parent="organization_id",
+                                 parents=organization_ids, fields=MEMBERSHIP_FIELDS, first=first, after=after)
+
+
+async def member_counts(actor: Actor, organization_ids: list[int]) -> dict[int, int]:
+    """How many members each organization has that the actor sees, in one query."""
+    return await count_per_parent(await scoping.visible_memberships(actor), parent="organization_id",
+                                  parents=organization_ids)
 
 
 async def get_membership(actor: Actor, membership_id: int) -> dict[str, Any] | None:
@@ -207,32 +255,75 @@ def _last_administrator() -> UserInputError:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class IssuedMembershipInvitation:
+    """The invitation and its link token (which only the mail carries to the invitee)."""
+
+    row: dict[str, Any]
+    token: str
+
+
 async def add_member(
-    actor: Actor, organization_id: int, *, email: str, role: Role, permissions: Iterable[str]
-) -> dict[str, Any]:
-    """Add an existing user to the organization."""
+    actor: Actor, settings: Settings, limits: MailLimits | None, organization_id: int, *, email: str, role: Role,
+    permissions: Iterable[str],
+) -> IssuedMembershipInvitation:
+    """Invite a person by email to become a member; the membership exists once they accept
+    (`accept_membership_invitation`). The answer is the same whether or not the address has an
+    account. Invited in a management session, the membership will end with the customer's grant."""
     mine = await scoping.acting_membership(actor, organization_id)
     policy.check_role_change(mine, Role.MEMBER, role)
     requested = _permission_names(permissions)
     policy.check_grant(mine, [], requested)
     normalized = normalize_email(email)
-    user_id = await User.filter(email=normalized).first().values_list("id", flat=True)
-    if user_id is None:
-        raise fail("email", UserErrorCode.USER_NOT_FOUND, "No account uses this email address; ask them to register first.")
     if mine.partner_organization_id is not None and await Membership.filter(
-        organization_id=mine.partner_organization_id, user_id=user_id
+        organization_id=mine.partner_organization_id, user__email=normalized
     ).exists():
         # A grant is lent, not given: partner staff never turn it into memberships of their own.
         raise Forbidden("In a management session you cannot make yourself or your colleagues members.")
+    if await Membership.filter(organization_id=organization_id, user__email=normalized).exists():
+        raise fail("email", UserErrorCode.ALREADY_MEMBER, "This person is a member already.")
+    if await MembershipInvitation.filter(organization_id=organization_id, email=normalized,
+                                         status=MembershipInvitationStatus.OPEN, expires_at__gt=now()).exists():
+        raise fail("email", UserErrorCode.ALREADY_INVITED,
+                   "This address has an open invitation: revoke it to invite again.")
+    if limits is not None:
+        await limits.take_invitation(organization_id, normalized)
+    relationship_id = None
+    if mine.management_session_id is not None:
+        relationship_id = await ManagementSession.filter(id=mine.management_session_id).first().values_list(
+            "relationship_id", flat=True)
+    token = MEMBERSHIP_INVITATION_PREFIX + secrets.token_urlsafe(32)
+    moment = now()
     async with in_transaction():
-        if await Membership.filter(organization_id=organization_id, user_id=user_id).exists():
-            raise fail("email", UserErrorCode.ALREADY_MEMBER, "This person is a member already.")
-        membership = await Membership.create(
-            organization_id=organization_id, user_id=user_id, role=role, permissions=requested
+        invitation = await MembershipInvitation.create(
+            organization_id=organization_id, email=normalized, role=role, permissions=requested,
+            token_hash=token_digest(token), status=MembershipInvitationStatus.OPEN,
+            expires_at=moment + settings.invitation_ttl, created_by_id=actor.user_id, created_at=moment,
+            relationship_id=relationship_id,
         )
-        await audit.record(actor, "membership.create", "Membership", membership.id, acting=mine,
-                           changes={"user_id": user_id, "role": role.value, "permissions": requested})
-    return await Membership.filter(id=membership.id).first().values(*MEMBERSHIP_FIELDS)
+        row = {field: getattr(invitation, field) for field in MEMBERSHIP_INVITATION_FIELDS}
+        await _send_membership_invitation(settings, row, token, actor.user_id, mine.partner_organization_id)
+        await audit.record(actor, "membership_invitation.create", "MembershipInvitation", invitation.id, acting=mine,
+                           changes={"email": normalized, "role": role.value, "permissions": requested})
+    return IssuedMembershipInvitation(row, token)
+
+
+async def _send_membership_invitation(
+    settings: Settings, invitation: dict[str, Any], token: str, inviter_id: int, partner_id: int | None
+) -> None:
+    names = dict(await Organization.filter(id__in=[invitation["organization_id"], partner_id or 0]).values_list(
+        "id", "name"))
+    inviter = await User.filter(id=inviter_id).first().values("name")
+    invitee_language = await User.filter(email=invitation["email"]).first().values_list("language", flat=True)
+    language = invitee_language or await Organization.filter(id=invitation["organization_id"]).first().values_list(
+        "language", flat=True)
+    link = f"{settings.public_url.rstrip('/')}/memberships/accept?{urlencode({'token': token})}"
+    await queue_mail(to=invitation["email"], template="membership_invitation", language=language, context={
+        "organization_name": names[invitation["organization_id"]], "inviter_name": inviter["name"],
+        "partner_name": names.get(partner_id, ""), "role": invitation["role"],
+        "permissions": invitation["permissions"], "email": invitation["email"], "link": link,
+        "expires_at": invitation["expires_at"],
+    })
 
 
 async def set_member_permissions(actor: Actor, membership_id: int, permissions: Iterable[str]) -> dict[str, Any]:
@@ -258,7 +349,9 @@ async def set_member_role(actor: Actor, membership_id: int, role: Role) -> dict[
         if current is not role:
             if policy.is_last_administrator(current, await _administrator_count(target.organization_id)):
                 raise _last_administrator()
-            await Membership.filter(id=membership_id).update(role=role)
+            # An administrator the customer made itself no longer depends on a partner's grant.
+            adopted = {"relationship_id": None} if role is Role.ADMINISTRATOR else {}
+            await Membership.filter(id=membership_id).update(role=role, **adopted)
             await audit.record(actor, "membership.set_role", "Membership", membership_id, acting=mine,
                                changes={"role": {"from": current.value, "to": role.value}})
     if target.user_id == actor.user_id:
@@ -298,3 +391,193 @@ async def leave_organization(actor: Actor, organization_id: int) -> int:
     return mine.membership_id
 
 
+
+
+# --- membership invitations ----------------------------------------------------------
+
+
+def membership_invitation_status(row: dict[str, Any]) -> MembershipInvitationStatus:
+    """An open invitation past its expiry is EXPIRED even before the expiry job has run."""
+    status = MembershipInvitationStatus(row["status"])
+    if status is MembershipInvitationStatus.OPEN and row["expires_at"] <= now():
+        return MembershipInvitationStatus.EXPIRED
+    return status
+
+
+async def _open_membership_invitation(token: str) -> MembershipInvitation:
+    """The invitation behind a link token, or a distinct error for each way it is unusable."""
+    invalid = fail("token", UserErrorCode.INVALID_TOKEN, "This invitation link is not valid.")
+    if not token.startswith(MEMBERSHIP_INVITATION_PREFIX) or len(token) > 100:
+        raise invalid
+    invitation = await MembershipInvitation.filter(token_hash=token_digest(token)).first()
+    if invitation is None:
+        raise invalid
+    status = membership_invitation_status({"status": invitation.status, "expires_at": invitation.expires_at})
+    if status is MembershipInvitationStatus.EXPIRED:
+        raise fail("token", UserErrorCode.INVITATION_EXPIRED, "This invitation has expired: ask for a new one.")
+    if status is MembershipInvitationStatus.REVOKED:
+        raise fail("token", UserErrorCode.INVITATION_REVOKED, "This invitation was withdrawn.")
+    if status is not MembershipInvitationStatus.OPEN:
+        raise fail("token", UserErrorCode.INVITATION_USED, "This invitation was answered already.")
+    return invitation
+
+
+async def _grant_lets_manage_members(relationship_id: int) -> bool:
+    """Whether the customer still lets its partner manage members (locks the relationship, so that
+    an acceptance and a revocation of the grant queue)."""
+    from resolvers.customers import grant_in_force  # noqa: PLC0415 — resolvers.customers imports this module
+
+    relationship = await CustomerRelationship.select_for_update().filter(id=relationship_id, ended_at=None).first()
+    return relationship is not None and OrganizationPermission.MANAGE_MEMBERS in grant_in_force(
+        {"grant_permissions": relationship.grant_permissions, "grant_expires_at": relationship.grant_expires_at})
+
+
+async def accept_membership_invitation(actor: Actor, settings: Settings, token: str) -> dict[str, Any]:
+    """The signed-in user the invitation was sent to becomes a member (within
+    MAX_ORGANIZATIONS_PER_USER, as for creating one). Returns the membership."""
+    user_id = policy.require_user(actor)
+    invitation = await _open_membership_invitation(token)
+    if await User.filter(id=user_id).first().values_list("email", flat=True) != invitation.email:
+        raise fail("token", UserErrorCode.INVALID_TOKEN,
+                   "This invitation is for another address: sign in with the address it was sent to.")
+    moment = now()
+    async with in_transaction():
+        if invitation.relationship_id is not None and not await _grant_lets_manage_members(invitation.relationship_id):
+            raise fail("token", UserErrorCode.INVITATION_REVOKED,
+                       "The service partner that invited you may no longer manage this organization's members.")
+        claimed = await MembershipInvitation.filter(
+            id=invitation.id, status=MembershipInvitationStatus.OPEN, expires_at__gt=moment
+        ).update(status=MembershipInvitationStatus.ACCEPTED, decided_at=moment)
+        if not claimed:
+            raise fail("token", UserErrorCode.INVITATION_USED, "This invitation was answered already.")
+        if await Membership.filter(organization_id=invitation.organization_id, user_id=user_id).exists():
+            raise fail("token", UserErrorCode.ALREADY_MEMBER, "You are a member already.")
+        if await Membership.filter(user_id=user_id).count() >= settings.max_organizations_per_user:
+            raise fail(None, UserErrorCode.LIMIT_REACHED,
+                       "You belong to the most organizations allowed: leave one before joining another.")
+        membership = await Membership.create(
+            organization_id=invitation.organization_id, user_id=user_id, role=invitation.role,
+            permissions=invitation.permissions, relationship_id=invitation.relationship_id,
+        )
+        await audit.record(actor, "membership_invitation.accept", "MembershipInvitation", invitation.id,
+                           organization_id=invitation.organization_id)
+        await audit.record(actor, "membership.create", "Membership", membership.id,
+                           organization_id=invitation.organization_id, changes={
+                               "user_id": user_id, "role": invitation.role, "permissions": invitation.permissions,
+                               "invitation_id": invitation.id})
+    actor.forget_memberships()
+    return await Membership.filter(id=membership.id).first().values(*MEMBERSHIP_FIELDS)
+
+
+async def decline_membership_invitation(actor: Actor, token: str) -> None:
+    """Whoever holds the link may decline it, signed in or not."""
+    invitation = await _open_membership_invitation(token)
+    async with in_transaction():
+        declined = await MembershipInvitation.filter(id=invitation.id, status=MembershipInvitationStatus.OPEN).update(
+            status=MembershipInvitationStatus.DECLINED, decided_at=now())
+        if not declined:
+            raise fail("token", UserErrorCode.INVITATION_USED, "This invitation was answered already.")
+        await audit.record(actor, "membership_invitation.decline", "MembershipInvitation", invitation.id,
+                           organization_id=invitation.organization_id)
+
+
+async def _managing(actor: Actor, organization_id: int) -> MembershipInfo:
+    membership = await scoping.acting_membership(actor, organization_id)
+    policy.require_member_manager(membership)
+    return membership
+
+
+async def revoke_membership_invitation(actor: Actor, invitation_id: int) -> dict[str, Any]:
+    """MANAGE_MEMBERS holders withdraw an open (or expired) invitation: its link stops working."""
+    policy.require_user(actor)
+    organization_id = await MembershipInvitation.filter(id=invitation_id).first().values_list(
+        "organization_id", flat=True)
+    if organization_id is None:
+        raise NotFound()
+    mine = await _managing(actor, organization_id)
+    async with in_transaction():
+        revoked = await MembershipInvitation.filter(id=invitation_id, status=MembershipInvitationStatus.OPEN).update(
+            status=MembershipInvitationStatus.REVOKED, decided_at=now())
+        if not revoked:
+            raise fail(None, UserErrorCode.INVITATION_CLOSED, "Answered or revoked invitations cannot be revoked.")
+        await audit.record(actor, "membership_invitation.revoke", "MembershipInvitation", invitation_id, acting=mine)
+    return await MembershipInvitation.filter(id=invitation_id).first().values(*MEMBERSHIP_INVITATION_FIELDS)
+
+
+async def _managed(actor: Actor, organization_ids: list[int]) -> tuple[list[int], dict[int, AccessError]]:
+    """The organizations where the actor manages members, and the refusal for each other one."""
+    managed, refused = [], {}
+    for organization_id in organization_ids:
+        try:
+            await _managing(actor, organization_id)
+            managed.append(organization_id)
+        except AccessError as error:
+            refused[organization_id] = error
+    return managed, refused
+
+
+async def membership_invitation_pages(
+    actor: Actor, organization_ids: list[int], first: int | None, after: str | None
+) -> dict[int, Page | AccessError]:
+    """The same page of each organization's membership invitations, newest first, in one query
+    (MANAGE_MEMBERS; the others are refused)."""
+    managed, refused = await _managed(actor, organization_ids)
+    pages = await page_per_parent(MembershipInvitation.all(), parent="organization_id", parents=managed,
+                                  fields=MEMBERSHIP_INVITATION_FIELDS, first=first, after=after, order=("-id",))
+    return {**pages, **refused}
+
+
+async def membership_invitation_counts(actor: Actor, organization_ids: list[int]) -> dict[int, int]:
+    """How many membership invitations each organization the actor manages members in has, in one query."""
+    managed, _ = await _managed(actor, organization_ids)
+    return await count_per_parent(MembershipInvitation.all(), parent="organization_id", parents=managed)
+
+
+async def get_membership_invitation(actor: Actor, invitation_id: int) -> dict[str, Any] | None:
+    row = await MembershipInvitation.filter(id=invitation_id).first().values(*MEMBERSHIP_INVITATION_FIELDS)
+    if row is None:
+        return None
+    membership = await policy.membership_in(actor, row["organization_id"])
+    if membership is None or OrganizationPermission.MANAGE_MEMBERS not in membership.permissions:
+        return None
+    return row
+
+
+async def expire_membership_invitations() -> int:
+    """OPEN past expiry becomes EXPIRED (the invitations job); returns how many."""
+    return await MembershipInvitation.filter(status=MembershipInvitationStatus.OPEN, expires_at__lte=now()).update(
+        status=MembershipInvitationStatus.EXPIRED)
+
+
+async def end_granted_memberships(actor: Actor, acting: MembershipInfo | None, relationship_id: int) -> int:
+    """End what a service partner's grant brought into its customer (inside the caller's
+    transaction, audited in the customer's log): the memberships its staff invited in management
+    sessions, and their open invitations. Returns how many memberships ended."""
+    memberships = await Membership.filter(relationship_id=relationship_id).values(
+        "id", "organization_id", "user_id", "role")
+    invitations = await MembershipInvitation.filter(
+        relationship_id=relationship_id, status=MembershipInvitationStatus.OPEN
+    ).values_list("id", "organization_id")
+    await Membership.filter(id__in=[row["id"] for row in memberships]).delete()
+    await MembershipInvitation.filter(id__in=[row[0] for row in invitations]).update(
+        status=MembershipInvitationStatus.REVOKED, decided_at=now())
+    for row in memberships:
+        await audit.record(actor, "membership.end_with_grant", "Membership", row["id"], acting=acting,
+                           organization_id=row["organization_id"],
+                           changes={"user_id": row["user_id"], "role": row["role"], "relationship_id": relationship_id})
+    for invitation_id, organization_id in invitations:
+        await audit.record(actor, "membership_invitation.end_with_grant", "MembershipInvitation", invitation_id,
+                           acting=acting, organization_id=organization_id)
+    return len(memberships)
+
+
+async def end_lapsed_grant_memberships() -> int:
+    """End the memberships whose service partner's grant has expired (the invitations job);
+    returns how many."""
+    relationship_ids = set(await Membership.filter(relationship__grant_expires_at__lte=now()).values_list(
+        "relationship_id", flat=True))
+    ended = 0
+    for relationship_id in relationship_ids:
+        async with in_transaction():
+            ended += await end_granted_memberships(Actor(via=Via.CLI), None, relationship_id)
+    return ended

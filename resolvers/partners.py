@@ -26,7 +26,7 @@ from resolvers.clock import now
 from resolvers.compiled import CompiledValues
 from resolvers.errors import Problem, UserErrorCode, UserInputError, fail, query_argument
 from resolvers.identity import clean_name, normalize_email
-from resolvers.mail import queue_mail
+from resolvers.mail import MailLimits, queue_mail
 from resolvers.money import clean_currency
 from resolvers.organizations import clean_country, clean_website
 from resolvers.pagination import Page, paginate
@@ -251,10 +251,15 @@ async def _administrator_emails(organization_id: int) -> list[tuple[str, str]]:
     return [(row["user__email"], row["user__language"]) for row in rows]
 
 
-async def notify_administrators(organization_id: int, template: str, context: dict[str, Any]) -> None:
-    """Queue a mail to each administrator (inside the caller's transaction)."""
+async def notify_administrators(
+    organization_id: int, template: str, context: dict[str, Any], *, limits: MailLimits | None = None,
+    caused_by: int | None = None,
+) -> None:
+    """Queue a mail to each administrator (inside the caller's transaction). With `limits`, a notice
+    the organization `caused_by` made happen goes out within its notice rate, once per debounce window."""
     for email, language in await _administrator_emails(organization_id):
-        await queue_mail(to=email, template=template, language=language, context=context)
+        if limits is None or await limits.allow_notice(caused_by or organization_id, email, template, context):
+            await queue_mail(to=email, template=template, language=language, context=context)
 
 
 def random_code(length: int, alphabet: str = CODE_ALPHABET) -> str:

@@ -227,18 +227,20 @@ class CustomersMutation:
                                      "MANAGE_SERVICE_PROVIDER); a previous partner's relationship ends.")
     async def set_service_partner(self, info: Info, input: SetServicePartnerInput) -> ServicePartnerPayload:
         change = customers.set_service_partner(info.context.actor, _organization_id(input.organization_id),
-                                               input.partner_code)
+                                               input.partner_code, info.context.mail_limits)
         return await run_mutation(ServicePartnerPayload, change, _relationship)
 
     @strawberry.mutation(description="End the relationship with the service partner.")
     async def remove_service_partner(self, info: Info, input: RemoveServicePartnerInput) -> ServicePartnerPayload:
-        change = customers.remove_service_partner(info.context.actor, _organization_id(input.organization_id))
+        change = customers.remove_service_partner(info.context.actor, _organization_id(input.organization_id),
+                                                  info.context.mail_limits)
         return await run_mutation(ServicePartnerPayload, change, lambda _: {"relationship": None})
 
     @strawberry.mutation(description="Set what the service partner may do here; takes effect on its next request.")
     async def set_delegated_permissions(self, info: Info, input: SetDelegatedPermissionsInput) -> ServicePartnerPayload:
         change = customers.set_delegated_permissions(
-            info.context.actor, _organization_id(input.organization_id), input.permissions, input.expires_at
+            info.context.actor, _organization_id(input.organization_id), input.permissions, input.expires_at,
+            info.context.mail_limits,
         )
         return await run_mutation(ServicePartnerPayload, change, _relationship)
 
@@ -246,7 +248,8 @@ class CustomersMutation:
     async def revoke_delegated_permissions(
         self, info: Info, input: RevokeDelegatedPermissionsInput
     ) -> ServicePartnerPayload:
-        change = customers.set_delegated_permissions(info.context.actor, _organization_id(input.organization_id), [], None)
+        change = customers.set_delegated_permissions(info.context.actor, _organization_id(input.organization_id), [], None,
+                                                     info.context.mail_limits)
         return await run_mutation(ServicePartnerPayload, change, _relationship)
 
     @strawberry.mutation(description="Open a management session on a customer; then use the ordinary mutations "

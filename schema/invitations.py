@@ -145,13 +145,15 @@ class InvitationsMutation:
         change = invitations.invite_customer(
             ctx.actor, ctx.settings, partner_id_of(input.partner_id), email=input.email,
             organization_name=input.organization_name, message=input.message, language=input.language,
+            limits=ctx.mail_limits,
         )
         return await run_mutation(InvitationPayload, change, lambda issued: _invitation(issued.row))
 
     @strawberry.mutation(description="Send an invitation again; the previous link stops working.")
     async def resend_invitation(self, info: Info, input: ResendInvitationInput) -> InvitationPayload:
         ctx = info.context
-        change = invitations.resend_invitation(ctx.actor, ctx.settings, decode_id(input.invitation_id, "Invitation"))
+        change = invitations.resend_invitation(ctx.actor, ctx.settings, decode_id(input.invitation_id, "Invitation"),
+                                               ctx.mail_limits)
         return await run_mutation(InvitationPayload, change, _invitation)
 
     @strawberry.mutation(description="Withdraw an invitation.")

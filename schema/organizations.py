@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
+from models.enums import MembershipInvitationStatus
 from permissions import policy
 from permissions.enums import OrganizationPermission, PartnerPermission, Role
 from resolvers import organizations
+from resolvers.customers import MAX_HISTORY
 from resolvers.organizations import UNSET as RESOLVER_UNSET
 from schema.common import (
     After,
@@ -27,6 +29,7 @@ from schema.common import (
     node_type,
     run_mutation,
 )
+from schema.cost import bounded_list
 from schema.identity import User
 
 if TYPE_CHECKING:
@@ -41,6 +44,17 @@ describe_enum(
     {
         "ADMINISTRATOR": "Holds every permission of the organization.",
         "MEMBER": "Holds the permissions given to it.",
+    },
+)
+describe_enum(
+    MembershipInvitationStatus,
+    "Where an invitation to become a member stands.",
+    {
+        "OPEN": "Sent, not yet answered, not expired.",
+        "ACCEPTED": "The person accepted: the membership exists.",
+        "DECLINED": "The person declined.",
+        "EXPIRED": "Not answered in time.",
+        "REVOKED": "Withdrawn by the organization, or ended with the service partner's grant it was sent under.",
     },
 )
 describe_enum(
@@ -90,8 +104,15 @@ class Organization(Node):
 
     @strawberry.field(description="The organization's members.")
     async def members(self, info: Info, first: First = None, after: After = None) -> Connection[Membership]:
-        page = await organizations.list_members(info.context.actor, self.id, first=first, after=after)
+        page = await info.context.loaders.members.load((self.id, first, after))
         return connection(page, Membership.from_row)
+
+    @strawberry.field(description="Invitations to become a member, newest first (MANAGE_MEMBERS).")
+    async def membership_invitations(
+        self, info: Info, first: First = None, after: After = None
+    ) -> Connection[MembershipInvitation]:
+        page = await info.context.loaders.membership_invitations.load((self.id, first, after))
+        return connection(page, MembershipInvitation.from_row)
 
     @strawberry.field(description="The viewer's own membership here, if any.")
     async def viewer_membership(self, info: Info) -> Membership | None:
@@ -133,24 +154,24 @@ class Organization(Node):
         row = await info.context.loaders.service_partner.load(self.id)
         return CustomerRelationship.from_row(row) if row else None
 
-    @strawberry.field(description="Every service partner it had, newest first (administrators, MANAGE_SERVICE_PROVIDER).")
+    @bounded_list(MAX_HISTORY, "The service partners it had, newest first (administrators, "
+                               "MANAGE_SERVICE_PROVIDER).")
     async def service_partner_history(
         self, info: Info
     ) -> list[Annotated[CustomerRelationship, strawberry.lazy("schema.customers")]]:
-        from resolvers.customers import relationship_history
         from schema.customers import CustomerRelationship
 
-        return [CustomerRelationship.from_row(row) for row in await relationship_history(info.context.actor, self.id)]
+        rows = await info.context.loaders.service_partner_history.load(self.id)
+        return [CustomerRelationship.from_row(row) for row in rows]
 
     @strawberry.field(description="What its service partner's staff did here in management sessions, newest first "
                                   "(administrators, MANAGE_SERVICE_PROVIDER).")
     async def service_provider_activity(
         self, info: Info, first: First = None, after: After = None
     ) -> Connection[Annotated[AuditEvent, strawberry.lazy("schema.audit")]]:
-        from resolvers.customers import service_provider_activity
         from schema.audit import AuditEvent
 
-        page = await service_provider_activity(info.context.actor, self.id, first=first, after=after)
+        page = await info.context.loaders.service_provider_activity.load((self.id, first, after))
         return connection(page, AuditEvent.from_row)
 
 
@@ -198,6 +219,49 @@ async def _fetch_membership(context: Any, pk: int) -> Membership | None:
     return Membership.from_row(row) if row else None
 
 
+@strawberry.type(description="A person invited by email to become a member; the membership exists once they "
+                             "accept. Seen by the organization's MANAGE_MEMBERS holders.")
+class MembershipInvitation(Node):
+    id: NodeID[int]
+    email: str = strawberry.field(description="Where the invitation was sent.")
+    role: Role = strawberry.field(description="The role the member will have.")
+    organization_permissions: list[OrganizationPermission] = strawberry.field(
+        description="The organization permissions the member will have (an administrator holds all)."
+    )
+    partner_permissions: list[PartnerPermission] = strawberry.field(
+        description="The partner permissions the member will have."
+    )
+    status: MembershipInvitationStatus = strawberry.field(description="Where it stands (EXPIRED once past due).")
+    expires_at: datetime = strawberry.field(description="When the link stops working.")
+    created_at: datetime = strawberry.field(description="When it was sent.")
+    decided_at: datetime | None = strawberry.field(description="When it was accepted, declined or revoked.")
+    through_service_partner: bool = strawberry.field(
+        description="Sent by service partner staff in a management session: the membership ends with the grant."
+    )
+    _organization_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> MembershipInvitation:
+        role = Role(row["role"])
+        org, partner = _split(policy.effective_permissions(role, row["permissions"]))
+        return cls(
+            id=row["id"], email=row["email"], role=role, organization_permissions=org, partner_permissions=partner,
+            status=organizations.membership_invitation_status(row), expires_at=row["expires_at"],
+            created_at=row["created_at"], decided_at=row["decided_at"],
+            through_service_partner=row["relationship_id"] is not None, _organization_id=row["organization_id"],
+        )
+
+    @strawberry.field(description="The organization.")
+    async def organization(self, info: Info) -> Organization:
+        return Organization.from_row(await info.context.loaders.organization.load(self._organization_id))
+
+
+@node_type("MembershipInvitation")
+async def _fetch_membership_invitation(context: Any, pk: int) -> MembershipInvitation | None:
+    row = await organizations.get_membership_invitation(context.actor, pk)
+    return MembershipInvitation.from_row(row) if row else None
+
+
 # --- inputs and payloads -----------------------------------------------------------------
 
 
@@ -228,10 +292,11 @@ class OrganizationPayload:
     errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
 
 
-@strawberry.input(description="Add an existing user to an organization (MANAGE_MEMBERS; administrators add administrators).")
+@strawberry.input(description="Invite a person by email to become a member (MANAGE_MEMBERS; administrators invite "
+                              "administrators). The membership exists once they accept.")
 class AddMemberInput:
     organization_id: GlobalID = strawberry.field(description="The organization.")
-    email: str = strawberry.field(description="The user's sign-in address.")
+    email: str = strawberry.field(description="The person's email address (with or without an account).")
     role: Role = strawberry.field(default=Role.MEMBER, description="The role to give.")
     organization_permissions: list[OrganizationPermission] = strawberry.field(
         default_factory=list, description="Organization permissions to give (you must hold them)."
@@ -260,6 +325,33 @@ class MembershipPayload:
     errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
 
 
+@strawberry.type(description="The invitation after the change.")
+class MembershipInvitationPayload:
+    invitation: MembershipInvitation | None = strawberry.field(default=None, description="The invitation.")
+    errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
+
+
+@strawberry.input(description="Accept an invitation to become a member, signed in with the address it was sent to.")
+class AcceptMembershipInvitationInput:
+    token: str = strawberry.field(description="The `token` of the invitation link.")
+
+
+@strawberry.input(description="Decline an invitation to become a member (signed in or not).")
+class DeclineMembershipInvitationInput:
+    token: str = strawberry.field(description="The `token` of the invitation link.")
+
+
+@strawberry.type(description="Whether the invitation was declined.")
+class DeclineMembershipInvitationPayload:
+    declined: bool = strawberry.field(default=False, description="True once declined.")
+    errors: list[UserError] = strawberry.field(description="Why it could not be declined.")
+
+
+@strawberry.input(description="Withdraw an invitation to become a member (MANAGE_MEMBERS).")
+class RevokeMembershipInvitationInput:
+    invitation_id: GlobalID = strawberry.field(description="The invitation.")
+
+
 @strawberry.input(description="Remove a member (MANAGE_MEMBERS; administrators remove administrators).")
 class RemoveMemberInput:
     membership_id: GlobalID = strawberry.field(description="The membership to end.")
@@ -286,6 +378,10 @@ def _organization(row: dict[str, Any]) -> dict[str, Any]:
 
 def _membership(row: dict[str, Any]) -> dict[str, Any]:
     return {"membership": Membership.from_row(row)}
+
+
+def _invitation(row: dict[str, Any]) -> dict[str, Any]:
+    return {"invitation": MembershipInvitation.from_row(row)}
 
 
 def _ended(membership_id: int) -> dict[str, Any]:
@@ -329,16 +425,42 @@ class OrganizationsMutation:
         )
         return await run_mutation(OrganizationPayload, change, _organization)
 
-    @strawberry.mutation(description="Add an existing user to an organization.")
-    async def add_member(self, info: Info, input: AddMemberInput) -> MembershipPayload:
+    @strawberry.mutation(description="Invite a person by email to become a member; nobody becomes a member "
+                                     "without accepting. The answer does not tell whether the address has an account.")
+    async def add_member(self, info: Info, input: AddMemberInput) -> MembershipInvitationPayload:
+        ctx = info.context
         change = organizations.add_member(
-            info.context.actor,
+            ctx.actor,
+            ctx.settings,
+            ctx.mail_limits,
             decode_id(input.organization_id, "Organization"),
             email=input.email,
             role=input.role,
             permissions=[*input.organization_permissions, *input.partner_permissions],
         )
+        return await run_mutation(MembershipInvitationPayload, change, lambda issued: _invitation(issued.row))
+
+    @strawberry.mutation(description="Accept an invitation to become a member.")
+    async def accept_membership_invitation(
+        self, info: Info, input: AcceptMembershipInvitationInput
+    ) -> MembershipPayload:
+        change = organizations.accept_membership_invitation(info.context.actor, info.context.settings, input.token)
         return await run_mutation(MembershipPayload, change, _membership)
+
+    @strawberry.mutation(description="Decline an invitation to become a member.")
+    async def decline_membership_invitation(
+        self, info: Info, input: DeclineMembershipInvitationInput
+    ) -> DeclineMembershipInvitationPayload:
+        change = organizations.decline_membership_invitation(info.context.actor, input.token)
+        return await run_mutation(DeclineMembershipInvitationPayload, change, lambda _: {"declined": True})
+
+    @strawberry.mutation(description="Withdraw an invitation to become a member.")
+    async def revoke_membership_invitation(
+        self, info: Info, input: RevokeMembershipInvitationInput
+    ) -> MembershipInvitationPayload:
+        change = organizations.revoke_membership_invitation(
+            info.context.actor, decode_id(input.invitation_id, "MembershipInvitation"))
+        return await run_mutation(MembershipInvitationPayload, change, _invitation)
 
     @strawberry.mutation(description="Replace a member's organization and partner permissions.")
     async def set_member_permissions(self, info: Info, input: SetMemberPermissionsInput) -> MembershipPayload:

@@ -6,7 +6,8 @@
   member per partner permission; four more ADMINISTER_CUSTOMERS members, each in a management session on
   one customer: Contoso (grant of every delegated permission), Fabrikam (no grant), Litware (grant
   expired yesterday) and Tailspin (grant revoked);
-- Contoso's administrator and a member without permissions; a second partner, Southwind; a user in no
+- Contoso's administrator, a member without permissions and an open invitation to become a member (to
+  ivan@contoso.example); a second partner, Southwind; a user in no
   organization; an organization with a pending partner application (Adatum);
 - the catalog (product, plan with an EUR price), an exchange rate, a commission rule, a tier, a certification of Northwind, a payment, a
   requested and an approved payout of Northwind, its expert code, an affiliate link, a coupon, an open
@@ -38,6 +39,7 @@ from tests.support import (
     Person,
     add_member,
     create_organization,
+    invite_member,
     make_operator,
     make_partner,
     operator,
@@ -176,6 +178,8 @@ async def build_world(api: Api, clock: Any) -> World:
     people["member"] = await register(api, "mia@contoso.example", "Mia Member")
     world.ids["membership:member"] = (await add_member(api, people["administrator"], world.ids["customer"],
                                                        "mia@contoso.example"))["id"]
+    world.ids["membership_invitation"] = (await invite_member(api, people["administrator"], world.ids["customer"],
+                                                              "ivan@contoso.example"))["id"]
 
     adatum = await register(api, "admin@adatum.example", "Adatum Admin")
     adatum_organization = await create_organization(api, adatum, "Adatum")

@@ -29,7 +29,8 @@ async def test_changes_are_recorded_with_who_what_and_how(api):
     events = await _actions(api, admin.token, organization["id"])
 
     assert [e["action"] for e in events] == [
-        "organization.update", "membership.create", "membership.create", "organization.create",
+        "organization.update", "membership.create", "membership_invitation.accept", "membership_invitation.create",
+        "membership.create", "organization.create",
     ]
     update = events[0]
     assert update["via"] == "SESSION"
@@ -61,7 +62,7 @@ async def test_administrators_read_their_log_members_and_outsiders_do_not(api):
     outsider = await register(api, "eve@evil.example")
     await create_organization(api, outsider, "Evil")
 
-    assert len(await _actions(api, admin.token, organization["id"])) == 3
+    assert len(await _actions(api, admin.token, organization["id"])) == 5
     assert await api.error_code(EVENTS, {"org": organization["id"]}, token=member.token) == "FORBIDDEN"
     assert await api.error_code(EVENTS, {"org": organization["id"]}, token=outsider.token) == "NOT_FOUND"
     assert all(e["organization"]["name"] == "Evil" for e in await _actions(api, outsider.token))

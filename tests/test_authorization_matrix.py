@@ -177,6 +177,13 @@ OPERATIONS: dict[str, Operation] = {
                           inputs(email="new.person@example.com", password=PASSWORD, name="New Person")),
     "login": Operation("login", mutation("login", "LoginInput", "token"),
                        inputs(email="nora@nowhere.example", password=PASSWORD)),
+    # A wrong registration link: public, and the payload says why.
+    "confirmRegistration": Operation("confirmRegistration",
+                                     mutation("confirmRegistration", "ConfirmRegistrationInput", "token"),
+                                     inputs(token="ppr_not-a-real-token"), frozenset({"INVALID_TOKEN"})),
+    # A wrong unlock link: public, and the payload says why.
+    "unlockAccount": Operation("unlockAccount", mutation("unlockAccount", "UnlockAccountInput", "unlocked"),
+                               inputs(token="ppu_not-a-real-token"), frozenset({"INVALID_TOKEN"})),
     "logout": Operation("logout", "mutation M { logout { errors { field code } } }"),
     "logoutEverywhere": Operation("logoutEverywhere", "mutation M { logoutEverywhere { errors { field code } } }"),
     "createApiKey": Operation("createApiKey", mutation("createApiKey", "CreateApiKeyInput", "secret"),
@@ -190,9 +197,22 @@ OPERATIONS: dict[str, Operation] = {
     "updateOrganization": Operation("updateOrganization",
                                     mutation("updateOrganization", "UpdateOrganizationInput", "organization { id }"),
                                     inputs(organizationId=customer, name="Renamed Ltd")),
-    "addMember": Operation("addMember", mutation("addMember", "AddMemberInput", "membership { id }"),
+    "addMember": Operation("addMember", mutation("addMember", "AddMemberInput", "invitation { id }"),
                            inputs(organizationId=customer, email="nora@nowhere.example", role="MEMBER",
                                   organizationPermissions=[], partnerPermissions=[])),
+    "revokeMembershipInvitation": Operation(
+        "revokeMembershipInvitation",
+        mutation("revokeMembershipInvitation", "RevokeMembershipInvitationInput", "invitation { id }"),
+        inputs(invitationId=ident("membership_invitation"))),
+    # A wrong link: the invited person answers signed in (accepting) or not (declining); the payload says why.
+    "acceptMembershipInvitation": Operation(
+        "acceptMembershipInvitation",
+        mutation("acceptMembershipInvitation", "AcceptMembershipInvitationInput", "membership { id }"),
+        inputs(token="ppm_not-a-real-token"), frozenset({"INVALID_TOKEN"})),
+    "declineMembershipInvitation": Operation(
+        "declineMembershipInvitation",
+        mutation("declineMembershipInvitation", "DeclineMembershipInvitationInput", "declined"),
+        inputs(token="ppm_not-a-real-token"), frozenset({"INVALID_TOKEN"})),
     # Giving Northwind's member without permissions a partner permission (partner side) ...
     "setMemberPermissions(partner)": Operation(
         "setMemberPermissions", mutation("setMemberPermissions", "SetMemberPermissionsInput", "membership { id }"),
@@ -432,6 +452,8 @@ _ROWS: dict[str, tuple[str, ...]] = {
     "coupons(partnerId)":               (U, N, N, N, A, F, F, F, A, N, F, F, F, F, A, F, U, U, U),
     "register":                         (A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A),
     "login":                            (A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A),
+    "confirmRegistration":              (A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A),
+    "unlockAccount":                    (A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A),
     "logout":                           (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
     "logoutEverywhere":                 (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
     "createApiKey":                     (U, F, F, F, F, F, F, F, F, F, F, F, F, F, A, F, U, U, U),
@@ -439,6 +461,9 @@ _ROWS: dict[str, tuple[str, ...]] = {
     "createOrganization":               (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
     "updateOrganization":               (U, N, A, F, F, N, F, F, F, N, A, F, F, F, F, F, U, U, U),
     "addMember":                        (U, N, A, F, F, N, F, F, F, N, A, F, F, F, F, F, U, U, U),
+    "revokeMembershipInvitation":       (U, N, A, F, F, N, F, F, F, N, A, F, F, F, F, F, U, U, U),
+    "acceptMembershipInvitation":       (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
+    "declineMembershipInvitation":      (A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A),
     "setMemberPermissions(partner)":    (U, N, N, N, A, F, F, F, A, N, F, F, F, F, F, F, U, U, U),
     "setMemberPermissions(customer)":   (U, N, A, F, N, N, N, N, N, N, A, N, N, N, F, F, U, U, U),
     "setMemberRole":                    (U, N, A, F, N, N, N, N, N, N, F, N, N, N, F, F, U, U, U),
@@ -543,7 +568,10 @@ async def env(template_database: str, tmp_path_factory: pytest.TempPathFactory) 
         shutil.copyfile(template_database, folder / "portal.sqlite3")
         url, copy = f"sqlite://{folder / 'portal.sqlite3'}", folder / "world.sqlite3"
     with time_machine.travel(START, tick=False) as clock:
-        async for api in start_api(test_settings(url, webhook_allow_private_networks=True)):
+        # The world is restored between tests, the mail rates' counts are not: every allowed
+        # invitation of a row goes to the same address.
+        async for api in start_api(test_settings(url, webhook_allow_private_networks=True,
+                                                 mail_recipient_rate="1000/day")):
             world = await build_world(api, clock)
             store = WorldStore(url, copy, "matrix_world")
             await store.save()

@@ -14,15 +14,20 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.conftest import PASSWORD, START
+from resolvers.jobs import run_job
+from tests.conftest import PASSWORD, START, start_api, test_settings
 from tests.support import (
     ADD_MEMBER,
     Partner,
     Person,
+    ACCEPT_MEMBERSHIP,
+    accept_membership,
     add_member,
     create_organization,
+    invite_member,
     make_operator,
     make_partner,
+    membership_link_token,
     operator,
     register,
 )
@@ -313,7 +318,7 @@ async def test_unknown_codes_other_programs_and_itself_are_refused(api, world):
         assert payload["relationship"] is None
     # A partner cannot be its own service partner
     itself = await choose(api, world.partner.admin, world.partner.id, world.partner.code)
-    assert [(e["field"], e["code"]) for e in itself["errors"]] == [("partnerCode", "INVALID_VALUE")]
+    assert [(e["field"], e["code"]) for e in itself["errors"]] == [("partnerCode", "SELF_REFERRAL")]
 
     # And nothing was linked
     for organization_id, who in ((world.customer_id, world.admin), (world.partner.id, world.partner.admin)):
@@ -409,6 +414,47 @@ async def test_removing_the_partner(clock, api, linked):
     again = (await api.data(REMOVE_PARTNER, {"id": world.customer_id}, token=world.overseer.token))[
         "removeServicePartner"]
     assert [e["code"] for e in again["errors"]] == ["NO_SERVICE_PARTNER"]
+
+
+async def test_choosing_and_removing_the_partner_over_and_over_mails_each_notice_once_an_hour(clock, api, world):
+    partner_admin = world.partner.admin.email
+
+    # When the customer chooses and removes the partner three times within the hour
+    for _ in range(3):
+        await chosen(api, world.admin, world.customer_id, world.partner.code)
+        await api.data(REMOVE_PARTNER, {"id": world.customer_id}, token=world.admin.token)
+
+    # Then each side got each notice once
+    assert (await subjects_to(api, world.operator, partner_admin))[:3] == [
+        "Contoso Ltd is no longer your customer", "Contoso Ltd is now your customer",
+        "Welcome to the partner program, Northwind Partners"]
+    assert len(await subjects_to(api, world.operator, world.admin.email)) == 2
+    # And the same notice goes out again after the hour
+    clock.shift(timedelta(minutes=61))
+    await chosen(api, world.admin, world.customer_id, world.partner.code)
+    assert (await subjects_to(api, world.operator, partner_admin))[:2] == [
+        "Contoso Ltd is now your customer", "Contoso Ltd is no longer your customer"]
+
+
+async def test_an_organization_causes_a_limited_number_of_notices(database_url):
+    async for api in start_api(test_settings(database_url, mail_notice_rate="6/hour")):
+        reviewer = await operator(api)
+        partners = [await make_partner(api, reviewer, f"admin@p{i}.example", f"Partner {i}") for i in range(3)]
+        admin = await register(api, "chris@contoso.example", "Chris Contoso")
+        customer = await create_organization(api, admin, "Contoso Ltd")
+
+        # Each choice notifies the customer's and the partner's administrators (and a change the old partner's)
+        for partner in partners:
+            await chosen(api, admin, customer["id"], partner.code)
+
+        # The choices were made, but past 6 notices none was sent
+        told = [[subject for subject in await subjects_to(api, reviewer, partner.admin.email) if "Contoso" in subject]
+                for partner in partners]
+        assert told == [["Contoso Ltd is no longer your customer", "Contoso Ltd is now your customer"],
+                        ["Contoso Ltd is now your customer"], []]
+        assert len(await subjects_to(api, reviewer, admin.email)) == 3
+        current = (await api.data(SERVICE_PARTNER, {"id": customer["id"]}, token=admin.token))["node"]
+        assert current["servicePartner"]["partner"]["name"] == "Partner 2"
 
 
 # --- the delegated grant ---------------------------------------------------------------------------
@@ -694,7 +740,7 @@ async def test_the_customer_sees_every_session_action_and_only_those(api, linked
             "serviceProviderActivity"]
         assert [(e["node"]["action"], e["node"]["actor"]["email"]) for e in activity["edges"]] == [
             ("management_session.end", world.staff.email),
-            ("membership.create", world.staff.email),
+            ("membership_invitation.create", world.staff.email),
             ("organization.update", world.staff.email),
             ("management_session.start", world.staff.email),
         ]
@@ -703,6 +749,94 @@ async def test_the_customer_sees_every_session_action_and_only_those(api, linked
 
     # And a plain member may not look
     assert await api.error_code(ACTIVITY, {"id": world.customer_id}, token=world.member.token) == "FORBIDDEN"
+
+
+AUDIT = """
+query Audit($id: ID!) {
+  auditEvents(organizationId: $id, first: 50) { edges { node { action targetId actor { email } changes } } }
+}"""
+SET_ROLE = """
+mutation Role($id: ID!) { setMemberRole(input: {membershipId: $id, role: ADMINISTRATOR}) { errors { code } } }"""
+ORGANIZATION_COUNT = "{ organizations { totalCount } }"
+
+
+async def member_emails(api, world: World) -> list[str]:
+    members = (await api.data(MEMBERS, {"id": world.customer_id}, token=world.admin.token))["node"]["members"]
+    return sorted(e["node"]["user"]["email"] for e in members["edges"])
+
+
+async def invited_in_session(api, world: World, email: str) -> dict:
+    """Someone the staff member invites in its session, who accepts: the membership."""
+    await register(api, email, "Bernie Burner")
+    invitation = await invite_member(api, world.staff, world.customer_id, email)
+    assert invitation["throughServicePartner"] is True
+    return await accept_membership(api, email)
+
+
+async def test_members_invited_in_a_session_end_when_the_customer_revokes_the_grant(api, linked):
+    world = linked
+    # Given MANAGE_MEMBERS granted, and in a session the staff member invites a throw-away account,
+    # which accepts, and another address, which has not answered yet
+    await grant(api, world.admin, world.customer_id, ["MANAGE_MEMBERS", "VIEW_BILLING"])
+    await start_session(api, world.staff, world.customer_id)
+    burner = await invited_in_session(api, world, "burner@mail.example")
+    pending = await register(api, "pending@mail.example", "Pat Pending")
+    await invite_member(api, world.staff, world.customer_id, pending.email)
+    # and one the customer's administrator adopted by making it administrator
+    adopted = await invited_in_session(api, world, "adopted@mail.example")
+    assert (await api.data(SET_ROLE, {"id": adopted["id"]}, token=world.admin.token))["setMemberRole"]["errors"] == []
+    assert "burner@mail.example" in await member_emails(api, world)
+
+    # When the customer revokes the grant
+    await api.data(REVOKE_GRANT, {"id": world.customer_id}, token=world.admin.token)
+
+    # Then the throw-away account is no member any more, and the unanswered invitation cannot be accepted
+    assert await member_emails(api, world) == [
+        "adopted@mail.example", "chris@contoso.example", "mia@contoso.example", "sam@contoso.example"]
+    link = await membership_link_token(pending.email)
+    refused = (await api.data(ACCEPT_MEMBERSHIP, {"token": link}, token=pending.token))["acceptMembershipInvitation"]
+    assert [e["code"] for e in refused["errors"]] == ["INVITATION_REVOKED"]
+    assert (await api.data(ORGANIZATION_COUNT, token=pending.token))["organizations"]["totalCount"] == 0
+    # And the customer's log tells what ended with the grant, in the revocation
+    events = [e["node"] for e in (await api.data(AUDIT, {"id": world.customer_id}, token=world.admin.token))[
+        "auditEvents"]["edges"]]
+    ended = [(e["action"], e["actor"]["email"]) for e in events[:3]]
+    assert sorted(ended) == [("delegated_grant.revoke", world.admin.email),
+                             ("membership.end_with_grant", world.admin.email),
+                             ("membership_invitation.end_with_grant", world.admin.email)]
+    assert next(e for e in events if e["action"] == "membership.end_with_grant")["targetId"] == burner["id"]
+
+
+@pytest.mark.parametrize("ending", ["grant_without_manage_members", "partner_removed"])
+async def test_members_invited_in_a_session_end_when_the_partner_may_no_longer_manage_members(api, linked, ending):
+    world = linked
+    await grant(api, world.admin, world.customer_id, ["MANAGE_MEMBERS", "MANAGE_SETTINGS"])
+    await start_session(api, world.staff, world.customer_id)
+    await invited_in_session(api, world, "burner@mail.example")
+
+    # A changed grant that still lets the partner manage members keeps them
+    await grant(api, world.admin, world.customer_id, ["MANAGE_MEMBERS"])
+    assert "burner@mail.example" in await member_emails(api, world)
+
+    if ending == "grant_without_manage_members":
+        await grant(api, world.admin, world.customer_id, ["MANAGE_SETTINGS"])
+    else:
+        await api.data(REMOVE_PARTNER, {"id": world.customer_id}, token=world.admin.token)
+
+    assert "burner@mail.example" not in await member_emails(api, world)
+
+
+async def test_members_invited_in_a_session_end_with_an_expired_grant_by_the_invitations_job(clock, api, linked):
+    world = linked
+    await grant(api, world.admin, world.customer_id, ["MANAGE_MEMBERS"], expires_at=START + timedelta(days=1))
+    await start_session(api, world.staff, world.customer_id)
+    await invited_in_session(api, world, "burner@mail.example")
+    assert await run_job("invitations", api.settings) == "0 invitation(s) expired"
+
+    clock.shift(timedelta(days=1))
+
+    assert await run_job("invitations", api.settings) == "0 invitation(s) expired, 1 membership(s) ended with their grant"
+    assert "burner@mail.example" not in await member_emails(api, world)
 
 
 # --- my customers ----------------------------------------------------------------------------------

@@ -18,7 +18,17 @@ import pytest
 
 from resolvers.jobs import run_job
 from tests.conftest import PASSWORD, START, start_api, test_settings
-from tests.support import LOGIN, Partner, Person, add_member, create_organization, make_partner, operator, register
+from tests.support import (
+    ADD_MEMBER,
+    LOGIN,
+    Partner,
+    Person,
+    add_member,
+    create_organization,
+    make_partner,
+    operator,
+    register,
+)
 
 INVITE = """
 mutation Invite($input: InviteCustomerInput!) {
@@ -722,3 +732,43 @@ async def test_the_invitation_arrives_over_smtp_and_its_link_registers_the_custo
     # And the link from the mail registers Chris
     accepted = await accept(api, token)
     assert accepted["errors"] == [] and accepted["organization"]["name"] == "Contoso Ltd"
+
+
+# --- mail rates ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def rated_api(database_url):
+    async for running in start_api(test_settings(database_url, mail_invitation_rate="3/hour",
+                                                 mail_recipient_rate="2/day")):
+        yield running
+
+
+async def test_invitation_mails_are_rated_per_sending_organization_and_per_address(clock, rated_api):
+    api = rated_api
+    reviewer = await operator(api)
+    partner = await make_partner(api, reviewer)
+    other = await make_partner(api, reviewer, "admin@fabrikam.example", "Fabrikam")
+
+    # An address gets 2 invitation mails a day, whoever sends them (a resend is one)
+    invitation = await invited(api, partner.admin, "chris@contoso.example")
+    await api.data(RESEND, {"id": invitation["id"]}, token=partner.admin.token)
+    assert await api.error_code(RESEND, {"id": invitation["id"]}, token=partner.admin.token) == "THROTTLED"
+    refused = await api.post(INVITE, {"input": {"email": "chris@contoso.example", "organizationName": "Contoso"}},
+                             token=other.admin.token)
+    assert refused["errors"][0]["extensions"]["code"] == "THROTTLED"
+    assert "try again in" in refused["errors"][0]["message"]
+
+    # An organization sends 3 invitation mails an hour, to customers and to members alike
+    await invited(api, partner.admin, "dana@contoso.example")
+    member = {"input": {"organizationId": partner.id, "email": "erin@northwind.example"}}
+    assert await api.error_code(ADD_MEMBER, member, token=partner.admin.token) == "THROTTLED"
+    assert (await invite(api, other.admin, "erin@northwind.example"))["errors"] == []
+
+    # Nothing refused was mailed, and the next hour brings room again
+    mailed = [m["recipient"] for m in await outbox(api, reviewer) if "ppi_" in m["textBody"] or "ppm_" in m["textBody"]]
+    assert sorted(mailed) == ["chris@contoso.example", "chris@contoso.example", "dana@contoso.example",
+                              "erin@northwind.example"]
+    clock.shift(timedelta(hours=1))
+    admin = await signed_in_again(api, partner.admin)
+    assert (await api.data(ADD_MEMBER, member, token=admin.token))["addMember"]["errors"] == []

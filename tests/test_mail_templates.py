@@ -4,6 +4,7 @@ escapes HTML, and falls back to English for languages without templates."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -16,6 +17,7 @@ from resolvers.mail import (
     TEMPLATES,
     UnknownTemplate,
     choose_language,
+    defang,
     render_mail,
 )
 
@@ -55,6 +57,22 @@ SAMPLES: dict[str, list[dict]] = {
         for status, reference, note in (("REQUESTED", "", ""), ("APPROVED", "", ""), ("PAID", "PP-1234", ""),
                                         ("PAID", "", ""), ("REJECTED", "", "Bank details incomplete."))
     ],
+    "membership_invitation": [
+        {"organization_name": "Acme GmbH", "inviter_name": "Ada Admin", "partner_name": partner, "role": role,
+         "permissions": permissions, "email": "nina@example.com",
+         "link": "https://portal.example/memberships/accept?token=abc", "expires_at": EXPIRES}
+        for partner, role, permissions in (("", "MEMBER", ["VIEW_BILLING", "MANAGE_SETTINGS"]),
+                                           ("Northwind IT", "MEMBER", []), ("", "ADMINISTRATOR", []))
+    ],
+    "account_locked": [
+        {"email": "ann@example.com", "link": "https://portal.example/unlock?token=ppu_abc", "expires_at": EXPIRES,
+         "locked_until": EXPIRES},
+    ],
+    "registration_confirm": [
+        {"email": "ann@example.com", "link": "https://portal.example/register/confirm?token=ppr_abc",
+         "expires_at": EXPIRES},
+    ],
+    "registration_exists": [{"email": "ann@example.com", "link": "https://portal.example"}],
 }
 NAMES_IN_TEXT = {"organization_name", "partner_name", "customer_name"}
 
@@ -137,6 +155,27 @@ def test_html_is_escaped_and_text_is_not():
     assert "<script>" not in mail.html and "<b>" not in mail.html
     assert 'href="https://portal.example/invitations/abc?x=1&amp;y=2"' in mail.html
     assert "<b>Smith & Sons</b>" in mail.text and "<b>Smith & Sons</b>" in mail.subject
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_names_others_chose_show_no_link_and_no_markup(template, language):
+    names = {"organization_name": "Win at https://evil.example/x", "customer_name": "<a href=x>evil.example</a>",
+             "partner_name": "www.evil.example", "inviter_name": "Eve <img src=x> evil.example"}
+    for sample in SAMPLES[template]:
+        context = {**sample, **{key: names[key] for key in names if key in sample and sample[key]}}
+
+        mail = render_mail(template, language, context)
+
+        for part in (mail.subject, mail.text, mail.html):
+            assert "https://evil" not in part and "evil.example" not in part and "www.evil" not in part
+        assert "<a href=x>" not in mail.html and "<img" not in mail.html
+        assert not [href for href in re.findall(r'href="([^"]*)"', mail.html) if "evil" in href]
+
+
+def test_defanging_leaves_ordinary_names_alone():
+    assert [defang(name) for name in ("Acme Inc.", "A.B. Smith", "Müller GmbH & Co. KG", "evil.example")] == [
+        "Acme Inc.", "A.B. Smith", "Müller GmbH & Co. KG", "evil[.]example"]
 
 
 def test_a_subject_stays_on_one_line():
