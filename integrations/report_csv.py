@@ -19,37 +19,34 @@ import csv
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from strawberry.relay import GlobalID, GlobalIDValueError
 
+from integrations.spreadsheet import safe_row
 from models.enums import CommissionStatus, CommissionType, Program
 from permissions.actor import Actor
-from permissions.errors import AccessError, NotFound
+from permissions.errors import AccessError
 from resolvers import reports
 from resolvers.clock import now
 from resolvers.errors import BadArgument
+from resolvers.keys import primary_key_in
 from resolvers.money import to_decimal
 from resolvers.reports import LeaderboardMetric, ReportDimension, ReportPeriod
 
 STATUS_OF_ERROR = {"UNAUTHENTICATED": 401, "NO_ORGANIZATION": 403, "FORBIDDEN": 403, "NOT_FOUND": 404}
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 ROWS_PER_CHUNK = 500  # aggregate rows per written chunk
 
 Rows = AsyncIterator[Iterable[Sequence[Any]]]
 Export = Callable[[Actor, Request], Awaitable[tuple[list[str], Rows]]]
 
 
-def safe_text(value: str | None) -> str:
-    """A text cell a spreadsheet will not run as a formula (OWASP: CSV injection)."""
-    text = value or ""
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
-
-
-def _amount(minor: int, currency: str) -> str:
-    return str(to_decimal(minor, currency))
+def _amount(minor: int, currency: str) -> Decimal:
+    """A number, not text: the formula guard leaves it alone (-5.00 stays a negative amount)."""
+    return to_decimal(minor, currency)
 
 
 def _id(type_name: str, value: int | None) -> str:
@@ -87,27 +84,27 @@ def _moment(request: Request, name: str) -> datetime | None:
 
 
 def _object_id(request: Request, name: str, type_name: str) -> int | None:
-    """A global id of the type, or the plain number; anything else is NOT_FOUND (as in GraphQL)."""
+    """A global id of the type, or the plain number, that its table can hold; anything else is a 400
+    (BAD_USER_INPUT in GraphQL)."""
     raw = _param(request, name)
     if raw is None:
         return None
-    if raw.isdigit():
-        return int(raw)
     try:
-        gid = GlobalID.from_id(raw)
+        gid = GlobalID(type_name, raw) if raw.isascii() and raw.isdigit() else GlobalID.from_id(raw)
     except GlobalIDValueError as error:
-        raise NotFound() from error
-    if gid.type_name != type_name or not gid.node_id.isdigit():
-        raise NotFound()
-    return int(gid.node_id)
+        raise BadArgument(f"`{name}` is not the id of a {type_name}.") from error
+    pk = primary_key_in(type_name, gid.node_id) if gid.type_name == type_name else None
+    if pk is None:
+        raise BadArgument(f"`{name}` is not the id of a {type_name}.")
+    return pk
 
 
 def _integer(request: Request, name: str, default: int) -> int:
     raw = _param(request, name)
     if raw is None:
         return default
-    if not raw.isdigit():
-        raise BadArgument(f"`{name}` is a whole number.")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+        raise BadArgument(f"`{name}` is a whole number below 10^9.")
     return int(raw)
 
 
@@ -153,8 +150,8 @@ async def commissions_csv(actor: Actor, request: Request) -> tuple[list[str], Ro
     def cells(group: reports.CommissionGroup) -> list[Any]:
         values = {
             ReportDimension.PERIOD: [group.period.isoformat() if group.period else ""],
-            ReportDimension.PARTNER: [_id("Organization", group.partner_id), safe_text(group.partner_name)],
-            ReportDimension.PRODUCT: [_id("Product", group.product_id), safe_text(group.product_name)],
+            ReportDimension.PARTNER: [_id("Organization", group.partner_id), group.partner_name or ""],
+            ReportDimension.PRODUCT: [_id("Product", group.product_id), group.product_name or ""],
             ReportDimension.PROGRAM: [group.program or ""],
             ReportDimension.TYPE: [group.type or ""],
             ReportDimension.STATUS: [group.status or ""],
@@ -177,9 +174,9 @@ async def commission_lines_csv(actor: Actor, request: Request) -> tuple[list[str
         async for batch in batches:
             yield ([
                 row["id"], row["created_at"].isoformat(), _id("Organization", row["partner_id"]),
-                safe_text(row["partner__name"]), _id("Organization", row["customer_id"]),
-                safe_text(row["customer__name"]), row["program"], row["type"], row["status"],
-                _id("Product", row["payment__plan__product_id"]), safe_text(row["payment__plan__product__name"]),
+                row["partner__name"] or "", _id("Organization", row["customer_id"]),
+                row["customer__name"] or "", row["program"], row["type"], row["status"],
+                _id("Product", row["payment__plan__product_id"]), row["payment__plan__product__name"] or "",
                 _id("Payment", row["payment_id"]), _id("Refund", row["refund_id"]),
                 _amount(row["amount"], row["currency"]), row["currency"],
                 _amount(row["original_amount"], row["original_currency"]), row["original_currency"],
@@ -196,7 +193,7 @@ async def customer_funnel_csv(actor: Actor, request: Request) -> tuple[list[str]
     )
     header = ["period", "partner_id", "partner_name", "invited", "registered", "trial", "paid"]
     return header, _in_chunks([
-        [r.period.isoformat(), _id("Organization", r.partner_id), safe_text(r.partner_name), r.invited,
+        [r.period.isoformat(), _id("Organization", r.partner_id), r.partner_name or "", r.invited,
          r.registered, r.trial, r.paid] for r in funnel
     ])
 
@@ -210,7 +207,7 @@ async def partner_leaderboard_csv(actor: Actor, request: Request) -> tuple[list[
     )
     header = ["rank", "partner_id", "partner_name", "commission", "currency", "new_customers", "paying_customers"]
     return header, _in_chunks([
-        [e.rank, _id("Organization", e.partner_id), safe_text(e.partner_name), _amount(e.commission, e.currency),
+        [e.rank, _id("Organization", e.partner_id), e.partner_name or "", _amount(e.commission, e.currency),
          e.currency, e.new_customers, e.paying_customers] for e in entries
     ])
 
@@ -232,15 +229,16 @@ def _error(status: int, code: str, message: str) -> Response:
 
 
 async def _encode(header: list[str], rows: Rows) -> AsyncIterator[str]:
-    """The header, then one chunk per batch of rows, each written into a fresh small buffer."""
+    """The header, then one chunk per batch of rows, each written into a fresh small buffer; every
+    cell through the formula guard (integrations/spreadsheet.py)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
+    writer.writerow(safe_row(header))
     yield buffer.getvalue()
     async for batch in rows:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerows(batch)
+        writer.writerows(safe_row(row) for row in batch)
         yield buffer.getvalue()
 
 

@@ -13,7 +13,10 @@ then become the same operations an integrator's `billing:write` key performs, wi
 
 Keys are Stripe object ids where an object happens once (an invoice is paid once, a refund
 is made once): a replayed event and a different event about the same invoice or refund
-both count once. A subscription changes many times, so each event is its own change.
+both count once. A subscription changes many times, so each event is its own change; Stripe
+delivers them in any order, so the last one applied is kept per subscription and an older
+one (by `created`, see resolvers/stripe.py for events of the same second) is stored but
+changes nothing: `{"status": "ignored", "reason": "superseded"}`, 200.
 
 Answers: 503 without a secret; 400 for a missing, wrong or stale signature or a payload
 that is no event (nothing stored); 200 for events taken, repeated or deliberately ignored
@@ -334,9 +337,21 @@ async def _license_plan(price: dict[str, Any]) -> str:
     return "Stripe subscription"
 
 
+def _subscription_event(event: dict[str, Any], subscription: dict[str, Any]) -> stripe_links.SubscriptionEvent:
+    subscription_id = _required(subscription, "id", str)
+    created = _time(event.get("created"))
+    if created is None:
+        raise Malformed("event.created is missing")
+    if len(subscription_id) > 255:
+        raise Malformed("subscription.id is longer than Stripe's ids")
+    return stripe_links.SubscriptionEvent(subscription_id, created, stripe_links.SUBSCRIPTION_EVENT_RANK[event["type"]],
+                                          event["id"])
+
+
 async def subscription_changed(event: dict[str, Any], settings: Settings) -> Outcome:
+    """The license, unless a later event of the same subscription was applied already."""
     subscription = event["data"]["object"]
-    _required(subscription, "id", str)
+    order = _subscription_event(event, subscription)
     status = SUBSCRIPTION_STATUS.get(_required(subscription, "status", str))
     if status is None:
         return _ignored(f"status_{subscription['status']}")
@@ -356,10 +371,20 @@ async def subscription_changed(event: dict[str, Any], settings: Settings) -> Out
     trial_ends_at = _time(subscription.get("trial_end")) if status is LicenseStatus.TRIAL else None
     plan = await _license_plan(price)
     event_id = event["id"]
-    result = await _take(event_id, lambda: billing.record_license_change(
-        webhook_actor(), source=SOURCE, external_id=event_id, organization_id=organization_id, status=status,
-        plan=plan, seats=seats, mrr_amount=str(mrr), currency=currency, trial_ends_at=trial_ends_at,
-    ))
+    recorded: dict[str, Any] = {}
+
+    async def record() -> None:
+        recorded.update(await billing.record_license_change(
+            webhook_actor(), source=SOURCE, external_id=event_id, organization_id=organization_id,
+            subscription_event=order, status=status, plan=plan, seats=seats, mrr_amount=str(mrr), currency=currency,
+            trial_ends_at=trial_ends_at,
+        ))
+
+    result = await _take(event_id, record)
+    if result == "recorded" and recorded.get("applied") is False:
+        logger.info("Stripe event %s is older than the last one applied to subscription %s: not applied",
+                    event_id, order.subscription_id)
+        return Outcome("ignored", "superseded", objects=[{"id": event_id, "status": "superseded"}])
     return _summarize([{"id": event_id, "status": result}])
 
 

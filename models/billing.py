@@ -82,3 +82,20 @@ class StripeCustomer(Model):
 
     class Meta:
         table = "stripe_customers"
+
+
+class StripeSubscription(Model):
+    """The last event applied to the license for each Stripe subscription.
+
+    Stripe delivers events in any order: one that sorts before it (by created time, then type,
+    then id) is kept as a billing event but changes nothing."""
+
+    id = fields.IntField(primary_key=True)
+    stripe_subscription_id = fields.CharField(max_length=255, unique=True)
+    organization = fields.ForeignKeyField("models.Organization", related_name=False, on_delete=fields.CASCADE)
+    event_created = fields.DatetimeField()
+    event_rank = fields.SmallIntField()  # orders events of the same second: created, updated, deleted
+    event_id = fields.CharField(max_length=255)
+
+    class Meta:
+        table = "stripe_subscriptions"

@@ -30,6 +30,7 @@ from resolvers.commissions import apply_refund, commission_for_payment
 from resolvers.errors import UserErrorCode, fail
 from resolvers.identity import clean_name
 from resolvers.money import clean_currency, to_minor
+from resolvers.stripe import SubscriptionEvent, claim_subscription_event
 from settings import Settings
 
 PLAN_NAME_LENGTH = License._meta.fields_map["plan"].max_length
@@ -228,16 +229,21 @@ async def record_refund(
 
 
 async def record_license_change(
-    actor: Actor, *, source: str = "api", external_id: str, organization_id: int, **fields: Any
+    actor: Actor, *, source: str = "api", external_id: str, organization_id: int,
+    subscription_event: SubscriptionEvent | None = None, **fields: Any
 ) -> dict[str, Any]:
+    """A license change, taken once. A Stripe `subscription_event` older than the last one
+    applied to its subscription is kept but changes nothing (`applied: false`)."""
     _require_billing_writer(actor, source)
     if not await Organization.filter(id=organization_id).exists():
         raise NotFound()
     values = license_values(**fields)
 
     async def work() -> dict[str, Any]:
+        if subscription_event is not None and not await claim_subscription_event(subscription_event, organization_id):
+            return {"organization_id": organization_id, "applied": False}
         await _write_license(actor, organization_id, values)
-        return {"organization_id": organization_id}
+        return {"organization_id": organization_id, "applied": True}
 
     return await once(source, external_id, BillingEventKind.LICENSE_CHANGE, {"organization": organization_id, **values},
                       work)

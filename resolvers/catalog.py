@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from babel.numbers import get_currency_precision
@@ -19,7 +19,7 @@ from resolvers import audit
 from resolvers.clock import now
 from resolvers.errors import UserErrorCode, fail, query_argument
 from resolvers.identity import clean_name
-from resolvers.money import clean_currency, to_minor
+from resolvers.money import clean_currency, clean_rate, to_minor
 from resolvers.pagination import Page, paginate
 from settings import Settings
 
@@ -81,6 +81,16 @@ async def list_products(*, first: int | None, after: str | None) -> Page:
     return await paginate(Product.all(), fields=PRODUCT_FIELDS, first=first, after=after)
 
 
+async def get_product(product_id: int) -> dict[str, Any] | None:
+    """For `node`: products are public, like `products`."""
+    return await Product.filter(id=product_id).first().values(*PRODUCT_FIELDS)
+
+
+async def get_plan(plan_id: int) -> dict[str, Any] | None:
+    """For `node`: plans are public, like the `plans` of `products`."""
+    return await Plan.filter(id=plan_id).first().values(*PLAN_FIELDS)
+
+
 async def plans_of(product_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     rows = await Plan.filter(product_id__in=product_ids).order_by("id").values(*PLAN_FIELDS)
     result: dict[int, list[dict[str, Any]]] = {i: [] for i in product_ids}
@@ -95,12 +105,7 @@ async def set_exchange_rate(
     """How many units of `currency` one unit of the base currency buys, from a date on."""
     await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
     code = clean_currency(currency)
-    try:
-        value = Decimal(rate)
-    except InvalidOperation as error:
-        raise fail("rate", UserErrorCode.INVALID_VALUE, "Give the rate as a decimal number.") from error
-    if not value.is_finite() or value <= 0:
-        raise fail("rate", UserErrorCode.INVALID_VALUE, "The rate must be positive.")
+    value = clean_rate(rate)
     if code == settings.base_currency:
         raise fail("currency", UserErrorCode.INVALID_VALUE, f"{code} is the base currency (always 1).")
     async with in_transaction():

@@ -34,7 +34,7 @@ from models.catalog import Plan
 from models.codes import DiscountCode, DiscountRedemption
 from models.commissions import Commission
 from models.enums import CommissionStatus, CommissionType, Program
-from models.organizations import Membership, Organization
+from models.organizations import Organization
 from models.partners import PartnerProfile, ProgramEnrollment
 from models.referrals import Referral
 from permissions import policy
@@ -44,7 +44,7 @@ from permissions.errors import NotFound
 from resolvers import audit
 from resolvers.catalog import PLAN_FIELDS
 from resolvers.clock import now
-from resolvers.commissions import basis_points
+from resolvers.commissions import basis_points, own_organization
 from resolvers.errors import UserErrorCode, fail
 from resolvers.partners import acting_partner, random_code
 from settings import Settings
@@ -142,13 +142,6 @@ async def check_code(actor: Actor, throttle_lookup: Any, raw: str) -> dict[str, 
     return await _valid_code(actor, throttle_lookup, raw)
 
 
-async def _is_own(partner_id: int, customer_id: int) -> bool:
-    if partner_id == customer_id:
-        return True
-    partner_members = Membership.filter(organization_id=partner_id).values("user_id")
-    return await Membership.filter(organization_id=customer_id, user_id__in=Subquery(partner_members)).exists()
-
-
 async def get_redemption(redemption_id: int) -> dict[str, Any] | None:
     return await DiscountRedemption.filter(id=redemption_id).first().values(*REDEMPTION_FIELDS)
 
@@ -175,7 +168,7 @@ async def redeem_code(
         first = await DiscountRedemption.filter(customer_id=customer_id).first().values("id")
         if first is not None:
             return Redeemed(await get_redemption(first["id"]), already_redeemed=True)
-        if await _is_own(row["partner_id"], customer_id):
+        if await own_organization(row["partner_id"], customer_id):
             raise fail("code", UserErrorCode.INVALID_VALUE, "A partner cannot redeem its own code.")
         try:
             async with in_transaction():

@@ -7,17 +7,24 @@ Attribution, at the payment date (see the README's table):
    partner's invitation, `SELF` when it chose the partner itself before its first payment;
 2. otherwise the customer's referral: `AFFILIATE` (link) or `CODE` (discount code);
 3. otherwise nobody. One payment pays at most one partner.
+
+Self-dealing (`own_organization`): a partner never earns on its own organization or on an
+organization one of its members belongs to, whatever the channel. The edges refuse to make
+such a link (affiliate links, codes, choosing a service partner, invitations), and attribution
+skips a relationship or referral that has become one since (a membership added later, a link
+made before the rule): the payment is attributed as if that channel were not there.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
 
-from tortoise.expressions import F, Q
+from tortoise.expressions import F, Q, Subquery
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
@@ -26,10 +33,11 @@ from models.catalog import Plan, Product
 from models.commissions import Commission, CommissionRule
 from models.customers import CustomerRelationship
 from models.enums import CommissionRuleKind, CommissionStatus, CommissionType, Program, Recurrence, RelationshipSource
+from models.organizations import Membership
 from models.partners import PartnerProfile, ProgramEnrollment
 from models.referrals import Referral
 from models.webhooks import WebhookEventType
-from permissions import policy
+from permissions import policy, scoping
 from permissions.actor import Actor
 from permissions.enums import OperatorPermission, PartnerPermission
 from permissions.errors import NotFound
@@ -37,10 +45,12 @@ from resolvers import audit, webhooks
 from resolvers.catalog import conversion_rate, minor_exact, round_minor
 from resolvers.clock import now
 from resolvers.errors import UserErrorCode, fail
-from resolvers.money import clean_currency, to_minor
+from resolvers.money import MAX_MINOR, clean_currency, to_minor
 from resolvers.pagination import Page, paginate
 from resolvers.partners import acting_partner, readable_partner
 from settings import Settings
+
+logger = logging.getLogger("partner_portal.commissions")
 
 PROGRAM_OF_TYPE = {
     CommissionType.PARTNER: Program.SERVICE_PARTNER,
@@ -140,6 +150,23 @@ async def matching_rule(program: Program, partner_id: int, product_id: int | Non
 # --- attribution -----------------------------------------------------------------------------------
 
 
+async def own_organization(partner_id: int, organization_id: int) -> bool:
+    """The self-dealing rule of every channel: the partner itself, or an organization that one
+    of the partner's members (any role) belongs to, as the memberships stand now."""
+    if partner_id == organization_id:
+        return True
+    partner_members = Membership.filter(organization_id=partner_id).values("user_id")
+    return await Membership.filter(organization_id=organization_id, user_id__in=Subquery(partner_members)).exists()
+
+
+async def _not_own(partner_id: int, customer_id: int, channel: str) -> bool:
+    if await own_organization(partner_id, customer_id):
+        logger.warning("Organization %s is partner %s's own: its %s earns no commission", customer_id, partner_id,
+                       channel)
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Attribution:
     partner_id: int
@@ -151,7 +178,7 @@ async def attribute(customer_id: int, paid_at: datetime) -> Attribution | None:
     relationship = await CustomerRelationship.filter(
         Q(ended_at=None) | Q(ended_at__gt=paid_at), customer_id=customer_id, started_at__lte=paid_at
     ).order_by("-started_at").first().values("partner_id", "source", "started_at")
-    if relationship is not None:
+    if relationship is not None and await _not_own(relationship["partner_id"], customer_id, "relationship"):
         if relationship["source"] == RelationshipSource.INVITATION:
             return Attribution(relationship["partner_id"], CommissionType.PARTNER)
         first_paid = await Payment.filter(organization_id=customer_id).order_by("paid_at").first().values_list(
@@ -162,7 +189,7 @@ async def attribute(customer_id: int, paid_at: datetime) -> Attribution | None:
     referral = await Referral.filter(customer_id=customer_id, created_at__lte=paid_at).first().values(
         "partner_id", "type"
     )
-    if referral is not None:
+    if referral is not None and await _not_own(referral["partner_id"], customer_id, "referral"):
         return Attribution(referral["partner_id"], CommissionType(referral["type"]))
     return None
 
@@ -211,12 +238,16 @@ async def commission_for_payment(settings: Settings, payment: Payment) -> int | 
     else:
         source, base = rule["flat_currency"], Decimal(rule["flat_amount"])
     factor = await conversion_rate(settings, source, target, payment.paid_at.date())
+    exact = minor_exact(base, source, target, factor)
+    if abs(exact) > MAX_MINOR:  # only with absurd exchange rates; refused rather than overflowing the column
+        raise fail("amount", UserErrorCode.INVALID_VALUE,
+                   "The commission would exceed the largest amount the portal keeps: check the exchange rates.")
     hold_until = payment.paid_at + timedelta(days=rule["hold_days"])
     line = await Commission.create(
         source_key=f"payment:{payment.id}", partner_id=attribution.partner_id, customer_id=payment.organization_id,
         payment_id=payment.id, rule_id=rule["id"], type=attribution.type,
         status=CommissionStatus.APPROVED if hold_until <= now() else CommissionStatus.PENDING,
-        amount=round_minor(minor_exact(base, source, target, factor)), currency=target,
+        amount=round_minor(exact), currency=target,
         original_amount=payment.amount, original_currency=payment.currency, exchange_rate=str(factor),
         rate_bp=rule["rate_bp"], hold_until=hold_until, created_at=now(),
     )
@@ -378,6 +409,16 @@ async def approved_balance(partner_id: int) -> int:
 
 async def get_line(line_id: int) -> dict[str, Any] | None:
     return await Commission.filter(id=line_id).first().values(*COMMISSION_FIELDS)
+
+
+async def visible_line(actor: Actor, line_id: int) -> dict[str, Any] | None:
+    """For `node`: a commission line when `scoping.visible_commissions` lets the actor see it."""
+    return await (await scoping.visible_commissions(actor)).filter(id=line_id).first().values(*COMMISSION_FIELDS)
+
+
+async def visible_rule(actor: Actor, rule_id: int) -> dict[str, Any] | None:
+    """For `node`: a commission rule when `scoping.visible_commission_rules` lets the actor see it."""
+    return await (await scoping.visible_commission_rules(actor)).filter(id=rule_id).first().values(*RULE_FIELDS)
 
 
 # --- the program overview --------------------------------------------------------------------------------

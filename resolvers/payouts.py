@@ -32,6 +32,7 @@ from tortoise.expressions import Subquery
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
+from integrations.spreadsheet import safe_cell, safe_row
 from models.commissions import Commission, Payout, PayoutSettings
 from models.enums import CommissionStatus, PayoutMethod, PayoutStatus
 from models.organizations import Organization
@@ -105,6 +106,16 @@ def mask_iban(iban: str | None) -> str | None:
     return "*" * (len(iban) - 4) + iban[-4:]
 
 
+def _paypal_email(raw: str) -> str:
+    """A valid address that goes into PayPal's payout file unchanged: one the CSV formula guard
+    would alter (it starts with = + or -, or holds `|=`...) is refused rather than paid elsewhere."""
+    email = normalize_email(raw, "paypal_email")
+    if safe_cell(email) != email:
+        raise fail("paypal_email", UserErrorCode.INVALID_EMAIL,
+                   "This address would read as a spreadsheet formula in the payout file: use another one.")
+    return email
+
+
 def _validated_settings(method: PayoutMethod, paypal_email: str | None, account_holder: str | None,
                         iban: str | None, bic: str | None) -> dict[str, Any]:
     """The columns to store for the method; the other method's columns are cleared. All problems at once."""
@@ -122,7 +133,7 @@ def _validated_settings(method: PayoutMethod, paypal_email: str | None, account_
         if not (paypal_email or "").strip():
             problems.append(Problem("paypal_email", UserErrorCode.REQUIRED, "Enter the email of your PayPal account."))
         else:
-            check("paypal_email", lambda: normalize_email(paypal_email, "paypal_email"))
+            check("paypal_email", lambda: _paypal_email(paypal_email))
     else:
         check("account_holder", lambda: clean_name(account_holder or "", "account_holder"))
         check("iban", lambda: clean_iban(iban))
@@ -471,9 +482,9 @@ async def paypal_csv(actor: Actor, payout_ids: list[int] | None, currency: str |
         raise _nothing("PayPal")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    for row in rows:
-        writer.writerow([row["destination"]["paypal_email"], str(to_decimal(row["amount"], row["currency"])),
-                         row["currency"], f"PAYOUT-{row['id']}", f"Partner commission payout {row['id']}"])
+    for row in rows:  # every cell through the formula guard, as every CSV the portal writes
+        writer.writerow(safe_row([row["destination"]["paypal_email"], to_decimal(row["amount"], row["currency"]),
+                                  row["currency"], f"PAYOUT-{row['id']}", f"Partner commission payout {row['id']}"]))
     await _record_export(actor, "PAYPAL_CSV", rows)
     stamp = now().strftime("%Y%m%d-%H%M%S")
     return ExportFile(f"paypal-payouts-{currencies[0]}-{stamp}.csv", "text/csv", buffer.getvalue(), rows)

@@ -4,12 +4,20 @@ endpoint (`integrations/stripe_webhooks.py`) needs besides the billing resolvers
 An organization is named by Stripe metadata `organization_id` (on the customer, the
 invoice or the subscription) or, when Stripe does not say, by the mapping operators keep
 with `linkStripeCustomer`.
+
+Subscription events arrive in any order (Stripe does not guarantee it); the last one applied
+is kept per subscription (`StripeSubscription`), and an event that sorts before it changes
+nothing. Events sort by their `created` time; in the same second `created` before `updated`
+before `deleted`, then by event id. The order is a property of the events alone, so the
+license ends the same whatever order they were delivered in.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from strawberry.relay import GlobalID, GlobalIDValueError
@@ -17,7 +25,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
-from models.billing import BillingEvent, Refund, StripeCustomer
+from models.billing import BillingEvent, Refund, StripeCustomer, StripeSubscription
 from models.catalog import Plan
 from models.organizations import Organization
 from permissions import policy
@@ -26,6 +34,7 @@ from permissions.enums import OperatorPermission
 from permissions.errors import NotFound
 from resolvers import audit
 from resolvers.errors import UserErrorCode, fail
+from resolvers.keys import primary_key_in
 
 logger = logging.getLogger("partner_portal.stripe")
 
@@ -85,15 +94,13 @@ def organization_id_in(metadata: Any) -> int | None:
     if not isinstance(raw, str | int) or isinstance(raw, bool):
         return None
     text = str(raw).strip()
-    if text.isdigit():
-        return int(text)
+    if text.isascii() and text.isdigit():
+        return primary_key_in("Organization", text)
     try:
         gid = GlobalID.from_id(text)
     except (GlobalIDValueError, ValueError, UnicodeDecodeError):
         return None
-    if gid.type_name != "Organization" or not gid.node_id.isdigit():
-        return None
-    return int(gid.node_id)
+    return primary_key_in("Organization", gid.node_id) if gid.type_name == "Organization" else None
 
 
 async def find_organization(stripe_customer_id: str | None, metadata: list[Any]) -> int | None:
@@ -138,3 +145,40 @@ async def refunded_so_far(payment_external_id: str) -> int:
         "total"
     )
     return (row or {}).get("total") or 0
+
+
+# --- the order of subscription events ---------------------------------------------------------------------
+
+SUBSCRIPTION_EVENT_RANK = {
+    "customer.subscription.created": 0, "customer.subscription.updated": 1, "customer.subscription.deleted": 2,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionEvent:
+    """Where an event stands in its subscription's history (see the module docstring)."""
+
+    subscription_id: str
+    created: datetime
+    rank: int
+    event_id: str
+
+    @property
+    def order(self) -> tuple[datetime, int, str]:
+        return self.created, self.rank, self.event_id
+
+
+async def claim_subscription_event(event: SubscriptionEvent, organization_id: int) -> bool:
+    """Inside the caller's transaction: True, and the event kept as its subscription's last, when it
+    sorts after the last one applied; False when it is older and must change nothing."""
+    row = await StripeSubscription.select_for_update().filter(stripe_subscription_id=event.subscription_id).first()
+    values = {"organization_id": organization_id, "event_created": event.created, "event_rank": event.rank,
+              "event_id": event.event_id}
+    if row is None:
+        # a concurrent first event of the subscription makes this fail; the caller's `once` retries
+        await StripeSubscription.create(stripe_subscription_id=event.subscription_id, **values)
+        return True
+    if (row.event_created, row.event_rank, row.event_id) >= event.order:
+        return False
+    await StripeSubscription.filter(id=row.id).update(**values)
+    return True

@@ -27,7 +27,7 @@ from uuid import uuid4
 import pytest
 from strawberry.relay import GlobalID
 
-from models.commissions import Commission, IdempotencyRecord, Payout
+from models.commissions import Commission, IdempotencyRecord, Payout, PayoutSettings
 from models.identity import User
 from resolvers.clock import now
 from resolvers.jobs import run_job
@@ -560,6 +560,31 @@ async def test_the_paypal_file_lists_approved_paypal_payouts_of_one_currency(wor
 
     # then
     assert [e["code"] for e in empty["errors"]] == ["NOTHING_TO_EXPORT"]
+
+
+@pytest.mark.parametrize("address", ["=1+2@evil.example", "-2+3@evil.example", "money|=cmd@evil.example"])
+async def test_a_paypal_address_that_reads_as_a_formula_is_refused(world, address):
+    refused = await set_settings(world.api, world.partner, paypalEmail=address)
+    allowed = await set_settings(world.api, world.partner, paypalEmail="money+payouts@northwind.example")
+
+    assert [(e["field"], e["code"]) for e in refused["errors"]] == [("paypalEmail", "INVALID_EMAIL")]
+    assert allowed["errors"] == []
+
+
+async def test_the_paypal_file_guards_every_cell_against_formulas(world):
+    """An address saved before the check above (written directly) cannot run in the operator's
+    spreadsheet: the PayPal file goes through the same formula guard as the reports."""
+    await PayoutSettings.filter(partner_id=pk(world.partner.id)).update(paypal_email="-2+3@evil.example")
+    await write_lines(world.partner, ["150.00"])
+    payout = await world.approved_payout()
+
+    exported = (await world.api.data(EXPORT, {"input": {"format": "PAYPAL_CSV", "currency": "EUR"}},
+                                     token=world.operator.token))["exportPayouts"]
+
+    assert exported["errors"] == []
+    assert list(csv.reader(io.StringIO(exported["file"]["content"]))) == [
+        ["'-2+3@evil.example", "150.00", "EUR", f"PAYOUT-{pk(payout['id'])}",
+         f"Partner commission payout {pk(payout['id'])}"]]
 
 
 async def test_the_sepa_file_is_a_valid_credit_transfer_of_approved_eur_bank_payouts(world):

@@ -17,7 +17,6 @@ import logging
 import random
 import re
 import sys
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -583,6 +582,36 @@ async def test_csv_reports_equal_the_graphql_reports(clock, api, world):
         (e["partner"]["id"], e["commission"]["amount"]) for e in graphql_board]
 
 
+NUMBER = re.compile(r"-?\d+(\.\d+)?(?=$|[,;|\t\r\n\"])")  # a whole number cell, e.g. -2.50
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+async def test_no_csv_cell_starts_a_formula_under_any_separator(clock, api, world):
+    """OWASP CSV injection: a spreadsheet may split a row on `;` (European locales), tab or `|`
+    rather than `,`, or ignore the quoting; then no piece of a text cell may start a formula.
+    Negative amounts stay plain numbers."""
+    names = ["Contoso;=cmd|' /C calc'!A0", "Globex, -2+3", "Initech\t@SUM(1)", ' "=HYPERLINK(""x"")', "Umbrella"]
+    partner_id = pk(world.northwind.id)
+    for number, name in enumerate(names):
+        customer = await Organization.create(name=name)
+        payment = await Payment.create(external_id=f"pay-{number}", organization=customer, amount=1000,
+                                       currency="EUR", paid_at=START_OF_TESTS, created_at=START_OF_TESTS)
+        await Commission.create(source_key=f"payment:{payment.id}", partner_id=partner_id, customer_id=customer.id,
+                                payment_id=payment.id, type="SELF", status="APPROVED", amount=-250, currency="EUR",
+                                original_amount=1000, original_currency="EUR", created_at=START_OF_TESTS)
+
+    response = await get_csv(api, "commission-lines", {}, api_key=world.reports_key)
+
+    assert response.status_code == 200
+    rows = parse_csv(response.text)
+    assert sorted(r["customer_name"] for r in rows) == sorted([
+        "Contoso;'=cmd|' /C calc'!A0", "Globex, '-2+3", "Initech\t'@SUM(1)", ' "\'=HYPERLINK(""x"")', "Umbrella"])
+    assert {r["amount"] for r in rows} == {"-2.50"}
+    for separator in (",", ";", "\t", "|", "\n"):
+        pieces = [piece.lstrip(' "') for piece in response.text.split(separator)]
+        assert [p for p in pieces if p.startswith(FORMULA_STARTS) and not NUMBER.match(p)] == [], separator
+
+
 async def test_csv_reports_refuse_as_graphql_does(clock, api, world):
     customers_only = await register(api, "carol@northwind.example")
     await add_member(api, world.northwind.admin, world.northwind.id, customers_only.email,
@@ -666,9 +695,7 @@ async def test_a_100000_line_export_streams_in_bounded_batches(clock, api, world
 
     partner = pk(world.northwind.id)
     customer = await Organization.create(name="@Mass Customer")
-    started = time.monotonic()
     await insert_lines(partner, customer.id, 100_000)
-    inserted = time.monotonic() - started
     app = api.client._transport.app  # the app under test, already running (its lifespan)
     events: list[tuple[str, object]] = []
     received = Received()
@@ -706,14 +733,12 @@ async def test_a_100000_line_export_streams_in_bounded_batches(clock, api, world
     level = sql_log.level
     sql_log.setLevel(logging.DEBUG)
     sql_log.addHandler(handler)
-    started = time.monotonic()
     blocks_before = sys.getallocatedblocks()
     try:
         await app(scope, receive, send)
     finally:
         sql_log.removeHandler(handler)
         sql_log.setLevel(level)
-    streamed = time.monotonic() - started
 
     assert received.status == 200
     assert received.rows == 100_000 and received.header[:3] == ["id", "created_at", "partner_id"]
@@ -730,8 +755,6 @@ async def test_a_100000_line_export_streams_in_bounded_batches(clock, api, world
     # memory: the interpreter's allocated blocks grow by a batch's worth at most, while holding the
     # 100,000 lines (a dict of 17 values each) would add well over 1,700,000
     assert received.most_blocks - blocks_before < 400_000, received.most_blocks - blocks_before
-    print(f"insert {inserted:.1f} s, stream {streamed:.1f} s, blocks +{received.most_blocks - blocks_before}")
-    assert inserted + streamed < 20, f"insert {inserted:.1f} s, stream {streamed:.1f} s"
 
 
 @dataclass

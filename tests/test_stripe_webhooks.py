@@ -9,6 +9,7 @@ The clock is frozen (`clock`): Stripe's five minutes of tolerance are measured o
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
@@ -501,6 +502,74 @@ async def test_subscription_events_change_the_license(api: Api, clock: Any) -> N
     assert (await license_of(api, world))["status"] == "CANCELED"
 
 
+DASHBOARD = "query Dashboard($id: ID) { partnerDashboard(partnerId: $id) { activeCustomers } }"
+
+
+def at(sent: dict[str, Any], created: int) -> dict[str, Any]:
+    """The event as Stripe made it at `created` (Unix seconds), whenever it is delivered."""
+    return {**sent, "created": created}
+
+
+async def test_an_older_subscription_event_after_a_newer_one_changes_nothing(api: Api, clock: Any) -> None:
+    world = await build_world(api, clock)
+    made = int(time.time())
+    active = at(subscription("evt_sub_active", "customer.subscription.updated", "active"), made - 120)
+    canceled = at(subscription("evt_sub_canceled", "customer.subscription.deleted", "canceled"), made - 60)
+
+    # Given the cancellation arrived first
+    assert (await deliver(api, canceled)).json()["status"] == "processed"
+    # When the older "active" arrives after it
+    late = await deliver(api, active)
+
+    # Then it is acknowledged, kept (a replay is a duplicate) and not applied
+    assert late.status_code == 200
+    assert late.json() == {"received": True, "event": "evt_sub_active", "status": "ignored", "reason": "superseded",
+                           "objects": [{"id": "evt_sub_active", "status": "superseded"}]}
+    assert (await deliver(api, active)).json()["status"] == "duplicate"
+    license = await license_of(api, world)
+    assert (license["status"], license["monthlyRecurringRevenue"]["amount"]) == ("CANCELED", "0.00")
+    dashboard = await api.data(DASHBOARD, {"id": world.partner.id}, token=world.partner.admin.token)
+    assert dashboard["partnerDashboard"]["activeCustomers"] == 0
+    # A newer event of the subscription applies again
+    past_due = at(subscription("evt_sub_later", "customer.subscription.updated", "past_due"), made)
+    assert (await deliver(api, past_due)).json()["status"] == "processed"
+    assert (await license_of(api, world))["status"] == "PAST_DUE"
+
+
+@pytest.mark.parametrize("delivery", ["in order", "reversed"])
+async def test_events_of_the_same_second_end_in_the_same_license_whatever_the_delivery_order(
+    api: Api, clock: Any, delivery: str,
+) -> None:
+    """Same `created` second: created < updated < deleted, then the event id (evt_b after evt_a)."""
+    world = await build_world(api, clock)
+    second = int(time.time())
+    events = [
+        at(subscription("evt_c", "customer.subscription.created", "trialing", quantity=1), second),
+        at(subscription("evt_b", "customer.subscription.updated", "active", quantity=3), second),
+        at(subscription("evt_a", "customer.subscription.updated", "past_due", quantity=2), second),
+    ]
+    for sent in events if delivery == "in order" else reversed(events):
+        assert (await deliver(api, sent)).status_code == 200
+
+    license = await license_of(api, world)
+    assert (license["status"], license["seats"]) == ("ACTIVE", 3)
+
+
+async def test_concurrent_subscription_events_leave_the_newest_applied(api: Api, clock: Any) -> None:
+    world = await build_world(api, clock)
+    made = int(time.time())
+    statuses = ["trialing", "active", "past_due", "active", "canceled"]
+    events = [at(subscription(f"evt_{i}", "customer.subscription.updated", status, quantity=i + 1), made - 50 + i * 10)
+              for i, status in enumerate(statuses)]
+
+    responses = await asyncio.gather(*(deliver(api, sent) for sent in reversed(events)))
+
+    assert [r.status_code for r in responses] == [200] * len(events)
+    license = await license_of(api, world)
+    assert (license["status"], license["seats"]) == ("CANCELED", 5)
+    assert await BillingEvent.all().count() == len(events)
+
+
 async def test_a_price_named_like_a_catalog_plan_names_the_plan(api: Api, clock: Any) -> None:
     world = await build_world(api, clock)
     product = await api.data(CREATE_PRODUCT, {"input": {"code": "PORTAL", "name": "Portal"}}, token=world.reviewer.token)
@@ -553,6 +622,19 @@ async def test_the_organization_is_found_through_the_objects_own_metadata(api: A
     assert paid.json()["status"] == sub.json()["status"] == "processed"
     assert (await Payment.get(external_id="in_1001")).organization_id == world.customer_pk
     assert (await license_of(api, world))["status"] == "ACTIVE"
+
+
+@pytest.mark.parametrize("organization_id", [
+    "9" * 30, str(2**31), base64.b64encode(f"Organization:{2**63}".encode()).decode(), "١٢", "0042",
+], ids=["huge", "beyond-the-column", "global-id-beyond-64-bits", "unicode-digits", "leading-zeros"])
+async def test_metadata_naming_no_possible_organization_is_an_unknown_customer(
+        api: Api, clock: Any, organization_id: str) -> None:
+    await build_world(api, clock)
+
+    response = await deliver(api, invoice_paid(customer="cus_Newcomer7", metadata={"organization_id": organization_id}))
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ignored" and response.json()["reason"] == "unknown_customer"
 
 
 async def test_an_unknown_customer_is_acknowledged_and_counts_once_it_is_linked(api: Api, clock: Any) -> None:
