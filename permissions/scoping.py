@@ -7,18 +7,20 @@ simply absent: NOT_FOUND, the same as an object that does not exist.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import reduce
+from operator import or_
 
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from models.audit import AuditEvent
-from models.commissions import Commission
+from models.commissions import Commission, CommissionRule
 from models.customers import CustomerRelationship, ManagementSession
 from models.identity import ApiKey, Operator, User
 from models.invitations import Invitation
 from models.organizations import Membership, Organization
 from models.outbox import OutboxMessage
-from models.partners import PartnerApplication, PartnerProfile
+from models.partners import PartnerApplication, PartnerProfile, ProgramEnrollment
 from models.tiers import Tier, TierAssessment
 from models.webhooks import WebhookDelivery, WebhookSubscription
 from permissions.actor import Actor, MembershipInfo
@@ -106,15 +108,19 @@ async def _is_any_operator(actor: Actor) -> bool:
 
 
 async def visible_organizations(actor: Actor) -> QuerySet[Organization]:
-    """Operators see every organization; users the ones they belong to."""
+    """Operators see every organization; users the ones they belong to (and partner staff their
+    current customers). The condition is built once per request."""
     if await _is_any_operator(actor):
         return Organization.all()
-    memberships = await actor.memberships()
-    visible = Q(id__in=list(memberships))
-    partners = _holding(memberships, PartnerPermission.ADMINISTER_CUSTOMERS)
-    if partners:
-        customers = CustomerRelationship.filter(partner_id__in=partners, ended_at=None).values("customer_id")
-        visible |= Q(id__in=Subquery(customers))
+    visible = actor.derived.get("organizations")
+    if visible is None:
+        memberships = await actor.memberships()
+        visible = Q(id__in=list(memberships))
+        partners = _holding(memberships, PartnerPermission.ADMINISTER_CUSTOMERS)
+        if partners:
+            customers = CustomerRelationship.filter(partner_id__in=partners, ended_at=None).values("customer_id")
+            visible |= Q(id__in=Subquery(customers))
+        actor.derived["organizations"] = visible
     return Organization.filter(visible)
 
 
@@ -137,9 +143,12 @@ async def acting_membership(actor: Actor, organization_id: int | None) -> Member
 
 async def _member_list_organizations(actor: Actor) -> list[int]:
     """Organizations whose member list the actor sees: its own, and customers whose grant
-    lets it manage members in an open session."""
-    delegated = _holding(await actor.delegations(), DelegatedPermission.MANAGE_MEMBERS)
-    return [*await actor.memberships(), *delegated]
+    lets it manage members in an open session (once per request)."""
+    organizations = actor.derived.get("member_lists")
+    if organizations is None:
+        delegated = _holding(await actor.delegations(), DelegatedPermission.MANAGE_MEMBERS)
+        organizations = actor.derived["member_lists"] = [*await actor.memberships(), *delegated]
+    return organizations
 
 
 async def visible_memberships(actor: Actor) -> QuerySet[Membership]:
@@ -216,6 +225,35 @@ async def visible_report_invitations(actor: Actor) -> QuerySet[Invitation]:
 async def visible_report_relationships(actor: Actor) -> QuerySet[CustomerRelationship]:
     partners = await report_partners(actor)
     return CustomerRelationship.all() if partners is None else CustomerRelationship.filter(partner_id__in=partners)
+
+
+async def visible_commissions(actor: Actor) -> QuerySet[Commission]:
+    """Commission lines: operators with MANAGE_PAYOUTS (who read any partner's table) and readers of
+    every partner's reports see every line; MANAGE_PARTNER_PORTAL holders their partner's."""
+    if await is_operator_with(actor, OperatorPermission.MANAGE_PAYOUTS):
+        return Commission.all()
+    return await visible_report_commissions(actor)
+
+
+async def visible_commission_rules(actor: Actor) -> QuerySet[CommissionRule]:
+    """Operators with MANAGE_PROGRAMS see every rule; MANAGE_PARTNER_PORTAL holders of a partner the
+    rules `programOverview` weighs for it (active, in its programs, for any partner or for it, for any
+    tier or its tier); anybody else none."""
+    if await is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS):
+        return CommissionRule.all()
+    portal = _holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL)
+    tiers = dict(await PartnerProfile.filter(organization_id__in=portal).values_list("organization_id", "tier"))
+    programs: dict[int, list[str]] = {partner: [] for partner in tiers}
+    for partner, program in await ProgramEnrollment.filter(partner_id__in=list(tiers)).values_list(
+            "partner_id", "program"):
+        programs[partner].append(program)
+    weighed = [
+        Q(Q(partner_id=None) | Q(partner_id=partner), Q(tier=None) | Q(tier=tiers[partner]), program__in=enrolled)
+        for partner, enrolled in programs.items() if enrolled
+    ]
+    if not weighed:
+        return CommissionRule.filter(id__in=[])
+    return CommissionRule.filter(reduce(or_, weighed), active=True)
 
 
 async def visible_webhook_subscriptions(actor: Actor) -> QuerySet[WebhookSubscription]:

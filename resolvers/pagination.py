@@ -12,12 +12,16 @@ from operator import and_, or_
 from typing import Any
 
 from tortoise.expressions import Q
+from tortoise.fields import Field
 from tortoise.queryset import QuerySet
 
 from resolvers.errors import BadArgument
+from resolvers.keys import column_holds
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
+MAX_CURSOR_LENGTH = 2000  # far longer than any cursor this API gives out; longer text is not decoded
+INVALID_CURSOR = "The cursor is not valid: pass a `cursor` or `pageInfo.endCursor` of this connection."
 
 
 @dataclass(slots=True)
@@ -38,14 +42,20 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, length: int) -> list[Any]:
+def decode_cursor(cursor: str, fields: Sequence[Field]) -> list[Any]:
+    """The values of the sort keys in `cursor`, one per field, each one its column can hold:
+    anything else (not base64 JSON, another shape, a type or range the column cannot hold) is
+    BAD_USER_INPUT before any query sees it."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise BadArgument(INVALID_CURSOR)
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as error:
-        raise BadArgument("The cursor is not valid.") from error
-    if not isinstance(values, list) or len(values) != length:
-        raise BadArgument("The cursor is not valid.")
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise BadArgument(INVALID_CURSOR) from error
+    if (not isinstance(values, list) or len(values) != len(fields)
+            or not all(column_holds(field, value) for field, value in zip(fields, values, strict=True))):
+        raise BadArgument(INVALID_CURSOR)
     return values
 
 
@@ -71,7 +81,8 @@ def after_cursor(queryset: QuerySet, order: Sequence[str], after: str | None) ->
     if after is None:
         return queryset
     keys = [(key.lstrip("-"), key.startswith("-")) for key in order]
-    return queryset.filter(_after(keys, decode_cursor(after, len(keys))))
+    fields = [queryset.model._meta.fields_map[name] for name, _ in keys]
+    return queryset.filter(_after(keys, decode_cursor(after, fields)))
 
 
 async def paginate(

@@ -24,6 +24,7 @@ from schema.common import (
     connection,
     decode_id,
     describe_enum,
+    node_type,
     run_mutation,
 )
 from schema.partners import PartnerId, partner_id_of
@@ -83,6 +84,12 @@ class Product(Node):
         return [Plan.from_row(row) for row in await info.context.loaders.plans.load(self.id)]
 
 
+@node_type("Product")
+async def _fetch_product(context: Any, pk: int) -> Product | None:
+    row = await catalog.get_product(pk)
+    return Product.from_row(row) if row else None
+
+
 @strawberry.type(description="A plan of a product with its monthly list prices.")
 class Plan(Node):
     id: NodeID[int]
@@ -94,6 +101,12 @@ class Plan(Node):
     def from_row(cls, row: dict[str, Any]) -> Plan:
         return cls(id=row["id"], code=row["code"], name=row["name"],
                    prices=[Money.of(amount, currency) for currency, amount in sorted(row["prices"].items())])
+
+
+@node_type("Plan")
+async def _fetch_plan(context: Any, pk: int) -> Plan | None:
+    row = await catalog.get_plan(pk)
+    return Plan.from_row(row) if row else None
 
 
 @strawberry.type(description="How many units of a currency one unit of the base currency buys, from a date on.")
@@ -142,6 +155,12 @@ class CommissionRule(Node):
         return GlobalID("Organization", str(self._partner_id)) if self._partner_id else None
 
 
+@node_type("CommissionRule")
+async def _fetch_commission_rule(context: Any, pk: int) -> CommissionRule | None:
+    row = await commissions.visible_rule(context.actor, pk)
+    return CommissionRule.from_row(row) if row else None
+
+
 @strawberry.type(description="A commission ledger line, in the partner's payout currency.")
 class Commission(Node):
     id: NodeID[int]
@@ -166,6 +185,12 @@ class Commission(Node):
             customer_name=row["customer__name"], hold_until=row["hold_until"], created_at=row["created_at"],
             is_refund_adjustment=row["refund_id"] is not None,
         )
+
+
+@node_type("Commission")
+async def _fetch_commission(context: Any, pk: int) -> Commission | None:
+    row = await commissions.visible_line(context.actor, pk)
+    return Commission.from_row(row) if row else None
 
 
 @strawberry.type(description="Sums of the filtered commission lines per status, in the payout currency.")

@@ -14,7 +14,8 @@ from strawberry.relay import GlobalID, GlobalIDValueError
 from permissions.errors import NotFound
 from resolvers.context import RequestContext
 from resolvers.errors import UserErrorCode as _UserErrorCode
-from resolvers.errors import UserInputError
+from resolvers.errors import BadArgument, UserInputError
+from resolvers.keys import primary_key_in
 from resolvers.pagination import Page
 
 Info = strawberry.Info[RequestContext, None]
@@ -48,6 +49,7 @@ UserErrorCode = describe_enum(
         "TOO_MANY_ATTEMPTS": "Too many failed sign-ins; the address is locked for a while.",
         "USER_NOT_FOUND": "No account uses this email address.",
         "ALREADY_MEMBER": "The person is a member of the organization already.",
+        "LIMIT_REACHED": "The most allowed exist already (organizations of a user, affiliate links of a partner).",
         "LAST_ADMINISTRATOR": "The change would leave the organization without an administrator.",
         "EMPTY_SCOPES": "An API key needs at least one scope.",
         "APPLICATION_PENDING": "The organization has an application under review already.",
@@ -71,7 +73,8 @@ UserErrorCode = describe_enum(
         "PAYOUT_DECIDED": "The payout is in a state that does not allow this change.",
         "NOTHING_TO_EXPORT": "No approved payout matches the export.",
         "LINK_CODE_TAKEN": "Another affiliate link uses this code.",
-        "SELF_REFERRAL": "A partner cannot refer its own organization or an organization of its own members.",
+        "SELF_REFERRAL": "A partner cannot refer, invite or serve its own organization or an organization of its own "
+                         "members.",
         "ALREADY_REFERRED": "The organization was referred already: the first referral counts.",
         "ATTRIBUTION_EXPIRED": "The affiliate click is older than the attribution window.",
     },
@@ -119,15 +122,36 @@ def global_id(type_name: str, pk: int | str) -> GlobalID:
     return GlobalID(type_name, str(pk))
 
 
-def decode_id(value: GlobalID | str, expected_type: str) -> int:
-    """The primary key behind a global id of the expected type; anything else is NOT_FOUND."""
+INVALID_ID = "The id is not valid: pass the `id` of an object of this API."
+
+
+def parse_global_id(value: GlobalID | str) -> GlobalID:
+    """A global id (base64 of `Type:number`); anything else is BAD_USER_INPUT."""
+    if isinstance(value, GlobalID):
+        return value
     try:
-        gid = value if isinstance(value, GlobalID) else GlobalID.from_id(value)
-        if gid.type_name != expected_type:
-            raise NotFound()
-        return int(gid.node_id)
-    except (GlobalIDValueError, ValueError) as error:
-        raise NotFound() from error
+        return GlobalID.from_id(value)
+    except GlobalIDValueError as error:
+        raise BadArgument(INVALID_ID) from error
+
+
+def primary_key(gid: GlobalID) -> int:
+    """The primary key in a global id: BAD_USER_INPUT for a type without a table, a number in
+    another form than the API writes, or one beyond what that type's table can hold (no query
+    asks about it: PostgreSQL would fail on a number too large for the column)."""
+    pk = primary_key_in(gid.type_name, gid.node_id)
+    if pk is None:
+        raise BadArgument(INVALID_ID)
+    return pk
+
+
+def decode_id(value: GlobalID | str, expected_type: str) -> int:
+    """The primary key behind a global id of the expected type. A malformed id or one of another
+    type is BAD_USER_INPUT; a well-formed id of nothing the actor may see is the resolver's NOT_FOUND."""
+    gid = parse_global_id(value)
+    if gid.type_name != expected_type:
+        raise BadArgument(f"The id is not the id of a {expected_type}.")
+    return primary_key(gid)
 
 
 NodeFetcher = Callable[[RequestContext, int], Awaitable[Any]]
@@ -144,11 +168,14 @@ def node_type(type_name: str) -> Callable[[NodeFetcher], NodeFetcher]:
     return register
 
 
-async def fetch_node(context: RequestContext, value: GlobalID) -> Any:
-    fetch = NODE_FETCHERS.get(value.type_name)
+async def fetch_node(context: RequestContext, value: GlobalID | str) -> Any:
+    """`node(id:)`: BAD_USER_INPUT for an id that is malformed or of a type that is no `Node`,
+    NOT_FOUND for one the actor may not see or that does not exist (the two look alike)."""
+    gid = parse_global_id(value)
+    fetch = NODE_FETCHERS.get(gid.type_name)
     if fetch is None:
-        raise NotFound()
-    node = await fetch(context, decode_id(value, value.type_name))
+        raise BadArgument("The id is not the id of an object `node` can fetch.")
+    node = await fetch(context, primary_key(gid))
     if node is None:
         raise NotFound()
     return node

@@ -1,10 +1,12 @@
 """How failures reach the client.
 
-Access errors and bad arguments keep their message and get `extensions.code`;
-GraphQL syntax and validation errors pass unchanged; anything unexpected is
+Access errors and bad arguments keep their message and get `extensions.code`, and so do inputs
+strawberry could not convert for a resolver (BAD_USER_INPUT); GraphQL syntax and validation errors
+pass unchanged; anything unexpected is
 logged with its traceback and shown only as "Unexpected error." with
 `extensions.code = INTERNAL_SERVER_ERROR`, or, when the database does not answer at that
-moment, "The database is unavailable…" with `SERVICE_UNAVAILABLE` (the view answers 503).
+moment, "The database is unavailable…" with `SERVICE_UNAVAILABLE` (the view answers 503); so is
+a failure to reach the rate-limit storage (`RATE_LIMIT_STORAGE`).
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import logging
 from collections.abc import AsyncIterator
 
 from graphql import GraphQLError
+from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
 
 from resolvers.health import database_answers
 from permissions.errors import AccessError
 from resolvers.errors import BadArgument
+from resolvers.throttle import LIMITS_UNAVAILABLE, LimitsUnavailable
 
 logger = logging.getLogger("partner_portal.graphql")
 DATABASE_UNAVAILABLE = "The database is unavailable at the moment; try again shortly."
@@ -38,10 +42,15 @@ def is_unexpected(error: GraphQLError) -> bool:
 
 def present(error: GraphQLError, database_down: bool = False) -> GraphQLError:
     original = error.original_error
+    if isinstance(original, StrawberryInputCoercionError):  # e.g. an `ID` argument that is no global id
+        return _with_code(error, error.message, "BAD_USER_INPUT")
     if original is None or isinstance(original, GraphQLError):
         return error
     if isinstance(original, CODED_ERRORS):
         return _with_code(error, str(original), original.code)
+    if isinstance(original, LimitsUnavailable):
+        logger.warning("Rate-limit storage unavailable in %s: %r", error.path, original.storage_error)
+        return _with_code(error, LIMITS_UNAVAILABLE, "SERVICE_UNAVAILABLE")
     if database_down:
         logger.warning("Database unavailable in %s: %r", error.path, original)
         return _with_code(error, DATABASE_UNAVAILABLE, "SERVICE_UNAVAILABLE")

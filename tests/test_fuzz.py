@@ -4,7 +4,9 @@ Every query and mutation field of the schema (from introspection) gets `FUZZ_EXA
 operations (default 10; raise it to explore locally: `FUZZ_EXAMPLES=50 pytest tests/test_fuzz.py`),
 sent by a signed-in operator (every permission) and by a partner administrator (of a partner in
 every program) to a uvicorn process. Generation is derandomized, so CI sends the same requests
-every time, and stops after `FUZZ_SECONDS` (default 40) per actor.
+every time, and stops after `FUZZ_SECONDS` (default 40) per actor. Opaque inputs are generated too:
+`ID`s are global ids of real and unknown type names with numbers in and beyond the columns' ranges,
+and strings (so `after`) are often cursors of crafted JSON.
 
 A server error is an HTTP status ≥ 500 or a GraphQL error with `extensions.code`
 `INTERNAL_SERVER_ERROR` (strawberry answers an unexpected exception with 200 and that code).
@@ -15,6 +17,8 @@ it, followed by the exceptions the server logged (no shrinking: that would take 
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import shutil
@@ -33,6 +37,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.graphql import nodes
 
+from schema.common import NODE_FETCHERS
 from tests.conftest import PASSWORD, POSTGRES_URL, start_api
 from tests.conftest import test_settings as make_settings
 from tests.support import LOGIN, make_partner, operator
@@ -52,6 +57,22 @@ schemathesis.graphql.scalar("DateTime", st.one_of(
     st.datetimes(timezones=st.timezones()).map(lambda moment: moment.isoformat()), _ANY_TEXT).map(nodes.String))
 schemathesis.graphql.scalar("Date", st.one_of(st.dates().map(lambda day: day.isoformat()), _ANY_TEXT).map(nodes.String))
 schemathesis.graphql.scalar("JSON", st.one_of(_ANY_TEXT.map(nodes.String), st.integers().map(nodes.Int)))
+
+# Opaque inputs: global ids (base64 of `Type:number`) and cursors (base64 of a JSON list of sort keys), made
+# well-formed enough to get past the first look: real type names with numbers that may exist, that lie on
+# or beyond the bounds of 32- and 64-bit columns, or that are no numbers; key lists of any JSON shape.
+_BOUNDS = [0, 1, 2, 2**31 - 1, 2**31, 2**63 - 1, 2**63, 10**30, -1]
+_NUMBERS = st.one_of(st.integers(min_value=1, max_value=5), st.sampled_from(_BOUNDS), st.integers())
+_TYPE_NAMES = st.sampled_from([*sorted(NODE_FETCHERS), "Payment", "Invoice", "Nope", ""])
+_GLOBAL_IDS = st.builds(lambda type_name, number: base64.b64encode(f"{type_name}:{number}".encode()).decode(),
+                        _TYPE_NAMES, st.one_of(_NUMBERS.map(str), _ANY_TEXT))
+_JSON_KEYS = st.recursive(st.one_of(st.none(), st.booleans(), _NUMBERS, st.floats(allow_nan=False), _ANY_TEXT),
+                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_ANY_TEXT, inner, max_size=2),
+                          max_leaves=5)
+_CURSORS = st.lists(_JSON_KEYS, max_size=3).map(
+    lambda keys: base64.urlsafe_b64encode(json.dumps(keys).encode()).decode().rstrip("="))
+schemathesis.graphql.scalar("ID", st.one_of(_GLOBAL_IDS, _ANY_TEXT).map(nodes.String))
+schemathesis.graphql.scalar("String", st.one_of(_ANY_TEXT, _CURSORS).map(nodes.String))  # `after` is a String
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,11 @@ from graphql import (
     specified_scalar_types,
 )
 
+from tortoise.models import Model
+
+from models import MODEL_MODULES
 from schema import build_schema
+from schema.common import NODE_FETCHERS
 from settings import Settings
 
 COMMITTED_SDL = Path(__file__).resolve().parents[1] / "schema.graphql"
@@ -174,3 +179,20 @@ def test_a_user_error_names_the_field_a_code_and_a_message(schema):
     # then
     assert fields == {"field": "String", "code": "UserErrorCode!", "message": "String!"}
     assert isinstance(schema.type_map["UserErrorCode"], GraphQLEnumType)
+
+
+def test_node_fetches_every_type_that_implements_node(schema):
+    """`node(id:)` has a fetcher for every Node type (`schema/common.py node_type`), and each type is named
+    after its model, whose primary key bounds the ids `node` and the id arguments accept (resolvers/keys.py).
+    Fetching a real object of each type: tests/test_opaque_inputs.py."""
+    # given
+    node_types = {named.name for named in own_types(schema)
+                  if isinstance(named, GraphQLObjectType) and any(i.name == "Node" for i in named.interfaces)}
+    models = {name for module in MODEL_MODULES for name, value in vars(importlib.import_module(module)).items()
+              if isinstance(value, type) and issubclass(value, Model)}
+
+    # then
+    assert len(node_types) > 10
+    assert node_types - set(NODE_FETCHERS) == set(), "register a fetcher with `@node_type(...)`"
+    assert node_types - models == set(), "name each Node type after its model"
+
