@@ -6,16 +6,13 @@ from tortoise.fields.data import JSON_DUMPS
 from tortoise import fields
 from tortoise.indexes import Index
 
+from models.copies import CUSTOMER_NAMES, fill
+
 
 async def fill_customer_names(apps, schema_editor) -> None:
     """Existing relationships get their customer's name and its case-folded search form, copied
     from the organization (whose search_name migration 0004 filled)."""
-    await schema_editor.client.execute_script(
-        'UPDATE "customer_relationships" SET '
-        '"customer_name" = (SELECT o."name" FROM "organizations" o WHERE o."id" = "customer_relationships"."customer_id"), '
-        '"customer_search_name" = (SELECT o."search_name" FROM "organizations" o '
-        'WHERE o."id" = "customer_relationships"."customer_id")'
-    )
+    await fill(schema_editor.client, CUSTOMER_NAMES)
 
 
 class Migration(migrations.Migration):

@@ -3,13 +3,12 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 from tortoise.indexes import Index
 
+from models.copies import LICENSE_STATUS, fill
+
 
 async def fill_license_status(apps, schema_editor) -> None:
     """Existing relationships get a copy of their customer's license status (null without one)."""
-    await schema_editor.client.execute_script(
-        'UPDATE "customer_relationships" SET "license_status" = '
-        '(SELECT l."status" FROM "licenses" l WHERE l."organization_id" = "customer_relationships"."customer_id")'
-    )
+    await fill(schema_editor.client, LICENSE_STATUS)
 
 
 class Migration(migrations.Migration):

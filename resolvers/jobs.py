@@ -2,9 +2,10 @@
 
 `JOBS` maps a name to an async function taking the settings and returning a one-line
 summary. A job must be safe to run at any time and concurrently with itself (it
-claims its work with conditional updates); on PostgreSQL `run_job` also takes an
+claims its work with conditional updates). On PostgreSQL `run_job` also takes an
 advisory lock per job name, so of several servers or cron hosts one runs it at a
-time and the others skip that round.
+time and the others skip that round — except for the jobs in `UNLOCKED_JOBS`, which
+every process runs at once (the outbox: each worker delivers the rows it claimed).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from tortoise import connections
@@ -29,10 +31,13 @@ logger = logging.getLogger("partner_portal.jobs")
 
 Job = Callable[[Settings], Awaitable[str]]
 
+# set by a PeriodicJob in its task: its stop request, which the outbox job heeds between messages
+_stopping: ContextVar[asyncio.Event | None] = ContextVar("stopping", default=None)
+
 
 async def outbox_job(settings: Settings) -> str:
     """Deliver due outbox messages (mail through SMTP_URL, or logged without it)."""
-    return (await deliver_due(settings)).summary()
+    return (await deliver_due(settings, stopping=_stopping.get())).summary()
 
 
 JOBS: dict[str, Job] = {
@@ -42,6 +47,7 @@ JOBS: dict[str, Job] = {
     "payouts": run_monthly_payouts,
     "tiers": run_tiers_job,
 }
+UNLOCKED_JOBS = frozenset({"outbox"})
 
 
 class UnknownJob(KeyError):
@@ -89,6 +95,8 @@ async def run_job(name: str, settings: Settings) -> str:
     job = JOBS.get(name)
     if job is None:
         raise UnknownJob(name)
+    if name in UNLOCKED_JOBS:
+        return await job(settings)
     async with _advisory_lock(name) as acquired:
         if not acquired:
             return f"{name}: skipped, another process is running it"
@@ -98,8 +106,9 @@ async def run_job(name: str, settings: Settings) -> str:
 class PeriodicJob:
     """Runs a job every `seconds` in the background (the server's in-process worker).
 
-    A failing round is logged and the next one comes as usual. `stop()` lets a round
-    in progress finish for up to `grace` seconds, then cancels it.
+    A failing round is logged and the next one comes as usual. `stop()` asks a round in
+    progress to end (the outbox job stops after the message in flight and hands the rest of
+    its batch back), waits up to `grace` seconds, then cancels it.
     """
 
     def __init__(self, name: str, settings: Settings, seconds: float) -> None:
@@ -116,6 +125,7 @@ class PeriodicJob:
         return self
 
     async def _loop(self) -> None:
+        _stopping.set(self._stopping)  # in this task's own context
         while not self._stopping.is_set():
             try:
                 summary = await run_job(self.name, self.settings)

@@ -1,7 +1,8 @@
 """Delivering the outbox, and reading it for operators.
 
 `deliver_due(settings)` is the worker's one step (the `outbox` job, run by
-`partner-portal jobs run outbox` or by the server every OUTBOX_POLL_SECONDS):
+`partner-portal jobs run outbox` or by every server every OUTBOX_POLL_SECONDS; no lock:
+every process delivers at once, each its own claimed rows):
 
 1. Claim: read the ids of due messages (PENDING whose `next_attempt_at` has come, or
    SENDING whose lease ran out because a worker died), then one conditional UPDATE
@@ -10,11 +11,20 @@
    processes, servers; SQLite or PostgreSQL) never claim the same message.
 2. Send each by its kind: mail through SMTP (`integrations/smtp.py`), one connection per
    batch; webhooks as signed POSTs (`resolvers/webhooks.py`), one HTTP client per round.
+   One attempt takes at most `attempt_limit` (a mail MAIL_TIME_LIMIT_SECONDS, a webhook
+   WEBHOOK_TIMEOUT_SECONDS). The lease (`lease`) is short, room for two of the slowest
+   attempts and their records, and is extended for the rest of the batch before an
+   attempt that could outlast it: a killed worker's rows are due again within minutes.
 3. Record: SENT with `sent_at`; or, on failure, `attempts + 1`, the error, and PENDING
    again after a backoff of 1, 2, 4, … minutes (at most 6 hours). Mail is FAILED once
    `attempts` reaches OUTBOX_MAX_ATTEMPTS; a webhook once 24 hours have passed since it
    was queued (its last attempt falls on that moment). Updates are conditional on the
    claim token.
+
+Stopping: when `stopping` is set (the server shutting down), the worker ends after the
+attempt in flight and hands its unsent rows back (PENDING, due at once, no attempt
+counted), so that another worker sends them at once; so does a worker whose round is
+cancelled, the interrupted message included.
 
 Delivery is at least once: a worker that dies after the server accepted a mail and
 before recording it sends that mail again when the lease has run out (the
@@ -27,6 +37,7 @@ through `outboxMessages`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from contextlib import AsyncExitStack
@@ -36,7 +47,7 @@ from typing import Any
 
 from tortoise.expressions import Q
 
-from integrations.smtp import SmtpSender, SmtpServer, build_message, domain_of
+from integrations.smtp import DEFAULT_TIMEOUT_SECONDS, SmtpSender, SmtpServer, build_message, domain_of
 from models.outbox import OutboxKind, OutboxMessage, OutboxStatus
 from permissions import policy, scoping
 from permissions.actor import Actor
@@ -51,7 +62,8 @@ mail_logger = logging.getLogger("partner_portal.mail")
 
 BATCH_SIZE = 20
 MAX_BATCHES_PER_RUN = 50
-LEASE = timedelta(minutes=15)
+MAIL_TIME_LIMIT_SECONDS = 2 * DEFAULT_TIMEOUT_SECONDS  # one mail, connecting to the server included
+RECORD_TIME = timedelta(seconds=30)  # room to record an attempt's outcome after it ended
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=6)
 MAX_ERROR_LENGTH = 2000
@@ -93,44 +105,102 @@ def _due(moment: Any) -> Q:
     )
 
 
-async def claim_due(limit: int = BATCH_SIZE) -> tuple[list[dict[str, Any]], int]:
-    """Claim up to `limit` due messages: (the rows now this worker's, how many were due)."""
+def attempt_limit(kind: str, settings: Settings) -> float:
+    """The longest one attempt of a message of this kind may take, in seconds."""
+    return settings.webhook_timeout_seconds if kind == OutboxKind.WEBHOOK.value else MAIL_TIME_LIMIT_SECONDS
+
+
+def lease(settings: Settings) -> timedelta:
+    """How long a claim holds the rows: two of the slowest attempts and their records."""
+    slowest = timedelta(seconds=max(MAIL_TIME_LIMIT_SECONDS, settings.webhook_timeout_seconds))
+    return 2 * (slowest + RECORD_TIME)
+
+
+@dataclass(slots=True)
+class Claim:
+    """A worker's batch: the rows carrying its token, held until `until`."""
+
+    token: str
+    rows: list[dict[str, Any]]
+    until: datetime
+
+    def _unsent(self) -> Any:
+        return OutboxMessage.filter(claim_token=self.token, status=OutboxStatus.SENDING.value)
+
+    async def hold_for(self, seconds: float, settings: Settings) -> None:
+        """Before an attempt of up to `seconds`: extend the lease of the unsent rows if the
+        attempt and its record could outlast it."""
+        moment = now()
+        if moment + timedelta(seconds=seconds) + RECORD_TIME <= self.until:
+            return
+        self.until = moment + lease(settings)
+        await self._unsent().update(claimed_until=self.until)
+
+    async def hand_back(self) -> None:
+        """Give the unsent rows back: due at once for any worker, no attempt counted."""
+        await self._unsent().update(status=OutboxStatus.PENDING.value, claim_token=None, claimed_until=None)
+
+
+async def claim_due(settings: Settings, limit: int = BATCH_SIZE) -> tuple[Claim, int]:
+    """Claim up to `limit` due messages: (this worker's claim, how many were due)."""
     moment = now()
+    claim = Claim(token=secrets.token_hex(16), rows=[], until=moment + lease(settings))
     candidates = await (
         OutboxMessage.filter(_due(moment)).order_by("next_attempt_at", "id").limit(limit).values_list("id", flat=True)
     )
     if not candidates:
-        return [], 0
-    token = secrets.token_hex(16)
+        return claim, 0
     claimed = await OutboxMessage.filter(_due(moment), id__in=list(candidates)).update(
-        status=OutboxStatus.SENDING.value, claim_token=token, claimed_until=moment + LEASE
+        status=OutboxStatus.SENDING.value, claim_token=claim.token, claimed_until=claim.until
     )
-    if not claimed:
-        return [], len(candidates)
-    rows = await OutboxMessage.filter(claim_token=token).order_by("id").values(*CLAIMED_FIELDS)
-    return rows, len(candidates)
+    if claimed:
+        claim.rows = await OutboxMessage.filter(claim_token=claim.token).order_by("id").values(*CLAIMED_FIELDS)
+    return claim, len(candidates)
 
 
-async def deliver_due(settings: Settings, *, batch_size: int = BATCH_SIZE) -> DeliveryReport:
-    """Deliver every message that is due now (see the module docstring)."""
+async def deliver_due(
+    settings: Settings, *, batch_size: int = BATCH_SIZE, stopping: asyncio.Event | None = None
+) -> DeliveryReport:
+    """Deliver every message that is due now, until `stopping` is set (see the module docstring)."""
     report = DeliveryReport()
+    stopping = stopping or asyncio.Event()
     async with AsyncExitStack() as stack:
         sender: SmtpSender | None = None
         if settings.smtp_url:
             sender = await stack.enter_async_context(SmtpSender(SmtpServer.from_url(settings.smtp_url)))
         http = await stack.enter_async_context(webhooks.sender(settings))  # connects on first use
         for _ in range(MAX_BATCHES_PER_RUN):
-            rows, due = await claim_due(batch_size)
-            for row in rows:
-                if row["kind"] == OutboxKind.WEBHOOK.value:
-                    await _deliver_webhook(row, http, settings, report)
-                else:
-                    await _deliver(row, sender, settings, report)
+            if stopping.is_set():
+                break
+            claim, due = await claim_due(settings, batch_size)
+            await _deliver_batch(claim, sender, http, settings, report, stopping)
             if due < batch_size:
                 break
     if report.handled:
         logger.info(report.summary())
     return report
+
+
+async def _deliver_batch(
+    claim: Claim, sender: SmtpSender | None, http: webhooks.WebhookSender, settings: Settings,
+    report: DeliveryReport, stopping: asyncio.Event,
+) -> None:
+    """Send the claimed rows one by one; when a stop, a cancellation or an error ends the batch
+    early, the rows not yet recorded go back."""
+    done = 0
+    try:
+        for row in claim.rows:
+            if stopping.is_set():
+                break
+            await claim.hold_for(attempt_limit(row["kind"], settings), settings)
+            if row["kind"] == OutboxKind.WEBHOOK.value:
+                await _deliver_webhook(row, http, settings, report)
+            else:
+                await _deliver(row, sender, settings, report)
+            done += 1
+    finally:
+        if done < len(claim.rows):
+            await claim.hand_back()
 
 
 async def _deliver(row: dict[str, Any], sender: SmtpSender | None, settings: Settings, report: DeliveryReport) -> None:
@@ -154,12 +224,24 @@ async def _deliver(row: dict[str, Any], sender: SmtpSender | None, settings: Set
             date=now(),
             language=payload.get("language"),
         )
-        await sender.send(message)
+        await _send_in_time(sender, message)
     except Exception as error:  # noqa: BLE001 — any failure is recorded and retried
         await _record_failure(row, f"{type(error).__name__}: {error}", settings, report)
     else:
         await _record_sent(row, note=None)
         report.sent += 1
+
+
+async def _send_in_time(sender: SmtpSender, message: Any) -> None:
+    """One mail within MAIL_TIME_LIMIT_SECONDS (aiosmtplib's own timeout is per command)."""
+    limit = asyncio.timeout(MAIL_TIME_LIMIT_SECONDS)
+    try:
+        async with limit:
+            await sender.send(message)
+    except TimeoutError:
+        if not limit.expired():
+            raise
+        raise TimeoutError(f"No answer within {MAIL_TIME_LIMIT_SECONDS:g} s.") from None
 
 
 async def _deliver_webhook(

@@ -21,6 +21,7 @@ read back to sign.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -369,9 +370,18 @@ async def deliver(row: dict[str, Any], http: WebhookSender, settings: Settings) 
         "X-Portal-Event-Type": event["type"],
         "X-Portal-Delivery-Id": global_id("WebhookDelivery", delivery["id"]) or "",
     }
-    attempt = await http.post(subscription["url"], body, headers)
+    attempt = await _post_in_time(http, subscription["url"], body, headers, settings.webhook_timeout_seconds)
     entry = {"at": iso_time(moment), "http_status": attempt.http_status, "duration_ms": attempt.duration_ms,
              "error": attempt.error}
     await WebhookDelivery.filter(id=delivery["id"]).update(attempt_log=[*delivery["attempt_log"], entry])
     return attempt
 
+
+async def _post_in_time(http: WebhookSender, url: str, body: bytes, headers: dict[str, str], seconds: float) -> Attempt:
+    """One POST within `seconds` in all (resolving, connecting, sending, the answer: httpx's own
+    timeout is per phase), so that the outbox worker knows the longest an attempt takes."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await http.post(url, body, headers)
+    except TimeoutError:
+        return Attempt(None, round(seconds * 1000), f"No answer within {seconds:g} s.")

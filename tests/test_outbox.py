@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import threading
 from datetime import timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from integrations.smtp import InvalidSmtpUrl, SmtpServer
 from models.outbox import OutboxMessage, OutboxStatus
 from resolvers.jobs import JOBS, PeriodicJob, lock_key, run_job
 from resolvers.mail import queue_mail
-from resolvers.outbox import LEASE, LOGGED_NOTE, backoff, claim_due, deliver_due
+from resolvers.outbox import LOGGED_NOTE, backoff, claim_due, deliver_due, lease
 from tests.conftest import POSTGRES_URL, START, free_port, start_api, test_settings
 from tests.support import make_operator, register
 
@@ -181,23 +182,115 @@ async def test_two_claims_at_once_split_the_due_messages(api, clock):
     for i in range(6):
         await _queue(f"person{i}@acme.example")
 
-    (first, _), (second, _) = await asyncio.gather(claim_due(10), claim_due(10))
+    (first, _), (second, _) = await asyncio.gather(claim_due(api.settings, 10), claim_due(api.settings, 10))
 
-    ids = [row["id"] for row in first + second]
+    ids = [row["id"] for row in first.rows + second.rows]
     assert len(ids) == 6 and len(set(ids)) == 6
 
 
-async def test_a_claim_abandoned_by_a_dead_worker_is_taken_over_when_its_lease_runs_out(api, smtp_server, clock):
+async def test_a_claim_abandoned_by_a_dead_worker_is_taken_over_within_minutes(api, smtp_server, clock):
     settings = _with_smtp(api, smtp_server.url)
     await _queue()
-    claimed, _ = await claim_due()  # a worker claims it, then dies
-    assert len(claimed) == 1
+    claim, _ = await claim_due(settings)  # a worker claims it, then dies
+    assert len(claim.rows) == 1
 
-    assert (await deliver_due(settings)).handled == 0
-    clock.shift(LEASE + timedelta(seconds=1))
+    clock.shift(lease(settings) - timedelta(seconds=1))
+    assert (await deliver_due(settings)).handled == 0  # still held
+    clock.shift(timedelta(seconds=2))
     report = await deliver_due(settings)
 
     assert report.sent == 1 and len(smtp_server.messages) == 1
+    assert lease(settings) <= timedelta(minutes=5)  # not the whole batch's worst case (20 slow mails)
+
+
+async def test_a_short_lease_is_extended_while_a_long_batch_goes_on(api, smtp_server, clock):
+    """Each mail takes 50 s (within the per-mail limit): five outlast the first lease, yet a second
+    worker looking in mid-batch finds nothing it could claim, and every mail goes once."""
+    settings = _with_smtp(api, smtp_server.url)
+    for i in range(5):
+        await _queue(f"person{i}@acme.example")
+    assert lease(settings) < 5 * timedelta(seconds=50)
+    loop = asyncio.get_running_loop()
+    fourth_arrived, looked = asyncio.Event(), threading.Event()
+    receive = smtp_server.handle_DATA
+
+    async def slow(server, session, envelope):  # runs in the SMTP server's thread
+        clock.shift(timedelta(seconds=50))
+        if len(smtp_server.messages) == 3:
+            loop.call_soon_threadsafe(fourth_arrived.set)
+            await asyncio.to_thread(looked.wait, 30)
+        return await receive(server, session, envelope)
+
+    smtp_server.handle_DATA = slow
+    worker = asyncio.create_task(deliver_due(settings))
+    await fourth_arrived.wait()
+    other, due = await claim_due(settings)  # a second worker, 200 s after the claim
+    looked.set()
+    report = await worker
+
+    assert (other.rows, due) == ([], 0)
+    assert report.sent == 5
+    assert sorted(m["To"] for m in smtp_server.messages) == [f"person{i}@acme.example" for i in range(5)]
+
+
+async def test_a_graceful_stop_mid_batch_hands_the_unsent_messages_back(api, smtp_server, clock):
+    """The server's worker is stopped (a rolling restart) while it sends the first of three
+    mails: it finishes that one, gives the other two back, and the next worker sends them at once."""
+    settings = _with_smtp(api, smtp_server.url)
+    for i in range(3):
+        await _queue(f"person{i}@acme.example")
+    loop = asyncio.get_running_loop()
+    first_arrived, stop_asked = asyncio.Event(), threading.Event()
+    receive = smtp_server.handle_DATA
+
+    async def held(server, session, envelope):  # runs in the SMTP server's thread
+        if not smtp_server.messages:
+            loop.call_soon_threadsafe(first_arrived.set)
+            await asyncio.to_thread(stop_asked.wait, 30)
+        return await receive(server, session, envelope)
+
+    smtp_server.handle_DATA = held
+    worker = PeriodicJob("outbox", settings, 60).start()
+    await first_arrived.wait()
+    stopped = asyncio.create_task(worker.stop(grace=30))
+    await asyncio.sleep(0)  # stop() has asked the round to end
+    stop_asked.set()
+    await stopped
+
+    assert [m["To"] for m in smtp_server.messages] == ["person0@acme.example"]
+    rows = await _rows()
+    assert [row["status"] for row in rows] == [OutboxStatus.SENT, OutboxStatus.PENDING, OutboxStatus.PENDING]
+    assert [(row["attempts"], row["claim_token"], row["claimed_until"]) for row in rows[1:]] == [(0, None, None)] * 2
+    report = await deliver_due(settings)  # the next worker, at the same moment
+    assert report.sent == 2
+    assert sorted(m["To"] for m in smtp_server.messages) == [f"person{i}@acme.example" for i in range(3)]
+
+
+async def test_a_cancelled_round_hands_its_whole_batch_back(api, smtp_server, clock):
+    """A stop whose grace runs out cancels the mail in flight: it goes back too (it may have
+    arrived: delivery is at least once), with the rest of the batch."""
+    settings = _with_smtp(api, smtp_server.url)
+    for i in range(2):
+        await _queue(f"person{i}@acme.example")
+    loop = asyncio.get_running_loop()
+    first_arrived, cancelled = asyncio.Event(), threading.Event()
+    receive = smtp_server.handle_DATA
+
+    async def stuck(server, session, envelope):  # runs in the SMTP server's thread
+        loop.call_soon_threadsafe(first_arrived.set)
+        await asyncio.to_thread(cancelled.wait, 30)
+        return await receive(server, session, envelope)
+
+    smtp_server.handle_DATA = stuck
+    worker = PeriodicJob("outbox", settings, 60).start()
+    await first_arrived.wait()
+    await worker.stop(grace=0)
+    cancelled.set()
+
+    rows = await _rows()
+    assert [(row["status"], row["attempts"], row["claim_token"]) for row in rows] == [
+        (OutboxStatus.PENDING, 0, None)
+    ] * 2
 
 
 async def test_without_smtp_url_mails_are_logged_and_kept(api, clock, caplog):
@@ -250,10 +343,11 @@ async def test_in_production_bodies_are_withheld_because_they_carry_links(databa
         await make_operator(api, operator, ["MANAGE_PROGRAMS"])
         await _queue("anna@acme.example")
 
-        [edge] = (await api.data(OUTBOX_MESSAGES, token=operator.token))["outboxMessages"]["edges"]
+        edges = (await api.data(OUTBOX_MESSAGES, token=operator.token))["outboxMessages"]["edges"]
 
-        assert edge["node"]["subject"] and edge["node"]["recipient"] == "anna@acme.example"
-        assert edge["node"]["textBody"] is None and edge["node"]["htmlBody"] is None
+        assert {edge["node"]["recipient"] for edge in edges} == {"olivia@vendor.example", "anna@acme.example"}
+        assert all(edge["node"]["subject"] for edge in edges)  # the registration link to olivia included
+        assert all(edge["node"]["textBody"] is None and edge["node"]["htmlBody"] is None for edge in edges)
 
 
 async def test_the_outbox_is_hidden_from_everybody_else(api, clock):
@@ -331,6 +425,35 @@ async def test_a_failing_round_is_logged_and_the_worker_goes_on(api, monkeypatch
     assert any("flaky failed" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
+async def test_every_process_delivers_the_outbox_without_a_global_lock(api, smtp_server, clock):
+    """Two workers (with their own connections on PostgreSQL) deliver at once: each its own
+    claimed rows, none skipped, every mail exactly once."""
+    settings = _with_smtp(api, smtp_server.url)
+    recipients = [f"person{i:02}@acme.example" for i in range(30)]
+    for to in recipients:
+        await _queue(to)
+
+    summaries = await asyncio.gather(run_job("outbox", settings), run_job("outbox", settings))
+
+    assert not [summary for summary in summaries if "skipped" in summary]
+    assert sorted(m["To"] for m in smtp_server.messages) == recipients
+    assert {row["status"] for row in await _rows()} == {OutboxStatus.SENT}
+
+
+async def test_the_outbox_runs_while_another_process_holds_a_lock_on_postgresql(api, clock):
+    if not POSTGRES_URL:
+        pytest.skip("advisory locks are a PostgreSQL feature")
+    import asyncpg
+
+    await _queue()
+    other = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1))
+    try:
+        await other.execute("SELECT pg_advisory_lock($1)", lock_key("outbox"))
+        assert await run_job("outbox", _with_smtp(api, None)) == "outbox: 0 sent, 1 logged, 0 to retry, 0 failed"
+    finally:
+        await other.close()
+
+
 async def test_a_job_held_by_another_process_is_skipped_on_postgresql(api):
     if not POSTGRES_URL:
         pytest.skip("advisory locks are a PostgreSQL feature")
@@ -338,10 +461,10 @@ async def test_a_job_held_by_another_process_is_skipped_on_postgresql(api):
 
     other = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1))
     try:
-        await other.execute("SELECT pg_advisory_lock($1)", lock_key("outbox"))
-        assert await run_job("outbox", api.settings) == "outbox: skipped, another process is running it"
-        await other.execute("SELECT pg_advisory_unlock($1)", lock_key("outbox"))
-        assert (await run_job("outbox", api.settings)).startswith("outbox: 0 sent")
+        await other.execute("SELECT pg_advisory_lock($1)", lock_key("commissions"))
+        assert await run_job("commissions", api.settings) == "commissions: skipped, another process is running it"
+        await other.execute("SELECT pg_advisory_unlock($1)", lock_key("commissions"))
+        assert await run_job("commissions", api.settings) == "0 commission line(s) released"
     finally:
         await other.close()
 
