@@ -12,13 +12,21 @@ from typing import Any, TypeVar
 
 from permissions.actor import Actor
 from permissions.enums import ApiKeyScope, OperatorPermission, Via
-from settings import Environment, Settings
+from settings import Environment, Settings, SettingsRefused, settings_from_environment
 
 T = TypeVar("T")
 
+# uvicorn's own default is 5 s: a client or proxy reusing a connection idle for longer races its
+# closing. Longer than the idle timeout of common proxies and load balancers (60 s).
+DEFAULT_KEEP_ALIVE_SECONDS = 75
+
 
 def _settings() -> Settings:
-    return Settings()
+    """The settings, or the command ends listing what is wrong (exit status 1; no traceback, no values)."""
+    try:
+        return settings_from_environment()
+    except SettingsRefused as error:
+        sys.exit(f"Refused to start: the configuration is not valid.\n{error}")
 
 
 def _run_or_exit(task: Coroutine[Any, Any, T]) -> T:
@@ -61,13 +69,31 @@ def cmd_serve(args: argparse.Namespace) -> None:
         asyncio.run(_demo(settings))
     uvicorn.run(
         "server:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-        log_level=args.log_level, proxy_headers=True,
+        log_level=args.log_level, proxy_headers=True, timeout_keep_alive=args.keep_alive,
     )
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
     asyncio.run(_migrate(_settings()))
     print("Migrations applied.")
+
+
+def cmd_repair_copies(args: argparse.Namespace) -> None:
+    from models.copies import repair_copies
+    from models.db import open_database, pending_migrations
+
+    settings = _settings()
+
+    async def run() -> dict[str, int] | None:
+        async with open_database(settings.database_url):
+            if await pending_migrations():
+                return None
+            return await repair_copies()
+
+    corrected = asyncio.run(run())
+    if corrected is None:
+        sys.exit("Migrations are pending: run `partner-portal migrate` first.")
+    print("Copies corrected: " + ", ".join(f"{what} {count}" for what, count in corrected.items()) + ".")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -166,12 +192,20 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--keep-alive", type=int, default=DEFAULT_KEEP_ALIVE_SECONDS, metavar="SECONDS",
+        help="how long an idle connection stays open; longer than the proxy's idle timeout "
+             f"(default {DEFAULT_KEEP_ALIVE_SECONDS})",
+    )
     serve.add_argument("--demo", action="store_true", help="seed demo data first (development only)")
     serve.add_argument("--migrate", action="store_true", help="apply migrations first (always on SQLite)")
     serve.set_defaults(run=cmd_serve)
 
     commands.add_parser("migrate", help="apply pending database migrations").set_defaults(run=cmd_migrate)
     commands.add_parser("demo", help="seed demo data and print the logins").set_defaults(run=cmd_demo)
+    commands.add_parser(
+        "repair-copies", help="correct stale copies of names and license status (after a rolling upgrade)"
+    ).set_defaults(run=cmd_repair_copies)
     commands.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(run=cmd_export_schema)
 
     operator = commands.add_parser("create-operator", help="make a user (created if needed) an operator")

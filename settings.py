@@ -11,7 +11,7 @@ from enum import Enum
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "insecure-development-secret-change-me"
@@ -39,8 +39,22 @@ class Settings(BaseSettings):
     session_ttl_hours: int = Field(default=24 * 14, ge=1)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=64)
-    login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures: int = Field(default=5, ge=1, description="Failed sign-ins for one address from one client.")
     login_lock_minutes: int = Field(default=15, ge=1)
+    login_account_max_failures: int = Field(
+        default=20, ge=1, description="Failed sign-ins for one address from all clients before it is locked for all."
+    )
+    login_account_lock_minutes: int = Field(default=60, ge=1)
+    confirm_registrations: bool | None = Field(
+        default=None, description="`register` mails a link that creates the account, and answers alike for taken "
+                                  "addresses. Default: on in production only.",
+    )
+    unlock_link_ttl_minutes: int = Field(default=60, ge=1, description="How long an unlock link of a locked address works.")
+    sign_in_rate: str = Field(default="10/minute", description="Sign-ins and registrations per client address.")
+    sign_in_global_rate: str = Field(default="10/second", description="Sign-ins and registrations of all clients.")
+    password_hash_workers: int = Field(
+        default=2, ge=1, le=64, description="Threads hashing and verifying passwords; more wait their turn."
+    )
 
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
@@ -78,7 +92,23 @@ class Settings(BaseSettings):
     rate_limit_storage: str = Field(default="memory://", description="The `limits` storage URI (memory or redis).")
     code_lookup_rate: str = Field(default="20/minute", description="Code and coupon look-ups per client.")
 
+    max_organizations_per_user: int = Field(
+        default=50, ge=1, le=100,
+        description="createOrganization is refused to a user in this many organizations (at most 100: "
+                    "what `User.memberships` lists).",
+    )
+    organizations_per_hour: int = Field(default=10, ge=1, description="Organizations one user may create per hour.")
     invitation_ttl_days: int = Field(default=14, ge=1)
+    mail_invitation_rate: str = Field(
+        default="50/hour", description="Invitation mails (customers and members) per sending organization."
+    )
+    mail_recipient_rate: str = Field(default="5/day", description="Invitation mails to one address, from anyone.")
+    mail_notice_rate: str = Field(
+        default="20/hour", description="Service partner and grant notices an organization's changes may send."
+    )
+    mail_debounce_minutes: int = Field(
+        default=60, ge=1, description="The same notice to the same address is sent once in this many minutes."
+    )
     management_session_idle_minutes: int = Field(default=30, ge=1)
     tier_evaluation_day: int = Field(
         default=15, ge=1, le=28, description="From this day of a month on, the tiers job evaluates the month."
@@ -146,6 +176,18 @@ class Settings(BaseSettings):
         return timedelta(minutes=self.login_lock_minutes)
 
     @property
+    def registrations_by_mail(self) -> bool:
+        return not self.is_development if self.confirm_registrations is None else self.confirm_registrations
+
+    @property
+    def login_account_lock(self) -> timedelta:
+        return timedelta(minutes=self.login_account_lock_minutes)
+
+    @property
+    def unlock_link_ttl(self) -> timedelta:
+        return timedelta(minutes=self.unlock_link_ttl_minutes)
+
+    @property
     def oidc_enabled(self) -> bool:
         return bool(
             self.oidc_issuer
@@ -163,3 +205,24 @@ class Settings(BaseSettings):
             return None
         path = self.database_url.split("://", 1)[1].split("?", 1)[0]
         return None if path in ("", ":memory:") else Path(path)
+
+
+class SettingsRefused(ValueError):
+    """The environment describes a deployment that may not start: one line per problem."""
+
+
+def settings_from_environment() -> Settings:
+    """The settings from the environment, or SettingsRefused naming each problem without the values
+    given (pydantic's own message repeats them, e.g. `SMTP_URL` with its password)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = [_problem(detail) for detail in error.errors(include_url=False, include_input=False,
+                                                                 include_context=False)]
+        raise SettingsRefused("\n".join(problems)) from None
+
+
+def _problem(detail: dict) -> str:
+    message = detail["msg"].removeprefix("Value error, ")
+    variable = "_".join(str(part) for part in detail["loc"]).upper()
+    return f"{variable}: {message}" if variable else message

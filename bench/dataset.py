@@ -34,7 +34,7 @@ from models.billing import License, Payment
 from models.catalog import ExchangeRate, Plan, Product
 from models.commissions import Commission, CommissionRule, Payout
 from models.customers import CustomerRelationship
-from models.db import apply_migrations, open_database
+from models.db import apply_migrations, open_database, record_migrations_applied
 from models.identity import ApiKey, SessionToken, User
 from models.invitations import Invitation
 from models.organizations import Membership, Organization
@@ -417,6 +417,7 @@ async def create_tables(database_url: str, schema: str) -> None:
         return
     async with open_database(database_url):
         await Tortoise.generate_schemas()
+        await record_migrations_applied()  # what /readyz checks
 
 
 async def _recreate_postgres(url: str) -> None:

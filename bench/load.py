@@ -24,7 +24,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait_ready(base_url: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
+def _wait_ready(base_url: str, server: subprocess.Popen, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:

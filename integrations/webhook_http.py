@@ -3,8 +3,9 @@
 The guard runs when a subscription is saved and again right before every attempt (DNS
 answers change). It resolves the host and refuses the URL when *any* address it resolves
 to is loopback, private, link-local, shared (100.64/10), multicast, reserved or
-unspecified — unless private networks are allowed (development, tests), which still
-refuses multicast and unspecified addresses. The POST then connects to the very address
+unspecified, or stands for or carries such an IPv4 address (IPv4-mapped or -compatible, NAT64,
+6to4, Teredo: `judged_addresses`) — unless private networks are allowed (development, tests),
+which still refuses multicast and unspecified addresses. The POST then connects to the very address
 that was checked (the URL's host is replaced by it; `Host` and, for https, TLS SNI and
 certificate verification keep the name), so a DNS answer that changes between the check
 and the connection (DNS rebinding) cannot redirect it. Certificates are verified against the
@@ -73,16 +74,25 @@ def check_url(url: str, *, allow_http: bool) -> SplitResult:
     return parts
 
 
-def _plain(address: IPAddress) -> IPAddress:
-    """An IPv4-mapped IPv6 address (::ffff:127.0.0.1) counts as its IPv4 address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # the well-known prefix: the last 32 bits are the IPv4 address
 
 
-def refusal(address: IPAddress, *, allow_private: bool) -> str | None:
-    """What kind of address it is when it may not receive webhooks (e.g. a loopback address), else None."""
-    address = _plain(address)
+def judged_addresses(address: IPAddress) -> list[IPAddress]:
+    """The addresses whose kind decides whether `address` may receive webhooks. An IPv6 address
+    that stands for an IPv4 one (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, NAT64
+    `64:ff9b::a.b.c.d`) counts as that IPv4 address; a tunnel address counts as itself and the IPv4
+    addresses it carries (6to4 `2002::/16`, Teredo `2001::/32`: its server and client)."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return [address]
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address in NAT64 or (int(address) >> 32 == 0 and int(address) > 1):  # :: and ::1 are themselves
+        return [ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)]
+    carried = [address.sixtofour] if address.sixtofour is not None else list(address.teredo or ())
+    return [address, *carried]
+
+
+def _kind(address: IPAddress, *, allow_private: bool) -> str | None:
     if address.is_unspecified or address.is_multicast:
         return "an unspecified or multicast address"
     if allow_private:
@@ -93,6 +103,15 @@ def refusal(address: IPAddress, *, allow_private: bool) -> str | None:
         return "a link-local address"
     if address.is_private or address.is_reserved or not address.is_global:
         return "a private or reserved address"
+    return None
+
+
+def refusal(address: IPAddress, *, allow_private: bool) -> str | None:
+    """What kind of address it is when it may not receive webhooks (e.g. a loopback address), else None."""
+    for judged in judged_addresses(address):
+        kind = _kind(judged, allow_private=allow_private)
+        if kind:
+            return kind if judged == address else f"{kind} ({judged} inside)"
     return None
 
 

@@ -22,7 +22,7 @@ from asgi_lifespan import LifespanManager
 from tortoise import Tortoise, connections
 from tortoise.contrib.test import _topological_sort_models
 
-from models.db import open_database
+from models.db import open_database, record_migrations_applied
 from server import build_app
 from settings import Settings
 
@@ -38,6 +38,8 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
         "argon2_time_cost": 1,
         "argon2_memory_kib": 64,
         "outbox_poll_seconds": 0,
+        "sign_in_rate": "10000/minute",  # tests sign in many people from one address;
+        "sign_in_global_rate": "10000/minute",  # tests/test_signin.py sets low rates itself
         **overrides,
     }
     return Settings(**values)
@@ -47,8 +49,10 @@ test_settings.__test__ = False  # a helper, not a test
 
 
 async def _create_tables(database_url: str) -> None:
+    """The models' tables, with every migration recorded as applied (`/readyz` checks that)."""
     async with open_database(database_url):
         await Tortoise.generate_schemas()
+        await record_migrations_applied()
 
 
 @pytest.fixture(scope="session")

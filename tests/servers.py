@@ -14,6 +14,9 @@ from tests.conftest import free_port
 
 # The name the children's PostgreSQL sessions carry, so that the test can tell when they have ended.
 CHILD_APPLICATION = "portal-test-child"
+# How long a child may take to answer `/readyz` 200: a generous wait, not a measure (a busy machine
+# starts Python and uvicorn slowly).
+READY_WITHIN_SECONDS = 120
 
 
 def child_environment(database_url: str) -> dict[str, str]:
@@ -27,6 +30,8 @@ def child_environment(database_url: str) -> dict[str, str]:
         "ARGON2_TIME_COST": "1",
         "ARGON2_MEMORY_KIB": "64",
         "OUTBOX_POLL_SECONDS": "0",
+        "SIGN_IN_RATE": "10000/minute",  # tests sign in many people from one address
+        "SIGN_IN_GLOBAL_RATE": "10000/minute",
     }
 
 
@@ -48,7 +53,7 @@ class Server:
             sys.executable, "-m", "uvicorn", "--factory", "server:create_app", "--port", str(self.port),
             "--log-level", "warning", env=self.environment, stdout=output, stderr=output,
         )
-        async with httpx.AsyncClient(base_url=self.url) as client, asyncio.timeout(30):
+        async with httpx.AsyncClient(base_url=self.url) as client, asyncio.timeout(READY_WITHIN_SECONDS):
             while True:
                 assert self.process.returncode is None, "the server did not start"
                 try:

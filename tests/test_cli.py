@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,6 +20,7 @@ from asgi_lifespan import LifespanManager
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 import cli
+import server
 from resolvers.demo import DEMO_PASSWORD, OPERATOR_EMAIL
 from schema import build_schema
 from server import build_app
@@ -199,6 +201,87 @@ def test_demo_is_refused_in_production(migrated, capsys, monkeypatch):
     assert log_in(migrated, OPERATOR_EMAIL, DEMO_PASSWORD) is None
 
 
+# --- a refused start -----------------------------------------------------------------------------
+
+SMTP_PASSWORD = "hunter2-mail-secret"
+
+
+PROBLEMS = [
+    pytest.param({}, "SECRET_KEY must be set to a random value of at least 32 characters in production",
+                 id="no-secret-key"),
+    pytest.param({"SECRET_KEY": "s" * 40, "ARGON2_TIME_COST": "three"},
+                 "ARGON2_TIME_COST: Input should be a valid integer, unable to parse string as an integer",
+                 id="mistyped-number"),
+]
+
+
+@pytest.mark.parametrize("command", ["serve", "migrate"])
+@pytest.mark.parametrize(("environment", "problem"), PROBLEMS)
+def test_a_refused_production_start_names_the_problem_without_a_traceback_or_secrets(
+        cli_database, capsys, monkeypatch, command, environment, problem):
+    # given: production, a password in SMTP_URL
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("SMTP_URL", f"smtp://mailer:{SMTP_PASSWORD}@mail.example:587")
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    # when
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([command])
+
+    # then
+    message = str(exit_.value.code)
+    assert message.splitlines() == ["Refused to start: the configuration is not valid.", problem]
+    printed = capsys.readouterr()
+    assert SMTP_PASSWORD not in printed.out + printed.err
+
+
+def test_the_app_factory_refuses_a_production_start_without_secrets_in_the_message(monkeypatch):
+    # given
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("SMTP_URL", f"smtp://mailer:{SMTP_PASSWORD}@mail.example:587")
+
+    # when: what `uvicorn --factory server:create_app` calls
+    with pytest.raises(SystemExit) as exit_:
+        server.create_app()
+
+    # then
+    message = str(exit_.value.code)
+    assert "SECRET_KEY must be set" in message
+    assert SMTP_PASSWORD not in message
+
+
+# --- serve ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def uvicorn_runs(monkeypatch) -> list[dict]:
+    """What `serve` hands to uvicorn (instead of serving)."""
+    import uvicorn
+
+    runs: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: runs.append({"app": app, **options}))
+    return runs
+
+
+def test_serve_keeps_idle_connections_open_longer_than_a_proxy_would(migrated, uvicorn_runs):
+    # when
+    cli.main(["serve"])
+
+    # then: uvicorn's own 5 s races clients and proxies reusing connections
+    [options] = uvicorn_runs
+    assert options["timeout_keep_alive"] == 75
+
+
+def test_serve_takes_the_keep_alive_timeout(migrated, uvicorn_runs):
+    # when
+    cli.main(["serve", "--keep-alive", "650"])
+
+    # then
+    assert uvicorn_runs[0]["timeout_keep_alive"] == 650
+
+
 # --- export-schema -------------------------------------------------------------------------------
 
 
@@ -339,3 +422,43 @@ def test_create_api_key_refuses_a_blank_name_without_a_traceback(migrated, capsy
     # then
     assert "name is required" in str(exit_.value.code)
     assert capsys.readouterr().out == ""
+
+
+# --- repair-copies -------------------------------------------------------------------------------
+
+OLD_SERVER_ROWS = """
+INSERT INTO organizations (id, name, search_name, language, created_at) VALUES
+  (1, 'Northwind', 'northwind', 'en', '2026-01-01'), (2, 'Wingtip Toys', 'wingtip toys', 'en', '2026-01-01');
+INSERT INTO licenses (organization_id, status, plan, seats, mrr_amount, currency, updated_at)
+  VALUES (2, 'ACTIVE', 'Pro', 5, 9900, 'USD', '2026-01-02');
+INSERT INTO customer_relationships (customer_id, partner_id, source, started_at, grant_permissions,
+  customer_name, customer_search_name, license_status)
+  VALUES (2, 1, 'SELECTED', '2026-01-02', '[]', 'Tailspin', 'tailspin', 'TRIAL');
+"""
+
+
+def copies(database_url: str) -> list[tuple]:
+    with sqlite3.connect(database_url.removeprefix("sqlite://")) as database:
+        return database.execute(
+            "SELECT customer_name, customer_search_name, license_status FROM customer_relationships").fetchall()
+
+
+def test_repair_copies_corrects_what_an_old_server_left_stale(migrated, capsys):
+    # given: a customer renamed and its license activated by a server that predates the copies
+    with sqlite3.connect(migrated.removeprefix("sqlite://")) as database:
+        database.executescript(OLD_SERVER_ROWS)
+
+    # when
+    output = run(capsys, "repair-copies")
+
+    # then
+    assert "Copies corrected: customer names 1, license status 1." in output
+    assert copies(migrated) == [("Wingtip Toys", "wingtip toys", "ACTIVE")]
+    assert "customer names 0, license status 0." in run(capsys, "repair-copies")  # run again: nothing left
+
+
+def test_repair_copies_asks_for_the_migrations_first(cli_database, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["repair-copies"])
+
+    assert "partner-portal migrate" in str(exit_.value.code)

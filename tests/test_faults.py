@@ -37,8 +37,9 @@ from tests.test_commissions import customer, pk, rule, world  # noqa: F401 — `
 PUBLIC_DIRECTORY = "query { partnerDirectory(first: 5) { totalCount } }"
 VIEWER = "query { viewer { id email } }"
 CLI = str(Path(sys.executable).with_name("partner-portal"))
-# Far above a healthy answer (milliseconds), far below the test timeout: "does not hang".
-QUICKLY_SECONDS = 3.0
+# "Does not hang" (the SQLite client once waited forever after a failed reconnect), not a speed:
+# generous, so a busy machine does not fail it.
+HANG_SECONDS = 60.0
 POLL_SECONDS = 0.01
 
 
@@ -104,7 +105,7 @@ async def outage(api: Api) -> AsyncIterator[SqliteOutage | PostgresOutage]:
 
 async def graphql(api: Api, query: str, variables: dict | None = None, token: str | None = None) -> httpx.Response:
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    async with asyncio.timeout(QUICKLY_SECONDS):
+    async with asyncio.timeout(HANG_SECONDS):
         return await api.client.post("/graphql", json={"query": query, "variables": variables or {}},
                                      headers=headers)
 
@@ -123,12 +124,13 @@ async def test_readyz_is_503_while_the_database_is_gone(api, outage):
 
     # when
     await outage.start()
-    async with asyncio.timeout(QUICKLY_SECONDS):
+    async with asyncio.timeout(HANG_SECONDS):
         response = await api.client.get("/readyz")
 
     # then
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "database": "unreachable"}
+    assert response.json() == {"status": "unavailable", "database": "unreachable", "migrations": "unknown",
+                               "rateLimitStorage": "ok"}
 
 
 async def test_readyz_is_200_again_once_the_database_is_back(api, outage):
@@ -138,7 +140,7 @@ async def test_readyz_is_200_again_once_the_database_is_back(api, outage):
 
     # when
     await outage.end()
-    async with asyncio.timeout(QUICKLY_SECONDS):
+    async with asyncio.timeout(HANG_SECONDS):
         response = await api.client.get("/readyz")
 
     # then
@@ -209,7 +211,7 @@ async def run_cli(database_url: str, *arguments: str) -> str:
         CLI, *arguments, env=child_environment(database_url),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=2 * HANG_SECONDS)
     assert process.returncode == 0, output.decode()
     return output.decode()
 
@@ -219,7 +221,7 @@ async def kill_half_way(process: asyncio.subprocess.Process, progress: Callable[
     """SIGKILL the process as soon as `progress()` (a row count read from here) has reached
     `at_least` and before it reaches `total`; the progress once the database is done with what the
     process had sent (asserted to be half-way)."""
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(HANG_SECONDS):
         while (done := await progress()) < at_least:
             assert process.returncode is None, "the process ended before doing anything"
             await asyncio.sleep(POLL_SECONDS)
@@ -237,7 +239,7 @@ async def child_sessions_ended() -> None:
     client = connections.get("default")
     if client.capabilities.dialect != "postgres":
         return
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(HANG_SECONDS):
         while (await client.execute_query_dict(
                 "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1", [CHILD_APPLICATION]
         ))[0]["n"]:

@@ -3,6 +3,7 @@ the outbox to a real HTTP server on localhost, retries on the frozen clock, rede
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -579,6 +580,16 @@ REFUSED_URLS = (
     "http://100.64.0.1/hook", "http://0.0.0.0/hook", "http://224.0.0.1/hook", "http://[fd00::1]/hook",
     "http://[fe80::1]/hook", "http://240.0.0.1/hook",
 )
+# IPv6 addresses that stand for or carry a refused IPv4 address
+TUNNELLED_URLS = (
+    "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+    "http://[2002:a9fe:a9fe::1]/latest",  # 6to4 of 169.254.169.254
+    "http://[2002:a00:5::]/hook",  # 6to4 of 10.0.0.5
+    "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",  # Teredo, client 127.0.0.1
+    "http://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+    "http://[::127.0.0.1]/hook",  # IPv4-compatible
+    "http://[::ffff:10.0.0.5]/hook",  # IPv4-mapped
+)
 
 
 async def test_loopback_private_and_reserved_addresses_are_refused(database_url, clock):
@@ -607,6 +618,20 @@ async def test_in_production_only_https_urls_on_public_addresses_are_taken(datab
         assert (await errors("https://user:pw@93.184.215.14/hook"))[0][0] == "INVALID_VALUE"
         assert (await errors("ftp://93.184.215.14/hook"))[0][0] == "INVALID_VALUE"
         assert (await errors("https://10.1.2.3/hook"))[0][0] == "INVALID_VALUE"
+        assert await errors("https://[2002:5db8:d70e::1]/hook") == []  # 6to4 of the public 93.184.215.14
+        assert await errors("https://[64:ff9b::5db8:d70e]/hook") == []  # NAT64 of it
+
+
+@pytest.mark.parametrize("url", TUNNELLED_URLS)
+async def test_ipv6_addresses_carrying_a_refused_ipv4_address_are_refused(database_url, clock, url):
+    async for guarded in start_api(test_settings(database_url)):  # WEBHOOK_ALLOW_PRIVATE_NETWORKS off
+        created = (await guarded.data(CREATE, {"input": {"url": url, "eventTypes": ["PAYOUT_PAID"]}},
+                                      token=(await operator(guarded)).token))["createWebhookSubscription"]
+
+        assert created["subscription"] is None
+        [error] = created["errors"]
+        assert (error["field"], error["code"]) == ("url", "INVALID_VALUE")
+        assert "address" in error["message"]
 
 
 async def test_the_guard_runs_again_before_every_attempt(api, hooks, receiver):
@@ -633,6 +658,44 @@ async def test_redirects_are_not_followed(api, hooks, receiver):
     assert delivery["status"] == "PENDING"
     assert delivery["lastError"] == "HTTP 302 (redirects are not followed)"
     assert len(receiver.received) == 1
+
+
+async def test_an_answer_dripping_in_ends_the_attempt_after_the_timeout(api, hooks):
+    """httpx's timeouts are per read: a receiver that sends its answer a byte every 0.1 s would hold
+    the worker for ever. The attempt as a whole ends after WEBHOOK_TIMEOUT_SECONDS, which the outbox's
+    short lease counts on."""
+    drips: list[asyncio.Task] = []
+
+    async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        drips.append(asyncio.current_task())
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        try:
+            while True:
+                writer.write(b"z")
+                await writer.drain()
+                await asyncio.sleep(0.1)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(drip, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hooks"
+    try:
+        created = await hooks.subscribe(url, ["PARTNER_APPROVED"])
+        await make_partner(api, hooks.operator)
+        async with asyncio.timeout(30):  # without the limit: for ever
+            await run_job("outbox", api.settings.model_copy(update={"webhook_timeout_seconds": 0.5}))
+    finally:
+        server.close()
+        for task in drips:
+            task.cancel()
+
+    [delivery] = await hooks.deliveries(created["subscription"]["id"])
+    assert delivery["status"] == "PENDING"
+    assert delivery["lastError"] == "No answer within 0.5 s."
+    assert [a["error"] for a in delivery["attempts"]] == ["No answer within 0.5 s."]
 
 
 # --- https: the connection goes to the checked address, the certificate must name the host --------------------
