@@ -4,7 +4,8 @@ Endpoints: `/graphql` (POST JSON, GET for queries; GraphiQL when enabled),
 `/healthz` (the process is up), `/readyz` (the database answers), `/webhooks/stripe`
 (signed billing events, integrations/stripe_webhooks.py), `/reports/{name}.csv` (streamed
 CSV reports, integrations/report_csv.py). The lifespan opens
-the database and runs the outbox worker every OUTBOX_POLL_SECONDS (unless 0).
+the database and runs the outbox worker every OUTBOX_POLL_SECONDS (unless 0); at shutdown
+the worker ends after the message in flight and hands the rest of its batch back.
 
 Idempotency: a POSTed mutation with an `Idempotency-Key` header runs at most once per
 (principal, key); see `GraphQLView.execute_single`.
@@ -17,9 +18,10 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from http import HTTPStatus
+from typing import Any, NamedTuple
 
-from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -29,6 +31,7 @@ from cross_web import HTTPException
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 from tortoise.contrib.starlette import RegisterTortoise
 
 from integrations.affiliate_redirect import affiliate_redirect
@@ -38,13 +41,15 @@ from models.db import ensure_sqlite_folder, tortoise_config
 from resolvers import idempotency
 from resolvers.budget import QueryBudget
 from resolvers.context import RequestContext
-from resolvers.health import database_answers
+from resolvers.health import MIGRATE_COMMAND, database_answers, missing_migrations, readiness
 from resolvers.identity import Authenticator
 from resolvers.jobs import PeriodicJob
-from resolvers.throttle import Throttle, limits_storage
+from resolvers.mail import MailLimits
+from resolvers.throttle import LIMITS_UNAVAILABLE, LimitsUnavailable, Throttle, limits_storage
 from schema import build_schema
 from schema.errors import DATABASE_UNAVAILABLE
-from settings import Settings
+from schema.lru import LruCache
+from settings import Settings, SettingsRefused, settings_from_environment
 
 logger = logging.getLogger("partner_portal")
 
@@ -52,10 +57,50 @@ GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 LEGACY_JSON = "application/json"
 
 
-def negotiate(accept: str) -> str:
-    """GraphQL over HTTP: `application/graphql-response+json` when the client accepts it."""
-    offered = {part.split(";")[0].strip().lower() for part in accept.split(",")}
-    return GRAPHQL_RESPONSE_JSON if GRAPHQL_RESPONSE_JSON in offered else LEGACY_JSON
+def media_ranges(accept: str) -> list[tuple[str, float]]:
+    """The `Accept` header's media ranges with their quality (RFC 9110): `[("application/json", 0.9), …]`.
+    A range with a malformed `q` counts as not acceptable."""
+    ranges = []
+    for part in accept.split(","):
+        media_range, *parameters = (piece.strip() for piece in part.split(";"))
+        if not media_range:
+            continue
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+                quality = quality if 0.0 <= quality <= 1.0 else 0.0
+        ranges.append((media_range.lower(), quality))
+    return ranges
+
+
+def quality_of(media_type: str, ranges: list[tuple[str, float]]) -> tuple[float, int]:
+    """(quality, specificity) of `media_type` by the most specific range that matches it
+    (exact 2, `type/*` 1, `*/*` 0); (0, -1) when none does."""
+    kind = media_type.split("/")[0]
+    matches = {media_type: 2, f"{kind}/*": 1, "*/*": 0}
+    best = max(((matches[name], quality) for name, quality in ranges if name in matches), default=None)
+    return (0.0, -1) if best is None else (best[1], best[0])
+
+
+def negotiate(accept: str | None) -> str | None:
+    """GraphQL over HTTP: the acceptable media type of highest quality, None when neither is acceptable.
+    No `Accept` means `application/json`. On equal quality the more specifically named type wins;
+    both named: `application/graphql-response+json`; both only through a wildcard: `application/json`."""
+    if not accept or not accept.strip():
+        return LEGACY_JSON
+    ranges = media_ranges(accept)
+    graphql_response, legacy = quality_of(GRAPHQL_RESPONSE_JSON, ranges), quality_of(LEGACY_JSON, ranges)
+    if graphql_response[0] <= 0 and legacy[0] <= 0:
+        return None
+    named_both = graphql_response[1] == legacy[1] == 2
+    if graphql_response > legacy or (graphql_response == legacy and named_both):
+        return GRAPHQL_RESPONSE_JSON
+    return LEGACY_JSON
 
 
 def is_request_error(result: ExecutionResult) -> bool:
@@ -75,13 +120,34 @@ IDEMPOTENCY_HEADER = "idempotency-key"
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
 
 
-def is_mutation(query: str | None, operation_name: str | None, max_tokens: int) -> bool:
-    """Parsed with the token limit, like execution: an unlimited parse of a flood costs seconds."""
+class OperationChoice(NamedTuple):
+    """The type of the operation a request runs, or why no operation can be chosen (a request error)."""
+
+    type: OperationType | None
+    error: str | None = None
+
+
+def choose_operation(query: str | None, operation_name: str | None, max_tokens: int) -> OperationChoice:
+    """GraphQL's GetOperation(): the operation named `operation_name`, else the document's only one.
+    Several operations and no name, or an unknown name, is a request error (nothing runs).
+    Parsed with the token limit, like execution: an unlimited parse of a flood costs seconds. A missing
+    query or one that does not parse gives no choice and no error: execution refuses it."""
+    if not query:
+        return OperationChoice(None)
     try:
-        operation = get_operation_ast(parse(query or "", max_tokens=max_tokens), operation_name)
+        document = parse(query, max_tokens=max_tokens)
     except GraphQLError:
-        return False  # execution reports the syntax error
-    return operation is not None and operation.operation is OperationType.MUTATION
+        return OperationChoice(None)
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name is not None and o.name.value == operation_name]
+        if not operations:
+            return OperationChoice(None, f'The document has no operation named "{operation_name}".')
+    elif len(operations) > 1:
+        return OperationChoice(None, "The document has several operations: name the one to run in `operationName`.")
+    elif not operations:
+        return OperationChoice(None, "The document has no operation to run.")
+    return OperationChoice(operations[0].operation)
 
 
 def request_digest(query: str | None, variables: dict | None, operation_name: str | None) -> str:
@@ -91,6 +157,16 @@ def request_digest(query: str | None, variables: dict | None, operation_name: st
 
 def refusal(message: str, code: str) -> ExecutionResult:
     return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
+
+
+def http_error(status: int, message: str, accept: str | None) -> JSONResponse:
+    """A request refused before GraphQL runs (not JSON, no query, a mutation over GET, nothing
+    acceptable, …): a GraphQL error body without `data`, in the negotiated media type."""
+    body = {"errors": [{"message": message, "extensions": {"code": HTTPStatus(status).name}}]}
+    headers = {"content-type": f"{negotiate(accept) or LEGACY_JSON}; charset=utf-8"}
+    if status == HTTPStatus.METHOD_NOT_ALLOWED:
+        headers["allow"] = "GET, POST"
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 # The shape of a request's JSON (query, variables): no input of this API nests deeper or has more items.
@@ -124,36 +200,64 @@ class GraphQLView(GraphQL):
         )
         self.settings = settings
         self.authenticator = authenticator
-        storage = limits_storage(settings)
+        storage = self.limits_storage = limits_storage(settings)
         self.throttle = Throttle(settings, storage)
+        self.mail_limits = MailLimits(settings, storage)
         self.query_budget = QueryBudget(settings, storage) if settings.query_budget else None
+        self.operation_choices: LruCache[OperationChoice] = LruCache()
 
     async def get_context(self, request: Request, response: Any) -> RequestContext:  # type: ignore[override]
         actor = await self.authenticator.authenticate(
             request.headers.get("authorization"), request.headers.get("x-api-key")
         )
         return RequestContext(actor=actor, settings=self.settings, request=request, response=response,
-                              throttle=self.throttle, client_address=request.client.host if request.client else None,
+                              throttle=self.throttle, mail_limits=self.mail_limits, client_address=request.client.host if request.client else None,
                               query_budget=self.query_budget)
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """strawberry answers its refusals of a request (not JSON, a missing query, a mutation over GET, …)
+        in `text/plain`: here they are GraphQL error bodies (`http_error`)."""
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as error:
+            return http_error(error.status_code, error.reason, request.headers.get("accept"))
 
     async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
         sub_response = await super().get_sub_response(request)
-        sub_response.media_type = negotiate(request.headers.get("accept", ""))
+        sub_response.media_type = negotiate(request.headers.get("accept")) or LEGACY_JSON
         request.state.sub_response = sub_response
         return sub_response
+
+    async def parse_http_body(self, request_adapter: Any) -> Any:
+        """After GraphiQL had its chance (a browser's `Accept: text/html`): 406 when the client accepts
+        neither `application/graphql-response+json` nor `application/json`."""
+        if negotiate(request_adapter.headers.get("accept")) is None:
+            raise HTTPException(406, f"Accept {GRAPHQL_RESPONSE_JSON} or {LEGACY_JSON}.")
+        return await super().parse_http_body(request_adapter)
 
     async def execute_single(  # type: ignore[override]
         self, request: Request, request_adapter: Any, sub_response: Any, context: Any, root_value: Any,
         request_data: Any,
     ) -> ExecutionResult:
-        """A POSTed mutation with an `Idempotency-Key` runs once per (principal, key): the key is
+        """The operation is chosen first (`choose_operation`): a document it cannot choose from runs nothing.
+
+        A POSTed mutation with an `Idempotency-Key` runs once per (principal, key): the key is
         reserved before it runs, and its response is kept unless it has GraphQL errors (typed
         payload `errors` are kept). A repeat with the same body gets the kept response without
         running; another body, or a repeat while the first is still running, gets CONFLICT."""
+        query, operation_name = request_data.query, request_data.operation_name
+        if not isinstance(operation_name, str | None):
+            raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null, if provided.")
+        choice = self.operation_choices.get(
+            (query, operation_name), lambda: choose_operation(query, operation_name, self.settings.max_tokens))
+        if choice.error is not None:
+            return refusal(choice.error, "BAD_REQUEST")
+        if choice.type is OperationType.MUTATION and request_adapter.method == "GET":
+            raise HTTPException(405, "A mutation cannot be sent with GET: POST it.")
         key = request.headers.get(IDEMPOTENCY_HEADER)
         principal = idempotency.principal_of(context.actor)
         if (key is None or principal is None or request_adapter.method != "POST"
-                or not is_mutation(request_data.query, request_data.operation_name, self.settings.max_tokens)):
+                or choice.type is not OperationType.MUTATION):
             return await super().execute_single(request, request_adapter, sub_response, context, root_value,
                                                 request_data)
         key = key.strip()
@@ -188,6 +292,8 @@ class GraphQLView(GraphQL):
             sub_response.status_code = 503
             sub_response.headers["retry-after"] = RETRY_AFTER_SECONDS
         response = await super().process_result(request, result)
+        if is_request_error(result):
+            del response["data"]  # GraphQL: a request error (nothing ran) has no `data` entry
         record_id = getattr(request.state, "idempotency_record", None)
         if record_id is not None:
             if response.get("errors"):  # not a result to repeat: free the key for a retry
@@ -260,11 +366,12 @@ class LimitedBody:
 RETRY_AFTER_SECONDS = "5"
 
 
-class DatabaseOutage:
-    """ASGI middleware: a request that fails while the database does not answer gets a 503 with
-    `Retry-After` and a GraphQL-shaped body (code SERVICE_UNAVAILABLE) instead of a bare 500,
-    e.g. when authentication cannot read the session. Failures inside GraphQL execution are
-    presented by `schema/errors.py` the same way. Anything else propagates as before."""
+class Outage:
+    """ASGI middleware: a request that fails while the database does not answer, or because the
+    rate-limit storage (`RATE_LIMIT_STORAGE`) does not, gets a 503 with `Retry-After` and a
+    GraphQL-shaped body (code SERVICE_UNAVAILABLE) instead of a bare 500, e.g. when authentication
+    cannot read the session or the query budget cannot be counted. Failures inside GraphQL
+    execution are presented by `schema/errors.py` the same way. Anything else propagates as before."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -282,13 +389,22 @@ class DatabaseOutage:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except LimitsUnavailable as error:
+            if started:
+                raise
+            logger.warning("%s failed: the rate-limit storage does not answer: %r", scope.get("path"),
+                           error.storage_error)
+            await unavailable(LIMITS_UNAVAILABLE)(scope, receive, send)
         except Exception:
             if started or await database_answers():
                 raise
             logger.warning("%s failed: the database does not answer", scope.get("path"))
-            body = {"errors": [{"message": DATABASE_UNAVAILABLE, "extensions": {"code": "SERVICE_UNAVAILABLE"}}]}
-            await JSONResponse(body, status_code=503, headers={"retry-after": RETRY_AFTER_SECONDS})(
-                scope, receive, send)
+            await unavailable(DATABASE_UNAVAILABLE)(scope, receive, send)
+
+
+def unavailable(message: str) -> JSONResponse:
+    body = {"errors": [{"message": message, "extensions": {"code": "SERVICE_UNAVAILABLE"}}]}
+    return JSONResponse(body, status_code=503, headers={"retry-after": RETRY_AFTER_SECONDS})
 
 
 async def healthz(request: Request) -> Response:
@@ -296,11 +412,22 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """200 while the database answers `SELECT 1` within 2 s, else 503 (and 200 again once it is back)."""
-    if not await database_answers():
-        logger.warning("readiness check failed: the database does not answer")
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
+    """200 while the database answers `SELECT 1` within 2 s and has every migration applied, and the
+    rate-limit storage answers; else 503 with what is wrong (`resolvers.health.readiness`), and 200
+    again once it is right, without a restart."""
+    ready, report = await readiness(request.app.state.limits_storage)
+    if not ready:
+        logger.warning("readiness check failed: %s", report)
+    return JSONResponse(report, status_code=200 if ready else 503)
+
+
+async def warn_of_missing_migrations() -> None:
+    """At start-up (`serve` on PostgreSQL without `--migrate`, or uvicorn): a database that lacks
+    migrations fails requests, so say so at once; `/readyz` answers 503 until they are applied."""
+    missing = await missing_migrations()
+    if missing:
+        logger.warning("The database lacks %d migration(s) this version needs (%s): run `%s`. Until then "
+                       "/readyz answers 503 and requests fail.", len(missing), ", ".join(missing), MIGRATE_COMMAND)
 
 
 def build_app(settings: Settings) -> Starlette:
@@ -311,6 +438,7 @@ def build_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ensure_sqlite_folder(settings.database_url)
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+            await warn_of_missing_migrations()
             worker = None
             if settings.outbox_poll_seconds > 0:  # the in-process outbox worker; 0 turns it off
                 worker = PeriodicJob("outbox", settings, settings.outbox_poll_seconds).start()
@@ -331,9 +459,10 @@ def build_app(settings: Settings) -> Starlette:
             Route("/reports/{name}.csv", report_csv, methods=["GET"]),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(DatabaseOutage)],
+        middleware=[Middleware(Outage)],
     )
     app.state.settings = settings
+    app.state.limits_storage = graphql.limits_storage  # readiness asks it too
     app.state.authenticator = authenticator  # the CSV reports authenticate as /graphql does
     return app
 
@@ -359,4 +488,7 @@ def log_to_console(level: int = logging.INFO) -> Callable[[], None]:
 def create_app() -> Starlette:
     """uvicorn's factory: settings from the environment (`uvicorn --factory server:create_app`)."""
     log_to_console()
-    return build_app(Settings())
+    try:
+        return build_app(settings_from_environment())
+    except SettingsRefused as error:  # one line per problem, no traceback repeating the values
+        raise SystemExit(f"Refused to start: the configuration is not valid.\n{error}") from None

@@ -106,7 +106,7 @@ class _Demo:
         )
 
     async def user(self, email: str, name: str) -> Actor:
-        issued = await identity.register(Actor(), self.settings, email=email, password=DEMO_PASSWORD, name=name)
+        issued = await identity.create_account(self.settings, email=email, password=DEMO_PASSWORD, name=name)
         return self.actor(issued.user["id"])
 
     async def application(self, applicant: Actor, organization_id: int, name: str, programs: list[Program],
@@ -139,7 +139,9 @@ async def seed_demo(settings: Settings) -> list[Login]:
     staff: dict[str, Actor] = {}
     for email, (name, permission) in STAFF.items():
         staff[email] = await demo.user(email, name)
-        await organizations.add_member(admin, northwind, email=email, role=Role.MEMBER, permissions=[permission])
+        invited = await organizations.add_member(admin, settings, None, northwind, email=email, role=Role.MEMBER,
+                                                 permissions=[permission])
+        await organizations.accept_membership_invitation(staff[email], settings, invited.token)
     code = (await partners.partner_profile(northwind))["code"]
 
     # Applicants still waiting, or turned down.

@@ -15,10 +15,8 @@ from strawberry.extensions import (
     ParserCache,
     QueryDepthLimiter,
 )
-from strawberry.relay import GlobalID, GlobalIDValueError
 from strawberry.tools import merge_types
 
-from permissions.errors import NotFound
 from resolvers.errors import BadArgument
 from schema.affiliates import AffiliatesMutation, AffiliatesQuery
 from schema.audit import AuditQuery
@@ -30,7 +28,7 @@ from schema.commissions import CommissionsMutation, CommissionsQuery
 from schema.common import Info, Node, fetch_node
 from schema.cost import QueryCost
 from schema.errors import ErrorPresenter
-from schema.limits import LimitedValidationCache, hide_suggestions
+from schema.limits import LimitedValidationCache, OnePasswordFieldPerOperation, SignInRate, hide_suggestions
 from schema.identity import IdentityMutation, IdentityQuery
 from schema.invitations import InvitationsMutation, InvitationsQuery
 from schema.organizations import OrganizationsMutation, OrganizationsQuery
@@ -47,20 +45,13 @@ from settings import Settings
 MAX_NODES = 100
 
 
-def _parse_global_id(value: strawberry.ID) -> GlobalID:
-    try:
-        return GlobalID.from_id(value)
-    except GlobalIDValueError as error:
-        raise NotFound() from error
-
-
 @strawberry.type
 class NodeQuery:
     @strawberry.field(description="Any object by its global id; NOT_FOUND when absent or not visible to you.")
     async def node(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")]
     ) -> Node:
-        return await fetch_node(info.context, _parse_global_id(id))
+        return await fetch_node(info.context, id)
 
     @strawberry.field(description="Several objects by global id (at most 100), in the order asked.")
     async def nodes(
@@ -68,7 +59,7 @@ class NodeQuery:
     ) -> list[Node]:
         if len(ids) > MAX_NODES:
             raise BadArgument(f"Ask for at most {MAX_NODES} ids at once.")
-        return [await fetch_node(info.context, _parse_global_id(i)) for i in ids]
+        return [await fetch_node(info.context, i) for i in ids]
 
 
 Query = merge_types(
@@ -127,7 +118,7 @@ def _schema(max_depth: int, max_aliases: int, max_tokens: int, max_selections: i
     (every request was validated again, about a millisecond).
     """
     limit_rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
-                   *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
+                   *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules, OnePasswordFieldPerOperation]
     extensions = [
         ErrorPresenter,
         partial(AddValidationRules, limit_rules),
@@ -135,6 +126,7 @@ def _schema(max_depth: int, max_aliases: int, max_tokens: int, max_selections: i
         ParserCache,
         partial(LimitedValidationCache, max_selections=max_selections),
         QueryCost,
+        SignInRate,
         RefuseUnstorableText,
     ]
     if not introspection:

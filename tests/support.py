@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from tests.conftest import PASSWORD, Api
 
 REGISTER = """
 mutation Register($input: RegisterInput!) {
-  register(input: $input) { token expiresAt user { id email name } errors { field code message } }
+  register(input: $input) {
+    token expiresAt confirmationMailed user { id email name } errors { field code message }
+  }
+}"""
+CONFIRM_REGISTRATION = """
+mutation Confirm($token: String!) {
+  confirmRegistration(input: {token: $token}) { token expiresAt user { id email name } errors { field code message } }
 }"""
 LOGIN = """
 mutation Login($input: LoginInput!) {
@@ -24,6 +31,13 @@ mutation Create($input: CreateOrganizationInput!) {
 ADD_MEMBER = """
 mutation Add($input: AddMemberInput!) {
   addMember(input: $input) {
+    invitation { id email role organizationPermissions partnerPermissions status throughServicePartner }
+    errors { field code message }
+  }
+}"""
+ACCEPT_MEMBERSHIP = """
+mutation Accept($token: String!) {
+  acceptMembershipInvitation(input: {token: $token}) {
     membership { id role organizationPermissions partnerPermissions user { email } }
     errors { field code message }
   }
@@ -41,7 +55,22 @@ async def register(api: Api, email: str, name: str = "Test Person") -> Person:
     data = await api.data(REGISTER, {"input": {"email": email, "password": PASSWORD, "name": name}})
     payload = data["register"]
     assert payload["errors"] == [], payload["errors"]
+    if payload["confirmationMailed"]:  # CONFIRM_REGISTRATIONS (production): follow the mailed link
+        token = await _mailed_token(email, r"/register/confirm\?token=(ppr_[\w-]+)")
+        data = await api.data(CONFIRM_REGISTRATION, {"token": token})
+        payload = data["confirmRegistration"]
+        assert payload["errors"] == [], payload["errors"]
     return Person(email, payload["token"], payload["user"]["id"])
+
+
+async def _mailed_token(email: str, link: str) -> str:
+    """The token in the newest mail to `email` whose text holds `link` (a pattern with one group)."""
+    from models.outbox import OutboxMessage
+
+    for message in await OutboxMessage.all().order_by("-id").values_list("payload", flat=True):
+        if message.get("to") == email and (found := re.search(link, message["text"])):
+            return found.group(1)
+    raise AssertionError(f"no mail to {email} with {link}")
 
 
 async def create_organization(api: Api, person: Person, name: str = "Acme GmbH") -> dict:
@@ -51,8 +80,9 @@ async def create_organization(api: Api, person: Person, name: str = "Acme GmbH")
     return payload["organization"]
 
 
-async def add_member(api: Api, admin: Person, organization_id: str, email: str, *, role: str = "MEMBER",
-                     organization_permissions: list[str] = (), partner_permissions: list[str] = ()) -> dict:
+async def invite_member(api: Api, admin: Person, organization_id: str, email: str, *, role: str = "MEMBER",
+                        organization_permissions: list[str] = (), partner_permissions: list[str] = ()) -> dict:
+    """addMember's invitation, which must succeed."""
     data = await api.data(ADD_MEMBER, {"input": {
         "organizationId": organization_id, "email": email, "role": role,
         "organizationPermissions": list(organization_permissions),
@@ -60,7 +90,40 @@ async def add_member(api: Api, admin: Person, organization_id: str, email: str, 
     }}, token=admin.token)
     payload = data["addMember"]
     assert payload["errors"] == [], payload["errors"]
+    return payload["invitation"]
+
+
+async def membership_link_token(email: str) -> str:
+    """The token of the newest membership invitation mailed to `email`, as the mailbox shows it."""
+    return await _mailed_token(email, r"/memberships/accept\?token=(ppm_[\w-]+)")
+
+
+async def session_of(api: Api, email: str) -> str:
+    """A session token of the registered user with this address (what signing in gives)."""
+    from models.identity import User
+    from resolvers.identity import issue_session
+
+    user_id = await User.filter(email=email).first().values_list("id", flat=True)
+    assert user_id is not None, f"no account for {email}"
+    token, _ = await issue_session(api.settings, user_id)
+    return token
+
+
+async def accept_membership(api: Api, email: str) -> dict:
+    """The invitee signs in and accepts the newest invitation mailed to it; the membership."""
+    token = await membership_link_token(email)
+    data = await api.data(ACCEPT_MEMBERSHIP, {"token": token}, token=await session_of(api, email))
+    payload = data["acceptMembershipInvitation"]
+    assert payload["errors"] == [], payload["errors"]
     return payload["membership"]
+
+
+async def add_member(api: Api, admin: Person, organization_id: str, email: str, *, role: str = "MEMBER",
+                     organization_permissions: list[str] = (), partner_permissions: list[str] = ()) -> dict:
+    """A registered person becomes a member: `admin` invites (addMember), the person accepts."""
+    await invite_member(api, admin, organization_id, email, role=role,
+                        organization_permissions=organization_permissions, partner_permissions=partner_permissions)
+    return await accept_membership(api, email)
 
 
 async def make_operator(api: Api, person: Person, permissions: list[str] | None = None) -> None:
