@@ -18,7 +18,7 @@ from models.commissions import Commission, CommissionRule
 from models.customers import CustomerRelationship, ManagementSession
 from models.identity import ApiKey, Operator, User
 from models.invitations import Invitation
-from models.organizations import Membership, Organization
+from models.organizations import Membership, MembershipInvitation, Organization
 from models.outbox import OutboxMessage
 from models.partners import PartnerApplication, PartnerProfile, ProgramEnrollment
 from models.tiers import Tier, TierAssessment
@@ -156,6 +156,18 @@ async def visible_memberships(actor: Actor) -> QuerySet[Membership]:
     if await _is_any_operator(actor):
         return Membership.all()
     return Membership.filter(organization_id__in=await _member_list_organizations(actor))
+
+
+async def visible_membership_invitations(actor: Actor) -> QuerySet[MembershipInvitation]:
+    """MANAGE_MEMBERS holders see their organizations' membership invitations: through their own
+    membership, or a grant with MANAGE_MEMBERS in an open management session (once per request)."""
+    organizations = actor.derived.get("member_managers")
+    if organizations is None:
+        organizations = actor.derived["member_managers"] = [
+            *_holding(await actor.memberships(), OrganizationPermission.MANAGE_MEMBERS),
+            *_holding(await actor.delegations(), DelegatedPermission.MANAGE_MEMBERS),
+        ]
+    return MembershipInvitation.filter(organization_id__in=organizations)
 
 
 async def visible_users(actor: Actor) -> QuerySet[User]:

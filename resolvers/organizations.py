@@ -522,7 +522,8 @@ async def membership_invitation_pages(
     """The same page of each organization's membership invitations, newest first, in one query
     (MANAGE_MEMBERS; the others are refused)."""
     managed, refused = await _managed(actor, organization_ids)
-    pages = await page_per_parent(MembershipInvitation.all(), parent="organization_id", parents=managed,
+    pages = await page_per_parent(await scoping.visible_membership_invitations(actor), parent="organization_id",
+                                  parents=managed,
                                   fields=MEMBERSHIP_INVITATION_FIELDS, first=first, after=after, order=("-id",))
     return {**pages, **refused}
 
@@ -530,17 +531,13 @@ async def membership_invitation_pages(
 async def membership_invitation_counts(actor: Actor, organization_ids: list[int]) -> dict[int, int]:
     """How many membership invitations each organization the actor manages members in has, in one query."""
     managed, _ = await _managed(actor, organization_ids)
-    return await count_per_parent(MembershipInvitation.all(), parent="organization_id", parents=managed)
+    return await count_per_parent(await scoping.visible_membership_invitations(actor), parent="organization_id",
+                                  parents=managed)
 
 
 async def get_membership_invitation(actor: Actor, invitation_id: int) -> dict[str, Any] | None:
-    row = await MembershipInvitation.filter(id=invitation_id).first().values(*MEMBERSHIP_INVITATION_FIELDS)
-    if row is None:
-        return None
-    membership = await policy.membership_in(actor, row["organization_id"])
-    if membership is None or OrganizationPermission.MANAGE_MEMBERS not in membership.permissions:
-        return None
-    return row
+    visible = await scoping.visible_membership_invitations(actor)
+    return await visible.filter(id=invitation_id).first().values(*MEMBERSHIP_INVITATION_FIELDS)
 
 
 async def expire_membership_invitations() -> int:
