@@ -10,9 +10,9 @@ import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from permissions.actor import Actor
-from permissions.enums import ApiKeyScope, OperatorPermission, Via
-from settings import Environment, Settings, SettingsRefused, settings_from_environment
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import ApiKeyScope, OperatorPermission, Via
+from partner_portal.settings import Environment, Settings, SettingsRefused, settings_from_environment
 
 T = TypeVar("T")
 
@@ -32,7 +32,7 @@ def _settings() -> Settings:
 def _run_or_exit(task: Coroutine[Any, Any, T]) -> T:
     """Run a command's database work; input the resolvers refuse ends the command with
     their message (exit status 1) instead of a traceback."""
-    from resolvers.errors import UserInputError
+    from partner_portal.resolvers.errors import UserInputError
 
     try:
         return asyncio.run(task)
@@ -41,14 +41,14 @@ def _run_or_exit(task: Coroutine[Any, Any, T]) -> T:
 
 
 async def _migrate(settings: Settings) -> None:
-    from models.db import apply_migrations
+    from partner_portal.models.db import apply_migrations
 
     await apply_migrations(settings.database_url)
 
 
 async def _demo(settings: Settings) -> None:
-    from models.db import open_database
-    from resolvers.demo import DEMO_PASSWORD, seed_demo
+    from partner_portal.models.db import open_database
+    from partner_portal.resolvers.demo import DEMO_PASSWORD, seed_demo
 
     async with open_database(settings.database_url):
         logins = await seed_demo(settings)
@@ -68,7 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if args.demo:
         asyncio.run(_demo(settings))
     uvicorn.run(
-        "server:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+        "partner_portal.server:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
         log_level=args.log_level, proxy_headers=True, timeout_keep_alive=args.keep_alive,
     )
 
@@ -79,8 +79,8 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_repair_copies(args: argparse.Namespace) -> None:
-    from models.copies import repair_copies
-    from models.db import open_database, pending_migrations
+    from partner_portal.models.copies import repair_copies
+    from partner_portal.models.db import open_database, pending_migrations
 
     settings = _settings()
 
@@ -104,7 +104,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_export_schema(args: argparse.Namespace) -> None:
-    from schema import build_schema
+    from partner_portal.schema import build_schema
 
     # The SDL does not depend on the deployment: never require production secrets for it.
     settings = Settings(environment=Environment.DEVELOPMENT, introspection=True)
@@ -112,8 +112,8 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
 
 
 def cmd_create_operator(args: argparse.Namespace) -> None:
-    from models.db import open_database
-    from resolvers.identity import make_operator
+    from partner_portal.models.db import open_database
+    from partner_portal.resolvers.identity import make_operator
 
     settings = _settings()
     password = os.environ.get("OPERATOR_PASSWORD") or secrets.token_urlsafe(12)
@@ -131,8 +131,8 @@ def cmd_create_operator(args: argparse.Namespace) -> None:
 
 
 def cmd_create_api_key(args: argparse.Namespace) -> None:
-    from models.db import open_database
-    from resolvers.identity import issue_api_key
+    from partner_portal.models.db import open_database
+    from partner_portal.resolvers.identity import issue_api_key
 
     settings = _settings()
 
@@ -146,9 +146,9 @@ def cmd_create_api_key(args: argparse.Namespace) -> None:
 
 
 def cmd_jobs_run(args: argparse.Namespace) -> None:
-    from models.db import open_database
-    from resolvers.jobs import JOBS, run_job
-    from server import log_to_console
+    from partner_portal.models.db import open_database
+    from partner_portal.resolvers.jobs import JOBS, run_job
+    from partner_portal.server import log_to_console
 
     unknown = [name for name in args.names if name not in JOBS]
     if unknown:
@@ -176,7 +176,7 @@ def cmd_jobs_run(args: argparse.Namespace) -> None:
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> None:
-    from resolvers.jobs import JOBS
+    from partner_portal.resolvers.jobs import JOBS
 
     for name, job in sorted(JOBS.items()):
         summary = (job.__doc__ or "").strip().splitlines()

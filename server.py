@@ -34,22 +34,22 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 from tortoise.contrib.starlette import RegisterTortoise
 
-from integrations.affiliate_redirect import affiliate_redirect
-from integrations.report_csv import report_csv
-from integrations.stripe_webhooks import stripe_webhook
-from models.db import ensure_sqlite_folder, tortoise_config
-from resolvers import idempotency
-from resolvers.budget import QueryBudget
-from resolvers.context import RequestContext
-from resolvers.health import MIGRATE_COMMAND, database_answers, missing_migrations, readiness
-from resolvers.identity import Authenticator
-from resolvers.jobs import PeriodicJob
-from resolvers.mail import MailLimits
-from resolvers.throttle import LIMITS_UNAVAILABLE, LimitsUnavailable, Throttle, limits_storage
-from schema import build_schema
-from schema.errors import DATABASE_UNAVAILABLE
-from schema.lru import LruCache
-from settings import Settings, SettingsRefused, settings_from_environment
+from partner_portal.integrations.affiliate_redirect import affiliate_redirect
+from partner_portal.integrations.report_csv import report_csv
+from partner_portal.integrations.stripe_webhooks import stripe_webhook
+from partner_portal.models.db import ensure_sqlite_folder, tortoise_config
+from partner_portal.resolvers import idempotency
+from partner_portal.resolvers.budget import QueryBudget
+from partner_portal.resolvers.context import RequestContext
+from partner_portal.resolvers.health import MIGRATE_COMMAND, database_answers, missing_migrations, readiness
+from partner_portal.resolvers.identity import Authenticator
+from partner_portal.resolvers.jobs import PeriodicJob
+from partner_portal.resolvers.mail import MailLimits
+from partner_portal.resolvers.throttle import LIMITS_UNAVAILABLE, LimitsUnavailable, Throttle, limits_storage
+from partner_portal.schema import build_schema
+from partner_portal.schema.errors import DATABASE_UNAVAILABLE
+from partner_portal.schema.lru import LruCache
+from partner_portal.settings import Settings, SettingsRefused, settings_from_environment
 
 logger = logging.getLogger("partner_portal")
 

@@ -30,16 +30,16 @@ from typing import Any
 from tortoise import Tortoise
 from tortoise.models import Model
 
-from models.billing import License, Payment
-from models.catalog import ExchangeRate, Plan, Product
-from models.commissions import Commission, CommissionRule, Payout
-from models.customers import CustomerRelationship
-from models.db import apply_migrations, open_database, record_migrations_applied
-from models.identity import ApiKey, SessionToken, User
-from models.invitations import Invitation
-from models.organizations import Membership, Organization
-from models.partners import PartnerProfile, ProgramEnrollment
-from models.referrals import Referral
+from partner_portal.models.billing import License, Payment
+from partner_portal.models.catalog import ExchangeRate, Plan, Product
+from partner_portal.models.commissions import Commission, CommissionRule, Payout
+from partner_portal.models.customers import CustomerRelationship
+from partner_portal.models.db import apply_migrations, open_database, record_migrations_applied
+from partner_portal.models.identity import ApiKey, SessionToken, User
+from partner_portal.models.invitations import Invitation
+from partner_portal.models.organizations import Membership, Organization
+from partner_portal.models.partners import PartnerProfile, ProgramEnrollment
+from partner_portal.models.referrals import Referral
 
 SEED = 20261129
 PARTNER_STAFF = 3  # users per partner: an administrator and two staff members

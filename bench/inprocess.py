@@ -22,8 +22,8 @@ from asgi_lifespan import LifespanManager
 from tortoise import connections
 
 from bench import queries
-from server import build_app
-from settings import Settings
+from partner_portal.server import build_app
+from partner_portal.settings import Settings
 
 Call = Callable[[], Awaitable[Any]]
 ROUNDS = 20
@@ -172,7 +172,7 @@ async def stack_floor(app: Client, meta: dict, iterations: int) -> dict[str, Any
 
 async def my_customers(app: Client, meta: dict, iterations: int) -> dict[str, Any]:
     """2: "my customers" first: 100 vs the same shape over in-memory rows, and vs one raw SQL query."""
-    from resolvers import customers
+    from partner_portal.resolvers import customers
 
     token = meta["session_tokens"]["1"]
     partner = meta["big_partner_id"]

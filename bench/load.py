@@ -48,12 +48,12 @@ def _stop(server: subprocess.Popen) -> None:
 
 
 def load_run(database_url: str, workers: int, seconds: float, clients: int) -> dict[str, Any]:
-    """Start `uvicorn --factory server:create_app --workers N`, run the load generator, stop it."""
+    """Start `uvicorn --factory partner_portal.server:create_app --workers N`, run the load generator, stop it."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     environment = {**os.environ, **BENCH_ENVIRONMENT, "DATABASE_URL": database_url}
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "server:create_app", "--host", "127.0.0.1",
+        [sys.executable, "-m", "uvicorn", "--factory", "partner_portal.server:create_app", "--host", "127.0.0.1",
          "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
         env=environment, cwd=Path(__file__).resolve().parent.parent,
     )

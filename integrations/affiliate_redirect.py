@@ -10,8 +10,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from resolvers.affiliates import record_click
-from settings import Settings
+from partner_portal.resolvers.affiliates import record_click
+from partner_portal.settings import Settings
 
 COOKIE_NAME = "pp_affiliate"
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import jwt
 
-from settings import Settings
+from partner_portal.settings import Settings
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
 

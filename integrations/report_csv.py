@@ -26,16 +26,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from strawberry.relay import GlobalID, GlobalIDValueError
 
-from integrations.spreadsheet import safe_row
-from models.enums import CommissionStatus, CommissionType, Program
-from permissions.actor import Actor
-from permissions.errors import AccessError
-from resolvers import reports
-from resolvers.clock import now
-from resolvers.errors import BadArgument
-from resolvers.keys import primary_key_in
-from resolvers.money import to_decimal
-from resolvers.reports import LeaderboardMetric, ReportDimension, ReportPeriod
+from partner_portal.integrations.spreadsheet import safe_row
+from partner_portal.models.enums import CommissionStatus, CommissionType, Program
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.errors import AccessError
+from partner_portal.resolvers import reports
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.errors import BadArgument
+from partner_portal.resolvers.keys import primary_key_in
+from partner_portal.resolvers.money import to_decimal
+from partner_portal.resolvers.reports import LeaderboardMetric, ReportDimension, ReportPeriod
 
 STATUS_OF_ERROR = {"UNAUTHENTICATED": 401, "NO_ORGANIZATION": 403, "FORBIDDEN": 403, "NOT_FOUND": 404}
 ROWS_PER_CHUNK = 500  # aggregate rows per written chunk

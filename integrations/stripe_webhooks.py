@@ -45,15 +45,15 @@ from babel.numbers import get_currency_precision
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from models.enums import LicenseStatus
-from permissions.actor import Actor
-from permissions.enums import Via
-from permissions.errors import NotFound
-from resolvers import billing
-from resolvers import stripe as stripe_links
-from resolvers.errors import UserErrorCode, UserInputError
-from resolvers.money import to_decimal
-from settings import Settings
+from partner_portal.models.enums import LicenseStatus
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import Via
+from partner_portal.permissions.errors import NotFound
+from partner_portal.resolvers import billing
+from partner_portal.resolvers import stripe as stripe_links
+from partner_portal.resolvers.errors import UserErrorCode, UserInputError
+from partner_portal.resolvers.money import to_decimal
+from partner_portal.settings import Settings
 
 logger = logging.getLogger("partner_portal.stripe")
 

@@ -6,7 +6,7 @@ from tortoise.fields.data import JSON_DUMPS
 from tortoise import fields
 from tortoise.indexes import Index
 
-from models.copies import CUSTOMER_NAMES, fill
+from partner_portal.models.copies import CUSTOMER_NAMES, fill
 
 
 async def fill_customer_names(apps, schema_editor) -> None:

@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 from tortoise.indexes import Index
 
-from models.copies import LICENSE_STATUS, fill
+from partner_portal.models.copies import LICENSE_STATUS, fill
 
 
 async def fill_license_status(apps, schema_editor) -> None:

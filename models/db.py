@@ -15,7 +15,7 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.executor import MigrationExecutor
 
-from models import MODEL_MODULES
+from partner_portal.models import MODEL_MODULES
 
 logger = logging.getLogger("partner_portal.migrations")
 
@@ -69,13 +69,13 @@ def connection_config(database_url: str) -> str | dict:
     url = connection_url(database_url)
     config = expand_db_url(url)
     if url.startswith("sqlite"):
-        return {**config, "engine": "models.sqlite_client"}
+        return {**config, "engine": "partner_portal.models.sqlite_client"}
     if config["engine"] == "tortoise.backends.asyncpg":
         config["credentials"]["reset"] = return_to_pool
     return config
 
 
-APPS = {"models": {"models": MODEL_MODULES, "default_connection": "default", "migrations": "migrations"}}
+APPS = {"models": {"models": MODEL_MODULES, "default_connection": "default", "migrations": "partner_portal.migrations"}}
 
 
 def tortoise_config(database_url: str) -> dict:
@@ -87,7 +87,7 @@ def tortoise_config(database_url: str) -> dict:
     }
 
 
-# The config tortoise's own CLI reads: `tortoise -c models.db.TORTOISE_ORM makemigrations`.
+# The config tortoise's own CLI reads: `tortoise -c partner_portal.models.db.TORTOISE_ORM makemigrations`.
 TORTOISE_ORM = tortoise_config("sqlite://./var/makemigrations.sqlite3")
 
 

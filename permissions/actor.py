@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from permissions.enums import ApiKeyScope, OperatorPermission, Role, Via
+from partner_portal.permissions.enums import ApiKeyScope, OperatorPermission, Role, Via
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from permissions.actor import Actor, MembershipInfo
-from permissions.enums import (
+from partner_portal.permissions.actor import Actor, MembershipInfo
+from partner_portal.permissions.enums import (
     MEMBER_PERMISSIONS,
     ApiKeyScope,
     OperatorPermission,
@@ -17,7 +17,7 @@ from permissions.enums import (
     PartnerPermission,
     Role,
 )
-from permissions.errors import Forbidden, NoOrganization, NotFound, Unauthenticated
+from partner_portal.permissions.errors import Forbidden, NoOrganization, NotFound, Unauthenticated
 
 # A partner permission includes the narrower ones below it.
 PARTNER_IMPLIES: dict[str, frozenset[str]] = {

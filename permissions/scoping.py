@@ -13,18 +13,18 @@ from operator import or_
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from models.audit import AuditEvent
-from models.commissions import Commission, CommissionRule
-from models.customers import CustomerRelationship, ManagementSession
-from models.identity import ApiKey, Operator, User
-from models.invitations import Invitation
-from models.organizations import Membership, MembershipInvitation, Organization
-from models.outbox import OutboxMessage
-from models.partners import PartnerApplication, PartnerProfile, ProgramEnrollment
-from models.tiers import Tier, TierAssessment
-from models.webhooks import WebhookDelivery, WebhookSubscription
-from permissions.actor import Actor, MembershipInfo
-from permissions.enums import (
+from partner_portal.models.audit import AuditEvent
+from partner_portal.models.commissions import Commission, CommissionRule
+from partner_portal.models.customers import CustomerRelationship, ManagementSession
+from partner_portal.models.identity import ApiKey, Operator, User
+from partner_portal.models.invitations import Invitation
+from partner_portal.models.organizations import Membership, MembershipInvitation, Organization
+from partner_portal.models.outbox import OutboxMessage
+from partner_portal.models.partners import PartnerApplication, PartnerProfile, ProgramEnrollment
+from partner_portal.models.tiers import Tier, TierAssessment
+from partner_portal.models.webhooks import WebhookDelivery, WebhookSubscription
+from partner_portal.permissions.actor import Actor, MembershipInfo
+from partner_portal.permissions.enums import (
     ApiKeyScope,
     DelegatedPermission,
     OperatorPermission,
@@ -32,9 +32,9 @@ from permissions.enums import (
     PartnerPermission,
     Role,
 )
-from permissions.errors import Forbidden, NotFound
-from permissions.policy import acting_membership as policy_acting_membership
-from permissions.policy import effective_permissions, is_operator_with, manages_webhooks, reads_all_reports
+from partner_portal.permissions.errors import Forbidden, NotFound
+from partner_portal.permissions.policy import acting_membership as policy_acting_membership
+from partner_portal.permissions.policy import effective_permissions, is_operator_with, manages_webhooks, reads_all_reports
 
 
 def memberships_from_rows(rows: list[dict]) -> dict[int, MembershipInfo]:

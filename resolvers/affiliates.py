@@ -24,23 +24,23 @@ from tortoise.expressions import Subquery
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from models.affiliates import AffiliateClick, AffiliateLink, AffiliateSignup
-from models.billing import Payment
-from models.enums import CommissionType, Program
-from models.organizations import Organization
-from models.referrals import Referral
-from permissions import policy
-from permissions.actor import Actor
-from permissions.enums import ApiKeyScope, PartnerPermission
-from permissions.errors import NotFound
-from resolvers import audit
-from resolvers.clock import now
-from resolvers.commissions import own_organization
-from resolvers.errors import BadArgument, UserErrorCode, UserInputError, fail
-from resolvers.pagination import Page, paginate
-from resolvers.partners import acting_partner, random_code
-from resolvers.sql import placeholders
-from settings import Settings
+from partner_portal.models.affiliates import AffiliateClick, AffiliateLink, AffiliateSignup
+from partner_portal.models.billing import Payment
+from partner_portal.models.enums import CommissionType, Program
+from partner_portal.models.organizations import Organization
+from partner_portal.models.referrals import Referral
+from partner_portal.permissions import policy
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import ApiKeyScope, PartnerPermission
+from partner_portal.permissions.errors import NotFound
+from partner_portal.resolvers import audit
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.commissions import own_organization
+from partner_portal.resolvers.errors import BadArgument, UserErrorCode, UserInputError, fail
+from partner_portal.resolvers.pagination import Page, paginate
+from partner_portal.resolvers.partners import acting_partner, random_code
+from partner_portal.resolvers.sql import placeholders
+from partner_portal.settings import Settings
 
 LINK_FIELDS = ("id", "partner_id", "code", "campaign", "landing_url", "active", "created_at")
 CODE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{2,39}")

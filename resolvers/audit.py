@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.audit import AuditEvent
-from permissions import policy, scoping
-from models.customers import ManagementSession
-from permissions.actor import Actor, MembershipInfo
-from permissions.enums import ApiKeyScope, OperatorPermission
-from permissions.errors import Unauthenticated
-from resolvers.clock import now
-from resolvers.pagination import Page, paginate
+from partner_portal.models.audit import AuditEvent
+from partner_portal.permissions import policy, scoping
+from partner_portal.models.customers import ManagementSession
+from partner_portal.permissions.actor import Actor, MembershipInfo
+from partner_portal.permissions.enums import ApiKeyScope, OperatorPermission
+from partner_portal.permissions.errors import Unauthenticated
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.pagination import Page, paginate
 
 AUDIT_FIELDS = (
     "id",

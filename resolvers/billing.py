@@ -14,24 +14,24 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
-from models.billing import BillingEvent, License, Payment, Refund
-from models.catalog import Plan
-from models.customers import CustomerRelationship
-from models.enums import BillingEventKind, LicenseStatus
-from models.organizations import Organization
-from permissions import policy, scoping
-from permissions.actor import Actor
-from permissions.enums import ApiKeyScope, OperatorPermission
-from permissions.errors import NotFound
-from resolvers import audit
-from resolvers.catalog import MissingExchangeRate
-from resolvers.clock import now
-from resolvers.commissions import apply_refund, commission_for_payment
-from resolvers.errors import UserErrorCode, fail
-from resolvers.identity import clean_name
-from resolvers.money import clean_currency, to_minor
-from resolvers.stripe import SubscriptionEvent, claim_subscription_event
-from settings import Settings
+from partner_portal.models.billing import BillingEvent, License, Payment, Refund
+from partner_portal.models.catalog import Plan
+from partner_portal.models.customers import CustomerRelationship
+from partner_portal.models.enums import BillingEventKind, LicenseStatus
+from partner_portal.models.organizations import Organization
+from partner_portal.permissions import policy, scoping
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import ApiKeyScope, OperatorPermission
+from partner_portal.permissions.errors import NotFound
+from partner_portal.resolvers import audit
+from partner_portal.resolvers.catalog import MissingExchangeRate
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.commissions import apply_refund, commission_for_payment
+from partner_portal.resolvers.errors import UserErrorCode, fail
+from partner_portal.resolvers.identity import clean_name
+from partner_portal.resolvers.money import clean_currency, to_minor
+from partner_portal.resolvers.stripe import SubscriptionEvent, claim_subscription_event
+from partner_portal.settings import Settings
 
 PLAN_NAME_LENGTH = License._meta.fields_map["plan"].max_length
 logger = logging.getLogger("partner_portal.billing")

@@ -16,7 +16,7 @@ from limits import RateLimitItemPerMinute
 from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-from settings import Settings
+from partner_portal.settings import Settings
 
 NAMESPACE = "query-cost"
 

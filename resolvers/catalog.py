@@ -10,18 +10,18 @@ from babel.numbers import get_currency_precision
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models.catalog import ExchangeRate, Plan, Product
-from permissions import policy
-from permissions.actor import Actor
-from permissions.enums import OperatorPermission
-from permissions.errors import NotFound
-from resolvers import audit
-from resolvers.clock import now
-from resolvers.errors import UserErrorCode, fail, query_argument
-from resolvers.identity import clean_name
-from resolvers.money import clean_currency, clean_rate, to_minor
-from resolvers.pagination import Page, paginate
-from settings import Settings
+from partner_portal.models.catalog import ExchangeRate, Plan, Product
+from partner_portal.permissions import policy
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import OperatorPermission
+from partner_portal.permissions.errors import NotFound
+from partner_portal.resolvers import audit
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.errors import UserErrorCode, fail, query_argument
+from partner_portal.resolvers.identity import clean_name
+from partner_portal.resolvers.money import clean_currency, clean_rate, to_minor
+from partner_portal.resolvers.pagination import Page, paginate
+from partner_portal.settings import Settings
 
 PRODUCT_FIELDS = ("id", "code", "name", "created_at")
 PLAN_FIELDS = ("id", "product_id", "code", "name", "prices", "created_at")

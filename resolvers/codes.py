@@ -29,25 +29,25 @@ from tortoise.expressions import Subquery
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
-from models.billing import Payment
-from models.catalog import Plan
-from models.codes import DiscountCode, DiscountRedemption
-from models.commissions import Commission
-from models.enums import CommissionStatus, CommissionType, Program
-from models.organizations import Organization
-from models.partners import PartnerProfile, ProgramEnrollment
-from models.referrals import Referral
-from permissions import policy
-from permissions.actor import Actor
-from permissions.enums import ApiKeyScope, PartnerPermission
-from permissions.errors import NotFound
-from resolvers import audit
-from resolvers.catalog import PLAN_FIELDS
-from resolvers.clock import now
-from resolvers.commissions import basis_points, own_organization
-from resolvers.errors import UserErrorCode, fail
-from resolvers.partners import acting_partner, random_code
-from settings import Settings
+from partner_portal.models.billing import Payment
+from partner_portal.models.catalog import Plan
+from partner_portal.models.codes import DiscountCode, DiscountRedemption
+from partner_portal.models.commissions import Commission
+from partner_portal.models.enums import CommissionStatus, CommissionType, Program
+from partner_portal.models.organizations import Organization
+from partner_portal.models.partners import PartnerProfile, ProgramEnrollment
+from partner_portal.models.referrals import Referral
+from partner_portal.permissions import policy
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import ApiKeyScope, PartnerPermission
+from partner_portal.permissions.errors import NotFound
+from partner_portal.resolvers import audit
+from partner_portal.resolvers.catalog import PLAN_FIELDS
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.commissions import basis_points, own_organization
+from partner_portal.resolvers.errors import UserErrorCode, fail
+from partner_portal.resolvers.partners import acting_partner, random_code
+from partner_portal.settings import Settings
 
 CODE_LENGTH = 10
 MAX_CODE_INPUT = 64

@@ -28,27 +28,27 @@ from tortoise.expressions import F, Q, Subquery
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
-from models.billing import Payment, Refund
-from models.catalog import Plan, Product
-from models.commissions import Commission, CommissionRule
-from models.customers import CustomerRelationship
-from models.enums import CommissionRuleKind, CommissionStatus, CommissionType, Program, Recurrence, RelationshipSource
-from models.organizations import Membership
-from models.partners import PartnerProfile, ProgramEnrollment
-from models.referrals import Referral
-from models.webhooks import WebhookEventType
-from permissions import policy, scoping
-from permissions.actor import Actor
-from permissions.enums import OperatorPermission, PartnerPermission
-from permissions.errors import NotFound
-from resolvers import audit, webhooks
-from resolvers.catalog import conversion_rate, minor_exact, round_minor
-from resolvers.clock import now
-from resolvers.errors import UserErrorCode, fail
-from resolvers.money import MAX_MINOR, clean_currency, to_minor
-from resolvers.pagination import Page, paginate
-from resolvers.partners import acting_partner, readable_partner
-from settings import Settings
+from partner_portal.models.billing import Payment, Refund
+from partner_portal.models.catalog import Plan, Product
+from partner_portal.models.commissions import Commission, CommissionRule
+from partner_portal.models.customers import CustomerRelationship
+from partner_portal.models.enums import CommissionRuleKind, CommissionStatus, CommissionType, Program, Recurrence, RelationshipSource
+from partner_portal.models.organizations import Membership
+from partner_portal.models.partners import PartnerProfile, ProgramEnrollment
+from partner_portal.models.referrals import Referral
+from partner_portal.models.webhooks import WebhookEventType
+from partner_portal.permissions import policy, scoping
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import OperatorPermission, PartnerPermission
+from partner_portal.permissions.errors import NotFound
+from partner_portal.resolvers import audit, webhooks
+from partner_portal.resolvers.catalog import conversion_rate, minor_exact, round_minor
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.errors import UserErrorCode, fail
+from partner_portal.resolvers.money import MAX_MINOR, clean_currency, to_minor
+from partner_portal.resolvers.pagination import Page, paginate
+from partner_portal.resolvers.partners import acting_partner, readable_partner
+from partner_portal.settings import Settings
 
 logger = logging.getLogger("partner_portal.commissions")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from permissions.actor import Actor
-from resolvers.budget import QueryBudget
-from resolvers.loaders import Loaders
-from resolvers.mail import MailLimits
-from resolvers.throttle import Throttle, client_key
-from settings import Settings
+from partner_portal.permissions.actor import Actor
+from partner_portal.resolvers.budget import QueryBudget
+from partner_portal.resolvers.loaders import Loaders
+from partner_portal.resolvers.mail import MailLimits
+from partner_portal.resolvers.throttle import Throttle, client_key
+from partner_portal.settings import Settings
 
 
 @dataclass(slots=True)

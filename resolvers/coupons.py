@@ -33,25 +33,25 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from models.billing import License
-from models.catalog import Plan
-from models.coupons import Coupon, CouponOrder, Invoice, ResellerDiscount
-from models.enums import LicenseStatus, Program
-from models.organizations import Organization
-from models.partners import ProgramEnrollment
-from permissions import policy, scoping
-from permissions.actor import Actor
-from permissions.enums import OperatorPermission, OrganizationPermission, PartnerPermission
-from permissions.errors import NotFound
-from resolvers import audit
-from resolvers.billing import _write_license
-from resolvers.catalog import PLAN_FIELDS, round_minor
-from resolvers.clock import now
-from resolvers.commissions import basis_points
-from resolvers.errors import UserErrorCode, fail, query_argument
-from resolvers.money import clean_currency
-from resolvers.pagination import Page, paginate
-from resolvers.partners import CODE_ALPHABET, acting_partner, random_code
+from partner_portal.models.billing import License
+from partner_portal.models.catalog import Plan
+from partner_portal.models.coupons import Coupon, CouponOrder, Invoice, ResellerDiscount
+from partner_portal.models.enums import LicenseStatus, Program
+from partner_portal.models.organizations import Organization
+from partner_portal.models.partners import ProgramEnrollment
+from partner_portal.permissions import policy, scoping
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import OperatorPermission, OrganizationPermission, PartnerPermission
+from partner_portal.permissions.errors import NotFound
+from partner_portal.resolvers import audit
+from partner_portal.resolvers.billing import _write_license
+from partner_portal.resolvers.catalog import PLAN_FIELDS, round_minor
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.commissions import basis_points
+from partner_portal.resolvers.errors import UserErrorCode, fail, query_argument
+from partner_portal.resolvers.money import clean_currency
+from partner_portal.resolvers.pagination import Page, paginate
+from partner_portal.resolvers.partners import CODE_ALPHABET, acting_partner, random_code
 
 CODE_LENGTH = 20
 MAX_CODE_INPUT = 64

@@ -13,27 +13,27 @@ from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from models.billing import License
-from models.customers import CustomerRelationship, ManagementSession
-from models.enums import LicenseStatus, Program, RelationshipSource
-from models.organizations import Organization
-from models.partners import PartnerProfile, ProgramEnrollment
-from models.webhooks import WebhookEventType
-from permissions import policy, scoping
-from permissions.actor import Actor, MembershipInfo
-from permissions.enums import DelegatedPermission, OrganizationPermission, PartnerPermission
-from permissions.errors import AccessError, Forbidden, NotFound
-from resolvers import audit, webhooks
-from resolvers.audit import AUDIT_FIELDS
-from resolvers.clock import now
-from resolvers.commissions import own_organization
-from resolvers.errors import BadArgument, UserErrorCode, fail
-from resolvers.pagination import Page, after_cursor, check_page_size, paginate
-from resolvers.mail import MailLimits
-from resolvers.organizations import customer_names, end_granted_memberships, search_key
-from resolvers.partners import acting_partner, notify_administrators
-from resolvers.per_parent import count_per_parent, first_rows_per_parent, page_per_parent
-from settings import Settings
+from partner_portal.models.billing import License
+from partner_portal.models.customers import CustomerRelationship, ManagementSession
+from partner_portal.models.enums import LicenseStatus, Program, RelationshipSource
+from partner_portal.models.organizations import Organization
+from partner_portal.models.partners import PartnerProfile, ProgramEnrollment
+from partner_portal.models.webhooks import WebhookEventType
+from partner_portal.permissions import policy, scoping
+from partner_portal.permissions.actor import Actor, MembershipInfo
+from partner_portal.permissions.enums import DelegatedPermission, OrganizationPermission, PartnerPermission
+from partner_portal.permissions.errors import AccessError, Forbidden, NotFound
+from partner_portal.resolvers import audit, webhooks
+from partner_portal.resolvers.audit import AUDIT_FIELDS
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.commissions import own_organization
+from partner_portal.resolvers.errors import BadArgument, UserErrorCode, fail
+from partner_portal.resolvers.pagination import Page, after_cursor, check_page_size, paginate
+from partner_portal.resolvers.mail import MailLimits
+from partner_portal.resolvers.organizations import customer_names, end_granted_memberships, search_key
+from partner_portal.resolvers.partners import acting_partner, notify_administrators
+from partner_portal.resolvers.per_parent import count_per_parent, first_rows_per_parent, page_per_parent
+from partner_portal.settings import Settings
 
 RELATIONSHIP_FIELDS = (
     "id", "customer_id", "partner_id", "source", "started_at", "ended_at", "grant_permissions", "grant_expires_at",

@@ -10,16 +10,16 @@ from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
-from models.commissions import Commission, Payout
-from models.customers import CustomerRelationship
-from models.enums import CommissionStatus, InvitationStatus, LicenseStatus, PayoutStatus
-from models.invitations import Invitation
-from models.partners import PartnerProfile
-from permissions.actor import Actor
-from permissions.enums import PartnerPermission
-from resolvers.clock import now
-from resolvers.compiled import CompiledValues
-from resolvers.partners import partner_side_membership, require_partner
+from partner_portal.models.commissions import Commission, Payout
+from partner_portal.models.customers import CustomerRelationship
+from partner_portal.models.enums import CommissionStatus, InvitationStatus, LicenseStatus, PayoutStatus
+from partner_portal.models.invitations import Invitation
+from partner_portal.models.partners import PartnerProfile
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import PartnerPermission
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.compiled import CompiledValues
+from partner_portal.resolvers.partners import partner_side_membership, require_partner
 
 
 @dataclass(frozen=True, slots=True)

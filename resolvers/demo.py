@@ -25,15 +25,15 @@ from datetime import date, timedelta
 from decimal import Decimal
 from functools import partial
 
-from models.catalog import Plan
-from models.coupons import Coupon
-from models.customers import CustomerRelationship
-from models.enums import CommissionRuleKind, LicenseStatus, Program, Recurrence
-from models.identity import User
-from permissions.actor import Actor
-from permissions.enums import ApiKeyScope, DelegatedPermission, OperatorPermission, PartnerPermission, Role, Via
-from permissions.scoping import load_delegations, load_memberships, load_operator_permissions
-from resolvers import (
+from partner_portal.models.catalog import Plan
+from partner_portal.models.coupons import Coupon
+from partner_portal.models.customers import CustomerRelationship
+from partner_portal.models.enums import CommissionRuleKind, LicenseStatus, Program, Recurrence
+from partner_portal.models.identity import User
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import ApiKeyScope, DelegatedPermission, OperatorPermission, PartnerPermission, Role, Via
+from partner_portal.permissions.scoping import load_delegations, load_memberships, load_operator_permissions
+from partner_portal.resolvers import (
     affiliates,
     billing,
     catalog,
@@ -47,8 +47,8 @@ from resolvers import (
     partners,
     tiers,
 )
-from resolvers.clock import now
-from settings import Settings
+from partner_portal.resolvers.clock import now
+from partner_portal.settings import Settings
 
 DEMO_PASSWORD = "demo-password-1"
 OPERATOR_EMAIL = "operator@vendor.example"

@@ -9,7 +9,7 @@ from typing import Any
 from limits.aio.storage import Storage
 from tortoise import connections
 
-from models.db import pending_migrations
+from partner_portal.models.db import pending_migrations
 
 MIGRATE_COMMAND = "partner-portal migrate"
 

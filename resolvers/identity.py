@@ -21,8 +21,8 @@ from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 from zxcvbn import zxcvbn
 
-from integrations.oidc import InvalidToken, OidcVerifier
-from models.identity import (
+from partner_portal.integrations.oidc import InvalidToken, OidcVerifier
+from partner_portal.models.identity import (
     ApiKey,
     ClientLoginThrottle,
     LoginThrottle,
@@ -32,17 +32,17 @@ from models.identity import (
     UnlockToken,
     User,
 )
-from permissions import policy, scoping
-from permissions.actor import Actor
-from permissions.enums import ApiKeyScope, OperatorPermission, Via
-from permissions.errors import NotFound, Unauthenticated
-from resolvers import audit
-from resolvers.clock import now
-from resolvers.compiled import CompiledValues
-from resolvers.errors import Problem, UserErrorCode, UserInputError, fail
-from resolvers.mail import queue_mail
-from resolvers.pagination import Page, paginate
-from settings import Settings
+from partner_portal.permissions import policy, scoping
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import ApiKeyScope, OperatorPermission, Via
+from partner_portal.permissions.errors import NotFound, Unauthenticated
+from partner_portal.resolvers import audit
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.compiled import CompiledValues
+from partner_portal.resolvers.errors import Problem, UserErrorCode, UserInputError, fail
+from partner_portal.resolvers.mail import queue_mail
+from partner_portal.resolvers.pagination import Page, paginate
+from partner_portal.settings import Settings
 
 T = TypeVar("T")
 

@@ -11,20 +11,20 @@ from urllib.parse import urlencode
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models.customers import CustomerRelationship
-from models.enums import InvitationStatus, Program, RelationshipSource
-from models.identity import User
-from models.invitations import Invitation
-from models.organizations import Membership, Organization
-from models.webhooks import WebhookEventType
-from permissions import policy
-from permissions.actor import Actor
-from permissions.enums import PartnerPermission, Role, Via
-from permissions.errors import NotFound
-from resolvers import audit, webhooks
-from resolvers.clock import now
-from resolvers.errors import Problem, UserErrorCode, UserInputError, fail
-from resolvers.identity import (
+from partner_portal.models.customers import CustomerRelationship
+from partner_portal.models.enums import InvitationStatus, Program, RelationshipSource
+from partner_portal.models.identity import User
+from partner_portal.models.invitations import Invitation
+from partner_portal.models.organizations import Membership, Organization
+from partner_portal.models.webhooks import WebhookEventType
+from partner_portal.permissions import policy
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import PartnerPermission, Role, Via
+from partner_portal.permissions.errors import NotFound
+from partner_portal.resolvers import audit, webhooks
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.errors import Problem, UserErrorCode, UserInputError, fail
+from partner_portal.resolvers.identity import (
     IssuedSession,
     clean_name,
     hash_password,
@@ -33,8 +33,8 @@ from resolvers.identity import (
     password_problems,
     token_digest,
 )
-from resolvers.mail import MailLimits, queue_mail
-from resolvers.organizations import (
+from partner_portal.resolvers.mail import MailLimits, queue_mail
+from partner_portal.resolvers.organizations import (
     LANGUAGES,
     ORGANIZATION_FIELDS,
     clean_language,
@@ -43,9 +43,9 @@ from resolvers.organizations import (
     expire_membership_invitations,
     search_key,
 )
-from resolvers.pagination import Page, paginate
-from resolvers.partners import acting_partner, clean_text, notify_administrators
-from settings import Settings
+from partner_portal.resolvers.pagination import Page, paginate
+from partner_portal.resolvers.partners import acting_partner, clean_text, notify_administrators
+from partner_portal.settings import Settings
 
 INVITATION_PREFIX = "ppi_"
 INVITATION_FIELDS = (

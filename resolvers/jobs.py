@@ -20,12 +20,12 @@ from typing import Any
 
 from tortoise import connections
 
-from resolvers.commissions import release_held
-from resolvers.invitations import expire_invitations
-from resolvers.outbox import deliver_due
-from resolvers.payouts import run_monthly_payouts
-from resolvers.tiers import run_tiers_job
-from settings import Settings
+from partner_portal.resolvers.commissions import release_held
+from partner_portal.resolvers.invitations import expire_invitations
+from partner_portal.resolvers.outbox import deliver_due
+from partner_portal.resolvers.payouts import run_monthly_payouts
+from partner_portal.resolvers.tiers import run_tiers_job
+from partner_portal.settings import Settings
 
 logger = logging.getLogger("partner_portal.jobs")
 

@@ -13,20 +13,20 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 from tortoise.queryset import QuerySet
 
-from models.partners import PartnerProfile
-from permissions import scoping
-from permissions.actor import Actor
-from resolvers.billing import licenses_of
-from resolvers.catalog import plans_of
-from resolvers.customers import (
+from partner_portal.models.partners import PartnerProfile
+from partner_portal.permissions import scoping
+from partner_portal.permissions.actor import Actor
+from partner_portal.resolvers.billing import licenses_of
+from partner_portal.resolvers.catalog import plans_of
+from partner_portal.resolvers.customers import (
     current_relationships,
     relationship_histories,
     service_provider_activities,
     service_provider_activity_counts,
 )
-from resolvers.identity import USER_FIELDS
-from resolvers.errors import BadArgument
-from resolvers.organizations import (
+from partner_portal.resolvers.identity import USER_FIELDS
+from partner_portal.resolvers.errors import BadArgument
+from partner_portal.resolvers.organizations import (
     MAX_LISTED_MEMBERSHIPS,
     MEMBERSHIP_FIELDS,
     ORGANIZATION_FIELDS,
@@ -35,9 +35,9 @@ from resolvers.organizations import (
     membership_invitation_counts,
     membership_invitation_pages,
 )
-from resolvers.pagination import Page
-from resolvers.partners import APPLICATION_FIELDS, PROFILE_FIELDS, enrolled_programs
-from resolvers.per_parent import ParentPage, first_rows_per_parent
+from partner_portal.resolvers.pagination import Page
+from partner_portal.resolvers.partners import APPLICATION_FIELDS, PROFILE_FIELDS, enrolled_programs
+from partner_portal.resolvers.per_parent import ParentPage, first_rows_per_parent
 
 
 Scope = Callable[[Actor], Awaitable[QuerySet]]

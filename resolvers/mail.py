@@ -62,11 +62,11 @@ from limits import RateLimitItem, RateLimitItemPerMinute, parse
 from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-import integrations
-from models.outbox import OutboxKind, OutboxMessage, OutboxStatus
-from permissions.errors import Throttled
-from resolvers.clock import now
-from settings import Settings
+from partner_portal import integrations
+from partner_portal.models.outbox import OutboxKind, OutboxMessage, OutboxStatus
+from partner_portal.permissions.errors import Throttled
+from partner_portal.resolvers.clock import now
+from partner_portal.settings import Settings
 
 TEMPLATE_DIR = Path(integrations.__file__).parent / "mail_templates"
 LANGUAGES = ("en", "de")

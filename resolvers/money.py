@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from babel.numbers import get_currency_precision
 from babel.numbers import list_currencies as _list_currencies
 
-from resolvers.errors import UserErrorCode, fail
+from partner_portal.resolvers.errors import UserErrorCode, fail
 
 CURRENCIES = frozenset(_list_currencies())
 

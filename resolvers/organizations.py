@@ -14,23 +14,23 @@ from urllib.parse import urlencode, urlsplit
 import pycountry
 from tortoise.transactions import in_transaction
 
-from models.audit import AuditEvent
-from models.customers import CustomerRelationship, ManagementSession
-from models.enums import MembershipInvitationStatus
-from models.identity import User
-from models.organizations import Membership, MembershipInvitation, Organization
-from permissions import policy, scoping
-from permissions.actor import Actor, MembershipInfo
-from permissions.enums import OrganizationPermission, Role, Via
-from permissions.errors import AccessError, Forbidden, NotFound, Throttled
-from resolvers import audit
-from resolvers.clock import now
-from resolvers.errors import UserErrorCode, UserInputError, fail
-from resolvers.identity import clean_name, normalize_email, token_digest
-from resolvers.mail import MailLimits, queue_mail
-from resolvers.pagination import Page, paginate
-from resolvers.per_parent import count_per_parent, page_per_parent
-from settings import Settings
+from partner_portal.models.audit import AuditEvent
+from partner_portal.models.customers import CustomerRelationship, ManagementSession
+from partner_portal.models.enums import MembershipInvitationStatus
+from partner_portal.models.identity import User
+from partner_portal.models.organizations import Membership, MembershipInvitation, Organization
+from partner_portal.permissions import policy, scoping
+from partner_portal.permissions.actor import Actor, MembershipInfo
+from partner_portal.permissions.enums import OrganizationPermission, Role, Via
+from partner_portal.permissions.errors import AccessError, Forbidden, NotFound, Throttled
+from partner_portal.resolvers import audit
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.errors import UserErrorCode, UserInputError, fail
+from partner_portal.resolvers.identity import clean_name, normalize_email, token_digest
+from partner_portal.resolvers.mail import MailLimits, queue_mail
+from partner_portal.resolvers.pagination import Page, paginate
+from partner_portal.resolvers.per_parent import count_per_parent, page_per_parent
+from partner_portal.settings import Settings
 
 ORGANIZATION_FIELDS = ("id", "name", "website", "country", "language", "created_at")
 MEMBERSHIP_FIELDS = ("id", "organization_id", "user_id", "role", "permissions", "created_at")
@@ -126,7 +126,7 @@ async def create_organization(
         await audit.record(actor, "membership.create", "Membership", membership.id,
                            organization_id=organization.id, changes={"role": Role.ADMINISTRATOR.value})
         if affiliate_token and settings is not None:
-            from resolvers.affiliates import refer_new_organization  # noqa: PLC0415 — avoids an import cycle
+            from partner_portal.resolvers.affiliates import refer_new_organization  # noqa: PLC0415 — avoids an import cycle
 
             await refer_new_organization(settings, organization.id, affiliate_token)
     actor.forget_memberships()
@@ -425,7 +425,7 @@ async def _open_membership_invitation(token: str) -> MembershipInvitation:
 async def _grant_lets_manage_members(relationship_id: int) -> bool:
     """Whether the customer still lets its partner manage members (locks the relationship, so that
     an acceptance and a revocation of the grant queue)."""
-    from resolvers.customers import grant_in_force  # noqa: PLC0415 — resolvers.customers imports this module
+    from partner_portal.resolvers.customers import grant_in_force  # noqa: PLC0415 — resolvers.customers imports this module
 
     relationship = await CustomerRelationship.select_for_update().filter(id=relationship_id, ended_at=None).first()
     return relationship is not None and OrganizationPermission.MANAGE_MEMBERS in grant_in_force(

@@ -47,15 +47,15 @@ from typing import Any
 
 from tortoise.expressions import Q
 
-from integrations.smtp import DEFAULT_TIMEOUT_SECONDS, SmtpSender, SmtpServer, build_message, domain_of
-from models.outbox import OutboxKind, OutboxMessage, OutboxStatus
-from permissions import policy, scoping
-from permissions.actor import Actor
-from permissions.enums import OperatorPermission
-from resolvers import webhooks
-from resolvers.clock import now
-from resolvers.pagination import Page, paginate
-from settings import Settings
+from partner_portal.integrations.smtp import DEFAULT_TIMEOUT_SECONDS, SmtpSender, SmtpServer, build_message, domain_of
+from partner_portal.models.outbox import OutboxKind, OutboxMessage, OutboxStatus
+from partner_portal.permissions import policy, scoping
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import OperatorPermission
+from partner_portal.resolvers import webhooks
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.pagination import Page, paginate
+from partner_portal.settings import Settings
 
 logger = logging.getLogger("partner_portal.outbox")
 mail_logger = logging.getLogger("partner_portal.mail")

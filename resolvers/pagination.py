@@ -15,8 +15,8 @@ from tortoise.expressions import Q
 from tortoise.fields import Field
 from tortoise.queryset import QuerySet
 
-from resolvers.errors import BadArgument
-from resolvers.keys import column_holds
+from partner_portal.resolvers.errors import BadArgument
+from partner_portal.resolvers.keys import column_holds
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20

@@ -13,23 +13,23 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
-from models.enums import ApplicationStatus, Program
-from models.organizations import Membership, Organization
-from models.partners import PartnerApplication, PartnerProfile, ProgramEnrollment
-from models.webhooks import WebhookEventType
-from permissions import policy, scoping
-from permissions.actor import Actor, MembershipInfo
-from permissions.enums import OperatorPermission, OrganizationPermission, PartnerPermission, Role
-from permissions.errors import Forbidden, NotFound
-from resolvers import audit, webhooks
-from resolvers.clock import now
-from resolvers.compiled import CompiledValues
-from resolvers.errors import Problem, UserErrorCode, UserInputError, fail, query_argument
-from resolvers.identity import clean_name, normalize_email
-from resolvers.mail import MailLimits, queue_mail
-from resolvers.money import clean_currency
-from resolvers.organizations import clean_country, clean_website
-from resolvers.pagination import Page, paginate
+from partner_portal.models.enums import ApplicationStatus, Program
+from partner_portal.models.organizations import Membership, Organization
+from partner_portal.models.partners import PartnerApplication, PartnerProfile, ProgramEnrollment
+from partner_portal.models.webhooks import WebhookEventType
+from partner_portal.permissions import policy, scoping
+from partner_portal.permissions.actor import Actor, MembershipInfo
+from partner_portal.permissions.enums import OperatorPermission, OrganizationPermission, PartnerPermission, Role
+from partner_portal.permissions.errors import Forbidden, NotFound
+from partner_portal.resolvers import audit, webhooks
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.compiled import CompiledValues
+from partner_portal.resolvers.errors import Problem, UserErrorCode, UserInputError, fail, query_argument
+from partner_portal.resolvers.identity import clean_name, normalize_email
+from partner_portal.resolvers.mail import MailLimits, queue_mail
+from partner_portal.resolvers.money import clean_currency
+from partner_portal.resolvers.organizations import clean_country, clean_website
+from partner_portal.resolvers.pagination import Page, paginate
 
 APPLICATION_FIELDS = (
     "id", "organization_id", "status", "legal_name", "website", "country", "vat_id", "contact_name",

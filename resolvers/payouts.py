@@ -32,26 +32,26 @@ from tortoise.expressions import Subquery
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
-from integrations.spreadsheet import safe_cell, safe_row
-from models.commissions import Commission, Payout, PayoutSettings
-from models.enums import CommissionStatus, PayoutMethod, PayoutStatus
-from models.organizations import Organization
-from models.partners import PartnerProfile
-from models.webhooks import WebhookEventType
-from permissions import policy
-from permissions.actor import Actor, MembershipInfo
-from permissions.enums import OperatorPermission, PartnerPermission, Via
-from permissions.errors import NotFound
-from resolvers import audit, webhooks
-from resolvers.catalog import MissingExchangeRate, threshold_in
-from resolvers.clock import now
-from resolvers.commissions import COMMISSION_FIELDS
-from resolvers.errors import Problem, UserErrorCode, UserInputError, fail
-from resolvers.identity import clean_name, normalize_email
-from resolvers.money import clean_currency, to_decimal
-from resolvers.pagination import Page, paginate
-from resolvers.partners import acting_partner, clean_text, notify_administrators, readable_partner
-from settings import Settings
+from partner_portal.integrations.spreadsheet import safe_cell, safe_row
+from partner_portal.models.commissions import Commission, Payout, PayoutSettings
+from partner_portal.models.enums import CommissionStatus, PayoutMethod, PayoutStatus
+from partner_portal.models.organizations import Organization
+from partner_portal.models.partners import PartnerProfile
+from partner_portal.models.webhooks import WebhookEventType
+from partner_portal.permissions import policy
+from partner_portal.permissions.actor import Actor, MembershipInfo
+from partner_portal.permissions.enums import OperatorPermission, PartnerPermission, Via
+from partner_portal.permissions.errors import NotFound
+from partner_portal.resolvers import audit, webhooks
+from partner_portal.resolvers.catalog import MissingExchangeRate, threshold_in
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.commissions import COMMISSION_FIELDS
+from partner_portal.resolvers.errors import Problem, UserErrorCode, UserInputError, fail
+from partner_portal.resolvers.identity import clean_name, normalize_email
+from partner_portal.resolvers.money import clean_currency, to_decimal
+from partner_portal.resolvers.pagination import Page, paginate
+from partner_portal.resolvers.partners import acting_partner, clean_text, notify_administrators, readable_partner
+from partner_portal.settings import Settings
 
 SETTINGS_FIELDS = ("id", "partner_id", "method", "paypal_email", "account_holder", "iban", "bic", "automatic",
                    "updated_at")

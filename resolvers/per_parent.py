@@ -16,8 +16,8 @@ from tortoise.expressions import RawSQL
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
-from resolvers.compiled import field_at
-from resolvers.pagination import Page, after_cursor, check_page_size, encode_cursor
+from partner_portal.resolvers.compiled import field_at
+from partner_portal.resolvers.pagination import Page, after_cursor, check_page_size, encode_cursor
 
 POSITION = "_position"
 

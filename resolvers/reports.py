@@ -27,17 +27,17 @@ from tortoise.expressions import Q, RawSQL, Subquery
 from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
-from models.billing import License, Payment
-from models.enums import CommissionStatus, CommissionType, Program
-from models.partners import PartnerProfile
-from permissions import policy, scoping
-from permissions.actor import Actor
-from permissions.enums import PartnerPermission
-from permissions.errors import NotFound
-from resolvers.commissions import PROGRAM_OF_TYPE
-from resolvers.errors import BadArgument
-from resolvers.money import CURRENCIES
-from resolvers.partners import acting_partner
+from partner_portal.models.billing import License, Payment
+from partner_portal.models.enums import CommissionStatus, CommissionType, Program
+from partner_portal.models.partners import PartnerProfile
+from partner_portal.permissions import policy, scoping
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import PartnerPermission
+from partner_portal.permissions.errors import NotFound
+from partner_portal.resolvers.commissions import PROGRAM_OF_TYPE
+from partner_portal.resolvers.errors import BadArgument
+from partner_portal.resolvers.money import CURRENCIES
+from partner_portal.resolvers.partners import acting_partner
 
 MAX_GROUPS = 10_000  # rows of one aggregate report; beyond, narrow the filter
 EXPORT_BATCH_SIZE = 2_000  # ledger lines per query of an export

@@ -25,16 +25,16 @@ from tortoise.exceptions import IntegrityError
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
-from models.billing import BillingEvent, Refund, StripeCustomer, StripeSubscription
-from models.catalog import Plan
-from models.organizations import Organization
-from permissions import policy
-from permissions.actor import Actor
-from permissions.enums import OperatorPermission
-from permissions.errors import NotFound
-from resolvers import audit
-from resolvers.errors import UserErrorCode, fail
-from resolvers.keys import primary_key_in
+from partner_portal.models.billing import BillingEvent, Refund, StripeCustomer, StripeSubscription
+from partner_portal.models.catalog import Plan
+from partner_portal.models.organizations import Organization
+from partner_portal.permissions import policy
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import OperatorPermission
+from partner_portal.permissions.errors import NotFound
+from partner_portal.resolvers import audit
+from partner_portal.resolvers.errors import UserErrorCode, fail
+from partner_portal.resolvers.keys import primary_key_in
 
 logger = logging.getLogger("partner_portal.stripe")
 

@@ -18,9 +18,9 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 
-from permissions.actor import Actor
-from permissions.errors import Throttled
-from settings import Settings
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.errors import Throttled
+from partner_portal.settings import Settings
 
 
 def client_key(actor: Actor, address: str | None) -> str:

@@ -35,29 +35,29 @@ from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from models.billing import BillingEvent, License
-from models.commissions import CommissionRule
-from models.enums import CommissionStatus, LicenseStatus
-from models.organizations import Organization
-from models.partners import PartnerProfile
-from models.tiers import FeatureUsage, PartnerCertification, PartnerTierFigures, Tier, TierAssessment
-from models.webhooks import WebhookEventType
-from permissions import policy, scoping
-from permissions.actor import Actor
-from permissions.enums import ApiKeyScope, OperatorPermission, Via
-from permissions.errors import NotFound
-from resolvers import audit, webhooks
-from resolvers.billing import once
-from resolvers.catalog import MissingExchangeRate, conversion_rate, minor_exact, round_minor
-from resolvers.clock import now
-from resolvers.commissions import RULE_FIELDS
-from resolvers.errors import BadArgument, UserErrorCode, fail
-from resolvers.identity import clean_name
-from resolvers.money import to_minor
-from resolvers.pagination import Page, paginate
-from resolvers.partners import readable_partner
-from resolvers.sql import query_dicts
-from settings import Settings
+from partner_portal.models.billing import BillingEvent, License
+from partner_portal.models.commissions import CommissionRule
+from partner_portal.models.enums import CommissionStatus, LicenseStatus
+from partner_portal.models.organizations import Organization
+from partner_portal.models.partners import PartnerProfile
+from partner_portal.models.tiers import FeatureUsage, PartnerCertification, PartnerTierFigures, Tier, TierAssessment
+from partner_portal.models.webhooks import WebhookEventType
+from partner_portal.permissions import policy, scoping
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import ApiKeyScope, OperatorPermission, Via
+from partner_portal.permissions.errors import NotFound
+from partner_portal.resolvers import audit, webhooks
+from partner_portal.resolvers.billing import once
+from partner_portal.resolvers.catalog import MissingExchangeRate, conversion_rate, minor_exact, round_minor
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.commissions import RULE_FIELDS
+from partner_portal.resolvers.errors import BadArgument, UserErrorCode, fail
+from partner_portal.resolvers.identity import clean_name
+from partner_portal.resolvers.money import to_minor
+from partner_portal.resolvers.pagination import Page, paginate
+from partner_portal.resolvers.partners import readable_partner
+from partner_portal.resolvers.sql import query_dicts
+from partner_portal.settings import Settings
 
 logger = logging.getLogger("partner_portal.tiers")
 

@@ -34,7 +34,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
-from integrations.webhook_http import (
+from partner_portal.integrations.webhook_http import (
     SIGNATURE_HEADER,
     Attempt,
     RefusedDestination,
@@ -42,17 +42,17 @@ from integrations.webhook_http import (
     check_destination,
     sign,
 )
-from models.outbox import OutboxKind, OutboxMessage, OutboxStatus
-from models.webhooks import WebhookDelivery, WebhookEvent, WebhookEventType, WebhookSubscription
-from permissions import policy, scoping
-from permissions.actor import Actor
-from permissions.errors import NotFound
-from resolvers import audit
-from resolvers.clock import now
-from resolvers.errors import UserErrorCode, fail
-from resolvers.money import to_decimal
-from resolvers.pagination import Page, paginate
-from settings import Settings
+from partner_portal.models.outbox import OutboxKind, OutboxMessage, OutboxStatus
+from partner_portal.models.webhooks import WebhookDelivery, WebhookEvent, WebhookEventType, WebhookSubscription
+from partner_portal.permissions import policy, scoping
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.errors import NotFound
+from partner_portal.resolvers import audit
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.errors import UserErrorCode, fail
+from partner_portal.resolvers.money import to_decimal
+from partner_portal.resolvers.pagination import Page, paginate
+from partner_portal.settings import Settings
 
 SECRET_PREFIX = "whsec_"
 RETRY_WINDOW = timedelta(hours=24)

@@ -17,30 +17,30 @@ from strawberry.extensions import (
 )
 from strawberry.tools import merge_types
 
-from resolvers.errors import BadArgument
-from schema.affiliates import AffiliatesMutation, AffiliatesQuery
-from schema.audit import AuditQuery
-from schema.billing import BillingMutation
-from schema.customers import CustomersMutation, CustomersQuery
-from schema.codes import CodesMutation, CodesQuery
-from schema.coupons import CouponsMutation, CouponsQuery
-from schema.commissions import CommissionsMutation, CommissionsQuery
-from schema.common import Info, Node, fetch_node
-from schema.cost import QueryCost
-from schema.errors import ErrorPresenter
-from schema.limits import LimitedValidationCache, OnePasswordFieldPerOperation, SignInRate, hide_suggestions
-from schema.identity import IdentityMutation, IdentityQuery
-from schema.invitations import InvitationsMutation, InvitationsQuery
-from schema.organizations import OrganizationsMutation, OrganizationsQuery
-from schema.outbox import OutboxQuery
-from schema.partners import PartnersMutation, PartnersQuery
-from schema.payouts import PayoutsMutation, PayoutsQuery
-from schema.reports import ReportsQuery
-from schema.stripe import StripeMutation
-from schema.text_guard import RefuseUnstorableText
-from schema.tiers import TiersMutation, TiersQuery
-from schema.webhooks import WebhooksMutation, WebhooksQuery
-from settings import Settings
+from partner_portal.resolvers.errors import BadArgument
+from partner_portal.schema.affiliates import AffiliatesMutation, AffiliatesQuery
+from partner_portal.schema.audit import AuditQuery
+from partner_portal.schema.billing import BillingMutation
+from partner_portal.schema.customers import CustomersMutation, CustomersQuery
+from partner_portal.schema.codes import CodesMutation, CodesQuery
+from partner_portal.schema.coupons import CouponsMutation, CouponsQuery
+from partner_portal.schema.commissions import CommissionsMutation, CommissionsQuery
+from partner_portal.schema.common import Info, Node, fetch_node
+from partner_portal.schema.cost import QueryCost
+from partner_portal.schema.errors import ErrorPresenter
+from partner_portal.schema.limits import LimitedValidationCache, OnePasswordFieldPerOperation, SignInRate, hide_suggestions
+from partner_portal.schema.identity import IdentityMutation, IdentityQuery
+from partner_portal.schema.invitations import InvitationsMutation, InvitationsQuery
+from partner_portal.schema.organizations import OrganizationsMutation, OrganizationsQuery
+from partner_portal.schema.outbox import OutboxQuery
+from partner_portal.schema.partners import PartnersMutation, PartnersQuery
+from partner_portal.schema.payouts import PayoutsMutation, PayoutsQuery
+from partner_portal.schema.reports import ReportsQuery
+from partner_portal.schema.stripe import StripeMutation
+from partner_portal.schema.text_guard import RefuseUnstorableText
+from partner_portal.schema.tiers import TiersMutation, TiersQuery
+from partner_portal.schema.webhooks import WebhooksMutation, WebhooksQuery
+from partner_portal.settings import Settings
 
 MAX_NODES = 100
 

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
-from resolvers import affiliates
-from resolvers.affiliates import MAX_LINKS_PER_PARTNER, MAX_REPORT_DAYS
-from schema.billing import Money
-from schema.common import (
+from partner_portal.resolvers import affiliates
+from partner_portal.resolvers.affiliates import MAX_LINKS_PER_PARTNER, MAX_REPORT_DAYS
+from partner_portal.schema.billing import Money
+from partner_portal.schema.common import (
     After,
     Connection,
     First,
@@ -25,8 +25,8 @@ from schema.common import (
     node_type,
     run_mutation,
 )
-from schema.cost import bounded_list
-from schema.partners import PartnerId, partner_id_of
+from partner_portal.schema.cost import bounded_list
+from partner_portal.schema.partners import PartnerId, partner_id_of
 
 
 @strawberry.type(description="A partner's affiliate link: `PUBLIC_URL/r/{code}` records a click and redirects.")

@@ -9,11 +9,11 @@ import strawberry
 from strawberry.relay import GlobalID
 from strawberry.scalars import JSON
 
-from permissions.enums import Via
-from resolvers import audit
-from schema.common import After, Connection, First, Info, Node, NodeID, connection, decode_id, describe_enum, global_id, node_type
-from schema.identity import User
-from schema.organizations import Organization
+from partner_portal.permissions.enums import Via
+from partner_portal.resolvers import audit
+from partner_portal.schema.common import After, Connection, First, Info, Node, NodeID, connection, decode_id, describe_enum, global_id, node_type
+from partner_portal.schema.identity import User
+from partner_portal.schema.organizations import Organization
 
 describe_enum(
     Via,

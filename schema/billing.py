@@ -9,10 +9,10 @@ from typing import Any
 import strawberry
 from strawberry.relay import GlobalID
 
-from models.enums import LicenseStatus
-from resolvers import billing
-from resolvers.money import to_decimal
-from schema.common import Info, UserError, decode_id, describe_enum, run_mutation
+from partner_portal.models.enums import LicenseStatus
+from partner_portal.resolvers import billing
+from partner_portal.resolvers.money import to_decimal
+from partner_portal.schema.common import Info, UserError, decode_id, describe_enum, run_mutation
 
 describe_enum(
     LicenseStatus,

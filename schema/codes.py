@@ -10,11 +10,11 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
-from resolvers import codes
-from schema.billing import Money
-from schema.commissions import Plan
-from schema.common import Info, UserError, decode_id, global_id, run_mutation
-from schema.partners import PartnerId, partner_id_of
+from partner_portal.resolvers import codes
+from partner_portal.schema.billing import Money
+from partner_portal.schema.commissions import Plan
+from partner_portal.schema.common import Info, UserError, decode_id, global_id, run_mutation
+from partner_portal.schema.partners import PartnerId, partner_id_of
 
 
 @strawberry.type(description="How the partner's code did: redemptions, paying customers, commission earned.")

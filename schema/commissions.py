@@ -10,10 +10,10 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
-from models.enums import CommissionRuleKind, CommissionStatus, CommissionType, LicenseStatus, Program, Recurrence
-from resolvers import billing, catalog, commissions
-from schema.billing import License, Money, MoneyInput
-from schema.common import (
+from partner_portal.models.enums import CommissionRuleKind, CommissionStatus, CommissionType, LicenseStatus, Program, Recurrence
+from partner_portal.resolvers import billing, catalog, commissions
+from partner_portal.schema.billing import License, Money, MoneyInput
+from partner_portal.schema.common import (
     After,
     Connection,
     First,
@@ -27,7 +27,7 @@ from schema.common import (
     node_type,
     run_mutation,
 )
-from schema.partners import PartnerId, partner_id_of
+from partner_portal.schema.partners import PartnerId, partner_id_of
 
 describe_enum(
     CommissionType,

@@ -11,12 +11,12 @@ import strawberry
 from strawberry import relay
 from strawberry.relay import GlobalID, GlobalIDValueError
 
-from permissions.errors import NotFound
-from resolvers.context import RequestContext
-from resolvers.errors import UserErrorCode as _UserErrorCode
-from resolvers.errors import BadArgument, UserInputError
-from resolvers.keys import primary_key_in
-from resolvers.pagination import Page
+from partner_portal.permissions.errors import NotFound
+from partner_portal.resolvers.context import RequestContext
+from partner_portal.resolvers.errors import UserErrorCode as _UserErrorCode
+from partner_portal.resolvers.errors import BadArgument, UserInputError
+from partner_portal.resolvers.keys import primary_key_in
+from partner_portal.resolvers.pagination import Page
 
 Info = strawberry.Info[RequestContext, None]
 NodeT = TypeVar("NodeT")

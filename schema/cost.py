@@ -61,11 +61,11 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
-from permissions.errors import Throttled
-from resolvers.budget import Balance, QueryBudget
-from resolvers.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from resolvers.throttle import client_key
-from schema.lru import LruCache
+from partner_portal.permissions.errors import Throttled
+from partner_portal.resolvers.budget import Balance, QueryBudget
+from partner_portal.resolvers.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from partner_portal.resolvers.throttle import client_key
+from partner_portal.schema.lru import LruCache
 
 MINIMUM_COST = 1
 LIST_ESTIMATE = 10

@@ -11,12 +11,12 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
-from resolvers import billing, coupons
-from resolvers.clock import now
-from resolvers.coupons import MAX_COUPONS_PER_ORDER
-from schema.billing import License, Money
-from schema.commissions import Plan
-from schema.common import (
+from partner_portal.resolvers import billing, coupons
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.coupons import MAX_COUPONS_PER_ORDER
+from partner_portal.schema.billing import License, Money
+from partner_portal.schema.commissions import Plan
+from partner_portal.schema.common import (
     After,
     Connection,
     First,
@@ -28,8 +28,8 @@ from schema.common import (
     global_id,
     run_mutation,
 )
-from schema.cost import bounded_list
-from schema.partners import PartnerId, partner_id_of
+from partner_portal.schema.cost import bounded_list
+from partner_portal.schema.partners import PartnerId, partner_id_of
 
 
 class CouponStatus(enum.StrEnum):

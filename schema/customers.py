@@ -9,12 +9,12 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
-from models.enums import LicenseStatus, RelationshipSource
-from permissions.enums import DelegatedPermission
-from resolvers import customers
-from resolvers.customers import CustomerOrder
-from schema.billing import License
-from schema.common import (
+from partner_portal.models.enums import LicenseStatus, RelationshipSource
+from partner_portal.permissions.enums import DelegatedPermission
+from partner_portal.resolvers import customers
+from partner_portal.resolvers.customers import CustomerOrder
+from partner_portal.schema.billing import License
+from partner_portal.schema.common import (
     After,
     Connection,
     First,
@@ -28,8 +28,8 @@ from schema.common import (
     node_type,
     run_mutation,
 )
-from schema.organizations import Organization
-from schema.partners import PartnerId, partner_id_of
+from partner_portal.schema.organizations import Organization
+from partner_portal.schema.partners import PartnerId, partner_id_of
 
 describe_enum(
     DelegatedPermission,

@@ -18,10 +18,10 @@ from graphql import GraphQLError
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
 
-from resolvers.health import database_answers
-from permissions.errors import AccessError
-from resolvers.errors import BadArgument
-from resolvers.throttle import LIMITS_UNAVAILABLE, LimitsUnavailable
+from partner_portal.resolvers.health import database_answers
+from partner_portal.permissions.errors import AccessError
+from partner_portal.resolvers.errors import BadArgument
+from partner_portal.resolvers.throttle import LIMITS_UNAVAILABLE, LimitsUnavailable
 
 logger = logging.getLogger("partner_portal.graphql")
 DATABASE_UNAVAILABLE = "The database is unavailable at the moment; try again shortly."

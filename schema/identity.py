@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
-from permissions.enums import ApiKeyScope
-from resolvers import identity
-from resolvers.organizations import MAX_LISTED_MEMBERSHIPS
-from schema.common import (
+from partner_portal.permissions.enums import ApiKeyScope
+from partner_portal.resolvers import identity
+from partner_portal.resolvers.organizations import MAX_LISTED_MEMBERSHIPS
+from partner_portal.schema.common import (
     After,
     Connection,
     First,
@@ -25,11 +25,11 @@ from schema.common import (
     node_type,
     run_mutation,
 )
-from schema.cost import bounded_list
-from schema.permissions import IsAuthenticated
+from partner_portal.schema.cost import bounded_list
+from partner_portal.schema.permissions import IsAuthenticated
 
 if TYPE_CHECKING:
-    from schema.organizations import Membership
+    from partner_portal.schema.organizations import Membership
 
 describe_enum(
     ApiKeyScope,
@@ -57,8 +57,8 @@ class User(Node):
                   "first; `organizations` pages through all of the viewer's.")
     async def memberships(
         self, info: Info
-    ) -> list[Annotated[Membership, strawberry.lazy("schema.organizations")]]:
-        from schema.organizations import Membership
+    ) -> list[Annotated[Membership, strawberry.lazy("partner_portal.schema.organizations")]]:
+        from partner_portal.schema.organizations import Membership
 
         rows = await info.context.loaders.memberships_of_user.load(self.id)
         return [Membership.from_row(row) for row in rows]

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
-from models.enums import InvitationStatus
-from resolvers import invitations
-from schema.common import (
+from partner_portal.models.enums import InvitationStatus
+from partner_portal.resolvers import invitations
+from partner_portal.schema.common import (
     After,
     Connection,
     First,
@@ -24,9 +24,9 @@ from schema.common import (
     node_type,
     run_mutation,
 )
-from schema.identity import User
-from schema.organizations import Organization
-from schema.partners import PartnerId, partner_id_of
+from partner_portal.schema.identity import User
+from partner_portal.schema.organizations import Organization
+from partner_portal.schema.partners import PartnerId, partner_id_of
 
 describe_enum(
     InvitationStatus,

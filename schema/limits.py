@@ -36,8 +36,8 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
-from resolvers.throttle import LIMITS_UNAVAILABLE, LimitsUnavailable, SignInThrottled
-from schema.lru import LruCache
+from partner_portal.resolvers.throttle import LIMITS_UNAVAILABLE, LimitsUnavailable, SignInThrottled
+from partner_portal.schema.lru import LruCache
 
 SELECTION_NODES = (FieldNode, FragmentSpreadNode, InlineFragmentNode)
 

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
-from models.enums import MembershipInvitationStatus
-from permissions import policy
-from permissions.enums import OrganizationPermission, PartnerPermission, Role
-from resolvers import organizations
-from resolvers.customers import MAX_HISTORY
-from resolvers.organizations import UNSET as RESOLVER_UNSET
-from schema.common import (
+from partner_portal.models.enums import MembershipInvitationStatus
+from partner_portal.permissions import policy
+from partner_portal.permissions.enums import OrganizationPermission, PartnerPermission, Role
+from partner_portal.resolvers import organizations
+from partner_portal.resolvers.customers import MAX_HISTORY
+from partner_portal.resolvers.organizations import UNSET as RESOLVER_UNSET
+from partner_portal.schema.common import (
     After,
     Connection,
     First,
@@ -29,14 +29,14 @@ from schema.common import (
     node_type,
     run_mutation,
 )
-from schema.cost import bounded_list
-from schema.identity import User
+from partner_portal.schema.cost import bounded_list
+from partner_portal.schema.identity import User
 
 if TYPE_CHECKING:
-    from schema.audit import AuditEvent
-    from schema.billing import License
-    from schema.customers import CustomerRelationship
-    from schema.partners import PartnerApplication, PartnerProfile
+    from partner_portal.schema.audit import AuditEvent
+    from partner_portal.schema.billing import License
+    from partner_portal.schema.customers import CustomerRelationship
+    from partner_portal.schema.partners import PartnerApplication, PartnerProfile
 
 describe_enum(
     Role,
@@ -123,15 +123,15 @@ class Organization(Node):
 
 
     @strawberry.field(description="Its license; null when it has none.")
-    async def license(self, info: Info) -> Annotated[License, strawberry.lazy("schema.billing")] | None:
-        from schema.billing import License
+    async def license(self, info: Info) -> Annotated[License, strawberry.lazy("partner_portal.schema.billing")] | None:
+        from partner_portal.schema.billing import License
 
         row = await info.context.loaders.license.load(self.id)
         return License.from_row(row) if row else None
 
     @strawberry.field(description="Its partner profile, once it is an approved partner.")
-    async def partner_profile(self, info: Info) -> Annotated[PartnerProfile, strawberry.lazy("schema.partners")] | None:
-        from schema.partners import PartnerProfile
+    async def partner_profile(self, info: Info) -> Annotated[PartnerProfile, strawberry.lazy("partner_portal.schema.partners")] | None:
+        from partner_portal.schema.partners import PartnerProfile
 
         row = await info.context.loaders.partner_profile.load(self.id)
         return PartnerProfile.from_row(row) if row else None
@@ -139,8 +139,8 @@ class Organization(Node):
     @strawberry.field(description="Its newest partner application (its members and reviewing operators).")
     async def partner_application(
         self, info: Info
-    ) -> Annotated[PartnerApplication, strawberry.lazy("schema.partners")] | None:
-        from schema.partners import PartnerApplication
+    ) -> Annotated[PartnerApplication, strawberry.lazy("partner_portal.schema.partners")] | None:
+        from partner_portal.schema.partners import PartnerApplication
 
         row = await info.context.loaders.partner_application.load(self.id)
         return PartnerApplication.from_row(row) if row else None
@@ -148,8 +148,8 @@ class Organization(Node):
     @strawberry.field(description="Its current service partner and the grant it holds; null when none.")
     async def service_partner(
         self, info: Info
-    ) -> Annotated[CustomerRelationship, strawberry.lazy("schema.customers")] | None:
-        from schema.customers import CustomerRelationship
+    ) -> Annotated[CustomerRelationship, strawberry.lazy("partner_portal.schema.customers")] | None:
+        from partner_portal.schema.customers import CustomerRelationship
 
         row = await info.context.loaders.service_partner.load(self.id)
         return CustomerRelationship.from_row(row) if row else None
@@ -158,8 +158,8 @@ class Organization(Node):
                                "MANAGE_SERVICE_PROVIDER).")
     async def service_partner_history(
         self, info: Info
-    ) -> list[Annotated[CustomerRelationship, strawberry.lazy("schema.customers")]]:
-        from schema.customers import CustomerRelationship
+    ) -> list[Annotated[CustomerRelationship, strawberry.lazy("partner_portal.schema.customers")]]:
+        from partner_portal.schema.customers import CustomerRelationship
 
         rows = await info.context.loaders.service_partner_history.load(self.id)
         return [CustomerRelationship.from_row(row) for row in rows]
@@ -168,8 +168,8 @@ class Organization(Node):
                                   "(administrators, MANAGE_SERVICE_PROVIDER).")
     async def service_provider_activity(
         self, info: Info, first: First = None, after: After = None
-    ) -> Connection[Annotated[AuditEvent, strawberry.lazy("schema.audit")]]:
-        from schema.audit import AuditEvent
+    ) -> Connection[Annotated[AuditEvent, strawberry.lazy("partner_portal.schema.audit")]]:
+        from partner_portal.schema.audit import AuditEvent
 
         page = await info.context.loaders.service_provider_activity.load((self.id, first, after))
         return connection(page, AuditEvent.from_row)

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import strawberry
 
-from models.outbox import OutboxStatus
-from resolvers import outbox
-from schema.common import After, Connection, First, Info, Node, NodeID, connection, describe_enum, node_type
+from partner_portal.models.outbox import OutboxStatus
+from partner_portal.resolvers import outbox
+from partner_portal.schema.common import After, Connection, First, Info, Node, NodeID, connection, describe_enum, node_type
 
 describe_enum(
     OutboxStatus,

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
-from models.enums import ApplicationStatus, Program
-from resolvers import dashboard, partners
-from schema.billing import Money
-from schema.common import (
+from partner_portal.models.enums import ApplicationStatus, Program
+from partner_portal.resolvers import dashboard, partners
+from partner_portal.schema.billing import Money
+from partner_portal.schema.common import (
     After,
     Connection,
     First,
@@ -25,7 +25,7 @@ from schema.common import (
     node_type,
     run_mutation,
 )
-from schema.organizations import Organization
+from partner_portal.schema.organizations import Organization
 
 describe_enum(
     Program,

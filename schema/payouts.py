@@ -9,11 +9,11 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
-from models.enums import PayoutMethod, PayoutStatus
-from resolvers import payouts
-from schema.billing import Money
-from schema.commissions import Commission
-from schema.common import (
+from partner_portal.models.enums import PayoutMethod, PayoutStatus
+from partner_portal.resolvers import payouts
+from partner_portal.schema.billing import Money
+from partner_portal.schema.commissions import Commission
+from partner_portal.schema.common import (
     After,
     Connection,
     First,
@@ -27,7 +27,7 @@ from schema.common import (
     node_type,
     run_mutation,
 )
-from schema.partners import PartnerId, partner_id_of
+from partner_portal.schema.partners import PartnerId, partner_id_of
 
 describe_enum(
     PayoutMethod,

@@ -10,8 +10,8 @@ from typing import Any
 
 from strawberry.permission import BasePermission
 
-from permissions import policy
-from permissions.enums import ApiKeyScope
+from partner_portal.permissions import policy
+from partner_portal.permissions.enums import ApiKeyScope
 
 
 class IsAuthenticated(BasePermission):

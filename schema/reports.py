@@ -11,14 +11,14 @@ from typing import Annotated
 import strawberry
 from strawberry.relay import GlobalID
 
-from models.enums import CommissionStatus, CommissionType, Program
-from resolvers import reports
-from resolvers.reports import MAX_GROUPS, LeaderboardMetric, ReportDimension, ReportPeriod
-from schema.billing import Money
-import schema.commissions  # noqa: F401 — describes the CommissionStatus and CommissionType enums
-from schema.common import Info, decode_id, describe_enum, global_id
-from schema.cost import bounded_list
-from schema.partners import PartnerId, partner_id_of
+from partner_portal.models.enums import CommissionStatus, CommissionType, Program
+from partner_portal.resolvers import reports
+from partner_portal.resolvers.reports import MAX_GROUPS, LeaderboardMetric, ReportDimension, ReportPeriod
+from partner_portal.schema.billing import Money
+import partner_portal.schema.commissions  # noqa: F401 — describes the CommissionStatus and CommissionType enums
+from partner_portal.schema.common import Info, decode_id, describe_enum, global_id
+from partner_portal.schema.cost import bounded_list
+from partner_portal.schema.partners import PartnerId, partner_id_of
 
 describe_enum(
     ReportPeriod,

@@ -7,8 +7,8 @@ from typing import Any
 import strawberry
 from strawberry.relay import GlobalID
 
-from resolvers import stripe
-from schema.common import Info, UserError, decode_id, global_id, run_mutation
+from partner_portal.resolvers import stripe
+from partner_portal.schema.common import Info, UserError, decode_id, global_id, run_mutation
 
 
 @strawberry.type(description="A Stripe customer linked to an organization: its Stripe events count for it.")

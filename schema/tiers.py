@@ -10,10 +10,10 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
-from resolvers import tiers
-from schema.billing import Money, MoneyInput
-from schema.commissions import CommissionRule
-from schema.common import (
+from partner_portal.resolvers import tiers
+from partner_portal.schema.billing import Money, MoneyInput
+from partner_portal.schema.commissions import CommissionRule
+from partner_portal.schema.common import (
     After,
     Connection,
     First,
@@ -27,7 +27,7 @@ from schema.common import (
     node_type,
     run_mutation,
 )
-from schema.partners import PartnerId, partner_id_of
+from partner_portal.schema.partners import PartnerId, partner_id_of
 
 
 @strawberry.type(description="A partner tier: its rank, thresholds (in the base currency), other criteria and "

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
-from models.outbox import OutboxStatus
-from models.webhooks import WebhookEventType
-from resolvers import webhooks
-from schema.common import (
+from partner_portal.models.outbox import OutboxStatus
+from partner_portal.models.webhooks import WebhookEventType
+from partner_portal.resolvers import webhooks
+from partner_portal.schema.common import (
     After,
     Connection,
     First,

@@ -28,9 +28,9 @@ from uuid import uuid4
 from strawberry.relay import GlobalID
 from tortoise import Tortoise, connections
 
-from models.commissions import Commission
-from resolvers.clock import now
-from resolvers.money import to_minor
+from partner_portal.models.commissions import Commission
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.money import to_minor
 from tests.conftest import START, Api
 from tests.support import (
     APPLICATION_FORM,

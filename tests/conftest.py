@@ -22,9 +22,9 @@ from asgi_lifespan import LifespanManager
 from tortoise import Tortoise, connections
 from tortoise.contrib.test import _topological_sort_models
 
-from models.db import open_database, record_migrations_applied
-from server import build_app
-from settings import Settings
+from partner_portal.models.db import open_database, record_migrations_applied
+from partner_portal.server import build_app
+from partner_portal.settings import Settings
 
 POSTGRES_URL = os.environ.get("DATABASE_URL", "") if os.environ.get("DATABASE_URL", "").startswith("postgres") else ""
 PASSWORD = "a-Sturdy-passphrase-42"

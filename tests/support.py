@@ -65,7 +65,7 @@ async def register(api: Api, email: str, name: str = "Test Person") -> Person:
 
 async def _mailed_token(email: str, link: str) -> str:
     """The token in the newest mail to `email` whose text holds `link` (a pattern with one group)."""
-    from models.outbox import OutboxMessage
+    from partner_portal.models.outbox import OutboxMessage
 
     for message in await OutboxMessage.all().order_by("-id").values_list("payload", flat=True):
         if message.get("to") == email and (found := re.search(link, message["text"])):
@@ -100,8 +100,8 @@ async def membership_link_token(email: str) -> str:
 
 async def session_of(api: Api, email: str) -> str:
     """A session token of the registered user with this address (what signing in gives)."""
-    from models.identity import User
-    from resolvers.identity import issue_session
+    from partner_portal.models.identity import User
+    from partner_portal.resolvers.identity import issue_session
 
     user_id = await User.filter(email=email).first().values_list("id", flat=True)
     assert user_id is not None, f"no account for {email}"
@@ -128,9 +128,9 @@ async def add_member(api: Api, admin: Person, organization_id: str, email: str, 
 
 async def make_operator(api: Api, person: Person, permissions: list[str] | None = None) -> None:
     """Operators are made by the trusted CLI; tests call the same function it does."""
-    from permissions.actor import Actor
-    from permissions.enums import OperatorPermission, Via
-    from resolvers.identity import make_operator as grant
+    from partner_portal.permissions.actor import Actor
+    from partner_portal.permissions.enums import OperatorPermission, Via
+    from partner_portal.resolvers.identity import make_operator as grant
 
     chosen = [OperatorPermission(p) for p in permissions] if permissions is not None else list(OperatorPermission)
     await grant(Actor(via=Via.CLI), person.email, chosen, settings=api.settings)

@@ -18,7 +18,7 @@ import pytest
 from graphql import parse
 from graphql.language import Lexer, Source, TokenKind
 
-from schema.limits import count_selections
+from partner_portal.schema.limits import count_selections
 from tests.conftest import Api
 from tests.conftest import test_settings as make_settings
 from tests.support import create_api_key, create_organization, make_partner, operator, register

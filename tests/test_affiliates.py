@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from models.affiliates import AffiliateClick
-from resolvers import affiliates
+from partner_portal.models.affiliates import AffiliateClick
+from partner_portal.resolvers import affiliates
 from tests.conftest import START, start_api, test_settings
 from tests.support import (
     Partner,

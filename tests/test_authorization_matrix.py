@@ -31,8 +31,8 @@ from typing import Any
 import pytest
 import time_machine
 
-from schema import build_schema
-from settings import Settings
+from partner_portal.schema import build_schema
+from partner_portal.settings import Settings
 from tests.authorization_world import WEBHOOK_URL, World, WorldStore, build_world
 from tests.conftest import PASSWORD, POSTGRES_URL, START, Api, start_api, test_settings
 

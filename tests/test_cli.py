@@ -19,12 +19,12 @@ import pytest
 from asgi_lifespan import LifespanManager
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-import cli
-import server
-from resolvers.demo import DEMO_PASSWORD, OPERATOR_EMAIL
-from schema import build_schema
-from server import build_app
-from settings import Settings
+from partner_portal import cli
+from partner_portal import server
+from partner_portal.resolvers.demo import DEMO_PASSWORD, OPERATOR_EMAIL
+from partner_portal.schema import build_schema
+from partner_portal.server import build_app
+from partner_portal.settings import Settings
 from tests.conftest import PASSWORD
 from tests.conftest import test_settings as make_settings
 

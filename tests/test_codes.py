@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models.codes import DiscountCode
-from models.referrals import Referral
+from partner_portal.models.codes import DiscountCode
+from partner_portal.models.referrals import Referral
 from tests.conftest import Api, start_api, test_settings
 from tests.support import (
     Partner,

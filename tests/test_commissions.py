@@ -24,11 +24,11 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 import pytest
 from strawberry.relay import GlobalID
 
-from models.billing import Payment
-from models.commissions import Commission
-from models.partners import PartnerProfile
-from models.referrals import Referral
-from resolvers.jobs import run_job
+from partner_portal.models.billing import Payment
+from partner_portal.models.commissions import Commission
+from partner_portal.models.partners import PartnerProfile
+from partner_portal.models.referrals import Referral
+from partner_portal.resolvers.jobs import run_job
 from tests.conftest import PASSWORD, START
 from tests.support import (
     LOGIN,
@@ -1118,10 +1118,10 @@ async def test_random_refund_splits_never_drift(clock, api, world):
     The first payment and its first refund go through GraphQL; the bulk calls the same resolvers
     (`resolvers.billing.record_payment` / `record_refund`) directly with the billing key's actor, which
     is several times faster than HTTP for thousands of events."""
-    from models.identity import ApiKey
-    from permissions.actor import Actor
-    from permissions.enums import ApiKeyScope, Via
-    from resolvers.billing import record_payment, record_refund
+    from partner_portal.models.identity import ApiKey
+    from partner_portal.permissions.actor import Actor
+    from partner_portal.permissions.enums import ApiKeyScope, Via
+    from partner_portal.resolvers.billing import record_payment, record_refund
 
     await exchange_rate(api, world, "EUR", "0.9137")
     await rule(api, world, program="SERVICE_PARTNER", rate="17.35")

@@ -11,9 +11,9 @@ from decimal import Decimal
 
 import pytest
 
-from models.audit import AuditEvent
-from models.billing import License
-from models.coupons import Coupon
+from partner_portal.models.audit import AuditEvent
+from partner_portal.models.billing import License
+from partner_portal.models.coupons import Coupon
 from tests.conftest import START, Api, start_api, test_settings
 from tests.support import Partner, Person, add_member, create_organization, make_partner, operator, register
 

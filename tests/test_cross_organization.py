@@ -19,7 +19,7 @@ import pytest
 import time_machine
 from strawberry.relay import GlobalID
 
-from schema.common import NODE_FETCHERS
+from partner_portal.schema.common import NODE_FETCHERS
 from tests.authorization_world import World, build_world
 from tests.conftest import POSTGRES_URL, START, Api, start_api, test_settings
 

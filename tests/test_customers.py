@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from resolvers.jobs import run_job
+from partner_portal.resolvers.jobs import run_job
 from tests.conftest import PASSWORD, START, start_api, test_settings
 from tests.support import (
     ADD_MEMBER,

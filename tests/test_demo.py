@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resolvers.demo import DEMO_PASSWORD, seed_demo
+from partner_portal.resolvers.demo import DEMO_PASSWORD, seed_demo
 from tests.support import LOGIN
 
 DASHBOARD = "{ partnerDashboard { customers openInvitations activeCustomers trialCustomers } }"

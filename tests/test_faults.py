@@ -24,11 +24,11 @@ import pytest
 from tortoise import connections
 from tortoise.functions import Count, Sum
 
-from models.commissions import Commission, Payout, PayoutSettings
-from models.billing import Payment
-from models.organizations import Organization
-from models.partners import PartnerProfile
-from settings import Settings
+from partner_portal.models.commissions import Commission, Payout, PayoutSettings
+from partner_portal.models.billing import Payment
+from partner_portal.models.organizations import Organization
+from partner_portal.models.partners import PartnerProfile
+from partner_portal.settings import Settings
 from tests.conftest import Api
 from tests.servers import CHILD_APPLICATION, Server, child_environment
 from tests.support import REGISTER, register

@@ -37,7 +37,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.graphql import nodes
 
-from schema.common import NODE_FETCHERS
+from partner_portal.schema.common import NODE_FETCHERS
 from tests.conftest import PASSWORD, POSTGRES_URL, start_api
 from tests.conftest import test_settings as make_settings
 from tests.support import LOGIN, make_partner, operator

@@ -22,10 +22,10 @@ from pydantic import ValidationError
 from tortoise import Tortoise
 from tortoise.migrations.api.migrate import migrate
 
-import resolvers.organizations
-from models.db import tortoise_config
-from server import build_app
-from settings import Settings
+from partner_portal.resolvers import organizations as organization_resolvers
+from partner_portal.models.db import tortoise_config
+from partner_portal.server import build_app
+from partner_portal.settings import Settings
 from tests.conftest import PASSWORD, Api, start_api
 from tests.conftest import test_settings as make_settings
 from tests.support import REGISTER, register
@@ -536,7 +536,7 @@ async def test_an_unexpected_exception_is_masked_and_logged(api, monkeypatch, ca
     async def broken(*args, **kwargs):
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr(resolvers.organizations, "list_organizations", broken)
+    monkeypatch.setattr(organization_resolvers, "list_organizations", broken)
     person = await register(api, "masked@example.com")
 
     # when

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from resolvers.jobs import run_job
+from partner_portal.resolvers.jobs import run_job
 from tests.conftest import PASSWORD, START, start_api, test_settings
 from tests.support import (
     ADD_MEMBER,
@@ -205,8 +205,8 @@ async def test_the_link_token_is_only_in_the_mail(api, world):
     assert [(m["recipient"], link_token(api, m["textBody"])) for m in holders] == [("chris@contoso.example", token)]
 
     # And the database keeps no clear copy: not in the invitation row, not in the audit log
-    from models.audit import AuditEvent
-    from models.invitations import Invitation
+    from partner_portal.models.audit import AuditEvent
+    from partner_portal.models.invitations import Invitation
 
     rows = await Invitation.all().values()
     assert len(rows) == 1 and token not in json.dumps(rows, default=str)
@@ -496,7 +496,7 @@ async def test_the_slower_of_two_accepts_is_told_the_link_is_used_not_that_the_a
         api, world, monkeypatch):
     """The race window made deterministic: the second request checks the link before the first
     finishes, and continues only after the first has created the account."""
-    from resolvers import invitations as resolver
+    from partner_portal.resolvers import invitations as resolver
 
     original, checked, first_done = resolver._open_invitation, [], asyncio.Event()
 

@@ -6,23 +6,30 @@ from __future__ import annotations
 import ast
 import enum
 import importlib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+ROOT_PACKAGE = "partner_portal"
 
 
 def imports(package: str) -> list[tuple[str, str, str | None]]:
-    """(file, imported module, imported name or None) for every import under `package/`."""
+    """(file, imported module, imported name or None) for every import under `package/`; the
+project's own modules named without their `partner_portal.` root."""
     found = []
     for path in sorted((ROOT / package).glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
-                found += [(path.name, alias.name, None) for alias in node.names]
+                found += [(path.name, _own(alias.name), None) for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                found += [(path.name, node.module, alias.name) for alias in node.names]
+                found += [(path.name, _own(node.module), alias.name) for alias in node.names]
     return found
+
+
+def _own(module: str) -> str:
+    return module.removeprefix(f"{ROOT_PACKAGE}.")
 
 
 def _top(module: str) -> str:
@@ -43,7 +50,7 @@ def test_the_schema_sends_no_queries():
         if _top(module) == "tortoise" or module == "models.db":
             offending.append((file, module, name))
         elif _top(module) == "models":
-            imported = getattr(importlib.import_module(module), name) if name else None
+            imported = getattr(importlib.import_module(f"{ROOT_PACKAGE}.{module}"), name) if name else None
             if not (isinstance(imported, type) and issubclass(imported, enum.Enum)):
                 offending.append((file, module, name))
 
@@ -54,7 +61,7 @@ def test_the_check_sees_a_query_in_the_schema():
     """The scan above is not vacuous: the schema does import from models, and a model would count."""
     from_models = [(module, name) for _, module, name in imports("schema") if _top(module) == "models"]
     assert from_models
-    model = importlib.import_module("models.organizations").Organization
+    model = importlib.import_module("partner_portal.models.organizations").Organization
     assert not (isinstance(model, type) and issubclass(model, enum.Enum))
 
 
@@ -113,3 +120,31 @@ def test_the_license_scan_sees_writes_through_querysets_and_sql():
         "async def c():\n    await License.filter(id=1).first()\n"
     ))
     assert visitor.found == {"a", "b"}
+
+
+def test_the_distribution_installs_one_top_level_name():
+    """Every module installs under `partner_portal`: a generic top-level name (`models`, `schema`…)
+    would be overwritten by, or overwrite, another distribution's."""
+    installed = {name for name, distributions in metadata.packages_distributions().items()
+                 if "partner-portal" in distributions and not name.startswith("__editable__")}
+
+    assert installed == {ROOT_PACKAGE}
+
+
+def test_code_imports_the_project_through_its_root():
+    """`import models` would work from the repository's folder alone, and load a second copy of
+    every module beside `partner_portal.models`."""
+    folders = [path.name for path in ROOT.iterdir() if (path / "__init__.py").exists()]
+    modules = [path.stem for path in ROOT.glob("*.py")]
+    generic = set(folders + modules) - {"tests", "bench"}
+    offending = []
+    for path in sorted(ROOT.glob("**/*.py")):
+        if ".venv" in path.parts or "node_modules" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            offending += [(str(path.relative_to(ROOT)), name) for name in names if _top(name) in generic]
+
+    assert "models" in generic and "server" in generic
+    assert offending == []

@@ -52,12 +52,12 @@ from hypothesis.stateful import (
 )
 from tortoise import Tortoise, connections
 
-from models.audit import AuditEvent
-from models.billing import BillingEvent, Payment, Refund
-from models.commissions import Commission, CommissionRule, IdempotencyRecord, Payout
-from models.customers import CustomerRelationship
-from models.db import open_database
-from models.enums import (
+from partner_portal.models.audit import AuditEvent
+from partner_portal.models.billing import BillingEvent, Payment, Refund
+from partner_portal.models.commissions import Commission, CommissionRule, IdempotencyRecord, Payout
+from partner_portal.models.customers import CustomerRelationship
+from partner_portal.models.db import open_database
+from partner_portal.models.enums import (
     CommissionRuleKind,
     CommissionStatus,
     CommissionType,
@@ -67,18 +67,18 @@ from models.enums import (
     Recurrence,
     RelationshipSource,
 )
-from models.identity import User
-from models.organizations import Organization
-from models.outbox import OutboxMessage
-from models.referrals import Referral
-from permissions.actor import Actor
-from permissions.enums import ApiKeyScope, OperatorPermission, Via
-from permissions.scoping import load_delegations, load_memberships, load_operator_permissions
-from resolvers import billing, catalog, commissions, identity, organizations, partners, payouts
-from resolvers.clock import now
-from resolvers.errors import UserErrorCode, UserInputError
-from resolvers.jobs import run_job
-from settings import Settings
+from partner_portal.models.identity import User
+from partner_portal.models.organizations import Organization
+from partner_portal.models.outbox import OutboxMessage
+from partner_portal.models.referrals import Referral
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import ApiKeyScope, OperatorPermission, Via
+from partner_portal.permissions.scoping import load_delegations, load_memberships, load_operator_permissions
+from partner_portal.resolvers import billing, catalog, commissions, identity, organizations, partners, payouts
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.errors import UserErrorCode, UserInputError
+from partner_portal.resolvers.jobs import run_job
+from partner_portal.settings import Settings
 from tests.conftest import POSTGRES_URL, START, _empty_all_tables, test_settings
 
 T = TypeVar("T")

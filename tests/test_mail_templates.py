@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from jinja2 import UndefinedError
 
-from resolvers.mail import (
+from partner_portal.resolvers.mail import (
     LANGUAGES,
     PARTS,
     TEMPLATE_DIR,

@@ -18,8 +18,8 @@ from tortoise import Tortoise, connections
 from tortoise.migrations.api.migrate import migrate
 from tortoise.migrations.autodetector import MigrationAutodetector
 
-from models.copies import repair_copies
-from models.db import apply_migrations, open_database, pending_migrations, tortoise_config
+from partner_portal.models.copies import repair_copies
+from partner_portal.models.db import apply_migrations, open_database, pending_migrations, tortoise_config
 from tests.conftest import POSTGRES_URL
 from tests.support import Person, create_api_key, create_organization, make_partner, operator, register
 

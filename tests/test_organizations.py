@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from strawberry.relay import GlobalID
 
-from models.organizations import Membership, Organization
+from partner_portal.models.organizations import Membership, Organization
 from tests.conftest import start_api, test_settings
 from tests.support import (
     ACCEPT_MEMBERSHIP,

@@ -12,12 +12,12 @@ from datetime import timedelta
 import pytest
 from tortoise.transactions import in_transaction
 
-import cli
-from integrations.smtp import InvalidSmtpUrl, SmtpServer
-from models.outbox import OutboxMessage, OutboxStatus
-from resolvers.jobs import JOBS, PeriodicJob, lock_key, run_job
-from resolvers.mail import queue_mail
-from resolvers.outbox import LOGGED_NOTE, backoff, claim_due, deliver_due, lease
+from partner_portal import cli
+from partner_portal.integrations.smtp import InvalidSmtpUrl, SmtpServer
+from partner_portal.models.outbox import OutboxMessage, OutboxStatus
+from partner_portal.resolvers.jobs import JOBS, PeriodicJob, lock_key, run_job
+from partner_portal.resolvers.mail import queue_mail
+from partner_portal.resolvers.outbox import LOGGED_NOTE, backoff, claim_due, deliver_due, lease
 from tests.conftest import POSTGRES_URL, START, free_port, start_api, test_settings
 from tests.support import make_operator, register
 

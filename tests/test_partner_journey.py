@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from resolvers.jobs import run_job
+from partner_portal.resolvers.jobs import run_job
 from tests.conftest import PASSWORD, start_api, test_settings
 from tests.support import add_member, make_partner, operator, register
 

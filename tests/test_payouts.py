@@ -27,11 +27,11 @@ from uuid import uuid4
 import pytest
 from strawberry.relay import GlobalID
 
-from models.commissions import Commission, IdempotencyRecord, Payout, PayoutSettings
-from models.identity import User
-from resolvers.clock import now
-from resolvers.jobs import run_job
-from resolvers.money import to_minor
+from partner_portal.models.commissions import Commission, IdempotencyRecord, Payout, PayoutSettings
+from partner_portal.models.identity import User
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.jobs import run_job
+from partner_portal.resolvers.money import to_minor
 from tests.conftest import START, Api, start_api, test_settings
 from tests.support import (
     Partner,

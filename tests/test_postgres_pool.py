@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 from tortoise import connections
 
-from resolvers.jobs import JOBS, lock_key, run_job
+from partner_portal.resolvers.jobs import JOBS, lock_key, run_job
 from tests.conftest import POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,9 +20,9 @@ from graphql import (
 from pydantic import ValidationError
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
-from schema import build_schema
-from schema.cost import list_bound
-from server import build_app
+from partner_portal.schema import build_schema
+from partner_portal.schema.cost import list_bound
+from partner_portal.server import build_app
 from tests.conftest import PASSWORD, Api, start_api
 from tests.conftest import test_settings as make_settings
 from tests.support import create_api_key, make_operator, register

@@ -31,23 +31,23 @@ from strawberry.relay import to_base64
 from tortoise import fields as tortoise_fields
 from tortoise.models import Model
 
-from models.affiliates import AffiliateLink
-from models.audit import AuditEvent
-from models.billing import License
-from models.catalog import ExchangeRate, Plan, Product
-from models.commissions import Commission, CommissionRule, Payout
-from models.coupons import Coupon, CouponOrder
-from models.customers import CustomerRelationship, ManagementSession
-from models.identity import ApiKey, Operator, User
-from models.invitations import Invitation
-from models.organizations import Membership, MembershipInvitation, Organization
-from models.outbox import OutboxMessage
-from models.partners import PartnerApplication, PartnerProfile, ProgramEnrollment
-from models.tiers import Tier, TierAssessment
-from models.webhooks import WebhookDelivery, WebhookEvent, WebhookSubscription
-from permissions.enums import OperatorPermission
-from resolvers.identity import issue_session
-from schema import build_schema
+from partner_portal.models.affiliates import AffiliateLink
+from partner_portal.models.audit import AuditEvent
+from partner_portal.models.billing import License
+from partner_portal.models.catalog import ExchangeRate, Plan, Product
+from partner_portal.models.commissions import Commission, CommissionRule, Payout
+from partner_portal.models.coupons import Coupon, CouponOrder
+from partner_portal.models.customers import CustomerRelationship, ManagementSession
+from partner_portal.models.identity import ApiKey, Operator, User
+from partner_portal.models.invitations import Invitation
+from partner_portal.models.organizations import Membership, MembershipInvitation, Organization
+from partner_portal.models.outbox import OutboxMessage
+from partner_portal.models.partners import PartnerApplication, PartnerProfile, ProgramEnrollment
+from partner_portal.models.tiers import Tier, TierAssessment
+from partner_portal.models.webhooks import WebhookDelivery, WebhookEvent, WebhookSubscription
+from partner_portal.permissions.enums import OperatorPermission
+from partner_portal.resolvers.identity import issue_session
+from partner_portal.schema import build_schema
 from tests.conftest import start_api, test_settings
 
 SMALL, LARGE = 2, 12

@@ -26,12 +26,12 @@ import pytest
 from tortoise import connections
 from strawberry.relay import GlobalID
 
-from models.billing import License, Payment, Refund
-from models.catalog import Plan, Product
-from models.commissions import Commission
-from models.customers import CustomerRelationship
-from models.invitations import Invitation
-from models.organizations import Organization
+from partner_portal.models.billing import License, Payment, Refund
+from partner_portal.models.catalog import Plan, Product
+from partner_portal.models.commissions import Commission
+from partner_portal.models.customers import CustomerRelationship
+from partner_portal.models.invitations import Invitation
+from partner_portal.models.organizations import Organization
 from tests.support import (
     Partner,
     Person,
@@ -691,7 +691,7 @@ async def test_a_100000_line_export_streams_in_bounded_batches(clock, api, world
     httpx's ASGI transport collects a whole body before it answers, so it cannot show streaming:
     this test drives the ASGI app itself, as a server does, and records in order each SQL
     statement the app sends and each body chunk it writes."""
-    from resolvers.reports import EXPORT_BATCH_SIZE
+    from partner_portal.resolvers.reports import EXPORT_BATCH_SIZE
 
     partner = pk(world.northwind.id)
     customer = await Organization.create(name="@Mass Customer")

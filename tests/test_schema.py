@@ -23,10 +23,10 @@ from graphql import (
 
 from tortoise.models import Model
 
-from models import MODEL_MODULES
-from schema import build_schema
-from schema.common import NODE_FETCHERS
-from settings import Settings
+from partner_portal.models import MODEL_MODULES
+from partner_portal.schema import build_schema
+from partner_portal.schema.common import NODE_FETCHERS
+from partner_portal.settings import Settings
 
 COMMITTED_SDL = Path(__file__).resolve().parents[1] / "schema.graphql"
 REGENERATE = "run `partner-portal export-schema > schema.graphql` and commit the result"

@@ -17,9 +17,9 @@ import coredis
 import httpx
 import pytest
 
-from permissions.actor import Actor
-from permissions.enums import ApiKeyScope, Via
-from resolvers.identity import issue_api_key
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import ApiKeyScope, Via
+from partner_portal.resolvers.identity import issue_api_key
 from tests.conftest import free_port, start_api, test_settings
 from tests.servers import Server
 from tests.support import create_api_key, operator, register

@@ -17,8 +17,8 @@ import pytest
 from argon2 import PasswordHasher
 from graphql import get_named_type
 
-from schema import build_schema
-from schema.limits import PASSWORD_FIELDS
+from partner_portal.schema import build_schema
+from partner_portal.schema.limits import PASSWORD_FIELDS
 from tests.conftest import PASSWORD, Api, start_api, test_settings
 from tests.servers import Server
 from tests.test_shared_limits import redis_url  # noqa: F401 — the fixture: a real Redis, emptied
@@ -369,9 +369,9 @@ async def _register_by_mail(api: Api, email: str) -> dict:
 @pytest.fixture
 async def mail_api(database_url) -> AsyncIterator[tuple[Api, str]]:
     """Registrations confirmed by mail, and an operator (made as the CLI does) to read the outbox."""
-    from permissions.actor import Actor
-    from permissions.enums import OperatorPermission, Via
-    from resolvers.identity import make_operator
+    from partner_portal.permissions.actor import Actor
+    from partner_portal.permissions.enums import OperatorPermission, Via
+    from partner_portal.resolvers.identity import make_operator
 
     async with portal(database_url, confirm_registrations=True) as api:
         await make_operator(Actor(via=Via.CLI), "olivia@vendor.example", list(OperatorPermission), password=PASSWORD,

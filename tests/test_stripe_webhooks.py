@@ -24,8 +24,8 @@ import httpx
 import pytest
 from strawberry.relay import GlobalID
 
-from integrations.stripe_webhooks import from_stripe_minor, monthly_amount
-from models.billing import BillingEvent, Payment, Refund
+from partner_portal.integrations.stripe_webhooks import from_stripe_minor, monthly_amount
+from partner_portal.models.billing import BillingEvent, Payment, Refund
 from tests.conftest import Api, start_api, test_settings
 from tests.support import Partner, Person, create_organization, make_operator, make_partner, operator, register
 

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models.partners import PartnerProfile
-from resolvers.jobs import run_job
+from partner_portal.models.partners import PartnerProfile
+from partner_portal.resolvers.jobs import run_job
 from tests.conftest import PASSWORD
 from tests.support import (
     LOGIN,

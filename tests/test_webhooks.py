@@ -20,11 +20,11 @@ import pytest
 import trustme
 from tortoise.transactions import in_transaction
 
-from models.outbox import OutboxMessage
-from models.webhooks import WebhookDelivery, WebhookEvent, WebhookEventType
-from resolvers import webhooks
-from resolvers.clock import now
-from resolvers.jobs import run_job
+from partner_portal.models.outbox import OutboxMessage
+from partner_portal.models.webhooks import WebhookDelivery, WebhookEvent, WebhookEventType
+from partner_portal.resolvers import webhooks
+from partner_portal.resolvers.clock import now
+from partner_portal.resolvers.jobs import run_job
 from tests.conftest import START, Api, free_port, start_api, test_settings
 from tests.support import Person, create_api_key, create_organization, make_operator, make_partner, operator, register
 from tests.test_invitations import accept, invited, newest_link
