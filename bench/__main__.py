@@ -1,4 +1,4 @@
-"""`python -m bench generate|run`: the benchmark dataset and the benchmarks (see README, "Benchmarks").
+"""`python -m bench generate|run`: the benchmark dataset and the benchmarks (see docs/performance.md).
 
     .venv/bin/python -m bench run --database sqlite --scale 1      # generate, then every benchmark
     .venv/bin/python -m bench run --database postgres --scale 1    # the same on PostgreSQL

@@ -1,5 +1,5 @@
 """`python -m bench.table [--readme]`: the results in bench/results/*.json as a Markdown table
-(printed, or written into the README between its markers)."""
+(printed, or written into docs/performance.md between its markers; the flag keeps its old name)."""
 
 from __future__ import annotations
 
@@ -61,14 +61,14 @@ def table() -> str:
             f"scale {dataset['scale']}, {dataset['partners']:,} partners, {dataset['customers']:,} customers, "
             f"{dataset['commission_lines']:,} commission lines, generated in {dataset['seconds']['total']} s."
         )
-    return "\n".join(lines + [""] + notes)
+    return "\n".join([*lines, "", *notes])
 
 
 BEGIN, END = "<!-- bench results: begin (python -m bench.table --readme) -->", "<!-- bench results: end -->"
 
 
-def update_readme(path: Path = Path(__file__).parent.parent / "README.md") -> None:
-    """Replace the table between the README's markers with the current results."""
+def update_page(path: Path = Path(__file__).parent.parent / "docs" / "performance.md") -> None:
+    """Replace the table between the performance page's markers with the current results."""
     text = path.read_text()
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     path.write_text(text[:start] + "\n" + table() + "\n" + text[end:])
@@ -76,6 +76,6 @@ def update_readme(path: Path = Path(__file__).parent.parent / "README.md") -> No
 
 if __name__ == "__main__":
     if "--readme" in sys.argv[1:]:
-        update_readme()
+        update_page()
     else:
         sys.stdout.write(table() + "\n")
