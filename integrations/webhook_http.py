@@ -126,9 +126,9 @@ async def resolve(host: str, port: int, *, allow_private: bool) -> IPAddress:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as error:
             raise RefusedDestination(f"The host {host} could not be resolved.") from error
-        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
+        addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos))
         if not addresses:
-            raise RefusedDestination(f"The host {host} could not be resolved.")
+            raise RefusedDestination(f"The host {host} could not be resolved.") from None
     for address in addresses:
         reason = refusal(address, allow_private=allow_private)
         if reason:

@@ -19,7 +19,8 @@ COOKIE_NAME = "pp_affiliate"
 async def affiliate_redirect(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     redirect = await record_click(
-        settings, request.path_params["code"],
+        settings,
+        request.path_params["code"],
         address=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
         referrer=request.headers.get("referer"),
@@ -27,7 +28,12 @@ async def affiliate_redirect(request: Request) -> Response:
     response = RedirectResponse(redirect.url, status_code=302, headers={"Cache-Control": "no-store"})
     if redirect.token is not None:
         response.set_cookie(
-            COOKIE_NAME, redirect.token, max_age=settings.affiliate_window_days * 86400, path="/",
-            httponly=True, samesite="lax", secure=not settings.is_development,
+            COOKIE_NAME,
+            redirect.token,
+            max_age=settings.affiliate_window_days * 86400,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=not settings.is_development,
         )
     return response

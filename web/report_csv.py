@@ -110,9 +110,12 @@ def _integer(request: Request, name: str, default: int) -> int:
 
 def _report_filter(request: Request) -> reports.ReportFilter:
     return reports.ReportFilter(
-        partner_id=_object_id(request, "partnerId", "Organization"), start=_moment(request, "from"),
-        end=_moment(request, "until"), status=_choice(request, "status", CommissionStatus),
-        type=_choice(request, "type", CommissionType), program=_choice(request, "program", Program),
+        partner_id=_object_id(request, "partnerId", "Organization"),
+        start=_moment(request, "from"),
+        end=_moment(request, "until"),
+        status=_choice(request, "status", CommissionStatus),
+        type=_choice(request, "type", CommissionType),
+        program=_choice(request, "program", Program),
         product_id=_object_id(request, "productId", "Product"),
         currency=reports.clean_currency_filter(_param(request, "currency")),
     )
@@ -120,7 +123,7 @@ def _report_filter(request: Request) -> reports.ReportFilter:
 
 async def _in_chunks(rows: Sequence[Sequence[Any]]) -> Rows:
     for start in range(0, len(rows), ROWS_PER_CHUNK):
-        yield rows[start:start + ROWS_PER_CHUNK]
+        yield rows[start : start + ROWS_PER_CHUNK]
 
 
 # --- the exports ---------------------------------------------------------------------------------------------
@@ -142,7 +145,9 @@ async def commissions_csv(actor: Actor, request: Request) -> tuple[list[str], Ro
     except ValueError as error:
         raise BadArgument(f"`groupBy` lists some of {', '.join(d.value for d in ReportDimension)}.") from error
     report = await reports.commission_report(
-        actor, group_by=dimensions, period=_choice(request, "period", ReportPeriod, ReportPeriod.MONTH),
+        actor,
+        group_by=dimensions,
+        period=_choice(request, "period", ReportPeriod, ReportPeriod.MONTH),
         where=_report_filter(request),
     )
     header = [column for d in report.group_by for column in COMMISSION_COLUMNS[d]] + ["currency", "count", "amount"]
@@ -157,14 +162,33 @@ async def commissions_csv(actor: Actor, request: Request) -> tuple[list[str], Ro
             ReportDimension.STATUS: [group.status or ""],
         }
         return [v for d in report.group_by for v in values[d]] + [
-            group.currency, group.count, _amount(group.amount, group.currency)]
+            group.currency,
+            group.count,
+            _amount(group.amount, group.currency),
+        ]
 
     return header, _in_chunks([cells(group) for group in report.rows])
 
 
-LINE_HEADER = ["id", "created_at", "partner_id", "partner_name", "customer_id", "customer_name", "program", "type",
-               "status", "product_id", "product_name", "payment_id", "refund_id", "amount", "currency",
-               "original_amount", "original_currency"]
+LINE_HEADER = [
+    "id",
+    "created_at",
+    "partner_id",
+    "partner_name",
+    "customer_id",
+    "customer_name",
+    "program",
+    "type",
+    "status",
+    "product_id",
+    "product_name",
+    "payment_id",
+    "refund_id",
+    "amount",
+    "currency",
+    "original_amount",
+    "original_currency",
+]
 
 
 async def commission_lines_csv(actor: Actor, request: Request) -> tuple[list[str], Rows]:
@@ -172,44 +196,82 @@ async def commission_lines_csv(actor: Actor, request: Request) -> tuple[list[str
 
     async def rows() -> Rows:
         async for batch in batches:
-            yield ([
-                row["id"], row["created_at"].isoformat(), _id("Organization", row["partner_id"]),
-                row["partner__name"] or "", _id("Organization", row["customer_id"]),
-                row["customer__name"] or "", row["program"], row["type"], row["status"],
-                _id("Product", row["payment__plan__product_id"]), row["payment__plan__product__name"] or "",
-                _id("Payment", row["payment_id"]), _id("Refund", row["refund_id"]),
-                _amount(row["amount"], row["currency"]), row["currency"],
-                _amount(row["original_amount"], row["original_currency"]), row["original_currency"],
-            ] for row in batch)
+            yield (
+                [
+                    row["id"],
+                    row["created_at"].isoformat(),
+                    _id("Organization", row["partner_id"]),
+                    row["partner__name"] or "",
+                    _id("Organization", row["customer_id"]),
+                    row["customer__name"] or "",
+                    row["program"],
+                    row["type"],
+                    row["status"],
+                    _id("Product", row["payment__plan__product_id"]),
+                    row["payment__plan__product__name"] or "",
+                    _id("Payment", row["payment_id"]),
+                    _id("Refund", row["refund_id"]),
+                    _amount(row["amount"], row["currency"]),
+                    row["currency"],
+                    _amount(row["original_amount"], row["original_currency"]),
+                    row["original_currency"],
+                ]
+                for row in batch
+            )
 
     return LINE_HEADER, rows()
 
 
 async def customer_funnel_csv(actor: Actor, request: Request) -> tuple[list[str], Rows]:
     funnel = await reports.customer_funnel(
-        actor, partner_id=_object_id(request, "partnerId", "Organization"),
+        actor,
+        partner_id=_object_id(request, "partnerId", "Organization"),
         period=_choice(request, "period", ReportPeriod, ReportPeriod.MONTH),
-        start=_moment(request, "from"), end=_moment(request, "until"),
+        start=_moment(request, "from"),
+        end=_moment(request, "until"),
     )
     header = ["period", "partner_id", "partner_name", "invited", "registered", "trial", "paid"]
-    return header, _in_chunks([
-        [r.period.isoformat(), _id("Organization", r.partner_id), r.partner_name or "", r.invited,
-         r.registered, r.trial, r.paid] for r in funnel
-    ])
+    return header, _in_chunks(
+        [
+            [
+                r.period.isoformat(),
+                _id("Organization", r.partner_id),
+                r.partner_name or "",
+                r.invited,
+                r.registered,
+                r.trial,
+                r.paid,
+            ]
+            for r in funnel
+        ]
+    )
 
 
 async def partner_leaderboard_csv(actor: Actor, request: Request) -> tuple[list[str], Rows]:
     settings = request.app.state.settings
     entries = await reports.partner_leaderboard(
-        actor, start=_moment(request, "from"), end=_moment(request, "until"),
+        actor,
+        start=_moment(request, "from"),
+        end=_moment(request, "until"),
         by=_choice(request, "by", LeaderboardMetric, LeaderboardMetric.COMMISSION),
-        currency=_param(request, "currency") or settings.base_currency, first=_integer(request, "first", 10),
+        currency=_param(request, "currency") or settings.base_currency,
+        first=_integer(request, "first", 10),
     )
     header = ["rank", "partner_id", "partner_name", "commission", "currency", "new_customers", "paying_customers"]
-    return header, _in_chunks([
-        [e.rank, _id("Organization", e.partner_id), e.partner_name or "", _amount(e.commission, e.currency),
-         e.currency, e.new_customers, e.paying_customers] for e in entries
-    ])
+    return header, _in_chunks(
+        [
+            [
+                e.rank,
+                _id("Organization", e.partner_id),
+                e.partner_name or "",
+                _amount(e.commission, e.currency),
+                e.currency,
+                e.new_customers,
+                e.paying_customers,
+            ]
+            for e in entries
+        ]
+    )
 
 
 EXPORTS: dict[str, Export] = {
@@ -224,8 +286,7 @@ EXPORTS: dict[str, Export] = {
 
 
 def _error(status: int, code: str, message: str) -> Response:
-    return JSONResponse({"error": code, "message": message}, status_code=status,
-                        headers={"Cache-Control": "no-store"})
+    return JSONResponse({"error": code, "message": message}, status_code=status, headers={"Cache-Control": "no-store"})
 
 
 async def _encode(header: list[str], rows: Rows) -> AsyncIterator[str]:
@@ -248,7 +309,8 @@ async def report_csv(request: Request) -> Response:
     if export is None:
         return _error(404, "NOT_FOUND", f"No report is called {name}; try one of {', '.join(EXPORTS)}.")
     actor = await request.app.state.authenticator.authenticate(
-        request.headers.get("authorization"), request.headers.get("x-api-key"))
+        request.headers.get("authorization"), request.headers.get("x-api-key")
+    )
     try:
         header, rows = await export(actor, request)
     except AccessError as error:
@@ -257,6 +319,7 @@ async def report_csv(request: Request) -> Response:
         return _error(400, error.code, str(error))
     filename = f"{name}-{now():%Y%m%d-%H%M%S}.csv"
     return StreamingResponse(
-        _encode(header, rows), media_type="text/csv; charset=utf-8",
+        _encode(header, rows),
+        media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
     )

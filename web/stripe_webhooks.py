@@ -63,8 +63,9 @@ SOURCE = stripe_links.SOURCE
 
 # Stripe's minor units (https://docs.stripe.com/currencies): two decimals unless listed
 # here; ISK counts two decimals at Stripe ("…00") although it has none (CLDR).
-ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
-                          "XAF", "XOF", "XPF"})
+ZERO_DECIMAL = frozenset(
+    {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
+)
 THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 
 SUBSCRIPTION_STATUS = {
@@ -173,8 +174,7 @@ async def _take(external_id: str, record: Callable[[], Awaitable[Any]]) -> str:
     except UserInputError as error:
         conflict = any(p.code == UserErrorCode.CONFLICT for p in error.problems)
         if conflict and await stripe_links.already_recorded(external_id):
-            logger.warning("Stripe object %s arrived again with other content; the first delivery stands",
-                           external_id)
+            logger.warning("Stripe object %s arrived again with other content; the first delivery stands", external_id)
             return "duplicate"
         raise
     return "duplicate" if seen else "recorded"
@@ -193,7 +193,9 @@ def _unknown_customer(event: dict[str, Any], customer_id: str | None) -> Outcome
     logger.warning(
         "Stripe event %s (%s) names no known organization (customer %s): acknowledged, nothing stored. "
         "Link the customer with linkStripeCustomer and resend the event from the Stripe dashboard.",
-        event["id"], event["type"], customer_id or "none",
+        event["id"],
+        event["type"],
+        customer_id or "none",
     )
     return _ignored("unknown_customer")
 
@@ -207,8 +209,12 @@ def _plan_candidates(invoice: dict[str, Any]) -> list[Any]:
     lines = _list(invoice.get("lines"))
     line = lines[0] if lines else {}
     price = _dict(line.get("price"))
-    return [_dict(price.get("metadata")).get("plan_code"), _dict(line.get("metadata")).get("plan_code"),
-            _dict(invoice.get("metadata")).get("plan_code"), price.get("lookup_key")]
+    return [
+        _dict(price.get("metadata")).get("plan_code"),
+        _dict(line.get("metadata")).get("plan_code"),
+        _dict(invoice.get("metadata")).get("plan_code"),
+        price.get("lookup_key"),
+    ]
 
 
 async def invoice_paid(event: dict[str, Any], settings: Settings) -> Outcome:
@@ -218,8 +224,10 @@ async def invoice_paid(event: dict[str, Any], settings: Settings) -> Outcome:
     currency = _required(invoice, "currency", str).upper()
     if amount <= 0:
         return _ignored("nothing_paid")  # e.g. the 0.00 invoice that starts a trial
-    subscription_metadata = [_dict(invoice.get("subscription_details")).get("metadata"),
-                             _dict(_dict(invoice.get("parent")).get("subscription_details")).get("metadata")]
+    subscription_metadata = [
+        _dict(invoice.get("subscription_details")).get("metadata"),
+        _dict(_dict(invoice.get("parent")).get("subscription_details")).get("metadata"),
+    ]
     organization_id, customer_id = await _organization(invoice, *subscription_metadata)
     if organization_id is None:
         return _unknown_customer(event, customer_id)
@@ -227,11 +235,20 @@ async def invoice_paid(event: dict[str, Any], settings: Settings) -> Outcome:
     if paid_at is None:
         raise Malformed("invoice.status_transitions.paid_at is missing")
     plan = await stripe_links.known_plan(_plan_candidates(invoice))
-    status = await _take(invoice_id, lambda: billing.record_payment(
-        webhook_actor(), settings, source=SOURCE, external_id=invoice_id, organization_id=organization_id,
-        amount=str(from_stripe_minor(amount, currency)), currency=currency, paid_at=paid_at,
-        plan_code=plan[0] if plan else None,
-    ))
+    status = await _take(
+        invoice_id,
+        lambda: billing.record_payment(
+            webhook_actor(),
+            settings,
+            source=SOURCE,
+            external_id=invoice_id,
+            organization_id=organization_id,
+            amount=str(from_stripe_minor(amount, currency)),
+            currency=currency,
+            paid_at=paid_at,
+            plan_code=plan[0] if plan else None,
+        ),
+    )
     return _summarize([{"id": invoice_id, "status": status}])
 
 
@@ -254,8 +271,11 @@ async def charge_refunded(event: dict[str, Any], settings: Settings) -> Outcome:
     refunds = charge.get("refunds")
     if isinstance(refunds, dict) and isinstance(refunds.get("data"), list):
         if refunds.get("has_more"):
-            logger.warning("Stripe charge %s has more refunds than event %s carries: only those are recorded",
-                           charge_id, event["id"])
+            logger.warning(
+                "Stripe charge %s has more refunds than event %s carries: only those are recorded",
+                charge_id,
+                event["id"],
+            )
         taken = []
         for refund in sorted(_list(refunds), key=lambda r: (r.get("created") or 0, str(r.get("id")))):
             if refund.get("status") not in ("failed", "canceled"):
@@ -271,10 +291,18 @@ async def _refund(refund: dict[str, Any], invoice_id: str, charge_currency: str)
     refunded_at = _time(refund.get("created"))
     if refunded_at is None:
         raise Malformed("refund.created is missing")
-    status = await _take(refund_id, lambda: billing.record_refund(
-        webhook_actor(), source=SOURCE, external_id=refund_id, payment_external_id=invoice_id,
-        amount=str(from_stripe_minor(amount, currency)), currency=currency, refunded_at=refunded_at,
-    ))
+    status = await _take(
+        refund_id,
+        lambda: billing.record_refund(
+            webhook_actor(),
+            source=SOURCE,
+            external_id=refund_id,
+            payment_external_id=invoice_id,
+            amount=str(from_stripe_minor(amount, currency)),
+            currency=currency,
+            refunded_at=refunded_at,
+        ),
+    )
     return {"id": refund_id, "status": status}
 
 
@@ -289,10 +317,18 @@ async def _refunded_total(event: dict[str, Any], charge: dict[str, Any], invoice
     refunded_at = _time(event.get("created"))
     if refunded_at is None:
         raise Malformed("event.created is missing")
-    status = await _take(external_id, lambda: billing.record_refund(
-        webhook_actor(), source=SOURCE, external_id=external_id, payment_external_id=invoice_id,
-        amount=str(total - recorded), currency=currency, refunded_at=refunded_at,
-    ))
+    status = await _take(
+        external_id,
+        lambda: billing.record_refund(
+            webhook_actor(),
+            source=SOURCE,
+            external_id=external_id,
+            payment_external_id=invoice_id,
+            amount=str(total - recorded),
+            currency=currency,
+            refunded_at=refunded_at,
+        ),
+    )
     return _summarize([{"id": external_id, "status": status}])
 
 
@@ -312,8 +348,14 @@ def monthly_amount(items: list[dict[str, Any]], currency: str) -> Decimal:
         recurring = _dict(price.get("recurring"))
         if (recurring.get("usage_type") or price.get("usage_type")) == "metered":
             continue
-        unit = next((price[k] for k in ("unit_amount_decimal", "unit_amount", "amount_decimal", "amount")
-                     if price.get(k) is not None), None)
+        unit = next(
+            (
+                price[k]
+                for k in ("unit_amount_decimal", "unit_amount", "amount_decimal", "amount")
+                if price.get(k) is not None
+            ),
+            None,
+        )
         interval = recurring.get("interval") or price.get("interval")
         if unit is None or interval not in MONTHS_PER_INTERVAL:
             continue
@@ -344,8 +386,9 @@ def _subscription_event(event: dict[str, Any], subscription: dict[str, Any]) -> 
         raise Malformed("event.created is missing")
     if len(subscription_id) > 255:
         raise Malformed("subscription.id is longer than Stripe's ids")
-    return stripe_links.SubscriptionEvent(subscription_id, created, stripe_links.SUBSCRIPTION_EVENT_RANK[event["type"]],
-                                          event["id"])
+    return stripe_links.SubscriptionEvent(
+        subscription_id, created, stripe_links.SUBSCRIPTION_EVENT_RANK[event["type"]], event["id"]
+    )
 
 
 async def subscription_changed(event: dict[str, Any], settings: Settings) -> Outcome:
@@ -358,7 +401,7 @@ async def subscription_changed(event: dict[str, Any], settings: Settings) -> Out
     items = _list(subscription.get("items"))
     first = items[0] if items else {}
     price = _price(first)
-    currency = (subscription.get("currency") or price.get("currency") or "")
+    currency = subscription.get("currency") or price.get("currency") or ""
     if not isinstance(currency, str) or not currency:
         raise Malformed("subscription.currency is missing")
     currency = currency.upper()
@@ -374,16 +417,29 @@ async def subscription_changed(event: dict[str, Any], settings: Settings) -> Out
     recorded: dict[str, Any] = {}
 
     async def record() -> None:
-        recorded.update(await billing.record_license_change(
-            webhook_actor(), source=SOURCE, external_id=event_id, organization_id=organization_id,
-            subscription_event=order, status=status, plan=plan, seats=seats, mrr_amount=str(mrr), currency=currency,
-            trial_ends_at=trial_ends_at,
-        ))
+        recorded.update(
+            await billing.record_license_change(
+                webhook_actor(),
+                source=SOURCE,
+                external_id=event_id,
+                organization_id=organization_id,
+                subscription_event=order,
+                status=status,
+                plan=plan,
+                seats=seats,
+                mrr_amount=str(mrr),
+                currency=currency,
+                trial_ends_at=trial_ends_at,
+            )
+        )
 
     result = await _take(event_id, record)
     if result == "recorded" and recorded.get("applied") is False:
-        logger.info("Stripe event %s is older than the last one applied to subscription %s: not applied",
-                    event_id, order.subscription_id)
+        logger.info(
+            "Stripe event %s is older than the last one applied to subscription %s: not applied",
+            event_id,
+            order.subscription_id,
+        )
         return Outcome("ignored", "superseded", objects=[{"id": event_id, "status": "superseded"}])
     return _summarize([{"id": event_id, "status": result}])
 
@@ -430,8 +486,13 @@ def _parse(payload: bytes, signature: str, secret: str) -> dict[str, Any] | JSON
         return _refused(400, "malformed_payload", "The body is not a Stripe event.")
     event = json.loads(payload)
     data = event.get("data") if isinstance(event, dict) else None
-    if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("type"), str)
-            and isinstance(data, dict) and isinstance(data.get("object"), dict)):
+    if not (
+        isinstance(event, dict)
+        and isinstance(event.get("id"), str)
+        and isinstance(event.get("type"), str)
+        and isinstance(data, dict)
+        and isinstance(data.get("object"), dict)
+    ):
         return _refused(400, "malformed_payload", "The body is not a Stripe event.")
     return event
 
@@ -464,10 +525,14 @@ async def stripe_webhook(request: Request) -> Response:
         return JSONResponse(_unknown_customer(event, None).body(event["id"]))
     except UserInputError as error:
         logger.warning("Stripe event %s (%s) was refused: %s", event["id"], event["type"], error)
-        return JSONResponse({
-            "error": "refused", "event": event["id"],
-            "problems": [{"field": p.field, "code": p.code.value, "message": p.message} for p in error.problems],
-        }, status_code=422)
+        return JSONResponse(
+            {
+                "error": "refused",
+                "event": event["id"],
+                "problems": [{"field": p.field, "code": p.code.value, "message": p.message} for p in error.problems],
+            },
+            status_code=422,
+        )
     except Exception:
         logger.exception("Stripe event %s (%s) failed", event["id"], event["type"])
         return _refused(500, "internal_error", "The event could not be taken; Stripe will send it again.")
