@@ -13,14 +13,20 @@ from operator import or_
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
+from partner_portal.models.affiliates import AffiliateLink
 from partner_portal.models.audit import AuditEvent
+from partner_portal.models.billing import License
+from partner_portal.models.catalog import Plan, Product
+from partner_portal.models.codes import DiscountCode
 from partner_portal.models.commissions import Commission, CommissionRule
+from partner_portal.models.coupons import Coupon, CouponOrder
 from partner_portal.models.customers import CustomerRelationship, ManagementSession
 from partner_portal.models.identity import ApiKey, Operator, User
 from partner_portal.models.invitations import Invitation
 from partner_portal.models.organizations import Membership, MembershipInvitation, Organization
 from partner_portal.models.outbox import OutboxMessage
 from partner_portal.models.partners import PartnerApplication, PartnerProfile, ProgramEnrollment
+from partner_portal.models.payouts import Payout
 from partner_portal.models.tiers import Tier, TierAssessment
 from partner_portal.models.webhooks import WebhookDelivery, WebhookSubscription
 from partner_portal.permissions.actor import Actor, MembershipInfo
@@ -41,7 +47,7 @@ def memberships_from_rows(rows: list[dict]) -> dict[int, MembershipInfo]:
     """Membership rows (`id`, `organization_id`, `role`, `permissions`) by organization id."""
     memberships = {}
     for row in rows:
-        role = Role(row["role"])
+        role = row["role"]
         memberships[row["organization_id"]] = MembershipInfo(
             membership_id=row["id"],
             organization_id=row["organization_id"],
@@ -204,9 +210,10 @@ async def visible_audit_events(actor: Actor) -> QuerySet[AuditEvent]:
 
 
 async def visible_api_keys(actor: Actor) -> QuerySet[ApiKey]:
+    """Operators with MANAGE_PROGRAMS see every key; an API key itself (`viewerApiKey`)."""
     if await is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS):
         return ApiKey.all()
-    return ApiKey.filter(id__in=[])
+    return ApiKey.filter(id__in=[actor.api_key_id] if actor.api_key_id is not None else [])
 
 
 async def visible_outbox_messages(actor: Actor) -> QuerySet[OutboxMessage]:
@@ -241,10 +248,18 @@ async def visible_report_relationships(actor: Actor) -> QuerySet[CustomerRelatio
 
 async def visible_commissions(actor: Actor) -> QuerySet[Commission]:
     """Commission lines: operators with MANAGE_PAYOUTS (who read any partner's table) and readers of
-    every partner's reports see every line; MANAGE_PARTNER_PORTAL holders their partner's."""
-    if await is_operator_with(actor, OperatorPermission.MANAGE_PAYOUTS):
+    every partner's reports see every line, and so do `billing:write` API keys (the vendor's billing
+    system, whose payments earn the lines and whose refunds reverse them; `recordPayment` answers
+    with the line); MANAGE_PARTNER_PORTAL holders their partner's. Refuses nobody: any other caller
+    sees no line."""
+    if await is_operator_with(actor, OperatorPermission.MANAGE_PAYOUTS) or (
+        ApiKeyScope.REPORTS_READ in actor.scopes
+        or ApiKeyScope.BILLING_WRITE in actor.scopes
+        or await is_operator_with(actor, OperatorPermission.VIEW_ALL_REPORTS)
+    ):
         return Commission.all()
-    return await visible_report_commissions(actor)
+    portal = _holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL)
+    return Commission.filter(partner_id__in=portal)
 
 
 async def visible_commission_rules(actor: Actor) -> QuerySet[CommissionRule]:
@@ -308,3 +323,85 @@ async def visible_tier_assessments(actor: Actor) -> QuerySet[TierAssessment]:
         return TierAssessment.all()
     return TierAssessment.filter(
         partner_id__in=_holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL))
+
+
+async def visible_relationships(actor: Actor) -> QuerySet[CustomerRelationship]:
+    """Customer relationships: operators see every one (as every organization); a customer's members its
+    relationships, current and ended (`servicePartnerHistory`); a partner's ADMINISTER_CUSTOMERS holders
+    its current ones only (an ended one would still show the former customer's name and license)."""
+    if await _is_any_operator(actor):
+        return CustomerRelationship.all()
+    memberships = await actor.memberships()
+    visible = Q(customer_id__in=list(memberships))
+    partners = _holding(memberships, PartnerPermission.ADMINISTER_CUSTOMERS)
+    if partners:
+        visible |= Q(partner_id__in=partners, ended_at=None)
+    return CustomerRelationship.filter(visible)
+
+
+async def visible_management_sessions(actor: Actor) -> QuerySet[ManagementSession]:
+    """A staff member's own management sessions; nobody else's."""
+    if actor.user_id is None:
+        return ManagementSession.filter(id__in=[])
+    return ManagementSession.filter(user_id=actor.user_id)
+
+
+async def visible_invitations(actor: Actor) -> QuerySet[Invitation]:
+    """Customer invitations: CREATE_CUSTOMER_ORGANIZATIONS holders of the inviting partner."""
+    return Invitation.filter(
+        partner_id__in=_holding(await actor.memberships(), PartnerPermission.CREATE_CUSTOMER_ORGANIZATIONS))
+
+
+async def visible_payouts(actor: Actor) -> QuerySet[Payout]:
+    """Operators with MANAGE_PAYOUTS see every payout; MANAGE_PARTNER_PORTAL holders their partner's."""
+    if await is_operator_with(actor, OperatorPermission.MANAGE_PAYOUTS):
+        return Payout.all()
+    return Payout.filter(partner_id__in=_holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL))
+
+
+async def visible_affiliate_links(actor: Actor) -> QuerySet[AffiliateLink]:
+    """A partner's MANAGE_PARTNER_PORTAL holders see its affiliate links (the public side is `/r/{code}`)."""
+    return AffiliateLink.filter(
+        partner_id__in=_holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL))
+
+
+async def visible_products(actor: Actor) -> QuerySet[Product]:
+    """The catalog is public: `products` needs no sign-in."""
+    return Product.all()
+
+
+async def visible_plans(actor: Actor) -> QuerySet[Plan]:
+    """Plans are public with their products."""
+    return Plan.all()
+
+
+async def _resellers_seen(actor: Actor) -> list[int] | None:
+    """The partners whose coupon orders the actor reads: None for every one (operators with
+    MANAGE_PROGRAMS, who keep resellers' discounts), else those it holds MANAGE_PARTNER_PORTAL in."""
+    if await is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS):
+        return None
+    return _holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL)
+
+
+async def visible_coupon_orders(actor: Actor) -> QuerySet[CouponOrder]:
+    partners = await _resellers_seen(actor)
+    return CouponOrder.all() if partners is None else CouponOrder.filter(partner_id__in=partners)
+
+
+async def visible_coupons(actor: Actor) -> QuerySet[Coupon]:
+    """The coupons of the orders the actor sees (`visible_coupon_orders`)."""
+    partners = await _resellers_seen(actor)
+    return Coupon.all() if partners is None else Coupon.filter(order__partner_id__in=partners)
+
+
+async def visible_discount_codes(actor: Actor) -> QuerySet[DiscountCode]:
+    """A partner's MANAGE_PARTNER_PORTAL holders see its expert code (integrators check a code by its
+    text with `discountCode`, which reads no row they could not name)."""
+    return DiscountCode.filter(
+        partner_id__in=_holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL))
+
+
+async def visible_licenses(actor: Actor) -> QuerySet[License]:
+    """The license of each organization the actor sees (`visible_organizations`)."""
+    organizations = (await visible_organizations(actor)).values("id")
+    return License.filter(organization_id__in=Subquery(organizations))

@@ -9,9 +9,10 @@
 - Contoso's administrator, a member without permissions and an open invitation to become a member (to
   ivan@contoso.example); a second partner, Southwind; a user in no
   organization; an organization with a pending partner application (Adatum);
-- the catalog (product, plan with an EUR price), an exchange rate, a commission rule, a tier, a certification of Northwind, a payment, a
-  requested and an approved payout of Northwind, its expert code, an affiliate link, a coupon, an open
-  invitation, an API key per scope (plus a spare one to revoke), a webhook subscription and a delivery.
+- the catalog (product, plan with an EUR price), an exchange rate, a commission rule, a tier, a
+  certification of Northwind, a payment, a requested and an approved payout of Northwind, its expert
+  code, an affiliate link, a coupon, an open invitation, an API key per scope (plus a spare one to
+  revoke), a webhook subscription and a delivery.
 
 `WorldStore` saves every table's rows next to the live ones (an attached SQLite file, a PostgreSQL
 schema) and puts them back in a few milliseconds, so a module needs one app and one world.
@@ -29,12 +30,24 @@ from strawberry.relay import GlobalID
 from tortoise import Tortoise, connections
 
 from partner_portal.models.commissions import Commission
+from partner_portal.models.tortoise_internals import foreign_keys, related_model, table
 from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.money import to_minor
 from tests.conftest import START, Api
+from tests.documents import (
+    APPROVE_PAYOUT,
+    CREATE_PLAN,
+    CREATE_PRODUCT,
+    CREATE_RULE,
+    REQUEST_PARTNER_STATUS,
+    REQUEST_PAYOUT,
+    REVOKE_DELEGATED_PERMISSIONS,
+    SET_DELEGATED_PERMISSIONS,
+    SET_EXCHANGE_RATE,
+    SET_SERVICE_PARTNER,
+)
 from tests.support import (
     APPLICATION_FORM,
-    REQUEST_PARTNER_STATUS,
     Partner,
     Person,
     add_member,
@@ -47,16 +60,16 @@ from tests.support import (
 )
 
 ALL_PROGRAMS = ["SERVICE_PARTNER", "AFFILIATE", "EXPERT", "RESELLER"]
+# Every kind of caller of the security suite, by the name `World.people` and `credentials` know it by.
+ACTORS = [
+    "anonymous", "no_organization", "administrator", "member", "partner_admin", "partner_member",
+    "ADMINISTER_CUSTOMERS", "CREATE_CUSTOMER_ORGANIZATIONS", "MANAGE_PARTNER_PORTAL", "other_administrator",
+    "grant_active", "grant_none", "grant_expired", "grant_revoked", "operator", "operator_reviewer",
+    "key_billing", "key_reports", "key_webhooks",
+]
+KEY_SCOPES = {"key_billing": "BILLING_WRITE", "key_reports": "REPORTS_READ", "key_webhooks": "WEBHOOKS_MANAGE"}
 DELEGATED = ["MANAGE_MEMBERS", "MANAGE_SETTINGS", "ORDER_LICENSES", "VIEW_BILLING"]
 
-CHOOSE_PARTNER = """
-mutation Choose($input: SetServicePartnerInput!) { setServicePartner(input: $input) { errors { code } } }"""
-GRANT = """
-mutation Grant($input: SetDelegatedPermissionsInput!) { setDelegatedPermissions(input: $input) { errors { code } } }"""
-REVOKE_GRANT = """
-mutation Revoke($input: RevokeDelegatedPermissionsInput!) {
-  revokeDelegatedPermissions(input: $input) { errors { code } }
-}"""
 START_SESSION = """
 mutation Start($input: StartManagementSessionInput!) {
   startManagementSession(input: $input) { session { id } errors { code } }
@@ -65,22 +78,10 @@ INVITE = """
 mutation Invite($input: InviteCustomerInput!) { inviteCustomer(input: $input) { invitation { id } errors { code } } }"""
 CREATE_KEY = """
 mutation Key($input: CreateApiKeyInput!) { createApiKey(input: $input) { apiKey { id } secret errors { code } } }"""
-CREATE_PRODUCT = """
-mutation Product($input: CreateProductInput!) { createProduct(input: $input) { product { id } errors { code } } }"""
-CREATE_PLAN = """
-mutation Plan($input: CreatePlanInput!) { createPlan(input: $input) { plan { id } errors { code } } }"""
-SET_RATE = """
-mutation Rate($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { errors { code } } }"""
-CREATE_RULE = """
-mutation Rule($input: CreateCommissionRuleInput!) { createCommissionRule(input: $input) { rule { id } errors { code } } }"""
 RECORD_PAYMENT = """
 mutation Pay($input: RecordPaymentInput!) { recordPayment(input: $input) { errors { code } } }"""
 SET_PAYOUT_SETTINGS = """
 mutation Settings($input: SetPayoutSettingsInput!) { setPayoutSettings(input: $input) { errors { code } } }"""
-REQUEST_PAYOUT = """
-mutation Request($input: RequestPayoutInput!) { requestPayout(input: $input) { payout { id } errors { code } } }"""
-APPROVE_PAYOUT = """
-mutation Approve($input: ApprovePayoutInput!) { approvePayout(input: $input) { errors { code } } }"""
 EXPERT_CODE = "query Code { expertCode { code } }"
 CREATE_SUBSCRIPTION = """
 mutation Hook($input: CreateWebhookSubscriptionInput!) {
@@ -93,9 +94,13 @@ CERTIFY = """
 mutation Certify($input: RecordCertificationInput!) { recordCertification(input: $input) { errors { field code } } }"""
 WEBHOOK_URL = "http://127.0.0.1:9/partner-portal"  # the app runs with WEBHOOK_ALLOW_PRIVATE_NETWORKS
 CREATE_LINK = """
-mutation Link($input: CreateAffiliateLinkInput!) { createAffiliateLink(input: $input) { link { id code } errors { code } } }"""
+mutation Link($input: CreateAffiliateLinkInput!) {
+  createAffiliateLink(input: $input) { link { id code } errors { code } }
+}"""
 CREATE_COUPONS = """
-mutation Coupons($input: CreateCouponsInput!) { createCoupons(input: $input) { order { id } coupons { code } errors { code } } }"""
+mutation Coupons($input: CreateCouponsInput!) {
+  createCoupons(input: $input) { order { id } coupons { code } errors { code } }
+}"""
 
 
 @dataclass
@@ -109,6 +114,14 @@ class World:
     sessions: dict[str, str] = field(default_factory=dict)  # person → own management session id
     partner: Partner | None = None
     other_partner: Partner | None = None
+
+
+def credentials(world: World, actor: str) -> dict[str, str]:
+    """The keyword arguments of `Api.post` that make a request as the actor (none: anonymous)."""
+    if actor in KEY_SCOPES:
+        return {"api_key": world.keys[KEY_SCOPES[actor]]}
+    person = world.people.get(actor)
+    return {"token": person.token} if person else {}
 
 
 async def _ok(api: Api, document: str, variables: dict, **credentials: Any) -> dict:
@@ -139,7 +152,7 @@ async def build_world(api: Api, clock: Any) -> World:
     olivia = people["operator"] = await operator(api)
     people["operator_reviewer"] = await register(api, "rita@vendor.example", "Rita Reviewer")
     await make_operator(api, people["operator_reviewer"], ["REVIEW_PARTNERS"])
-    await _ok(api, SET_RATE, {"input": {"currency": "EUR", "rate": "0.90", "validFrom": "2026-01-01"}},
+    await _ok(api, SET_EXCHANGE_RATE, {"input": {"currency": "EUR", "rate": "0.90", "validFrom": "2026-01-01"}},
               token=olivia.token)
 
     partner = world.partner = await make_partner(api, olivia, programs=ALL_PROGRAMS)
@@ -164,14 +177,13 @@ async def build_world(api: Api, clock: Any) -> World:
         admin = await register(api, f"admin@{name.lower()}.example", f"{name} Admin")
         customer = await create_organization(api, admin, f"{name} Ltd")
         world.ids[f"customer:{actor}"] = customer["id"]
-        await _ok(api, CHOOSE_PARTNER, {"input": {"organizationId": customer["id"], "partnerCode": partner.code}},
-                  token=admin.token)
+        await _ok(api, SET_SERVICE_PARTNER, {"id": customer["id"], "code": partner.code}, token=admin.token)
         if name != "Fabrikam":
             expires = (START - timedelta(days=1)).isoformat() if name == "Litware" else None
-            await _ok(api, GRANT, {"input": {"organizationId": customer["id"], "permissions": DELEGATED,
-                                             "expiresAt": expires}}, token=admin.token)
+            await _ok(api, SET_DELEGATED_PERMISSIONS, {"input": {
+                "organizationId": customer["id"], "permissions": DELEGATED, "expiresAt": expires}}, token=admin.token)
         if name == "Tailspin":
-            await _ok(api, REVOKE_GRANT, {"input": {"organizationId": customer["id"]}}, token=admin.token)
+            await _ok(api, REVOKE_DELEGATED_PERMISSIONS, {"id": customer["id"]}, token=admin.token)
         if name == "Contoso":
             people["administrator"] = admin
             world.ids["customer"] = customer["id"]
@@ -257,8 +269,8 @@ def models_in_dependency_order() -> list[Any]:
     def visit(model: Any) -> None:
         if model in ordered:
             return
-        for name in sorted(model._meta.fk_fields | model._meta.o2o_fields):
-            related = model._meta.fields_map[name].related_model
+        for name in sorted(foreign_keys(model)):
+            related = related_model(model, name)
             if related is not model:
                 visit(related)
         ordered.append(model)
@@ -278,7 +290,7 @@ class WorldStore:
         self.schema = schema
 
     def _tables(self) -> list[str]:
-        return [model._meta.db_table for model in models_in_dependency_order()]
+        return [table(model) for model in models_in_dependency_order()]
 
     async def save(self) -> None:
         tables = self._tables()

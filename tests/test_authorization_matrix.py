@@ -32,17 +32,11 @@ import pytest
 import time_machine
 
 from partner_portal.schema import build_schema
+from partner_portal.schema.strawberry_internals import graphql_schema
 from partner_portal.settings import Settings
-from tests.authorization_world import WEBHOOK_URL, World, WorldStore, build_world
+from tests.authorization_world import ACTORS, WEBHOOK_URL, World, WorldStore, build_world, credentials
 from tests.conftest import PASSWORD, POSTGRES_URL, START, Api, start_api, test_settings
 
-ACTORS = [
-    "anonymous", "no_organization", "administrator", "member", "partner_admin", "partner_member",
-    "ADMINISTER_CUSTOMERS", "CREATE_CUSTOMER_ORGANIZATIONS", "MANAGE_PARTNER_PORTAL", "other_administrator",
-    "grant_active", "grant_none", "grant_expired", "grant_revoked", "operator", "operator_reviewer",
-    "key_billing", "key_reports", "key_webhooks",
-]
-KEY_SCOPES = {"key_billing": "BILLING_WRITE", "key_reports": "REPORTS_READ", "key_webhooks": "WEBHOOKS_MANAGE"}
 GRANT_ACTORS = ("grant_active", "grant_none", "grant_expired", "grant_revoked")
 
 ALLOWED = "ALLOWED"
@@ -551,10 +545,7 @@ class Env:
     dirty: bool = False
 
     def credentials(self, actor: str) -> dict[str, str]:
-        if actor in KEY_SCOPES:
-            return {"api_key": self.world.keys[KEY_SCOPES[actor]]}
-        person = self.world.people.get(actor)
-        return {"token": person.token} if person else {}
+        return credentials(self.world, actor)
 
 
 @pytest.fixture(scope="module")
@@ -636,7 +627,7 @@ def test_the_matrix_has_a_row_per_operation_and_a_column_per_actor():
 
 
 def test_every_root_field_is_in_the_matrix():
-    schema = build_schema(Settings())._schema
+    schema = graphql_schema(build_schema(Settings()))
     root_fields = {*schema.query_type.fields, *schema.mutation_type.fields}
     covered = {operation.field for operation in OPERATIONS.values()}
 

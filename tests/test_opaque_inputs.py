@@ -40,6 +40,8 @@ from tortoise import Tortoise
 from tests.authorization_world import World, build_world
 from tests.conftest import POSTGRES_URL, START, Api, start_api, test_settings
 
+from partner_portal.models.tortoise_internals import primary_key
+
 INT4_MAX, INT8_MAX = 2**31 - 1, 2**63 - 1
 
 
@@ -264,7 +266,7 @@ async def test_a_cursor_by_name_checks_both_keys(env, crafted):
 
 
 def largest_id(type_name: str) -> int:
-    return Tortoise.apps.get_model("models", type_name)._meta.pk.constraints["le"]
+    return primary_key(Tortoise.apps.get_model("models", type_name)).constraints["le"]
 
 
 def crafted_ids(type_name: str) -> dict[str, str]:
@@ -404,10 +406,7 @@ def request_with(position: IdPosition, schema: GraphQLSchema, crafted: str) -> t
     root = (schema.query_type if position.operation == "query" else schema.mutation_type).fields[position.root]
     argument = root.args[position.argument]
     value = [crafted] if isinstance(_unwrapped(position.type_), GraphQLList) else crafted
-    if position.input_field is None:
-        variable = value
-    else:
-        variable = {**filler(argument.type), position.input_field: value}
+    variable = value if position.input_field is None else {**filler(argument.type), position.input_field: value}
     others = {name: other for name, other in root.args.items() if name != position.argument and is_required(other)}
     declared = "".join(f", ${name}: {other.type}" for name, other in others.items())
     passed = "".join(f", {name}: ${name}" for name in others)
@@ -435,6 +434,26 @@ async def test_every_id_argument_of_the_root_fields_refuses_crafted_ids(env):
                 failures.append(f"{position.label} with {name}: {body.get('errors') or body.get('data')}")
 
     assert not failures, f"{len(failures)} crafted ids were not refused as BAD_USER_INPUT:\n" + "\n".join(failures)
+
+
+@pytest.mark.parametrize("actor", [None, "key:REPORTS_READ", "no_organization"],
+                         ids=["anonymous", "a-key", "no-organization"])
+@pytest.mark.parametrize("document", [
+    "query Q($v: ID) { commissions(customerId: $v) { __typename } }",
+    "mutation Q($v: ID!) { approvePayout(input: {payoutId: $v}) { __typename } }",
+], ids=["query", "mutation"])
+async def test_a_crafted_id_is_refused_before_who_may_ask(env, actor, document):
+    # given: callers the field refuses (the id is checked first)
+    credentials = env.credentials(actor) if actor else {}
+    type_name = "Organization" if "customerId" in document else "Payout"
+
+    # when
+    crafted = await env.api.post(document, {"v": id_of(f"{type_name}:x")}, **credentials)
+    well_formed = await env.api.post(document, {"v": id_of(f"{type_name}:{largest_id(type_name)}")}, **credentials)
+
+    # then
+    assert first_code(crafted) == "BAD_USER_INPUT", crafted
+    assert first_code(well_formed) in {"UNAUTHENTICATED", "FORBIDDEN", "NO_ORGANIZATION", "NOT_FOUND"}, well_formed
 
 
 # --- node(id:) fetches every Node type ---------------------------------------------------------------------------
