@@ -18,6 +18,7 @@ MODEL_MODULES = [
     "partner_portal.models.codes",
     "partner_portal.models.coupons",
     "partner_portal.models.commissions",
+    "partner_portal.models.payouts",
     "partner_portal.models.tiers",
     "partner_portal.models.outbox",
     "partner_portal.models.webhooks",

@@ -3,6 +3,8 @@
 from tortoise import fields
 from tortoise.models import Model
 
+from partner_portal.permissions.enums import Via
+
 
 class AuditEvent(Model):
     """Who, acting for which organization, through what, did what to which object, when."""
@@ -23,7 +25,7 @@ class AuditEvent(Model):
     partner_organization = fields.ForeignKeyField(
         "models.Organization", related_name=False, null=True, on_delete=fields.SET_NULL
     )
-    via = fields.CharField(max_length=20)
+    via = fields.CharEnumField(Via, max_length=20)
     action = fields.CharField(max_length=80)
     target_type = fields.CharField(max_length=60)
     target_id = fields.CharField(max_length=60)

@@ -3,13 +3,15 @@
 from tortoise import fields
 from tortoise.models import Model
 
+from partner_portal.models.enums import LicenseStatus
+
 
 class License(Model):
     """Status, plan, seats and monthly recurring revenue (integer minor units)."""
 
     id = fields.IntField(primary_key=True)
     organization = fields.OneToOneField("models.Organization", related_name="license", on_delete=fields.CASCADE)
-    status = fields.CharField(max_length=10)
+    status = fields.CharEnumField(LicenseStatus, max_length=10)
     plan = fields.CharField(max_length=60)
     seats = fields.IntField(default=1)
     mrr_amount = fields.BigIntField(default=0)

@@ -1,7 +1,9 @@
-"""Commission rules, the commission ledger, payout settings and payouts."""
+"""Commission rules, the commission ledger, and the first answers to money-moving requests."""
 
 from tortoise import fields
 from tortoise.models import Model
+
+from partner_portal.models.enums import CommissionRuleKind, CommissionStatus, CommissionType, Program, Recurrence
 
 
 class CommissionRule(Model):
@@ -13,15 +15,15 @@ class CommissionRule(Model):
     """
 
     id = fields.IntField(primary_key=True)
-    program = fields.CharField(max_length=20)
+    program = fields.CharEnumField(Program, max_length=20)
     product = fields.ForeignKeyField("models.Product", related_name=False, null=True, on_delete=fields.CASCADE)
     tier = fields.CharField(max_length=40, null=True)
     partner = fields.ForeignKeyField("models.Organization", related_name=False, null=True, on_delete=fields.CASCADE)
-    kind = fields.CharField(max_length=10)
+    kind = fields.CharEnumField(CommissionRuleKind, max_length=10)
     rate_bp = fields.IntField(default=0)
     flat_amount = fields.BigIntField(default=0)
     flat_currency = fields.CharField(max_length=3, null=True)
-    recurrence = fields.CharField(max_length=10)
+    recurrence = fields.CharEnumField(Recurrence, max_length=10)
     months = fields.IntField(null=True)
     hold_days = fields.IntField(default=30)
     active = fields.BooleanField(default=True)
@@ -49,8 +51,8 @@ class Commission(Model):
     refund = fields.ForeignKeyField("models.Refund", related_name=False, null=True, on_delete=fields.SET_NULL)
     rule = fields.ForeignKeyField("models.CommissionRule", related_name=False, null=True, on_delete=fields.SET_NULL)
     payout = fields.ForeignKeyField("models.Payout", related_name="commissions", null=True, on_delete=fields.SET_NULL)
-    type = fields.CharField(max_length=10)
-    status = fields.CharField(max_length=10)
+    type = fields.CharEnumField(CommissionType, max_length=10)
+    status = fields.CharEnumField(CommissionStatus, max_length=10)
     amount = fields.BigIntField()
     currency = fields.CharField(max_length=3)
     original_amount = fields.BigIntField(default=0)
@@ -67,45 +69,6 @@ class Commission(Model):
         indexes = (("partner_id", "status", "amount"), ("partner_id", "id"), ("status", "hold_until"),
                    ("payout_id", "amount"), ("payment_id", "partner_id"),
                    ("partner_id", "created_at", "currency", "amount"))
-
-
-class PayoutSettings(Model):
-    """How a partner is paid: PAYPAL (email) or BANK_TRANSFER (holder, IBAN, BIC)."""
-
-    id = fields.IntField(primary_key=True)
-    partner = fields.OneToOneField("models.Organization", related_name="payout_settings", on_delete=fields.CASCADE)
-    method = fields.CharField(max_length=15)
-    paypal_email = fields.CharField(max_length=320, null=True)
-    account_holder = fields.CharField(max_length=200, null=True)
-    iban = fields.CharField(max_length=34, null=True)
-    bic = fields.CharField(max_length=11, null=True)
-    automatic = fields.BooleanField(default=False)
-    updated_at = fields.DatetimeField()
-
-    class Meta:
-        table = "payout_settings"
-
-
-class Payout(Model):
-    """A claim of a partner approved balance: REQUESTED, APPROVED, then PAID or REJECTED."""
-
-    id = fields.BigIntField(primary_key=True)
-    partner = fields.ForeignKeyField("models.Organization", related_name="payouts", on_delete=fields.CASCADE)
-    status = fields.CharField(max_length=10)
-    amount = fields.BigIntField()
-    currency = fields.CharField(max_length=3)
-    method = fields.CharField(max_length=15)
-    destination = fields.JSONField(default=dict)
-    requested_by = fields.ForeignKeyField("models.User", related_name=False, null=True, on_delete=fields.SET_NULL)
-    requested_at = fields.DatetimeField()
-    decided_at = fields.DatetimeField(null=True)
-    paid_at = fields.DatetimeField(null=True)
-    reference = fields.CharField(max_length=200, null=True)
-    note = fields.TextField(null=True)
-
-    class Meta:
-        table = "payouts"
-        indexes = (("partner_id", "status"), ("status", "id"))
 
 
 class IdempotencyRecord(Model):

@@ -4,6 +4,8 @@ management sessions partner staff open on the customer."""
 from tortoise import fields
 from tortoise.models import Model
 
+from partner_portal.models.enums import LicenseStatus, RelationshipSource
+
 
 class CustomerRelationship(Model):
     """A customer organization with its service partner. Current while `ended_at` is null.
@@ -23,7 +25,7 @@ class CustomerRelationship(Model):
     partner = fields.ForeignKeyField(
         "models.Organization", related_name="customer_relationships", on_delete=fields.CASCADE
     )
-    source = fields.CharField(max_length=12)
+    source = fields.CharEnumField(RelationshipSource, max_length=12)
     started_at = fields.DatetimeField()
     ended_at = fields.DatetimeField(null=True)
     grant_permissions = fields.JSONField(default=list)
@@ -31,7 +33,7 @@ class CustomerRelationship(Model):
     grant_updated_at = fields.DatetimeField(null=True)
     customer_name = fields.CharField(max_length=200, null=True)
     customer_search_name = fields.CharField(max_length=200, null=True)
-    license_status = fields.CharField(max_length=10, null=True)
+    license_status = fields.CharEnumField(LicenseStatus, max_length=10, null=True)
 
     class Meta:
         table = "customer_relationships"

@@ -3,6 +3,8 @@
 from tortoise import fields
 from tortoise.models import Model
 
+from partner_portal.models.enums import InvitationStatus
+
 
 class Invitation(Model):
     """A prospective customer invited by email. Only the SHA-256 of the link token is kept."""
@@ -14,7 +16,7 @@ class Invitation(Model):
     message = fields.TextField(default="")
     language = fields.CharField(max_length=8, default="en")
     token_hash = fields.CharField(max_length=64, unique=True)
-    status = fields.CharField(max_length=10)
+    status = fields.CharEnumField(InvitationStatus, max_length=10)
     expires_at = fields.DatetimeField()
     created_by = fields.ForeignKeyField("models.User", related_name=False, null=True, on_delete=fields.SET_NULL)
     created_at = fields.DatetimeField()

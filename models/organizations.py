@@ -3,6 +3,9 @@
 from tortoise import fields
 from tortoise.models import Model
 
+from partner_portal.models.enums import MembershipInvitationStatus
+from partner_portal.permissions.enums import Role
+
 
 class Organization(Model):
     id = fields.IntField(primary_key=True)
@@ -28,7 +31,7 @@ class Membership(Model):
         "models.Organization", related_name="memberships", on_delete=fields.CASCADE
     )
     user = fields.ForeignKeyField("models.User", related_name="memberships", on_delete=fields.CASCADE)
-    role = fields.CharField(max_length=20)
+    role = fields.CharEnumField(Role, max_length=20)
     permissions = fields.JSONField(default=list)
     created_at = fields.DatetimeField(auto_now_add=True)
     # Set when partner staff invited the member in a management session: the membership ends
@@ -54,10 +57,10 @@ class MembershipInvitation(Model):
         "models.Organization", related_name="membership_invitations", on_delete=fields.CASCADE
     )
     email = fields.CharField(max_length=320)
-    role = fields.CharField(max_length=20)
+    role = fields.CharEnumField(Role, max_length=20)
     permissions = fields.JSONField(default=list)
     token_hash = fields.CharField(max_length=64, unique=True)
-    status = fields.CharField(max_length=10)
+    status = fields.CharEnumField(MembershipInvitationStatus, max_length=10)
     expires_at = fields.DatetimeField()
     created_by = fields.ForeignKeyField("models.User", related_name=False, null=True, on_delete=fields.SET_NULL)
     created_at = fields.DatetimeField()

@@ -24,12 +24,12 @@ class OutboxStatus(StrEnum):
 
 
 class OutboxMessage(Model):
-    """One outbound message. The payload of an email holds the rendered mail (to, subject, text, html, template, language), the payload of a webhook its delivery (to = the URL, subject = the event type, event_id)."""
+    """One outbound message. The payload of an email holds the rendered mail (to, subject, text, html, template, language), the payload of a webhook its delivery (to = the URL, subject = the event type, event_id)."""  # noqa: E501 — the table comment
 
     id = fields.BigIntField(primary_key=True)
-    kind = fields.CharField(max_length=20, default=OutboxKind.EMAIL.value)
+    kind = fields.CharEnumField(OutboxKind, max_length=20, default=OutboxKind.EMAIL)
     payload = fields.JSONField()
-    status = fields.CharField(max_length=10, default=OutboxStatus.PENDING.value)
+    status = fields.CharEnumField(OutboxStatus, max_length=10, default=OutboxStatus.PENDING)
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField()
     last_error = fields.TextField(null=True)

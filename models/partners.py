@@ -3,6 +3,8 @@
 from tortoise import fields
 from tortoise.models import Model
 
+from partner_portal.models.enums import ApplicationStatus, Program
+
 
 class PartnerApplication(Model):
     """An organization asking for partner status, decided by an operator."""
@@ -11,7 +13,7 @@ class PartnerApplication(Model):
     organization = fields.ForeignKeyField(
         "models.Organization", related_name="partner_applications", on_delete=fields.CASCADE
     )
-    status = fields.CharField(max_length=10)
+    status = fields.CharEnumField(ApplicationStatus, max_length=10)
     legal_name = fields.CharField(max_length=200)
     website = fields.CharField(max_length=500)
     country = fields.CharField(max_length=2)
@@ -55,7 +57,7 @@ class ProgramEnrollment(Model):
 
     id = fields.IntField(primary_key=True)
     partner = fields.ForeignKeyField("models.Organization", related_name="enrollments", on_delete=fields.CASCADE)
-    program = fields.CharField(max_length=20)
+    program = fields.CharEnumField(Program, max_length=20)
     enrolled_at = fields.DatetimeField()
 
     class Meta:

@@ -3,6 +3,8 @@
 from tortoise import fields
 from tortoise.models import Model
 
+from partner_portal.models.enums import CommissionType
+
 
 class Referral(Model):
     """The first referral of a customer organization wins: one row per customer."""
@@ -10,7 +12,7 @@ class Referral(Model):
     id = fields.IntField(primary_key=True)
     customer = fields.OneToOneField("models.Organization", related_name="referral", on_delete=fields.CASCADE)
     partner = fields.ForeignKeyField("models.Organization", related_name="referrals", on_delete=fields.CASCADE)
-    type = fields.CharField(max_length=10)
+    type = fields.CharEnumField(CommissionType, max_length=10)
     created_at = fields.DatetimeField()
 
     class Meta:

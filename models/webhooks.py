@@ -54,7 +54,7 @@ class WebhookEvent(Model):
     """One domain event, written once (only when a subscription wants it) and sent to each subscriber."""
 
     id = fields.CharField(max_length=40, primary_key=True)
-    type = fields.CharField(max_length=40)
+    type = fields.CharEnumField(WebhookEventType, max_length=40)
     data = fields.JSONField()
     created_at = fields.DatetimeField()
 

@@ -26,19 +26,19 @@ from tortoise.transactions import in_transaction
 
 from partner_portal.models.affiliates import AffiliateClick, AffiliateLink, AffiliateSignup
 from partner_portal.models.billing import Payment
-from partner_portal.models.enums import CommissionType, Program
+from partner_portal.models.enums import CommissionType
 from partner_portal.models.organizations import Organization
 from partner_portal.models.referrals import Referral
-from partner_portal.permissions import policy
+from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor
-from partner_portal.permissions.enums import ApiKeyScope, PartnerPermission
 from partner_portal.permissions.errors import NotFound
+from partner_portal.permissions.requirements import AFFILIATE_PORTAL, BILLING_WRITER, PARTNER_PORTAL
 from partner_portal.resolvers import audit
 from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.commissions import own_organization
 from partner_portal.resolvers.errors import BadArgument, UserErrorCode, UserInputError, fail
 from partner_portal.resolvers.pagination import Page, paginate
-from partner_portal.resolvers.partners import acting_partner, random_code
+from partner_portal.resolvers.partners import random_code
 from partner_portal.resolvers.sql import placeholders
 from partner_portal.settings import Settings
 
@@ -91,7 +91,7 @@ def clean_landing(settings: Settings, raw: str | None) -> str:
 async def create_link(actor: Actor, settings: Settings, *, partner_id: int | None, code: str | None,
                       campaign: str | None, landing_url: str | None) -> dict[str, Any]:
     """MANAGE_PARTNER_PORTAL holders of a partner in the AFFILIATE program."""
-    membership, _ = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL, Program.AFFILIATE)
+    membership, _ = await AFFILIATE_PORTAL.enforce(actor, partner_id)
     chosen = clean_code(code)
     campaign = (campaign or "").strip() or None
     if campaign is not None and len(campaign) > 100:
@@ -111,7 +111,7 @@ async def create_link(actor: Actor, settings: Settings, *, partner_id: int | Non
                                    changes={"code": link_code, "campaign": campaign, "landing_url": landing})
         except IntegrityError:
             if chosen is not None:
-                raise fail("code", UserErrorCode.LINK_CODE_TAKEN, "Another link uses this code: choose another.")
+                raise fail("code", UserErrorCode.LINK_CODE_TAKEN, "Another link uses this code: choose another.") from None
             continue
         return {field: getattr(link, field) for field in LINK_FIELDS}
     raise RuntimeError("could not draw a free link code")
@@ -122,15 +122,13 @@ async def _own_link(actor: Actor, link_id: int) -> dict[str, Any]:
     row = await AffiliateLink.filter(id=link_id).first().values(*LINK_FIELDS)
     if row is None:
         raise NotFound()
-    await acting_partner(actor, row["partner_id"], PartnerPermission.MANAGE_PARTNER_PORTAL)
+    await PARTNER_PORTAL.enforce(actor, row["partner_id"])
     return row
 
 
 async def get_link(actor: Actor, link_id: int) -> dict[str, Any] | None:
-    try:
-        return await _own_link(actor, link_id)
-    except Exception:  # noqa: BLE001 — node(id:) answers "not visible" for every refusal
-        return None
+    """For `node(id:)`: a link the actor sees (`scoping.visible_affiliate_links`)."""
+    return await (await scoping.visible_affiliate_links(actor)).filter(id=link_id).first().values(*LINK_FIELDS)
 
 
 async def update_link(actor: Actor, settings: Settings, link_id: int, *, campaign: Any, landing_url: Any,
@@ -156,9 +154,9 @@ async def update_link(actor: Actor, settings: Settings, link_id: int, *, campaig
 
 
 async def list_links(actor: Actor, *, partner_id: int | None, first: int | None, after: str | None) -> Page:
-    membership, _ = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
-    return await paginate(AffiliateLink.filter(partner_id=membership.organization_id), fields=LINK_FIELDS,
-                          first=first, after=after, order=("-id",))
+    membership, _ = await PARTNER_PORTAL.enforce(actor, partner_id)
+    links = (await scoping.visible_affiliate_links(actor)).filter(partner_id=membership.organization_id)
+    return await paginate(links, fields=LINK_FIELDS, first=first, after=after, order=("-id",))
 
 
 # --- the click and its token ------------------------------------------------------------------------------
@@ -265,7 +263,7 @@ async def refer_new_organization(settings: Settings, organization_id: int, token
 async def attribute_signup(actor: Actor, settings: Settings, *, organization_id: int, token: str | None,
                            code: str | None) -> dict[str, Any]:
     """Integrators (`billing:write`): attribute an organization to a link after the fact."""
-    policy.require_scope(actor, ApiKeyScope.BILLING_WRITE)
+    await BILLING_WRITER.enforce(actor)
     if not await Organization.filter(id=organization_id).exists():
         raise NotFound()
     link, click_id = await _resolve(settings, token, code)
@@ -334,7 +332,7 @@ async def report(actor: Actor, *, partner_id: int | None, start: date, end: date
     """Per link and in total (all time), and by day from `start` to `end` (inclusive, UTC days):
     clicks, signups, paying customers (signups with a payment), AFFILIATE commission. A fixed
     number of grouped SQL queries, whatever the number of links, clicks or days."""
-    membership, profile = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
+    membership, profile = await PARTNER_PORTAL.enforce(actor, partner_id)
     if end < start or (end - start).days >= MAX_REPORT_DAYS:
         raise BadArgument(f"Give a range of 1 to {MAX_REPORT_DAYS} days, `from` before `until`.")
     partner = membership.organization_id

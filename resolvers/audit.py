@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from partner_portal.models.audit import AuditEvent
-from partner_portal.permissions import policy, scoping
+from partner_portal.permissions import scoping
 from partner_portal.models.customers import ManagementSession
 from partner_portal.permissions.actor import Actor, MembershipInfo
-from partner_portal.permissions.enums import ApiKeyScope, OperatorPermission
-from partner_portal.permissions.errors import Unauthenticated
+from partner_portal.permissions.requirements import AUDIT_READER
 from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.pagination import Page, paginate
 
@@ -77,15 +76,9 @@ async def list_events(
     actor: Actor, *, organization_id: int | None, first: int | None, after: str | None
 ) -> Page:
     """Newest first. Administrators see their organizations' events, operators all."""
-    if not actor.is_authenticated:
-        raise Unauthenticated(actor.rejected_credentials)
-    if actor.api_key_id is not None:
-        policy.require_scope(actor, ApiKeyScope.REPORTS_READ)
+    await AUDIT_READER.enforce(actor, organization_id)
     queryset = await scoping.visible_audit_events(actor)
     if organization_id is not None:
-        if actor.user_id is not None and not await policy.is_operator_with(actor, OperatorPermission.VIEW_ALL_REPORTS):
-            # A member learns it may not read the log; an outsider learns nothing.
-            policy.require_administrator(await scoping.acting_membership(actor, organization_id))
         queryset = queryset.filter(organization_id=organization_id)
     return await paginate(queryset, fields=AUDIT_FIELDS, first=first, after=after, order=("-id",))
 

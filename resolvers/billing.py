@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from partner_portal.models.billing import BillingEvent, License, Payment, Refund
@@ -19,21 +18,22 @@ from partner_portal.models.catalog import Plan
 from partner_portal.models.customers import CustomerRelationship
 from partner_portal.models.enums import BillingEventKind, LicenseStatus
 from partner_portal.models.organizations import Organization
-from partner_portal.permissions import policy, scoping
+from partner_portal.models.tortoise_internals import max_length
+from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor
-from partner_portal.permissions.enums import ApiKeyScope, OperatorPermission
 from partner_portal.permissions.errors import NotFound
+from partner_portal.permissions.requirements import BILLING_WRITER, PROGRAM_MANAGER
 from partner_portal.resolvers import audit
 from partner_portal.resolvers.catalog import MissingExchangeRate
 from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.commissions import apply_refund, commission_for_payment
 from partner_portal.resolvers.errors import UserErrorCode, fail
-from partner_portal.resolvers.identity import clean_name
-from partner_portal.resolvers.money import clean_currency, to_minor
+from partner_portal.resolvers.money import to_minor
 from partner_portal.resolvers.stripe import SubscriptionEvent, claim_subscription_event
+from partner_portal.resolvers.validation import clean_currency, clean_name
 from partner_portal.settings import Settings
 
-PLAN_NAME_LENGTH = License._meta.fields_map["plan"].max_length
+PLAN_NAME_LENGTH = max_length(License, "plan")
 logger = logging.getLogger("partner_portal.billing")
 
 LICENSE_FIELDS = ("id", "organization_id", "status", "plan", "seats", "mrr_amount", "currency", "trial_ends_at",
@@ -62,7 +62,7 @@ def license_values(
 
 async def set_license(actor: Actor, organization_id: int, **fields: Any) -> dict[str, Any]:
     """Operators with MANAGE_PROGRAMS set an organization's license by hand."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    await PROGRAM_MANAGER.enforce(actor)
     if not await Organization.filter(id=organization_id).exists():
         raise NotFound()
     values = license_values(**fields)
@@ -88,8 +88,8 @@ async def _write_license(actor: Actor, organization_id: int, values: dict[str, A
 
 async def licenses_of(actor: Actor, organization_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Licenses of the organizations the actor may see, in one query (for loaders)."""
-    visible = (await scoping.visible_organizations(actor)).filter(id__in=organization_ids).values("id")
-    rows = await License.filter(organization_id__in=Subquery(visible)).values(*LICENSE_FIELDS)
+    rows = await (await scoping.visible_licenses(actor)).filter(organization_id__in=organization_ids).values(
+        *LICENSE_FIELDS)
     return {row["organization_id"]: row for row in rows}
 
 
@@ -141,10 +141,10 @@ async def once(
     raise fail("external_id", UserErrorCode.CONFLICT, "This event is being processed; send it again.")
 
 
-def _require_billing_writer(actor: Actor, source: str) -> None:
+async def _require_billing_writer(actor: Actor, source: str) -> None:
     """API events need a `billing:write` key; Stripe events were verified by their signature."""
     if source == "api":
-        policy.require_scope(actor, ApiKeyScope.BILLING_WRITE)
+        await BILLING_WRITER.enforce(actor)
 
 
 def _no_rate(error: MissingExchangeRate) -> Exception:
@@ -157,7 +157,7 @@ async def record_payment(
 ) -> dict[str, Any]:
     """A payment of a customer organization: stored once, earns its commission, and takes any
     refund that arrived before it."""
-    _require_billing_writer(actor, source)
+    await _require_billing_writer(actor, source)
     code = clean_currency(currency)
     minor = to_minor(amount, code)
     if minor <= 0:
@@ -204,7 +204,7 @@ async def record_refund(
     refunded_at: datetime,
 ) -> dict[str, Any]:
     """A full or partial refund. Before its payment is known it waits and applies on arrival."""
-    _require_billing_writer(actor, source)
+    await _require_billing_writer(actor, source)
     check_external_id("payment_external_id", payment_external_id)
     code = clean_currency(currency)
     minor = to_minor(amount, code)
@@ -234,7 +234,7 @@ async def record_license_change(
 ) -> dict[str, Any]:
     """A license change, taken once. A Stripe `subscription_event` older than the last one
     applied to its subscription is kept but changes nothing (`applied: false`)."""
-    _require_billing_writer(actor, source)
+    await _require_billing_writer(actor, source)
     if not await Organization.filter(id=organization_id).exists():
         raise NotFound()
     values = license_values(**fields)

@@ -1,5 +1,5 @@
 """Query budgets: each client (API key, else user, else IP address) may spend `QUERY_BUDGET`
-cost points per minute on GraphQL operations (see `schema/cost.py` for what costs what).
+cost points per minute on GraphQL operations (see `schema/guards/cost.py` for what costs what).
 
 The `limits` library's sliding window counter keeps the count: what was spent in the
 previous minute weighs less and less as the current minute goes on, so the budget comes

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
-from babel.numbers import get_currency_precision
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from partner_portal.models.catalog import ExchangeRate, Plan, Product
-from partner_portal.permissions import policy
+from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor
-from partner_portal.permissions.enums import OperatorPermission
 from partner_portal.permissions.errors import NotFound
+from partner_portal.permissions.requirements import PROGRAM_MANAGER
 from partner_portal.resolvers import audit
 from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.errors import UserErrorCode, fail, query_argument
-from partner_portal.resolvers.identity import clean_name
-from partner_portal.resolvers.money import clean_currency, clean_rate, to_minor
+from partner_portal.resolvers.money import clean_rate, minor_exact, round_minor, to_minor
 from partner_portal.resolvers.pagination import Page, paginate
+from partner_portal.resolvers.validation import clean_currency, clean_name
 from partner_portal.settings import Settings
 
 PRODUCT_FIELDS = ("id", "code", "name", "created_at")
@@ -45,7 +44,7 @@ def clean_code(raw: str, field: str = "code") -> str:
 
 
 async def create_product(actor: Actor, *, code: str, name: str) -> dict[str, Any]:
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    await PROGRAM_MANAGER.enforce(actor)
     values = {"code": clean_code(code), "name": clean_name(name)}
     try:
         async with in_transaction():
@@ -60,7 +59,7 @@ async def create_plan(
     actor: Actor, *, product_id: int, code: str, name: str, prices: list[tuple[str, str]]
 ) -> dict[str, Any]:
     """`prices`: (amount, currency) pairs, the monthly list price per currency."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    await PROGRAM_MANAGER.enforce(actor)
     if not await Product.filter(id=product_id).exists():
         raise NotFound()
     minor = {}
@@ -77,22 +76,23 @@ async def create_plan(
     return {field: getattr(plan, field) for field in PLAN_FIELDS}
 
 
-async def list_products(*, first: int | None, after: str | None) -> Page:
-    return await paginate(Product.all(), fields=PRODUCT_FIELDS, first=first, after=after)
+async def list_products(actor: Actor, *, first: int | None, after: str | None) -> Page:
+    return await paginate(await scoping.visible_products(actor), fields=PRODUCT_FIELDS, first=first, after=after)
 
 
-async def get_product(product_id: int) -> dict[str, Any] | None:
-    """For `node`: products are public, like `products`."""
-    return await Product.filter(id=product_id).first().values(*PRODUCT_FIELDS)
+async def get_product(actor: Actor, product_id: int) -> dict[str, Any] | None:
+    """For `node`: a product the actor sees (every one: the catalog is public, like `products`)."""
+    return await (await scoping.visible_products(actor)).filter(id=product_id).first().values(*PRODUCT_FIELDS)
 
 
-async def get_plan(plan_id: int) -> dict[str, Any] | None:
-    """For `node`: plans are public, like the `plans` of `products`."""
-    return await Plan.filter(id=plan_id).first().values(*PLAN_FIELDS)
+async def get_plan(actor: Actor, plan_id: int) -> dict[str, Any] | None:
+    """For `node`: a plan the actor sees (every one, like the `plans` of `products`)."""
+    return await (await scoping.visible_plans(actor)).filter(id=plan_id).first().values(*PLAN_FIELDS)
 
 
-async def plans_of(product_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    rows = await Plan.filter(product_id__in=product_ids).order_by("id").values(*PLAN_FIELDS)
+async def plans_of(actor: Actor, product_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    rows = await (await scoping.visible_plans(actor)).filter(product_id__in=product_ids).order_by("id").values(
+        *PLAN_FIELDS)
     result: dict[int, list[dict[str, Any]]] = {i: [] for i in product_ids}
     for row in rows:
         result[row["product_id"]].append(row)
@@ -103,7 +103,7 @@ async def set_exchange_rate(
     actor: Actor, settings: Settings, *, currency: str, rate: str, valid_from: date
 ) -> dict[str, Any]:
     """How many units of `currency` one unit of the base currency buys, from a date on."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    await PROGRAM_MANAGER.enforce(actor)
     code = clean_currency(currency)
     value = clean_rate(rate)
     if code == settings.base_currency:
@@ -141,17 +141,6 @@ async def conversion_rate(settings: Settings, source: str, target: str, on: date
     if source == target:
         return Decimal(1)
     return await rate_on(settings, target, on) / await rate_on(settings, source, on)
-
-
-def minor_exact(amount_minor: int | Decimal, source: str, target: str, factor: Decimal) -> Decimal:
-    """An amount in `source` minor units as exact `target` minor units (not yet rounded)."""
-    shift = get_currency_precision(target) - get_currency_precision(source)
-    return Decimal(amount_minor) * factor * (Decimal(10) ** shift)
-
-
-def round_minor(value: Decimal) -> int:
-    """Rounded once, half to even, to whole minor units."""
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
 async def threshold_in(settings: Settings, currency: str, on: datetime) -> int:

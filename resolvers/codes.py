@@ -21,7 +21,6 @@ vendor's checkout, and the partner's figures.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -37,16 +36,18 @@ from partner_portal.models.enums import CommissionStatus, CommissionType, Progra
 from partner_portal.models.organizations import Organization
 from partner_portal.models.partners import PartnerProfile, ProgramEnrollment
 from partner_portal.models.referrals import Referral
-from partner_portal.permissions import policy
+from partner_portal.models.tortoise_internals import max_length
+from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor
-from partner_portal.permissions.enums import ApiKeyScope, PartnerPermission
 from partner_portal.permissions.errors import NotFound
+from partner_portal.permissions.requirements import BILLING_WRITER, EXPERT_PORTAL
 from partner_portal.resolvers import audit
 from partner_portal.resolvers.catalog import PLAN_FIELDS
 from partner_portal.resolvers.clock import now
-from partner_portal.resolvers.commissions import basis_points, own_organization
+from partner_portal.resolvers.commissions import own_organization
 from partner_portal.resolvers.errors import UserErrorCode, fail
-from partner_portal.resolvers.partners import acting_partner, random_code
+from partner_portal.resolvers.money import basis_points
+from partner_portal.resolvers.partners import random_code
 from partner_portal.settings import Settings
 
 CODE_LENGTH = 10
@@ -62,7 +63,7 @@ def normalize(raw: str) -> str | None:
     if len(raw) > MAX_CODE_INPUT:
         return None
     cleaned = "".join(c for c in raw.upper() if c not in " -\t")
-    if not cleaned or len(cleaned) > DiscountCode._meta.fields_map["code"].max_length or not cleaned.isalnum():
+    if not cleaned or len(cleaned) > max_length(DiscountCode, "code") or not cleaned.isalnum():
         return None
     return cleaned
 
@@ -72,9 +73,10 @@ def normalize(raw: str) -> str | None:
 
 async def expert_code(actor: Actor, settings: Settings, partner_id: int | None) -> dict[str, Any]:
     """MANAGE_PARTNER_PORTAL holders of a partner in the EXPERT program; made on first view."""
-    membership, _ = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL, Program.EXPERT)
+    membership, _ = await EXPERT_PORTAL.enforce(actor, partner_id)
     partner = membership.organization_id
-    row = await DiscountCode.filter(partner_id=partner).first().values(*CODE_FIELDS)
+    codes = (await scoping.visible_discount_codes(actor)).filter(partner_id=partner)
+    row = await codes.first().values(*CODE_FIELDS)
     if row is not None:
         return row
     percent_bp = basis_points(settings.expert_discount_percent, "expert_discount_percent")
@@ -87,10 +89,10 @@ async def expert_code(actor: Actor, settings: Settings, partner_id: int | None) 
                                    changes={"code": created.code, "percent_bp": percent_bp})
             break
         except IntegrityError:
-            row = await DiscountCode.filter(partner_id=partner).first().values(*CODE_FIELDS)
+            row = await codes.first().values(*CODE_FIELDS)
             if row is not None:  # a concurrent first view made it
                 return row
-    return await DiscountCode.filter(partner_id=partner).first().values(*CODE_FIELDS)
+    return await codes.first().values(*CODE_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +128,7 @@ async def plans_of_code(plan_ids: list[int]) -> list[dict[str, Any]]:
 
 async def _valid_code(actor: Actor, throttle_lookup: Any, raw: str) -> dict[str, Any] | None:
     """The code's row when it may be used now; counts one look-up of the client first."""
-    policy.require_scope(actor, ApiKeyScope.BILLING_WRITE)
+    await BILLING_WRITER.enforce(actor)
     await throttle_lookup("codes")
     code = normalize(raw)
     if code is None:
@@ -142,7 +144,7 @@ async def check_code(actor: Actor, throttle_lookup: Any, raw: str) -> dict[str, 
     return await _valid_code(actor, throttle_lookup, raw)
 
 
-async def get_redemption(redemption_id: int) -> dict[str, Any] | None:
+async def _redemption(redemption_id: int) -> dict[str, Any] | None:
     return await DiscountRedemption.filter(id=redemption_id).first().values(*REDEMPTION_FIELDS)
 
 
@@ -160,14 +162,14 @@ async def redeem_code(
     if row is None:
         raise fail("code", UserErrorCode.INVALID_VALUE, "This code is not valid.")
     reference = (external_id or "").strip() or None
-    if reference is not None and len(reference) > DiscountRedemption._meta.fields_map["external_id"].max_length:
+    if reference is not None and len(reference) > max_length(DiscountRedemption, "external_id"):
         raise fail("external_id", UserErrorCode.TOO_LONG, "Use at most 200 characters.")
     if not await Organization.filter(id=customer_id).exists():
         raise NotFound()
     for _ in range(3):
         first = await DiscountRedemption.filter(customer_id=customer_id).first().values("id")
         if first is not None:
-            return Redeemed(await get_redemption(first["id"]), already_redeemed=True)
+            return Redeemed(await _redemption(first["id"]), already_redeemed=True)
         if await own_organization(row["partner_id"], customer_id):
             raise fail("code", UserErrorCode.INVALID_VALUE, "A partner cannot redeem its own code.")
         try:
@@ -185,11 +187,7 @@ async def redeem_code(
                                    organization_id=customer_id,
                                    changes={"partner": row["partner_id"], "attributed": attributed,
                                             "external_id": reference})
-            return Redeemed(await get_redemption(redemption.id), already_redeemed=False)
+            return Redeemed(await _redemption(redemption.id), already_redeemed=False)
         except IntegrityError:
             continue  # a concurrent redemption (or referral) of the same customer committed first
     raise fail("code", UserErrorCode.CONFLICT, "This customer is being processed; send it again.")
-
-
-def percent(basis: int) -> Decimal:
-    return (Decimal(basis) / 100).quantize(Decimal("0.01"))

@@ -20,12 +20,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
 from tortoise.expressions import F, Q, Subquery
 from tortoise.functions import Sum
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from partner_portal.models.billing import Payment, Refund
@@ -37,17 +38,17 @@ from partner_portal.models.organizations import Membership
 from partner_portal.models.partners import PartnerProfile, ProgramEnrollment
 from partner_portal.models.referrals import Referral
 from partner_portal.models.webhooks import WebhookEventType
-from partner_portal.permissions import policy, scoping
+from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor
-from partner_portal.permissions.enums import OperatorPermission, PartnerPermission
 from partner_portal.permissions.errors import NotFound
+from partner_portal.permissions.requirements import PARTNER_PORTAL, PAYOUT_READER, PROGRAM_MANAGER
 from partner_portal.resolvers import audit, webhooks
-from partner_portal.resolvers.catalog import conversion_rate, minor_exact, round_minor
+from partner_portal.resolvers.catalog import conversion_rate
 from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.errors import UserErrorCode, fail
-from partner_portal.resolvers.money import MAX_MINOR, clean_currency, to_minor
+from partner_portal.resolvers.money import MAX_MINOR, basis_points, minor_exact, round_minor, to_minor
 from partner_portal.resolvers.pagination import Page, paginate
-from partner_portal.resolvers.partners import acting_partner, readable_partner
+from partner_portal.resolvers.validation import clean_currency
 from partner_portal.settings import Settings
 
 logger = logging.getLogger("partner_portal.commissions")
@@ -74,10 +75,9 @@ async def create_rule(
     product_id: int | None, tier: str | None, partner_id: int | None,
 ) -> dict[str, Any]:
     """Operators with MANAGE_PROGRAMS; a rule applies from now on (lines already written keep theirs)."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    await PROGRAM_MANAGER.enforce(actor)
     values: dict[str, Any] = {
-        "program": Program(program).value, "kind": CommissionRuleKind(kind).value,
-        "recurrence": Recurrence(recurrence).value, "product_id": product_id, "tier": (tier or None),
+        "program": program, "kind": kind, "recurrence": recurrence, "product_id": product_id, "tier": (tier or None),
         "partner_id": partner_id, "hold_days": hold_days, "months": months,
     }
     # An unknown product or partner is NOT_FOUND (not a foreign-key failure at the insert).
@@ -103,20 +103,8 @@ async def create_rule(
     return await CommissionRule.filter(id=rule.id).first().values(*RULE_FIELDS)
 
 
-def basis_points(rate: str | None, field: str = "rate") -> int:
-    """A percentage with at most two decimals ("20.00") in hundredths of a percent (2000)."""
-    problem = fail(field, UserErrorCode.INVALID_VALUE, "Give a percentage from 0.01 to 100 with at most two decimals.")
-    try:
-        value = Decimal(rate or "")
-    except InvalidOperation as error:
-        raise problem from error
-    if not value.is_finite() or not Decimal("0.01") <= value <= 100 or value != value.quantize(Decimal("0.01")):
-        raise problem
-    return int(value * 100)
-
-
 async def deactivate_rule(actor: Actor, rule_id: int) -> dict[str, Any]:
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    await PROGRAM_MANAGER.enforce(actor)
     async with in_transaction():
         if not await CommissionRule.filter(id=rule_id).update(active=False):
             raise NotFound()
@@ -125,8 +113,8 @@ async def deactivate_rule(actor: Actor, rule_id: int) -> dict[str, Any]:
 
 
 async def list_rules(actor: Actor, *, program: Program | None, first: int | None, after: str | None) -> Page:
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
-    queryset = CommissionRule.filter(active=True)
+    await PROGRAM_MANAGER.enforce(actor)
+    queryset = (await scoping.visible_commission_rules(actor)).filter(active=True)
     if program is not None:
         queryset = queryset.filter(program=program)
     return await paginate(queryset, fields=RULE_FIELDS, first=first, after=after)
@@ -190,7 +178,7 @@ async def attribute(customer_id: int, paid_at: datetime) -> Attribution | None:
         "partner_id", "type"
     )
     if referral is not None and await _not_own(referral["partner_id"], customer_id, "referral"):
-        return Attribution(referral["partner_id"], CommissionType(referral["type"]))
+        return Attribution(referral["partner_id"], referral["type"])
     return None
 
 
@@ -349,8 +337,9 @@ class CommissionFilter:
     created_until: datetime | None = None
 
 
-def _filtered(partner_id: int, where: CommissionFilter):
-    queryset = Commission.filter(partner_id=partner_id)
+def _filtered(partner_id: int, where: CommissionFilter, lines: QuerySet[Commission] | None = None):
+    """The partner's lines matching `where`, out of `lines` (the actor's `scoping.visible_commissions`)."""
+    queryset = (lines if lines is not None else Commission.all()).filter(partner_id=partner_id)
     if where.status is not None:
         queryset = queryset.filter(status=where.status)
     if where.type is not None:
@@ -369,8 +358,9 @@ async def list_commissions(
     after: str | None,
 ) -> tuple[Page, dict[str, Any]]:
     """A page of the partner's lines, and the partner's profile (its totals are in its payout currency)."""
-    profile = await readable_partner(actor, partner_id, OperatorPermission.MANAGE_PAYOUTS)  # a ledger
-    page = await paginate(_filtered(profile["organization_id"], where), fields=COMMISSION_FIELDS, first=first,
+    profile = await PAYOUT_READER.enforce(actor, partner_id)  # a ledger
+    visible = await scoping.visible_commissions(actor)
+    page = await paginate(_filtered(profile["organization_id"], where, visible), fields=COMMISSION_FIELDS, first=first,
                           after=after, order=("-id",) if newest_first else ("id",))
     return page, profile
 
@@ -407,10 +397,6 @@ async def approved_balance(partner_id: int) -> int:
     return (total or {}).get("total") or 0
 
 
-async def get_line(line_id: int) -> dict[str, Any] | None:
-    return await Commission.filter(id=line_id).first().values(*COMMISSION_FIELDS)
-
-
 async def visible_line(actor: Actor, line_id: int) -> dict[str, Any] | None:
     """For `node`: a commission line when `scoping.visible_commissions` lets the actor see it."""
     return await (await scoping.visible_commissions(actor)).filter(id=line_id).first().values(*COMMISSION_FIELDS)
@@ -440,11 +426,9 @@ class ProgramTerms:
 async def program_overview(actor: Actor, partner_id: int | None) -> list[ProgramTerms]:
     """The programs the partner is in, with the rule that applies to it for each product
     (its own, the product's, its tier's or the program default), in one pass over the rules."""
-    membership, profile = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
+    membership, profile = await PARTNER_PORTAL.enforce(actor, partner_id)
     partner = membership.organization_id
-    programs = [Program(p) for p in await ProgramEnrollment.filter(partner_id=partner).order_by("program").values_list(
-        "program", flat=True
-    )]
+    programs = await ProgramEnrollment.filter(partner_id=partner).order_by("program").values_list("program", flat=True)
     rules = await CommissionRule.filter(
         Q(partner_id=None) | Q(partner_id=partner), Q(tier=None) | Q(tier=profile["tier"]),
         program__in=programs, active=True,

@@ -39,19 +39,20 @@ from partner_portal.models.coupons import Coupon, CouponOrder, Invoice, Reseller
 from partner_portal.models.enums import LicenseStatus, Program
 from partner_portal.models.organizations import Organization
 from partner_portal.models.partners import ProgramEnrollment
-from partner_portal.permissions import policy, scoping
+from partner_portal.models.tortoise_internals import max_length
+from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor
-from partner_portal.permissions.enums import OperatorPermission, OrganizationPermission, PartnerPermission
 from partner_portal.permissions.errors import NotFound
+from partner_portal.permissions.requirements import LICENSE_ORDERER, PROGRAM_MANAGER, RESELLER_PORTAL, RESELLER_READER
 from partner_portal.resolvers import audit
 from partner_portal.resolvers.billing import _write_license
-from partner_portal.resolvers.catalog import PLAN_FIELDS, round_minor
+from partner_portal.resolvers.catalog import PLAN_FIELDS
 from partner_portal.resolvers.clock import now
-from partner_portal.resolvers.commissions import basis_points
 from partner_portal.resolvers.errors import UserErrorCode, fail, query_argument
-from partner_portal.resolvers.money import clean_currency
+from partner_portal.resolvers.money import basis_points, round_minor
 from partner_portal.resolvers.pagination import Page, paginate
-from partner_portal.resolvers.partners import CODE_ALPHABET, acting_partner, random_code
+from partner_portal.resolvers.partners import CODE_ALPHABET, random_code
+from partner_portal.resolvers.validation import clean_currency
 
 CODE_LENGTH = 20
 MAX_CODE_INPUT = 64
@@ -60,7 +61,7 @@ MAX_MONTHS = 36
 MIN_DISCOUNT_BP, MAX_DISCOUNT_BP = 1000, 6000
 DEFAULT_DISCOUNT_BP = MIN_DISCOUNT_BP
 COUPON_VALID_DAYS = 365
-PLAN_NAME_LENGTH = License._meta.fields_map["plan"].max_length
+PLAN_NAME_LENGTH = max_length(License, "plan")
 
 ORDER_FIELDS = ("id", "partner_id", "plan_id", "plan__code", "plan__name", "plan__prices", "count", "months",
                 "currency", "list_unit_amount", "discount_bp", "wholesale_unit_amount", "total_amount",
@@ -78,10 +79,6 @@ def wholesale(list_amount: int, discount_bp: int) -> int:
     return round_minor(Decimal(list_amount) * (10000 - discount_bp) / 10000)
 
 
-def percent(basis: int) -> Decimal:
-    return (Decimal(basis) / 100).quantize(Decimal("0.01"))
-
-
 async def discount_of(partner_id: int) -> int:
     level = await ResellerDiscount.filter(partner_id=partner_id).first().values_list("discount_bp", flat=True)
     return DEFAULT_DISCOUNT_BP if level is None else level
@@ -91,22 +88,9 @@ async def _is_reseller(partner_id: int) -> bool:
     return await ProgramEnrollment.filter(partner_id=partner_id, program=Program.RESELLER).exists()
 
 
-async def _reseller_for_reading(actor: Actor, partner_id: int | None) -> int:
-    """The reseller the actor reads for: its own (MANAGE_PARTNER_PORTAL, RESELLER program), or
-    any reseller it names when it is an operator with MANAGE_PROGRAMS."""
-    if partner_id is not None and await policy.is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS):
-        if (await policy.membership_in(actor, partner_id)) is None:
-            if not await _is_reseller(partner_id):
-                raise NotFound()
-            return partner_id
-    membership, _ = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL,
-                                         Program.RESELLER)
-    return membership.organization_id
-
-
 async def price_table(actor: Actor, partner_id: int | None, currency: str | None) -> dict[str, Any]:
     """Per plan and currency: list price, discount, wholesale price, margin (all monthly)."""
-    partner = await _reseller_for_reading(actor, partner_id)
+    partner = await RESELLER_READER.enforce(actor, partner_id)
     discount_bp = await discount_of(partner)
     wanted = query_argument(clean_currency, currency) if currency else None
     rows = []
@@ -122,7 +106,7 @@ async def price_table(actor: Actor, partner_id: int | None, currency: str | None
 
 async def set_reseller_discount(actor: Actor, partner_id: int, discount: str) -> dict[str, Any]:
     """Operators with MANAGE_PROGRAMS; the partner must be in the RESELLER program."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    await PROGRAM_MANAGER.enforce(actor)
     if not await Organization.filter(id=partner_id).exists():
         raise NotFound()
     discount_bp = basis_points(discount, "discount")
@@ -131,8 +115,8 @@ async def set_reseller_discount(actor: Actor, partner_id: int, discount: str) ->
     if not await _is_reseller(partner_id):
         raise fail("partner_id", UserErrorCode.INVALID_VALUE, "The organization is not in the RESELLER program.")
     async with in_transaction():
-        row, _ = await ResellerDiscount.update_or_create(defaults={"discount_bp": discount_bp, "updated_at": now()},
-                                                         partner_id=partner_id)
+        await ResellerDiscount.update_or_create(defaults={"discount_bp": discount_bp, "updated_at": now()},
+                                                partner_id=partner_id)
         await audit.record(actor, "reseller_discount.set", "Organization", partner_id, organization_id=partner_id,
                            changes={"discount_bp": discount_bp})
     return {"partner_id": partner_id, "discount_bp": discount_bp}
@@ -167,8 +151,7 @@ async def create_coupons(
     actor: Actor, partner_id: int | None, *, plan_id: int, count: int, months: int, currency: str | None,
 ) -> dict[str, Any]:
     """`count` coupons of `plan_id` for `months`, invoiced at once; returns the order's id."""
-    membership, profile = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL,
-                                               Program.RESELLER)
+    membership, profile = await RESELLER_PORTAL.enforce(actor, partner_id)
     partner = membership.organization_id
     if not 1 <= count <= MAX_COUPONS_PER_ORDER:
         raise fail("count", UserErrorCode.INVALID_VALUE, f"Order 1 to {MAX_COUPONS_PER_ORDER} coupons at a time.")
@@ -216,8 +199,9 @@ async def get_order(order_id: int) -> dict[str, Any] | None:
 
 
 async def list_orders(actor: Actor, partner_id: int | None, *, first: int | None, after: str | None) -> Page:
-    partner = await _reseller_for_reading(actor, partner_id)
-    return await paginate(CouponOrder.filter(partner_id=partner), fields=ORDER_FIELDS, first=first, after=after,
+    partner = await RESELLER_READER.enforce(actor, partner_id)
+    orders = (await scoping.visible_coupon_orders(actor)).filter(partner_id=partner)
+    return await paginate(orders, fields=ORDER_FIELDS, first=first, after=after,
                           order=("-id",))
 
 
@@ -244,8 +228,8 @@ async def list_coupons(
     actor: Actor, partner_id: int | None, *, order_id: int | None, status: str | None, first: int | None,
     after: str | None,
 ) -> Page:
-    partner = await _reseller_for_reading(actor, partner_id)
-    queryset = Coupon.filter(order__partner_id=partner)
+    partner = await RESELLER_READER.enforce(actor, partner_id)
+    queryset = (await scoping.visible_coupons(actor)).filter(order__partner_id=partner)
     if order_id is not None:
         queryset = queryset.filter(order_id=order_id)
     moment = now()
@@ -267,8 +251,7 @@ def _unusable() -> Exception:
 
 async def redeem_coupon(actor: Actor, throttle_lookup: Any, *, organization_id: int, raw: str) -> dict[str, Any]:
     """Administrators or ORDER_LICENSES holders of the customer organization (see the module docstring)."""
-    membership = await scoping.acting_membership(actor, organization_id)
-    policy.require_permission(membership, OrganizationPermission.ORDER_LICENSES)
+    membership = await LICENSE_ORDERER.enforce(actor, organization_id)
     await throttle_lookup("coupons")
     code = normalize(raw)
     if code is None:

@@ -18,11 +18,14 @@ from partner_portal.models.customers import CustomerRelationship, ManagementSess
 from partner_portal.models.enums import LicenseStatus, Program, RelationshipSource
 from partner_portal.models.organizations import Organization
 from partner_portal.models.partners import PartnerProfile, ProgramEnrollment
+from partner_portal.models.tortoise_internals import max_length
 from partner_portal.models.webhooks import WebhookEventType
 from partner_portal.permissions import policy, scoping
 from partner_portal.permissions.actor import Actor, MembershipInfo
-from partner_portal.permissions.enums import DelegatedPermission, OrganizationPermission, PartnerPermission
-from partner_portal.permissions.errors import AccessError, Forbidden, NotFound
+from partner_portal.permissions.enums import DelegatedPermission
+from partner_portal.permissions.errors import AccessError, NotFound
+from partner_portal.permissions.partners import grant_in_force
+from partner_portal.permissions.requirements import CUSTOMER_ADMINISTRATION, SERVICE_PROVIDER_MANAGER, SIGNED_IN
 from partner_portal.resolvers import audit, webhooks
 from partner_portal.resolvers.audit import AUDIT_FIELDS
 from partner_portal.resolvers.clock import now
@@ -31,7 +34,7 @@ from partner_portal.resolvers.errors import BadArgument, UserErrorCode, fail
 from partner_portal.resolvers.pagination import Page, after_cursor, check_page_size, paginate
 from partner_portal.resolvers.mail import MailLimits
 from partner_portal.resolvers.organizations import customer_names, end_granted_memberships, search_key
-from partner_portal.resolvers.partners import acting_partner, notify_administrators
+from partner_portal.resolvers.partners import notify_administrators
 from partner_portal.resolvers.per_parent import count_per_parent, first_rows_per_parent, page_per_parent
 from partner_portal.settings import Settings
 
@@ -55,21 +58,9 @@ class CustomerOrder(StrEnum):
     STARTED_AT = "STARTED_AT"
 
 
-def grant_in_force(row: dict[str, Any]) -> list[str]:
-    """The delegated permissions of a relationship row, empty once the grant has expired."""
-    expires_at = row["grant_expires_at"]
-    if expires_at is not None and expires_at <= now():
-        return []
-    return sorted(row["grant_permissions"])
-
-
 async def _customer_admin(actor: Actor, organization_id: int) -> MembershipInfo:
     """Only the customer's administrators and MANAGE_SERVICE_PROVIDER holders — never its partner."""
-    membership = await scoping.acting_membership(actor, organization_id)
-    if membership.management_session_id is not None:
-        raise Forbidden("Only the customer itself decides about its service partner.")
-    policy.require_permission(membership, OrganizationPermission.MANAGE_SERVICE_PROVIDER)
-    return membership
+    return await SERVICE_PROVIDER_MANAGER.enforce(actor, organization_id)
 
 
 async def _names(customer_id: int, partner_id: int) -> tuple[str, str]:
@@ -113,7 +104,7 @@ async def set_service_partner(
     """The customer selects (or changes) its service partner by the partner's public code."""
     membership = await _customer_admin(actor, organization_id)
     code = partner_code.strip().upper()
-    code_length = PartnerProfile._meta.fields_map["code"].max_length
+    code_length = max_length(PartnerProfile, "code")
     partner_id = None if len(code) > code_length else (  # longer than any code: tortoise refuses to compare
         await PartnerProfile.filter(code=code).first().values_list("organization_id", flat=True))
     is_service_partner = partner_id is not None and await ProgramEnrollment.filter(
@@ -191,21 +182,14 @@ async def set_delegated_permissions(
 
 async def current_relationship(actor: Actor, organization_id: int) -> dict[str, Any] | None:
     """The customer's current service partner: for the customer's members and that partner's staff."""
-    if not await (await scoping.visible_organizations(actor)).filter(id=organization_id).exists():
-        return None
-    return await CustomerRelationship.filter(customer_id=organization_id, ended_at=None).first().values(
-        *CUSTOMER_FIELDS
-    )
+    return await (await scoping.visible_relationships(actor)).filter(
+        customer_id=organization_id, ended_at=None).first().values(*CUSTOMER_FIELDS)
 
 
 async def current_relationships(actor: Actor, organization_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """`current_relationship` for many organizations in two queries (a loader's batch)."""
-    visible = await (await scoping.visible_organizations(actor)).filter(id__in=organization_ids).values_list(
-        "id", flat=True
-    )
-    if not visible:
-        return {}
-    rows = await CustomerRelationship.filter(customer_id__in=list(visible), ended_at=None).values(*CUSTOMER_FIELDS)
+    """`current_relationship` for many organizations in one query (a loader's batch)."""
+    rows = await (await scoping.visible_relationships(actor)).filter(
+        customer_id__in=organization_ids, ended_at=None).values(*CUSTOMER_FIELDS)
     return {row["customer_id"]: row for row in rows}
 
 
@@ -215,8 +199,8 @@ async def relationship_histories(actor: Actor, organization_ids: list[int]) -> d
     errors = await _customer_admin_errors(actor, organization_ids)
     allowed = [organization_id for organization_id in organization_ids if organization_id not in errors]
     return errors | await first_rows_per_parent(
-        CustomerRelationship.all(), parent="customer_id", parents=allowed, fields=CUSTOMER_FIELDS, order=("-id",),
-        limit=MAX_HISTORY,
+        await scoping.visible_relationships(actor), parent="customer_id", parents=allowed, fields=CUSTOMER_FIELDS,
+        order=("-id",), limit=MAX_HISTORY,
     )
 
 
@@ -229,11 +213,11 @@ async def start_management_session(actor: Actor, customer_id: int) -> dict[str, 
     The session opens even without a grant: the customer decides what it allows, and
     every action inside is checked against the grant in force at that moment.
     """
-    policy.require_user(actor)
+    await CUSTOMER_ADMINISTRATION.admit(actor)
     relationship = await CustomerRelationship.filter(customer_id=customer_id, ended_at=None).first()
     if relationship is None or await policy.membership_in(actor, relationship.partner_id) is None:
         raise NotFound()
-    membership, _ = await acting_partner(actor, relationship.partner_id, PartnerPermission.ADMINISTER_CUSTOMERS)
+    membership, _ = await CUSTOMER_ADMINISTRATION.enforce(actor, relationship.partner_id)
     moment = now()
     async with in_transaction():
         await ManagementSession.filter(user_id=actor.user_id, customer_id=customer_id, ended_at=None).update(
@@ -255,8 +239,8 @@ def _session_acting(staff: MembershipInfo, session_id: int, customer_id: int) ->
 
 
 async def end_management_session(actor: Actor, session_id: int) -> dict[str, Any]:
-    user_id = policy.require_user(actor)
-    session = await ManagementSession.filter(id=session_id, user_id=user_id).first()
+    await SIGNED_IN.enforce(actor)
+    session = await (await scoping.visible_management_sessions(actor)).filter(id=session_id).first()
     if session is None:
         raise NotFound()
     async with in_transaction():
@@ -271,9 +255,8 @@ async def end_management_session(actor: Actor, session_id: int) -> dict[str, Any
 
 async def get_session(actor: Actor, session_id: int) -> dict[str, Any] | None:
     """The staff member's own sessions."""
-    if actor.user_id is None:
-        return None
-    return await ManagementSession.filter(id=session_id, user_id=actor.user_id).first().values(*SESSION_FIELDS)
+    return await (await scoping.visible_management_sessions(actor)).filter(id=session_id).first().values(
+        *SESSION_FIELDS)
 
 
 def session_is_open(row: dict[str, Any], settings: Settings) -> bool:
@@ -297,8 +280,8 @@ async def my_customers(
     first: int | None, after: str | None,
 ) -> Page:
     """The partner's current customers (never referral-only organizations), one query a page."""
-    membership, _ = await acting_partner(actor, partner_id, PartnerPermission.ADMINISTER_CUSTOMERS)
-    queryset = CustomerRelationship.filter(partner_id=membership.organization_id, ended_at=None)
+    membership, _ = await CUSTOMER_ADMINISTRATION.enforce(actor, partner_id)
+    queryset = (await scoping.visible_relationships(actor)).filter(partner_id=membership.organization_id, ended_at=None)
     if license_status is not None:
         queryset = queryset.filter(license_status=license_status)  # the relationship's copy: no join
     if source is not None:
@@ -324,20 +307,9 @@ async def my_customers(
 
 
 async def get_customer(actor: Actor, relationship_id: int) -> dict[str, Any] | None:
-    """A relationship, for the customer's members and, while it is current, the partner's
-    ADMINISTER_CUSTOMERS holders."""
-    row = await CustomerRelationship.filter(id=relationship_id).first().values(*CUSTOMER_FIELDS)
-    if row is None:
-        return None
-    memberships = await actor.memberships()
-    staff = memberships.get(row["partner_id"])
-    if row["customer_id"] in memberships or (
-        # the partner sees its current customers only: an ended relationship would still show
-        # the former customer's name and current license
-        staff is not None and PartnerPermission.ADMINISTER_CUSTOMERS in staff.permissions and row["ended_at"] is None
-    ):
-        return row
-    return None
+    """A relationship the actor sees (`scoping.visible_relationships`)."""
+    return await (await scoping.visible_relationships(actor)).filter(id=relationship_id).first().values(
+        *CUSTOMER_FIELDS)
 
 
 async def _customer_admin_errors(actor: Actor, organization_ids: list[int]) -> dict[int, AccessError]:

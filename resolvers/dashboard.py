@@ -10,16 +10,16 @@ from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
-from partner_portal.models.commissions import Commission, Payout
+from partner_portal.models.commissions import Commission
+from partner_portal.models.compiled import CompiledValues
 from partner_portal.models.customers import CustomerRelationship
 from partner_portal.models.enums import CommissionStatus, InvitationStatus, LicenseStatus, PayoutStatus
 from partner_portal.models.invitations import Invitation
 from partner_portal.models.partners import PartnerProfile
+from partner_portal.models.payouts import Payout
 from partner_portal.permissions.actor import Actor
-from partner_portal.permissions.enums import PartnerPermission
+from partner_portal.permissions.requirements import PARTNER_PORTAL_STAFF
 from partner_portal.resolvers.clock import now
-from partner_portal.resolvers.compiled import CompiledValues
-from partner_portal.resolvers.partners import partner_side_membership, require_partner
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ def _as_is(value: Any) -> Any:
 
 
 # tortoise takes about a millisecond to build this statement, half of what the figures of a
-# 10,000-customer partner take to compute: it is built once per dialect (`resolvers/compiled.py`)
+# 10,000-customer partner take to compute: it is built once per dialect (`models/compiled.py`)
 _FIGURES = CompiledValues(CustomerRelationship, COLUMNS, _figures_query,
                           stand_ins=(-7_346_219, datetime(1970, 1, 2, tzinfo=UTC)),
                           convert={**dict.fromkeys(FIGURES, _count), "payout_currency": _as_is})
@@ -97,9 +97,9 @@ async def partner_dashboard(actor: Actor, partner_id: int | None) -> Dashboard:
     for the process's one connection, so fewer statements means less waiting under load. For an
     organization that is no partner the figures are read too, but never shown.
     """
-    membership = await partner_side_membership(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
+    membership = await PARTNER_PORTAL_STAFF.enforce(actor, partner_id)
     [figures] = await _FIGURES.rows(membership.organization_id, now())
-    require_partner(figures["payout_currency"])  # a partner profile always has a payout currency
+    PARTNER_PORTAL_STAFF.confirm(figures["payout_currency"])  # a partner profile always has a payout currency
     return Dashboard(
         partner_id=membership.organization_id,
         currency=figures["payout_currency"],

@@ -1,7 +1,7 @@
 """Idempotency-Key: a money-moving request runs once per (principal, key).
 
 The key is reserved before the request runs; the response is kept for repeats. The
-HTTP layer (server.py) decides when a request qualifies and what to answer.
+HTTP layer (web/idempotency.py) decides when a request qualifies and what to answer.
 """
 
 from __future__ import annotations

@@ -15,13 +15,13 @@ from urllib.parse import urlencode
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from email_validator import EmailNotValidError, validate_email
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 from zxcvbn import zxcvbn
 
 from partner_portal.integrations.oidc import InvalidToken, OidcVerifier
+from partner_portal.models.compiled import CompiledValues
 from partner_portal.models.identity import (
     ApiKey,
     ClientLoginThrottle,
@@ -32,16 +32,17 @@ from partner_portal.models.identity import (
     UnlockToken,
     User,
 )
-from partner_portal.permissions import policy, scoping
+from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor
 from partner_portal.permissions.enums import ApiKeyScope, OperatorPermission, Via
 from partner_portal.permissions.errors import NotFound, Unauthenticated
+from partner_portal.permissions.requirements import PROGRAM_MANAGER, SIGNED_IN
 from partner_portal.resolvers import audit
 from partner_portal.resolvers.clock import now
-from partner_portal.resolvers.compiled import CompiledValues
 from partner_portal.resolvers.errors import Problem, UserErrorCode, UserInputError, fail
 from partner_portal.resolvers.mail import queue_mail
 from partner_portal.resolvers.pagination import Page, paginate
+from partner_portal.resolvers.validation import MAX_NAME_LENGTH, Checks, clean_name, normalize_email
 from partner_portal.settings import Settings
 
 T = TypeVar("T")
@@ -55,7 +56,6 @@ MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 # zxcvbn judges at most this many characters (it refuses longer passwords: its matching grows fast).
 STRENGTH_CHECKED_LENGTH = 72
-MAX_NAME_LENGTH = 200
 # Timestamps of use are written at most this often, not on every request.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 
@@ -119,14 +119,6 @@ async def verify_password(settings: Settings, stored_hash: str | None, password:
     return await _in_hashing_pool(settings, _matches, _hasher(settings), stored_hash, password)
 
 
-def normalize_email(raw: str, field: str = "email") -> str:
-    """The canonical form used for uniqueness: validated, then lower-cased entirely."""
-    try:
-        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as error:
-        raise fail(field, UserErrorCode.INVALID_EMAIL, f"This is not a valid email address: {error}") from error
-
-
 def password_too_long(password: str) -> Problem | None:
     if len(password) > MAX_PASSWORD_LENGTH:
         return Problem("password", UserErrorCode.TOO_LONG, f"Use at most {MAX_PASSWORD_LENGTH} characters.")
@@ -150,15 +142,6 @@ def password_problems(password: str, user_inputs: Iterable[str]) -> list[Problem
         hint = strength["feedback"]["warning"] or "It is too easy to guess."
         return [Problem("password", UserErrorCode.PASSWORD_TOO_COMMON, f"Choose a less common password. {hint}")]
     return []
-
-
-def clean_name(raw: str, field: str = "name", limit: int = MAX_NAME_LENGTH) -> str:
-    name = " ".join(raw.split())
-    if not name:
-        raise fail(field, UserErrorCode.REQUIRED, "A name is required.")
-    if len(name) > limit:
-        raise fail(field, UserErrorCode.TOO_LONG, f"Use at most {limit} characters.")
-    return name
 
 
 def token_digest(token: str) -> str:
@@ -187,20 +170,12 @@ async def issue_session(settings: Settings, user_id: int) -> tuple[str, datetime
 
 def _registration_input(email: str, password: str, name: str) -> tuple[str, str]:
     """The normalized address and the clean name, or every problem of the input at once."""
-    problems: list[Problem] = []
-    normalized = clean = ""
-    try:
-        normalized = normalize_email(email)
-    except UserInputError as error:
-        problems.extend(error.problems)
-    try:
-        clean = clean_name(name)
-    except UserInputError as error:
-        problems.extend(error.problems)
-    problems.extend(password_problems(password, [email, name]))
-    if problems:
-        raise UserInputError(*problems)
-    return normalized, clean
+    checks = Checks()
+    checks.run("email", normalize_email, email)
+    checks.run("name", clean_name, name)
+    checks.add(*password_problems(password, [email, name]))
+    values = checks.result()
+    return values["email"], values["name"]
 
 
 async def register(actor: Actor, settings: Settings, *, email: str, password: str, name: str) -> IssuedSession | None:
@@ -310,10 +285,15 @@ def _counters(settings: Settings, email: str, client: str | None) -> tuple[_Coun
 async def _reserve(counter: _Counter, moment: datetime) -> bool:
     """Count this attempt as a failure before the password is looked at; False when locked or
     when attempts in flight have taken what is left."""
-    await counter.model.get_or_create(**counter.key)
     unlocked = Q(locked_until=None) | Q(locked_until__lte=moment)
-    return bool(await counter.model.filter(unlocked, failures__lt=counter.limit, **counter.key).update(
-        failures=F("failures") + 1, last_failure_at=moment))
+    for _ in range(3):  # a sign-in that succeeds meanwhile deletes the row (`_clear`): make it again
+        await counter.model.get_or_create(**counter.key)
+        if await counter.model.filter(unlocked, failures__lt=counter.limit, **counter.key).update(
+                failures=F("failures") + 1, last_failure_at=moment):
+            return True
+        if await counter.model.filter(**counter.key).exists():
+            return False
+    return False
 
 
 async def _locked_out(counter: _Counter, moment: datetime) -> UserInputError:
@@ -420,7 +400,7 @@ async def unlock_account(actor: Actor, settings: Settings, *, token: str, client
 
 async def logout(actor: Actor) -> None:
     """End the session the request came with."""
-    user_id = policy.require_user(actor)
+    user_id = await SIGNED_IN.enforce(actor)
     if actor.session_token_id is None:
         raise Unauthenticated("Only a session token can be signed out; this request used another credential.")
     async with in_transaction():
@@ -430,7 +410,7 @@ async def logout(actor: Actor) -> None:
 
 async def logout_everywhere(actor: Actor) -> int:
     """End every session of the signed-in user; returns how many were open."""
-    user_id = policy.require_user(actor)
+    user_id = await SIGNED_IN.enforce(actor)
     async with in_transaction():
         ended = await SessionToken.filter(user_id=user_id, revoked_at=None).update(revoked_at=now())
         await audit.record(actor, "user.logout_everywhere", "User", user_id, changes={"sessions": ended})
@@ -440,7 +420,7 @@ async def logout_everywhere(actor: Actor) -> int:
 # --- authentication of a request -----------------------------------------------------------
 
 
-# The session query of every request, built once (`resolvers/compiled.py`).
+# The session query of every request, built once (`models/compiled.py`).
 _SESSION_LOOKUP = CompiledValues(
     SessionToken, SESSION_AUTH_FIELDS,
     lambda digest, moment: SessionToken.filter(token_hash=digest, revoked_at=None, expires_at__gt=moment).values(
@@ -602,12 +582,12 @@ async def issue_api_key(actor: Actor, name: str, scopes: Iterable[ApiKeyScope]) 
 
 
 async def create_api_key(actor: Actor, name: str, scopes: Iterable[ApiKeyScope]) -> IssuedApiKey:
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    await PROGRAM_MANAGER.enforce(actor)
     return await issue_api_key(actor, name, scopes)
 
 
 async def revoke_api_key(actor: Actor, api_key_id: int) -> dict[str, Any]:
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    await PROGRAM_MANAGER.enforce(actor)
     if await get_api_key(actor, api_key_id) is None:
         raise NotFound()
     async with in_transaction():  # querysets made outside would wait for the transaction's connection
@@ -617,7 +597,7 @@ async def revoke_api_key(actor: Actor, api_key_id: int) -> dict[str, Any]:
 
 
 async def list_api_keys(actor: Actor, *, first: int | None, after: str | None) -> Page:
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    await PROGRAM_MANAGER.enforce(actor)
     queryset = await scoping.visible_api_keys(actor)
     return await paginate(queryset, fields=API_KEY_FIELDS, first=first, after=after, order=("-id",))
 
@@ -658,4 +638,5 @@ async def get_own_api_key(actor: Actor) -> dict[str, Any] | None:
     """An integrator's own key, whatever its scopes."""
     if actor.api_key_id is None:
         return None
-    return await ApiKey.filter(id=actor.api_key_id).first().values(*API_KEY_FIELDS)
+    return await (await scoping.visible_api_keys(actor)).filter(id=actor.api_key_id).first().values(
+        *API_KEY_FIELDS)

@@ -12,39 +12,37 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from partner_portal.models.customers import CustomerRelationship
-from partner_portal.models.enums import InvitationStatus, Program, RelationshipSource
+from partner_portal.models.enums import InvitationStatus, RelationshipSource
 from partner_portal.models.identity import User
 from partner_portal.models.invitations import Invitation
 from partner_portal.models.organizations import Membership, Organization
 from partner_portal.models.webhooks import WebhookEventType
-from partner_portal.permissions import policy
+from partner_portal.permissions import policy, scoping
 from partner_portal.permissions.actor import Actor
-from partner_portal.permissions.enums import PartnerPermission, Role, Via
+from partner_portal.permissions.enums import Role, Via
 from partner_portal.permissions.errors import NotFound
+from partner_portal.permissions.requirements import CUSTOMER_INVITATIONS, CUSTOMER_INVITER
 from partner_portal.resolvers import audit, webhooks
 from partner_portal.resolvers.clock import now
-from partner_portal.resolvers.errors import Problem, UserErrorCode, UserInputError, fail
+from partner_portal.resolvers.errors import UserErrorCode, fail
 from partner_portal.resolvers.identity import (
     IssuedSession,
-    clean_name,
     hash_password,
     issue_session,
-    normalize_email,
     password_problems,
     token_digest,
 )
-from partner_portal.resolvers.mail import MailLimits, queue_mail
+from partner_portal.resolvers.mail import DEFAULT_LANGUAGE, MailLimits, queue_mail
 from partner_portal.resolvers.organizations import (
-    LANGUAGES,
     ORGANIZATION_FIELDS,
-    clean_language,
     customer_names,
     end_lapsed_grant_memberships,
     expire_membership_invitations,
     search_key,
 )
 from partner_portal.resolvers.pagination import Page, paginate
-from partner_portal.resolvers.partners import acting_partner, clean_text, notify_administrators
+from partner_portal.resolvers.partners import notify_administrators
+from partner_portal.resolvers.validation import Checks, clean_language, clean_name, clean_text, collect, normalize_email
 from partner_portal.settings import Settings
 
 INVITATION_PREFIX = "ppi_"
@@ -56,7 +54,7 @@ INVITATION_FIELDS = (
 
 def effective_status(row: dict[str, Any]) -> InvitationStatus:
     """An open invitation past its expiry is EXPIRED even before the expiry job has run."""
-    status = InvitationStatus(row["status"])
+    status = row["status"]
     if status is InvitationStatus.OPEN and row["expires_at"] <= now():
         return InvitationStatus.EXPIRED
     return status
@@ -91,23 +89,13 @@ async def invite_customer(
 ) -> IssuedInvitation:
     """CREATE_CUSTOMER_ORGANIZATIONS holders of a service partner invite a customer by email
     (within the partner's and the address's invitation rates)."""
-    membership, _ = await acting_partner(
-        actor, partner_id, PartnerPermission.CREATE_CUSTOMER_ORGANIZATIONS, Program.SERVICE_PARTNER
-    )
-    problems: list[Problem] = []
-    values: dict[str, Any] = {}
-    for field, check in {
+    membership, _ = await CUSTOMER_INVITER.enforce(actor, partner_id)
+    values = collect({
         "email": lambda: normalize_email(email),
         "organization_name": lambda: clean_name(organization_name, "organization_name"),
         "message": lambda: clean_text(message, "message"),
-        "language": lambda: clean_language(language or LANGUAGES[0]),
-    }.items():
-        try:
-            values[field] = check()
-        except UserInputError as error:
-            problems.extend(error.problems)
-    if problems:
-        raise UserInputError(*problems)
+        "language": lambda: clean_language(language or DEFAULT_LANGUAGE),
+    })
     partner_org = membership.organization_id
     if await Membership.filter(organization_id=partner_org, user__email=values["email"]).exists():
         raise fail("email", UserErrorCode.SELF_REFERRAL, "A partner cannot invite its own members as a customer.")
@@ -132,11 +120,11 @@ async def invite_customer(
 
 
 async def _own_invitation(actor: Actor, invitation_id: int) -> tuple[Any, Invitation]:
-    policy.require_user(actor)  # anonymous callers are UNAUTHENTICATED, not NOT_FOUND
+    await CUSTOMER_INVITATIONS.admit(actor)  # anonymous callers are UNAUTHENTICATED, not NOT_FOUND
     invitation = await Invitation.get_or_none(id=invitation_id)
     if invitation is None or await policy.membership_in(actor, invitation.partner_id) is None:
         raise NotFound()
-    membership, _ = await acting_partner(actor, invitation.partner_id, PartnerPermission.CREATE_CUSTOMER_ORGANIZATIONS)
+    membership, _ = await CUSTOMER_INVITATIONS.enforce(actor, invitation.partner_id)
     return membership, invitation
 
 
@@ -188,8 +176,8 @@ async def revoke_invitation(actor: Actor, invitation_id: int) -> dict[str, Any]:
 async def list_invitations(
     actor: Actor, partner_id: int | None, *, status: InvitationStatus | None, first: int | None, after: str | None
 ) -> Page:
-    membership, _ = await acting_partner(actor, partner_id, PartnerPermission.CREATE_CUSTOMER_ORGANIZATIONS)
-    queryset = Invitation.filter(partner_id=membership.organization_id)
+    membership, _ = await CUSTOMER_INVITATIONS.enforce(actor, partner_id)
+    queryset = (await scoping.visible_invitations(actor)).filter(partner_id=membership.organization_id)
     moment = now()
     if status is InvitationStatus.OPEN:
         queryset = queryset.filter(status=InvitationStatus.OPEN, expires_at__gt=moment)
@@ -201,13 +189,9 @@ async def list_invitations(
 
 
 async def get_invitation(actor: Actor, invitation_id: int) -> dict[str, Any] | None:
-    invitation = await Invitation.filter(id=invitation_id).first().values(*INVITATION_FIELDS)
-    if invitation is None:
-        return None
-    membership = await policy.membership_in(actor, invitation["partner_id"])
-    if membership is None or PartnerPermission.CREATE_CUSTOMER_ORGANIZATIONS not in membership.permissions:
-        return None
-    return invitation
+    """For `node(id:)`: an invitation the actor sees (`scoping.visible_invitations`)."""
+    return await (await scoping.visible_invitations(actor)).filter(id=invitation_id).first().values(
+        *INVITATION_FIELDS)
 
 
 # --- accepting ---------------------------------------------------------------------------------
@@ -244,13 +228,10 @@ async def accept_invitation(
         raise fail("token", UserErrorCode.SELF_REFERRAL, "Members of the inviting partner cannot accept it.")
     password_hash = None
     if new_user:
-        problems = password_problems(password or "", [invitation.email, name or ""])
-        try:
-            user_name = clean_name(name or "")
-        except UserInputError as error:
-            problems = [*error.problems, *problems]
-        if problems:
-            raise UserInputError(*problems)
+        checks = Checks()
+        checks.run("name", clean_name, name or "")
+        checks.add(*password_problems(password or "", [invitation.email, name or ""]))
+        user_name = checks.result()["name"]
         if await User.filter(email=invitation.email).exists():
             # A concurrent accept of this very link may have made the account meanwhile: then
             # the link is used (INVITATION_USED), not the address taken by someone else.

@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from typing import Any
 
@@ -130,12 +130,10 @@ class PeriodicJob:
             try:
                 summary = await run_job(self.name, self.settings)
                 logger.debug(summary)
-            except Exception:  # noqa: BLE001 — never let one round end the worker
+            except Exception:  # never let one round end the worker
                 logger.exception("Job %s failed; trying again in %s s", self.name, self.seconds)
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.seconds)
-            except TimeoutError:
-                pass
 
     async def stop(self, grace: float = 5.0) -> None:
         task, self._task = self._task, None
@@ -146,9 +144,7 @@ class PeriodicJob:
             await asyncio.wait_for(asyncio.shield(task), timeout=grace)
         except TimeoutError:
             task.cancel()
-            try:
+            with suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
-        except Exception:  # noqa: BLE001 — the loop logs its own failures; this is belt and braces
+        except Exception:  # the loop logs its own failures; this is belt and braces
             logger.exception("Job %s ended with an error", self.name)

@@ -14,6 +14,8 @@ from tortoise import Tortoise
 from tortoise.exceptions import ConfigurationError
 from tortoise.fields import Field
 
+from partner_portal.models.tortoise_internals import primary_key
+
 
 def column_holds(field: Field, value: object) -> bool:
     """`value` is an integer within an integer column's range, text fitting a text column, or
@@ -42,4 +44,4 @@ def primary_key_in(model_name: str, text: str) -> int | None:
     if not PRIMARY_KEY.fullmatch(text):
         return None
     number = int(text)
-    return number if number <= model._meta.pk.constraints["le"] else None
+    return number if number <= primary_key(model).constraints["le"] else None

@@ -16,6 +16,7 @@ from tortoise.queryset import QuerySet
 from partner_portal.models.partners import PartnerProfile
 from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.partners import PROFILE_FIELDS
 from partner_portal.resolvers.billing import licenses_of
 from partner_portal.resolvers.catalog import plans_of
 from partner_portal.resolvers.customers import (
@@ -36,7 +37,7 @@ from partner_portal.resolvers.organizations import (
     membership_invitation_pages,
 )
 from partner_portal.resolvers.pagination import Page
-from partner_portal.resolvers.partners import APPLICATION_FIELDS, PROFILE_FIELDS, enrolled_programs
+from partner_portal.resolvers.partners import APPLICATION_FIELDS, enrolled_programs
 from partner_portal.resolvers.per_parent import ParentPage, first_rows_per_parent
 
 
@@ -139,7 +140,7 @@ class Loaders:
         )
         self.license = _keyed_loader(actor, licenses_of)
         self.programs = _keyed_loader(actor, lambda _actor, ids: enrolled_programs(ids), default=[])
-        self.plans = _keyed_loader(actor, lambda _actor, ids: plans_of(ids), default=[])
+        self.plans = _keyed_loader(actor, plans_of, default=[])
         self.service_partner = _keyed_loader(actor, current_relationships)
         self.service_partner_history = _keyed_loader(actor, relationship_histories)
         self.service_provider_activity = _pages_loader(

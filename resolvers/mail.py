@@ -248,7 +248,7 @@ async def queue_mail(*, to: str, template: str, language: str | None, context: d
     mail = render_mail(template, language, context)
     moment = now()
     await OutboxMessage.create(
-        kind=OutboxKind.EMAIL.value,
+        kind=OutboxKind.EMAIL,
         payload={
             "to": _check_recipient(to),
             "subject": mail.subject,
@@ -257,7 +257,7 @@ async def queue_mail(*, to: str, template: str, language: str | None, context: d
             "template": mail.template,
             "language": mail.language,
         },
-        status=OutboxStatus.PENDING.value,
+        status=OutboxStatus.PENDING,
         attempts=0,
         next_attempt_at=moment,
         created_at=moment,

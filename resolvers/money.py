@@ -1,8 +1,9 @@
-"""Money: integer minor units with an ISO 4217 currency (exponents from babel's CLDR data)."""
+"""Money: integer minor units with an ISO 4217 currency (exponents from babel's CLDR data), their
+conversion and rounding, and percentages kept in basis points."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from babel.numbers import get_currency_precision
 from babel.numbers import list_currencies as _list_currencies
@@ -10,13 +11,6 @@ from babel.numbers import list_currencies as _list_currencies
 from partner_portal.resolvers.errors import UserErrorCode, fail
 
 CURRENCIES = frozenset(_list_currencies())
-
-
-def clean_currency(raw: str, field: str = "currency") -> str:
-    code = raw.strip().upper()
-    if code not in CURRENCIES:
-        raise fail(field, UserErrorCode.INVALID_VALUE, "Use an ISO 4217 currency code such as EUR or USD.")
-    return code
 
 
 def to_decimal(amount: int, currency: str) -> Decimal:
@@ -74,3 +68,37 @@ def clean_rate(raw: Decimal | str, field: str = "rate") -> Decimal:
     if value != value.quantize(Decimal(1).scaleb(-RATE_DECIMALS)):  # exact: at most 20 digits here
         raise problem
     return value
+
+
+# --- conversion and rounding -------------------------------------------------------------------------------
+
+
+def minor_exact(amount_minor: int | Decimal, source: str, target: str, factor: Decimal) -> Decimal:
+    """An amount in `source` minor units as exact `target` minor units (not yet rounded)."""
+    shift = get_currency_precision(target) - get_currency_precision(source)
+    return Decimal(amount_minor) * factor * (Decimal(10) ** shift)
+
+
+def round_minor(value: Decimal) -> int:
+    """Rounded once, half to even, to whole minor units."""
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+# --- percentages -------------------------------------------------------------------------------------------
+
+
+def basis_points(rate: str | None, field: str = "rate") -> int:
+    """A percentage with at most two decimals ("20.00") in hundredths of a percent (2000)."""
+    problem = fail(field, UserErrorCode.INVALID_VALUE, "Give a percentage from 0.01 to 100 with at most two decimals.")
+    try:
+        value = Decimal(rate or "")
+    except InvalidOperation as error:
+        raise problem from error
+    if not value.is_finite() or not Decimal("0.01") <= value <= 100 or value != value.quantize(Decimal("0.01")):
+        raise problem
+    return int(value * 100)
+
+
+def percent(basis: int) -> Decimal:
+    """Basis points as the percentage with two decimals (2000 → 20.00)."""
+    return (Decimal(basis) / 100).quantize(Decimal("0.01"))

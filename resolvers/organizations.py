@@ -9,9 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
-import pycountry
 from tortoise.transactions import in_transaction
 
 from partner_portal.models.audit import AuditEvent
@@ -21,15 +20,25 @@ from partner_portal.models.identity import User
 from partner_portal.models.organizations import Membership, MembershipInvitation, Organization
 from partner_portal.permissions import policy, scoping
 from partner_portal.permissions.actor import Actor, MembershipInfo
-from partner_portal.permissions.enums import OrganizationPermission, Role, Via
+from partner_portal.permissions.enums import Role, Via
 from partner_portal.permissions.errors import AccessError, Forbidden, NotFound, Throttled
+from partner_portal.permissions.partners import grant_lets_manage_members
+from partner_portal.permissions.requirements import MEMBER, MEMBER_MANAGER, SETTINGS_MANAGER, SIGNED_IN
 from partner_portal.resolvers import audit
 from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.errors import UserErrorCode, UserInputError, fail
-from partner_portal.resolvers.identity import clean_name, normalize_email, token_digest
+from partner_portal.resolvers.identity import token_digest
 from partner_portal.resolvers.mail import MailLimits, queue_mail
 from partner_portal.resolvers.pagination import Page, paginate
 from partner_portal.resolvers.per_parent import count_per_parent, page_per_parent
+from partner_portal.resolvers.validation import (
+    Checks,
+    clean_country,
+    clean_language,
+    clean_name,
+    clean_website,
+    normalize_email,
+)
 from partner_portal.settings import Settings
 
 ORGANIZATION_FIELDS = ("id", "name", "website", "country", "language", "created_at")
@@ -39,7 +48,6 @@ MEMBERSHIP_INVITATION_FIELDS = (
     "relationship_id",
 )
 MEMBERSHIP_INVITATION_PREFIX = "ppm_"
-LANGUAGES = ("en", "de")
 MAX_LISTED_MEMBERSHIPS = 100  # `User.memberships`, oldest first; `organizations` pages through all
 UNSET: Any = object()
 
@@ -58,44 +66,13 @@ def customer_names(name: str) -> dict[str, str]:
     return {"customer_name": name, "customer_search_name": search_key(name)}
 
 
-def clean_website(raw: str | None) -> str | None:
-    if raw is None or not raw.strip():
-        return None
-    url = raw.strip()
-    parts = urlsplit(url if "://" in url else f"https://{url}")
-    if parts.scheme not in ("http", "https") or "." not in (parts.hostname or "") or len(url) > 500:
-        raise fail("website", UserErrorCode.INVALID_VALUE, "Enter a web address such as https://example.com.")
-    return parts.geturl()
-
-
-def clean_country(raw: str | None) -> str | None:
-    if raw is None or not raw.strip():
-        return None
-    code = raw.strip().upper()
-    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
-        raise fail("country", UserErrorCode.INVALID_VALUE, "Use a two-letter ISO 3166 country code such as DE.")
-    return code
-
-
-def clean_language(raw: str) -> str:
-    if raw not in LANGUAGES:
-        raise fail("language", UserErrorCode.INVALID_VALUE, f"Supported languages: {', '.join(LANGUAGES)}.")
-    return raw
-
-
 def _collect(**checks: Any) -> dict[str, Any]:
-    """Run each (cleaner, value) pair, gathering every problem before failing."""
-    cleaned, problems = {}, []
+    """Run each (cleaner, value) pair whose value is set, gathering every problem before failing."""
+    collected = Checks()
     for field, (cleaner, value) in checks.items():
-        if value is UNSET:
-            continue
-        try:
-            cleaned[field] = cleaner(value)
-        except UserInputError as error:
-            problems.extend(error.problems)
-    if problems:
-        raise UserInputError(*problems)
-    return cleaned
+        if value is not UNSET:
+            collected.run(field, cleaner, value)
+    return collected.result()
 
 
 # --- organizations -------------------------------------------------------------------
@@ -107,7 +84,7 @@ async def create_organization(
 ) -> dict[str, Any]:
     """A new organization with the creator as its administrator (and its AFFILIATE referral when
     `affiliate_token` is a valid click within the window: resolvers/affiliates.py)."""
-    user_id = policy.require_user(actor)
+    user_id = await SIGNED_IN.enforce(actor)
     values = _collect(
         name=(clean_name, name),
         website=(clean_website, website),
@@ -157,8 +134,7 @@ async def update_organization(
     actor: Actor, organization_id: int, *, name: Any = UNSET, website: Any = UNSET, country: Any = UNSET,
     language: Any = UNSET,
 ) -> dict[str, Any]:
-    membership = await scoping.acting_membership(actor, organization_id)
-    policy.require_permission(membership, OrganizationPermission.MANAGE_SETTINGS)
+    membership = await SETTINGS_MANAGER.enforce(actor, organization_id)
     values = _collect(
         name=(clean_name, name),
         website=(clean_website, website),
@@ -186,12 +162,12 @@ async def get_organization(actor: Actor, organization_id: int) -> dict[str, Any]
 
 
 async def default_organization(actor: Actor) -> dict[str, Any]:
-    membership = await policy.acting_membership(actor, None)
+    membership = await MEMBER.enforce(actor, None)
     return await Organization.filter(id=membership.organization_id).first().values(*ORGANIZATION_FIELDS)
 
 
 async def list_organizations(actor: Actor, *, first: int | None, after: str | None) -> Page:
-    policy.require_user(actor)
+    await SIGNED_IN.enforce(actor)
     queryset = await scoping.visible_organizations(actor)
     return await paginate(queryset, fields=ORGANIZATION_FIELDS, first=first, after=after)
 
@@ -229,15 +205,13 @@ def _permission_names(permissions: Iterable[str]) -> list[str]:
 
 
 async def _target(actor: Actor, membership_id: int) -> tuple[Membership, MembershipInfo]:
-    """The membership to change and the actor's own membership in that organization."""
-    policy.require_user(actor)
+    """The membership to change and the actor's own membership in that organization (visible, but
+    not a member there: FORBIDDEN, operators do not manage members)."""
+    await MEMBER.admit(actor)
     target = await (await scoping.visible_memberships(actor)).filter(id=membership_id).select_for_update().first()
     if target is None:
         raise NotFound()
-    mine = await policy.membership_in(actor, target.organization_id)
-    if mine is None:  # visible (an operator), but not a member: operators do not manage members
-        raise Forbidden()
-    return target, mine
+    return target, await MEMBER.enforce(actor, target.organization_id)
 
 
 async def _administrator_count(organization_id: int) -> int:
@@ -270,7 +244,7 @@ async def add_member(
     """Invite a person by email to become a member; the membership exists once they accept
     (`accept_membership_invitation`). The answer is the same whether or not the address has an
     account. Invited in a management session, the membership will end with the customer's grant."""
-    mine = await scoping.acting_membership(actor, organization_id)
+    mine = await MEMBER.enforce(actor, organization_id)
     policy.check_role_change(mine, Role.MEMBER, role)
     requested = _permission_names(permissions)
     policy.check_grant(mine, [], requested)
@@ -344,7 +318,7 @@ async def set_member_permissions(actor: Actor, membership_id: int, permissions: 
 async def set_member_role(actor: Actor, membership_id: int, role: Role) -> dict[str, Any]:
     async with in_transaction():
         target, mine = await _target(actor, membership_id)
-        current = Role(target.role)
+        current = target.role
         policy.check_role_change(mine, current, role)
         if current is not role:
             if policy.is_last_administrator(current, await _administrator_count(target.organization_id)):
@@ -360,7 +334,7 @@ async def set_member_role(actor: Actor, membership_id: int, role: Role) -> dict[
 
 
 async def _delete_membership(actor: Actor, target: Membership, action: str, acting: MembershipInfo) -> None:
-    if policy.is_last_administrator(Role(target.role), await _administrator_count(target.organization_id)):
+    if policy.is_last_administrator(target.role, await _administrator_count(target.organization_id)):
         raise _last_administrator()
     await Membership.filter(id=target.id).delete()
     await audit.record(actor, action, "Membership", target.id, acting=acting,
@@ -371,7 +345,7 @@ async def remove_member(actor: Actor, membership_id: int) -> int:
     """Returns the id of the removed membership."""
     async with in_transaction():
         target, mine = await _target(actor, membership_id)
-        policy.check_removal(mine, Role(target.role))
+        policy.check_removal(mine, target.role)
         await _delete_membership(actor, target, "membership.remove", mine)
     if target.user_id == actor.user_id:
         actor.forget_memberships()
@@ -380,7 +354,7 @@ async def remove_member(actor: Actor, membership_id: int) -> int:
 
 async def leave_organization(actor: Actor, organization_id: int) -> int:
     """Anyone may leave, except the last administrator. Returns the ended membership's id."""
-    policy.require_user(actor)
+    await SIGNED_IN.enforce(actor)
     mine = (await actor.memberships()).get(organization_id)
     if mine is None:
         raise NotFound()
@@ -398,7 +372,7 @@ async def leave_organization(actor: Actor, organization_id: int) -> int:
 
 def membership_invitation_status(row: dict[str, Any]) -> MembershipInvitationStatus:
     """An open invitation past its expiry is EXPIRED even before the expiry job has run."""
-    status = MembershipInvitationStatus(row["status"])
+    status = row["status"]
     if status is MembershipInvitationStatus.OPEN and row["expires_at"] <= now():
         return MembershipInvitationStatus.EXPIRED
     return status
@@ -425,17 +399,15 @@ async def _open_membership_invitation(token: str) -> MembershipInvitation:
 async def _grant_lets_manage_members(relationship_id: int) -> bool:
     """Whether the customer still lets its partner manage members (locks the relationship, so that
     an acceptance and a revocation of the grant queue)."""
-    from partner_portal.resolvers.customers import grant_in_force  # noqa: PLC0415 — resolvers.customers imports this module
-
     relationship = await CustomerRelationship.select_for_update().filter(id=relationship_id, ended_at=None).first()
-    return relationship is not None and OrganizationPermission.MANAGE_MEMBERS in grant_in_force(
-        {"grant_permissions": relationship.grant_permissions, "grant_expires_at": relationship.grant_expires_at})
+    return grant_lets_manage_members(None if relationship is None else {
+        "grant_permissions": relationship.grant_permissions, "grant_expires_at": relationship.grant_expires_at})
 
 
 async def accept_membership_invitation(actor: Actor, settings: Settings, token: str) -> dict[str, Any]:
     """The signed-in user the invitation was sent to becomes a member (within
     MAX_ORGANIZATIONS_PER_USER, as for creating one). Returns the membership."""
-    user_id = policy.require_user(actor)
+    user_id = await SIGNED_IN.enforce(actor)
     invitation = await _open_membership_invitation(token)
     if await User.filter(id=user_id).first().values_list("email", flat=True) != invitation.email:
         raise fail("token", UserErrorCode.INVALID_TOKEN,
@@ -481,20 +453,14 @@ async def decline_membership_invitation(actor: Actor, token: str) -> None:
                            organization_id=invitation.organization_id)
 
 
-async def _managing(actor: Actor, organization_id: int) -> MembershipInfo:
-    membership = await scoping.acting_membership(actor, organization_id)
-    policy.require_member_manager(membership)
-    return membership
-
-
 async def revoke_membership_invitation(actor: Actor, invitation_id: int) -> dict[str, Any]:
     """MANAGE_MEMBERS holders withdraw an open (or expired) invitation: its link stops working."""
-    policy.require_user(actor)
+    await MEMBER_MANAGER.admit(actor)
     organization_id = await MembershipInvitation.filter(id=invitation_id).first().values_list(
         "organization_id", flat=True)
     if organization_id is None:
         raise NotFound()
-    mine = await _managing(actor, organization_id)
+    mine = await MEMBER_MANAGER.enforce(actor, organization_id)
     async with in_transaction():
         revoked = await MembershipInvitation.filter(id=invitation_id, status=MembershipInvitationStatus.OPEN).update(
             status=MembershipInvitationStatus.REVOKED, decided_at=now())
@@ -509,7 +475,7 @@ async def _managed(actor: Actor, organization_ids: list[int]) -> tuple[list[int]
     managed, refused = [], {}
     for organization_id in organization_ids:
         try:
-            await _managing(actor, organization_id)
+            await MEMBER_MANAGER.enforce(actor, organization_id)
             managed.append(organization_id)
         except AccessError as error:
             refused[organization_id] = error

@@ -49,9 +49,9 @@ from tortoise.expressions import Q
 
 from partner_portal.integrations.smtp import DEFAULT_TIMEOUT_SECONDS, SmtpSender, SmtpServer, build_message, domain_of
 from partner_portal.models.outbox import OutboxKind, OutboxMessage, OutboxStatus
-from partner_portal.permissions import policy, scoping
+from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor
-from partner_portal.permissions.enums import OperatorPermission
+from partner_portal.permissions.requirements import PROGRAM_MANAGER
 from partner_portal.resolvers import webhooks
 from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.pagination import Page, paginate
@@ -100,14 +100,14 @@ def backoff(attempts: int) -> timedelta:
 
 
 def _due(moment: Any) -> Q:
-    return Q(status=OutboxStatus.PENDING.value, next_attempt_at__lte=moment) | Q(
-        status=OutboxStatus.SENDING.value, claimed_until__lt=moment
+    return Q(status=OutboxStatus.PENDING, next_attempt_at__lte=moment) | Q(
+        status=OutboxStatus.SENDING, claimed_until__lt=moment
     )
 
 
 def attempt_limit(kind: str, settings: Settings) -> float:
     """The longest one attempt of a message of this kind may take, in seconds."""
-    return settings.webhook_timeout_seconds if kind == OutboxKind.WEBHOOK.value else MAIL_TIME_LIMIT_SECONDS
+    return settings.webhook_timeout_seconds if kind == OutboxKind.WEBHOOK else MAIL_TIME_LIMIT_SECONDS
 
 
 def lease(settings: Settings) -> timedelta:
@@ -125,7 +125,7 @@ class Claim:
     until: datetime
 
     def _unsent(self) -> Any:
-        return OutboxMessage.filter(claim_token=self.token, status=OutboxStatus.SENDING.value)
+        return OutboxMessage.filter(claim_token=self.token, status=OutboxStatus.SENDING)
 
     async def hold_for(self, seconds: float, settings: Settings) -> None:
         """Before an attempt of up to `seconds`: extend the lease of the unsent rows if the
@@ -138,7 +138,7 @@ class Claim:
 
     async def hand_back(self) -> None:
         """Give the unsent rows back: due at once for any worker, no attempt counted."""
-        await self._unsent().update(status=OutboxStatus.PENDING.value, claim_token=None, claimed_until=None)
+        await self._unsent().update(status=OutboxStatus.PENDING, claim_token=None, claimed_until=None)
 
 
 async def claim_due(settings: Settings, limit: int = BATCH_SIZE) -> tuple[Claim, int]:
@@ -151,7 +151,7 @@ async def claim_due(settings: Settings, limit: int = BATCH_SIZE) -> tuple[Claim,
     if not candidates:
         return claim, 0
     claimed = await OutboxMessage.filter(_due(moment), id__in=list(candidates)).update(
-        status=OutboxStatus.SENDING.value, claim_token=claim.token, claimed_until=claim.until
+        status=OutboxStatus.SENDING, claim_token=claim.token, claimed_until=claim.until
     )
     if claimed:
         claim.rows = await OutboxMessage.filter(claim_token=claim.token).order_by("id").values(*CLAIMED_FIELDS)
@@ -193,7 +193,7 @@ async def _deliver_batch(
             if stopping.is_set():
                 break
             await claim.hold_for(attempt_limit(row["kind"], settings), settings)
-            if row["kind"] == OutboxKind.WEBHOOK.value:
+            if row["kind"] == OutboxKind.WEBHOOK:
                 await _deliver_webhook(row, http, settings, report)
             else:
                 await _deliver(row, sender, settings, report)
@@ -204,7 +204,7 @@ async def _deliver_batch(
 
 
 async def _deliver(row: dict[str, Any], sender: SmtpSender | None, settings: Settings, report: DeliveryReport) -> None:
-    if row["kind"] != OutboxKind.EMAIL.value:
+    if row["kind"] != OutboxKind.EMAIL:
         await _record_failure(row, f"Unknown outbox kind {row['kind']!r}.", settings, report, final=True)
         return
     payload = row["payload"]
@@ -291,12 +291,12 @@ def _log_mail(row: dict[str, Any], settings: Settings) -> None:
 
 
 def _mine(row: dict[str, Any]) -> Any:
-    return OutboxMessage.filter(id=row["id"], claim_token=row["claim_token"], status=OutboxStatus.SENDING.value)
+    return OutboxMessage.filter(id=row["id"], claim_token=row["claim_token"], status=OutboxStatus.SENDING)
 
 
 async def _record_sent(row: dict[str, Any], *, note: str | None) -> None:
     await _mine(row).update(
-        status=OutboxStatus.SENT.value,
+        status=OutboxStatus.SENT,
         attempts=row["attempts"] + 1,
         sent_at=now(),
         note=note,
@@ -316,7 +316,7 @@ async def _record_failure(
     error = error[:MAX_ERROR_LENGTH]
     if final or (retry_at is None and attempts >= settings.outbox_max_attempts):
         await _mine(row).update(
-            status=OutboxStatus.FAILED.value, attempts=attempts, last_error=error, claim_token=None,
+            status=OutboxStatus.FAILED, attempts=attempts, last_error=error, claim_token=None,
             claimed_until=None,
         )
         report.failed += 1
@@ -324,7 +324,7 @@ async def _record_failure(
         return
     retry_at = retry_at or now() + backoff(attempts)
     await _mine(row).update(
-        status=OutboxStatus.PENDING.value, attempts=attempts, next_attempt_at=retry_at, last_error=error,
+        status=OutboxStatus.PENDING, attempts=attempts, next_attempt_at=retry_at, last_error=error,
         claim_token=None, claimed_until=None,
     )
     report.retrying += 1
@@ -348,10 +348,10 @@ async def list_messages(
     actor: Actor, settings: Settings, *, status: OutboxStatus | None, first: int | None, after: str | None
 ) -> Page:
     """Newest first, optionally in one status; operators only."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    await PROGRAM_MANAGER.enforce(actor)
     queryset = await scoping.visible_outbox_messages(actor)
     if status is not None:
-        queryset = queryset.filter(status=OutboxStatus(status).value)
+        queryset = queryset.filter(status=status)
     page = await paginate(queryset, fields=MESSAGE_FIELDS, first=first, after=after, order=("-id",))
     page.rows = [_without_bodies(row, settings) for row in page.rows]
     return page

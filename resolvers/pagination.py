@@ -15,6 +15,7 @@ from tortoise.expressions import Q
 from tortoise.fields import Field
 from tortoise.queryset import QuerySet
 
+from partner_portal.models.tortoise_internals import field
 from partner_portal.resolvers.errors import BadArgument
 from partner_portal.resolvers.keys import column_holds
 
@@ -81,7 +82,7 @@ def after_cursor(queryset: QuerySet, order: Sequence[str], after: str | None) ->
     if after is None:
         return queryset
     keys = [(key.lstrip("-"), key.startswith("-")) for key in order]
-    fields = [queryset.model._meta.fields_map[name] for name, _ in keys]
+    fields = [field(queryset.model, name) for name, _ in keys]
     return queryset.filter(_after(keys, decode_cursor(after, fields)))
 
 

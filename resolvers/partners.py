@@ -6,9 +6,6 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from stdnum import get_cc_module
-from stdnum.eu import vat as eu_vat
-from stdnum.exceptions import ValidationError as StdnumValidationError
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
@@ -17,128 +14,41 @@ from partner_portal.models.enums import ApplicationStatus, Program
 from partner_portal.models.organizations import Membership, Organization
 from partner_portal.models.partners import PartnerApplication, PartnerProfile, ProgramEnrollment
 from partner_portal.models.webhooks import WebhookEventType
-from partner_portal.permissions import policy, scoping
-from partner_portal.permissions.actor import Actor, MembershipInfo
-from partner_portal.permissions.enums import OperatorPermission, OrganizationPermission, PartnerPermission, Role
-from partner_portal.permissions.errors import Forbidden, NotFound
+from partner_portal.permissions import scoping
+from partner_portal.permissions.actor import Actor
+from partner_portal.permissions.enums import Role
+from partner_portal.permissions.errors import NotFound
+from partner_portal.permissions.partners import partner_profile
+from partner_portal.permissions.requirements import PARTNER_APPLICANT, PARTNER_PORTAL, PARTNER_REVIEWER
 from partner_portal.resolvers import audit, webhooks
 from partner_portal.resolvers.clock import now
-from partner_portal.resolvers.compiled import CompiledValues
-from partner_portal.resolvers.errors import Problem, UserErrorCode, UserInputError, fail, query_argument
-from partner_portal.resolvers.identity import clean_name, normalize_email
+from partner_portal.resolvers.errors import UserErrorCode, fail, query_argument
 from partner_portal.resolvers.mail import MailLimits, queue_mail
-from partner_portal.resolvers.money import clean_currency
-from partner_portal.resolvers.organizations import clean_country, clean_website
 from partner_portal.resolvers.pagination import Page, paginate
+from partner_portal.resolvers.validation import (
+    Checks,
+    clean_country,
+    clean_currency,
+    clean_name,
+    clean_phone,
+    clean_text,
+    clean_vat_id,
+    clean_website,
+    normalize_email,
+)
 
 APPLICATION_FIELDS = (
     "id", "organization_id", "status", "legal_name", "website", "country", "vat_id", "contact_name",
     "contact_email", "contact_phone", "programs", "message", "created_at", "decided_at", "decision_note",
     "approved_programs",
 )
-PROFILE_FIELDS = ("id", "organization_id", "code", "payout_currency", "listed_in_directory", "tier", "approved_at")
 DIRECTORY_FIELDS = (
     "id", "code", "organization__name", "organization__country", "organization__website", "organization_id",
 )
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-MAX_MESSAGE_LENGTH = 4000
-EU_VAT_PREFIXES = {"GR": "EL"}  # where the VAT prefix is not the ISO country code
-
-
-# --- the partner an actor acts for ---------------------------------------------------------------
-
-
-# Read on every partner-side request: built once (`resolvers/compiled.py`).
-_PROFILE_LOOKUP = CompiledValues(
-    PartnerProfile, PROFILE_FIELDS,
-    lambda organization_id: PartnerProfile.filter(organization_id=organization_id).limit(1).values(*PROFILE_FIELDS),
-    stand_ins=(-7_346_219,),
-)
-
-
-async def partner_profile(organization_id: int) -> dict[str, Any] | None:
-    rows = await _PROFILE_LOOKUP.rows(organization_id)
-    return rows[0] if rows else None
-
-
-async def programs_of(organization_id: int) -> list[str]:
-    return sorted(await ProgramEnrollment.filter(partner_id=organization_id).values_list("program", flat=True))
-
-
-def require_partner(profile_field: object) -> None:
-    """FORBIDDEN unless the organization's partner profile (or a field of it) was found."""
-    if profile_field is None:
-        raise Forbidden("Your organization is not a partner yet: request partner status first.")
-
-
-async def partner_side_membership(actor: Actor, partner_id: int | None, permission: str) -> MembershipInfo:
-    """The membership the actor acts through on the partner side, holding `permission`; whether its
-    organization is a partner is the caller's to check (`acting_partner`).
-
-    No organization: NO_ORGANIZATION; not a member: NOT_FOUND, or FORBIDDEN where the actor
-    sees the organization (`scoping.acting_membership`); lacking the permission: FORBIDDEN.
-    """
-    membership = await scoping.acting_membership(actor, partner_id)
-    if membership.management_session_id is not None:
-        raise Forbidden()  # a management session acts on a customer, never partner-side
-    policy.require_permission(membership, permission)
-    return membership
-
-
-async def acting_partner(
-    actor: Actor, partner_id: int | None, permission: str, program: Program | None = None
-) -> tuple[MembershipInfo, dict[str, Any]]:
-    """The actor's membership in an approved partner and the partner's profile.
-
-    As `partner_side_membership`, and FORBIDDEN when the organization is no partner (in that program).
-    """
-    membership = await partner_side_membership(actor, partner_id, permission)
-    profile = await partner_profile(membership.organization_id)
-    require_partner(profile)
-    if program is not None and program not in await programs_of(membership.organization_id):
-        raise Forbidden(f"Your organization is not in the {program.value} program.")
-    return membership, profile
-
-
-async def readable_partner(
-    actor: Actor, partner_id: int | None, operator_permission: OperatorPermission
-) -> dict[str, Any]:
-    """The profile of the partner whose figures the actor reads (its `organization_id`, payout
-    currency and tier come along): operators with `operator_permission` name any partner (NOT_FOUND
-    when it is none); its MANAGE_PARTNER_PORTAL holders read their own."""
-    if partner_id is not None and await policy.is_operator_with(actor, operator_permission):
-        profile = await partner_profile(partner_id)
-        if profile is None:
-            raise NotFound()
-        return profile
-    _, profile = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
-    return profile
 
 
 # --- applications ----------------------------------------------------------------------------------
-
-
-def clean_vat_id(raw: str | None, country: str | None) -> str | None:
-    """Validated with python-stdnum where the country has a VAT number; required in the EU."""
-    vat = (raw or "").strip() or None
-    in_eu = country is not None and country.lower() in eu_vat.MEMBER_STATES
-    if vat is None:
-        if in_eu:
-            raise fail("vat_id", UserErrorCode.REQUIRED, "A VAT id is required for companies in the EU.")
-        return None
-    module = eu_vat if in_eu else (get_cc_module(country.lower(), "vat") if country else None)
-    if module is None:
-        return vat
-    prefix = EU_VAT_PREFIXES.get(country, country)
-    candidate = vat if not in_eu or vat[:2].isalpha() else f"{prefix}{vat}"
-    invalid = fail("vat_id", UserErrorCode.INVALID_VALUE, f"This VAT id is not valid for {country}.")
-    try:
-        number = module.validate(candidate)
-    except StdnumValidationError as error:
-        raise invalid from error
-    if in_eu and number[:2] not in {country, prefix}:
-        raise invalid  # another member state's VAT id (eu_vat accepts any member state's)
-    return number
 
 
 def clean_programs(programs: Iterable[Program], field: str = "programs") -> list[str]:
@@ -148,26 +58,9 @@ def clean_programs(programs: Iterable[Program], field: str = "programs") -> list
     return chosen
 
 
-def clean_text(raw: str | None, field: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
-    text = (raw or "").strip()
-    if len(text) > limit:
-        raise fail(field, UserErrorCode.TOO_LONG, f"Use at most {limit} characters.")
-    return text
-
-
-def clean_phone(raw: str | None) -> str | None:
-    phone = (raw or "").strip()
-    if not phone:
-        return None
-    if len(phone) > 40 or not all(c.isdigit() or c in "+-() /" for c in phone):
-        raise fail("contact_phone", UserErrorCode.INVALID_VALUE, "Use digits, spaces and + - ( ) / only.")
-    return phone
-
-
 def _validated_application(form: dict[str, Any]) -> dict[str, Any]:
-    cleaned: dict[str, Any] = {}
-    problems: list[Problem] = []
-    checks = {
+    checks = Checks()
+    for field, check in {
         "legal_name": lambda: clean_name(form["legal_name"], "legal_name"),
         "website": lambda: clean_website(form["website"]) or _required("website"),
         "country": lambda: clean_country(form["country"]) or _required("country"),
@@ -176,19 +69,10 @@ def _validated_application(form: dict[str, Any]) -> dict[str, Any]:
         "contact_phone": lambda: clean_phone(form.get("contact_phone")),
         "programs": lambda: clean_programs(form["programs"]),
         "message": lambda: clean_text(form.get("message"), "message"),
-    }
-    for field, check in checks.items():
-        try:
-            cleaned[field] = check()
-        except UserInputError as error:
-            problems.extend(error.problems)
-    try:
-        cleaned["vat_id"] = clean_vat_id(form.get("vat_id"), cleaned.get("country"))
-    except UserInputError as error:
-        problems.extend(error.problems)
-    if problems:
-        raise UserInputError(*problems)
-    return cleaned
+    }.items():
+        checks.run(field, check)
+    checks.run("vat_id", clean_vat_id, form.get("vat_id"), checks.values.get("country"))
+    return checks.result()
 
 
 def _required(field: str) -> None:
@@ -197,10 +81,7 @@ def _required(field: str) -> None:
 
 async def request_partner_status(actor: Actor, organization_id: int | None, form: dict[str, Any]) -> dict[str, Any]:
     """Administrators and REQUEST_PARTNER_STATUS holders apply; one open application at a time."""
-    membership = await scoping.acting_membership(actor, organization_id)
-    if membership.management_session_id is not None:
-        raise Forbidden()
-    policy.require_permission(membership, OrganizationPermission.REQUEST_PARTNER_STATUS)
+    membership = await PARTNER_APPLICANT.enforce(actor, organization_id)
     values = _validated_application(form)
     org_id = membership.organization_id
     async with in_transaction():
@@ -221,8 +102,8 @@ async def request_partner_status(actor: Actor, organization_id: int | None, form
 async def list_applications(
     actor: Actor, *, status: ApplicationStatus | None, first: int | None, after: str | None
 ) -> Page:
-    await policy.require_operator(actor, OperatorPermission.REVIEW_PARTNERS)
-    queryset = PartnerApplication.all()
+    await PARTNER_REVIEWER.enforce(actor)
+    queryset = await scoping.visible_partner_applications(actor)
     if status is not None:
         queryset = queryset.filter(status=status)
     return await paginate(queryset, fields=APPLICATION_FIELDS, first=first, after=after, order=("-id",))
@@ -271,7 +152,7 @@ async def approve_application(
     actor: Actor, application_id: int, *, programs: Iterable[Program], note: str | None, payout_currency: str
 ) -> dict[str, Any]:
     """Creates the partner profile with a public code and enrolls it in the chosen programs."""
-    await policy.require_operator(actor, OperatorPermission.REVIEW_PARTNERS)
+    await PARTNER_REVIEWER.enforce(actor)
     chosen = clean_programs(programs)
     currency = clean_currency(payout_currency, "payout_currency")
     clean_note = clean_text(note, "note")
@@ -317,7 +198,7 @@ async def approve_application(
 
 
 async def reject_application(actor: Actor, application_id: int, *, note: str) -> dict[str, Any]:
-    await policy.require_operator(actor, OperatorPermission.REVIEW_PARTNERS)
+    await PARTNER_REVIEWER.enforce(actor)
     clean_note = clean_text(note, "note")
     if not clean_note:
         raise fail("note", UserErrorCode.REQUIRED, "Tell the applicant why.")
@@ -343,7 +224,7 @@ async def reject_application(actor: Actor, application_id: int, *, note: str) ->
 async def update_profile(
     actor: Actor, partner_id: int | None, *, listed_in_directory: bool | None, payout_currency: str | None
 ) -> dict[str, Any]:
-    membership, profile = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
+    membership, profile = await PARTNER_PORTAL.enforce(actor, partner_id)
     values: dict[str, Any] = {}
     if listed_in_directory is not None:
         values["listed_in_directory"] = listed_in_directory

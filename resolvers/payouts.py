@@ -33,24 +33,26 @@ from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
 from partner_portal.integrations.spreadsheet import safe_cell, safe_row
-from partner_portal.models.commissions import Commission, Payout, PayoutSettings
+from partner_portal.models.commissions import Commission
 from partner_portal.models.enums import CommissionStatus, PayoutMethod, PayoutStatus
 from partner_portal.models.organizations import Organization
 from partner_portal.models.partners import PartnerProfile
+from partner_portal.models.payouts import Payout, PayoutSettings
 from partner_portal.models.webhooks import WebhookEventType
-from partner_portal.permissions import policy
+from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor, MembershipInfo
-from partner_portal.permissions.enums import OperatorPermission, PartnerPermission, Via
+from partner_portal.permissions.enums import Via
 from partner_portal.permissions.errors import NotFound
+from partner_portal.permissions.requirements import PARTNER_PORTAL, PAYOUT_LIST_READER, PAYOUT_MANAGER, PAYOUT_READER
 from partner_portal.resolvers import audit, webhooks
 from partner_portal.resolvers.catalog import MissingExchangeRate, threshold_in
 from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.commissions import COMMISSION_FIELDS
 from partner_portal.resolvers.errors import Problem, UserErrorCode, UserInputError, fail
-from partner_portal.resolvers.identity import clean_name, normalize_email
-from partner_portal.resolvers.money import clean_currency, to_decimal
+from partner_portal.resolvers.money import to_decimal
 from partner_portal.resolvers.pagination import Page, paginate
-from partner_portal.resolvers.partners import acting_partner, clean_text, notify_administrators, readable_partner
+from partner_portal.resolvers.partners import notify_administrators
+from partner_portal.resolvers.validation import Checks, clean_currency, clean_name, clean_text, normalize_email
 from partner_portal.settings import Settings
 
 SETTINGS_FIELDS = ("id", "partner_id", "method", "paypal_email", "account_holder", "iban", "bic", "automatic",
@@ -65,13 +67,6 @@ PAYOUT_EVENTS = {
 }
 
 logger = logging.getLogger("partner_portal.payouts")
-
-
-# --- who may see and change a partner's payouts ------------------------------------------------------
-
-
-async def _partner_side(actor: Actor, partner_id: int | None) -> tuple[MembershipInfo, dict[str, Any]]:
-    return await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
 
 
 # --- payout settings -----------------------------------------------------------------------------------
@@ -119,32 +114,21 @@ def _paypal_email(raw: str) -> str:
 def _validated_settings(method: PayoutMethod, paypal_email: str | None, account_holder: str | None,
                         iban: str | None, bic: str | None) -> dict[str, Any]:
     """The columns to store for the method; the other method's columns are cleared. All problems at once."""
-    problems: list[Problem] = []
-    values: dict[str, Any] = {"method": PayoutMethod(method).value, "paypal_email": None, "account_holder": None,
-                              "iban": None, "bic": None}
-
-    def check(field: str, clean: Any) -> None:
-        try:
-            values[field] = clean()
-        except UserInputError as error:
-            problems.extend(error.problems)
-
+    checks = Checks(method=PayoutMethod(method).value, paypal_email=None, account_holder=None, iban=None, bic=None)
     if method is PayoutMethod.PAYPAL:
         if not (paypal_email or "").strip():
-            problems.append(Problem("paypal_email", UserErrorCode.REQUIRED, "Enter the email of your PayPal account."))
+            checks.add(Problem("paypal_email", UserErrorCode.REQUIRED, "Enter the email of your PayPal account."))
         else:
-            check("paypal_email", lambda: _paypal_email(paypal_email))
+            checks.run("paypal_email", _paypal_email, paypal_email)
     else:
-        check("account_holder", lambda: clean_name(account_holder or "", "account_holder"))
-        check("iban", lambda: clean_iban(iban))
-        check("bic", lambda: clean_bic(bic, values["iban"]))
-    if problems:
-        raise UserInputError(*problems)
-    return values
+        checks.run("account_holder", clean_name, account_holder or "", "account_holder")
+        checks.run("iban", clean_iban, iban)
+        checks.run("bic", clean_bic, bic, checks.values["iban"])
+    return checks.result()
 
 
 async def get_settings(actor: Actor, partner_id: int | None) -> dict[str, Any] | None:
-    profile = await readable_partner(actor, partner_id, OperatorPermission.MANAGE_PAYOUTS)
+    profile = await PAYOUT_READER.enforce(actor, partner_id)
     return await settings_of(profile)
 
 
@@ -161,7 +145,7 @@ async def set_settings(
     account_holder: str | None, iban: str | None, bic: str | None, automatic: bool,
 ) -> dict[str, Any]:
     """MANAGE_PARTNER_PORTAL holders. The payout currency is the partner profile's (updatePartnerProfile)."""
-    membership, profile = await _partner_side(actor, partner_id)
+    membership, profile = await PARTNER_PORTAL.enforce(actor, partner_id)
     partner = membership.organization_id
     values = {**_validated_settings(PayoutMethod(method), paypal_email, account_holder, iban, bic),
               "automatic": bool(automatic)}
@@ -203,7 +187,7 @@ async def _approved_unclaimed(partner_id: int, currency: str) -> int:
 
 
 async def balance(actor: Actor, settings: Settings, partner_id: int | None) -> Balance:
-    profile = await readable_partner(actor, partner_id, OperatorPermission.MANAGE_PAYOUTS)
+    profile = await PAYOUT_READER.enforce(actor, partner_id)
     partner, currency = profile["organization_id"], profile["payout_currency"]
     try:
         threshold = await threshold_in(settings, currency, now())
@@ -221,9 +205,9 @@ def _money(minor: int, currency: str) -> str:
 
 async def request_payout(actor: Actor, settings: Settings, partner_id: int | None) -> dict[str, Any]:
     """MANAGE_PARTNER_PORTAL holders claim the whole approved balance once it reaches the threshold."""
-    membership, profile = await _partner_side(actor, partner_id)
+    membership, profile = await PARTNER_PORTAL.enforce(actor, partner_id)
     payout_id = await _claim(settings, membership.organization_id, profile["payout_currency"], actor, membership)
-    return await get_payout_row(payout_id)
+    return await _payout_row(payout_id)
 
 
 async def _claim(
@@ -288,7 +272,7 @@ async def run_monthly_payouts(settings: Settings) -> str:
             else:  # e.g. NO_EXCHANGE_RATE: the operator must add a rate; the others are still paid
                 logger.warning("Monthly payout for partner %s: %s", partner_id, error)
                 failed += 1
-        except Exception:  # noqa: BLE001 — one partner's failure must not stop the run
+        except Exception:  # one partner's failure must not stop the run
             logger.exception("Monthly payout for partner %s failed", partner_id)
             failed += 1
     summary = f"{created} payout(s) created, {below} partner(s) below the threshold"
@@ -303,7 +287,7 @@ async def _decide(actor: Actor, payout_id: int, allowed_from: tuple[PayoutStatus
     """A conditional update from the allowed statuses (inside the caller's transaction); the partner's id.
 
     `action` is the audit verb (approve, mark_paid, reject)."""
-    updated = await Payout.filter(id=payout_id, status__in=[s.value for s in allowed_from]).update(**values)
+    updated = await Payout.filter(id=payout_id, status__in=allowed_from).update(**values)
     current = await Payout.filter(id=payout_id).first().values("status", "partner_id")
     if current is None:
         raise NotFound()
@@ -317,18 +301,18 @@ async def _decide(actor: Actor, payout_id: int, allowed_from: tuple[PayoutStatus
 
 
 async def approve_payout(actor: Actor, payout_id: int) -> dict[str, Any]:
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PAYOUTS)
+    await PAYOUT_MANAGER.enforce(actor)
     async with in_transaction():
         partner_id = await _decide(actor, payout_id, (PayoutStatus.REQUESTED,), "approve",
                                    {"status": PayoutStatus.APPROVED.value},
                                    status=PayoutStatus.APPROVED, decided_at=now())
         await _notify(partner_id, payout_id)
-    return await get_payout_row(payout_id)
+    return await _payout_row(payout_id)
 
 
 async def mark_paid(actor: Actor, payout_id: int, reference: str) -> dict[str, Any]:
     """APPROVED → PAID with the external reference (PayPal batch id, bank reference); its lines become PAID."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PAYOUTS)
+    await PAYOUT_MANAGER.enforce(actor)
     clean_reference = clean_text(reference, "reference", MAX_REFERENCE_LENGTH)
     if not clean_reference:
         raise fail("reference", UserErrorCode.REQUIRED, "Enter the reference of the transfer.")
@@ -338,12 +322,12 @@ async def mark_paid(actor: Actor, payout_id: int, reference: str) -> dict[str, A
                                    status=PayoutStatus.PAID, paid_at=now(), reference=clean_reference)
         await Commission.filter(payout_id=payout_id).update(status=CommissionStatus.PAID)
         await _notify(partner_id, payout_id)
-    return await get_payout_row(payout_id)
+    return await _payout_row(payout_id)
 
 
 async def reject_payout(actor: Actor, payout_id: int, note: str) -> dict[str, Any]:
     """REQUESTED or APPROVED → REJECTED with a note; its lines are released (payable again)."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PAYOUTS)
+    await PAYOUT_MANAGER.enforce(actor)
     clean_note = clean_text(note, "note")
     if not clean_note:
         raise fail("note", UserErrorCode.REQUIRED, "Tell the partner why.")
@@ -353,7 +337,7 @@ async def reject_payout(actor: Actor, payout_id: int, note: str) -> dict[str, An
                                    status=PayoutStatus.REJECTED, decided_at=now(), note=clean_note)
         await Commission.filter(payout_id=payout_id).update(payout_id=None)
         await _notify(partner_id, payout_id)
-    return await get_payout_row(payout_id)
+    return await _payout_row(payout_id)
 
 
 async def _notify(partner_id: int, payout_id: int) -> None:
@@ -362,7 +346,7 @@ async def _notify(partner_id: int, payout_id: int) -> None:
     payout = await Payout.filter(id=payout_id).first().values(
         "id", "status", "amount", "currency", "method", "reference", "note"
     )
-    await webhooks.publish(PAYOUT_EVENTS[PayoutStatus(payout["status"])], webhooks.payout_data(payout, partner_id))
+    await webhooks.publish(PAYOUT_EVENTS[payout["status"]], webhooks.payout_data(payout, partner_id))
     name = await Organization.filter(id=partner_id).first().values_list("name", flat=True)
     await notify_administrators(partner_id, "payout_changed", {
         "partner_name": name, "amount": str(to_decimal(payout["amount"], payout["currency"])),
@@ -374,19 +358,14 @@ async def _notify(partner_id: int, payout_id: int) -> None:
 # --- reading --------------------------------------------------------------------------------------------------------
 
 
-async def get_payout_row(payout_id: int) -> dict[str, Any] | None:
+async def _payout_row(payout_id: int) -> dict[str, Any] | None:
+    """A payout just changed, read back for the payload (the change checked the actor)."""
     return await Payout.filter(id=payout_id).first().values(*PAYOUT_FIELDS)
 
 
 async def get_payout(actor: Actor, payout_id: int) -> dict[str, Any] | None:
-    """For `node(id:)`: operators with MANAGE_PAYOUTS, and the partner's MANAGE_PARTNER_PORTAL holders."""
-    row = await get_payout_row(payout_id)
-    if row is None or await policy.is_operator_with(actor, OperatorPermission.MANAGE_PAYOUTS):
-        return row
-    membership = (await actor.memberships()).get(row["partner_id"])
-    if membership is None or PartnerPermission.MANAGE_PARTNER_PORTAL not in membership.permissions:
-        return None
-    return row
+    """For `node(id:)`: a payout the actor sees (`scoping.visible_payouts`)."""
+    return await (await scoping.visible_payouts(actor)).filter(id=payout_id).first().values(*PAYOUT_FIELDS)
 
 
 async def list_payouts(
@@ -394,19 +373,19 @@ async def list_payouts(
 ) -> Page:
     """Newest first. Operators with MANAGE_PAYOUTS see every partner's (optionally one partner's);
     MANAGE_PARTNER_PORTAL holders their partner's."""
-    if await policy.is_operator_with(actor, OperatorPermission.MANAGE_PAYOUTS):
-        queryset = Payout.all() if partner_id is None else Payout.filter(partner_id=partner_id)
-    else:
-        membership, _ = await _partner_side(actor, partner_id)
-        queryset = Payout.filter(partner_id=membership.organization_id)
+    partner = await PAYOUT_LIST_READER.enforce(actor, partner_id)
+    queryset = await scoping.visible_payouts(actor)
+    if partner is not None:
+        queryset = queryset.filter(partner_id=partner)
     if status is not None:
         queryset = queryset.filter(status=status)
     return await paginate(queryset, fields=PAYOUT_FIELDS, first=first, after=after, order=("-id",))
 
 
-async def list_lines(payout_id: int, *, first: int | None, after: str | None) -> Page:
-    """The lines a payout holds (the caller has checked that the payout is visible)."""
-    return await paginate(Commission.filter(payout_id=payout_id), fields=COMMISSION_FIELDS, first=first, after=after)
+async def list_lines(actor: Actor, payout_id: int, *, first: int | None, after: str | None) -> Page:
+    """The lines a payout holds, those the actor sees (`scoping.visible_commissions`)."""
+    lines = (await scoping.visible_commissions(actor)).filter(payout_id=payout_id)
+    return await paginate(lines, fields=COMMISSION_FIELDS, first=first, after=after)
 
 
 # --- payment files ------------------------------------------------------------------------------------------------
@@ -439,7 +418,7 @@ async def export_payouts(
     debtor: tuple[str, str, str | None] | None, execution_date: date | None,
 ) -> ExportFile:
     """Operators with MANAGE_PAYOUTS. Read-only: the payouts stay APPROVED until marked paid."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PAYOUTS)
+    await PAYOUT_MANAGER.enforce(actor)
     if ExportFormat(file_format) is ExportFormat.PAYPAL_CSV:
         return await paypal_csv(actor, payout_ids, currency)
     if debtor is None:
@@ -467,7 +446,7 @@ def _nothing(what: str) -> UserInputError:
 async def paypal_csv(actor: Actor, payout_ids: list[int] | None, currency: str | None) -> ExportFile:
     """PayPal's mass-payout file: one row per payout (email, amount, currency, unique id, note), no header,
     one currency per file."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PAYOUTS)
+    await PAYOUT_MANAGER.enforce(actor)
     wanted = clean_currency(currency) if currency else None
     rows = await _approved_for_export(payout_ids, PayoutMethod.PAYPAL)
     if wanted is not None:
@@ -491,17 +470,11 @@ async def paypal_csv(actor: Actor, payout_ids: list[int] | None, currency: str |
 
 
 def clean_debtor(name: str | None, iban: str | None, bic: str | None) -> Debtor:
-    problems: list[Problem] = []
-    values: dict[str, Any] = {"bic": None}
-    for field, clean in (("name", lambda: clean_name(name or "", "debtor.name")),
-                         ("iban", lambda: clean_iban(iban, "debtor.iban")),
-                         ("bic", lambda: clean_bic(bic, values.get("iban"), "debtor.bic"))):
-        try:
-            values[field] = clean()
-        except UserInputError as error:
-            problems.extend(error.problems)
-    if problems:
-        raise UserInputError(*problems)
+    checks = Checks(bic=None)
+    checks.run("name", clean_name, name or "", "debtor.name")
+    checks.run("iban", clean_iban, iban, "debtor.iban")
+    checks.run("bic", clean_bic, bic, checks.values.get("iban"), "debtor.bic")
+    values = checks.result()
     return Debtor(values["name"], values["iban"], values["bic"])
 
 
@@ -512,7 +485,7 @@ async def sepa_xml(
     approved BANK_TRANSFER payouts in EUR, paid from the debtor's account."""
     from sepaxml import SepaTransfer
 
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PAYOUTS)
+    await PAYOUT_MANAGER.enforce(actor)
     today = now().date()
     when = execution_date or today
     if when < today:

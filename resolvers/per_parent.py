@@ -16,7 +16,8 @@ from tortoise.expressions import RawSQL
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
-from partner_portal.resolvers.compiled import field_at
+from partner_portal.models.compiled import field_at
+from partner_portal.models.tortoise_internals import column, table
 from partner_portal.resolvers.pagination import Page, after_cursor, check_page_size, encode_cursor
 
 POSITION = "_position"
@@ -24,8 +25,7 @@ POSITION = "_position"
 
 def _column(queryset: QuerySet, name: str) -> str:
     """A column of the queryset's own table, qualified: the fields may join other tables."""
-    meta = queryset.model._meta
-    return f'"{meta.db_table}"."{meta.fields_db_projection.get(name, name)}"'
+    return f'"{table(queryset.model)}"."{column(queryset.model, name)}"'
 
 
 async def first_rows_per_parent(

@@ -29,15 +29,12 @@ from tortoise.queryset import QuerySet
 
 from partner_portal.models.billing import License, Payment
 from partner_portal.models.enums import CommissionStatus, CommissionType, Program
-from partner_portal.models.partners import PartnerProfile
 from partner_portal.permissions import policy, scoping
 from partner_portal.permissions.actor import Actor
-from partner_portal.permissions.enums import PartnerPermission
-from partner_portal.permissions.errors import NotFound
+from partner_portal.permissions.requirements import LEADERBOARD_READER, REPORT_READER
 from partner_portal.resolvers.commissions import PROGRAM_OF_TYPE
-from partner_portal.resolvers.errors import BadArgument
-from partner_portal.resolvers.money import CURRENCIES
-from partner_portal.resolvers.partners import acting_partner
+from partner_portal.resolvers.errors import BadArgument, query_argument
+from partner_portal.resolvers.validation import clean_currency
 
 MAX_GROUPS = 10_000  # rows of one aggregate report; beyond, narrow the filter
 EXPORT_BATCH_SIZE = 2_000  # ledger lines per query of an export
@@ -94,12 +91,7 @@ def _day(value: Any) -> date:
 
 
 def clean_currency_filter(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    code = raw.strip().upper()
-    if code not in CURRENCIES:
-        raise BadArgument("Use an ISO 4217 currency code such as EUR or USD.")
-    return code
+    return None if raw is None else query_argument(clean_currency, raw)
 
 
 def _utc_range(start: datetime | None, end: datetime | None) -> tuple[datetime | None, datetime | None]:
@@ -126,12 +118,7 @@ class Reach:
 async def report_reach(actor: Actor, partner_id: int | None) -> Reach:
     """Partner staff with MANAGE_PARTNER_PORTAL read their own partner (default: their first
     organization; another one is NOT_FOUND); those who read every partner may name one."""
-    if await policy.reads_all_reports(actor):
-        if partner_id is not None and not await PartnerProfile.filter(organization_id=partner_id).exists():
-            raise NotFound()
-        return Reach(partner_id, True)
-    membership, _ = await acting_partner(actor, partner_id, PartnerPermission.MANAGE_PARTNER_PORTAL)
-    return Reach(membership.organization_id, False)
+    return Reach(*await REPORT_READER.enforce(actor, partner_id))
 
 
 # --- commissions ---------------------------------------------------------------------------------------------
@@ -205,7 +192,7 @@ async def _report_lines(actor: Actor, reach: Reach, where: ReportFilter) -> Quer
     if where.type is not None:
         lines = lines.filter(type=where.type)
     if where.program is not None:
-        lines = lines.filter(type__in=[t.value for t, p in PROGRAM_OF_TYPE.items() if p is where.program])
+        lines = lines.filter(type__in=[t for t, p in PROGRAM_OF_TYPE.items() if p is where.program])
     if where.product_id is not None:
         lines = lines.filter(payment__plan__product_id=where.product_id)
     if where.currency is not None:
@@ -266,8 +253,7 @@ def _commission_group(row: dict[str, Any]) -> CommissionGroup:
         partner_id=row.get("partner_id"), partner_name=row.get("partner__name"),
         product_id=row.get("payment__plan__product_id"), product_name=row.get("payment__plan__product__name"),
         program=Program(row["program"]) if row.get("program") else None,
-        type=CommissionType(row["type"]) if row.get("type") else None,
-        status=CommissionStatus(row["status"]) if row.get("status") else None,
+        type=row.get("type"), status=row.get("status"),
     )
 
 
@@ -298,7 +284,7 @@ async def commission_line_batches(
             if not batch:
                 return
             for row in batch:
-                row["program"] = PROGRAM_OF_TYPE[CommissionType(row["type"])].value
+                row["program"] = PROGRAM_OF_TYPE[row["type"]]
             yield batch
             if len(batch) < batch_size:
                 return
@@ -396,7 +382,7 @@ async def partner_leaderboard(
 ) -> list[LeaderboardEntry]:
     """The top `first` partners by one metric (ties by partner id), with the other two metrics:
     three grouped SQL queries. Operators with VIEW_ALL_REPORTS and reports:read keys only."""
-    policy.require_all_reports(await policy.reads_all_reports(actor), "The partner leaderboard")
+    await LEADERBOARD_READER.enforce(actor)
     if not 1 <= first <= MAX_LEADERBOARD:
         raise BadArgument(f"`first` must be 1 to {MAX_LEADERBOARD}.")
     start, end = _utc_range(start, end)

@@ -1,5 +1,5 @@
 """Stripe: which organization a Stripe customer belongs to, and the lookups the webhook
-endpoint (`integrations/stripe_webhooks.py`) needs besides the billing resolvers.
+endpoint (`web/stripe_webhooks.py`) needs besides the billing resolvers.
 
 An organization is named by Stripe metadata `organization_id` (on the customer, the
 invoice or the subscription) or, when Stripe does not say, by the mapping operators keep
@@ -28,10 +28,9 @@ from tortoise.transactions import in_transaction
 from partner_portal.models.billing import BillingEvent, Refund, StripeCustomer, StripeSubscription
 from partner_portal.models.catalog import Plan
 from partner_portal.models.organizations import Organization
-from partner_portal.permissions import policy
 from partner_portal.permissions.actor import Actor
-from partner_portal.permissions.enums import OperatorPermission
 from partner_portal.permissions.errors import NotFound
+from partner_portal.permissions.requirements import PROGRAM_MANAGER
 from partner_portal.resolvers import audit
 from partner_portal.resolvers.errors import UserErrorCode, fail
 from partner_portal.resolvers.keys import primary_key_in
@@ -57,7 +56,7 @@ def clean_customer_id(raw: str, field: str = "stripe_customer_id") -> str:
 async def link_customer(actor: Actor, *, stripe_customer_id: str, organization_id: int) -> dict[str, Any]:
     """Operators with MANAGE_PROGRAMS say which organization a Stripe customer is; linking a
     linked customer again moves it (events already recorded stay where they are)."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    await PROGRAM_MANAGER.enforce(actor)
     customer = clean_customer_id(stripe_customer_id)
     if not await Organization.filter(id=organization_id).exists():
         raise NotFound()

@@ -41,22 +41,23 @@ from partner_portal.models.enums import CommissionStatus, LicenseStatus
 from partner_portal.models.organizations import Organization
 from partner_portal.models.partners import PartnerProfile
 from partner_portal.models.tiers import FeatureUsage, PartnerCertification, PartnerTierFigures, Tier, TierAssessment
+from partner_portal.models.tortoise_internals import max_length
 from partner_portal.models.webhooks import WebhookEventType
-from partner_portal.permissions import policy, scoping
+from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor
-from partner_portal.permissions.enums import ApiKeyScope, OperatorPermission, Via
+from partner_portal.permissions.enums import Via
 from partner_portal.permissions.errors import NotFound
+from partner_portal.permissions.requirements import BILLING_WRITER, PROGRAM_MANAGER, TIER_READER
 from partner_portal.resolvers import audit, webhooks
 from partner_portal.resolvers.billing import once
-from partner_portal.resolvers.catalog import MissingExchangeRate, conversion_rate, minor_exact, round_minor
+from partner_portal.resolvers.catalog import MissingExchangeRate, conversion_rate
 from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.commissions import RULE_FIELDS
 from partner_portal.resolvers.errors import BadArgument, UserErrorCode, fail
-from partner_portal.resolvers.identity import clean_name
-from partner_portal.resolvers.money import to_minor
+from partner_portal.resolvers.money import minor_exact, round_minor, to_minor
 from partner_portal.resolvers.pagination import Page, paginate
-from partner_portal.resolvers.partners import readable_partner
 from partner_portal.resolvers.sql import query_dicts
+from partner_portal.resolvers.validation import clean_name
 from partner_portal.settings import Settings
 
 logger = logging.getLogger("partner_portal.tiers")
@@ -70,7 +71,7 @@ ASSESSMENT_FIELDS = ("id", "partner_id", "partner__name", "period", "evaluated_a
                      "tier", "previous_tier", "changed")
 FEATURE_USAGE_KIND = "FEATURE_USAGE"
 MAX_FEATURES = 100
-MAX_FEATURE_LENGTH = FeatureUsage._meta.fields_map["feature"].max_length
+MAX_FEATURE_LENGTH = max_length(FeatureUsage, "feature")
 MAX_MEDIAN_FEATURES = 1000
 
 
@@ -93,7 +94,7 @@ def _clean_tier_values(settings: Settings, changes: dict[str, Any]) -> dict[str,
     (amount, currency), required_certification, min_median_features, active)."""
     values: dict[str, Any] = {}
     if "name" in changes:
-        values["name"] = clean_name(changes["name"] or "", "name", limit=Tier._meta.fields_map["name"].max_length)
+        values["name"] = clean_name(changes["name"] or "", "name", limit=max_length(Tier, "name"))
     if "rank" in changes:
         if changes["rank"] is None or changes["rank"] < 1:
             raise fail("rank", UserErrorCode.INVALID_VALUE, "A rank is a whole number from 1 (higher is better).")
@@ -126,7 +127,7 @@ async def _check_unique(values: dict[str, Any], tier_id: int | None) -> None:
 
 async def create_tier(actor: Actor, settings: Settings, **changes: Any) -> dict[str, Any]:
     """Operators with MANAGE_PROGRAMS. The name is fixed once created: commission rules match it."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    await PROGRAM_MANAGER.enforce(actor)
     values = _clean_tier_values(settings, {"min_sold_mrr": None, "min_managed_mrr": None, **changes})
     if "name" not in values or "rank" not in values:
         raise fail("name" if "name" not in values else "rank", UserErrorCode.REQUIRED, "A tier needs a name and a rank.")
@@ -137,14 +138,14 @@ async def create_tier(actor: Actor, settings: Settings, **changes: Any) -> dict[
             await audit.record(actor, "tier.create", "Tier", tier.id, changes={k: str(v) for k, v in values.items()})
     except IntegrityError as error:  # a concurrent create took the name or the rank
         raise fail("rank", UserErrorCode.INVALID_VALUE, "Another tier has this name or rank.") from error
-    return (await with_benefits([await get_tier_row(tier.id)]))[0]
+    return (await with_benefits([await _tier_row(tier.id)]))[0]
 
 
 async def update_tier(actor: Actor, settings: Settings, tier_id: int, **changes: Any) -> dict[str, Any]:
     """Operators with MANAGE_PROGRAMS: rank, thresholds, criteria, `active` (deactivate or reactivate).
 
     Partners keep a deactivated tier until the next evaluation (it no longer qualifies anyone)."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    await PROGRAM_MANAGER.enforce(actor)
     values = _clean_tier_values(settings, changes)
     try:
         async with in_transaction():
@@ -159,17 +160,19 @@ async def update_tier(actor: Actor, settings: Settings, tier_id: int, **changes:
                     k: {"from": str(v["from"]), "to": str(v["to"])} for k, v in diff.items()})
     except IntegrityError as error:
         raise fail("rank", UserErrorCode.INVALID_VALUE, "Another tier has this rank.") from error
-    return (await with_benefits([await get_tier_row(tier_id)]))[0]
+    return (await with_benefits([await _tier_row(tier_id)]))[0]
 
 
-async def get_tier_row(tier_id: int) -> dict[str, Any] | None:
+async def _tier_row(tier_id: int) -> dict[str, Any] | None:
     return await Tier.filter(id=tier_id).first().values(*TIER_FIELDS)
 
 
 async def list_tiers(actor: Actor, *, include_inactive: bool, first: int | None, after: str | None) -> Page:
     """Operators with MANAGE_PROGRAMS; by rank, lowest first, each with its benefits."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
-    queryset = Tier.all() if include_inactive else Tier.filter(active=True)
+    await PROGRAM_MANAGER.enforce(actor)
+    queryset = await scoping.visible_tiers(actor)
+    if not include_inactive:
+        queryset = queryset.filter(active=True)
     page = await paginate(queryset, fields=TIER_FIELDS, first=first, after=after, order=("rank",))
     page.rows = await with_benefits(page.rows)
     return page
@@ -206,8 +209,8 @@ async def record_certification(
 ) -> dict[str, Any]:
     """Operators with MANAGE_PROGRAMS. Names compare without regard to case; recording one again
     replaces its validity."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
-    clean = clean_name(name, "name", limit=PartnerCertification._meta.fields_map["name"].max_length)
+    await PROGRAM_MANAGER.enforce(actor)
+    clean = clean_name(name, "name", limit=max_length(PartnerCertification, "name"))
     await _partner_exists(partner_id)
     async with in_transaction():
         existing = await _certification(partner_id, clean)
@@ -224,7 +227,7 @@ async def record_certification(
 
 async def withdraw_certification(actor: Actor, partner_id: int, *, name: str) -> dict[str, Any]:
     """Operators with MANAGE_PROGRAMS; an unknown certification is NOT_FOUND. Returns what was withdrawn."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    await PROGRAM_MANAGER.enforce(actor)
     await _partner_exists(partner_id)
     async with in_transaction():
         existing = await _certification(partner_id, " ".join(name.split()))
@@ -269,7 +272,7 @@ async def record_feature_usage(
 ) -> dict[str, Any]:
     """Integrators (API keys with billing:write) report the features a customer used; taken once per
     external id (the same id with other content is a CONFLICT), like the billing events."""
-    policy.require_scope(actor, ApiKeyScope.BILLING_WRITE)
+    await BILLING_WRITER.enforce(actor)
     clean = clean_features(features)
     moment = used_at or now()
     moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
@@ -561,7 +564,7 @@ class TierStatus:
 async def partner_tier(actor: Actor, settings: Settings, partner_id: int | None) -> TierStatus:
     """Where a partner stands: its tier with benefits, the figures behind it, and what it misses,
     by the latest daily figures and its certifications today, for each tier and for the next one."""
-    profile = await readable_partner(actor, partner_id, OperatorPermission.MANAGE_PROGRAMS)
+    profile = await TIER_READER.enforce(actor, partner_id)
     partner, tier_name = profile["organization_id"], profile["tier"]
     tiers = await with_benefits(
         await Tier.filter(Q(active=True) | Q(name=tier_name or "")).order_by("rank").values(*TIER_FIELDS), partner)
@@ -588,7 +591,7 @@ async def list_assessments(
 ) -> Page:
     """Newest first. Operators with MANAGE_PROGRAMS: every partner's (or one's); partners their own
     (through `partner_tier`, which authorizes them first)."""
-    await policy.require_operator(actor, OperatorPermission.MANAGE_PROGRAMS)
+    await PROGRAM_MANAGER.enforce(actor)
     return await assessments_of(actor, partner_id, period=period, changed_only=changed_only, first=first,
                                 after=after)
 

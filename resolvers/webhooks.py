@@ -44,9 +44,10 @@ from partner_portal.integrations.webhook_http import (
 )
 from partner_portal.models.outbox import OutboxKind, OutboxMessage, OutboxStatus
 from partner_portal.models.webhooks import WebhookDelivery, WebhookEvent, WebhookEventType, WebhookSubscription
-from partner_portal.permissions import policy, scoping
+from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor
 from partner_portal.permissions.errors import NotFound
+from partner_portal.permissions.requirements import WEBHOOK_MANAGER
 from partner_portal.resolvers import audit
 from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.errors import UserErrorCode, fail
@@ -139,7 +140,7 @@ async def publish_many(event_type: WebhookEventType, items: Iterable[dict[str, A
     moment = now()
     for data in (await items()) if callable(items) else items:
         event = await WebhookEvent.create(
-            id=f"evt_{secrets.token_hex(12)}", type=event_type.value, data=data, created_at=moment
+            id=f"evt_{secrets.token_hex(12)}", type=event_type, data=data, created_at=moment
         )
         for subscription_id, url in wanted:
             await _queue_delivery(subscription_id, url, event.id, event_type.value, moment)
@@ -148,8 +149,8 @@ async def publish_many(event_type: WebhookEventType, items: Iterable[dict[str, A
 async def _queue_delivery(subscription_id: int, url: str, event_id: str, event_type: str, moment: datetime,
                           redelivery_of: int | None = None) -> int:
     message = await OutboxMessage.create(
-        kind=OutboxKind.WEBHOOK.value, payload={"to": url, "subject": event_type, "event_id": event_id},
-        status=OutboxStatus.PENDING.value, attempts=0, next_attempt_at=moment, created_at=moment,
+        kind=OutboxKind.WEBHOOK, payload={"to": url, "subject": event_type, "event_id": event_id},
+        status=OutboxStatus.PENDING, attempts=0, next_attempt_at=moment, created_at=moment,
     )
     delivery = await WebhookDelivery.create(
         subscription_id=subscription_id, event_id=event_id, message_id=message.id, redelivery_of_id=redelivery_of,
@@ -211,7 +212,7 @@ async def create_subscription(
     actor: Actor, settings: Settings, *, url: str, event_types: Iterable[WebhookEventType], description: str | None
 ) -> tuple[dict[str, Any], str]:
     """The new subscription and its signing secret (shown this once)."""
-    await policy.require_webhook_manager(actor)
+    await WEBHOOK_MANAGER.enforce(actor)
     clean = await clean_url(settings, url)
     types = clean_event_types(event_types)
     text = clean_description(description)
@@ -234,7 +235,7 @@ async def update_subscription(
     rotate_secret: bool,
 ) -> tuple[dict[str, Any], str | None]:
     """Change what is given; `rotate_secret` makes (and returns, once) a new secret at once."""
-    await policy.require_webhook_manager(actor)
+    await WEBHOOK_MANAGER.enforce(actor)
     before = await get_subscription(actor, subscription_id)
     if before is None:
         raise NotFound()
@@ -262,20 +263,20 @@ async def update_subscription(
 
 async def delete_subscription(actor: Actor, subscription_id: int) -> None:
     """Deletes the subscription with its delivery log; its pending deliveries are never sent."""
-    await policy.require_webhook_manager(actor)
+    await WEBHOOK_MANAGER.enforce(actor)
     if await get_subscription(actor, subscription_id) is None:
         raise NotFound()
     async with in_transaction():
         messages = Subquery(WebhookDelivery.filter(subscription_id=subscription_id).values("message_id"))
-        await OutboxMessage.filter(id__in=messages, status=OutboxStatus.PENDING.value).update(
-            status=OutboxStatus.FAILED.value, last_error="The subscription was deleted."
+        await OutboxMessage.filter(id__in=messages, status=OutboxStatus.PENDING).update(
+            status=OutboxStatus.FAILED, last_error="The subscription was deleted."
         )
         await WebhookSubscription.filter(id=subscription_id).delete()
         await audit.record(actor, "webhook_subscription.delete", "WebhookSubscription", subscription_id)
 
 
 async def list_subscriptions(actor: Actor, *, first: int | None, after: str | None) -> Page:
-    await policy.require_webhook_manager(actor)
+    await WEBHOOK_MANAGER.enforce(actor)
     queryset = await scoping.visible_webhook_subscriptions(actor)
     return await paginate(queryset, fields=SUBSCRIPTION_FIELDS, first=first, after=after, order=("-id",))
 
@@ -292,12 +293,12 @@ async def list_deliveries(
     actor: Actor, *, subscription_id: int, status: OutboxStatus | None, first: int | None, after: str | None
 ) -> Page:
     """A subscription's deliveries, newest first, with their attempts (one query per page)."""
-    await policy.require_webhook_manager(actor)
+    await WEBHOOK_MANAGER.enforce(actor)
     if await get_subscription(actor, subscription_id) is None:
         raise NotFound()
     queryset = (await scoping.visible_webhook_deliveries(actor)).filter(subscription_id=subscription_id)
     if status is not None:
-        queryset = queryset.filter(message__status=OutboxStatus(status).value)
+        queryset = queryset.filter(message__status=status)
     return await paginate(queryset, fields=DELIVERY_FIELDS, first=first, after=after, order=("-id",))
 
 
@@ -308,7 +309,7 @@ async def get_delivery(actor: Actor, delivery_id: int) -> dict[str, Any] | None:
 
 async def redeliver(actor: Actor, delivery_id: int) -> dict[str, Any]:
     """A new delivery of the same event to the same subscription, due at once."""
-    await policy.require_webhook_manager(actor)
+    await WEBHOOK_MANAGER.enforce(actor)
     async with in_transaction():
         visible = await scoping.visible_webhook_deliveries(actor)
         original = await visible.filter(id=delivery_id).first().values(

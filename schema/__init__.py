@@ -20,15 +20,18 @@ from strawberry.tools import merge_types
 from partner_portal.resolvers.errors import BadArgument
 from partner_portal.schema.affiliates import AffiliatesMutation, AffiliatesQuery
 from partner_portal.schema.audit import AuditQuery
-from partner_portal.schema.billing import BillingMutation
+from partner_portal.schema.billing import BillingMutation, LicenseMutation, StripeCustomerMutation
+from partner_portal.schema.catalog import CatalogMutation, CatalogQuery
 from partner_portal.schema.customers import CustomersMutation, CustomersQuery
 from partner_portal.schema.codes import CodesMutation, CodesQuery
 from partner_portal.schema.coupons import CouponsMutation, CouponsQuery
 from partner_portal.schema.commissions import CommissionsMutation, CommissionsQuery
 from partner_portal.schema.common import Info, Node, fetch_node
-from partner_portal.schema.cost import QueryCost
+from partner_portal.schema.dashboard import DashboardQuery
 from partner_portal.schema.errors import ErrorPresenter
-from partner_portal.schema.limits import LimitedValidationCache, OnePasswordFieldPerOperation, SignInRate, hide_suggestions
+from partner_portal.schema.guards.cost import QueryCost
+from partner_portal.schema.guards.limits import LimitedValidationCache, OnePasswordFieldPerOperation, SignInRate, hide_suggestions
+from partner_portal.schema.guards.text_guard import RefuseUnstorableText
 from partner_portal.schema.identity import IdentityMutation, IdentityQuery
 from partner_portal.schema.invitations import InvitationsMutation, InvitationsQuery
 from partner_portal.schema.organizations import OrganizationsMutation, OrganizationsQuery
@@ -36,8 +39,6 @@ from partner_portal.schema.outbox import OutboxQuery
 from partner_portal.schema.partners import PartnersMutation, PartnersQuery
 from partner_portal.schema.payouts import PayoutsMutation, PayoutsQuery
 from partner_portal.schema.reports import ReportsQuery
-from partner_portal.schema.stripe import StripeMutation
-from partner_portal.schema.text_guard import RefuseUnstorableText
 from partner_portal.schema.tiers import TiersMutation, TiersQuery
 from partner_portal.schema.webhooks import WebhooksMutation, WebhooksQuery
 from partner_portal.settings import Settings
@@ -64,15 +65,15 @@ class NodeQuery:
 
 Query = merge_types(
     "Query",
-    (NodeQuery, IdentityQuery, OrganizationsQuery, PartnersQuery, CustomersQuery, InvitationsQuery,
-     CommissionsQuery, PayoutsQuery, AuditQuery, OutboxQuery, CodesQuery, AffiliatesQuery,
+    (NodeQuery, IdentityQuery, OrganizationsQuery, PartnersQuery, DashboardQuery, CustomersQuery, InvitationsQuery,
+     CatalogQuery, CommissionsQuery, PayoutsQuery, AuditQuery, OutboxQuery, CodesQuery, AffiliatesQuery,
      CouponsQuery, ReportsQuery, WebhooksQuery, TiersQuery),
 )
 Mutation = merge_types(
     "Mutation",
     (IdentityMutation, OrganizationsMutation, PartnersMutation, InvitationsMutation, CustomersMutation,
-     BillingMutation, CommissionsMutation, PayoutsMutation, StripeMutation, CodesMutation, AffiliatesMutation,
-     CouponsMutation, WebhooksMutation, TiersMutation),
+     LicenseMutation, CatalogMutation, CommissionsMutation, BillingMutation, PayoutsMutation, StripeCustomerMutation,
+     CodesMutation, AffiliatesMutation, CouponsMutation, WebhooksMutation, TiersMutation),
 )
 
 

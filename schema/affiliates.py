@@ -8,9 +8,9 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
+from partner_portal.permissions.requirements import AFFILIATE_PORTAL, BILLING_WRITER, PARTNER_PORTAL
 from partner_portal.resolvers import affiliates
 from partner_portal.resolvers.affiliates import MAX_LINKS_PER_PARTNER, MAX_REPORT_DAYS
-from partner_portal.schema.billing import Money
 from partner_portal.schema.common import (
     After,
     Connection,
@@ -18,30 +18,29 @@ from partner_portal.schema.common import (
     Info,
     Node,
     NodeID,
-    UserError,
+    Payload,
     connection,
     decode_id,
     global_id,
     node_type,
     run_mutation,
 )
-from partner_portal.schema.cost import bounded_list
+from partner_portal.schema.guards.cost import bounded_list
+from partner_portal.schema.money import Money
 from partner_portal.schema.partners import PartnerId, partner_id_of
+from partner_portal.schema.requires import Requires
+from partner_portal.schema.rows import RowType, row_type
 
 
+@row_type(affiliates.LINK_FIELDS)
 @strawberry.type(description="A partner's affiliate link: `PUBLIC_URL/r/{code}` records a click and redirects.")
-class AffiliateLink(Node):
+class AffiliateLink(Node, RowType):
     id: NodeID[int]
     code: str = strawberry.field(description="The short public code (lower case), the end of `/r/{code}`.")
     campaign: str | None = strawberry.field(description="The partner's name for the campaign, if any.")
     landing_url: str = strawberry.field(description="Where a click lands, on one of the vendor's allowed hosts.")
     active: bool = strawberry.field(description="Disabled links redirect to the default landing page, unattributed.")
     created_at: datetime = strawberry.field(description="When the link was created.")
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> AffiliateLink:
-        return cls(id=row["id"], code=row["code"], campaign=row["campaign"], landing_url=row["landing_url"],
-                   active=row["active"], created_at=row["created_at"])
 
 
 @node_type("AffiliateLink")
@@ -105,10 +104,9 @@ class UpdateAffiliateLinkInput:
     active: bool | None = strawberry.field(default=None, description="false disables the link, true enables it.")
 
 
-@strawberry.type(description="The created or changed link.")
-class AffiliateLinkPayload:
+@strawberry.type(description="The created or changed link. Errors: INVALID_VALUE, LINK_CODE_TAKEN, ...")
+class AffiliateLinkPayload(Payload):
     link: AffiliateLink | None = strawberry.field(default=None, description="The link.")
-    errors: list[UserError] = strawberry.field(description="What was wrong (INVALID_VALUE, LINK_CODE_TAKEN, ...).")
 
 
 @strawberry.input(description="Attribute an organization to an affiliate link (API key with billing:write). "
@@ -120,26 +118,27 @@ class AttributeSignupInput:
     code: str | None = strawberry.field(default=None, description="A link code, when there is no cookie.")
 
 
-@strawberry.type(description="The referral created, if any.")
-class AttributeSignupPayload:
+@strawberry.type(description="The referral created, if any. Errors: INVALID_TOKEN, ATTRIBUTION_EXPIRED, "
+                              "SELF_REFERRAL, ALREADY_REFERRED, ...")
+class AttributeSignupPayload(Payload):
     attributed: bool = strawberry.field(default=False, description="An AFFILIATE referral was created.")
     partner_id: GlobalID | None = strawberry.field(default=None, description="The referring partner organization.")
     link_code: str | None = strawberry.field(default=None, description="The link's code.")
-    errors: list[UserError] = strawberry.field(
-        description="What was wrong (INVALID_TOKEN, ATTRIBUTION_EXPIRED, SELF_REFERRAL, ALREADY_REFERRED, ...).")
 
 
 @strawberry.type
 class AffiliatesQuery:
-    @strawberry.field(description="The partner's affiliate links, newest first (MANAGE_PARTNER_PORTAL).")
+    @strawberry.field(description="The partner's affiliate links, newest first.",
+                      extensions=[Requires(PARTNER_PORTAL, "partner_id")])
     async def affiliate_links(self, info: Info, partner_id: PartnerId = None, first: First = None,
                               after: After = None) -> Connection[AffiliateLink]:
         page = await affiliates.list_links(info.context.actor, partner_id=partner_id_of(partner_id), first=first,
                                            after=after)
         return connection(page, AffiliateLink.from_row)
 
-    @strawberry.field(description="Clicks, signups, paying customers and commission per link, in total and by day "
-                                  "(MANAGE_PARTNER_PORTAL). A fixed number of grouped SQL queries.")
+    @strawberry.field(description="Clicks, signups, paying customers and commission per link, in total and by day. "
+                                  "A fixed number of grouped SQL queries.",
+                      extensions=[Requires(PARTNER_PORTAL, "partner_id")])
     async def affiliate_report(
         self, info: Info,
         from_: Annotated[date, strawberry.argument(name="from", description="First day of the series (UTC).")],
@@ -159,23 +158,26 @@ class AffiliatesQuery:
 
 @strawberry.type
 class AffiliatesMutation:
-    @strawberry.mutation(description="Create an affiliate link (MANAGE_PARTNER_PORTAL, AFFILIATE program).")
+    @strawberry.mutation(description="Create an affiliate link.",
+                         extensions=[Requires(AFFILIATE_PORTAL, "input.partner_id")])
     async def create_affiliate_link(self, info: Info, input: CreateAffiliateLinkInput) -> AffiliateLinkPayload:
         ctx = info.context
         change = affiliates.create_link(ctx.actor, ctx.settings, partner_id=partner_id_of(input.partner_id),
                                         code=input.code, campaign=input.campaign, landing_url=input.landing_url)
-        return await run_mutation(AffiliateLinkPayload, change, lambda row: {"link": AffiliateLink.from_row(row)})
+        return await run_mutation(AffiliateLinkPayload, change, link=AffiliateLink.from_row)
 
-    @strawberry.mutation(description="Change or disable an affiliate link (MANAGE_PARTNER_PORTAL).")
+    @strawberry.mutation(description="Change or disable an affiliate link.",
+                         extensions=[Requires(PARTNER_PORTAL, checked_on="the link's partner")])
     async def update_affiliate_link(self, info: Info, input: UpdateAffiliateLinkInput) -> AffiliateLinkPayload:
         ctx = info.context
         change = affiliates.update_link(ctx.actor, ctx.settings, decode_id(input.link_id, "AffiliateLink"),
                                         campaign=input.campaign, landing_url=input.landing_url, active=input.active,
                                         unset=strawberry.UNSET)
-        return await run_mutation(AffiliateLinkPayload, change, lambda row: {"link": AffiliateLink.from_row(row)})
+        return await run_mutation(AffiliateLinkPayload, change, link=AffiliateLink.from_row)
 
-    @strawberry.mutation(description="Attribute a signup to an affiliate link (integrators: API key with "
-                                     "billing:write). First referral wins; self-referrals are refused.")
+    @strawberry.mutation(description="Attribute a signup to an affiliate link. First referral wins; self-referrals "
+                                     "are refused.",
+                         extensions=[Requires(BILLING_WRITER)])
     async def attribute_signup(self, info: Info, input: AttributeSignupInput) -> AttributeSignupPayload:
         ctx = info.context
         change = affiliates.attribute_signup(ctx.actor, ctx.settings,

@@ -10,10 +10,13 @@ from strawberry.relay import GlobalID
 from strawberry.scalars import JSON
 
 from partner_portal.permissions.enums import Via
+from partner_portal.permissions.requirements import AUDIT_READER
 from partner_portal.resolvers import audit
 from partner_portal.schema.common import After, Connection, First, Info, Node, NodeID, connection, decode_id, describe_enum, global_id, node_type
 from partner_portal.schema.identity import User
 from partner_portal.schema.organizations import Organization
+from partner_portal.schema.requires import Requires
+from partner_portal.schema.rows import RowType, row_type
 
 describe_enum(
     Via,
@@ -29,8 +32,9 @@ describe_enum(
 )
 
 
+@row_type(audit.AUDIT_FIELDS, target_id=lambda row: global_id(row["target_type"], row["target_id"]))
 @strawberry.type(description="One recorded change: who, for which organization, through what, did what, when.")
-class AuditEvent(Node):
+class AuditEvent(Node, RowType):
     id: NodeID[int]
     via: Via = strawberry.field(description="How the actor signed in.")
     action: str = strawberry.field(description="What was done, as `domain.verb` (e.g. `organization.update`).")
@@ -39,15 +43,6 @@ class AuditEvent(Node):
     created_at: datetime = strawberry.field(description="When it happened.")
     _organization_id: strawberry.Private[int | None]
     _actor_user_id: strawberry.Private[int | None]
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> AuditEvent:
-        return cls(
-            id=row["id"], via=Via(row["via"]), action=row["action"],
-            target_id=global_id(row["target_type"], row["target_id"]), changes=row["changes"],
-            created_at=row["created_at"], _organization_id=row["organization_id"],
-            _actor_user_id=row["actor_user_id"],
-        )
 
     @strawberry.field(description="The organization the change belongs to, when visible.")
     async def organization(self, info: Info) -> Organization | None:
@@ -73,9 +68,9 @@ async def _fetch_event(context: Any, pk: int) -> AuditEvent | None:
 @strawberry.type
 class AuditQuery:
     @strawberry.field(
-        description="The audit log, newest first: administrators see their organizations', operators and "
-        "`reports:read` keys every event."
-    )
+        description="The audit log, newest first."
+    ,
+                      extensions=[Requires(AUDIT_READER, "organization_id")])
     async def audit_events(
         self,
         info: Info,

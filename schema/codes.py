@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 from strawberry.relay import GlobalID
 
+from partner_portal.permissions.requirements import BILLING_WRITER, EXPERT_PORTAL
 from partner_portal.resolvers import codes
-from partner_portal.schema.billing import Money
-from partner_portal.schema.commissions import Plan
-from partner_portal.schema.common import Info, UserError, decode_id, global_id, run_mutation
+from partner_portal.resolvers.money import percent
+from partner_portal.schema.catalog import Plan
+from partner_portal.schema.common import Info, Payload, decode_id, run_mutation
+from partner_portal.schema.money import Money
 from partner_portal.schema.partners import PartnerId, partner_id_of
+from partner_portal.schema.requires import Requires
+from partner_portal.schema.rows import IdOf, RowType, row_type
 
 
 @strawberry.type(description="How the partner's code did: redemptions, paying customers, commission earned.")
@@ -27,8 +31,10 @@ class ExpertCodeFigures:
     )
 
 
+@row_type(codes.CODE_FIELDS, percent_off=lambda row: percent(row["percent_bp"]),
+          applies_to_all_plans=lambda row: not row["plan_ids"], _plan_ids=lambda row: list(row["plan_ids"] or []))
 @strawberry.type(description="The personal discount code of a partner in the EXPERT program.")
-class ExpertCode:
+class ExpertCode(RowType):
     code: str = strawberry.field(description="What customers type at checkout.")
     percent_off: Decimal = strawberry.field(description="The one-time discount in percent (10.00).")
     applies_to_all_plans: bool = strawberry.field(description="The code applies to every plan.")
@@ -37,12 +43,6 @@ class ExpertCode:
     _id: strawberry.Private[int]
     _partner_id: strawberry.Private[int]
     _plan_ids: strawberry.Private[list[int]]
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ExpertCode:
-        return cls(code=row["code"], percent_off=codes.percent(row["percent_bp"]),
-                   applies_to_all_plans=not row["plan_ids"], active=row["active"], created_at=row["created_at"],
-                   _id=row["id"], _partner_id=row["partner_id"], _plan_ids=list(row["plan_ids"] or []))
 
     @strawberry.field(description="The plans the code applies to.")
     async def plans(self) -> list[Plan]:
@@ -70,8 +70,10 @@ class DiscountCodeCheck:
         return [Plan.from_row(row) for row in await codes.plans_of_code(self._plan_ids)]
 
 
+@row_type(codes.REDEMPTION_FIELDS, id=IdOf("DiscountRedemption", "id"), code="code__code",
+          organization_id=IdOf("Organization", "customer_id"), percent_off=lambda row: percent(row["percent_bp"]))
 @strawberry.type(description="A customer organization's use of a discount code (one per customer).")
-class DiscountRedemption:
+class DiscountRedemption(RowType):
     id: GlobalID = strawberry.field(description="The redemption's global id.")
     code: str = strawberry.field(description="The code redeemed.")
     organization_id: GlobalID = strawberry.field(description="The customer organization.")
@@ -83,13 +85,6 @@ class DiscountRedemption:
     )
     created_at: datetime = strawberry.field(description="When it was redeemed.")
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> DiscountRedemption:
-        return cls(id=global_id("DiscountRedemption", row["id"]), code=row["code__code"],
-                   organization_id=global_id("Organization", row["customer_id"]),
-                   percent_off=codes.percent(row["percent_bp"]), external_id=row["external_id"],
-                   attributed=row["attributed"], created_at=row["created_at"])
-
 
 @strawberry.input(description="Redeem a discount code for a customer at checkout (API keys with billing:write).")
 class RedeemDiscountCodeInput:
@@ -98,39 +93,41 @@ class RedeemDiscountCodeInput:
     external_id: str | None = strawberry.field(default=None, description="The checkout's order or payment reference.")
 
 
-@strawberry.type(description="The redemption; a customer that redeemed before gets its first redemption back.")
-class RedeemDiscountCodePayload:
+@strawberry.type(description="The redemption; a customer that redeemed before gets its first redemption back. "
+                              "An unusable code is an INVALID_VALUE error.")
+class RedeemDiscountCodePayload(Payload):
     redemption: DiscountRedemption | None = strawberry.field(default=None, description="The redemption.")
     already_redeemed: bool = strawberry.field(
         default=False, description="The customer had redeemed a code before: this is that first redemption."
     )
-    errors: list[UserError] = strawberry.field(description="What was wrong (INVALID_VALUE for an unusable code).")
 
 
 @strawberry.type
 class CodesQuery:
-    @strawberry.field(description="The partner's personal discount code, made on first view (MANAGE_PARTNER_PORTAL, "
-                                  "EXPERT program).")
+    @strawberry.field(description="The partner's personal discount code, made on first view.",
+                      extensions=[Requires(EXPERT_PORTAL, "partner_id")])
     async def expert_code(self, info: Info, partner_id: PartnerId = None) -> ExpertCode:
         ctx = info.context
         return ExpertCode.from_row(await codes.expert_code(ctx.actor, ctx.settings, partner_id_of(partner_id)))
 
-    @strawberry.field(description="Check a discount code at checkout (API keys with billing:write; rate limited per "
-                                  "client: THROTTLED with when to retry).")
+    @strawberry.field(description="Check a discount code at checkout (rate limited per client: THROTTLED with when "
+                                  "to retry).",
+                      extensions=[Requires(BILLING_WRITER)])
     async def discount_code(
         self, info: Info, code: Annotated[str, strawberry.argument(description="The code as typed.")]
     ) -> DiscountCodeCheck:
         row = await codes.check_code(info.context.actor, info.context.throttle_lookup, code)
         if row is None:
             return DiscountCodeCheck(valid=False, percent_off=None, applies_to_all_plans=None, _plan_ids=None)
-        return DiscountCodeCheck(valid=True, percent_off=codes.percent(row["percent_bp"]),
+        return DiscountCodeCheck(valid=True, percent_off=percent(row["percent_bp"]),
                                  applies_to_all_plans=not row["plan_ids"], _plan_ids=list(row["plan_ids"] or []))
 
 
 @strawberry.type
 class CodesMutation:
-    @strawberry.mutation(description="Redeem a discount code for a customer (billing:write; rate limited per client); "
-                                     "idempotent per customer.")
+    @strawberry.mutation(description="Redeem a discount code for a customer (rate limited per client); idempotent "
+                                     "per customer.",
+                         extensions=[Requires(BILLING_WRITER)])
     async def redeem_discount_code(self, info: Info, input: RedeemDiscountCodeInput) -> RedeemDiscountCodePayload:
         ctx = info.context
         change = codes.redeem_code(ctx.actor, ctx.throttle_lookup, raw=input.code,

@@ -10,10 +10,11 @@ from typing import Annotated, Any, Generic, TypeVar
 import strawberry
 from strawberry import relay
 from strawberry.relay import GlobalID, GlobalIDValueError
+from strawberry.relay import NodeID as NodeID  # for the schema modules (an alias assignment is no generic type to mypy)
 
 from partner_portal.permissions.errors import NotFound
 from partner_portal.resolvers.context import RequestContext
-from partner_portal.resolvers.errors import UserErrorCode as _UserErrorCode
+from partner_portal.resolvers.errors import UserErrorCode
 from partner_portal.resolvers.errors import BadArgument, UserInputError
 from partner_portal.resolvers.keys import primary_key_in
 from partner_portal.resolvers.pagination import Page
@@ -34,8 +35,8 @@ def describe_enum(cls: type[E], description: str, values: Mapping[str, str]) -> 
     return cls
 
 
-UserErrorCode = describe_enum(
-    _UserErrorCode,
+describe_enum(
+    UserErrorCode,
     "Why a mutation's input or the state it met did not allow the change.",
     {
         "INVALID_VALUE": "The value is not acceptable for this field.",
@@ -88,6 +89,16 @@ class UserError:
     message: str = strawberry.field(description="A human-readable explanation.")
 
 
+@strawberry.type(description="What a mutation returns: the changed object, or the errors that kept it from changing.")
+class Payload:
+    """The base of every mutation's payload, which adds the changed object(s) as fields defaulting to null."""
+
+    errors: list[UserError] = strawberry.field(
+        description="Why the change was not made, each problem with the input field at fault (if any), a code "
+                    "and a message; empty when it was made."
+    )
+
+
 def user_errors(error: UserInputError) -> list[UserError]:
     return [UserError(field=_camel(p.field), code=p.code, message=p.message) for p in error.problems]
 
@@ -100,16 +111,18 @@ def _camel(field: str | None) -> str | None:
 
 
 async def run_mutation(
-    payload: Callable[..., Any], change: Awaitable[Any], build: Callable[[Any], dict | Awaitable[dict]]
+    payload: Callable[..., Any], change: Awaitable[Any],
+    build: Callable[[Any], dict | Awaitable[dict]] | None = None, **convert: Callable[[Any], Any],
 ) -> Any:
     """Run a resolver; on `UserInputError` return the payload with `errors` and nothing else.
 
-    `build` turns the resolver's result into the payload's fields (it may be async)."""
+    The payload's fields are `build(result)` (it may be async) or, for each keyword, what its function makes
+    of the result: `run_mutation(PayoutPayload, change, payout=Payout.from_row)`."""
     try:
         result = await change
     except UserInputError as error:
         return payload(errors=user_errors(error))
-    fields = build(result)
+    fields = build(result) if build is not None else {name: make(result) for name, make in convert.items()}
     if inspect.isawaitable(fields):
         fields = await fields
     return payload(errors=[], **fields)
@@ -230,4 +243,3 @@ After = Annotated[
     str | None, strawberry.argument(description="Continue after this cursor (a `pageInfo.endCursor`).")
 ]
 Node = relay.Node
-NodeID = relay.NodeID

@@ -11,25 +11,30 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
+from partner_portal.permissions.requirements import LICENSE_ORDERER, PROGRAM_MANAGER, RESELLER_PORTAL, RESELLER_READER
 from partner_portal.resolvers import billing, coupons
 from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.coupons import MAX_COUPONS_PER_ORDER
-from partner_portal.schema.billing import License, Money
-from partner_portal.schema.commissions import Plan
+from partner_portal.resolvers.money import percent
+from partner_portal.schema.billing import License
+from partner_portal.schema.catalog import Plan
 from partner_portal.schema.common import (
     After,
     Connection,
     First,
     Info,
-    UserError,
+    Payload,
     connection,
     decode_id,
     describe_enum,
     global_id,
     run_mutation,
 )
-from partner_portal.schema.cost import bounded_list
+from partner_portal.schema.guards.cost import bounded_list
+from partner_portal.schema.money import Money
 from partner_portal.schema.partners import PartnerId, partner_id_of
+from partner_portal.schema.requires import Requires
+from partner_portal.schema.rows import IdOf, RowType, row_type
 
 
 class CouponStatus(enum.StrEnum):
@@ -68,17 +73,14 @@ class ResellerPriceTable:
     rows: list[PriceTableRow] = strawberry.field(description="One row per plan and currency.")
 
 
+@row_type(coupons.INVOICE_FIELDS, id=IdOf("CouponInvoice", "id"),
+          amount=lambda row: Money.of(row["amount"], row["currency"]))
 @strawberry.type(description="The invoice of a coupon order, issued when the order was placed.")
-class CouponInvoice:
+class CouponInvoice(RowType):
     id: GlobalID = strawberry.field(description="The invoice's global id.")
     number: str = strawberry.field(description="The invoice number.")
     amount: Money = strawberry.field(description="Wholesale price x coupons x months.")
     issued_at: datetime = strawberry.field(description="When it was issued.")
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> CouponInvoice:
-        return cls(id=global_id("CouponInvoice", row["id"]), number=row["number"],
-                   amount=Money.of(row["amount"], row["currency"]), issued_at=row["issued_at"])
 
 
 @strawberry.type(description="A coupon: a code a customer organization redeems once for a plan and months.")
@@ -127,7 +129,7 @@ class CouponOrder:
             plan=Plan.from_row({"id": row["plan_id"], "code": row["plan__code"], "name": row["plan__name"],
                                 "prices": row["plan__prices"]}),
             count=row["count"], months=row["months"], list_price=Money.of(row["list_unit_amount"], currency),
-            discount=coupons.percent(row["discount_bp"]),
+            discount=percent(row["discount_bp"]),
             wholesale_price=Money.of(row["wholesale_unit_amount"], currency),
             total=Money.of(row["total_amount"], currency), created_at=row["created_at"],
             invoice=CouponInvoice.from_row(invoice) if invoice else None,
@@ -151,10 +153,9 @@ class CreateCouponsInput:
 
 
 @strawberry.type(description="The order with its invoice and coupons.")
-class CreateCouponsPayload:
+class CreateCouponsPayload(Payload):
     order: CouponOrder | None = strawberry.field(default=None, description="The order and its invoice.")
     coupons: list[Coupon] = bounded_list(MAX_COUPONS_PER_ORDER, "The order's coupons.", default_factory=list)
-    errors: list[UserError] = strawberry.field(description="What was wrong.")
 
 
 @strawberry.input(description="Redeem a coupon for an organization (its administrators or ORDER_LICENSES holders).")
@@ -163,15 +164,13 @@ class RedeemCouponInput:
     code: str = strawberry.field(description="The coupon code as typed (case, spaces and hyphens do not matter).")
 
 
-@strawberry.type(description="The redemption: the organization's license now has the coupon's plan.")
-class RedeemCouponPayload:
+@strawberry.type(description="The redemption: the organization's license now has the coupon's plan. A code that "
+                              "is unknown, used or expired is an INVALID_VALUE error.")
+class RedeemCouponPayload(Payload):
     license: License | None = strawberry.field(default=None, description="The organization's license.")
     plan_code: str | None = strawberry.field(default=None, description="The plan the coupon gave.")
     months: int | None = strawberry.field(default=None, description="The months it gave.")
     paid_until: datetime | None = strawberry.field(default=None, description="The end of the months bought.")
-    errors: list[UserError] = strawberry.field(
-        description="What was wrong (INVALID_VALUE for a code that is unknown, used or expired)."
-    )
 
 
 @strawberry.input(description="Set a reseller's discount level (operators with MANAGE_PROGRAMS).")
@@ -181,10 +180,9 @@ class SetResellerDiscountInput:
 
 
 @strawberry.type(description="The reseller's discount level.")
-class SetResellerDiscountPayload:
+class SetResellerDiscountPayload(Payload):
     partner_id: GlobalID | None = strawberry.field(default=None, description="The reseller organization.")
     discount: Decimal | None = strawberry.field(default=None, description="The discount in percent.")
-    errors: list[UserError] = strawberry.field(description="What was wrong.")
 
 
 async def _orders_with_invoices(page: Any) -> Connection[CouponOrder]:
@@ -210,29 +208,31 @@ async def _redeemed(result: dict[str, Any]) -> dict[str, Any]:
 
 @strawberry.type
 class CouponsQuery:
-    @strawberry.field(description="The reseller's price table (MANAGE_PARTNER_PORTAL, RESELLER program; operators "
-                                  "with MANAGE_PROGRAMS name a reseller).")
+    @strawberry.field(description="The reseller's price table.",
+                      extensions=[Requires(RESELLER_READER, "partner_id")])
     async def reseller_price_table(
         self, info: Info, partner_id: PartnerId = None,
         currency: Annotated[str | None, strawberry.argument(description="Only this currency.")] = None,
     ) -> ResellerPriceTable:
         table = await coupons.price_table(info.context.actor, partner_id_of(partner_id), currency)
         return ResellerPriceTable(
-            partner_id=global_id("Organization", table["partner_id"]), discount=coupons.percent(table["discount_bp"]),
+            partner_id=global_id("Organization", table["partner_id"]), discount=percent(table["discount_bp"]),
             rows=[PriceTableRow(plan=Plan.from_row(r["plan"]), list_price=Money.of(r["list_amount"], r["currency"]),
-                                discount=coupons.percent(r["discount_bp"]),
+                                discount=percent(r["discount_bp"]),
                                 wholesale_price=Money.of(r["wholesale_amount"], r["currency"]),
                                 margin=Money.of(r["margin_amount"], r["currency"])) for r in table["rows"]],
         )
 
-    @strawberry.field(description="The reseller's coupon orders with their invoices, newest first.")
+    @strawberry.field(description="The reseller's coupon orders with their invoices, newest first.",
+                      extensions=[Requires(RESELLER_READER, "partner_id")])
     async def coupon_orders(
         self, info: Info, partner_id: PartnerId = None, first: First = None, after: After = None
     ) -> Connection[CouponOrder]:
         page = await coupons.list_orders(info.context.actor, partner_id_of(partner_id), first=first, after=after)
         return await _orders_with_invoices(page)
 
-    @strawberry.field(description="The reseller's coupons, optionally of one order or in one status.")
+    @strawberry.field(description="The reseller's coupons, optionally of one order or in one status.",
+                      extensions=[Requires(RESELLER_READER, "partner_id")])
     async def coupons(
         self, info: Info, partner_id: PartnerId = None,
         order_id: Annotated[GlobalID | None, strawberry.argument(description="Only this order's.")] = None,
@@ -251,7 +251,8 @@ class CouponsQuery:
 @strawberry.type
 class CouponsMutation:
     @strawberry.mutation(description="Order coupons: the codes and an invoice for wholesale price x count x months, "
-                                     "at once.")
+                                     "at once.",
+                         extensions=[Requires(RESELLER_PORTAL, "input.partner_id")])
     async def create_coupons(self, info: Info, input: CreateCouponsInput) -> CreateCouponsPayload:
         change = coupons.create_coupons(
             info.context.actor, partner_id_of(input.partner_id), plan_id=decode_id(input.plan_id, "Plan"),
@@ -260,7 +261,8 @@ class CouponsMutation:
         return await run_mutation(CreateCouponsPayload, change, _created)
 
     @strawberry.mutation(description="Redeem a coupon for an organization (rate limited per client: THROTTLED with "
-                                     "when to retry); a coupon redeems once.")
+                                     "when to retry); a coupon redeems once.",
+                         extensions=[Requires(LICENSE_ORDERER, "input.organization_id")])
     async def redeem_coupon(self, info: Info, input: RedeemCouponInput) -> RedeemCouponPayload:
         ctx = info.context
         change = coupons.redeem_coupon(ctx.actor, ctx.throttle_lookup,
@@ -268,12 +270,13 @@ class CouponsMutation:
                                        raw=input.code)
         return await run_mutation(RedeemCouponPayload, change, _redeemed)
 
-    @strawberry.mutation(description="Set a reseller's discount level (operators with MANAGE_PROGRAMS).")
+    @strawberry.mutation(description="Set a reseller's discount level.",
+                         extensions=[Requires(PROGRAM_MANAGER)])
     async def set_reseller_discount(self, info: Info, input: SetResellerDiscountInput) -> SetResellerDiscountPayload:
         change = coupons.set_reseller_discount(info.context.actor, decode_id(input.partner_id, "Organization"),
                                                str(input.discount))
         return await run_mutation(
             SetResellerDiscountPayload, change,
             lambda r: {"partner_id": global_id("Organization", r["partner_id"]),
-                       "discount": coupons.percent(r["discount_bp"])},
+                       "discount": percent(r["discount_bp"])},
         )

@@ -11,6 +11,8 @@ from strawberry.relay import GlobalID
 
 from partner_portal.models.enums import LicenseStatus, RelationshipSource
 from partner_portal.permissions.enums import DelegatedPermission
+from partner_portal.permissions.partners import grant_in_force
+from partner_portal.permissions.requirements import CUSTOMER_ADMINISTRATION, SERVICE_PROVIDER_MANAGER, SIGNED_IN
 from partner_portal.resolvers import customers
 from partner_portal.resolvers.customers import CustomerOrder
 from partner_portal.schema.billing import License
@@ -21,7 +23,7 @@ from partner_portal.schema.common import (
     Info,
     Node,
     NodeID,
-    UserError,
+    Payload,
     connection,
     decode_id,
     describe_enum,
@@ -30,6 +32,8 @@ from partner_portal.schema.common import (
 )
 from partner_portal.schema.organizations import Organization
 from partner_portal.schema.partners import PartnerId, partner_id_of
+from partner_portal.schema.requires import Requires
+from partner_portal.schema.rows import RowType, row_type
 
 describe_enum(
     DelegatedPermission,
@@ -87,7 +91,7 @@ class CustomerRelationship(Node):
             id=row["id"], source=RelationshipSource(row["source"]), started_at=row["started_at"],
             ended_at=row["ended_at"],
             grant=DelegatedGrant(
-                permissions=[DelegatedPermission(p) for p in customers.grant_in_force(row)],
+                permissions=[DelegatedPermission(p) for p in grant_in_force(row)],
                 expires_at=row["grant_expires_at"],
             ),
             customer=Organization(
@@ -106,18 +110,14 @@ async def _fetch_relationship(context: Any, pk: int) -> CustomerRelationship | N
     return CustomerRelationship.from_row(row) if row else None
 
 
+@row_type(customers.SESSION_FIELDS)
 @strawberry.type(description="Partner staff acting on a customer organization within the customer's grant.")
-class ManagementSession(Node):
+class ManagementSession(Node, RowType):
     id: NodeID[int]
     started_at: datetime = strawberry.field(description="When it started.")
     last_activity_at: datetime = strawberry.field(description="The last action in it (the idle timeout counts from here).")
     ended_at: datetime | None = strawberry.field(description="When it was ended explicitly or by a partner change.")
     _customer_id: strawberry.Private[int]
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ManagementSession:
-        return cls(id=row["id"], started_at=row["started_at"], last_activity_at=row["last_activity_at"],
-                   ended_at=row["ended_at"], _customer_id=row["customer_id"])
 
     @strawberry.field(description="Open: not ended and active within the idle timeout.")
     def is_open(self, info: Info) -> bool:
@@ -169,9 +169,8 @@ class RevokeDelegatedPermissionsInput:
 
 
 @strawberry.type(description="The customer's service partner after the change (null when none).")
-class ServicePartnerPayload:
+class ServicePartnerPayload(Payload):
     relationship: CustomerRelationship | None = strawberry.field(default=None, description="The current relationship.")
-    errors: list[UserError] = strawberry.field(description="What was wrong.")
 
 
 @strawberry.input(description="Open a management session on a current customer (ADMINISTER_CUSTOMERS).")
@@ -185,17 +184,12 @@ class EndManagementSessionInput:
 
 
 @strawberry.type(description="The management session.")
-class ManagementSessionPayload:
+class ManagementSessionPayload(Payload):
     session: ManagementSession | None = strawberry.field(default=None, description="The session.")
-    errors: list[UserError] = strawberry.field(description="What was wrong.")
 
 
 def _relationship(row: dict[str, Any] | None) -> dict[str, Any]:
     return {"relationship": CustomerRelationship.from_row(row) if row else None}
-
-
-def _session(row: dict[str, Any]) -> dict[str, Any]:
-    return {"session": ManagementSession.from_row(row)}
 
 
 def _organization_id(value: GlobalID) -> int:
@@ -204,7 +198,8 @@ def _organization_id(value: GlobalID) -> int:
 
 @strawberry.type
 class CustomersQuery:
-    @strawberry.field(description="The partner's current customers (ADMINISTER_CUSTOMERS); never referral-only ones.")
+    @strawberry.field(description="The partner's current customers; never referral-only ones.",
+                      extensions=[Requires(CUSTOMER_ADMINISTRATION, "partner_id")])
     async def my_customers(
         self, info: Info, partner_id: PartnerId = None,
         license_status: Annotated[LicenseStatus | None, strawberry.argument(description="Only this license status.")] = None,
@@ -223,20 +218,23 @@ class CustomersQuery:
 
 @strawberry.type
 class CustomersMutation:
-    @strawberry.mutation(description="Choose the organization's service partner by code (administrators and "
-                                     "MANAGE_SERVICE_PROVIDER); a previous partner's relationship ends.")
+    @strawberry.mutation(description="Choose the organization's service partner by code; a previous partner's "
+                                     "relationship ends.",
+                         extensions=[Requires(SERVICE_PROVIDER_MANAGER, "input.organization_id")])
     async def set_service_partner(self, info: Info, input: SetServicePartnerInput) -> ServicePartnerPayload:
         change = customers.set_service_partner(info.context.actor, _organization_id(input.organization_id),
                                                input.partner_code, info.context.mail_limits)
         return await run_mutation(ServicePartnerPayload, change, _relationship)
 
-    @strawberry.mutation(description="End the relationship with the service partner.")
+    @strawberry.mutation(description="End the relationship with the service partner.",
+                         extensions=[Requires(SERVICE_PROVIDER_MANAGER, "input.organization_id")])
     async def remove_service_partner(self, info: Info, input: RemoveServicePartnerInput) -> ServicePartnerPayload:
         change = customers.remove_service_partner(info.context.actor, _organization_id(input.organization_id),
                                                   info.context.mail_limits)
         return await run_mutation(ServicePartnerPayload, change, lambda _: {"relationship": None})
 
-    @strawberry.mutation(description="Set what the service partner may do here; takes effect on its next request.")
+    @strawberry.mutation(description="Set what the service partner may do here; takes effect on its next request.",
+                         extensions=[Requires(SERVICE_PROVIDER_MANAGER, "input.organization_id")])
     async def set_delegated_permissions(self, info: Info, input: SetDelegatedPermissionsInput) -> ServicePartnerPayload:
         change = customers.set_delegated_permissions(
             info.context.actor, _organization_id(input.organization_id), input.permissions, input.expires_at,
@@ -244,7 +242,8 @@ class CustomersMutation:
         )
         return await run_mutation(ServicePartnerPayload, change, _relationship)
 
-    @strawberry.mutation(description="Take every delegated permission back from the service partner.")
+    @strawberry.mutation(description="Take every delegated permission back from the service partner.",
+                         extensions=[Requires(SERVICE_PROVIDER_MANAGER, "input.organization_id")])
     async def revoke_delegated_permissions(
         self, info: Info, input: RevokeDelegatedPermissionsInput
     ) -> ServicePartnerPayload:
@@ -253,14 +252,16 @@ class CustomersMutation:
         return await run_mutation(ServicePartnerPayload, change, _relationship)
 
     @strawberry.mutation(description="Open a management session on a customer; then use the ordinary mutations "
-                                     "with the customer's organization id.")
+                                     "with the customer's organization id.",
+                         extensions=[Requires(CUSTOMER_ADMINISTRATION, checked_on="the customer's current partner")])
     async def start_management_session(
         self, info: Info, input: StartManagementSessionInput
     ) -> ManagementSessionPayload:
         change = customers.start_management_session(info.context.actor, _organization_id(input.customer_id))
-        return await run_mutation(ManagementSessionPayload, change, _session)
+        return await run_mutation(ManagementSessionPayload, change, session=ManagementSession.from_row)
 
-    @strawberry.mutation(description="End a management session.")
+    @strawberry.mutation(description="End a management session.",
+                         extensions=[Requires(SIGNED_IN)])
     async def end_management_session(self, info: Info, input: EndManagementSessionInput) -> ManagementSessionPayload:
         change = customers.end_management_session(info.context.actor, decode_id(input.session_id, "ManagementSession"))
-        return await run_mutation(ManagementSessionPayload, change, _session)
+        return await run_mutation(ManagementSessionPayload, change, session=ManagementSession.from_row)

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.relay import GlobalID
 
 from partner_portal.permissions.enums import ApiKeyScope
+from partner_portal.permissions.requirements import PROGRAM_MANAGER, SIGNED_IN
 from partner_portal.resolvers import identity
 from partner_portal.resolvers.organizations import MAX_LISTED_MEMBERSHIPS
 from partner_portal.schema.common import (
@@ -18,15 +19,16 @@ from partner_portal.schema.common import (
     Info,
     Node,
     NodeID,
-    UserError,
+    Payload,
     connection,
     decode_id,
     describe_enum,
     node_type,
     run_mutation,
 )
-from partner_portal.schema.cost import bounded_list
-from partner_portal.schema.permissions import IsAuthenticated
+from partner_portal.schema.guards.cost import bounded_list
+from partner_portal.schema.requires import Requires
+from partner_portal.schema.rows import RowType, row_type
 
 if TYPE_CHECKING:
     from partner_portal.schema.organizations import Membership
@@ -42,16 +44,13 @@ describe_enum(
 )
 
 
+@row_type(identity.USER_FIELDS)
 @strawberry.type(description="A person who signs in.")
-class User(Node):
+class User(Node, RowType):
     id: NodeID[int]
     email: str = strawberry.field(description="The sign-in address, in its normalized (lower-case) form.")
     name: str = strawberry.field(description="The display name.")
     created_at: datetime = strawberry.field(description="When the account was created.")
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> User:
-        return cls(id=row["id"], email=row["email"], name=row["name"], created_at=row["created_at"])
 
     @bounded_list(MAX_LISTED_MEMBERSHIPS, "The user's memberships in organizations the viewer may see, oldest "
                   "first; `organizations` pages through all of the viewer's.")
@@ -70,8 +69,9 @@ async def _fetch_user(context: Any, pk: int) -> User | None:
     return User.from_row(row) if row else None
 
 
+@row_type(identity.API_KEY_FIELDS, scopes=lambda row: [ApiKeyScope(s) for s in row["scopes"]])
 @strawberry.type(description="An integrator's API key. The secret itself is shown once, at creation.")
-class ApiKey(Node):
+class ApiKey(Node, RowType):
     id: NodeID[int]
     name: str = strawberry.field(description="What the key is for.")
     prefix: str = strawberry.field(description="The first characters of the key, to recognize it.")
@@ -79,14 +79,6 @@ class ApiKey(Node):
     created_at: datetime = strawberry.field(description="When the key was created.")
     revoked_at: datetime | None = strawberry.field(description="When the key was revoked, if it was.")
     last_used_at: datetime | None = strawberry.field(description="When the key was last used (to the minute).")
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ApiKey:
-        return cls(
-            id=row["id"], name=row["name"], prefix=row["prefix"],
-            scopes=[ApiKeyScope(s) for s in row["scopes"]], created_at=row["created_at"],
-            revoked_at=row["revoked_at"], last_used_at=row["last_used_at"],
-        )
 
 
 @node_type("ApiKey")
@@ -106,7 +98,7 @@ class RegisterInput:
 
 
 @strawberry.type(description="The new account and a session token for it, or that a link was mailed to the address.")
-class RegisterPayload:
+class RegisterPayload(Payload):
     user: User | None = strawberry.field(default=None, description="The new account.")
     token: str | None = strawberry.field(default=None, description="A session token: send it as `Authorization: Bearer <token>`.")
     expires_at: datetime | None = strawberry.field(default=None, description="When the session token expires.")
@@ -115,7 +107,6 @@ class RegisterPayload:
                                    "the address was mailed a link for `confirmRegistration` (or, if it has an account, "
                                    "a notice); there is no user or token yet.",
     )
-    errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
 
 
 @strawberry.input(description="The token of a registration link.")
@@ -130,11 +121,10 @@ class LoginInput:
 
 
 @strawberry.type(description="A session for the signed-in user.")
-class LoginPayload:
+class LoginPayload(Payload):
     user: User | None = strawberry.field(default=None, description="The signed-in user.")
     token: str | None = strawberry.field(default=None, description="A session token: send it as `Authorization: Bearer <token>`.")
     expires_at: datetime | None = strawberry.field(default=None, description="When the session token expires.")
-    errors: list[UserError] = strawberry.field(description="Why signing in failed.")
 
 
 @strawberry.input(description="The token of an unlock link.")
@@ -143,15 +133,13 @@ class UnlockAccountInput:
 
 
 @strawberry.type(description="Whether the account was unlocked.")
-class UnlockAccountPayload:
+class UnlockAccountPayload(Payload):
     unlocked: bool = strawberry.field(default=False, description="True when the lock was ended.")
-    errors: list[UserError] = strawberry.field(description="Why the link did not work.")
 
 
 @strawberry.type(description="The result of signing out.")
-class LogoutPayload:
+class LogoutPayload(Payload):
     sessions_ended: int = strawberry.field(default=0, description="How many sessions were ended.")
-    errors: list[UserError] = strawberry.field(description="Always empty; kept for the convention.")
 
 
 @strawberry.input(description="A new API key for an integrator.")
@@ -161,10 +149,9 @@ class CreateApiKeyInput:
 
 
 @strawberry.type(description="The new API key, with its secret shown this once.")
-class CreateApiKeyPayload:
+class CreateApiKeyPayload(Payload):
     api_key: ApiKey | None = strawberry.field(default=None, description="The key's record.")
     secret: str | None = strawberry.field(default=None, description="The key itself; it cannot be shown again.")
-    errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
 
 
 @strawberry.input(description="The API key to revoke.")
@@ -173,9 +160,8 @@ class RevokeApiKeyInput:
 
 
 @strawberry.type(description="The revoked API key.")
-class RevokeApiKeyPayload:
+class RevokeApiKeyPayload(Payload):
     api_key: ApiKey | None = strawberry.field(default=None, description="The key, now revoked.")
-    errors: list[UserError] = strawberry.field(description="Always empty; kept for the convention.")
 
 
 def _session(result: identity.IssuedSession) -> dict[str, Any]:
@@ -197,7 +183,8 @@ class IdentityQuery:
         row = await identity.get_own_api_key(actor)
         return ApiKey.from_row(row) if row else None
 
-    @strawberry.field(description="Integrators' API keys (operators with MANAGE_PROGRAMS).")
+    @strawberry.field(description="Integrators' API keys.",
+                      extensions=[Requires(PROGRAM_MANAGER)])
     async def api_keys(self, info: Info, first: First = None, after: After = None) -> Connection[ApiKey]:
         page = await identity.list_api_keys(info.context.actor, first=first, after=after)
         return connection(page, ApiKey.from_row)
@@ -237,24 +224,26 @@ class IdentityMutation:
         change = identity.unlock_account(ctx.actor, ctx.settings, token=input.token, client=ctx.client_address)
         return await run_mutation(UnlockAccountPayload, change, lambda _: {"unlocked": True})
 
-    @strawberry.mutation(description="End the session this request was made with.", permission_classes=[IsAuthenticated])
+    @strawberry.mutation(description="End the session this request was made with.", extensions=[Requires(SIGNED_IN)])
     async def logout(self, info: Info) -> LogoutPayload:
         await identity.logout(info.context.actor)
         return LogoutPayload(sessions_ended=1, errors=[])
 
-    @strawberry.mutation(description="End every session of the signed-in user.", permission_classes=[IsAuthenticated])
+    @strawberry.mutation(description="End every session of the signed-in user.", extensions=[Requires(SIGNED_IN)])
     async def logout_everywhere(self, info: Info) -> LogoutPayload:
         ended = await identity.logout_everywhere(info.context.actor)
         return LogoutPayload(sessions_ended=ended, errors=[])
 
-    @strawberry.mutation(description="Create an API key for an integrator (operators with MANAGE_PROGRAMS).")
+    @strawberry.mutation(description="Create an API key for an integrator.",
+                         extensions=[Requires(PROGRAM_MANAGER)])
     async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
         change = identity.create_api_key(info.context.actor, input.name, input.scopes)
         return await run_mutation(
             CreateApiKeyPayload, change, lambda issued: {"api_key": ApiKey.from_row(issued.row), "secret": issued.key}
         )
 
-    @strawberry.mutation(description="Revoke an API key at once (operators with MANAGE_PROGRAMS).")
+    @strawberry.mutation(description="Revoke an API key at once.",
+                         extensions=[Requires(PROGRAM_MANAGER)])
     async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyPayload:
         change = identity.revoke_api_key(info.context.actor, decode_id(input.api_key_id, "ApiKey"))
-        return await run_mutation(RevokeApiKeyPayload, change, lambda row: {"api_key": ApiKey.from_row(row)})
+        return await run_mutation(RevokeApiKeyPayload, change, api_key=ApiKey.from_row)

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.relay import GlobalID
 
 from partner_portal.models.enums import InvitationStatus
+from partner_portal.permissions.requirements import CUSTOMER_INVITATIONS, CUSTOMER_INVITER
 from partner_portal.resolvers import invitations
 from partner_portal.schema.common import (
     After,
@@ -17,7 +18,7 @@ from partner_portal.schema.common import (
     Info,
     Node,
     NodeID,
-    UserError,
+    Payload,
     connection,
     decode_id,
     describe_enum,
@@ -27,6 +28,8 @@ from partner_portal.schema.common import (
 from partner_portal.schema.identity import User
 from partner_portal.schema.organizations import Organization
 from partner_portal.schema.partners import PartnerId, partner_id_of
+from partner_portal.schema.requires import Requires
+from partner_portal.schema.rows import RowType, row_type
 
 describe_enum(
     InvitationStatus,
@@ -40,8 +43,9 @@ describe_enum(
 )
 
 
+@row_type(invitations.INVITATION_FIELDS, status=invitations.effective_status)
 @strawberry.type(description="A prospective customer invited by a partner.")
-class Invitation(Node):
+class Invitation(Node, RowType):
     id: NodeID[int]
     email: str = strawberry.field(description="Where the invitation was sent.")
     organization_name: str = strawberry.field(description="The organization the customer will get.")
@@ -51,14 +55,6 @@ class Invitation(Node):
     expires_at: datetime = strawberry.field(description="When the link stops working.")
     created_at: datetime = strawberry.field(description="When it was first sent.")
     accepted_at: datetime | None = strawberry.field(description="When the customer accepted.")
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Invitation:
-        return cls(
-            id=row["id"], email=row["email"], organization_name=row["organization_name"], message=row["message"],
-            language=row["language"], status=invitations.effective_status(row), expires_at=row["expires_at"],
-            created_at=row["created_at"], accepted_at=row["accepted_at"],
-        )
 
 
 @node_type("Invitation")
@@ -87,9 +83,8 @@ class RevokeInvitationInput:
 
 
 @strawberry.type(description="The invitation after the change.")
-class InvitationPayload:
+class InvitationPayload(Payload):
     invitation: Invitation | None = strawberry.field(default=None, description="The invitation.")
-    errors: list[UserError] = strawberry.field(description="What was wrong.")
 
 
 @strawberry.input(description="Accept an invitation: registers you (unless signed in) and creates the organization.")
@@ -103,15 +98,10 @@ class AcceptInvitationInput:
 
 
 @strawberry.type(description="The new organization, and a session for a new account.")
-class AcceptInvitationPayload:
+class AcceptInvitationPayload(Payload):
     organization: Organization | None = strawberry.field(default=None, description="The created organization.")
     user: User | None = strawberry.field(default=None, description="The new account, when one was created.")
     token: str | None = strawberry.field(default=None, description="A session token for the new account.")
-    errors: list[UserError] = strawberry.field(description="Why the invitation could not be accepted.")
-
-
-def _invitation(row: dict[str, Any]) -> dict[str, Any]:
-    return {"invitation": Invitation.from_row(row)}
 
 
 def _accepted(result: tuple[dict[str, Any], Any]) -> dict[str, Any]:
@@ -125,7 +115,8 @@ def _accepted(result: tuple[dict[str, Any], Any]) -> dict[str, Any]:
 
 @strawberry.type
 class InvitationsQuery:
-    @strawberry.field(description="The partner's invitations, newest first (CREATE_CUSTOMER_ORGANIZATIONS).")
+    @strawberry.field(description="The partner's invitations, newest first.",
+                      extensions=[Requires(CUSTOMER_INVITATIONS, "partner_id")])
     async def invitations(
         self, info: Info, partner_id: PartnerId = None,
         status: Annotated[InvitationStatus | None, strawberry.argument(description="Only this status.")] = None,
@@ -139,7 +130,8 @@ class InvitationsQuery:
 
 @strawberry.type
 class InvitationsMutation:
-    @strawberry.mutation(description="Invite a prospective customer by email.")
+    @strawberry.mutation(description="Invite a prospective customer by email.",
+                         extensions=[Requires(CUSTOMER_INVITER, "input.partner_id")])
     async def invite_customer(self, info: Info, input: InviteCustomerInput) -> InvitationPayload:
         ctx = info.context
         change = invitations.invite_customer(
@@ -147,19 +139,21 @@ class InvitationsMutation:
             organization_name=input.organization_name, message=input.message, language=input.language,
             limits=ctx.mail_limits,
         )
-        return await run_mutation(InvitationPayload, change, lambda issued: _invitation(issued.row))
+        return await run_mutation(InvitationPayload, change, invitation=lambda issued: Invitation.from_row(issued.row))
 
-    @strawberry.mutation(description="Send an invitation again; the previous link stops working.")
+    @strawberry.mutation(description="Send an invitation again; the previous link stops working.",
+                         extensions=[Requires(CUSTOMER_INVITATIONS, checked_on="the invitation's partner")])
     async def resend_invitation(self, info: Info, input: ResendInvitationInput) -> InvitationPayload:
         ctx = info.context
         change = invitations.resend_invitation(ctx.actor, ctx.settings, decode_id(input.invitation_id, "Invitation"),
                                                ctx.mail_limits)
-        return await run_mutation(InvitationPayload, change, _invitation)
+        return await run_mutation(InvitationPayload, change, invitation=Invitation.from_row)
 
-    @strawberry.mutation(description="Withdraw an invitation.")
+    @strawberry.mutation(description="Withdraw an invitation.",
+                         extensions=[Requires(CUSTOMER_INVITATIONS, checked_on="the invitation's partner")])
     async def revoke_invitation(self, info: Info, input: RevokeInvitationInput) -> InvitationPayload:
         change = invitations.revoke_invitation(info.context.actor, decode_id(input.invitation_id, "Invitation"))
-        return await run_mutation(InvitationPayload, change, _invitation)
+        return await run_mutation(InvitationPayload, change, invitation=Invitation.from_row)
 
     @strawberry.mutation(description="Accept an invitation from its link.")
     async def accept_invitation(self, info: Info, input: AcceptInvitationInput) -> AcceptInvitationPayload:

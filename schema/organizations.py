@@ -11,6 +11,7 @@ from strawberry.relay import GlobalID
 from partner_portal.models.enums import MembershipInvitationStatus
 from partner_portal.permissions import policy
 from partner_portal.permissions.enums import OrganizationPermission, PartnerPermission, Role
+from partner_portal.permissions.requirements import MEMBER, MEMBER_MANAGER, SETTINGS_MANAGER, SIGNED_IN
 from partner_portal.resolvers import organizations
 from partner_portal.resolvers.customers import MAX_HISTORY
 from partner_portal.resolvers.organizations import UNSET as RESOLVER_UNSET
@@ -21,7 +22,7 @@ from partner_portal.schema.common import (
     Info,
     Node,
     NodeID,
-    UserError,
+    Payload,
     connection,
     decode_id,
     describe_enum,
@@ -29,8 +30,10 @@ from partner_portal.schema.common import (
     node_type,
     run_mutation,
 )
-from partner_portal.schema.cost import bounded_list
+from partner_portal.schema.guards.cost import bounded_list
 from partner_portal.schema.identity import User
+from partner_portal.schema.requires import Requires
+from partner_portal.schema.rows import Row, RowType, row_type
 
 if TYPE_CHECKING:
     from partner_portal.schema.audit import AuditEvent
@@ -80,27 +83,27 @@ describe_enum(
 )
 
 
-def _split(permissions: frozenset[str]) -> tuple[list[OrganizationPermission], list[PartnerPermission]]:
-    org = sorted(OrganizationPermission(p) for p in permissions if p in OrganizationPermission.__members__)
-    partner = sorted(PartnerPermission(p) for p in permissions if p in PartnerPermission.__members__)
-    return org, partner
+def _organization_permissions(row: Row) -> list[OrganizationPermission]:
+    """The organization permissions of a membership (or invitation) row in effect."""
+    held = policy.effective_permissions(row["role"], row["permissions"])
+    return sorted(OrganizationPermission(p) for p in held if p in OrganizationPermission.__members__)
 
 
+def _partner_permissions(row: Row) -> list[PartnerPermission]:
+    """The partner permissions of a membership (or invitation) row in effect."""
+    held = policy.effective_permissions(row["role"], row["permissions"])
+    return sorted(PartnerPermission(p) for p in held if p in PartnerPermission.__members__)
+
+
+@row_type(organizations.ORGANIZATION_FIELDS)
 @strawberry.type(description="A company account.")
-class Organization(Node):
+class Organization(Node, RowType):
     id: NodeID[int]
     name: str = strawberry.field(description="The organization's name.")
     website: str | None = strawberry.field(description="Its web address.")
     country: str | None = strawberry.field(description="ISO 3166 alpha-2 country code.")
     language: str = strawberry.field(description="The language of mails to it (`en`, `de`).")
     created_at: datetime = strawberry.field(description="When it was created.")
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Organization:
-        return cls(
-            id=row["id"], name=row["name"], website=row["website"], country=row["country"],
-            language=row["language"], created_at=row["created_at"],
-        )
 
     @strawberry.field(description="The organization's members.")
     async def members(self, info: Info, first: First = None, after: After = None) -> Connection[Membership]:
@@ -181,8 +184,10 @@ async def _fetch_organization(context: Any, pk: int) -> Organization | None:
     return Organization.from_row(row) if row else None
 
 
+@row_type(organizations.MEMBERSHIP_FIELDS, organization_permissions=_organization_permissions,
+          partner_permissions=_partner_permissions)
 @strawberry.type(description="A user in an organization, with a role and permissions.")
-class Membership(Node):
+class Membership(Node, RowType):
     id: NodeID[int]
     role: Role = strawberry.field(description="ADMINISTRATOR or MEMBER.")
     created_at: datetime = strawberry.field(description="When the user joined.")
@@ -194,15 +199,6 @@ class Membership(Node):
     )
     _organization_id: strawberry.Private[int]
     _user_id: strawberry.Private[int]
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Membership:
-        role = Role(row["role"])
-        org, partner = _split(policy.effective_permissions(role, row["permissions"]))
-        return cls(
-            id=row["id"], role=role, created_at=row["created_at"], organization_permissions=org,
-            partner_permissions=partner, _organization_id=row["organization_id"], _user_id=row["user_id"],
-        )
 
     @strawberry.field(description="The organization.")
     async def organization(self, info: Info) -> Organization:
@@ -219,9 +215,16 @@ async def _fetch_membership(context: Any, pk: int) -> Membership | None:
     return Membership.from_row(row) if row else None
 
 
+@row_type(
+    organizations.MEMBERSHIP_INVITATION_FIELDS,
+    organization_permissions=_organization_permissions,
+    partner_permissions=_partner_permissions,
+    status=organizations.membership_invitation_status,
+    through_service_partner=lambda row: row["relationship_id"] is not None,
+)
 @strawberry.type(description="A person invited by email to become a member; the membership exists once they "
                              "accept. Seen by the organization's MANAGE_MEMBERS holders.")
-class MembershipInvitation(Node):
+class MembershipInvitation(Node, RowType):
     id: NodeID[int]
     email: str = strawberry.field(description="Where the invitation was sent.")
     role: Role = strawberry.field(description="The role the member will have.")
@@ -239,17 +242,6 @@ class MembershipInvitation(Node):
         description="Sent by service partner staff in a management session: the membership ends with the grant."
     )
     _organization_id: strawberry.Private[int]
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> MembershipInvitation:
-        role = Role(row["role"])
-        org, partner = _split(policy.effective_permissions(role, row["permissions"]))
-        return cls(
-            id=row["id"], email=row["email"], role=role, organization_permissions=org, partner_permissions=partner,
-            status=organizations.membership_invitation_status(row), expires_at=row["expires_at"],
-            created_at=row["created_at"], decided_at=row["decided_at"],
-            through_service_partner=row["relationship_id"] is not None, _organization_id=row["organization_id"],
-        )
 
     @strawberry.field(description="The organization.")
     async def organization(self, info: Info) -> Organization:
@@ -287,9 +279,8 @@ class UpdateOrganizationInput:
 
 
 @strawberry.type(description="The created or changed organization.")
-class OrganizationPayload:
+class OrganizationPayload(Payload):
     organization: Organization | None = strawberry.field(default=None, description="The organization.")
-    errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
 
 
 @strawberry.input(description="Invite a person by email to become a member (MANAGE_MEMBERS; administrators invite "
@@ -320,15 +311,13 @@ class SetMemberRoleInput:
 
 
 @strawberry.type(description="The created or changed membership.")
-class MembershipPayload:
+class MembershipPayload(Payload):
     membership: Membership | None = strawberry.field(default=None, description="The membership.")
-    errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
 
 
 @strawberry.type(description="The invitation after the change.")
-class MembershipInvitationPayload:
+class MembershipInvitationPayload(Payload):
     invitation: MembershipInvitation | None = strawberry.field(default=None, description="The invitation.")
-    errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
 
 
 @strawberry.input(description="Accept an invitation to become a member, signed in with the address it was sent to.")
@@ -342,9 +331,8 @@ class DeclineMembershipInvitationInput:
 
 
 @strawberry.type(description="Whether the invitation was declined.")
-class DeclineMembershipInvitationPayload:
+class DeclineMembershipInvitationPayload(Payload):
     declined: bool = strawberry.field(default=False, description="True once declined.")
-    errors: list[UserError] = strawberry.field(description="Why it could not be declined.")
 
 
 @strawberry.input(description="Withdraw an invitation to become a member (MANAGE_MEMBERS).")
@@ -363,25 +351,12 @@ class LeaveOrganizationInput:
 
 
 @strawberry.type(description="The ended membership.")
-class EndMembershipPayload:
+class EndMembershipPayload(Payload):
     membership_id: GlobalID | None = strawberry.field(default=None, description="The id of the ended membership.")
-    errors: list[UserError] = strawberry.field(description="Why it could not end.")
 
 
 def _unset(value: Any) -> Any:
     return RESOLVER_UNSET if value is strawberry.UNSET else value
-
-
-def _organization(row: dict[str, Any]) -> dict[str, Any]:
-    return {"organization": Organization.from_row(row)}
-
-
-def _membership(row: dict[str, Any]) -> dict[str, Any]:
-    return {"membership": Membership.from_row(row)}
-
-
-def _invitation(row: dict[str, Any]) -> dict[str, Any]:
-    return {"invitation": MembershipInvitation.from_row(row)}
 
 
 def _ended(membership_id: int) -> dict[str, Any]:
@@ -393,11 +368,13 @@ class OrganizationsQuery:
     @strawberry.field(
         description="The organization the viewer acts for by default (the one it joined first); "
         "NO_ORGANIZATION when it belongs to none."
-    )
+    ,
+                      extensions=[Requires(MEMBER)])
     async def viewer_organization(self, info: Info) -> Organization:
         return Organization.from_row(await organizations.default_organization(info.context.actor))
 
-    @strawberry.field(description="Organizations the viewer belongs to (operators: all).")
+    @strawberry.field(description="Organizations the viewer belongs to (operators: all).",
+                      extensions=[Requires(SIGNED_IN)])
     async def organizations(self, info: Info, first: First = None, after: After = None) -> Connection[Organization]:
         page = await organizations.list_organizations(info.context.actor, first=first, after=after)
         return connection(page, Organization.from_row)
@@ -405,15 +382,17 @@ class OrganizationsQuery:
 
 @strawberry.type
 class OrganizationsMutation:
-    @strawberry.mutation(description="Create an organization; you become its administrator.")
+    @strawberry.mutation(description="Create an organization; you become its administrator.",
+                         extensions=[Requires(SIGNED_IN)])
     async def create_organization(self, info: Info, input: CreateOrganizationInput) -> OrganizationPayload:
         change = organizations.create_organization(
             info.context.actor, name=input.name, website=input.website, country=input.country, language=input.language,
             affiliate_token=input.affiliate_token, settings=info.context.settings,
         )
-        return await run_mutation(OrganizationPayload, change, _organization)
+        return await run_mutation(OrganizationPayload, change, organization=Organization.from_row)
 
-    @strawberry.mutation(description="Change an organization's settings (MANAGE_SETTINGS).")
+    @strawberry.mutation(description="Change an organization's settings.",
+                         extensions=[Requires(SETTINGS_MANAGER, "input.organization_id")])
     async def update_organization(self, info: Info, input: UpdateOrganizationInput) -> OrganizationPayload:
         change = organizations.update_organization(
             info.context.actor,
@@ -423,10 +402,11 @@ class OrganizationsMutation:
             country=_unset(input.country),
             language=_unset(input.language),
         )
-        return await run_mutation(OrganizationPayload, change, _organization)
+        return await run_mutation(OrganizationPayload, change, organization=Organization.from_row)
 
     @strawberry.mutation(description="Invite a person by email to become a member; nobody becomes a member "
-                                     "without accepting. The answer does not tell whether the address has an account.")
+                                     "without accepting. The answer does not tell whether the address has an account.",
+                         extensions=[Requires(MEMBER, "input.organization_id")])
     async def add_member(self, info: Info, input: AddMemberInput) -> MembershipInvitationPayload:
         ctx = info.context
         change = organizations.add_member(
@@ -438,14 +418,16 @@ class OrganizationsMutation:
             role=input.role,
             permissions=[*input.organization_permissions, *input.partner_permissions],
         )
-        return await run_mutation(MembershipInvitationPayload, change, lambda issued: _invitation(issued.row))
+        return await run_mutation(MembershipInvitationPayload, change,
+                                  invitation=lambda issued: MembershipInvitation.from_row(issued.row))
 
-    @strawberry.mutation(description="Accept an invitation to become a member.")
+    @strawberry.mutation(description="Accept an invitation to become a member.",
+                         extensions=[Requires(SIGNED_IN)])
     async def accept_membership_invitation(
         self, info: Info, input: AcceptMembershipInvitationInput
     ) -> MembershipPayload:
         change = organizations.accept_membership_invitation(info.context.actor, info.context.settings, input.token)
-        return await run_mutation(MembershipPayload, change, _membership)
+        return await run_mutation(MembershipPayload, change, membership=Membership.from_row)
 
     @strawberry.mutation(description="Decline an invitation to become a member.")
     async def decline_membership_invitation(
@@ -454,34 +436,39 @@ class OrganizationsMutation:
         change = organizations.decline_membership_invitation(info.context.actor, input.token)
         return await run_mutation(DeclineMembershipInvitationPayload, change, lambda _: {"declined": True})
 
-    @strawberry.mutation(description="Withdraw an invitation to become a member.")
+    @strawberry.mutation(description="Withdraw an invitation to become a member.",
+                         extensions=[Requires(MEMBER_MANAGER, checked_on="the invitation's organization")])
     async def revoke_membership_invitation(
         self, info: Info, input: RevokeMembershipInvitationInput
     ) -> MembershipInvitationPayload:
         change = organizations.revoke_membership_invitation(
             info.context.actor, decode_id(input.invitation_id, "MembershipInvitation"))
-        return await run_mutation(MembershipInvitationPayload, change, _invitation)
+        return await run_mutation(MembershipInvitationPayload, change, invitation=MembershipInvitation.from_row)
 
-    @strawberry.mutation(description="Replace a member's organization and partner permissions.")
+    @strawberry.mutation(description="Replace a member's organization and partner permissions.",
+                         extensions=[Requires(MEMBER, checked_on="the member's organization")])
     async def set_member_permissions(self, info: Info, input: SetMemberPermissionsInput) -> MembershipPayload:
         change = organizations.set_member_permissions(
             info.context.actor,
             decode_id(input.membership_id, "Membership"),
             [*input.organization_permissions, *input.partner_permissions],
         )
-        return await run_mutation(MembershipPayload, change, _membership)
+        return await run_mutation(MembershipPayload, change, membership=Membership.from_row)
 
-    @strawberry.mutation(description="Make a member administrator or take the role away.")
+    @strawberry.mutation(description="Make a member administrator or take the role away.",
+                         extensions=[Requires(MEMBER, checked_on="the member's organization")])
     async def set_member_role(self, info: Info, input: SetMemberRoleInput) -> MembershipPayload:
         change = organizations.set_member_role(info.context.actor, decode_id(input.membership_id, "Membership"), input.role)
-        return await run_mutation(MembershipPayload, change, _membership)
+        return await run_mutation(MembershipPayload, change, membership=Membership.from_row)
 
-    @strawberry.mutation(description="Remove a member from an organization.")
+    @strawberry.mutation(description="Remove a member from an organization.",
+                         extensions=[Requires(MEMBER, checked_on="the member's organization")])
     async def remove_member(self, info: Info, input: RemoveMemberInput) -> EndMembershipPayload:
         change = organizations.remove_member(info.context.actor, decode_id(input.membership_id, "Membership"))
         return await run_mutation(EndMembershipPayload, change, _ended)
 
-    @strawberry.mutation(description="Leave an organization.")
+    @strawberry.mutation(description="Leave an organization.",
+                         extensions=[Requires(SIGNED_IN)])
     async def leave_organization(self, info: Info, input: LeaveOrganizationInput) -> EndMembershipPayload:
         change = organizations.leave_organization(info.context.actor, decode_id(input.organization_id, "Organization"))
         return await run_mutation(EndMembershipPayload, change, _ended)

@@ -8,8 +8,11 @@ from typing import Annotated, Any
 import strawberry
 
 from partner_portal.models.outbox import OutboxStatus
+from partner_portal.permissions.requirements import PROGRAM_MANAGER
 from partner_portal.resolvers import outbox
 from partner_portal.schema.common import After, Connection, First, Info, Node, NodeID, connection, describe_enum, node_type
+from partner_portal.schema.requires import Requires
+from partner_portal.schema.rows import Row, RowType, Source, row_type
 
 describe_enum(
     OutboxStatus,
@@ -23,8 +26,22 @@ describe_enum(
 )
 
 
+def _in_payload(key: str, default: str | None = None) -> Source:
+    """A value of the message's payload (the rendered mail or the webhook delivery)."""
+    return lambda row: (row["payload"] or {}).get(key, default)
+
+
+def _next_attempt_at(row: Row) -> datetime | None:
+    return row["next_attempt_at"] if row["status"] is OutboxStatus.PENDING else None
+
+
+@row_type(
+    outbox.MESSAGE_FIELDS, recipient=_in_payload("to", ""), subject=_in_payload("subject", ""),
+    text_body=_in_payload("text"), html_body=_in_payload("html"), language=_in_payload("language"),
+    next_attempt_at=_next_attempt_at,
+)
 @strawberry.type(description="An outgoing message, written in the transaction of the change it is about.")
-class OutboxMessage(Node):
+class OutboxMessage(Node, RowType):
     id: NodeID[int]
     kind: str = strawberry.field(description="What kind of message it is: `email` or `webhook`.")
     recipient: str = strawberry.field(description="Whom it goes to: an email address, or the URL of a webhook.")
@@ -44,27 +61,6 @@ class OutboxMessage(Node):
     created_at: datetime = strawberry.field(description="When the message was queued.")
     sent_at: datetime | None = strawberry.field(description="When it was delivered (or logged).")
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> OutboxMessage:
-        payload = row["payload"] or {}
-        status = OutboxStatus(row["status"])
-        return cls(
-            id=row["id"],
-            kind=row["kind"],
-            recipient=payload.get("to", ""),
-            subject=payload.get("subject", ""),
-            text_body=payload.get("text"),
-            html_body=payload.get("html"),
-            language=payload.get("language"),
-            status=status,
-            attempts=row["attempts"],
-            next_attempt_at=row["next_attempt_at"] if status is OutboxStatus.PENDING else None,
-            last_error=row["last_error"],
-            note=row["note"],
-            created_at=row["created_at"],
-            sent_at=row["sent_at"],
-        )
-
 
 @node_type("OutboxMessage")
 async def _fetch_message(context: Any, pk: int) -> OutboxMessage | None:
@@ -74,7 +70,8 @@ async def _fetch_message(context: Any, pk: int) -> OutboxMessage | None:
 
 @strawberry.type
 class OutboxQuery:
-    @strawberry.field(description="Outgoing messages, newest first (operators with MANAGE_PROGRAMS).")
+    @strawberry.field(description="Outgoing messages, newest first.",
+                      extensions=[Requires(PROGRAM_MANAGER)])
     async def outbox_messages(
         self,
         info: Info,

@@ -1,4 +1,4 @@
-"""GraphQL for becoming a partner: applications, profiles, the directory, the dashboard."""
+"""GraphQL for becoming a partner: applications, profiles, the directory."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import strawberry
 from strawberry.relay import GlobalID
 
 from partner_portal.models.enums import ApplicationStatus, Program
-from partner_portal.resolvers import dashboard, partners
-from partner_portal.schema.billing import Money
+from partner_portal.permissions.partners import PROFILE_FIELDS
+from partner_portal.permissions.requirements import PARTNER_APPLICANT, PARTNER_PORTAL, PARTNER_REVIEWER
+from partner_portal.resolvers import partners
 from partner_portal.schema.common import (
     After,
     Connection,
@@ -18,7 +19,7 @@ from partner_portal.schema.common import (
     Info,
     Node,
     NodeID,
-    UserError,
+    Payload,
     connection,
     decode_id,
     describe_enum,
@@ -26,6 +27,8 @@ from partner_portal.schema.common import (
     run_mutation,
 )
 from partner_portal.schema.organizations import Organization
+from partner_portal.schema.requires import Requires
+from partner_portal.schema.rows import RowType, row_type
 
 describe_enum(
     Program,
@@ -57,8 +60,13 @@ def partner_id_of(value: GlobalID | None) -> int | None:
     return decode_id(value, "Organization") if value is not None else None
 
 
+@row_type(
+    partners.APPLICATION_FIELDS,
+    programs=lambda row: [Program(p) for p in row["programs"]],
+    approved_programs=lambda row: [Program(p) for p in row["approved_programs"]],
+)
 @strawberry.type(description="An organization's request for partner status.")
-class PartnerApplication(Node):
+class PartnerApplication(Node, RowType):
     id: NodeID[int]
     status: ApplicationStatus = strawberry.field(description="Where it stands.")
     legal_name: str = strawberry.field(description="The company's legal name.")
@@ -76,17 +84,6 @@ class PartnerApplication(Node):
     approved_programs: list[Program] = strawberry.field(description="Programs granted on approval.")
     _organization_id: strawberry.Private[int]
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> PartnerApplication:
-        return cls(
-            id=row["id"], status=ApplicationStatus(row["status"]), legal_name=row["legal_name"],
-            website=row["website"], country=row["country"], vat_id=row["vat_id"], contact_name=row["contact_name"],
-            contact_email=row["contact_email"], contact_phone=row["contact_phone"],
-            programs=[Program(p) for p in row["programs"]], message=row["message"], created_at=row["created_at"],
-            decided_at=row["decided_at"], decision_note=row["decision_note"],
-            approved_programs=[Program(p) for p in row["approved_programs"]], _organization_id=row["organization_id"],
-        )
-
     @strawberry.field(description="The applying organization.")
     async def organization(self, info: Info) -> Organization | None:
         row = await info.context.loaders.organization.load(self._organization_id)
@@ -99,63 +96,33 @@ async def _fetch_application(context: Any, pk: int) -> PartnerApplication | None
     return PartnerApplication.from_row(row) if row else None
 
 
+@row_type(PROFILE_FIELDS)
 @strawberry.type(description="An approved partner's profile.")
-class PartnerProfile:
+class PartnerProfile(RowType):
     code: str = strawberry.field(description="The public partner code customers enter to choose this partner.")
     payout_currency: str = strawberry.field(description="The currency commissions are paid out in.")
     listed_in_directory: bool = strawberry.field(description="Shown in the public partner directory.")
     approved_at: datetime = strawberry.field(description="When the organization became a partner.")
     _organization_id: strawberry.Private[int]
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> PartnerProfile:
-        return cls(code=row["code"], payout_currency=row["payout_currency"],
-                   listed_in_directory=row["listed_in_directory"], approved_at=row["approved_at"],
-                   _organization_id=row["organization_id"])
-
     @strawberry.field(description="The programs the partner is in.")
     async def programs(self, info: Info) -> list[Program]:
         return [Program(p) for p in await info.context.loaders.programs.load(self._organization_id)]
 
 
+@row_type(partners.DIRECTORY_FIELDS, name="organization__name", country="organization__country",
+          website="organization__website")
 @strawberry.type(description="A partner in the public directory.")
-class DirectoryPartner:
+class DirectoryPartner(RowType):
     code: str = strawberry.field(description="The partner code to enter when choosing this partner.")
     name: str = strawberry.field(description="The partner's name.")
     country: str | None = strawberry.field(description="ISO 3166 alpha-2 country code.")
     website: str | None = strawberry.field(description="The partner's web address.")
     _organization_id: strawberry.Private[int]
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> DirectoryPartner:
-        return cls(code=row["code"], name=row["organization__name"], country=row["organization__country"],
-                   website=row["organization__website"], _organization_id=row["organization_id"])
-
     @strawberry.field(description="The programs the partner is in.")
     async def programs(self, info: Info) -> list[Program]:
         return [Program(p) for p in await info.context.loaders.programs.load(self._organization_id)]
-
-
-@strawberry.type(description="The partner's figures at a glance.")
-class PartnerDashboard:
-    customers: int = strawberry.field(description="Customers that have this partner as their service partner.")
-    open_invitations: int = strawberry.field(description="Invitations not yet accepted and not expired.")
-    active_customers: int = strawberry.field(description="Customers with a paid license.")
-    trial_customers: int = strawberry.field(description="Customers in a trial.")
-    total_commission: Money = strawberry.field(description="All commission earned (not reversed).")
-    paid_commission: Money = strawberry.field(description="Commission paid out.")
-    open_commission: Money = strawberry.field(description="Commission not yet paid out (held or payable).")
-
-    @classmethod
-    def of(cls, figures: dashboard.Dashboard) -> PartnerDashboard:
-        currency = figures.currency
-        return cls(
-            customers=figures.customers, open_invitations=figures.open_invitations,
-            active_customers=figures.active_customers, trial_customers=figures.trial_customers,
-            total_commission=Money.of(figures.total_commission, currency),
-            paid_commission=Money.of(figures.paid_commission, currency),
-            open_commission=Money.of(figures.open_commission, currency),
-        )
 
 
 # --- inputs and payloads -----------------------------------------------------------------------
@@ -178,9 +145,8 @@ class RequestPartnerStatusInput:
 
 
 @strawberry.type(description="The submitted or decided application.")
-class PartnerApplicationPayload:
+class PartnerApplicationPayload(Payload):
     application: PartnerApplication | None = strawberry.field(default=None, description="The application.")
-    errors: list[UserError] = strawberry.field(description="What was wrong.")
 
 
 @strawberry.input(description="Approve an application (operators with REVIEW_PARTNERS).")
@@ -205,18 +171,14 @@ class UpdatePartnerProfileInput:
 
 
 @strawberry.type(description="The partner profile after the change.")
-class UpdatePartnerProfilePayload:
+class UpdatePartnerProfilePayload(Payload):
     profile: PartnerProfile | None = strawberry.field(default=None, description="The profile.")
-    errors: list[UserError] = strawberry.field(description="What was wrong.")
-
-
-def _application(row: dict[str, Any]) -> dict[str, Any]:
-    return {"application": PartnerApplication.from_row(row)}
 
 
 @strawberry.type
 class PartnersQuery:
-    @strawberry.field(description="Partner applications, newest first (operators with REVIEW_PARTNERS).")
+    @strawberry.field(description="Partner applications, newest first.",
+                      extensions=[Requires(PARTNER_REVIEWER)])
     async def partner_applications(
         self, info: Info,
         status: Annotated[ApplicationStatus | None, strawberry.argument(description="Only this status.")] = None,
@@ -235,14 +197,11 @@ class PartnersQuery:
         page = await partners.directory(country=country, program=program, first=first, after=after)
         return connection(page, DirectoryPartner.from_row)
 
-    @strawberry.field(description="The partner's dashboard (MANAGE_PARTNER_PORTAL).")
-    async def partner_dashboard(self, info: Info, partner_id: PartnerId = None) -> PartnerDashboard:
-        return PartnerDashboard.of(await dashboard.partner_dashboard(info.context.actor, partner_id_of(partner_id)))
-
 
 @strawberry.type
 class PartnersMutation:
-    @strawberry.mutation(description="Apply for partner status (administrators and REQUEST_PARTNER_STATUS).")
+    @strawberry.mutation(description="Apply for partner status.",
+                         extensions=[Requires(PARTNER_APPLICANT, "input.organization_id")])
     async def request_partner_status(self, info: Info, input: RequestPartnerStatusInput) -> PartnerApplicationPayload:
         organization_id = decode_id(input.organization_id, "Organization") if input.organization_id else None
         form = {
@@ -251,9 +210,10 @@ class PartnersMutation:
             "contact_phone": input.contact_phone, "programs": input.programs, "message": input.message,
         }
         change = partners.request_partner_status(info.context.actor, organization_id, form)
-        return await run_mutation(PartnerApplicationPayload, change, _application)
+        return await run_mutation(PartnerApplicationPayload, change, application=PartnerApplication.from_row)
 
-    @strawberry.mutation(description="Approve a partner application, choosing programs.")
+    @strawberry.mutation(description="Approve a partner application, choosing programs.",
+                         extensions=[Requires(PARTNER_REVIEWER)])
     async def approve_partner_application(
         self, info: Info, input: ApprovePartnerApplicationInput
     ) -> PartnerApplicationPayload:
@@ -261,21 +221,23 @@ class PartnersMutation:
             info.context.actor, decode_id(input.application_id, "PartnerApplication"), programs=input.programs,
             note=input.note, payout_currency=input.payout_currency,
         )
-        return await run_mutation(PartnerApplicationPayload, change, _application)
+        return await run_mutation(PartnerApplicationPayload, change, application=PartnerApplication.from_row)
 
-    @strawberry.mutation(description="Reject a partner application with a note.")
+    @strawberry.mutation(description="Reject a partner application with a note.",
+                         extensions=[Requires(PARTNER_REVIEWER)])
     async def reject_partner_application(
         self, info: Info, input: RejectPartnerApplicationInput
     ) -> PartnerApplicationPayload:
         change = partners.reject_application(
             info.context.actor, decode_id(input.application_id, "PartnerApplication"), note=input.note
         )
-        return await run_mutation(PartnerApplicationPayload, change, _application)
+        return await run_mutation(PartnerApplicationPayload, change, application=PartnerApplication.from_row)
 
-    @strawberry.mutation(description="Change the partner's directory listing or payout currency.")
+    @strawberry.mutation(description="Change the partner's directory listing or payout currency.",
+                         extensions=[Requires(PARTNER_PORTAL, "input.partner_id")])
     async def update_partner_profile(self, info: Info, input: UpdatePartnerProfileInput) -> UpdatePartnerProfilePayload:
         change = partners.update_profile(
             info.context.actor, partner_id_of(input.partner_id), listed_in_directory=input.listed_in_directory,
             payout_currency=input.payout_currency,
         )
-        return await run_mutation(UpdatePartnerProfilePayload, change, lambda row: {"profile": PartnerProfile.from_row(row)})
+        return await run_mutation(UpdatePartnerProfilePayload, change, profile=PartnerProfile.from_row)

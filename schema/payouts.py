@@ -10,8 +10,8 @@ import strawberry
 from strawberry.relay import GlobalID
 
 from partner_portal.models.enums import PayoutMethod, PayoutStatus
+from partner_portal.permissions.requirements import PARTNER_PORTAL, PAYOUT_LIST_READER, PAYOUT_MANAGER, PAYOUT_READER
 from partner_portal.resolvers import payouts
-from partner_portal.schema.billing import Money
 from partner_portal.schema.commissions import Commission
 from partner_portal.schema.common import (
     After,
@@ -20,14 +20,17 @@ from partner_portal.schema.common import (
     Info,
     Node,
     NodeID,
-    UserError,
+    Payload,
     connection,
     decode_id,
     describe_enum,
     node_type,
     run_mutation,
 )
+from partner_portal.schema.money import Money
 from partner_portal.schema.partners import PartnerId, partner_id_of
+from partner_portal.schema.requires import Requires
+from partner_portal.schema.rows import RowType, row_type
 
 describe_enum(
     PayoutMethod,
@@ -61,8 +64,9 @@ PayoutFilterPartner = Annotated[
 ]
 
 
+@row_type((*payouts.SETTINGS_FIELDS, "payout_currency"), iban=lambda row: payouts.mask_iban(row["iban"]))
 @strawberry.type(description="How a partner is paid. The IBAN is shown masked except for its last four characters.")
-class PayoutSettings:
+class PayoutSettings(RowType):
     method: PayoutMethod = strawberry.field(description="PayPal or bank transfer.")
     paypal_email: str | None = strawberry.field(description="The PayPal account's email address, for PAYPAL.")
     account_holder: str | None = strawberry.field(description="The account holder, for BANK_TRANSFER.")
@@ -74,12 +78,6 @@ class PayoutSettings:
     )
     updated_at: datetime = strawberry.field(description="When the settings last changed.")
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> PayoutSettings:
-        return cls(method=PayoutMethod(row["method"]), paypal_email=row["paypal_email"],
-                   account_holder=row["account_holder"], iban=payouts.mask_iban(row["iban"]), bic=row["bic"],
-                   automatic=row["automatic"], payout_currency=row["payout_currency"], updated_at=row["updated_at"])
-
 
 @strawberry.type(description="Where a payout's money goes, as it stood when the payout was requested.")
 class PayoutDestination:
@@ -88,9 +86,22 @@ class PayoutDestination:
     iban: str | None = strawberry.field(description="The IBAN, masked but for the last four characters.")
     bic: str | None = strawberry.field(description="The BIC, if known.")
 
+    @classmethod
+    def of(cls, target: dict[str, Any] | None) -> PayoutDestination:
+        target = target or {}
+        return cls(paypal_email=target.get("paypal_email"), account_holder=target.get("account_holder"),
+                   iban=payouts.mask_iban(target.get("iban")), bic=target.get("bic"))
 
+
+@row_type(
+    payouts.PAYOUT_FIELDS,
+    partner_name="partner__name",
+    amount=lambda row: Money.of(row["amount"], row["currency"]),
+    destination=lambda row: PayoutDestination.of(row["destination"]),
+    requested_automatically=lambda row: row["requested_by_id"] is None,
+)
 @strawberry.type(description="A claim of a partner's approved balance, paid by PayPal or bank transfer.")
-class Payout(Node):
+class Payout(Node, RowType):
     id: NodeID[int]
     partner_name: str = strawberry.field(description="The partner organization's name.")
     status: PayoutStatus = strawberry.field(description="Where the payout stands.")
@@ -105,27 +116,14 @@ class Payout(Node):
     note: str | None = strawberry.field(description="Why it was rejected.")
     _partner_id: strawberry.Private[int]
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Payout:
-        target = row["destination"] or {}
-        return cls(
-            id=row["id"], partner_name=row["partner__name"], status=PayoutStatus(row["status"]),
-            amount=Money.of(row["amount"], row["currency"]), method=PayoutMethod(row["method"]),
-            destination=PayoutDestination(paypal_email=target.get("paypal_email"),
-                                          account_holder=target.get("account_holder"),
-                                          iban=payouts.mask_iban(target.get("iban")), bic=target.get("bic")),
-            requested_automatically=row["requested_by_id"] is None, requested_at=row["requested_at"],
-            decided_at=row["decided_at"], paid_at=row["paid_at"], reference=row["reference"], note=row["note"],
-            _partner_id=row["partner_id"],
-        )
-
     @strawberry.field(description="The global id of the partner organization.")
     def partner_id(self) -> GlobalID:
         return GlobalID("Organization", str(self._partner_id))
 
     @strawberry.field(description="The commission lines it holds (none after a rejection released them).")
-    async def lines(self, first: First = None, after: After = None) -> Connection[Commission]:
-        return connection(await payouts.list_lines(self.id, first=first, after=after), Commission.from_row)
+    async def lines(self, info: Info, first: First = None, after: After = None) -> Connection[Commission]:
+        return connection(await payouts.list_lines(info.context.actor, self.id, first=first, after=after),
+                          Commission.from_row)
 
 
 @node_type("Payout")
@@ -182,10 +180,9 @@ class SetPayoutSettingsInput:
     automatic: bool = strawberry.field(default=False, description="Let the monthly payout run request payouts.")
 
 
-@strawberry.type(description="The payout settings after the change.")
-class SetPayoutSettingsPayload:
+@strawberry.type(description="The payout settings after the change. Errors: INVALID_EMAIL, INVALID_VALUE, ...")
+class SetPayoutSettingsPayload(Payload):
     payout_settings: PayoutSettings | None = strawberry.field(default=None, description="The settings.")
-    errors: list[UserError] = strawberry.field(description="What was wrong (INVALID_EMAIL, INVALID_VALUE, ...).")
 
 
 @strawberry.input(description="Claim the whole approved balance (MANAGE_PARTNER_PORTAL); send an Idempotency-Key.")
@@ -195,12 +192,10 @@ class RequestPayoutInput:
     )
 
 
-@strawberry.type(description="The payout after the change.")
-class PayoutPayload:
+@strawberry.type(description="The payout after the change. Errors: BELOW_THRESHOLD, NO_PAYOUT_SETTINGS, "
+                              "PAYOUT_DECIDED, ...")
+class PayoutPayload(Payload):
     payout: Payout | None = strawberry.field(default=None, description="The payout.")
-    errors: list[UserError] = strawberry.field(
-        description="What was wrong (BELOW_THRESHOLD, NO_PAYOUT_SETTINGS, PAYOUT_DECIDED, ...)."
-    )
 
 
 @strawberry.input(description="Approve a requested payout (operators with MANAGE_PAYOUTS).")
@@ -246,14 +241,9 @@ class ExportPayoutsInput:
     )
 
 
-@strawberry.type(description="The payment file.")
-class ExportPayoutsPayload:
+@strawberry.type(description="The payment file. Errors: NOTHING_TO_EXPORT, INVALID_VALUE, ...")
+class ExportPayoutsPayload(Payload):
     file: PayoutFile | None = strawberry.field(default=None, description="The file.")
-    errors: list[UserError] = strawberry.field(description="What was wrong (NOTHING_TO_EXPORT, INVALID_VALUE, ...).")
-
-
-def _payout(row: dict[str, Any]) -> dict[str, Any]:
-    return {"payout": Payout.from_row(row)}
 
 
 async def _export(actor: Any, input: ExportPayoutsInput) -> payouts.ExportFile:
@@ -268,8 +258,8 @@ async def _export(actor: Any, input: ExportPayoutsInput) -> payouts.ExportFile:
 
 @strawberry.type
 class PayoutsQuery:
-    @strawberry.field(description="Payouts, newest first: a partner's (MANAGE_PARTNER_PORTAL), or every partner's "
-                                  "for operators with MANAGE_PAYOUTS.")
+    @strawberry.field(description="Payouts, newest first.",
+                      extensions=[Requires(PAYOUT_LIST_READER, "partner_id")])
     async def payouts(
         self, info: Info, partner_id: PayoutFilterPartner = None,
         status: Annotated[PayoutStatus | None, strawberry.argument(description="Only this status.")] = None,
@@ -279,14 +269,14 @@ class PayoutsQuery:
                                           first=first, after=after)
         return connection(page, Payout.from_row)
 
-    @strawberry.field(description="How the partner is paid; null until set (MANAGE_PARTNER_PORTAL; operators with "
-                                  "MANAGE_PAYOUTS name any partner).")
+    @strawberry.field(description="How the partner is paid; null until set.",
+                      extensions=[Requires(PAYOUT_READER, "partner_id")])
     async def payout_settings(self, info: Info, partner_id: PartnerId = None) -> PayoutSettings | None:
         row = await payouts.get_settings(info.context.actor, partner_id_of(partner_id))
         return PayoutSettings.from_row(row) if row else None
 
-    @strawberry.field(description="The approved balance against the payout threshold (MANAGE_PARTNER_PORTAL; "
-                                  "operators with MANAGE_PAYOUTS name any partner).")
+    @strawberry.field(description="The approved balance against the payout threshold.",
+                      extensions=[Requires(PAYOUT_READER, "partner_id")])
     async def payout_balance(self, info: Info, partner_id: PartnerId = None) -> PayoutBalance:
         ctx = info.context
         return PayoutBalance.of(await payouts.balance(ctx.actor, ctx.settings, partner_id_of(partner_id)))
@@ -294,41 +284,45 @@ class PayoutsQuery:
 
 @strawberry.type
 class PayoutsMutation:
-    @strawberry.mutation(description="Set how the partner is paid: PayPal or bank transfer (MANAGE_PARTNER_PORTAL).")
+    @strawberry.mutation(description="Set how the partner is paid: PayPal or bank transfer.",
+                         extensions=[Requires(PARTNER_PORTAL, "input.partner_id")])
     async def set_payout_settings(self, info: Info, input: SetPayoutSettingsInput) -> SetPayoutSettingsPayload:
         change = payouts.set_settings(
             info.context.actor, partner_id_of(input.partner_id), method=input.method, paypal_email=input.paypal_email,
             account_holder=input.account_holder, iban=input.iban, bic=input.bic, automatic=input.automatic,
         )
-        return await run_mutation(SetPayoutSettingsPayload, change,
-                                  lambda row: {"payout_settings": PayoutSettings.from_row(row)})
+        return await run_mutation(SetPayoutSettingsPayload, change, payout_settings=PayoutSettings.from_row)
 
-    @strawberry.mutation(description="Request a payout of the whole approved balance once it reaches the threshold "
-                                     "(MANAGE_PARTNER_PORTAL); idempotent with an Idempotency-Key header.")
+    @strawberry.mutation(description="Request a payout of the whole approved balance once it reaches the threshold; "
+                                     "idempotent with an Idempotency-Key header.",
+                         extensions=[Requires(PARTNER_PORTAL, "input.partner_id")])
     async def request_payout(self, info: Info, input: RequestPayoutInput) -> PayoutPayload:
         ctx = info.context
         change = payouts.request_payout(ctx.actor, ctx.settings, partner_id_of(input.partner_id))
-        return await run_mutation(PayoutPayload, change, _payout)
+        return await run_mutation(PayoutPayload, change, payout=Payout.from_row)
 
-    @strawberry.mutation(description="Approve a requested payout (operators with MANAGE_PAYOUTS).")
+    @strawberry.mutation(description="Approve a requested payout.",
+                         extensions=[Requires(PAYOUT_MANAGER)])
     async def approve_payout(self, info: Info, input: ApprovePayoutInput) -> PayoutPayload:
         change = payouts.approve_payout(info.context.actor, decode_id(input.payout_id, "Payout"))
-        return await run_mutation(PayoutPayload, change, _payout)
+        return await run_mutation(PayoutPayload, change, payout=Payout.from_row)
 
     @strawberry.mutation(description="Mark an approved payout paid with the transfer's reference; its commissions "
-                                     "become PAID (operators with MANAGE_PAYOUTS).")
+                                     "become PAID.",
+                         extensions=[Requires(PAYOUT_MANAGER)])
     async def mark_payout_paid(self, info: Info, input: MarkPayoutPaidInput) -> PayoutPayload:
         change = payouts.mark_paid(info.context.actor, decode_id(input.payout_id, "Payout"), input.reference)
-        return await run_mutation(PayoutPayload, change, _payout)
+        return await run_mutation(PayoutPayload, change, payout=Payout.from_row)
 
-    @strawberry.mutation(description="Reject a payout with a note; its commissions become payable again (operators "
-                                     "with MANAGE_PAYOUTS).")
+    @strawberry.mutation(description="Reject a payout with a note; its commissions become payable again.",
+                         extensions=[Requires(PAYOUT_MANAGER)])
     async def reject_payout(self, info: Info, input: RejectPayoutInput) -> PayoutPayload:
         change = payouts.reject_payout(info.context.actor, decode_id(input.payout_id, "Payout"), input.note)
-        return await run_mutation(PayoutPayload, change, _payout)
+        return await run_mutation(PayoutPayload, change, payout=Payout.from_row)
 
     @strawberry.mutation(description="Produce a PayPal mass-payout CSV or a SEPA credit transfer file of approved "
-                                     "payouts (operators with MANAGE_PAYOUTS).")
+                                     "payouts.",
+                         extensions=[Requires(PAYOUT_MANAGER)])
     async def export_payouts(self, info: Info, input: ExportPayoutsInput) -> ExportPayoutsPayload:
         def build(file: payouts.ExportFile) -> dict[str, Any]:
             return {"file": PayoutFile(filename=file.filename, content_type=file.content_type, content=file.content,

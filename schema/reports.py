@@ -1,6 +1,6 @@
 """GraphQL for reports: `reports { commissions customerFunnel partnerLeaderboard }`.
 
-The same reports are CSV files at `/reports/{name}.csv` (integrations/report_csv.py).
+The same reports are CSV files at `/reports/{name}.csv` (web/report_csv.py).
 """
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ import strawberry
 from strawberry.relay import GlobalID
 
 from partner_portal.models.enums import CommissionStatus, CommissionType, Program
+from partner_portal.permissions.requirements import LEADERBOARD_READER, REPORT_READER
 from partner_portal.resolvers import reports
 from partner_portal.resolvers.reports import MAX_GROUPS, LeaderboardMetric, ReportDimension, ReportPeriod
-from partner_portal.schema.billing import Money
 import partner_portal.schema.commissions  # noqa: F401 — describes the CommissionStatus and CommissionType enums
 from partner_portal.schema.common import Info, decode_id, describe_enum, global_id
-from partner_portal.schema.cost import bounded_list
+from partner_portal.schema.guards.cost import bounded_list
+from partner_portal.schema.money import Money
 from partner_portal.schema.partners import PartnerId, partner_id_of
+from partner_portal.schema.requires import Requires
 
 describe_enum(
     ReportPeriod,
@@ -161,9 +163,8 @@ class LeaderboardEntry:
 @strawberry.type(description="Reports over the commission ledger and the customers; totals computed in SQL. "
                              "Also as CSV at /reports/{name}.csv.")
 class Reports:
-    @strawberry.field(description="Commission lines counted and summed by the chosen dimensions and currency "
-                                  "(partner staff with MANAGE_PARTNER_PORTAL: their partner; operators with "
-                                  "VIEW_ALL_REPORTS and reports:read API keys: every partner).")
+    @strawberry.field(description="Commission lines counted and summed by the chosen dimensions and currency.",
+                      extensions=[Requires(REPORT_READER, "filter.partner_id")])
     async def commissions(
         self, info: Info,
         group_by: Annotated[list[ReportDimension], strawberry.argument(
@@ -180,8 +181,8 @@ class Reports:
                     for t in report.totals],
         )
 
-    @strawberry.field(description="Invited → registered → trial → paid per partner and period (partner staff: "
-                                  "their partner; operators and reports:read API keys: every partner or one).")
+    @strawberry.field(description="Invited → registered → trial → paid per partner and period.",
+                      extensions=[Requires(REPORT_READER, "partner_id")])
     async def customer_funnel(
         self, info: Info, partner_id: PartnerId = None, period: PeriodArgument = ReportPeriod.MONTH,
         from_: From = None, until: Until = None,
@@ -194,8 +195,7 @@ class Reports:
             for r in rows
         ])
 
-    @strawberry.field(description="The top partners by a metric (operators with VIEW_ALL_REPORTS and "
-                                  "reports:read API keys only).")
+    @strawberry.field(description="The top partners by a metric.", extensions=[Requires(LEADERBOARD_READER)])
     async def partner_leaderboard(
         self, info: Info, from_: From = None, until: Until = None,
         by: Annotated[LeaderboardMetric, strawberry.argument(

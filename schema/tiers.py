@@ -10,8 +10,9 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
+from partner_portal.permissions.requirements import BILLING_WRITER, PROGRAM_MANAGER, TIER_READER
 from partner_portal.resolvers import tiers
-from partner_portal.schema.billing import Money, MoneyInput
+from partner_portal.resolvers.tiers import TierStatus
 from partner_portal.schema.commissions import CommissionRule
 from partner_portal.schema.common import (
     After,
@@ -20,14 +21,17 @@ from partner_portal.schema.common import (
     Info,
     Node,
     NodeID,
-    UserError,
+    Payload,
     connection,
     decode_id,
     global_id,
     node_type,
     run_mutation,
 )
+from partner_portal.schema.money import Money, MoneyInput
 from partner_portal.schema.partners import PartnerId, partner_id_of
+from partner_portal.schema.requires import Requires
+from partner_portal.schema.rows import IdOf, RowType, row_type
 
 
 @strawberry.type(description="A partner tier: its rank, thresholds (in the base currency), other criteria and "
@@ -88,9 +92,14 @@ class TierFigures:
                    median_features_used=tiers.tidy(Decimal(median)) if median is not None else None, as_of=as_of)
 
 
+@row_type(
+    tiers.ASSESSMENT_FIELDS, id=IdOf("TierAssessment", "id"), partner_id=IdOf("Organization", "partner_id"),
+    partner_name="partner__name", figures=lambda row: TierFigures.from_row(row, row["evaluated_at"]),
+    certifications=lambda row: list(row["certifications"]), tier_name="tier", previous_tier_name="previous_tier",
+)
 @strawberry.type(description="One monthly evaluation of a partner: its figures, the tier it qualified for, the "
                              "change.")
-class TierAssessment:
+class TierAssessment(RowType):
     id: GlobalID = strawberry.field(description="The assessment's global id.")
     partner_id: GlobalID = strawberry.field(description="The partner organization.")
     partner_name: str = strawberry.field(description="The partner's name.")
@@ -101,15 +110,6 @@ class TierAssessment:
     tier_name: str | None = strawberry.field(description="The tier it qualified for and holds since (null: none).")
     previous_tier_name: str | None = strawberry.field(description="The tier it held before.")
     changed: bool = strawberry.field(description="The evaluation changed the partner's tier.")
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> TierAssessment:
-        return cls(
-            id=global_id("TierAssessment", row["id"]), partner_id=global_id("Organization", row["partner_id"]),
-            partner_name=row["partner__name"], period=row["period"], evaluated_at=row["evaluated_at"],
-            figures=TierFigures.from_row(row, row["evaluated_at"]), certifications=list(row["certifications"]),
-            tier_name=row["tier"], previous_tier_name=row["previous_tier"], changed=row["changed"],
-        )
 
 
 @strawberry.type(description="What a partner misses for a tier (zero or null where it meets the criterion).")
@@ -137,15 +137,12 @@ class TierProgress:
         ))
 
 
+@row_type(tiers.CERTIFICATION_FIELDS)
 @strawberry.type(description="A certification an operator recorded for a partner.")
-class Certification:
+class Certification(RowType):
     name: str = strawberry.field(description="The certification.")
     valid_until: date | None = strawberry.field(description="The last day it counts (null: no end).")
     recorded_at: datetime = strawberry.field(description="When it was recorded.")
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Certification:
-        return cls(name=row["name"], valid_until=row["valid_until"], recorded_at=row["recorded_at"])
 
 
 @strawberry.type(description="Where a partner stands: its tier, the figures behind it and what it misses for the "
@@ -168,7 +165,7 @@ class PartnerTierStatus:
         return connection(page, TierAssessment.from_row)
 
     @classmethod
-    def of(cls, status: tiers.TierStatus) -> PartnerTierStatus:
+    def of(cls, status: TierStatus) -> PartnerTierStatus:  # not tiers.TierStatus: the field `tiers` hides the module
         currency = status.currency
         current = status.current
         return cls(
@@ -222,9 +219,8 @@ class UpdateTierInput:
 
 
 @strawberry.type(description="The tier after the change.")
-class TierPayload:
+class TierPayload(Payload):
     tier: Tier | None = strawberry.field(default=None, description="The tier.")
-    errors: list[UserError] = strawberry.field(description="What was wrong.")
 
 
 @strawberry.input(description="Record a partner's certification (operators with MANAGE_PROGRAMS).")
@@ -241,9 +237,8 @@ class WithdrawCertificationInput:
 
 
 @strawberry.type(description="The certification recorded or withdrawn.")
-class CertificationPayload:
+class CertificationPayload(Payload):
     certification: Certification | None = strawberry.field(default=None, description="The certification.")
-    errors: list[UserError] = strawberry.field(description="What was wrong.")
 
 
 @strawberry.input(description="The features a customer used (API keys with billing:write); idempotent by externalId.")
@@ -254,10 +249,10 @@ class RecordFeatureUsageInput:
     used_at: datetime | None = strawberry.field(default=None, description="When; default now.")
 
 
-@strawberry.type(description="The report; a repeated externalId returns the first one.")
-class RecordFeatureUsagePayload:
+@strawberry.type(description="The report; a repeated externalId returns the first one, a reused one with other "
+                              "content is a CONFLICT error.")
+class RecordFeatureUsagePayload(Payload):
     usage: FeatureUsageReport | None = strawberry.field(default=None, description="The report.")
-    errors: list[UserError] = strawberry.field(description="What was wrong (CONFLICT for a reused id).")
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -270,13 +265,14 @@ def _money(value: MoneyInput | None) -> tuple[str, str] | None:
 
 @strawberry.type
 class TiersQuery:
-    @strawberry.field(description="Where the partner stands in the tiers (MANAGE_PARTNER_PORTAL; operators with "
-                                  "MANAGE_PROGRAMS name any partner).")
+    @strawberry.field(description="Where the partner stands in the tiers.",
+                      extensions=[Requires(TIER_READER, "partner_id")])
     async def partner_tier(self, info: Info, partner_id: PartnerId = None) -> PartnerTierStatus:
         ctx = info.context
         return PartnerTierStatus.of(await tiers.partner_tier(ctx.actor, ctx.settings, partner_id_of(partner_id)))
 
-    @strawberry.field(description="The tiers by rank with their benefits (operators with MANAGE_PROGRAMS).")
+    @strawberry.field(description="The tiers by rank with their benefits.",
+                      extensions=[Requires(PROGRAM_MANAGER)])
     async def tiers(
         self, info: Info,
         include_inactive: Annotated[bool, strawberry.argument(description="Also deactivated tiers.")] = False,
@@ -286,7 +282,8 @@ class TiersQuery:
         currency = info.context.settings.base_currency
         return connection(page, lambda row: Tier.from_row(row, currency))
 
-    @strawberry.field(description="Tier assessments, newest first (operators with MANAGE_PROGRAMS).")
+    @strawberry.field(description="Tier assessments, newest first.",
+                      extensions=[Requires(PROGRAM_MANAGER)])
     async def tier_assessments(
         self, info: Info,
         partner_id: Annotated[GlobalID | None, strawberry.argument(description="Only this partner.")] = None,
@@ -301,7 +298,8 @@ class TiersQuery:
 
 @strawberry.type
 class TiersMutation:
-    @strawberry.mutation(description="Create a tier (operators with MANAGE_PROGRAMS).")
+    @strawberry.mutation(description="Create a tier.",
+                         extensions=[Requires(PROGRAM_MANAGER)])
     async def create_tier(self, info: Info, input: CreateTierInput) -> TierPayload:
         ctx = info.context
         change = tiers.create_tier(
@@ -312,7 +310,8 @@ class TiersMutation:
         return await run_mutation(TierPayload, change, lambda row: {"tier": Tier.from_row(
             row, ctx.settings.base_currency)})
 
-    @strawberry.mutation(description="Change, deactivate or reactivate a tier (operators with MANAGE_PROGRAMS).")
+    @strawberry.mutation(description="Change, deactivate or reactivate a tier.",
+                         extensions=[Requires(PROGRAM_MANAGER)])
     async def update_tier(self, info: Info, input: UpdateTierInput) -> TierPayload:
         ctx = info.context
         changes = _given(rank=input.rank, required_certification=input.required_certification,
@@ -325,22 +324,23 @@ class TiersMutation:
         return await run_mutation(TierPayload, change, lambda row: {"tier": Tier.from_row(
             row, ctx.settings.base_currency)})
 
-    @strawberry.mutation(description="Record a partner's certification (operators with MANAGE_PROGRAMS).")
+    @strawberry.mutation(description="Record a partner's certification.",
+                         extensions=[Requires(PROGRAM_MANAGER)])
     async def record_certification(self, info: Info, input: RecordCertificationInput) -> CertificationPayload:
         change = tiers.record_certification(info.context.actor, decode_id(input.partner_id, "Organization"),
                                             name=input.name, valid_until=input.valid_until)
-        return await run_mutation(CertificationPayload, change,
-                                  lambda row: {"certification": Certification.from_row(row)})
+        return await run_mutation(CertificationPayload, change, certification=Certification.from_row)
 
-    @strawberry.mutation(description="Withdraw a partner's certification (operators with MANAGE_PROGRAMS).")
+    @strawberry.mutation(description="Withdraw a partner's certification.",
+                         extensions=[Requires(PROGRAM_MANAGER)])
     async def withdraw_certification(self, info: Info, input: WithdrawCertificationInput) -> CertificationPayload:
         change = tiers.withdraw_certification(info.context.actor, decode_id(input.partner_id, "Organization"),
                                               name=input.name)
-        return await run_mutation(CertificationPayload, change,
-                                  lambda row: {"certification": Certification.from_row(row)})
+        return await run_mutation(CertificationPayload, change, certification=Certification.from_row)
 
-    @strawberry.mutation(description="Report the features a customer used (billing:write); a repeated externalId "
-                                     "returns the first report.")
+    @strawberry.mutation(description="Report the features a customer used; a repeated externalId returns the first "
+                                     "report.",
+                         extensions=[Requires(BILLING_WRITER)])
     async def record_feature_usage(self, info: Info, input: RecordFeatureUsageInput) -> RecordFeatureUsagePayload:
         change = tiers.record_feature_usage(
             info.context.actor, external_id=input.external_id,

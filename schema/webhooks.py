@@ -10,6 +10,7 @@ from strawberry.relay import GlobalID
 
 from partner_portal.models.outbox import OutboxStatus
 from partner_portal.models.webhooks import WebhookEventType
+from partner_portal.permissions.requirements import WEBHOOK_MANAGER
 from partner_portal.resolvers import webhooks
 from partner_portal.schema.common import (
     After,
@@ -18,7 +19,7 @@ from partner_portal.schema.common import (
     Info,
     Node,
     NodeID,
-    UserError,
+    Payload,
     connection,
     decode_id,
     describe_enum,
@@ -26,6 +27,8 @@ from partner_portal.schema.common import (
     node_type,
     run_mutation,
 )
+from partner_portal.schema.requires import Requires
+from partner_portal.schema.rows import IdOf, Row, RowType, row_type
 
 describe_enum(
     WebhookEventType,
@@ -47,8 +50,13 @@ describe_enum(
 )
 
 
+@row_type(
+    webhooks.SUBSCRIPTION_FIELDS,
+    event_types=lambda row: [WebhookEventType(t) for t in row["event_types"]],
+    created_by_api_key_id=IdOf("ApiKey", "created_by_api_key_id"),
+)
 @strawberry.type(description="An endpoint that receives signed webhooks for the chosen event types.")
-class WebhookSubscription(Node):
+class WebhookSubscription(Node, RowType):
     id: NodeID[int]
     url: str = strawberry.field(description="Where the webhooks are POSTed.")
     event_types: list[WebhookEventType] = strawberry.field(description="The event types it receives.")
@@ -59,15 +67,6 @@ class WebhookSubscription(Node):
     created_by_api_key_id: GlobalID | None = strawberry.field(
         description="The API key that created it (none when an operator did)."
     )
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> WebhookSubscription:
-        key = row["created_by_api_key_id"]
-        return cls(
-            id=row["id"], url=row["url"], event_types=[WebhookEventType(t) for t in row["event_types"]],
-            description=row["description"], active=row["active"], created_at=row["created_at"],
-            updated_at=row["updated_at"], created_by_api_key_id=global_id("ApiKey", key) if key else None,
-        )
 
 
 @node_type("WebhookSubscription")
@@ -84,8 +83,26 @@ class WebhookAttempt:
     error: str | None = strawberry.field(description="Why it failed; none when it succeeded.")
 
 
+def _attempts(row: Row) -> list[WebhookAttempt]:
+    return [WebhookAttempt(at=datetime.fromisoformat(a["at"]), http_status=a["http_status"],
+                           duration_ms=a["duration_ms"], error=a["error"]) for a in row["attempt_log"] or []]
+
+
+def _next_attempt_at(row: Row) -> datetime | None:
+    return row["message__next_attempt_at"] if row["message__status"] is OutboxStatus.PENDING else None
+
+
+@row_type(
+    webhooks.DELIVERY_FIELDS,
+    subscription_id=IdOf("WebhookSubscription", "subscription_id"),
+    event_type="event__type", event_created_at="event__created_at", status="message__status",
+    attempt_count="message__attempts", last_error="message__last_error", delivered_at="message__sent_at",
+    next_attempt_at=_next_attempt_at,
+    redelivery_of_id=IdOf("WebhookDelivery", "redelivery_of_id"),
+    attempts=_attempts,
+)
 @strawberry.type(description="One delivery of an event to a subscription, with every attempt.")
-class WebhookDelivery(Node):
+class WebhookDelivery(Node, RowType):
     id: NodeID[int]
     subscription_id: GlobalID = strawberry.field(description="The subscription.")
     event_id: str = strawberry.field(description="The event's id (`evt_…`), the same in every redelivery.")
@@ -99,25 +116,6 @@ class WebhookDelivery(Node):
     redelivery_of_id: GlobalID | None = strawberry.field(description="The delivery this one repeats, if any.")
     created_at: datetime = strawberry.field(description="When it was queued.")
     attempts: list[WebhookAttempt] = strawberry.field(description="Every attempt, oldest first.")
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> WebhookDelivery:
-        status = OutboxStatus(row["message__status"])
-        original = row["redelivery_of_id"]
-        return cls(
-            id=row["id"], subscription_id=global_id("WebhookSubscription", row["subscription_id"]),
-            event_id=row["event_id"], event_type=WebhookEventType(row["event__type"]),
-            event_created_at=row["event__created_at"], status=status, attempt_count=row["message__attempts"],
-            next_attempt_at=row["message__next_attempt_at"] if status is OutboxStatus.PENDING else None,
-            last_error=row["message__last_error"], delivered_at=row["message__sent_at"],
-            redelivery_of_id=global_id("WebhookDelivery", original) if original else None,
-            created_at=row["created_at"],
-            attempts=[
-                WebhookAttempt(at=datetime.fromisoformat(a["at"]), http_status=a["http_status"],
-                               duration_ms=a["duration_ms"], error=a["error"])
-                for a in row["attempt_log"] or []
-            ],
-        )
 
 
 @node_type("WebhookDelivery")
@@ -140,12 +138,11 @@ class CreateWebhookSubscriptionInput:
 
 
 @strawberry.type(description="The new subscription and its signing secret.")
-class CreateWebhookSubscriptionPayload:
+class CreateWebhookSubscriptionPayload(Payload):
     subscription: WebhookSubscription | None = strawberry.field(default=None, description="The subscription.")
     secret: str | None = strawberry.field(
         default=None, description="The signing secret (`whsec_…`): shown this once, keep it safe."
     )
-    errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
 
 
 @strawberry.input(description="Change a webhook subscription; fields left out stay as they are.")
@@ -163,10 +160,9 @@ class UpdateWebhookSubscriptionInput:
 
 
 @strawberry.type(description="The subscription after the change.")
-class UpdateWebhookSubscriptionPayload:
+class UpdateWebhookSubscriptionPayload(Payload):
     subscription: WebhookSubscription | None = strawberry.field(default=None, description="The subscription.")
     secret: str | None = strawberry.field(default=None, description="The new signing secret, when rotated.")
-    errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
 
 
 @strawberry.input(description="Delete a webhook subscription with its delivery log.")
@@ -175,9 +171,8 @@ class DeleteWebhookSubscriptionInput:
 
 
 @strawberry.type(description="The id of the deleted subscription.")
-class DeleteWebhookSubscriptionPayload:
+class DeleteWebhookSubscriptionPayload(Payload):
     deleted_subscription_id: GlobalID | None = strawberry.field(default=None, description="The deleted subscription.")
-    errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
 
 
 @strawberry.input(description="Send an event to a subscription again.")
@@ -186,9 +181,8 @@ class RedeliverWebhookInput:
 
 
 @strawberry.type(description="The new delivery, due at once.")
-class RedeliverWebhookPayload:
+class RedeliverWebhookPayload(Payload):
     delivery: WebhookDelivery | None = strawberry.field(default=None, description="The new delivery.")
-    errors: list[UserError] = strawberry.field(description="What was wrong with the input.")
 
 
 MANAGERS = "API keys with webhooks:manage, operators with MANAGE_PROGRAMS"
@@ -196,13 +190,15 @@ MANAGERS = "API keys with webhooks:manage, operators with MANAGE_PROGRAMS"
 
 @strawberry.type
 class WebhooksQuery:
-    @strawberry.field(description=f"Every webhook subscription, newest first ({MANAGERS}).")
+    @strawberry.field(description="Every webhook subscription, newest first.",
+                      extensions=[Requires(WEBHOOK_MANAGER)])
     async def webhook_subscriptions(self, info: Info, first: First = None, after: After = None
                                     ) -> Connection[WebhookSubscription]:
         page = await webhooks.list_subscriptions(info.context.actor, first=first, after=after)
         return connection(page, WebhookSubscription.from_row)
 
-    @strawberry.field(description=f"A subscription's delivery log, newest first, with every attempt ({MANAGERS}).")
+    @strawberry.field(description="A subscription's delivery log, newest first, with every attempt.",
+                      extensions=[Requires(WEBHOOK_MANAGER)])
     async def webhook_deliveries(
         self,
         info: Info,
@@ -221,7 +217,8 @@ class WebhooksQuery:
 
 @strawberry.type
 class WebhooksMutation:
-    @strawberry.mutation(description=f"Subscribe a URL to event types; the signing secret is shown once ({MANAGERS}).")
+    @strawberry.mutation(description="Subscribe a URL to event types; the signing secret is shown once.",
+                         extensions=[Requires(WEBHOOK_MANAGER)])
     async def create_webhook_subscription(
         self, info: Info, input: CreateWebhookSubscriptionInput
     ) -> CreateWebhookSubscriptionPayload:
@@ -232,7 +229,8 @@ class WebhooksMutation:
         return await run_mutation(CreateWebhookSubscriptionPayload, change, lambda result: {
             "subscription": WebhookSubscription.from_row(result[0]), "secret": result[1]})
 
-    @strawberry.mutation(description=f"Change, pause or resume a subscription, or rotate its secret ({MANAGERS}).")
+    @strawberry.mutation(description="Change, pause or resume a subscription, or rotate its secret.",
+                         extensions=[Requires(WEBHOOK_MANAGER)])
     async def update_webhook_subscription(
         self, info: Info, input: UpdateWebhookSubscriptionInput
     ) -> UpdateWebhookSubscriptionPayload:
@@ -244,7 +242,8 @@ class WebhooksMutation:
         return await run_mutation(UpdateWebhookSubscriptionPayload, change, lambda result: {
             "subscription": WebhookSubscription.from_row(result[0]), "secret": result[1]})
 
-    @strawberry.mutation(description=f"Delete a subscription; its pending deliveries are dropped ({MANAGERS}).")
+    @strawberry.mutation(description="Delete a subscription; its pending deliveries are dropped.",
+                         extensions=[Requires(WEBHOOK_MANAGER)])
     async def delete_webhook_subscription(
         self, info: Info, input: DeleteWebhookSubscriptionInput
     ) -> DeleteWebhookSubscriptionPayload:
@@ -253,7 +252,8 @@ class WebhooksMutation:
         return await run_mutation(DeleteWebhookSubscriptionPayload, change, lambda _: {
             "deleted_subscription_id": global_id("WebhookSubscription", pk)})
 
-    @strawberry.mutation(description=f"Deliver an event again: a new delivery with the same event id ({MANAGERS}).")
+    @strawberry.mutation(description="Deliver an event again: a new delivery with the same event id.",
+                         extensions=[Requires(WEBHOOK_MANAGER)])
     async def redeliver_webhook(self, info: Info, input: RedeliverWebhookInput) -> RedeliverWebhookPayload:
         change = webhooks.redeliver(info.context.actor, decode_id(input.delivery_id, "WebhookDelivery"))
         return await run_mutation(RedeliverWebhookPayload, change, lambda row: {

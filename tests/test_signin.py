@@ -17,17 +17,18 @@ import pytest
 from argon2 import PasswordHasher
 from graphql import get_named_type
 
+from partner_portal.models.identity import LoginThrottle
 from partner_portal.schema import build_schema
-from partner_portal.schema.limits import PASSWORD_FIELDS
+from partner_portal.schema.guards.limits import PASSWORD_FIELDS
+from partner_portal.schema.strawberry_internals import graphql_schema
 from tests.conftest import PASSWORD, Api, start_api, test_settings
+from tests.documents import LOGIN, OUTBOX, REGISTER
 from tests.servers import Server
-from tests.test_shared_limits import redis_url  # noqa: F401 — the fixture: a real Redis, emptied
-from tests.support import LOGIN, REGISTER, operator, register
+from tests.support import operator, register
 
 ATTACKER = "198.51.100.7"
 OWNER = "203.0.113.20"
 UNLOCK = "mutation Unlock($token: String!) { unlockAccount(input: {token: $token}) { unlocked errors { field code } } }"
-OUTBOX = "{ outboxMessages(first: 100) { edges { node { recipient subject textBody language } } } }"
 
 
 @asynccontextmanager
@@ -91,6 +92,28 @@ async def test_other_requests_are_answered_while_a_password_is_checked(api, held
     assert (await signing_in)["errors"] == []
 
 
+async def test_a_sign_in_that_succeeds_meanwhile_does_not_lock_out_the_others(api, monkeypatch):
+    """A successful sign-in deletes the account's count (`_clear`); another sign-in that made the
+    row a moment before and counts on it next makes it again instead of answering TOO_MANY_ATTEMPTS
+    (seen on PostgreSQL with three sign-ins at once)."""
+    await register(api, "ann@example.com")
+    original = LoginThrottle.get_or_create
+    cleared = []
+
+    async def then_cleared(*args, **kwargs):
+        made = await original(*args, **kwargs)
+        if not cleared:  # the other sign-in succeeds right now
+            cleared.append(await LoginThrottle.filter(email="ann@example.com").delete())
+        return made
+
+    monkeypatch.setattr(LoginThrottle, "get_or_create", then_cleared)
+
+    signed_in = await login(api, "ann@example.com")
+
+    assert cleared == [1]
+    assert codes(signed_in) == []
+
+
 async def test_password_checks_beyond_the_pool_wait_their_turn(database_url, held_verifies):
     async with portal(database_url, password_hash_workers=1) as api:
         await register(api, "ann@example.com")
@@ -144,7 +167,7 @@ async def test_one_sign_in_with_other_fields_runs(api):
 
 
 def test_every_mutation_taking_a_password_is_one_sign_in():
-    mutation = build_schema(test_settings("sqlite://:memory:"))._schema.mutation_type  # noqa: SLF001
+    mutation = graphql_schema(build_schema(test_settings("sqlite://:memory:"))).mutation_type
     takes_password = {
         name for name, field in mutation.fields.items()
         if any("password" in getattr(get_named_type(argument.type), "fields", {})
@@ -177,6 +200,7 @@ async def test_sign_ins_are_rated_per_client_address(database_url, clock):
         assert codes(await login(attacker, "new@example.com")) == []
 
 
+@pytest.mark.slow  # two server processes
 async def test_sign_ins_on_one_server_count_on_the_other(api, redis_url):
     servers = [Server(api.settings.database_url, {"RATE_LIMIT_STORAGE": redis_url, "SIGN_IN_RATE": "3/minute"})
                for _ in range(2)]

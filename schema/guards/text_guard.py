@@ -17,7 +17,7 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
 from strawberry.extensions import SchemaExtension
 
-from partner_portal.schema.lru import LruCache
+from partner_portal.schema.guards.lru import LruCache
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 MESSAGE = "Text may not contain the NUL character (U+0000) or unpaired surrogates (U+D800 to U+DFFF)."

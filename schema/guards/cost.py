@@ -59,13 +59,13 @@ from graphql import (
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 from partner_portal.permissions.errors import Throttled
 from partner_portal.resolvers.budget import Balance, QueryBudget
 from partner_portal.resolvers.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from partner_portal.resolvers.throttle import client_key
-from partner_portal.schema.lru import LruCache
+from partner_portal.schema.guards.lru import LruCache
+from partner_portal.schema.strawberry_internals import graphql_schema, strawberry_field
 
 MINIMUM_COST = 1
 LIST_ESTIMATE = 10
@@ -88,7 +88,7 @@ def bounded_list(at_most: int, description: str, *, computed: bool = False, **op
 
 def list_bound(definition: GraphQLField) -> tuple[int, bool] | None:
     """(at most, computed) of a `bounded_list` field, None for any other field."""
-    field = (definition.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    field = strawberry_field(definition)
     metadata = getattr(field, "metadata", None) or {}
     return (metadata[MAX_ITEMS], metadata[COMPUTED]) if MAX_ITEMS in metadata else None
 
@@ -156,7 +156,7 @@ class _CostWalk:
                 fragment_set = selection.selection_set
                 condition = selection.type_condition
             else:
-                fragment = self.fragments.get(selection.name.value)  # type: ignore[union-attr]
+                fragment = self.fragments.get(selection.name.value)  # type: ignore[attr-defined]  # a FragmentSpreadNode
                 if fragment is None:
                     continue
                 fragment_set, condition = fragment.selection_set, fragment.type_condition
@@ -165,8 +165,8 @@ class _CostWalk:
                 continue
             narrower = narrowed_to
             if narrower is None and is_object_type(target) and not is_object_type(parent):
-                narrower = target.name  # type: ignore[union-attr]
-            self._collect(target, fragment_set, page, narrower, by_type)  # type: ignore[arg-type]
+                narrower = target.name
+            self._collect(target, fragment_set, page, narrower, by_type)
 
     def _field(self, parent: GraphQLCompositeType, node: FieldNode, page: int | None) -> int:
         name = node.name.value
@@ -180,7 +180,7 @@ class _CostWalk:
             return 0
         is_list = is_list_type(get_nullable_type(definition.type))
         own_page = None if is_list else self._page_size(definition, node)
-        each = 1 + self._selection(named, node.selection_set, own_page)  # type: ignore[arg-type]
+        each = 1 + self._selection(named, node.selection_set, own_page)
         if not is_list:
             return each
         items = page if page is not None else self._list_size(definition, node)
@@ -303,9 +303,10 @@ class QueryCost(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
         settings = execution.context.settings
+        document = execution.graphql_document
+        assert document is not None, "strawberry executes parsed documents only"
         self.requested = cached_cost(
-            execution.schema._schema, execution.query, execution.graphql_document,  # noqa: SLF001
-            execution.operation_name, execution.variables,
+            graphql_schema(execution.schema), execution.query, document, execution.operation_name, execution.variables,
         )
         budget, client = self._budget()
         if self.requested > settings.max_query_cost:

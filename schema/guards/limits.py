@@ -34,10 +34,10 @@ from graphql import (
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import validate_document
 
 from partner_portal.resolvers.throttle import LIMITS_UNAVAILABLE, LimitsUnavailable, SignInThrottled
-from partner_portal.schema.lru import LruCache
+from partner_portal.schema.guards.lru import LruCache
+from partner_portal.schema.strawberry_internals import graphql_schema, validate
 
 SELECTION_NODES = (FieldNode, FragmentSpreadNode, InlineFragmentNode)
 
@@ -79,7 +79,7 @@ class LimitedValidationCache(SchemaExtension):
                 f"The operation has more than {self.max_selections} selections (fields and fragments); "
                 "split it into several requests."
             )]
-        return validate_document(self.execution_context.schema._schema, document, rules)  # noqa: SLF001
+        return validate(graphql_schema(self.execution_context.schema), document, rules)
 
     def on_validate(self) -> Iterator[None]:
         execution = self.execution_context
@@ -174,7 +174,7 @@ class SignInRate(SchemaExtension):
     def _signs_in(self) -> bool:
         document = self.execution_context.graphql_document
         operation = get_operation_ast(document, self.execution_context.operation_name) if document else None
-        if operation is None or operation.operation is not OperationType.MUTATION:
+        if document is None or operation is None or operation.operation is not OperationType.MUTATION:
             return False
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         return bool(password_fields(operation.selection_set, fragments.get))

@@ -15,13 +15,15 @@ from tortoise.fields import Field
 from tortoise.models import Model
 from tortoise.queryset import ValuesQuery
 
+from partner_portal.models.tortoise_internals import field, related_model
+
 
 def field_at(model: type[Model], path: str) -> Field:
     """The model field a `.values()` path such as `user__memberships__role` names."""
     *relations, name = path.split("__")
     for relation in relations:
-        model = model._meta.fields_map[relation].related_model
-    return model._meta.fields_map[name]
+        model = related_model(model, relation)
+    return field(model, name)
 
 
 class CompiledValues:
