@@ -30,15 +30,17 @@ from typing import Any
 from tortoise import Tortoise
 from tortoise.models import Model
 
+from partner_portal.models import tortoise_internals
 from partner_portal.models.billing import License, Payment
 from partner_portal.models.catalog import ExchangeRate, Plan, Product
-from partner_portal.models.commissions import Commission, CommissionRule, Payout
+from partner_portal.models.commissions import Commission, CommissionRule
 from partner_portal.models.customers import CustomerRelationship
 from partner_portal.models.db import apply_migrations, open_database, record_migrations_applied
 from partner_portal.models.identity import ApiKey, SessionToken, User
 from partner_portal.models.invitations import Invitation
 from partner_portal.models.organizations import Membership, Organization
 from partner_portal.models.partners import PartnerProfile, ProgramEnrollment
+from partner_portal.models.payouts import Payout
 from partner_portal.models.referrals import Referral
 
 SEED = 20261129
@@ -75,7 +77,7 @@ class Dataset:
         self.tables[model] = (columns, rows)
 
     def counts(self) -> dict[str, int]:
-        return {model._meta.db_table: len(rows) for model, (_, rows) in self.tables.items()}
+        return {tortoise_internals.table(model): len(rows) for model, (_, rows) in self.tables.items()}
 
 
 def _pick(rng: random.Random, weighted: Sequence[tuple[str, float]]) -> str:
@@ -324,8 +326,9 @@ def _rule_of(kind: str) -> int:
 def _defaults(model: type[Model], given: Sequence[str], moment: datetime) -> tuple[list[str], tuple]:
     """The columns the generator leaves out, with the model's default (or NULL) for each."""
     columns, values = [], []
-    for name, field_object in model._meta.fields_map.items():
-        column = model._meta.fields_db_projection.get(name)
+    stored = tortoise_internals.columns(model)
+    for name, field_object in tortoise_internals.fields(model).items():
+        column = stored.get(name)
         if column is None or column in given:
             continue
         if getattr(field_object, "auto_now_add", False) or getattr(field_object, "auto_now", False):
@@ -337,7 +340,7 @@ def _defaults(model: type[Model], given: Sequence[str], moment: datetime) -> tup
         elif field_object.null:
             value = None
         else:
-            raise RuntimeError(f"{model._meta.db_table}.{column} needs a value: teach bench/dataset.py about it")
+            raise RuntimeError(f"{tortoise_internals.table(model)}.{column} needs a value: teach bench/dataset.py about it")
         columns.append(column)
         values.append(value)
     return columns, tuple(values)
@@ -366,7 +369,7 @@ def _postgres_value(value: Any) -> Any:
 def _prepared(data: Dataset, moment: datetime) -> Iterable[tuple[str, list[str], Iterable[tuple]]]:
     for model, (columns, rows) in data.tables.items():
         extra_columns, extra_values = _defaults(model, columns, moment)
-        yield model._meta.db_table, [*columns, *extra_columns], (row + extra_values for row in rows)
+        yield tortoise_internals.table(model), [*columns, *extra_columns], (row + extra_values for row in rows)
 
 
 def write_sqlite(path: Path, data: Dataset) -> None:

@@ -36,7 +36,7 @@ class Stats:
 
     def summary(self) -> dict[str, Any]:
         ordered = sorted(self.samples_ms)
-        p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+        p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
         mean = statistics.fmean(ordered)
         return {"n": len(ordered), "median_ms": round(statistics.median(ordered), 3), "p99_ms": round(p99, 3),
                 "mean_ms": round(mean, 3), "per_second": round(1000 / mean, 1), "sql_queries": self.queries}

@@ -86,7 +86,8 @@ JOIN "organizations" o ON o."id" = r."customer_id"
 LEFT JOIN "licenses" l ON l."organization_id" = r."customer_id"
 WHERE r."id" IN (
   SELECT r2."id" FROM "customer_relationships" r2
-  WHERE r2."partner_id" = {partner} AND r2."ended_at" IS NULL ORDER BY r2."ended_at", r2."customer_name", r2."id" LIMIT 101
+  WHERE r2."partner_id" = {partner} AND r2."ended_at" IS NULL
+  ORDER BY r2."ended_at", r2."customer_name", r2."id" LIMIT 101
 )
 ORDER BY r."customer_name", r."id"
 """

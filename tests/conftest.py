@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,9 +21,9 @@ import pytest
 import time_machine
 from asgi_lifespan import LifespanManager
 from tortoise import Tortoise, connections
-from tortoise.contrib.test import _topological_sort_models
 
 from partner_portal.models.db import open_database, record_migrations_applied
+from partner_portal.models.tortoise_internals import children_first, table
 from partner_portal.server import build_app
 from partner_portal.settings import Settings
 
@@ -48,7 +49,7 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
 test_settings.__test__ = False  # a helper, not a test
 
 
-async def _create_tables(database_url: str) -> None:
+async def create_tables(database_url: str) -> None:
     """The models' tables, with every migration recorded as applied (`/readyz` checks that)."""
     async with open_database(database_url):
         await Tortoise.generate_schemas()
@@ -60,10 +61,10 @@ async def template_database(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Tables from the models (tests/test_migrations.py proves the migrations build the same):
     a SQLite file to copy, or the PostgreSQL database itself."""
     if POSTGRES_URL:
-        await _create_tables(POSTGRES_URL)
+        await create_tables(POSTGRES_URL)
         return POSTGRES_URL
     path = tmp_path_factory.mktemp("template") / "template.sqlite3"
-    await _create_tables(f"sqlite://{path}")
+    await create_tables(f"sqlite://{path}")
     return str(path)
 
 
@@ -78,9 +79,9 @@ def database_url(template_database: str, tmp_path: Any) -> str:
 
 async def _empty_all_tables() -> None:
     """DELETE children before parents in one script: about 20× faster than TRUNCATE on small tables."""
-    models = _topological_sort_models([model for app in Tortoise.apps.values() for model in app.values()])
+    models = children_first(model for app in Tortoise.apps.values() for model in app.values())
     await connections.get("default").execute_script(
-        ";".join(f'DELETE FROM "{model._meta.db_table}"' for model in models)
+        ";".join(f'DELETE FROM "{table(model)}"' for model in models)
     )
 
 
@@ -177,6 +178,16 @@ async def start_api(settings: Settings) -> AsyncIterator[Api]:
             yield Api(client, settings)
 
 
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Api]:
+    """`start_api` as a context manager: `async with running(settings) as api:`."""
+    apis = start_api(settings)
+    try:
+        yield await anext(apis)
+    finally:
+        await apis.aclose()
+
+
 @pytest.fixture
 async def api(database_url: str) -> AsyncIterator[Api]:
     async for running in start_api(test_settings(database_url)):
@@ -226,3 +237,24 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield server
     finally:
         controller.stop()
+
+
+# --- a real Redis (RATE_LIMIT_STORAGE=redis://…) ----------------------------------------------
+
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    """`TEST_REDIS_URL`, emptied; without a Redis the test is skipped, but not in CI (`CI=true`)."""
+    import coredis
+
+    client = coredis.Redis.from_url(REDIS_URL)
+    try:
+        await client.flushdb()
+    except (coredis.exceptions.ConnectionError, OSError) as error:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"no Redis answers at {REDIS_URL}: {error}")
+    return REDIS_URL

@@ -5,43 +5,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tests.conftest import PASSWORD, Api
+from strawberry.relay import GlobalID
 
-REGISTER = """
-mutation Register($input: RegisterInput!) {
-  register(input: $input) {
-    token expiresAt confirmationMailed user { id email name } errors { field code message }
-  }
-}"""
-CONFIRM_REGISTRATION = """
-mutation Confirm($token: String!) {
-  confirmRegistration(input: {token: $token}) { token expiresAt user { id email name } errors { field code message } }
-}"""
-LOGIN = """
-mutation Login($input: LoginInput!) {
-  login(input: $input) { token expiresAt user { id email } errors { field code message } }
-}"""
-CREATE_ORGANIZATION = """
-mutation Create($input: CreateOrganizationInput!) {
-  createOrganization(input: $input) {
-    organization { id name website country language viewerMembership { id role } }
-    errors { field code message }
-  }
-}"""
-ADD_MEMBER = """
-mutation Add($input: AddMemberInput!) {
-  addMember(input: $input) {
-    invitation { id email role organizationPermissions partnerPermissions status throughServicePartner }
-    errors { field code message }
-  }
-}"""
-ACCEPT_MEMBERSHIP = """
-mutation Accept($token: String!) {
-  acceptMembershipInvitation(input: {token: $token}) {
-    membership { id role organizationPermissions partnerPermissions user { email } }
-    errors { field code message }
-  }
-}"""
+from tests.conftest import PASSWORD, Api
+from tests.documents import (
+    ACCEPT_MEMBERSHIP,
+    ADD_MEMBER,
+    APPROVE_PARTNER_APPLICATION,
+    CONFIRM_REGISTRATION,
+    CREATE_API_KEY,
+    CREATE_ORGANIZATION,
+    LOGIN,
+    PARTNER_CODE,
+    REGISTER,
+    REQUEST_PARTNER_STATUS,
+)
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"  # GraphQL over HTTP's media type
 
 
 @dataclass(frozen=True)
@@ -71,6 +51,18 @@ async def _mailed_token(email: str, link: str) -> str:
         if message.get("to") == email and (found := re.search(link, message["text"])):
             return found.group(1)
     raise AssertionError(f"no mail to {email} with {link}")
+
+
+def pk(global_id: str) -> int:
+    """The database id behind a global id."""
+    return int(GlobalID.from_id(global_id).node_id)
+
+
+async def fresh(api: Api, person: Person) -> Person:
+    """A new session of `person` (sessions last 14 days; several tests move the clock further)."""
+    data = await api.data(LOGIN, {"input": {"email": person.email, "password": PASSWORD}})
+    assert data["login"]["errors"] == [], data["login"]["errors"]
+    return Person(person.email, data["login"]["token"], person.user_id)
 
 
 async def create_organization(api: Api, person: Person, name: str = "Acme GmbH") -> dict:
@@ -136,15 +128,6 @@ async def make_operator(api: Api, person: Person, permissions: list[str] | None 
     await grant(Actor(via=Via.CLI), person.email, chosen, settings=api.settings)
 
 
-REQUEST_PARTNER_STATUS = """
-mutation Apply($input: RequestPartnerStatusInput!) {
-  requestPartnerStatus(input: $input) { application { id status programs } errors { field code message } }
-}"""
-APPROVE = """
-mutation Approve($input: ApprovePartnerApplicationInput!) {
-  approvePartnerApplication(input: $input) { application { id status approvedPrograms } errors { field code } }
-}"""
-PARTNER_CODE = "query Code($id: ID!) { node(id: $id) { ... on Organization { partnerProfile { code } } } }"
 APPLICATION_FORM = {
     "legalName": "Northwind Partners GmbH", "website": "https://northwind.example", "country": "DE",
     "vatId": "DE136695976", "contactName": "Avery Admin", "contactEmail": "avery@northwind.example",
@@ -157,10 +140,6 @@ class Partner:
     admin: Person
     id: str
     code: str
-
-
-CREATE_API_KEY = """
-mutation Key($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret errors { field code } } }"""
 
 
 async def create_api_key(api: Api, creator: Person, scopes: list[str], name: str = "Key") -> str:
@@ -187,7 +166,7 @@ async def make_partner(api: Api, reviewer: Person, admin_email: str = "admin@nor
         **APPLICATION_FORM, "organizationId": organization["id"], "programs": list(programs)}},
         token=admin.token))["requestPartnerStatus"]
     assert applied["errors"] == [], applied["errors"]
-    approved = (await api.data(APPROVE, {"input": {
+    approved = (await api.data(APPROVE_PARTNER_APPLICATION, {"input": {
         "applicationId": applied["application"]["id"], "programs": list(programs), "payoutCurrency": "EUR"}},
         token=reviewer.token))["approvePartnerApplication"]
     assert approved["errors"] == [], approved["errors"]

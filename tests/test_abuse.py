@@ -18,14 +18,14 @@ import pytest
 from graphql import parse
 from graphql.language import Lexer, Source, TokenKind
 
-from partner_portal.schema.limits import count_selections
-from tests.conftest import Api
+from partner_portal.schema.guards.limits import count_selections
+from tests.call_counting import MAX_CALLS, counted_calls
+from tests.conftest import Api, running
 from tests.conftest import test_settings as make_settings
-from tests.support import create_api_key, create_organization, make_partner, operator, register
-from tests.test_http import GRAPHQL_RESPONSE, MAX_CALLS, counted_calls, running
+from tests.documents import NODES
+from tests.support import GRAPHQL_RESPONSE, create_api_key, create_organization, make_partner, operator, register
 
 ORGANIZATIONS_PAGE = "query Page($first: Int) { organizations(first: $first) { totalCount } }"
-NODES = "query Nodes($ids: [ID!]!) { nodes(ids: $ids) { id } }"
 REGISTER = "mutation Register($input: RegisterInput!) { register(input: $input) { token errors { field code } } }"
 
 
@@ -346,7 +346,7 @@ MISSPELLED = {
 @pytest.mark.parametrize("document", MISSPELLED.values(), ids=MISSPELLED.keys())
 async def test_production_gives_no_suggestions(production_api, document):
     # when
-    response, calls = await post(production_api, {"query": document})
+    response, _ = await post(production_api, {"query": document})
 
     # then
     assert response.status_code == 400

@@ -12,6 +12,7 @@ import pytest
 from partner_portal.models.affiliates import AffiliateClick
 from partner_portal.resolvers import affiliates
 from tests.conftest import START, start_api, test_settings
+from tests.documents import CREATE_ORGANIZATION, CREATE_RULE, SET_EXCHANGE_RATE
 from tests.support import (
     Partner,
     Person,
@@ -23,10 +24,6 @@ from tests.support import (
     register,
 )
 
-SET_RATE = """
-mutation Rate($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { errors { field code } } }"""
-CREATE_RULE = """
-mutation Rule($input: CreateCommissionRuleInput!) { createCommissionRule(input: $input) { errors { field code } } }"""
 RECORD_PAYMENT = """
 mutation Pay($input: RecordPaymentInput!) {
   recordPayment(input: $input) { commission { type amount { amount currency } } errors { field code message } }
@@ -38,10 +35,6 @@ mutation Link($input: CreateAffiliateLinkInput!) {
 UPDATE_LINK = """
 mutation Update($input: UpdateAffiliateLinkInput!) {
   updateAffiliateLink(input: $input) { link { id active campaign } errors { field code } }
-}"""
-CREATE_ORGANIZATION = """
-mutation Create($input: CreateOrganizationInput!) {
-  createOrganization(input: $input) { organization { id } errors { field code message } }
 }"""
 ATTRIBUTE = """
 mutation Attribute($input: AttributeSignupInput!) {
@@ -69,7 +62,7 @@ COOKIE = "pp_affiliate"
 async def world(api):
     reviewer = await operator(api)
     key = await create_api_key(api, reviewer, ["BILLING_WRITE"], "Billing")
-    rate = await api.data(SET_RATE, {"input": {"currency": "EUR", "rate": "1", "validFrom": "2020-01-01"}},
+    rate = await api.data(SET_EXCHANGE_RATE, {"input": {"currency": "EUR", "rate": "1", "validFrom": "2020-01-01"}},
                           token=reviewer.token)
     assert rate["setExchangeRate"]["errors"] == []
     rule = await api.data(CREATE_RULE, {"input": {"program": "AFFILIATE", "kind": "PERCENT", "rate": "20.00",
@@ -116,7 +109,10 @@ async def attribute(api, world, customer_id: str, **fields) -> dict:
                            api_key=world["key"]))["attributeSignup"]
 
 
-async def report(api, partner: Partner, start: date = START.date(), until: date = START.date()) -> dict:
+FIRST_DAY = START.date()
+
+
+async def report(api, partner: Partner, start: date = FIRST_DAY, until: date = FIRST_DAY) -> dict:
     return (await api.data(REPORT, {"from": start.isoformat(), "until": until.isoformat()},
                            token=partner.admin.token))["affiliateReport"]
 
@@ -176,7 +172,7 @@ async def test_the_report_takes_a_fixed_number_of_queries(clock, api, world):
 
     for n in range(5):
         link = await new_link(api, northwind, code=f"more-{n}")
-        for m in range(3):
+        for _ in range(3):
             _, token = await click(api, link["code"])
         _, customer_id = await sign_up(api, f"b{n}@b.example", token)
         await pay(api, world, f"inv-{n}", customer_id)

@@ -17,17 +17,19 @@ import pytest
 from partner_portal.models.codes import DiscountCode
 from partner_portal.models.referrals import Referral
 from tests.conftest import Api, start_api, test_settings
+from tests.documents import CREATE_PLAN, CREATE_PRODUCT, CREATE_RULE, SET_SERVICE_PARTNER
 from tests.support import (
     Partner,
     Person,
     add_member,
     create_api_key,
     create_organization,
+    fresh,
     make_partner,
     operator,
+    pk,
     register,
 )
-from tests.test_commissions import fresh, pk
 
 EXPERT_CODE = """
 query Code($partnerId: ID) {
@@ -46,24 +48,12 @@ mutation Redeem($input: RedeemDiscountCodeInput!) {
     errors { field code message }
   }
 }"""
-CREATE_RULE = """
-mutation Rule($input: CreateCommissionRuleInput!) {
-  createCommissionRule(input: $input) { rule { id } errors { code } }
-}"""
-CREATE_PRODUCT = """
-mutation Product($input: CreateProductInput!) { createProduct(input: $input) { product { id } errors { code } } }"""
-CREATE_PLAN = """
-mutation Plan($input: CreatePlanInput!) { createPlan(input: $input) { plan { id code } errors { code } } }"""
 RECORD_PAYMENT = """
 mutation Pay($input: RecordPaymentInput!) {
   recordPayment(input: $input) {
     commission { type status amount { amount currency } original { amount currency } rate }
     errors { field code message }
   }
-}"""
-SET_PARTNER = """
-mutation Choose($id: ID!, $code: String!) {
-  setServicePartner(input: {organizationId: $id, partnerCode: $code}) { relationship { id } errors { code } }
 }"""
 COMMISSIONS = """
 query Lines($type: CommissionType) {
@@ -250,7 +240,7 @@ async def test_the_first_referral_wins_and_a_service_partner_comes_first(api, wo
     assert (await Referral.get(customer_id=pk(referred_id))).partner_id == pk(world.affiliate.id)
 
     chooser, managed_id = await customer(api, "Fabrikam")  # has a service partner
-    chosen = await api.data(SET_PARTNER, {"id": managed_id, "code": world.affiliate.code}, token=chooser.token)
+    chosen = await api.data(SET_SERVICE_PARTNER, {"id": managed_id, "code": world.affiliate.code}, token=chooser.token)
     assert chosen["setServicePartner"]["errors"] == []
     managed = await redeem(api, world.key, code, managed_id)
     assert managed["errors"] == [] and managed["redemption"]["attributed"] is True  # the referral is written

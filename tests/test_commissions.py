@@ -29,37 +29,32 @@ from partner_portal.models.commissions import Commission
 from partner_portal.models.partners import PartnerProfile
 from partner_portal.models.referrals import Referral
 from partner_portal.resolvers.jobs import run_job
+from tests.commission_world import World, commission_world, customer, rule, select
 from tests.conftest import PASSWORD, START
+from tests.documents import (
+    CREATE_PLAN,
+    CREATE_PRODUCT,
+    CREATE_RULE,
+    OUTBOX,
+    RECORD_LICENSE_CHANGE,
+    SET_EXCHANGE_RATE,
+    SET_SERVICE_PARTNER,
+)
 from tests.support import (
-    LOGIN,
     Partner,
     Person,
     add_member,
     create_api_key,
     create_organization,
+    fresh,
     make_operator,
     make_partner,
-    operator,
+    pk,
     register,
 )
 
 # --- queries ------------------------------------------------------------------------------------------
 
-SET_RATE = """
-mutation Rate($input: SetExchangeRateInput!) {
-  setExchangeRate(input: $input) { exchangeRate { currency rate validFrom } errors { field code } }
-}"""
-CREATE_PRODUCT = """
-mutation Product($input: CreateProductInput!) { createProduct(input: $input) { product { id } errors { code } } }"""
-CREATE_PLAN = """
-mutation Plan($input: CreatePlanInput!) { createPlan(input: $input) { plan { id code } errors { code } } }"""
-CREATE_RULE = """
-mutation Rule($input: CreateCommissionRuleInput!) {
-  createCommissionRule(input: $input) {
-    rule { id program kind rate flat { amount currency } recurrence months holdDays tier productId partnerId active }
-    errors { field code message }
-  }
-}"""
 DEACTIVATE_RULE = """
 mutation Deactivate($id: ID!) {
   deactivateCommissionRule(input: {ruleId: $id}) { rule { id active } errors { code } }
@@ -102,10 +97,6 @@ query Dashboard($partnerId: ID) {
     customers totalCommission { amount currency } paidCommission { amount currency } openCommission { amount currency }
   }
 }"""
-SET_PARTNER = """
-mutation Choose($id: ID!, $code: String!) {
-  setServicePartner(input: {organizationId: $id, partnerCode: $code}) { relationship { id startedAt } errors { code } }
-}"""
 REMOVE_PARTNER = """
 mutation Remove($id: ID!) {
   removeServicePartner(input: {organizationId: $id}) { relationship { id endedAt } errors { code } }
@@ -116,7 +107,6 @@ ACCEPT = """
 mutation Accept($input: AcceptInvitationInput!) {
   acceptInvitation(input: $input) { organization { id } token errors { code } }
 }"""
-OUTBOX = "{ outboxMessages(first: 100) { edges { node { recipient textBody } } } }"
 
 EPOCH = date(2020, 1, 1)  # exchange rates in these tests apply from here on
 
@@ -124,26 +114,9 @@ EPOCH = date(2020, 1, 1)  # exchange rates in these tests apply from here on
 # --- the world of these tests ----------------------------------------------------------------------------
 
 
-@dataclass
-class World:
-    operator: Person  # every operator permission
-    key: str  # an API key with BILLING_WRITE, as the vendor's billing system holds
-    northwind: Partner  # SERVICE_PARTNER, AFFILIATE and EXPERT; paid out in EUR
-    fabrikam: Partner  # AFFILIATE only; paid out in EUR
-
-
 @pytest.fixture
 async def world(api) -> World:
-    reviewer = await operator(api)
-    key = await create_api_key(api, reviewer, ["BILLING_WRITE"], "Billing")
-    northwind = await make_partner(api, reviewer, programs=["SERVICE_PARTNER", "AFFILIATE", "EXPERT"])
-    fabrikam = await make_partner(api, reviewer, "admin@fabrikam.example", "Fabrikam Affiliates",
-                                  programs=["AFFILIATE"])
-    return World(reviewer, key, northwind, fabrikam)
-
-
-def pk(global_id: str) -> int:
-    return int(GlobalID.from_id(global_id).node_id)
+    return await commission_world(api)
 
 
 def money(amount: str, currency: str = "EUR") -> dict:
@@ -162,18 +135,8 @@ def cents(amount: str) -> int:
     return int(Decimal(amount) * 100)
 
 
-async def rule(api, world: World, **fields) -> dict:
-    """A commission rule that must be created (percent 20.00, LIFETIME, no hold unless told)."""
-    values = {"kind": "PERCENT", "recurrence": "LIFETIME", "holdDays": 30, **fields}
-    if values["kind"] == "PERCENT":
-        values.setdefault("rate", "20.00")
-    payload = (await api.data(CREATE_RULE, {"input": values}, token=world.operator.token))["createCommissionRule"]
-    assert payload["errors"] == [], payload["errors"]
-    return payload["rule"]
-
-
 async def exchange_rate(api, world: World, currency: str, rate: str, valid_from: date = EPOCH) -> None:
-    payload = (await api.data(SET_RATE, {"input": {"currency": currency, "rate": rate,
+    payload = (await api.data(SET_EXCHANGE_RATE, {"input": {"currency": currency, "rate": rate,
                                                    "validFrom": valid_from.isoformat()}},
                               token=world.operator.token))["setExchangeRate"]
     assert payload["errors"] == [], payload["errors"]
@@ -234,29 +197,6 @@ async def lines(api, who: Person, **arguments) -> list[dict]:
 
 async def totals(api, who: Person, **arguments) -> dict[str, str]:
     return {key: value["amount"] for key, value in (await table(api, who, **arguments))["totals"].items()}
-
-
-async def fresh(api, person: Person) -> Person:
-    """A new session (sessions last 14 days; several tests move the clock further)."""
-    data = await api.data(LOGIN, {"input": {"email": person.email, "password": PASSWORD}})
-    assert data["login"]["errors"] == [], data["login"]["errors"]
-    return Person(person.email, data["login"]["token"], person.user_id)
-
-
-async def customer(api, name: str, choose: Partner | None = None) -> tuple[Person, str]:
-    """A customer organization with its administrator; linked SELF to `choose` (setServicePartner) if given."""
-    slug = re.sub(r"[^a-z]", "", name.lower())
-    admin = await register(api, f"admin@{slug}.example", f"{name} Admin")
-    organization = await create_organization(api, admin, name)
-    if choose is not None:
-        await select(api, admin, organization["id"], choose)
-    return admin, organization["id"]
-
-
-async def select(api, admin: Person, customer_id: str, partner: Partner) -> None:
-    payload = (await api.data(SET_PARTNER, {"id": customer_id, "code": partner.code}, token=admin.token))[
-        "setServicePartner"]
-    assert payload["errors"] == [], payload["errors"]
 
 
 async def invited_customer(api, world: World, partner: Partner, name: str) -> str:
@@ -458,13 +398,13 @@ async def test_a_partner_cannot_choose_itself_or_be_chosen_by_an_organization_of
     await add_member(api, northwind.admin, northwind.id, staff.email)
     side_business = await create_organization(api, staff, "Sam's Side Business")
 
-    itself = (await api.data(SET_PARTNER, {"id": northwind.id, "code": northwind.code},
+    itself = (await api.data(SET_SERVICE_PARTNER, {"id": northwind.id, "code": northwind.code},
                              token=northwind.admin.token))["setServicePartner"]
-    by_staff = (await api.data(SET_PARTNER, {"id": side_business["id"], "code": northwind.code},
+    by_staff = (await api.data(SET_SERVICE_PARTNER, {"id": side_business["id"], "code": northwind.code},
                                token=staff.token))["setServicePartner"]
     # allowed: the staff member's organization may choose another service partner
     other = await make_partner(api, world.operator, "admin@contoso-services.example", "Contoso Services")
-    elsewhere = (await api.data(SET_PARTNER, {"id": side_business["id"], "code": other.code},
+    elsewhere = (await api.data(SET_SERVICE_PARTNER, {"id": side_business["id"], "code": other.code},
                                 token=staff.token))["setServicePartner"]
 
     assert (itself["relationship"], itself["errors"]) == (None, [{"code": "SELF_REFERRAL"}])
@@ -717,7 +657,8 @@ async def test_an_amount_out_of_range_is_a_typed_error_not_a_server_error(clock,
 @pytest.mark.parametrize("rate", ["1E+30", "NaN", "Infinity", "-Infinity", "0", "-1", "1000000000.1",
                                   "0.00000000001", "1E-999999", "1E+999999"])
 async def test_an_exchange_rate_out_of_range_is_a_typed_error(api, world, rate):
-    payload = (await api.data(SET_RATE, {"input": {"currency": "GBP", "rate": rate, "validFrom": EPOCH.isoformat()}},
+    rate_input = {"input": {"currency": "GBP", "rate": rate, "validFrom": EPOCH.isoformat()}}
+    payload = (await api.data(SET_EXCHANGE_RATE, rate_input,
                               token=world.operator.token))["setExchangeRate"]
 
     assert (payload["exchangeRate"], [(e["field"], e["code"]) for e in payload["errors"]]) == (
@@ -781,7 +722,7 @@ async def test_operators_without_manage_programs_may_not_set_rules_or_rates(api,
 
     for who in (payouts_only, world.northwind.admin):
         assert await api.error_code(CREATE_RULE, rule_input, token=who.token) == "FORBIDDEN"
-        assert await api.error_code(SET_RATE, rate_input, token=who.token) == "FORBIDDEN"
+        assert await api.error_code(SET_EXCHANGE_RATE, rate_input, token=who.token) == "FORBIDDEN"
     assert await api.error_code(CREATE_RULE, rule_input) == "UNAUTHENTICATED"
     assert (await api.data(RULES, token=world.operator.token))["commissionRules"]["totalCount"] == 0
 
@@ -937,7 +878,7 @@ async def test_two_partial_refunds_making_up_the_payment_reverse_exactly_the_who
 
 async def test_a_refund_after_payout_adds_a_negative_line_and_leaves_the_paid_line_alone(api, world, held):
     # Payouts are being built elsewhere: mark the line paid directly, as a finished payout will
-    customer_id, line_id = held
+    _, line_id = held
     await Commission.filter(id=pk(line_id)).update(status="PAID")
 
     await refunded(api, world, "ref-1", "inv-1", "40.00")
@@ -1107,6 +1048,7 @@ async def test_fifty_concurrent_deliveries_of_one_payment_store_one_payment_and_
 SPLITS = int(os.environ.get("COMMISSION_SPLITS", "2000"))
 
 
+@pytest.mark.slow  # SPLITS billing events
 @pytest.mark.timeout(max(120, SPLITS // 20))
 async def test_random_refund_splits_never_drift(clock, api, world):
     """Random payments in USD (17.35 %, converted to EUR at 0.9137), each split into 1 to 19 random
@@ -1360,6 +1302,7 @@ SCALE_TABLE = """
 } }""" + LINE
 
 
+@pytest.mark.slow  # writes 100,000 lines
 async def test_dashboard_and_table_use_the_same_number_of_queries_at_ten_and_100000_lines(clock, api, world):
     admin = world.northwind.admin
     partner_id = pk(world.northwind.id)
@@ -1422,10 +1365,6 @@ async def test_the_exchange_rates_refuse_a_currency_that_is_no_iso_code(api, wor
         "exchangeRates"]["totalCount"] == 0
 
 
-LICENSE_CHANGE = """
-mutation License($input: RecordLicenseChangeInput!) {
-  recordLicenseChange(input: $input) { license { status } errors { code } }
-}"""
 LICENSE_COUNTS = "query Counts($p: ID) { partnerDashboard(partnerId: $p) { customers activeCustomers trialCustomers } }"
 
 
@@ -1438,7 +1377,7 @@ async def test_the_dashboard_license_counts_follow_every_license_change_and_move
     admin, customer_id = await customer(api, "Moving Co")
 
     async def change_license(external_id: str, status: str) -> None:
-        payload = (await api.data(LICENSE_CHANGE, {"input": {
+        payload = (await api.data(RECORD_LICENSE_CHANGE, {"input": {
             "externalId": external_id, "organizationId": customer_id, "status": status, "plan": "Business",
             "mrr": money("50.00")}}, api_key=world.key))["recordLicenseChange"]
         assert payload["errors"] == [] and payload["license"]["status"] == status

@@ -15,12 +15,9 @@ from partner_portal.models.audit import AuditEvent
 from partner_portal.models.billing import License
 from partner_portal.models.coupons import Coupon
 from tests.conftest import START, Api, start_api, test_settings
+from tests.documents import CREATE_PLAN, CREATE_PRODUCT
 from tests.support import Partner, Person, add_member, create_organization, make_partner, operator, register
 
-CREATE_PRODUCT = """
-mutation Product($input: CreateProductInput!) { createProduct(input: $input) { product { id } errors { code } } }"""
-CREATE_PLAN = """
-mutation Plan($input: CreatePlanInput!) { createPlan(input: $input) { plan { id code } errors { code } } }"""
 SET_DISCOUNT = """
 mutation Discount($input: SetResellerDiscountInput!) {
   setResellerDiscount(input: $input) { partnerId discount errors { field code } }

@@ -22,10 +22,10 @@ from strawberry.relay import GlobalID
 from partner_portal.schema.common import NODE_FETCHERS
 from tests.authorization_world import World, build_world
 from tests.conftest import POSTGRES_URL, START, Api, start_api, test_settings
+from tests.documents import NODES
 
 OUTSIDER = "other_administrator"
 NODE = "query Node($id: ID!) { node(id: $id) { id __typename } }"
-NODES = "query Nodes($ids: [ID!]!) { nodes(ids: $ids) { id } }"
 FIRST_EVENT = "{ auditEvents(first: 1) { edges { node { id } } } }"
 FIRST_MESSAGE = "{ outboxMessages(first: 1) { edges { node { id } } } }"
 RELATIONSHIP = "{ myCustomers(first: 1) { edges { node { id } } } }"

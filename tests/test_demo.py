@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from partner_portal.resolvers.demo import DEMO_PASSWORD, seed_demo
-from tests.support import LOGIN
+from tests.documents import LOGIN
 
 DASHBOARD = "{ partnerDashboard { customers openInvitations activeCustomers trialCustomers } }"
 COMMISSIONS = "{ commissions(first: 10) { totals { pending { amount } approved { amount currency } } } }"
@@ -13,7 +13,8 @@ AFFILIATES = """
 query R($from: Date!, $until: Date!) { affiliateReport(from: $from, until: $until) {
   total { clicks signups payingCustomers commission { amount currency } } } }"""
 EXPERT = "{ expertCode { figures { redemptions payingCustomers commissionEarned { amount currency } } } }"
-COUPONS = """{ couponOrders(first: 5) { edges { node { count total { amount currency } invoice { amount { amount } } } } }
+COUPONS = """{
+  couponOrders(first: 5) { edges { node { count total { amount currency } invoice { amount { amount } } } } }
   coupons(first: 10, status: REDEEMED) { totalCount } }"""
 ACTIVITY = """
 { viewerOrganization { name serviceProviderActivity(first: 10) { edges { node { action actor { email } } } } } }"""

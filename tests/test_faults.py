@@ -24,15 +24,17 @@ import pytest
 from tortoise import connections
 from tortoise.functions import Count, Sum
 
-from partner_portal.models.commissions import Commission, Payout, PayoutSettings
+from partner_portal.models.commissions import Commission
 from partner_portal.models.billing import Payment
 from partner_portal.models.organizations import Organization
 from partner_portal.models.partners import PartnerProfile
+from partner_portal.models.payouts import Payout, PayoutSettings
 from partner_portal.settings import Settings
+from tests.commission_world import World, commission_world, customer, rule
 from tests.conftest import Api
+from tests.documents import REGISTER
 from tests.servers import CHILD_APPLICATION, Server, child_environment
-from tests.support import REGISTER, register
-from tests.test_commissions import customer, pk, rule, world  # noqa: F401 — `world` is a fixture
+from tests.support import pk, register
 
 PUBLIC_DIRECTORY = "query { partnerDirectory(first: 5) { totalCount } }"
 VIEWER = "query { viewer { id email } }"
@@ -240,9 +242,11 @@ async def child_sessions_ended() -> None:
     if client.capabilities.dialect != "postgres":
         return
     async with asyncio.timeout(HANG_SECONDS):
-        while (await client.execute_query_dict(
+        while (  # noqa: ASYNC110 — PostgreSQL is asked: there is nothing to await
+            await client.execute_query_dict(
                 "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1", [CHILD_APPLICATION]
-        ))[0]["n"]:
+            )
+        )[0]["n"]:
             await asyncio.sleep(POLL_SECONDS)
 
 
@@ -285,6 +289,7 @@ async def payouts_count() -> int:
     return await Payout.all().count()
 
 
+@pytest.mark.slow  # a job in a child process, killed and run again
 async def test_a_payout_run_killed_half_way_and_run_again_pays_every_line_once(api):
     # given: 160 partners over the threshold (150.00 USD), 10 below it, each with approved lines
     # (a negative refund line among them), pending lines that are not payable yet, and lines in
@@ -331,6 +336,7 @@ async def test_a_payout_run_killed_half_way_and_run_again_pays_every_line_once(a
     assert await ledger_totals() == before
 
 
+@pytest.mark.slow  # a job in a child process, killed and run again
 async def test_a_release_run_killed_half_way_and_run_again_releases_every_due_line_once(api):
     # given: 6000 held lines whose hold ended, 500 still held, and reversed lines
     url = api.settings.database_url
@@ -368,6 +374,11 @@ async def test_a_release_run_killed_half_way_and_run_again_releases_every_due_li
 
 
 @pytest.fixture
+async def world(api) -> World:
+    return await commission_world(api)
+
+
+@pytest.fixture
 async def server(api) -> AsyncIterator[Server]:
     running = Server(api.settings.database_url)
     try:
@@ -382,6 +393,7 @@ mutation Pay($input: RecordPaymentInput!) {
 }"""
 
 
+@pytest.mark.slow  # a server process, killed and started again
 async def test_payments_sent_to_a_server_killed_half_way_count_once_after_the_restart(api, world, server):
     # given: a customer of Northwind (SELF, 20 %), and a billing system sending 120 payments
     # with 4 requests in flight at a time

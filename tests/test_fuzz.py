@@ -32,16 +32,19 @@ import httpx
 import pytest
 import requests
 import schemathesis
-from graphql import get_introspection_query
+from graphql import get_introspection_query, introspection_from_schema
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.graphql import nodes
 
+from partner_portal.schema import build_schema
 from partner_portal.schema.common import NODE_FETCHERS
+from partner_portal.schema.strawberry_internals import graphql_schema
 from tests.conftest import PASSWORD, POSTGRES_URL, start_api
 from tests.conftest import test_settings as make_settings
-from tests.support import LOGIN, make_partner, operator
+from tests.documents import LOGIN
 from tests.servers import Server
+from tests.support import make_partner, operator
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 SECONDS_PER_ACTOR = float(os.environ.get("FUZZ_SECONDS", "40"))
@@ -165,6 +168,20 @@ def fuzz(target: Target, actor: str) -> tuple[list[str], int, int]:
     return failures, operations, sent
 
 
+def test_every_query_and_mutation_field_is_fuzzed():
+    # given: the schema the app serves (in-process; the fuzzer reads the same by introspection)
+    schema = graphql_schema(build_schema(make_settings("sqlite://:memory:")))
+
+    # when
+    operations = {result.ok().label for result in schemathesis.graphql.from_dict(
+        introspection_from_schema(schema)).get_all_operations()}
+
+    # then
+    assert operations == ({f"Query.{name}" for name in schema.query_type.fields}
+                          | {f"Mutation.{name}" for name in schema.mutation_type.fields})
+
+
+@pytest.mark.slow  # a server process and a few thousand generated requests
 @pytest.mark.timeout(2 * SECONDS_PER_ACTOR + 120)
 @pytest.mark.parametrize("actor", ["operator", "partner administrator"])
 def test_no_generated_request_is_a_server_error(target, actor):

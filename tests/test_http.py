@@ -8,9 +8,7 @@ import itertools
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from unittest.mock import ANY
 from urllib.parse import urlencode
 
@@ -26,16 +24,13 @@ from partner_portal.resolvers import organizations as organization_resolvers
 from partner_portal.models.db import tortoise_config
 from partner_portal.server import build_app
 from partner_portal.settings import Settings
-from tests.conftest import PASSWORD, Api, start_api
+from tests.call_counting import MAX_CALLS, counted_calls
+from tests.conftest import PASSWORD, Api, running
 from tests.conftest import test_settings as make_settings
-from tests.support import REGISTER, register
+from tests.documents import REGISTER
+from tests.support import GRAPHQL_RESPONSE, register
 
-GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
-# The work a request may cost, counted in Python function calls (deterministic, unlike the clock on
-# a busy machine): refusals and the worst documents within the limits make at most a few hundred
-# thousand; validating one of the documents tests/test_abuse.py shows refused takes a million and up.
-MAX_CALLS = 500_000
 COST = {"cost": ANY}  # every response reports its cost (tests/test_query_cost.py)
 
 VIEWER = "query { viewer { id email } }"
@@ -382,29 +377,6 @@ async def test_a_mutation_over_get_gets_405_with_a_graphql_error_body(api):
 # --- limits ------------------------------------------------------------------------------------
 
 
-@dataclass
-class Calls:
-    count: int = 0
-
-
-@contextmanager
-def counted_calls() -> Iterator[Calls]:
-    """Counts the Python and C function calls this thread makes while active (the app under test runs
-    in it): a bound on work that does not depend on how busy the machine is."""
-    calls = Calls()
-
-    def count(frame: object, event: str, argument: object) -> None:
-        if event in ("call", "c_call"):
-            calls.count += 1
-
-    previous = sys.getprofile()
-    sys.setprofile(count)
-    try:
-        yield calls
-    finally:
-        sys.setprofile(previous)
-
-
 async def refused_quickly(api: Api, query: str) -> list[dict]:
     """The errors of a query that must be refused as the client's fault, without executing, and
     without much work (MAX_CALLS)."""
@@ -558,15 +530,6 @@ async def test_an_unexpected_exception_is_masked_and_logged(api, monkeypatch, ca
 # --- introspection and GraphiQL -----------------------------------------------------------------
 
 
-@asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Api]:
-    apis = start_api(settings)
-    try:
-        yield await anext(apis)
-    finally:
-        await apis.aclose()
-
-
 @pytest.fixture
 async def production_api(database_url: str) -> AsyncIterator[Api]:
     async with running(make_settings(database_url, environment="production")) as api:
@@ -666,6 +629,7 @@ async def test_readyz_answers_when_the_database_does(api):
 NEWEST_BUT_ONE = "0006_tiers_webhooks_indexes"
 
 
+@pytest.mark.slow  # applies the migrations
 async def test_readyz_names_the_command_while_migrations_are_missing_and_is_200_once_applied(tmp_path, caplog):
     # given: a database one migration behind this version (SQLite, whichever database the suite uses)
     url = f"sqlite://{tmp_path}/behind.sqlite3"

@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.support import LOGIN, REGISTER, register
+from tests.documents import LOGIN, LOGOUT, REGISTER
+from tests.support import register
 
 VIEWER = "{ viewer { id email name } }"
 CREATE_ORGANIZATION = """
 mutation { createOrganization(input: {name: "Needs a user"}) { organization { id } errors { code } } }"""
-LOGOUT = "mutation { logout { sessionsEnded errors { code } } }"
 LOGOUT_EVERYWHERE = "mutation { logoutEverywhere { sessionsEnded errors { code } } }"
 
 

@@ -137,7 +137,7 @@ def jwks_server() -> Iterator[str]:
     body = json.dumps(_jwks(PROVIDER_KEY)).encode()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 — http.server's naming
+        def do_GET(self) -> None:  # http.server's naming
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))

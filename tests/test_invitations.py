@@ -18,25 +18,10 @@ import pytest
 
 from partner_portal.resolvers.jobs import run_job
 from tests.conftest import PASSWORD, START, start_api, test_settings
-from tests.support import (
-    ADD_MEMBER,
-    LOGIN,
-    Partner,
-    Person,
-    add_member,
-    create_organization,
-    make_partner,
-    operator,
-    register,
-)
+from tests.customer_invitations import accept, invite, invited, link_token, newest_link, outbox
+from tests.documents import ADD_MEMBER, INVITE_CUSTOMER, LOGIN
+from tests.support import Partner, Person, add_member, create_organization, fresh, make_partner, operator, register
 
-INVITE = """
-mutation Invite($input: InviteCustomerInput!) {
-  inviteCustomer(input: $input) {
-    invitation { id email organizationName message language status expiresAt createdAt acceptedAt }
-    errors { field code message }
-  }
-}"""
 RESEND = """
 mutation Resend($id: ID!) {
   resendInvitation(input: {invitationId: $id}) { invitation { id status expiresAt } errors { field code } }
@@ -44,15 +29,6 @@ mutation Resend($id: ID!) {
 REVOKE = """
 mutation Revoke($id: ID!) {
   revokeInvitation(input: {invitationId: $id}) { invitation { id status } errors { field code } }
-}"""
-ACCEPT = """
-mutation Accept($input: AcceptInvitationInput!) {
-  acceptInvitation(input: $input) {
-    token
-    organization { id name viewerMembership { role } }
-    user { id email name }
-    errors { field code message }
-  }
 }"""
 INVITATIONS = """
 query Invitations($status: InvitationStatus, $first: Int) {
@@ -65,8 +41,6 @@ INVITATION_NODE = """
 query Node($id: ID!) {
   node(id: $id) { id ... on Invitation { email organizationName message language status expiresAt createdAt } }
 }"""
-OUTBOX = """
-{ outboxMessages(first: 100) { totalCount edges { node { recipient subject textBody htmlBody language } } } }"""
 ORGANIZATION_COUNT = "{ organizations { totalCount } }"
 ORGANIZATION_NAMES = "{ organizations(first: 50) { edges { node { name } } } }"
 MY_CUSTOMERS = """
@@ -95,48 +69,6 @@ async def world(api) -> World:
     return World(reviewer, partner, inviter)
 
 
-async def invite(api, who: Person, email: str = "chris@contoso.example", organization_name: str = "Contoso Ltd",
-                 **extra) -> dict:
-    """inviteCustomer's payload (errors included)."""
-    data = await api.data(INVITE, {"input": {"email": email, "organizationName": organization_name, **extra}},
-                          token=who.token)
-    return data["inviteCustomer"]
-
-
-async def invited(api, who: Person, email: str = "chris@contoso.example", **extra) -> dict:
-    """An invitation that must succeed."""
-    payload = await invite(api, who, email, **extra)
-    assert payload["errors"] == [], payload["errors"]
-    return payload["invitation"]
-
-
-async def outbox(api, reviewer: Person) -> list[dict]:
-    """Every queued message, newest first."""
-    data = await api.data(OUTBOX, token=reviewer.token)
-    return [edge["node"] for edge in data["outboxMessages"]["edges"]]
-
-
-def link_token(api, body: str) -> str | None:
-    """The token of the acceptance link `PUBLIC_URL/invitations/accept?token=ppi_…` in a mail body."""
-    base = re.escape(api.settings.public_url.rstrip("/"))
-    found = re.search(base + r"/invitations/accept\?token=(ppi_[A-Za-z0-9_-]+)", body)
-    return found.group(1) if found else None
-
-
-async def newest_link(api, reviewer: Person, email: str) -> str:
-    """The token of the newest invitation mail to `email`."""
-    for message in await outbox(api, reviewer):
-        if message["recipient"] == email and (token := link_token(api, message["textBody"])):
-            return token
-    raise AssertionError(f"no invitation mail to {email}")
-
-
-async def accept(api, token: str, *, name: str | None = "Chris Contoso", password: str | None = PASSWORD,
-                 signed_in: Person | None = None, **extra) -> dict:
-    variables = {"input": {"token": token, "name": name, "password": password, **extra}}
-    return (await api.data(ACCEPT, variables, token=signed_in.token if signed_in else None))["acceptInvitation"]
-
-
 async def organization_count(api, reviewer: Person) -> int:
     return (await api.data(ORGANIZATION_COUNT, token=reviewer.token))["organizations"]["totalCount"]
 
@@ -148,13 +80,6 @@ async def invitations(api, who: Person, status: str | None = None) -> list[dict]
 
 async def statuses(api, who: Person) -> dict[str, str]:
     return {row["email"]: row["status"] for row in await invitations(api, who)}
-
-
-async def signed_in_again(api, person: Person) -> Person:
-    """A fresh session (sessions last 14 days, like invitations: the clock outruns them here)."""
-    data = await api.data(LOGIN, {"input": {"email": person.email, "password": PASSWORD}})
-    assert data["login"]["errors"] == [], data["login"]["errors"]
-    return Person(person.email, data["login"]["token"], person.user_id)
 
 
 def instant(value: str) -> datetime:
@@ -230,13 +155,13 @@ async def test_inviting_needs_create_customer_organizations_in_a_service_partner
     variables = {"input": {"email": "chris@contoso.example", "organizationName": "Contoso Ltd"}}
 
     # When / Then each of them is refused with the right code
-    assert await api.error_code(INVITE, variables) == "UNAUTHENTICATED"
-    assert await api.error_code(INVITE, variables, token=homeless.token) == "NO_ORGANIZATION"
-    assert await api.error_code(INVITE, variables, token=administer_only.token) == "FORBIDDEN"
-    assert await api.error_code(INVITE, variables, token=plain.token) == "FORBIDDEN"
-    assert await api.error_code(INVITE, variables, token=affiliate.admin.token) == "FORBIDDEN"
+    assert await api.error_code(INVITE_CUSTOMER, variables) == "UNAUTHENTICATED"
+    assert await api.error_code(INVITE_CUSTOMER, variables, token=homeless.token) == "NO_ORGANIZATION"
+    assert await api.error_code(INVITE_CUSTOMER, variables, token=administer_only.token) == "FORBIDDEN"
+    assert await api.error_code(INVITE_CUSTOMER, variables, token=plain.token) == "FORBIDDEN"
+    assert await api.error_code(INVITE_CUSTOMER, variables, token=affiliate.admin.token) == "FORBIDDEN"
     on_behalf = {"input": {**variables["input"], "partnerId": world.partner.id}}
-    assert await api.error_code(INVITE, on_behalf, token=outsider.token) == "NOT_FOUND"
+    assert await api.error_code(INVITE_CUSTOMER, on_behalf, token=outsider.token) == "NOT_FOUND"
     assert await api.error_code(INVITATIONS, token=administer_only.token) == "FORBIDDEN"
 
     # And nothing was written or sent
@@ -417,7 +342,7 @@ async def test_a_link_works_until_its_expiry_to_the_second(clock, api, world):
     assert [(e["field"], e["code"]) for e in exact["errors"]] == [("token", "INVITATION_EXPIRED")]
     assert [(e["field"], e["code"]) for e in late["errors"]] == [("token", "INVITATION_EXPIRED")]
     assert exact["organization"] is None and late["organization"] is None
-    reviewer = await signed_in_again(api, world.operator)
+    reviewer = await fresh(api, world.operator)
     names = (await api.data(ORGANIZATION_NAMES, token=reviewer.token))["organizations"]["edges"]
     assert [n["node"]["name"] for n in names].count("Contoso Ltd") == 1
 
@@ -498,7 +423,7 @@ async def test_the_slower_of_two_accepts_is_told_the_link_is_used_not_that_the_a
     finishes, and continues only after the first has created the account."""
     from partner_portal.resolvers import invitations as resolver
 
-    original, checked, first_done = resolver._open_invitation, [], asyncio.Event()
+    original, checked, first_done = resolver._open_invitation, [], asyncio.Event()  # noqa: SLF001 — wrapped to count
 
     async def second_waits_after_the_check(token: str):
         invitation = await original(token)
@@ -557,8 +482,8 @@ async def test_an_expired_invitation_can_be_resent_before_and_after_the_expiry_j
     computed = await invited(api, world.inviter, "one@contoso.example")
     marked = await invited(api, world.inviter, "two@contoso.example")
     clock.move_to(START + timedelta(days=15))
-    inviter = await signed_in_again(api, world.inviter)
-    reviewer = await signed_in_again(api, world.operator)
+    inviter = await fresh(api, world.inviter)
+    reviewer = await fresh(api, world.operator)
     assert await statuses(api, inviter) == {"one@contoso.example": "EXPIRED", "two@contoso.example": "EXPIRED"}
 
     # When the first is resent, then the expiry job marks the other, which is then resent too
@@ -580,8 +505,8 @@ async def test_resending_an_expired_invitation_cannot_make_a_second_open_one(clo
     # Given an expired invitation to Chris, and a newer open one to the same address
     old = await invited(api, world.inviter)
     clock.move_to(START + timedelta(days=15))
-    inviter = await signed_in_again(api, world.inviter)
-    reviewer = await signed_in_again(api, world.operator)
+    inviter = await fresh(api, world.inviter)
+    reviewer = await fresh(api, world.operator)
     new = await invited(api, inviter)
     mails_before = len(await outbox(api, reviewer))
 
@@ -667,7 +592,7 @@ async def test_the_status_filter_and_the_idempotent_expiry_job(clock, api, world
     revoked_id = next(r["id"] for r in await invitations(api, world.inviter) if r["email"].startswith("revoked"))
     await api.data(REVOKE, {"id": revoked_id}, token=world.inviter.token)
     clock.move_to(START + timedelta(days=14, seconds=1))
-    inviter = await signed_in_again(api, world.inviter)
+    inviter = await fresh(api, world.inviter)
 
     async def by_status() -> dict[str | None, list[str]]:
         return {status: sorted(row["email"].split("@")[0] for row in await invitations(api, inviter, status))
@@ -688,7 +613,7 @@ async def test_the_status_filter_and_the_idempotent_expiry_job(clock, api, world
 
     # When even the last open one is past due, the job takes only that one: accepted and revoked stay
     clock.move_to(START + timedelta(days=24, seconds=1))
-    inviter = await signed_in_again(api, inviter)
+    inviter = await fresh(api, inviter)
     assert await statuses(api, inviter) == {
         "expired@contoso.example": "EXPIRED", "accepted@contoso.example": "ACCEPTED",
         "revoked@contoso.example": "REVOKED", "open@contoso.example": "EXPIRED",
@@ -754,8 +679,8 @@ async def test_invitation_mails_are_rated_per_sending_organization_and_per_addre
     invitation = await invited(api, partner.admin, "chris@contoso.example")
     await api.data(RESEND, {"id": invitation["id"]}, token=partner.admin.token)
     assert await api.error_code(RESEND, {"id": invitation["id"]}, token=partner.admin.token) == "THROTTLED"
-    refused = await api.post(INVITE, {"input": {"email": "chris@contoso.example", "organizationName": "Contoso"}},
-                             token=other.admin.token)
+    variables = {"input": {"email": "chris@contoso.example", "organizationName": "Contoso"}}
+    refused = await api.post(INVITE_CUSTOMER, variables, token=other.admin.token)
     assert refused["errors"][0]["extensions"]["code"] == "THROTTLED"
     assert "try again in" in refused["errors"][0]["message"]
 
@@ -770,5 +695,5 @@ async def test_invitation_mails_are_rated_per_sending_organization_and_per_addre
     assert sorted(mailed) == ["chris@contoso.example", "chris@contoso.example", "dana@contoso.example",
                               "erin@northwind.example"]
     clock.shift(timedelta(hours=1))
-    admin = await signed_in_again(api, partner.admin)
+    admin = await fresh(api, partner.admin)
     assert (await api.data(ADD_MEMBER, member, token=admin.token))["addMember"]["errors"] == []

@@ -39,6 +39,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from functools import partial
 from typing import Any, TypeVar
 
+import pytest
 import time_machine
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -54,7 +55,7 @@ from tortoise import Tortoise, connections
 
 from partner_portal.models.audit import AuditEvent
 from partner_portal.models.billing import BillingEvent, Payment, Refund
-from partner_portal.models.commissions import Commission, CommissionRule, IdempotencyRecord, Payout
+from partner_portal.models.commissions import Commission, CommissionRule, IdempotencyRecord
 from partner_portal.models.customers import CustomerRelationship
 from partner_portal.models.db import open_database
 from partner_portal.models.enums import (
@@ -70,7 +71,9 @@ from partner_portal.models.enums import (
 from partner_portal.models.identity import User
 from partner_portal.models.organizations import Organization
 from partner_portal.models.outbox import OutboxMessage
+from partner_portal.models.payouts import Payout
 from partner_portal.models.referrals import Referral
+from partner_portal.models import tortoise_internals
 from partner_portal.permissions.actor import Actor
 from partner_portal.permissions.enums import ApiKeyScope, OperatorPermission, Via
 from partner_portal.permissions.scoping import load_delegations, load_memberships, load_operator_permissions
@@ -231,7 +234,7 @@ LEDGER_MODELS = (Commission, Payout, IdempotencyRecord, Refund, Payment, Billing
 
 async def empty_ledger() -> None:
     await connections.get("default").execute_script(
-        ";".join(f'DELETE FROM "{model._meta.db_table}"' for model in LEDGER_MODELS)
+        ";".join(f'DELETE FROM "{tortoise_internals.table(model)}"' for model in LEDGER_MODELS)
     )
 
 
@@ -938,6 +941,7 @@ async def _open(database: AsyncExitStack, database_url: str) -> None:
         await _empty_all_tables()
 
 
+@pytest.mark.slow  # LEDGER_EXAMPLES random stories against a real database
 def test_the_ledger_stays_consistent_over_random_events(tmp_path):
     run_machine(tmp_path)
 

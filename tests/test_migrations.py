@@ -20,7 +20,9 @@ from tortoise.migrations.autodetector import MigrationAutodetector
 
 from partner_portal.models.copies import repair_copies
 from partner_portal.models.db import apply_migrations, open_database, pending_migrations, tortoise_config
+from partner_portal.models.tortoise_internals import table
 from tests.conftest import POSTGRES_URL
+from tests.documents import RECORD_LICENSE_CHANGE, SET_SERVICE_PARTNER
 from tests.support import Person, create_api_key, create_organization, make_partner, operator, register
 
 REGENERATE = "run `tortoise -c models.db.TORTOISE_ORM makemigrations` and commit migrations/"
@@ -42,18 +44,10 @@ async def _missing_tables(database_url: str, sql: str) -> set[str]:
     await Tortoise.init(config=tortoise_config(database_url))
     try:
         rows = await connections.get("default").execute_query_dict(sql)
-        expected = {model._meta.db_table for app in Tortoise.apps.values() for model in app.values()}
+        expected = {table(model) for app in Tortoise.apps.values() for model in app.values()}
     finally:
         await Tortoise.close_connections()
     return expected - {row["name"] for row in rows}
-
-
-async def test_the_migrations_build_every_table_on_sqlite(tmp_path):
-    url = f"sqlite://{tmp_path}/migrated.sqlite3"
-
-    await apply_migrations(url)
-
-    assert await _missing_tables(url, "SELECT name FROM sqlite_master WHERE type='table'") == set()
 
 
 @asynccontextmanager
@@ -70,15 +64,6 @@ async def fresh_postgres_database() -> AsyncIterator[str]:
         await admin.close()
 
 
-async def test_the_migrations_build_every_table_on_postgresql():
-    if not POSTGRES_URL:
-        pytest.skip("DATABASE_URL does not point at PostgreSQL")
-    async with fresh_postgres_database() as url:
-        await apply_migrations(url)
-        sql = "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'"
-        assert await _missing_tables(url, sql) == set()
-
-
 async def _pending(database_url: str) -> list[str]:
     async with open_database(database_url):
         return await pending_migrations()
@@ -93,16 +78,24 @@ async def migrate_at_once(database_url: str, processes: int = 3) -> list[tuple[i
     return [(child.returncode, output.decode()) for child, (output, _) in zip(children, outputs, strict=True)]
 
 
-async def test_migrations_applied_by_several_processes_at_once_on_sqlite_all_succeed(tmp_path):
+# One process applies the migrations, the others wait and find them applied: each race below also
+# checks that the migrations build every table of the models (applying them twice would take seconds).
+
+
+@pytest.mark.slow  # applies the migrations
+async def test_migrations_applied_by_several_processes_at_once_on_sqlite_all_succeed_and_build_every_table(
+        tmp_path):
     url = f"sqlite://{tmp_path}/raced.sqlite3"
 
     results = await migrate_at_once(url)
 
     assert [status for status, _ in results] == [0, 0, 0], results
     assert await _pending(url) == []
+    assert await _missing_tables(url, "SELECT name FROM sqlite_master WHERE type='table'") == set()
 
 
-async def test_migrations_applied_by_several_processes_at_once_on_postgresql_all_succeed():
+@pytest.mark.slow  # applies the migrations
+async def test_migrations_applied_by_several_processes_at_once_on_postgresql_all_succeed_and_build_every_table():
     if not POSTGRES_URL:
         pytest.skip("DATABASE_URL does not point at PostgreSQL")
     async with fresh_postgres_database() as url:
@@ -110,6 +103,8 @@ async def test_migrations_applied_by_several_processes_at_once_on_postgresql_all
 
         assert [status for status, _ in results] == [0, 0, 0], results
         assert await _pending(url) == []
+        sql = "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'"
+        assert await _missing_tables(url, sql) == set()
 
 
 async def rows_after_upgrade(tmp_path, before: str, rows_before: str, query: str) -> list[dict]:
@@ -131,6 +126,7 @@ async def rows_after_upgrade(tmp_path, before: str, rows_before: str, query: str
         await Tortoise.close_connections()
 
 
+@pytest.mark.slow  # applies the migrations
 async def test_existing_organizations_get_their_search_name(tmp_path):
     rows = await rows_after_upgrade(
         tmp_path, "0003_money",
@@ -141,6 +137,7 @@ async def test_existing_organizations_get_their_search_name(tmp_path):
     assert rows == [{"search_name": "müller metall"}]
 
 
+@pytest.mark.slow  # applies the migrations
 async def test_existing_relationships_get_their_customer_name(tmp_path):
     rows = await rows_after_upgrade(
         tmp_path, "0005_referral_channels",
@@ -154,6 +151,7 @@ async def test_existing_relationships_get_their_customer_name(tmp_path):
     assert rows == [{"customer_name": "Straße Zürich", "customer_search_name": "strasse zürich"}]
 
 
+@pytest.mark.slow  # applies the migrations
 async def test_existing_relationships_get_their_customer_license_status(tmp_path):
     rows = await rows_after_upgrade(
         tmp_path, "0006_tiers_webhooks_indexes",
@@ -172,12 +170,6 @@ async def test_existing_relationships_get_their_customer_license_status(tmp_path
 
 # --- refilling the copies after a rolling upgrade (`partner-portal repair-copies`) ---------------------
 
-CHOOSE_PARTNER = """
-mutation Choose($id: ID!, $code: String!) {
-  setServicePartner(input: {organizationId: $id, partnerCode: $code}) { errors { code } }
-}"""
-LICENSE_CHANGE = """
-mutation License($input: RecordLicenseChangeInput!) { recordLicenseChange(input: $input) { errors { code } } }"""
 FIGURES = """
 query Figures($search: String) {
   partnerDashboard { customers activeCustomers trialCustomers }
@@ -195,9 +187,9 @@ async def partner_with_trial_customers(api, names: list[str]) -> tuple[Person, d
     for number, name in enumerate(names):
         admin = await register(api, f"admin{number}@customer.example")
         organization_id = (await create_organization(api, admin, name))["id"]
-        chosen = await api.data(CHOOSE_PARTNER, {"id": organization_id, "code": partner.code}, token=admin.token)
+        chosen = await api.data(SET_SERVICE_PARTNER, {"id": organization_id, "code": partner.code}, token=admin.token)
         assert chosen["setServicePartner"]["errors"] == []
-        licensed = await api.data(LICENSE_CHANGE, {"input": {
+        licensed = await api.data(RECORD_LICENSE_CHANGE, {"input": {
             "externalId": f"trial-{number}", "organizationId": organization_id, "status": "TRIAL", "plan": "Pro",
             "mrr": {"amount": "50.00", "currency": "EUR"}}}, api_key=key)
         assert licensed["recordLicenseChange"]["errors"] == []

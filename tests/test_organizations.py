@@ -8,10 +8,8 @@ from strawberry.relay import GlobalID
 
 from partner_portal.models.organizations import Membership, Organization
 from tests.conftest import start_api, test_settings
+from tests.documents import ACCEPT_MEMBERSHIP, ADD_MEMBER, CREATE_ORGANIZATION, OUTBOX
 from tests.support import (
-    ACCEPT_MEMBERSHIP,
-    ADD_MEMBER,
-    CREATE_ORGANIZATION,
     Person,
     accept_membership,
     add_member,
@@ -71,7 +69,6 @@ REVOKE_INVITATION = """
 mutation Revoke($id: ID!) {
   revokeMembershipInvitation(input: {invitationId: $id}) { invitation { id status } errors { code } }
 }"""
-OUTBOX = "{ outboxMessages(first: 100) { edges { node { recipient subject textBody htmlBody } } } }"
 
 
 @pytest.fixture

@@ -101,7 +101,7 @@ async def test_a_mail_queued_in_a_transaction_that_rolls_back_is_never_sent(api,
     class ChangeFailed(Exception):
         pass
 
-    with pytest.raises(ChangeFailed):
+    with pytest.raises(ChangeFailed):  # noqa: PT012 — raised inside the transaction, to roll it back
         async with in_transaction():
             await queue_mail(to="anna@acme.example", template="application_rejected", language="en",
                              context=REJECTED)

@@ -10,6 +10,7 @@ import pytest
 
 from partner_portal.resolvers.jobs import run_job
 from tests.conftest import PASSWORD, start_api, test_settings
+from tests.documents import REVOKE_DELEGATED_PERMISSIONS
 from tests.support import add_member, make_partner, operator, register
 
 INVITE = """
@@ -25,10 +26,6 @@ MY_CUSTOMERS = """
 GRANT = """
 mutation Grant($input: SetDelegatedPermissionsInput!) {
   setDelegatedPermissions(input: $input) { relationship { grant { permissions expiresAt } } errors { code } }
-}"""
-REVOKE = """
-mutation Revoke($id: ID!) {
-  revokeDelegatedPermissions(input: {organizationId: $id}) { relationship { grant { permissions } } errors { code } }
 }"""
 START_SESSION = """
 mutation Start($id: ID!) {
@@ -96,7 +93,7 @@ async def test_invite_accept_grant_manage_revoke_and_audit(mail_api, smtp_server
     assert renamed["updateOrganization"]["organization"]["name"] == "Contoso Group"
 
     # The customer revokes; the same change is refused at once.
-    revoked = await api.data(REVOKE, {"id": customer_id}, token=customer_token)
+    revoked = await api.data(REVOKE_DELEGATED_PERMISSIONS, {"id": customer_id}, token=customer_token)
     assert revoked["revokeDelegatedPermissions"]["relationship"]["grant"]["permissions"] == []
     assert await api.error_code(RENAME, {"id": customer_id, "name": "Contoso Again"}, token=staff.token) == "FORBIDDEN"
 

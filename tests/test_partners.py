@@ -8,10 +8,9 @@ import re
 import pytest
 
 from tests.conftest import START, start_api, test_settings
+from tests.documents import APPROVE_PARTNER_APPLICATION, REQUEST_PARTNER_STATUS, SET_SERVICE_PARTNER
 from tests.support import (
     APPLICATION_FORM,
-    APPROVE,
-    REQUEST_PARTNER_STATUS,
     add_member,
     create_organization,
     make_operator,
@@ -62,10 +61,6 @@ query Dashboard($partnerId: ID) {
     customers openInvitations activeCustomers trialCustomers
     totalCommission { amount currency } paidCommission { amount currency } openCommission { amount currency }
   }
-}"""
-SET_SERVICE_PARTNER = """
-mutation Choose($input: SetServicePartnerInput!) {
-  setServicePartner(input: $input) { relationship { id } errors { field code } }
 }"""
 REMOVE_SERVICE_PARTNER = """
 mutation Leave($id: ID!) { removeServicePartner(input: {organizationId: $id}) { errors { code } } }"""
@@ -325,10 +320,10 @@ async def test_only_reviewing_operators_decide(api, applicant):
     approve_it = {"input": {"applicationId": application["id"], "programs": ["AFFILIATE"]}}
     reject_it = {"input": {"applicationId": application["id"], "note": "No."}}
 
-    assert await api.error_code(APPROVE, approve_it, token=payouts_only.token) == "FORBIDDEN"
+    assert await api.error_code(APPROVE_PARTNER_APPLICATION, approve_it, token=payouts_only.token) == "FORBIDDEN"
     assert await api.error_code(REJECT, reject_it, token=payouts_only.token) == "FORBIDDEN"
-    assert await api.error_code(APPROVE, approve_it, token=applicant["admin"].token) == "FORBIDDEN"
-    assert await api.error_code(APPROVE, approve_it) == "UNAUTHENTICATED"
+    assert await api.error_code(APPROVE_PARTNER_APPLICATION, approve_it, token=applicant["admin"].token) == "FORBIDDEN"
+    assert await api.error_code(APPROVE_PARTNER_APPLICATION, approve_it) == "UNAUTHENTICATED"
     assert (await partner_state(api, applicant["admin"], applicant["id"]))["partnerApplication"]["status"] == "PENDING"
 
 
@@ -575,8 +570,7 @@ async def _customer(api, partner, email, name) -> dict:
     """A customer organization that chose the partner with its code."""
     admin = await register(api, email)
     organization = await create_organization(api, admin, name)
-    chosen = await api.data(SET_SERVICE_PARTNER, {"input": {"organizationId": organization["id"],
-                                                            "partnerCode": partner.code}}, token=admin.token)
+    chosen = await api.data(SET_SERVICE_PARTNER, {"id": organization["id"], "code": partner.code}, token=admin.token)
     assert chosen["setServicePartner"]["errors"] == []
     return {"admin": admin, "id": organization["id"]}
 

@@ -27,12 +27,14 @@ from uuid import uuid4
 import pytest
 from strawberry.relay import GlobalID
 
-from partner_portal.models.commissions import Commission, IdempotencyRecord, Payout, PayoutSettings
+from partner_portal.models.commissions import Commission, IdempotencyRecord
 from partner_portal.models.identity import User
+from partner_portal.models.payouts import Payout, PayoutSettings
 from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.jobs import run_job
 from partner_portal.resolvers.money import to_minor
 from tests.conftest import START, Api, start_api, test_settings
+from tests.documents import CREATE_RULE, OUTBOX, RECORD_REFUND, SET_EXCHANGE_RATE, SET_SERVICE_PARTNER
 from tests.support import (
     Partner,
     Person,
@@ -45,18 +47,10 @@ from tests.support import (
     register,
 )
 
-SET_RATE = """
-mutation Rate($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { errors { field code } } }"""
-CREATE_RULE = """
-mutation Rule($input: CreateCommissionRuleInput!) { createCommissionRule(input: $input) { errors { field code } } }"""
-CHOOSE_PARTNER = """
-mutation Choose($input: SetServicePartnerInput!) { setServicePartner(input: $input) { errors { code } } }"""
 RECORD_PAYMENT = """
 mutation Pay($input: RecordPaymentInput!) {
   recordPayment(input: $input) { commission { status amount { amount currency } } errors { field code message } }
 }"""
-RECORD_REFUND = """
-mutation Refund($input: RecordRefundInput!) { recordRefund(input: $input) { errors { field code message } } }"""
 UPDATE_PROFILE = """
 mutation Profile($input: UpdatePartnerProfileInput!) { updatePartnerProfile(input: $input) { errors { code } } }"""
 
@@ -108,7 +102,6 @@ PAYOUT_NODE = """
 query Payout($id: ID!) {
   node(id: $id) { ... on Payout { id status lines(first: 100) { edges { node { status amount { amount } } } } } }
 }"""
-OUTBOX = "{ outboxMessages(first: 100) { edges { node { recipient subject textBody } } } }"
 
 IBAN = "DE89 3704 0044 0532 0130 00"
 IBAN_COMPACT = "DE89370400440532013000"
@@ -151,7 +144,7 @@ def pk(global_id: str) -> int:
 
 
 async def set_rate(api: Api, operator_: Person, currency: str, rate: str, valid_from: str) -> None:
-    data = await api.data(SET_RATE, {"input": {"currency": currency, "rate": rate, "validFrom": valid_from}},
+    data = await api.data(SET_EXCHANGE_RATE, {"input": {"currency": currency, "rate": rate, "validFrom": valid_from}},
                           token=operator_.token)
     assert data["setExchangeRate"]["errors"] == []
 
@@ -250,8 +243,8 @@ async def billing_for(world: World, clock) -> Billing:
     key = await create_api_key(api, world.operator, ["BILLING_WRITE"], "billing")
     customer_admin = await register(api, "admin@acme.example", "Casey Customer")
     customer = await create_organization(api, customer_admin, "Acme GmbH")
-    chosen = await api.data(CHOOSE_PARTNER, {"input": {"organizationId": customer["id"],
-                                                       "partnerCode": world.partner.code}}, token=customer_admin.token)
+    chosen = await api.data(SET_SERVICE_PARTNER, {"id": customer["id"], "code": world.partner.code},
+                            token=customer_admin.token)
     assert chosen["setServicePartner"]["errors"] == []
     return Billing(api, key, customer["id"], clock)
 
@@ -549,7 +542,7 @@ async def test_the_paypal_file_lists_approved_paypal_payouts_of_one_currency(wor
     ]
     assert [p["id"] for p in in_eur["file"]["payouts"]] == [north_payout["id"], south_payout["id"]]
     assert [(e["field"], e["code"]) for e in not_approved["errors"]] == [("payoutIds", "INVALID_VALUE")]
-    assert list(csv.reader(io.StringIO(in_usd["file"]["content"])))[0][:3] == [
+    assert next(csv.reader(io.StringIO(in_usd["file"]["content"])))[:3] == [
         "money@dollarwind.example", "160.00", "USD"]
 
     # when: the file is read-only; once paid, nothing is left to export
@@ -710,7 +703,7 @@ async def test_who_may_do_what(world):
         "markPayoutPaid": (MARK_PAID, {"input": {"payoutId": payout_id, "reference": "R"}}),
         "exportPayouts": (EXPORT, {"input": {"format": "PAYPAL_CSV"}}),
     }
-    A, F, N, U = "ALLOWED", "FORBIDDEN", "NOT_FOUND", "UNAUTHENTICATED"
+    A, F, N, U = "ALLOWED", "FORBIDDEN", "NOT_FOUND", "UNAUTHENTICATED"  # noqa: N806 — the table's legend
     expected = {
         #                            anonymous member manager admin other operator reviewer
         "payouts(partnerId)":         (U, F, A, A, N, A, F),

@@ -21,8 +21,8 @@ from partner_portal.resolvers.jobs import JOBS, lock_key, run_job
 from tests.conftest import POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [*ROOT.glob("*.py"), *(path for folder in ("models", "resolvers", "permissions", "schema", "integrations")
-                                  for path in (ROOT / folder).rglob("*.py"))]
+SOURCE_FOLDERS = ("models", "resolvers", "permissions", "schema", "integrations", "web")
+SOURCES = [*ROOT.glob("*.py"), *(path for folder in SOURCE_FOLDERS for path in (ROOT / folder).rglob("*.py"))]
 
 # `SET [SESSION] name TO|= value` (not SET LOCAL, which ends with the transaction)
 SESSION_SETTING = re.compile(r'SET (SESSION )?(?!LOCAL )[A-Z_."]+ ?(TO|=) ')

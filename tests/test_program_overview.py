@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.documents import CREATE_RULE
 from tests.support import add_member, make_partner, operator, register
 
 OVERVIEW = """
@@ -10,8 +11,6 @@ query Overview { programOverview {
 } }"""
 CREATE_PRODUCT = """
 mutation P($code: String!) { createProduct(input: {code: $code, name: $code}) { product { id } errors { code } } }"""
-CREATE_RULE = """
-mutation R($input: CreateCommissionRuleInput!) { createCommissionRule(input: $input) { rule { id } errors { code } } }"""
 
 
 async def _rule(api, token, **fields):

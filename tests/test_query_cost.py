@@ -18,13 +18,14 @@ from graphql import (
     is_list_type,
 )
 from pydantic import ValidationError
-from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 from partner_portal.schema import build_schema
-from partner_portal.schema.cost import list_bound
+from partner_portal.schema.guards.cost import list_bound
+from partner_portal.schema.strawberry_internals import graphql_schema, strawberry_field
 from partner_portal.server import build_app
 from tests.conftest import PASSWORD, Api, start_api
 from tests.conftest import test_settings as make_settings
+from tests.documents import LOGOUT
 from tests.support import create_api_key, make_operator, register
 
 TYPENAME = "{ __typename }"
@@ -52,7 +53,6 @@ query One($id: ID!) { node(id: $id) {
 } }"""
 SKIPPED = """
 query S($skip: Boolean!) { viewer { id } organizations(first: 5) @skip(if: $skip) { edges { node { id } } } }"""
-LOGOUT = "mutation { logout { sessionsEnded errors { code } } }"  # 10 + 1 + 10 × 1 = 21
 HISTORY = "query($id: ID!) { node(id: $id) { ... on Organization { servicePartnerHistory { id } } } }"
 LEADERBOARD = "query($first: Int) { reports { partnerLeaderboard(first: $first) { rank partner { name } } } }"
 FUNNEL = "{ reports { customerFunnel { rows { period partner { name } } } } }"
@@ -100,7 +100,7 @@ def cost_of(body: dict) -> dict:
         (ABSTRACT, {"id": "x"}, 1 + 1 + 10 * 2),
         (SKIPPED, {"skip": True}, 1),
         (SKIPPED, {"skip": False}, 1 + 1 + 5 * 2),
-        (LOGOUT, None, 21),
+        (LOGOUT, None, 21),  # 10 + 1 + 10 × 1
         (HISTORY, {"id": "x"}, 1 + 100 * 1),
         (LEADERBOARD, {"first": 50}, 1 + 50 * 2),
         (LEADERBOARD, {}, 1 + 10 * 2),
@@ -336,7 +336,7 @@ ESTIMATED_LISTS = {
 def _object_lists() -> dict[str, GraphQLField]:
     """Every `Type.field` of the schema returning a list of objects, but connections' edges and
     payloads' errors."""
-    schema = build_schema(make_settings("sqlite://:memory:"))._schema
+    schema = graphql_schema(build_schema(make_settings("sqlite://:memory:")))
     found = {}
     for type_name, graphql_type in schema.type_map.items():
         if type_name.startswith("__") or not isinstance(graphql_type, GraphQLObjectType | GraphQLInterfaceType):
@@ -364,7 +364,7 @@ def _plain(graphql_type: GraphQLObjectType, seen: set[str]) -> bool:
         return True
     seen.add(graphql_type.name)
     for name, field in graphql_type.fields.items():
-        definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+        definition = strawberry_field(field)
         if definition is not None and definition.base_resolver is not None and name != "id":
             return False
         inner = get_named_type(field.type)

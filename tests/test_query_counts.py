@@ -35,7 +35,7 @@ from partner_portal.models.affiliates import AffiliateLink
 from partner_portal.models.audit import AuditEvent
 from partner_portal.models.billing import License
 from partner_portal.models.catalog import ExchangeRate, Plan, Product
-from partner_portal.models.commissions import Commission, CommissionRule, Payout
+from partner_portal.models.commissions import Commission, CommissionRule
 from partner_portal.models.coupons import Coupon, CouponOrder
 from partner_portal.models.customers import CustomerRelationship, ManagementSession
 from partner_portal.models.identity import ApiKey, Operator, User
@@ -43,11 +43,14 @@ from partner_portal.models.invitations import Invitation
 from partner_portal.models.organizations import Membership, MembershipInvitation, Organization
 from partner_portal.models.outbox import OutboxMessage
 from partner_portal.models.partners import PartnerApplication, PartnerProfile, ProgramEnrollment
+from partner_portal.models.payouts import Payout
 from partner_portal.models.tiers import Tier, TierAssessment
+from partner_portal.models.tortoise_internals import fields
 from partner_portal.models.webhooks import WebhookDelivery, WebhookEvent, WebhookSubscription
 from partner_portal.permissions.enums import OperatorPermission
 from partner_portal.resolvers.identity import issue_session
 from partner_portal.schema import build_schema
+from partner_portal.schema.strawberry_internals import graphql_schema
 from tests.conftest import start_api, test_settings
 
 SMALL, LARGE = 2, 12
@@ -80,7 +83,7 @@ def _filler(field: tortoise_fields.Field) -> Any:
 
 async def make(model: type[Model], **values: Any) -> Model:
     """A row with `values`; required columns left out get a unique filler of their type."""
-    for name, field in model._meta.fields_map.items():
+    for name, field in fields(model).items():
         if (name in values or f"{name}_id" in values or field.pk or field.null or field.default is not None
                 or isinstance(field, tortoise_fields.relational.RelationalField)
                 or getattr(field, "auto_now_add", False) or getattr(field, "auto_now", False)
@@ -279,7 +282,7 @@ async def _deliveries(world: World, n: int) -> None:
     for _ in range(n):
         event = await make(WebhookEvent, id=f"evt_{secrets.token_hex(8)}", type="payout.paid", data={},
                            created_at=world.now)
-        message = await make(OutboxMessage, kind="WEBHOOK", payload={}, next_attempt_at=world.now,
+        message = await make(OutboxMessage, kind="webhook", payload={}, next_attempt_at=world.now,
                              created_at=world.now)
         await make(WebhookDelivery, subscription=subscription, event=event, message=message, attempt_log=[],
                    created_at=world.now)
@@ -364,7 +367,7 @@ CASES: dict[str, Case] = {
 
 
 def _schema():
-    return build_schema(test_settings("sqlite://:memory:"))._schema
+    return graphql_schema(build_schema(test_settings("sqlite://:memory:")))
 
 
 def connection_fields() -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import itertools
 import logging
 import random
 import re
@@ -396,7 +397,7 @@ async def test_the_customer_funnel_counts_each_stage_per_partner_and_period(cloc
     rng = random.Random(3)
     partners = [pk(world.northwind.id), pk(world.fabrikam.id)]
     invitations, relationships = [], []
-    for n in range(60):
+    for _ in range(60):
         created = FIRST_DAY + timedelta(seconds=rng.randrange(100 * 86400))
         invitations.append({"partner_id": rng.choice(partners), "created_at": created})
     customers = []
@@ -684,6 +685,7 @@ class _Statements(logging.Handler):
         self.events.append(("sql", record.getMessage()))
 
 
+@pytest.mark.slow  # writes 100,000 lines
 async def test_a_100000_line_export_streams_in_bounded_batches(clock, api, world):
     """The export reads the ledger in keyset batches (`LIMIT 2000`) and sends each batch before it
     reads the next, so neither the lines nor the file are ever held whole.
@@ -696,7 +698,7 @@ async def test_a_100000_line_export_streams_in_bounded_batches(clock, api, world
     partner = pk(world.northwind.id)
     customer = await Organization.create(name="@Mass Customer")
     await insert_lines(partner, customer.id, 100_000)
-    app = api.client._transport.app  # the app under test, already running (its lifespan)
+    app = api.client._transport.app  # noqa: SLF001 — the app under test, already running (its lifespan)
     events: list[tuple[str, object]] = []
     received = Received()
     requested, finished = False, asyncio.Event()
@@ -749,7 +751,7 @@ async def test_a_100000_line_export_streams_in_bounded_batches(clock, api, world
     assert all(bounded(str(events[i][1]), EXPORT_BATCH_SIZE) and '"id">' in str(events[i][1]) for i in batches)
     # each batch is written out before the next one is read: a chunk between every two batch queries,
     # none bigger than a batch
-    for before, after in zip(batches, batches[1:], strict=False):
+    for before, after in itertools.pairwise(batches):
         assert any(kind == "chunk" for kind, _ in events[before:after]), (before, after)
     assert max(size for kind, size in events if kind == "chunk") < received.bytes / 40
     # memory: the interpreter's allocated blocks grow by a batch's worth at most, while holding the

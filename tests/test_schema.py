@@ -26,6 +26,7 @@ from tortoise.models import Model
 from partner_portal.models import MODEL_MODULES
 from partner_portal.schema import build_schema
 from partner_portal.schema.common import NODE_FETCHERS
+from partner_portal.schema.strawberry_internals import graphql_schema
 from partner_portal.settings import Settings
 
 COMMITTED_SDL = Path(__file__).resolve().parents[1] / "schema.graphql"
@@ -38,7 +39,7 @@ SCREAMING_SNAKE_CASE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
 
 @pytest.fixture(scope="module")
 def schema() -> GraphQLSchema:
-    return build_schema(Settings())._schema
+    return graphql_schema(build_schema(Settings()))
 
 
 def own_types(schema: GraphQLSchema) -> list[GraphQLNamedType]:

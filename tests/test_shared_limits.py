@@ -10,10 +10,8 @@ answer. The tests use the Redis database `TEST_REDIS_URL` (default 127.0.0.1:637
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 
-import coredis
 import httpx
 import pytest
 
@@ -24,21 +22,8 @@ from tests.conftest import free_port, start_api, test_settings
 from tests.servers import Server
 from tests.support import create_api_key, operator, register
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 RATES = "{ exchangeRates(first: 10) { edges { node { currency } } } }"  # costs 21 points
 CHECK = "query Check($code: String!) { discountCode(code: $code) { valid } }"
-
-
-@pytest.fixture
-async def redis_url() -> str:
-    client = coredis.Redis.from_url(REDIS_URL)
-    try:
-        await client.flushdb()
-    except (coredis.exceptions.ConnectionError, OSError) as error:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"no Redis answers at {REDIS_URL}: {error}")
-    return REDIS_URL
 
 
 @pytest.fixture
@@ -65,6 +50,7 @@ def refused(body: dict) -> bool:
     return [error["extensions"]["code"] for error in body.get("errors", [])] == ["THROTTLED"]
 
 
+@pytest.mark.slow  # two server processes
 async def test_what_a_client_spends_on_one_server_counts_on_the_other(api, two_servers):
     # given
     one, two = two_servers
@@ -82,6 +68,7 @@ async def test_what_a_client_spends_on_one_server_counts_on_the_other(api, two_s
     assert not refused(await graphql(two, RATES, **other))  # a budget per client
 
 
+@pytest.mark.slow  # two server processes
 async def test_look_ups_on_one_server_count_on_the_other(api, two_servers):
     # given
     one, two = two_servers

@@ -24,26 +24,15 @@ import httpx
 import pytest
 from strawberry.relay import GlobalID
 
-from partner_portal.integrations.stripe_webhooks import from_stripe_minor, monthly_amount
+from partner_portal.web.stripe_webhooks import from_stripe_minor, monthly_amount
 from partner_portal.models.billing import BillingEvent, Payment, Refund
 from tests.conftest import Api, start_api, test_settings
+from tests.documents import CREATE_PLAN, CREATE_PRODUCT, CREATE_RULE, SET_EXCHANGE_RATE, SET_SERVICE_PARTNER
 from tests.support import Partner, Person, create_organization, make_operator, make_partner, operator, register
 
 SECRET = "whsec_test_0123456789abcdefghijklmnopqrstuv"
 CUSTOMER = "cus_Contoso42"
 
-SET_SERVICE_PARTNER = """
-mutation Choose($input: SetServicePartnerInput!) {
-  setServicePartner(input: $input) { relationship { id } errors { field code } }
-}"""
-CREATE_RULE = """
-mutation Rule($input: CreateCommissionRuleInput!) {
-  createCommissionRule(input: $input) { rule { id } errors { field code message } }
-}"""
-SET_RATE = """
-mutation Rate($input: SetExchangeRateInput!) {
-  setExchangeRate(input: $input) { exchangeRate { currency } errors { field code message } }
-}"""
 COMMISSIONS = """
 query Lines($partner: ID!) {
   commissions(partnerId: $partner, newestFirst: false) {
@@ -62,10 +51,6 @@ AUDIT = """
 query Audit($org: ID!) {
   auditEvents(organizationId: $org, first: 50) { edges { node { action via } } }
 }"""
-CREATE_PRODUCT = """
-mutation Product($input: CreateProductInput!) { createProduct(input: $input) { product { id } errors { code } } }"""
-CREATE_PLAN = """
-mutation Plan($input: CreatePlanInput!) { createPlan(input: $input) { plan { id } errors { code } } }"""
 LINK = """
 mutation Link($input: LinkStripeCustomerInput!) {
   linkStripeCustomer(input: $input) {
@@ -175,8 +160,7 @@ async def build_world(api: Api, clock: Any, *, exchange_rate: bool = True) -> Wo
     partner = await make_partner(api, reviewer)
     admin = await register(api, "chris@contoso.example", "Chris Customer")
     customer = await create_organization(api, admin, "Contoso Ltd")
-    chosen = await api.data(SET_SERVICE_PARTNER, {"input": {"organizationId": customer["id"],
-                                                            "partnerCode": partner.code}}, token=admin.token)
+    chosen = await api.data(SET_SERVICE_PARTNER, {"id": customer["id"], "code": partner.code}, token=admin.token)
     assert chosen["setServicePartner"]["errors"] == []
     rule = await api.data(CREATE_RULE, {"input": {"program": "SERVICE_PARTNER", "kind": "PERCENT", "rate": "20.00",
                                                   "recurrence": "LIFETIME", "holdDays": 30}}, token=reviewer.token)
@@ -191,7 +175,7 @@ async def build_world(api: Api, clock: Any, *, exchange_rate: bool = True) -> Wo
 
 
 async def set_eur_rate(api: Api, reviewer: Person) -> None:
-    rate = await api.data(SET_RATE, {"input": {"currency": "EUR", "rate": "0.9", "validFrom": "2026-01-01"}},
+    rate = await api.data(SET_EXCHANGE_RATE, {"input": {"currency": "EUR", "rate": "0.9", "validFrom": "2026-01-01"}},
                           token=reviewer.token)
     assert rate["setExchangeRate"]["errors"] == []
 
@@ -572,7 +556,8 @@ async def test_concurrent_subscription_events_leave_the_newest_applied(api: Api,
 
 async def test_a_price_named_like_a_catalog_plan_names_the_plan(api: Api, clock: Any) -> None:
     world = await build_world(api, clock)
-    product = await api.data(CREATE_PRODUCT, {"input": {"code": "PORTAL", "name": "Portal"}}, token=world.reviewer.token)
+    product = await api.data(CREATE_PRODUCT, {"input": {"code": "PORTAL", "name": "Portal"}},
+                             token=world.reviewer.token)
     plan = await api.data(CREATE_PLAN, {"input": {
         "productId": product["createProduct"]["product"]["id"], "code": "BUSINESS", "name": "Business",
         "prices": [{"amount": "10.00", "currency": "USD"}]}}, token=world.reviewer.token)

@@ -11,59 +11,39 @@ evaluation day is the default, the 15th.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from partner_portal.models.partners import PartnerProfile
-from partner_portal.resolvers.jobs import run_job
-from tests.conftest import PASSWORD
+from tests.documents import CREATE_RULE, REVOKE_DELEGATED_PERMISSIONS
 from tests.support import (
-    LOGIN,
-    Partner,
     Person,
     add_member,
     create_api_key,
-    create_organization,
+    fresh,
     make_operator,
     make_partner,
     operator,
+    pk,
     register,
 )
-from tests.test_commissions import pk
+from tests.tier_world import (
+    CREATE_TIER,
+    EVALUATION_DAY,
+    TIER,
+    World,
+    create_tier,
+    customer,
+    grant,
+    hubspot_tiers,
+    managed_customer,
+    pay,
+    sold_customer,
+    tier_world,
+    tiers_job,
+)
 
-SET_RATE = """
-mutation Rate($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { errors { field code } } }"""
-CREATE_RULE = """
-mutation Rule($input: CreateCommissionRuleInput!) { createCommissionRule(input: $input) { rule { id } errors { code } } }"""
-SET_PARTNER = """
-mutation Choose($id: ID!, $code: String!) {
-  setServicePartner(input: {organizationId: $id, partnerCode: $code}) { errors { code } }
-}"""
-GRANT = """
-mutation Grant($input: SetDelegatedPermissionsInput!) { setDelegatedPermissions(input: $input) { errors { code } } }"""
-REVOKE_GRANT = """
-mutation Revoke($id: ID!) { revokeDelegatedPermissions(input: {organizationId: $id}) { errors { code } } }"""
-RECORD_PAYMENT = """
-mutation Pay($input: RecordPaymentInput!) {
-  recordPayment(input: $input) { commission { rate amount { amount currency } } errors { field code message } }
-}"""
-RECORD_LICENSE = """
-mutation License($input: RecordLicenseChangeInput!) {
-  recordLicenseChange(input: $input) { license { status } errors { field code message } }
-}"""
-TIER = """
-fragment TierFields on Tier {
-  id name rank active requiredCertification minimumMedianFeatures
-  minimumSoldMrr { amount currency } minimumManagedMrr { amount currency }
-  commissionRules { id program rate tier }
-}"""
-CREATE_TIER = """
-mutation Create($input: CreateTierInput!) {
-  createTier(input: $input) { tier { ...TierFields } errors { field code message } }
-}""" + TIER
 UPDATE_TIER = """
 mutation Update($input: UpdateTierInput!) {
   updateTier(input: $input) { tier { ...TierFields } errors { field code message } }
@@ -112,112 +92,17 @@ query History($partnerId: ID, $period: String, $changedOnly: Boolean! = false) {
 
 NODE = "query Node($id: ID!) { node(id: $id) { ... on Tier { name } } }"
 
-EVALUATION_DAY = datetime(2026, 3, 15, 6, 0, tzinfo=UTC)
-
 
 # --- the world of these tests -------------------------------------------------------------------------------
 
 
-@dataclass
-class World:
-    operator: Person
-    key: str  # billing:write, as the vendor's billing system holds
-    northwind: Partner
-
-
 @pytest.fixture
 async def world(clock, api) -> World:
-    reviewer = await operator(api)
-    key = await create_api_key(api, reviewer, ["BILLING_WRITE"], "Billing")
-    northwind = await make_partner(api, reviewer)  # SERVICE_PARTNER and AFFILIATE, paid out in EUR
-    rate = (await api.data(SET_RATE, {"input": {"currency": "EUR", "rate": "0.90", "validFrom": "2020-01-01"}},
-                           token=reviewer.token))["setExchangeRate"]
-    assert rate["errors"] == []
-    rule = (await api.data(CREATE_RULE, {"input": {"program": "SERVICE_PARTNER", "kind": "PERCENT", "rate": "10.00",
-                                                   "recurrence": "LIFETIME", "holdDays": 0}},
-                           token=reviewer.token))["createCommissionRule"]
-    assert rule["errors"] == []
-    return World(reviewer, key, northwind)
-
-
-async def signed_in(api, person: Person) -> Person:
-    """A new session: sessions last 14 days and these tests travel months."""
-    data = await api.data(LOGIN, {"input": {"email": person.email, "password": PASSWORD}})
-    return Person(person.email, data["login"]["token"], person.user_id)
-
-
-async def create_tier(api, world: World, name: str, rank: int, sold: str, managed: str, **criteria) -> dict:
-    payload = (await api.data(CREATE_TIER, {"input": {
-        "name": name, "rank": rank, "minimumSoldMrr": {"amount": sold, "currency": "USD"},
-        "minimumManagedMrr": {"amount": managed, "currency": "USD"}, **criteria}},
-        token=world.operator.token))["createTier"]
-    assert payload["errors"] == [], payload["errors"]
-    return payload["tier"]
-
-
-async def hubspot_tiers(api, world: World, **criteria) -> None:
-    """Silver and Gold with the HubSpot thresholds (USD, the base currency)."""
-    await create_tier(api, world, "Silver", 1, "1125.00", "1125.00", **criteria)
-    await create_tier(api, world, "Gold", 2, "2100.00", "6000.00", **criteria)
-
-
-async def customer(api, world: World, name: str, *, mrr: str, chooses: Partner | None = None,
-                   currency: str = "USD") -> tuple[Person, str]:
-    """A customer organization with an ACTIVE license of `mrr` a month; it chose `chooses` as its
-    service partner (so its payments from now on earn that partner commission)."""
-    slug = re.sub(r"[^a-z]", "", name.lower())
-    admin = await register(api, f"admin@{slug}.example", f"{name} Admin")
-    organization = (await create_organization(api, admin, name))["id"]
-    if chooses is not None:
-        chosen = (await api.data(SET_PARTNER, {"id": organization, "code": chooses.code}, token=admin.token))
-        assert chosen["setServicePartner"]["errors"] == []
-    await license_change(api, world, organization, "ACTIVE", mrr, currency)
-    return admin, organization
-
-
-async def license_change(api, world: World, organization: str, status: str, mrr: str, currency: str = "USD") -> None:
-    payload = (await api.data(RECORD_LICENSE, {"input": {
-        "externalId": f"lic-{organization}-{status}-{mrr}-{datetime.now(UTC).isoformat()}", "organizationId": organization,
-        "status": status, "plan": "Business", "mrr": {"amount": mrr, "currency": currency}}},
-        api_key=world.key))["recordLicenseChange"]
-    assert payload["errors"] == [], payload["errors"]
-
-
-async def pay(api, world: World, external_id: str, organization: str, amount: str = "100.00") -> dict:
-    payload = (await api.data(RECORD_PAYMENT, {"input": {
-        "externalId": external_id, "organizationId": organization, "amount": {"amount": amount, "currency": "USD"},
-        "paidAt": datetime.now(UTC).isoformat()}}, api_key=world.key))["recordPayment"]
-    assert payload["errors"] == [], payload["errors"]
-    return payload
-
-
-async def grant(api, admin: Person, organization: str, expires_at: datetime | None = None) -> None:
-    payload = (await api.data(GRANT, {"input": {
-        "organizationId": organization, "permissions": ["MANAGE_SETTINGS"],
-        "expiresAt": expires_at.isoformat() if expires_at else None}}, token=admin.token))["setDelegatedPermissions"]
-    assert payload["errors"] == []
-
-
-async def sold_customer(api, world: World, name: str, mrr: str) -> tuple[Person, str]:
-    """A customer Northwind sold: it chose Northwind, then paid for the first time (now)."""
-    admin, organization = await customer(api, world, name, mrr=mrr, chooses=world.northwind)
-    await pay(api, world, f"{name}-first", organization)
-    return admin, organization
-
-
-async def managed_customer(api, world: World, name: str, mrr: str) -> tuple[Person, str]:
-    """A customer of Northwind that never paid through it but granted it delegated permissions."""
-    admin, organization = await customer(api, world, name, mrr=mrr, chooses=world.northwind)
-    await grant(api, admin, organization)
-    return admin, organization
+    return await tier_world(api, await operator(api))
 
 
 async def standing(api, who: Person, partner_id: str | None = None) -> dict:
     return (await api.data(PARTNER_TIER, {"partnerId": partner_id}, token=who.token))["partnerTier"]
-
-
-async def tiers_job(api) -> str:
-    return await run_job("tiers", api.settings)
 
 
 def amounts(figures: dict) -> tuple[str, str]:
@@ -241,7 +126,7 @@ async def test_a_customer_whose_first_payment_leaves_the_12_month_window_stops_c
     # When the tiers job evaluates February 2027 (both first payments inside the trailing 12 months)
     clock.move_to(datetime(2027, 2, 15, 6, 0, tzinfo=UTC))
     assert (await tiers_job(api)).endswith("2027-02: 1 partner(s) evaluated, 1 tier change(s)")
-    admin = await signed_in(api, world.northwind.admin)
+    admin = await fresh(api, world.northwind.admin)
     february = await standing(api, admin)
 
     # Then both sales count (800 + 800 ≥ 1,125) and Northwind becomes Silver
@@ -252,7 +137,7 @@ async def test_a_customer_whose_first_payment_leaves_the_12_month_window_stops_c
     # When March 2027 is evaluated: Contoso's first payment (2 March 2026) is now more than 12 months ago
     clock.move_to(datetime(2027, 3, 15, 6, 0, tzinfo=UTC))
     await tiers_job(api)
-    admin = await signed_in(api, admin)
+    admin = await fresh(api, admin)
     march = await standing(api, admin)
 
     # Then only Fabrikam counts (800 < 1,125): Northwind drops out of Silver, and the history keeps both months
@@ -272,7 +157,7 @@ async def test_the_window_ends_exactly_twelve_months_after_the_first_payment(clo
     # When the daily figures are refreshed a minute before and exactly twelve months later
     clock.move_to(datetime(2027, 3, 2, 8, 59, tzinfo=UTC))
     await tiers_job(api)
-    admin = await signed_in(api, world.northwind.admin)
+    admin = await fresh(api, world.northwind.admin)
     before = (await standing(api, admin))["current"]
     clock.move_to(datetime(2027, 3, 2, 9, 0, tzinfo=UTC))
     await tiers_job(api)
@@ -296,7 +181,7 @@ async def test_a_partner_meeting_one_threshold_of_a_tier_but_not_the_other_does_
     await sold_customer(api, world, "Fabrikam Inc", mrr="1300.00")
     clock.move_to(datetime(2026, 4, 15, 6, 0, tzinfo=UTC))
     await tiers_job(api)
-    april = await standing(api, await signed_in(api, world.northwind.admin))
+    april = await standing(api, await fresh(api, world.northwind.admin))
 
     # Then it stays Silver, and it sees what it misses for Gold: managed MRR only
     assert amounts(april["lastAssessment"]["figures"]) == ("2500.00", "1500.00")
@@ -318,7 +203,7 @@ async def test_managed_mrr_alone_does_not_make_a_tier(clock, api, world):
     await tiers_job(api)
 
     # Then Northwind has no tier; Silver lacks the whole MRR sold
-    state = await standing(api, await signed_in(api, world.northwind.admin))
+    state = await standing(api, await fresh(api, world.northwind.admin))
     assert (state["tierName"], state["lastAssessment"]["changed"]) == (None, False)
     assert state["nextTier"]["tier"]["name"] == "Silver"
     assert state["nextTier"]["missing"]["soldMrr"]["amount"] == "1125.00"
@@ -345,7 +230,7 @@ async def test_the_job_evaluates_a_month_once_however_often_it_runs(clock, api, 
     assert before.endswith("the evaluation of 2026-03 comes on day 15")
     assert first.endswith("2026-03: 1 partner(s) evaluated, 1 tier change(s)")
     assert second.endswith("2026-03: 0 partner(s) evaluated, 0 tier change(s)")
-    operator_ = await signed_in(api, world.operator)
+    operator_ = await fresh(api, world.operator)
     history = (await api.data(ASSESSMENTS, {"period": "2026-03"}, token=operator_.token))["tierAssessments"]
     assert history["totalCount"] == 1
     assert history["edges"][0]["node"] == {"partnerName": "Northwind Partners", "period": "2026-03",
@@ -361,12 +246,12 @@ async def test_managed_mrr_is_refreshed_daily_while_the_tier_waits_for_the_evalu
     await tiers_job(api)
 
     # When Tailspin revokes its grant, and the job runs the next day (the month is evaluated already)
-    tailspin_admin = await signed_in(api, tailspin_admin)
-    revoked = await api.data(REVOKE_GRANT, {"id": tailspin}, token=tailspin_admin.token)
+    tailspin_admin = await fresh(api, tailspin_admin)
+    revoked = await api.data(REVOKE_DELEGATED_PERMISSIONS, {"id": tailspin}, token=tailspin_admin.token)
     assert revoked["revokeDelegatedPermissions"]["errors"] == []
     clock.move_to(EVALUATION_DAY + timedelta(days=1))
     await tiers_job(api)
-    state = await standing(api, await signed_in(api, world.northwind.admin))
+    state = await standing(api, await fresh(api, world.northwind.admin))
 
     # Then the current figures show it at once, the evaluated figures and the tier stay until the next evaluation
     assert amounts(state["current"]) == ("1200.00", "0.00")
@@ -381,11 +266,11 @@ async def test_managed_mrr_is_refreshed_daily_while_the_tier_waits_for_the_evalu
     await grant(api, tailspin_admin, tailspin, expires_at=EVALUATION_DAY + timedelta(days=2))
     clock.move_to(EVALUATION_DAY + timedelta(days=1, hours=1))
     await tiers_job(api)
-    assert amounts((await standing(api, await signed_in(api, world.northwind.admin)))["current"]) == (
+    assert amounts((await standing(api, await fresh(api, world.northwind.admin)))["current"]) == (
         "1200.00", "1500.00")
     clock.move_to(EVALUATION_DAY + timedelta(days=3))
     await tiers_job(api)
-    assert amounts((await standing(api, await signed_in(api, world.northwind.admin)))["current"]) == (
+    assert amounts((await standing(api, await fresh(api, world.northwind.admin)))["current"]) == (
         "1200.00", "0.00")
 
 
@@ -444,26 +329,26 @@ async def test_certification_and_median_feature_usage_are_criteria_of_a_tier(clo
     await tiers_job(api)
 
     # Then Northwind qualifies and becomes Silver, with the figures kept
-    state = await standing(api, await signed_in(api, world.northwind.admin))
+    state = await standing(api, await fresh(api, world.northwind.admin))
     assert state["tierName"] == "Silver"
     assert state["lastAssessment"]["figures"]["medianFeaturesUsed"] == "3"
     assert state["lastAssessment"]["certifications"] == ["agency partner"]
     assert state["certifications"] == [{"name": "agency partner", "validUntil": "2027-12-31"}]
 
     # When the certification is withdrawn, the next evaluation takes the tier away
-    operator_ = await signed_in(api, world.operator)
+    operator_ = await fresh(api, world.operator)
     withdrawn = (await api.data(WITHDRAW_CERTIFICATION, {"input": {"partnerId": world.northwind.id,
                                                                    "name": "Agency Partner"}},
                                 token=operator_.token))["withdrawCertification"]
     assert withdrawn == {"certification": {"name": "agency partner"}, "errors": []}
     clock.move_to(datetime(2026, 4, 15, 6, 0, tzinfo=UTC))
     await tiers_job(api)
-    state = await standing(api, await signed_in(api, world.northwind.admin))
+    state = await standing(api, await fresh(api, world.northwind.admin))
     assert (state["tierName"], state["nextTier"]["missing"]["certification"]) == (None, "Agency Partner")
     # usage reported more than 90 days ago no longer counts either by July
     clock.move_to(datetime(2026, 7, 1, 6, 0, tzinfo=UTC))
     await tiers_job(api)
-    state = await standing(api, await signed_in(api, world.northwind.admin))
+    state = await standing(api, await fresh(api, world.northwind.admin))
     assert state["current"]["medianFeaturesUsed"] == "0"
 
 
@@ -508,7 +393,7 @@ async def test_a_tiers_benefits_are_its_commission_rules_and_apply_once_the_part
 
     # Then the payment earns the Silver rate, and the partner sees its tier's benefits
     assert line["rate"] == "25.00"
-    state = await standing(api, await signed_in(api, world.northwind.admin))
+    state = await standing(api, await fresh(api, world.northwind.admin))
     assert state["tier"] == {"name": "Silver", "commissionRules": [{"rate": "25.00", "tier": "Silver"}]}
 
 
@@ -635,7 +520,7 @@ async def test_the_evaluation_takes_a_fixed_number_of_queries_whatever_the_numbe
     assert few == many
 
 
-@pytest.mark.parametrize("period", ["üM鐅Ð/f¢ꀹ", "2026-3", "March", "2026-011111", "２０２６-０３"])
+@pytest.mark.parametrize("period", ["üM鐅Ð/f¢ꀹ", "2026-3", "March", "2026-011111", "２０２６-０３"])  # noqa: RUF001 — full-width digits
 async def test_the_assessment_history_refuses_a_period_that_is_no_month(api, world, period):
     # Found by the fuzzer (tests/test_fuzz.py): a period longer than the column was an internal error.
     assert await api.error_code(ASSESSMENTS, {"period": period}, token=world.operator.token) == "BAD_USER_INPUT"

@@ -26,8 +26,18 @@ from partner_portal.resolvers import webhooks
 from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.jobs import run_job
 from tests.conftest import START, Api, free_port, start_api, test_settings
+from tests.customer_invitations import accept, invited, newest_link
+from tests.documents import (
+    APPROVE_PAYOUT,
+    CREATE_RULE,
+    RECORD_REFUND,
+    REQUEST_PAYOUT,
+    SET_DELEGATED_PERMISSIONS,
+    SET_EXCHANGE_RATE,
+    SET_SERVICE_PARTNER,
+)
 from tests.support import Person, create_api_key, create_organization, make_operator, make_partner, operator, register
-from tests.test_invitations import accept, invited, newest_link
+from tests.tier_world import EVALUATION_DAY, hubspot_tiers, managed_customer, sold_customer, tier_world, tiers_job
 
 SUBSCRIPTION_FIELDS = "id url eventTypes description active createdByApiKeyId"
 CREATE = f"""
@@ -61,26 +71,12 @@ mutation Redeliver($input: RedeliverWebhookInput!) {{
 NODE = "query Node($id: ID!) { node(id: $id) { ... on WebhookSubscription { url } } }"
 
 # the rest of the domain, to make events happen through the API
-CREATE_RULE = """
-mutation Rule($input: CreateCommissionRuleInput!) { createCommissionRule(input: $input) { errors { field code } } }"""
-SET_RATE = """
-mutation Rate($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { errors { field code } } }"""
-CHOOSE_PARTNER = """
-mutation Choose($input: SetServicePartnerInput!) { setServicePartner(input: $input) { errors { code } } }"""
 REMOVE_PARTNER = """
 mutation Remove($input: RemoveServicePartnerInput!) { removeServicePartner(input: $input) { errors { code } } }"""
-SET_GRANT = """
-mutation Grant($input: SetDelegatedPermissionsInput!) { setDelegatedPermissions(input: $input) { errors { code } } }"""
 RECORD_PAYMENT = """
 mutation Pay($input: RecordPaymentInput!) { recordPayment(input: $input) { errors { field code message } } }"""
-RECORD_REFUND = """
-mutation Refund($input: RecordRefundInput!) { recordRefund(input: $input) { errors { field code message } } }"""
 SET_PAYOUT_SETTINGS = """
 mutation Settings($input: SetPayoutSettingsInput!) { setPayoutSettings(input: $input) { errors { field code } } }"""
-REQUEST_PAYOUT = """
-mutation Request($input: RequestPayoutInput!) { requestPayout(input: $input) { payout { id } errors { code } } }"""
-APPROVE_PAYOUT = """
-mutation Approve($input: ApprovePayoutInput!) { approvePayout(input: $input) { errors { code } } }"""
 MARK_PAID = """
 mutation Paid($input: MarkPayoutPaidInput!) { markPayoutPaid(input: $input) { errors { code } } }"""
 
@@ -120,7 +116,7 @@ class Receiver:
 @contextmanager
 def serving(state: Receiver, port: int, tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 — http.server's hook
+        def do_POST(self) -> None:  # http.server's hook
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             state.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
             status = state.answers.pop(0) if state.answers else state.always
@@ -334,7 +330,7 @@ async def test_domain_actions_publish_their_events(api, hooks, receiver, clock):
     created = await hooks.subscribe(receiver.url)
     olivia = hooks.operator
     partner = await make_partner(api, olivia)
-    await api.data(SET_RATE, {"input": {"currency": "EUR", "rate": "0.90", "validFrom": "2026-01-01"}},
+    await api.data(SET_EXCHANGE_RATE, {"input": {"currency": "EUR", "rate": "0.90", "validFrom": "2026-01-01"}},
                    token=olivia.token)
     await api.data(CREATE_RULE, {"input": {
         "program": "SERVICE_PARTNER", "kind": "PERCENT", "rate": "20.00", "recurrence": "LIFETIME", "holdDays": 30,
@@ -343,8 +339,9 @@ async def test_domain_actions_publish_their_events(api, hooks, receiver, clock):
     casey = await register(api, "admin@acme.example", "Casey Customer")
     customer = await create_organization(api, casey, "Acme GmbH")
     customer_input = {"organizationId": customer["id"]}
-    await api.data(CHOOSE_PARTNER, {"input": {**customer_input, "partnerCode": partner.code}}, token=casey.token)
-    await api.data(SET_GRANT, {"input": {**customer_input, "permissions": ["MANAGE_MEMBERS"]}}, token=casey.token)
+    await api.data(SET_SERVICE_PARTNER, {"id": customer["id"], "code": partner.code}, token=casey.token)
+    await api.data(SET_DELEGATED_PERMISSIONS, {"input": {**customer_input, "permissions": ["MANAGE_MEMBERS"]}},
+                   token=casey.token)
     for external_id in ("pay-1", "pay-2"):
         paid = await api.data(RECORD_PAYMENT, {"input": {
             "externalId": external_id, "organizationId": customer["id"],
@@ -407,21 +404,15 @@ async def test_an_invitation_accepted_links_the_customer(api, hooks, receiver, c
 
 async def test_a_tier_change_of_the_monthly_evaluation_is_published(api, hooks, receiver, clock):
     """tier.changed comes from the `tiers` job (resolvers/tiers.py change_partner_tier)."""
-    from tests import test_tiers  # noqa: PLC0415 — its world builders
-
     await hooks.subscribe(receiver.url, ["TIER_CHANGED"])
     partner = await make_partner(api, hooks.operator)
-    await api.data(SET_RATE, {"input": {"currency": "EUR", "rate": "0.90", "validFrom": "2020-01-01"}},
-                   token=hooks.operator.token)
-    await api.data(CREATE_RULE, {"input": {"program": "SERVICE_PARTNER", "kind": "PERCENT", "rate": "10.00",
-                                           "recurrence": "LIFETIME", "holdDays": 0}}, token=hooks.operator.token)
-    world = test_tiers.World(hooks.operator, await create_api_key(api, hooks.operator, ["BILLING_WRITE"], "b"), partner)
-    await test_tiers.hubspot_tiers(api, world)
-    await test_tiers.sold_customer(api, world, "Contoso Ltd", mrr="1200.00")
-    await test_tiers.managed_customer(api, world, "Tailspin Toys", mrr="1500.00")
-    clock.move_to(test_tiers.EVALUATION_DAY)
+    world = await tier_world(api, hooks.operator, partner)
+    await hubspot_tiers(api, world)
+    await sold_customer(api, world, "Contoso Ltd", mrr="1200.00")
+    await managed_customer(api, world, "Tailspin Toys", mrr="1500.00")
+    clock.move_to(EVALUATION_DAY)
 
-    await test_tiers.tiers_job(api)
+    await tiers_job(api)
     await run_outbox(api)
 
     [request] = receiver.received
@@ -441,7 +432,7 @@ async def test_only_subscribed_types_are_sent(api, hooks, receiver):
 async def test_nothing_is_published_for_a_transaction_that_rolls_back(api, hooks, receiver):
     await hooks.subscribe(receiver.url, ["TIER_CHANGED"])
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError):  # noqa: PT012 — raised inside the transaction, to roll it back
         async with in_transaction():
             await webhooks.publish(WebhookEventType.TIER_CHANGED, {"id": "x"})
             raise RuntimeError("the change failed")
@@ -732,7 +723,7 @@ async def test_https_connects_to_the_checked_address_and_verifies_the_hosts_name
     assert delivery["status"] == "SENT"
 
 
-@pytest.mark.parametrize("certified_name, trusted", [
+@pytest.mark.parametrize(("certified_name", "trusted"), [
     pytest.param("elsewhere.example", True, id="certificate-for-another-host"),
     pytest.param("localhost", False, id="unknown-authority"),
 ])
