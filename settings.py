@@ -6,9 +6,11 @@ else reads the environment.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from enum import Enum
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, model_validator
@@ -222,7 +224,7 @@ def settings_from_environment() -> Settings:
         raise SettingsRefused("\n".join(problems)) from None
 
 
-def _problem(detail: dict) -> str:
+def _problem(detail: Mapping[str, Any]) -> str:
     message = detail["msg"].removeprefix("Value error, ")
     variable = "_".join(str(part) for part in detail["loc"]).upper()
     return f"{variable}: {message}" if variable else message
