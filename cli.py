@@ -68,8 +68,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if args.demo:
         asyncio.run(_demo(settings))
     uvicorn.run(
-        "partner_portal.server:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-        log_level=args.log_level, proxy_headers=True, timeout_keep_alive=args.keep_alive,
+        "partner_portal.server:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        proxy_headers=True,
+        timeout_keep_alive=args.keep_alive,
     )
 
 
@@ -121,8 +127,9 @@ def cmd_create_operator(args: argparse.Namespace) -> None:
 
     async def run() -> None:
         async with open_database(settings.database_url):
-            await make_operator(Actor(via=Via.CLI), args.email, permissions, name=args.name, password=password,
-                                settings=settings)
+            await make_operator(
+                Actor(via=Via.CLI), args.email, permissions, name=args.name, password=password, settings=settings
+            )
 
     _run_or_exit(run())
     print(f"Operator {args.email} has: {', '.join(p.value for p in permissions)}")
@@ -193,9 +200,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
-        "--keep-alive", type=int, default=DEFAULT_KEEP_ALIVE_SECONDS, metavar="SECONDS",
+        "--keep-alive",
+        type=int,
+        default=DEFAULT_KEEP_ALIVE_SECONDS,
+        metavar="SECONDS",
         help="how long an idle connection stays open; longer than the proxy's idle timeout "
-             f"(default {DEFAULT_KEEP_ALIVE_SECONDS})",
+        f"(default {DEFAULT_KEEP_ALIVE_SECONDS})",
     )
     serve.add_argument("--demo", action="store_true", help="seed demo data first (development only)")
     serve.add_argument("--migrate", action="store_true", help="apply migrations first (always on SQLite)")
@@ -212,7 +222,10 @@ def parser() -> argparse.ArgumentParser:
     operator.add_argument("email")
     operator.add_argument("--name")
     operator.add_argument(
-        "--permission", action="append", default=[], choices=[p.value for p in OperatorPermission],
+        "--permission",
+        action="append",
+        default=[],
+        choices=[p.value for p in OperatorPermission],
         help="repeat for several; default: all",
     )
     operator.set_defaults(run=cmd_create_operator)

@@ -41,8 +41,13 @@ async def warn_of_missing_migrations() -> None:
     migrations fails requests, so say so at once; `/readyz` answers 503 until they are applied."""
     missing = await missing_migrations()
     if missing:
-        logger.warning("The database lacks %d migration(s) this version needs (%s): run `%s`. Until then "
-                       "/readyz answers 503 and requests fail.", len(missing), ", ".join(missing), MIGRATE_COMMAND)
+        logger.warning(
+            "The database lacks %d migration(s) this version needs (%s): run `%s`. Until then "
+            "/readyz answers 503 and requests fail.",
+            len(missing),
+            ", ".join(missing),
+            MIGRATE_COMMAND,
+        )
 
 
 def build_app(settings: Settings) -> Starlette:
@@ -68,8 +73,11 @@ def build_app(settings: Settings) -> Starlette:
             Route("/graphql", LimitedBody(graphql, settings.max_request_bytes), methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/webhooks/stripe", LimitedBody(request_response(stripe_webhook), settings.max_request_bytes),
-                  methods=["POST"]),
+            Route(
+                "/webhooks/stripe",
+                LimitedBody(request_response(stripe_webhook), settings.max_request_bytes),
+                methods=["POST"],
+            ),
             Route("/r/{code}", affiliate_redirect, methods=["GET"]),
             Route("/reports/{name}.csv", report_csv, methods=["GET"]),
         ],

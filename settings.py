@@ -48,10 +48,13 @@ class Settings(BaseSettings):
     )
     login_account_lock_minutes: int = Field(default=60, ge=1)
     confirm_registrations: bool | None = Field(
-        default=None, description="`register` mails a link that creates the account, and answers alike for taken "
-                                  "addresses. Default: on in production only.",
+        default=None,
+        description="`register` mails a link that creates the account, and answers alike for taken "
+        "addresses. Default: on in production only.",
     )
-    unlock_link_ttl_minutes: int = Field(default=60, ge=1, description="How long an unlock link of a locked address works.")
+    unlock_link_ttl_minutes: int = Field(
+        default=60, ge=1, description="How long an unlock link of a locked address works."
+    )
     sign_in_rate: str = Field(default="10/minute", description="Sign-ins and registrations per client address.")
     sign_in_global_rate: str = Field(default="10/second", description="Sign-ins and registrations of all clients.")
     password_hash_workers: int = Field(
@@ -75,8 +78,9 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60, description="Per webhook attempt.")
     webhook_ca_file: Path | None = Field(
-        default=None, description="Certificate authorities (PEM) trusted for receivers' https certificates besides "
-                                  "the public ones, e.g. an internal CA.",
+        default=None,
+        description="Certificate authorities (PEM) trusted for receivers' https certificates besides "
+        "the public ones, e.g. an internal CA.",
     )
 
     base_currency: str = Field(default="USD", description="Exchange rates are kept against this currency.")
@@ -95,9 +99,11 @@ class Settings(BaseSettings):
     code_lookup_rate: str = Field(default="20/minute", description="Code and coupon look-ups per client.")
 
     max_organizations_per_user: int = Field(
-        default=50, ge=1, le=100,
+        default=50,
+        ge=1,
+        le=100,
         description="createOrganization is refused to a user in this many organizations (at most 100: "
-                    "what `User.memberships` lists).",
+        "what `User.memberships` lists).",
     )
     organizations_per_hour: int = Field(default=10, ge=1, description="Organizations one user may create per hour.")
     invitation_ttl_days: int = Field(default=14, ge=1)
@@ -134,9 +140,7 @@ class Settings(BaseSettings):
         if self.environment is Environment.PRODUCTION and (
             self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32
         ):
-            raise ValueError(
-                "SECRET_KEY must be set to a random value of at least 32 characters in production"
-            )
+            raise ValueError("SECRET_KEY must be set to a random value of at least 32 characters in production")
         return self
 
     @model_validator(mode="after")
@@ -219,8 +223,9 @@ def settings_from_environment() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        problems = [_problem(detail) for detail in error.errors(include_url=False, include_input=False,
-                                                                 include_context=False)]
+        problems = [
+            _problem(detail) for detail in error.errors(include_url=False, include_input=False, include_context=False)
+        ]
         raise SettingsRefused("\n".join(problems)) from None
 
 

@@ -26,8 +26,16 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-PIP_AUDIT = [str(Path(sys.executable).with_name("pip-audit")), "--no-deps", "--disable-pip",
-             "--progress-spinner", "off", "--format", "json", "--requirement"]
+PIP_AUDIT = [
+    str(Path(sys.executable).with_name("pip-audit")),
+    "--no-deps",
+    "--disable-pip",
+    "--progress-spinner",
+    "off",
+    "--format",
+    "json",
+    "--requirement",
+]
 NOT_FOUND = "Dependency not found on PyPI"
 VENV_TOOLS = {"pip", "setuptools", "wheel"}  # come with the venv; `pip freeze` leaves them out
 
@@ -64,9 +72,11 @@ def needed(project: str = "partner-portal", extras: tuple[str, ...] = ("test",))
 
 def lock_mismatches(pinned: dict[str, str]) -> list[str]:
     """Packages the project needs that the lock misses or pins at another version."""
-    return [f"{name} {version} is installed, the lock has {pinned.get(name, 'nothing')}"
-            for name, version in sorted(needed().items())
-            if name not in VENV_TOOLS and pinned.get(name) != version]
+    return [
+        f"{name} {version} is installed, the lock has {pinned.get(name, 'nothing')}"
+        for name, version in sorted(needed().items())
+        if name not in VENV_TOOLS and pinned.get(name) != version
+    ]
 
 
 def project_document(name: str) -> dict:
@@ -78,8 +88,11 @@ def main(lock: Path) -> int:
     pinned = pins(lock)
     mismatches = lock_mismatches(pinned)
     if mismatches:
-        print(f"{lock} is not what the tests installed (a dependency changed in pyproject.toml?): run "
-              ".ci/refresh-lock and commit the lock.\n  " + "\n  ".join(mismatches), file=sys.stderr)
+        print(
+            f"{lock} is not what the tests installed (a dependency changed in pyproject.toml?): run "
+            ".ci/refresh-lock and commit the lock.\n  " + "\n  ".join(mismatches),
+            file=sys.stderr,
+        )
         return 1
     ran = subprocess.run([*PIP_AUDIT, str(lock)], capture_output=True, text=True, timeout=300)
     if ran.returncode not in (0, 1) or not ran.stdout.strip():
@@ -89,8 +102,11 @@ def main(lock: Path) -> int:
     found = [(d["name"], d["version"], v["id"], v.get("fix_versions")) for d in report for v in d.get("vulns", [])]
     by_pip_audit = [d["name"] for d in report if "skip_reason" not in d]
     unanswered = [d["name"] for d in report if d.get("skip_reason", "").startswith(NOT_FOUND)]
-    other_skips = [f"{d['name']}: {d['skip_reason']}" for d in report
-                   if "skip_reason" in d and not d["skip_reason"].startswith(NOT_FOUND)]
+    other_skips = [
+        f"{d['name']}: {d['skip_reason']}"
+        for d in report
+        if "skip_reason" in d and not d["skip_reason"].startswith(NOT_FOUND)
+    ]
 
     with ThreadPoolExecutor(8) as pool:  # raises (exit 1) when PyPI cannot be reached
         documents = dict(zip(unanswered, pool.map(project_document, unanswered), strict=True))
@@ -99,14 +115,19 @@ def main(lock: Path) -> int:
         version = pinned[canonical(name)]
         newest = document["info"]["version"]
         if version != newest:
-            not_audited.append(f"{name} {version}: PyPI gives vulnerability data for the newest release ({newest}) only")
+            not_audited.append(
+                f"{name} {version}: PyPI gives vulnerability data for the newest release ({newest}) only"
+            )
             continue
         by_newest.append(name)
-        found += [(name, version, v["id"], v.get("fixed_in")) for v in document["vulnerabilities"]
-                  if not v.get("withdrawn")]
+        found += [
+            (name, version, v["id"], v.get("fixed_in")) for v in document["vulnerabilities"] if not v.get("withdrawn")
+        ]
 
-    print(f"pip-audit of {lock}: {len(pinned)} pins; {len(by_pip_audit)} audited by version, "
-          f"{len(by_newest)} as the newest release (PyPI's project document), {len(not_audited)} not audited.")
+    print(
+        f"pip-audit of {lock}: {len(pinned)} pins; {len(by_pip_audit)} audited by version, "
+        f"{len(by_newest)} as the newest release (PyPI's project document), {len(not_audited)} not audited."
+    )
     for line in not_audited:
         print(f"  NOT AUDITED {line}")
     for name, version, identifier, fixed in found:

@@ -1,9 +1,9 @@
 """`python -m bench generate|run`: the benchmark dataset and the benchmarks (see docs/performance.md).
 
-    .venv/bin/python -m bench run --database sqlite --scale 1      # generate, then every benchmark
-    .venv/bin/python -m bench run --database postgres --scale 1    # the same on PostgreSQL
-    .venv/bin/python -m bench generate --database sqlite --scale 0.01
-    .venv/bin/python -m bench run --database sqlite --only 1,2 --reuse   # some benchmarks, existing data
+.venv/bin/python -m bench run --database sqlite --scale 1      # generate, then every benchmark
+.venv/bin/python -m bench run --database postgres --scale 1    # the same on PostgreSQL
+.venv/bin/python -m bench generate --database sqlite --scale 0.01
+.venv/bin/python -m bench run --database sqlite --only 1,2 --reuse   # some benchmarks, existing data
 """
 
 from __future__ import annotations
@@ -25,17 +25,25 @@ def database_url(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("generate", "run"):
         command = commands.add_parser(name)
         command.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-        command.add_argument("--url", help="the database URL (default: var/bench/portal-bench.sqlite3 or "
-                                           "BENCH_POSTGRES_URL, else postgres://postgres@127.0.0.1:5432/pp_bench)")
+        command.add_argument(
+            "--url",
+            help="the database URL (default: var/bench/portal-bench.sqlite3 or "
+            "BENCH_POSTGRES_URL, else postgres://postgres@127.0.0.1:5432/pp_bench)",
+        )
         command.add_argument("--scale", type=float, default=1.0, help="1 = 100,000 customers, 1,000,000 lines")
-        command.add_argument("--schema", choices=("generate", "migrate"), default="generate",
-                             help="tables from the models (default) or from migrations/")
+        command.add_argument(
+            "--schema",
+            choices=("generate", "migrate"),
+            default="generate",
+            help="tables from the models (default) or from migrations/",
+        )
     run = commands.choices["run"]
     run.add_argument("--reuse", action="store_true", help="use the dataset generated before")
     run.add_argument("--only", default="1,2,3,4,5", help="benchmarks to run, e.g. 1,2,3")
@@ -55,9 +63,15 @@ def main(argv: list[str] | None = None) -> None:
             return
     from bench.run import run_all
 
-    run_all(url, args.database, only={int(n) for n in args.only.split(",") if n.strip()},
-            iterations=args.iterations, load_seconds=args.load_seconds, clients=args.clients,
-            workers=[int(w) for w in args.workers.split(",") if w.strip()])
+    run_all(
+        url,
+        args.database,
+        only={int(n) for n in args.only.split(",") if n.strip()},
+        iterations=args.iterations,
+        load_seconds=args.load_seconds,
+        clients=args.clients,
+        workers=[int(w) for w in args.workers.split(",") if w.strip()],
+    )
 
 
 if __name__ == "__main__":

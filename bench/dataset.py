@@ -51,9 +51,34 @@ RATES = {"USD": Decimal("1"), "EUR": Decimal("0.92"), "GBP": Decimal("0.79")}  #
 LICENSES = (("ACTIVE", 0.60), ("TRIAL", 0.15), ("PAST_DUE", 0.05), ("CANCELED", 0.12), ("EXPIRED", 0.08))
 DELEGATED = ("MANAGE_MEMBERS", "MANAGE_SETTINGS", "ORDER_LICENSES", "VIEW_BILLING")
 COUNTRIES = ("US", "DE", "GB", "FR", "NL", "ES", "IT", "CA", "AT", "CH", "SE", "PL")
-WORDS = ("Acme", "Blue", "Cedar", "Delta", "Echo", "Falcon", "Granite", "Harbor", "Iris", "Juniper", "Kite",
-         "Lumen", "Maple", "Nova", "Orbit", "Pine", "Quartz", "River", "Summit", "Tide", "Umber", "Vertex",
-         "Willow", "Xenon", "Yarrow", "Zephyr")
+WORDS = (
+    "Acme",
+    "Blue",
+    "Cedar",
+    "Delta",
+    "Echo",
+    "Falcon",
+    "Granite",
+    "Harbor",
+    "Iris",
+    "Juniper",
+    "Kite",
+    "Lumen",
+    "Maple",
+    "Nova",
+    "Orbit",
+    "Pine",
+    "Quartz",
+    "River",
+    "Summit",
+    "Tide",
+    "Umber",
+    "Vertex",
+    "Willow",
+    "Xenon",
+    "Yarrow",
+    "Zephyr",
+)
 SUFFIXES = ("GmbH", "Ltd", "Inc", "AG", "BV", "SARL", "LLC", "Systems", "Labs", "Studio")
 COMMISSION_RATE_BP = 2000  # 20.00 percent
 HOLD = timedelta(days=30)
@@ -116,17 +141,35 @@ def build(scale: float, seed: int = SEED, moment: datetime | None = None) -> Dat
             plan_id = len(plans) + 1
             prices = {c: int(usd * RATES[c]) for c in RATES}
             plans.append(PlanPrices(plan_id, f"P{product_id}-{level}", prices))
-            plan_rows.append((plan_id, product_id, f"P{product_id}-{level}", f"Plan {product_id}.{level}", prices,
-                              moment - two_years))
+            plan_rows.append(
+                (
+                    plan_id,
+                    product_id,
+                    f"P{product_id}-{level}",
+                    f"Plan {product_id}.{level}",
+                    prices,
+                    moment - two_years,
+                )
+            )
     data.add(Product, ("id", "code", "name", "created_at"), products)
     data.add(Plan, ("id", "product_id", "code", "name", "prices", "created_at"), plan_rows)
-    data.add(ExchangeRate, ("id", "currency", "rate", "valid_from", "created_at"),
-             [(i, c, str(RATES[c]), (moment - two_years - timedelta(days=365)).date(), moment - two_years)
-              for i, c in enumerate(("EUR", "GBP"), start=1)])
+    data.add(
+        ExchangeRate,
+        ("id", "currency", "rate", "valid_from", "created_at"),
+        [
+            (i, c, str(RATES[c]), (moment - two_years - timedelta(days=365)).date(), moment - two_years)
+            for i, c in enumerate(("EUR", "GBP"), start=1)
+        ],
+    )
     programs = ("AFFILIATE", "EXPERT", "RESELLER", "SERVICE_PARTNER")
-    data.add(CommissionRule, ("id", "program", "kind", "rate_bp", "recurrence", "hold_days", "active", "created_at"),
-             [(i, p, "PERCENT", COMMISSION_RATE_BP, "LIFETIME", 30, True, moment - two_years)
-              for i, p in enumerate(programs, start=1)])
+    data.add(
+        CommissionRule,
+        ("id", "program", "kind", "rate_bp", "recurrence", "hold_days", "active", "created_at"),
+        [
+            (i, p, "PERCENT", COMMISSION_RATE_BP, "LIFETIME", 30, True, moment - two_years)
+            for i, p in enumerate(programs, start=1)
+        ],
+    )
 
     # organizations, users, memberships
     organizations, users, memberships = [], [], []
@@ -137,25 +180,38 @@ def build(scale: float, seed: int = SEED, moment: datetime | None = None) -> Dat
         org_id = index + 1
         name = "Bench Partner Big 1" if index == 0 else _name(rng, org_id)
         created = moment - two_years - timedelta(days=rng.randint(1, 365))
-        organizations.append((org_id, name, name.casefold(), f"https://partner{org_id}.example",
-                              rng.choice(COUNTRIES), "en", created))
+        organizations.append(
+            (org_id, name, name.casefold(), f"https://partner{org_id}.example", rng.choice(COUNTRIES), "en", created)
+        )
         currency = "USD" if index == 0 else _pick(rng, CURRENCIES)
         partner_currency[org_id] = currency
         profiles.append((org_id, org_id, f"BP{org_id:06d}", currency, rng.random() < 0.5, None, created))
-        joined = ["SERVICE_PARTNER"] + [p for p, share in (("AFFILIATE", 0.5), ("EXPERT", 0.3), ("RESELLER", 0.2))
-                                        if index == 0 or rng.random() < share]
+        joined = ["SERVICE_PARTNER"] + [
+            p
+            for p, share in (("AFFILIATE", 0.5), ("EXPERT", 0.3), ("RESELLER", 0.2))
+            if index == 0 or rng.random() < share
+        ]
         for program in joined:
             enrollments.append((len(enrollments) + 1, org_id, program, created))
         for staff in range(PARTNER_STAFF):
             user_id = len(users) + 1
-            users.append((user_id, f"partner{org_id}.{staff}@bench.example", f"Partner {org_id} person {staff}",
-                          created))
+            users.append(
+                (user_id, f"partner{org_id}.{staff}@bench.example", f"Partner {org_id} person {staff}", created)
+            )
             if staff == 0:
                 partner_admin[org_id] = user_id
                 memberships.append((len(memberships) + 1, org_id, user_id, "ADMINISTRATOR", [], created))
             else:
-                memberships.append((len(memberships) + 1, org_id, user_id, "MEMBER",
-                                    ["ADMINISTER_CUSTOMERS"] if staff == 1 else ["MANAGE_PARTNER_PORTAL"], created))
+                memberships.append(
+                    (
+                        len(memberships) + 1,
+                        org_id,
+                        user_id,
+                        "MEMBER",
+                        ["ADMINISTER_CUSTOMERS"] if staff == 1 else ["MANAGE_PARTNER_PORTAL"],
+                        created,
+                    )
+                )
 
     relationships, licenses, referrals = [], [], []
     customer_currency: dict[int, str] = {}
@@ -168,8 +224,17 @@ def build(scale: float, seed: int = SEED, moment: datetime | None = None) -> Dat
         customer_ids.append(org_id)
         name = _name(rng, org_id)
         created = moment - two_years + timedelta(seconds=rng.randint(0, int(two_years.total_seconds()) - 86_400))
-        organizations.append((org_id, name, name.casefold(), None if rng.random() < 0.3 else f"https://c{org_id}.example",
-                              rng.choice(COUNTRIES), rng.choice(("en", "en", "de", "fr")), created))
+        organizations.append(
+            (
+                org_id,
+                name,
+                name.casefold(),
+                None if rng.random() < 0.3 else f"https://c{org_id}.example",
+                rng.choice(COUNTRIES),
+                rng.choice(("en", "en", "de", "fr")),
+                created,
+            )
+        )
         user_id = len(users) + 1
         users.append((user_id, f"customer{org_id}@bench.example", f"Customer {org_id} admin", created))
         memberships.append((len(memberships) + 1, org_id, user_id, "ADMINISTRATOR", [], created))
@@ -178,8 +243,19 @@ def build(scale: float, seed: int = SEED, moment: datetime | None = None) -> Dat
         plan = rng.choice(plans)
         seats = rng.choice((1, 1, 2, 3, 5, 10, 25))
         mrr = plan.prices[customer_currency[org_id]] * seats if status in ("ACTIVE", "PAST_DUE") else 0
-        licenses.append((org_id - partners, org_id, status, plan.code, seats, mrr, customer_currency[org_id],
-                         created + timedelta(days=14) if status == "TRIAL" else None, created))
+        licenses.append(
+            (
+                org_id - partners,
+                org_id,
+                status,
+                plan.code,
+                seats,
+                mrr,
+                customer_currency[org_id],
+                created + timedelta(days=14) if status == "TRIAL" else None,
+                created,
+            )
+        )
         if index in big_partner_customers:
             partner = 1
         elif rng.random() < 0.85:
@@ -189,16 +265,44 @@ def build(scale: float, seed: int = SEED, moment: datetime | None = None) -> Dat
         if partner is not None:
             if rng.random() < 0.05:  # an earlier partner, ended: history
                 previous = rng.randint(2, partners)
-                relationships.append((len(relationships) + 1, org_id, previous, "SELECTED", created,
-                                      created + timedelta(days=30), [], None, None, name, name.casefold(), status))
+                relationships.append(
+                    (
+                        len(relationships) + 1,
+                        org_id,
+                        previous,
+                        "SELECTED",
+                        created,
+                        created + timedelta(days=30),
+                        [],
+                        None,
+                        None,
+                        name,
+                        name.casefold(),
+                        status,
+                    )
+                )
                 started = created + timedelta(days=30)
             else:
                 started = created
             source = "INVITATION" if rng.random() < 0.6 else "SELECTED"
             grant = sorted(rng.sample(DELEGATED, rng.randint(1, 4))) if rng.random() < 0.5 else []
             expires = moment + timedelta(days=rng.randint(1, 365)) if grant and rng.random() < 0.1 else None
-            relationships.append((len(relationships) + 1, org_id, partner, source, started, None, grant, expires,
-                                  started if grant else None, name, name.casefold(), status))
+            relationships.append(
+                (
+                    len(relationships) + 1,
+                    org_id,
+                    partner,
+                    source,
+                    started,
+                    None,
+                    grant,
+                    expires,
+                    started if grant else None,
+                    name,
+                    name.casefold(),
+                    status,
+                )
+            )
             earner[org_id] = (partner, "PARTNER" if source == "INVITATION" else "SELF")
         else:
             partner = rng.randint(2, partners)
@@ -232,8 +336,9 @@ def build(scale: float, seed: int = SEED, moment: datetime | None = None) -> Dat
         for month in range(count):
             payment_id += 1
             paid_at = start + timedelta(days=30 * month)
-            payments.append((payment_id, f"bench-{payment_id}", org_id, plan.id, monthly, currency, 0, paid_at,
-                             paid_at))
+            payments.append(
+                (payment_id, f"bench-{payment_id}", org_id, plan.id, monthly, currency, 0, paid_at, paid_at)
+            )
             factor = RATES[payout_currency] / RATES[currency]
             amount = int((Decimal(monthly) * factor * COMMISSION_RATE_BP / 10_000).to_integral_value())
             age = moment - paid_at
@@ -249,15 +354,43 @@ def build(scale: float, seed: int = SEED, moment: datetime | None = None) -> Dat
                 key = (partner, age.days // 30)
                 payout = payouts.get(key)
                 if payout is None:
-                    payout = [len(payouts) + 1, partner, "PAID", 0, payout_currency, "BANK_TRANSFER", {},
-                              paid_at + 2 * HOLD, paid_at + 2 * HOLD, paid_at + 2 * HOLD + timedelta(days=3),
-                              f"BENCH-{len(payouts) + 1}"]
+                    payout = [
+                        len(payouts) + 1,
+                        partner,
+                        "PAID",
+                        0,
+                        payout_currency,
+                        "BANK_TRANSFER",
+                        {},
+                        paid_at + 2 * HOLD,
+                        paid_at + 2 * HOLD,
+                        paid_at + 2 * HOLD + timedelta(days=3),
+                        f"BENCH-{len(payouts) + 1}",
+                    ]
                     payouts[key] = payout
                 payout[3] += amount
                 payout_id = payout[0]
-            lines.append((payment_id, f"payment:{payment_id}", partner, org_id, payment_id, _rule_of(kind),
-                          payout_id, kind, status, amount, payout_currency, monthly, currency,
-                          str(factor.normalize()), COMMISSION_RATE_BP, paid_at + HOLD, paid_at))
+            lines.append(
+                (
+                    payment_id,
+                    f"payment:{payment_id}",
+                    partner,
+                    org_id,
+                    payment_id,
+                    _rule_of(kind),
+                    payout_id,
+                    kind,
+                    status,
+                    amount,
+                    payout_currency,
+                    monthly,
+                    currency,
+                    str(factor.normalize()),
+                    COMMISSION_RATE_BP,
+                    paid_at + HOLD,
+                    paid_at,
+                )
+            )
 
     # invitations: many for the big partner, a few for the others
     invitations = []
@@ -267,48 +400,150 @@ def build(scale: float, seed: int = SEED, moment: datetime | None = None) -> Dat
             invitation_id = len(invitations) + 1
             created = moment - timedelta(days=rng.randint(0, 60), seconds=rng.randint(0, 86_400))
             status = _pick(rng, (("OPEN", 0.3), ("ACCEPTED", 0.5), ("EXPIRED", 0.15), ("REVOKED", 0.05)))
-            invitations.append((invitation_id, partner, f"prospect{invitation_id}@bench.example",
-                                f"Prospect {invitation_id}", status, _digest(f"invitation-{seed}-{invitation_id}"),
-                                created + timedelta(days=14), partner_admin[partner], created))
+            invitations.append(
+                (
+                    invitation_id,
+                    partner,
+                    f"prospect{invitation_id}@bench.example",
+                    f"Prospect {invitation_id}",
+                    status,
+                    _digest(f"invitation-{seed}-{invitation_id}"),
+                    created + timedelta(days=14),
+                    partner_admin[partner],
+                    created,
+                )
+            )
 
     # credentials for the benchmarks
     sessions, tokens = [], {}
     for partner in range(1, min(partners, SESSION_PARTNERS) + 1):
         token = _token(rng, "pps_")
         tokens[str(partner)] = token
-        sessions.append((len(sessions) + 1, _digest(token), partner_admin[partner], moment,
-                         moment + timedelta(days=365)))
+        sessions.append(
+            (len(sessions) + 1, _digest(token), partner_admin[partner], moment, moment + timedelta(days=365))
+        )
     api_key = _token(rng, "ppk_")
 
-    data.add(Organization, ("id", "name", "search_name", "website", "country", "language", "created_at"),
-             organizations)
+    data.add(Organization, ("id", "name", "search_name", "website", "country", "language", "created_at"), organizations)
     data.add(User, ("id", "email", "name", "created_at"), users)
     data.add(Membership, ("id", "organization_id", "user_id", "role", "permissions", "created_at"), memberships)
-    data.add(PartnerProfile, ("id", "organization_id", "code", "payout_currency", "listed_in_directory", "tier",
-                              "approved_at"), profiles)
+    data.add(
+        PartnerProfile,
+        ("id", "organization_id", "code", "payout_currency", "listed_in_directory", "tier", "approved_at"),
+        profiles,
+    )
     data.add(ProgramEnrollment, ("id", "partner_id", "program", "enrolled_at"), enrollments)
-    data.add(CustomerRelationship, ("id", "customer_id", "partner_id", "source", "started_at", "ended_at",
-                                    "grant_permissions", "grant_expires_at", "grant_updated_at", "customer_name",
-                                    "customer_search_name", "license_status"), relationships)
-    data.add(License, ("id", "organization_id", "status", "plan", "seats", "mrr_amount", "currency", "trial_ends_at",
-                       "updated_at"), licenses)
+    data.add(
+        CustomerRelationship,
+        (
+            "id",
+            "customer_id",
+            "partner_id",
+            "source",
+            "started_at",
+            "ended_at",
+            "grant_permissions",
+            "grant_expires_at",
+            "grant_updated_at",
+            "customer_name",
+            "customer_search_name",
+            "license_status",
+        ),
+        relationships,
+    )
+    data.add(
+        License,
+        ("id", "organization_id", "status", "plan", "seats", "mrr_amount", "currency", "trial_ends_at", "updated_at"),
+        licenses,
+    )
     data.add(Referral, ("id", "customer_id", "partner_id", "type", "created_at"), referrals)
-    data.add(Invitation, ("id", "partner_id", "email", "organization_name", "status", "token_hash", "expires_at",
-                          "created_by_id", "created_at"), invitations)
-    data.add(Payout, ("id", "partner_id", "status", "amount", "currency", "method", "destination", "requested_at",
-                      "decided_at", "paid_at", "reference"), [tuple(p) for p in payouts.values()])
-    data.add(Payment, ("id", "external_id", "organization_id", "plan_id", "amount", "currency", "refunded_amount",
-                       "paid_at", "created_at"), payments)
-    data.add(Commission, ("id", "source_key", "partner_id", "customer_id", "payment_id", "rule_id", "payout_id",
-                          "type", "status", "amount", "currency", "original_amount", "original_currency",
-                          "exchange_rate", "rate_bp", "hold_until", "created_at"), lines)
+    data.add(
+        Invitation,
+        (
+            "id",
+            "partner_id",
+            "email",
+            "organization_name",
+            "status",
+            "token_hash",
+            "expires_at",
+            "created_by_id",
+            "created_at",
+        ),
+        invitations,
+    )
+    data.add(
+        Payout,
+        (
+            "id",
+            "partner_id",
+            "status",
+            "amount",
+            "currency",
+            "method",
+            "destination",
+            "requested_at",
+            "decided_at",
+            "paid_at",
+            "reference",
+        ),
+        [tuple(p) for p in payouts.values()],
+    )
+    data.add(
+        Payment,
+        (
+            "id",
+            "external_id",
+            "organization_id",
+            "plan_id",
+            "amount",
+            "currency",
+            "refunded_amount",
+            "paid_at",
+            "created_at",
+        ),
+        payments,
+    )
+    data.add(
+        Commission,
+        (
+            "id",
+            "source_key",
+            "partner_id",
+            "customer_id",
+            "payment_id",
+            "rule_id",
+            "payout_id",
+            "type",
+            "status",
+            "amount",
+            "currency",
+            "original_amount",
+            "original_currency",
+            "exchange_rate",
+            "rate_bp",
+            "hold_until",
+            "created_at",
+        ),
+        lines,
+    )
     data.add(SessionToken, ("id", "token_hash", "user_id", "created_at", "expires_at"), sessions)
-    data.add(ApiKey, ("id", "name", "prefix", "key_hash", "scopes", "created_at"),
-             [(1, "bench billing", api_key[:10], _digest(api_key), ["billing:write"], moment)])
+    data.add(
+        ApiKey,
+        ("id", "name", "prefix", "key_hash", "scopes", "created_at"),
+        [(1, "bench billing", api_key[:10], _digest(api_key), ["billing:write"], moment)],
+    )
     data.meta = {
-        "scale": scale, "seed": seed, "generated_for": moment.isoformat(), "big_partner_id": 1,
-        "big_partner_customers": big_customers, "partners": partners, "customers": customers,
-        "commission_lines": len(lines), "session_tokens": tokens, "api_key": api_key,
+        "scale": scale,
+        "seed": seed,
+        "generated_for": moment.isoformat(),
+        "big_partner_id": 1,
+        "big_partner_customers": big_customers,
+        "partners": partners,
+        "customers": customers,
+        "commission_lines": len(lines),
+        "session_tokens": tokens,
+        "api_key": api_key,
         "customer_ids": {"first": partners + 1, "last": partners + customers},
         "plan_codes": [p.code for p in plans],
     }
@@ -340,7 +575,9 @@ def _defaults(model: type[Model], given: Sequence[str], moment: datetime) -> tup
         elif field_object.null:
             value = None
         else:
-            raise RuntimeError(f"{tortoise_internals.table(model)}.{column} needs a value: teach bench/dataset.py about it")
+            raise RuntimeError(
+                f"{tortoise_internals.table(model)}.{column} needs a value: teach bench/dataset.py about it"
+            )
         columns.append(column)
         values.append(value)
     return columns, tuple(values)
@@ -382,8 +619,10 @@ def write_sqlite(path: Path, data: Dataset) -> None:
         connection.execute("PRAGMA cache_size=-500000")
         connection.execute("BEGIN")
         for table, columns, rows in _prepared(data, moment):
-            sql = (f'INSERT INTO "{table}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in columns)}) '
-                   f'VALUES ({", ".join("?" * len(columns))})')
+            sql = (
+                f'INSERT INTO "{table}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in columns)}) '
+                f"VALUES ({', '.join('?' * len(columns))})"
+            )
             connection.executemany(sql, ([_sqlite_value(v) for v in row] for row in rows))
         connection.execute("COMMIT")
         connection.execute("ANALYZE")
@@ -406,7 +645,7 @@ async def write_postgres(url: str, data: Dataset) -> None:
                 if "id" in columns:
                     await connection.execute(
                         f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
-                        f"(SELECT COALESCE(MAX(id), 0) + 1 FROM \"{table}\"), false)"
+                        f'(SELECT COALESCE(MAX(id), 0) + 1 FROM "{table}"), false)'
                     )
         await connection.execute("VACUUM ANALYZE")
     finally:
@@ -459,9 +698,17 @@ def generate(database_url: str, scale: float, *, schema: str = "generate", seed:
         asyncio.run(create_tables(database_url, schema))
         asyncio.run(write_postgres(database_url, data))
     finished = time.perf_counter()
-    meta = {**data.meta, "database_url": database_url, "schema": schema, "rows": data.counts(),
-            "seconds": {"build": round(built - started, 1), "write": round(finished - built, 1),
-                        "total": round(finished - started, 1)}}
+    meta = {
+        **data.meta,
+        "database_url": database_url,
+        "schema": schema,
+        "rows": data.counts(),
+        "seconds": {
+            "build": round(built - started, 1),
+            "write": round(finished - built, 1),
+            "total": round(finished - started, 1),
+        },
+    }
     target = meta_path(database_url)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(meta, indent=2))

@@ -12,10 +12,10 @@ import json
 import logging
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
@@ -38,8 +38,14 @@ class Stats:
         ordered = sorted(self.samples_ms)
         p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
         mean = statistics.fmean(ordered)
-        return {"n": len(ordered), "median_ms": round(statistics.median(ordered), 3), "p99_ms": round(p99, 3),
-                "mean_ms": round(mean, 3), "per_second": round(1000 / mean, 1), "sql_queries": self.queries}
+        return {
+            "n": len(ordered),
+            "median_ms": round(statistics.median(ordered), 3),
+            "p99_ms": round(p99, 3),
+            "mean_ms": round(mean, 3),
+            "per_second": round(1000 / mean, 1),
+            "sql_queries": self.queries,
+        }
 
 
 class _Collect(logging.Handler):
@@ -66,8 +72,9 @@ def counting_queries() -> Iterator[list[str]]:
         logger.setLevel(level)
 
 
-async def measure(variants: dict[str, Call], iterations: int, *, count_sql: set[str] | None = None,
-                  warmup: int = 20) -> dict[str, Stats]:
+async def measure(
+    variants: dict[str, Call], iterations: int, *, count_sql: set[str] | None = None, warmup: int = 20
+) -> dict[str, Stats]:
     """Interleaved rounds of every variant; `iterations` measured calls each."""
     stats = {name: Stats() for name in variants}
     for name, call in variants.items():
@@ -95,7 +102,8 @@ def report(stats: dict[str, Stats], project: str) -> dict[str, Any]:
             "median": round(summaries[project]["median_ms"] / summaries[name]["median_ms"], 2),
             "throughput": round(summaries[project]["per_second"] / summaries[name]["per_second"], 2),
         }
-        for name in summaries if name != project
+        for name in summaries
+        if name != project
     }
     return {"variants": summaries, "ratios": ratios}
 
@@ -111,15 +119,17 @@ class Client:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
 
-    async def graphql(self, query: str, variables: dict | None = None, token: str | None = None,
-                      api_key: str | None = None) -> dict:
+    async def graphql(
+        self, query: str, variables: dict | None = None, token: str | None = None, api_key: str | None = None
+    ) -> dict:
         headers = {}
         if token:
             headers["authorization"] = f"Bearer {token}"
         if api_key:
             headers["x-api-key"] = api_key
-        response = await self.client.post("/graphql", json={"query": query, "variables": variables or {}},
-                                          headers=headers)
+        response = await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
         body = response.json()
         if response.status_code != 200 or body.get("errors"):
             raise RuntimeError(f"{query[:60]!r}: {response.status_code} {body}")
@@ -128,8 +138,11 @@ class Client:
 
 # The query budget stays on (its bookkeeping is part of every request) but is set so high
 # that the benchmark clients, who send thousands of operations a minute, never exhaust it.
-BENCH_ENVIRONMENT = {"OUTBOX_POLL_SECONDS": "0", "QUERY_BUDGET": "1000000000",
-                     "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789"}
+BENCH_ENVIRONMENT = {
+    "OUTBOX_POLL_SECONDS": "0",
+    "QUERY_BUDGET": "1000000000",
+    "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+}
 
 
 def bench_settings(database_url: str) -> Settings:
@@ -212,8 +225,10 @@ async def my_customers(app: Client, meta: dict, iterations: int) -> dict[str, An
     result = report(await measure(variants, iterations, count_sql={"my customers"}), "my customers")
     result["rows"] = len(page.rows)
     result["target"] = "<= 1.5x the in-memory GraphQL floor, at most 3 SQL queries"
-    result["met"] = (exact_ratio(result, "my customers", "GraphQL floor (in memory)") <= 1.5
-                     and result["variants"]["my customers"]["sql_queries"] <= 3)
+    result["met"] = (
+        exact_ratio(result, "my customers", "GraphQL floor (in memory)") <= 1.5
+        and result["variants"]["my customers"]["sql_queries"] <= 3
+    )
     return result
 
 
@@ -230,12 +245,16 @@ async def dashboard(app: Client, meta: dict, iterations: int, sqlite: bool) -> d
     async def every_line() -> None:
         raw_json(await raw_sql(ledger))
 
-    variants = {"dashboard": lambda: app.graphql(queries.DASHBOARD, token=token), "raw SQL": raw,
-                "raw SQL, commission summed over every line (for comparison)": every_line}
+    variants = {
+        "dashboard": lambda: app.graphql(queries.DASHBOARD, token=token),
+        "raw SQL": raw,
+        "raw SQL, commission summed over every line (for comparison)": every_line,
+    }
     result = report(await measure(variants, iterations, count_sql={"dashboard"}), "dashboard")
     result["target"] = "<= 1.5x raw SQL" + ("; p50 under 10 ms on SQLite" if sqlite else "")
-    result["met"] = (exact_ratio(result, "dashboard", "raw SQL") <= 1.5
-                     and (not sqlite or result["variants"]["dashboard"]["median_ms"] < 10))
+    result["met"] = exact_ratio(result, "dashboard", "raw SQL") <= 1.5 and (
+        not sqlite or result["variants"]["dashboard"]["median_ms"] < 10
+    )
     return result
 
 

@@ -53,16 +53,33 @@ def load_run(database_url: str, workers: int, seconds: float, clients: int) -> d
     base_url = f"http://127.0.0.1:{port}"
     environment = {**os.environ, **BENCH_ENVIRONMENT, "DATABASE_URL": database_url}
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "partner_portal.server:create_app", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
-        env=environment, cwd=Path(__file__).resolve().parent.parent,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "partner_portal.server:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=environment,
+        cwd=Path(__file__).resolve().parent.parent,
     )
     try:
         _wait_ready(base_url, server)
         generator = subprocess.run(
-            [sys.executable, "-m", "bench.loadgen", base_url, str(meta_path(database_url)), str(seconds),
-             str(clients)],
-            capture_output=True, text=True, timeout=seconds + 120, cwd=Path(__file__).resolve().parent.parent,
+            [sys.executable, "-m", "bench.loadgen", base_url, str(meta_path(database_url)), str(seconds), str(clients)],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 120,
+            cwd=Path(__file__).resolve().parent.parent,
         )
         if generator.returncode != 0:
             raise RuntimeError(f"the load generator failed: {generator.stderr[-2000:]}")

@@ -59,16 +59,22 @@ class Workload:
         if name == "commissions":
             return name, {"query": queries.COMMISSIONS_PAGE}, bearer
         if name == "update_organization":
-            variables = {"input": {"organizationId": global_id("Organization", partner),
-                                   "name": f"Bench Partner {partner} rename {self.sequence}"}}
+            variables = {
+                "input": {
+                    "organizationId": global_id("Organization", partner),
+                    "name": f"Bench Partner {partner} rename {self.sequence}",
+                }
+            }
             return name, {"query": queries.UPDATE_ORGANIZATION, "variables": variables}, bearer
         customer = self.random.randint(self.customers["first"], self.customers["last"])
-        variables = {"input": {
-            "externalId": f"load-{id(self)}-{time.time_ns()}-{self.sequence}",
-            "organizationId": global_id("Organization", customer),
-            "amount": {"amount": "29.00", "currency": "USD"},
-            "paidAt": "2026-01-15T10:00:00Z",
-        }}
+        variables = {
+            "input": {
+                "externalId": f"load-{id(self)}-{time.time_ns()}-{self.sequence}",
+                "organizationId": global_id("Organization", customer),
+                "amount": {"amount": "29.00", "currency": "USD"},
+                "paidAt": "2026-01-15T10:00:00Z",
+            }
+        }
         return name, {"query": queries.RECORD_PAYMENT, "variables": variables}, {"x-api-key": self.api_key}
 
 
@@ -87,7 +93,8 @@ class Connection:
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         self.writer.write(
             f"POST /graphql HTTP/1.1\r\nhost: {self.host}\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\n{extra}\r\n".encode() + body
+            f"content-length: {len(body)}\r\n{extra}\r\n".encode()
+            + body
         )
         assert self.reader is not None
         head = await self.reader.readuntil(b"\r\n\r\n")
@@ -116,8 +123,9 @@ def _problem(status: int, content: bytes) -> str | None:
     return None
 
 
-async def _client(host: str, port: int, meta: dict, worker: int, deadline: float, latencies: dict[str, list[float]],
-                  errors: Counter) -> None:
+async def _client(
+    host: str, port: int, meta: dict, worker: int, deadline: float, latencies: dict[str, list[float]], errors: Counter
+) -> None:
     workload = Workload(meta, worker)
     connection = Connection(host, port)
     try:
@@ -128,7 +136,7 @@ async def _client(host: str, port: int, meta: dict, worker: int, deadline: float
             try:
                 status, content = await asyncio.wait_for(connection.post(payload, headers), 30)
                 problem = _problem(status, content)
-            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError) as error:
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as error:
                 problem = f"{type(error).__name__}: {error}"[:120]
                 await connection.close()
             latencies[name].append((time.perf_counter() - started) * 1000)
@@ -142,9 +150,11 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
     ordered = sorted(values)
-    return {"p50_ms": round(statistics.median(ordered), 1),
-            "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1),
-            "max_ms": round(ordered[-1], 1)}
+    return {
+        "p50_ms": round(statistics.median(ordered), 1),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1),
+        "max_ms": round(ordered[-1], 1),
+    }
 
 
 async def run(base_url: str, meta: dict, seconds: float, clients: int) -> dict[str, Any]:
@@ -153,16 +163,20 @@ async def run(base_url: str, meta: dict, seconds: float, clients: int) -> dict[s
     started = time.perf_counter()
     deadline = started + seconds
     host, port = base_url.removeprefix("http://").split(":")
-    await asyncio.gather(*(_client(host, int(port), meta, worker, deadline, latencies, errors)
-                           for worker in range(clients)))
+    await asyncio.gather(
+        *(_client(host, int(port), meta, worker, deadline, latencies, errors) for worker in range(clients))
+    )
     elapsed = time.perf_counter() - started
     everything = [value for values in latencies.values() for value in values]
     return {
-        "seconds": round(elapsed, 1), "clients": clients, "requests": len(everything),
+        "seconds": round(elapsed, 1),
+        "clients": clients,
+        "requests": len(everything),
         "requests_per_second": round(len(everything) / elapsed, 1),
         **_percentiles(everything),
         "over_1s": sum(1 for value in everything if value > 1000),
-        "errors": sum(errors.values()), "error_kinds": dict(errors.most_common(5)),
+        "errors": sum(errors.values()),
+        "error_kinds": dict(errors.most_common(5)),
         "by_operation": {name: {"requests": len(values), **_percentiles(values)} for name, values in latencies.items()},
     }
 

@@ -98,7 +98,8 @@ def dashboard_sql(partner_id: int) -> list[str]:
     customers counted by the copy of their license status, open invitations, open commission (pending
     and approved lines), paid commission (paid payouts)."""
     partner = int(partner_id)
-    return [f"""
+    return [
+        f"""
 SELECT COUNT(CASE WHEN "license_status" = 'ACTIVE' THEN "partner_id" END) AS active,
        COUNT(CASE WHEN "license_status" = 'TRIAL' THEN "partner_id" END) AS trial,
        COUNT("partner_id") AS customers,
@@ -108,7 +109,8 @@ SELECT COUNT(CASE WHEN "license_status" = 'ACTIVE' THEN "partner_id" END) AS act
         WHERE "partner_id" = {partner} AND "status" IN ('PENDING', 'APPROVED')) AS open_commission,
        (SELECT SUM("amount") FROM "payouts" WHERE "partner_id" = {partner} AND "status" = 'PAID') AS paid_commission
 FROM "customer_relationships" WHERE "partner_id" = {partner} AND "ended_at" IS NULL
-"""]
+"""
+    ]
 
 
 def ledger_sql(partner_id: int) -> str:
@@ -121,8 +123,11 @@ WHERE "partner_id" = {int(partner_id)} GROUP BY "status"
 
 def report_sql(partner_id: int, sqlite: bool) -> list[str]:
     """The commission report by month: count and sum per month and currency, and per currency."""
-    month = ("strftime('%Y-%m-01', \"created_at\")" if sqlite
-             else "to_char(date_trunc('month', \"created_at\" AT TIME ZONE 'UTC'), 'YYYY-MM-DD')")
+    month = (
+        "strftime('%Y-%m-01', \"created_at\")"
+        if sqlite
+        else "to_char(date_trunc('month', \"created_at\" AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
+    )
     partner = int(partner_id)
     return [
         f"""

@@ -40,12 +40,35 @@ def _postgres_version(database_url: str) -> str | None:
 
 def environment(database_url: str) -> dict[str, Any]:
     """The machine, the versions, and how busy the machine was."""
-    memory_kib = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                       if line.startswith("MemTotal")), 0)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    packages = ("strawberry-graphql", "graphql-core", "tortoise-orm", "starlette", "uvicorn", "httpx", "aiosqlite",
-                "asyncpg", "ciso8601", "orjson", "uvloop")
+    memory_kib = next(
+        (
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
+    )
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    packages = (
+        "strawberry-graphql",
+        "graphql-core",
+        "tortoise-orm",
+        "starlette",
+        "uvicorn",
+        "httpx",
+        "aiosqlite",
+        "asyncpg",
+        "ciso8601",
+        "orjson",
+        "uvloop",
+    )
     versions = {"python": platform.python_version()}
     for package in packages:
         try:
@@ -56,8 +79,12 @@ def environment(database_url: str) -> dict[str, Any]:
     versions["postgresql"] = _postgres_version(database_url)
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(memory_kib / 1024 / 1024, 1),
-                    "system": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "cpu": cpu,
+            "memory_gib": round(memory_kib / 1024 / 1024, 1),
+            "system": platform.platform(),
+        },
         "load_average": os.getloadavg(),
         "processes_running": _busy_processes(),
         "versions": versions,
@@ -96,21 +123,42 @@ def _progress(name: str, result: dict[str, Any]) -> None:
     print(f"benchmark {name}: {json.dumps(result)}", file=sys.stderr, flush=True)
 
 
-def run_all(database_url: str, database: str, *, only: set[int], iterations: int, load_seconds: float,
-            clients: int, workers: list[int]) -> dict[str, Any]:
+def run_all(
+    database_url: str,
+    database: str,
+    *,
+    only: set[int],
+    iterations: int,
+    load_seconds: float,
+    clients: int,
+    workers: list[int],
+) -> dict[str, Any]:
     meta = load_meta(database_url)
     results: dict[str, Any] = {
         "database": database,
-        "dataset": {key: meta[key] for key in ("scale", "seed", "partners", "customers", "big_partner_customers",
-                                                "commission_lines", "rows", "seconds", "schema")},
+        "dataset": {
+            key: meta[key]
+            for key in (
+                "scale",
+                "seed",
+                "partners",
+                "customers",
+                "big_partner_customers",
+                "commission_lines",
+                "rows",
+                "seconds",
+                "schema",
+            )
+        },
         "environment": environment(database_url),
     }
     results["benchmarks"] = asyncio.run(_in_process(database_url, meta, only, iterations))
     if 5 in only:
         from bench.load import load_runs
 
-        results["benchmarks"]["5_http_load"] = load_runs(database_url, meta, seconds=load_seconds, clients=clients,
-                                                         workers=workers)
+        results["benchmarks"]["5_http_load"] = load_runs(
+            database_url, meta, seconds=load_seconds, clients=clients, workers=workers
+        )
         _progress("5", results["benchmarks"]["5_http_load"])
     results["environment"]["load_average_after"] = os.getloadavg()
     for result in results["benchmarks"].values():

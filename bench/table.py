@@ -18,20 +18,27 @@ def _ms(value: float | None) -> str:
 def _rows(database: str, results: dict[str, Any]) -> list[str]:
     rows = []
     benchmarks = results["benchmarks"]
-    for key, title in (("1_stack_floor", "1 stack floor"), ("2_my_customers", "2 my customers, first: 100"),
-                       ("3_dashboard", "3 dashboard, 10,000 customers"),
-                       ("4_commission_report", "4 commission report by month")):
+    for key, title in (
+        ("1_stack_floor", "1 stack floor"),
+        ("2_my_customers", "2 my customers, first: 100"),
+        ("3_dashboard", "3 dashboard, 10,000 customers"),
+        ("4_commission_report", "4 commission report by month"),
+    ):
         result = benchmarks.get(key)
         if not result or "variants" not in result:
             continue
-        ratios = "; ".join(f"{name.split(' / ', 1)[1]}: ×{values['median']} (median)"
-                           for name, values in result["ratios"].items())
+        ratios = "; ".join(
+            f"{name.split(' / ', 1)[1]}: ×{values['median']} (median)" for name, values in result["ratios"].items()
+        )
         for name, stats in result["variants"].items():
-            rows.append(f"| {database} | {title} | {name} | {_ms(stats['median_ms'])} | {_ms(stats['p99_ms'])} | "
-                        f"{stats['per_second']:.0f} | {stats['sql_queries'] if stats['sql_queries'] is not None else ''}"
-                        f" | |")
-        rows[-len(result["variants"])] = rows[-len(result["variants"])][:-2] + \
-            f" {ratios}; target {'met' if result['met'] else 'NOT met'} |"
+            rows.append(
+                f"| {database} | {title} | {name} | {_ms(stats['median_ms'])} | {_ms(stats['p99_ms'])} | "
+                f"{stats['per_second']:.0f} | {stats['sql_queries'] if stats['sql_queries'] is not None else ''}"
+                f" | |"
+            )
+        rows[-len(result["variants"])] = (
+            rows[-len(result["variants"])][:-2] + f" {ratios}; target {'met' if result['met'] else 'NOT met'} |"
+        )
     load = benchmarks.get("5_http_load")
     if load:
         for run in load["runs"]:
@@ -39,13 +46,16 @@ def _rows(database: str, results: dict[str, Any]) -> list[str]:
                 f"| {database} | 5 HTTP load, {run['clients']} clients, {run['seconds']:.0f} s | {run['workers']} "
                 f"worker(s): {run['requests_per_second']:.0f} req/s | {_ms(run['p50_ms'])} | {_ms(run['p99_ms'])} | "
                 f"{run['requests_per_second']:.0f} | | {run['errors']} errors, {run['over_1s']} requests over 1 s, "
-                f"max {_ms(run['max_ms'])} ms |")
+                f"max {_ms(run['max_ms'])} ms |"
+            )
     return rows
 
 
 def table() -> str:
-    lines = ["| database | benchmark | variant | median ms | p99 ms | per s | SQL | ratio to the floor, target |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| database | benchmark | variant | median ms | p99 ms | per s | SQL | ratio to the floor, target |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     notes = []
     for path in sorted(RESULTS.glob("*.json")):
         results = json.loads(path.read_text())

@@ -37,9 +37,7 @@ class OidcVerifier:
         self.audience = settings.oidc_audience
         self._jwks_client = jwt.PyJWKClient(settings.oidc_jwks_url) if settings.oidc_jwks_url else None
         self._key_set = (
-            jwt.PyJWKSet.from_dict(json.loads(settings.oidc_jwks_file.read_text()))
-            if settings.oidc_jwks_file
-            else None
+            jwt.PyJWKSet.from_dict(json.loads(settings.oidc_jwks_file.read_text())) if settings.oidc_jwks_file else None
         )
         self._static_key = settings.oidc_public_key
 

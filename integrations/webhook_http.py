@@ -59,8 +59,7 @@ def check_url(url: str, *, allow_http: bool) -> SplitResult:
     parts = urlsplit(url)
     allowed = ("https", "http") if allow_http else ("https",)
     if parts.scheme not in allowed:
-        raise RefusedDestination("Only https URLs receive webhooks." if not allow_http
-                                 else "Use an http or https URL.")
+        raise RefusedDestination("Only https URLs receive webhooks." if not allow_http else "Use an http or https URL.")
     if not parts.hostname:
         raise RefusedDestination("The URL has no host.")
     if parts.username is not None or parts.password is not None:
@@ -167,8 +166,9 @@ def trusted_authorities(extra_ca_file: Path | None) -> ssl.SSLContext:
 class WebhookSender:
     """POSTs signed webhook bodies; one HTTP client (made on first use) for a worker round."""
 
-    def __init__(self, *, allow_http: bool, allow_private: bool, timeout: float,
-                 extra_ca_file: Path | None = None) -> None:
+    def __init__(
+        self, *, allow_http: bool, allow_private: bool, timeout: float, extra_ca_file: Path | None = None
+    ) -> None:
         self.allow_http = allow_http
         self.allow_private = allow_private
         self.timeout = timeout
@@ -178,8 +178,9 @@ class WebhookSender:
     async def __aenter__(self) -> WebhookSender:
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        traceback: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -187,8 +188,11 @@ class WebhookSender:
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(
-                follow_redirects=False, trust_env=False, timeout=httpx.Timeout(self.timeout),
-                headers={"User-Agent": USER_AGENT}, verify=trusted_authorities(self.extra_ca_file),
+                follow_redirects=False,
+                trust_env=False,
+                timeout=httpx.Timeout(self.timeout),
+                headers={"User-Agent": USER_AGENT},
+                verify=trusted_authorities(self.extra_ca_file),
             )
         return self._client
 
@@ -207,7 +211,10 @@ class WebhookSender:
         extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
         try:
             async with self._http().stream(
-                "POST", pinned, content=body, extensions=extensions,
+                "POST",
+                pinned,
+                content=body,
+                extensions=extensions,
                 headers={**headers, "Host": parts.netloc, "Content-Type": "application/json"},
             ) as response:
                 status = response.status_code

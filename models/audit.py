@@ -16,9 +16,7 @@ class AuditEvent(Model):
     actor_user = fields.ForeignKeyField(
         "models.User", related_name="audit_events", null=True, on_delete=fields.SET_NULL
     )
-    api_key = fields.ForeignKeyField(
-        "models.ApiKey", related_name="audit_events", null=True, on_delete=fields.SET_NULL
-    )
+    api_key = fields.ForeignKeyField("models.ApiKey", related_name="audit_events", null=True, on_delete=fields.SET_NULL)
     management_session = fields.ForeignKeyField(
         "models.ManagementSession", related_name="audit_events", null=True, on_delete=fields.SET_NULL
     )

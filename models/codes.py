@@ -34,9 +34,7 @@ class DiscountRedemption(Model):
     id = fields.IntField(primary_key=True)
     code = fields.ForeignKeyField("models.DiscountCode", related_name="redemptions", on_delete=fields.CASCADE)
     partner = fields.ForeignKeyField("models.Organization", related_name=False, on_delete=fields.CASCADE)
-    customer = fields.OneToOneField(
-        "models.Organization", related_name="discount_redemption", on_delete=fields.CASCADE
-    )
+    customer = fields.OneToOneField("models.Organization", related_name="discount_redemption", on_delete=fields.CASCADE)
     percent_bp = fields.IntField()
     external_id = fields.CharField(max_length=200, null=True)
     attributed = fields.BooleanField(default=False)

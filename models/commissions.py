@@ -44,9 +44,7 @@ class Commission(Model):
     id = fields.BigIntField(primary_key=True)
     source_key = fields.CharField(max_length=60)
     partner = fields.ForeignKeyField("models.Organization", related_name="commissions", on_delete=fields.CASCADE)
-    customer = fields.ForeignKeyField(
-        "models.Organization", related_name=False, null=True, on_delete=fields.SET_NULL
-    )
+    customer = fields.ForeignKeyField("models.Organization", related_name=False, null=True, on_delete=fields.SET_NULL)
     payment = fields.ForeignKeyField("models.Payment", related_name="commissions", null=True, on_delete=fields.SET_NULL)
     refund = fields.ForeignKeyField("models.Refund", related_name=False, null=True, on_delete=fields.SET_NULL)
     rule = fields.ForeignKeyField("models.CommissionRule", related_name=False, null=True, on_delete=fields.SET_NULL)
@@ -66,9 +64,14 @@ class Commission(Model):
         table = "commissions"
         unique_together = (("source_key", "partner"),)
         # (partner, created_at, currency, amount) covers a partner commission report by period
-        indexes = (("partner_id", "status", "amount"), ("partner_id", "id"), ("status", "hold_until"),
-                   ("payout_id", "amount"), ("payment_id", "partner_id"),
-                   ("partner_id", "created_at", "currency", "amount"))
+        indexes = (
+            ("partner_id", "status", "amount"),
+            ("partner_id", "id"),
+            ("status", "hold_until"),
+            ("payout_id", "amount"),
+            ("payment_id", "partner_id"),
+            ("partner_id", "created_at", "currency", "amount"),
+        )
 
 
 class IdempotencyRecord(Model):

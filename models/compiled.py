@@ -36,8 +36,14 @@ class CompiledValues:
     `convert[alias]` (annotations have no field).
     """
 
-    def __init__(self, model: type[Model], fields: Sequence[str], build: Callable[..., ValuesQuery],
-                 stand_ins: Sequence[Any], convert: dict[str, Callable[[Any], Any]] | None = None) -> None:
+    def __init__(
+        self,
+        model: type[Model],
+        fields: Sequence[str],
+        build: Callable[..., ValuesQuery],
+        stand_ins: Sequence[Any],
+        convert: dict[str, Callable[[Any], Any]] | None = None,
+    ) -> None:
         self.model, self.fields, self.build, self.stand_ins = model, tuple(fields), build, tuple(stand_ins)
         self.convert = convert or {}
         self.compiled: dict[str, tuple[str, list[tuple[bool, Any]]]] = {}
@@ -45,8 +51,9 @@ class CompiledValues:
 
     def _compile(self, dialect: str) -> tuple[str, list[tuple[bool, Any]]]:
         # (the models' fields are complete once tortoise is initialized)
-        self.converters = {alias: self.convert.get(alias) or field_at(self.model, alias).to_python_value
-                           for alias in self.fields}
+        self.converters = {
+            alias: self.convert.get(alias) or field_at(self.model, alias).to_python_value for alias in self.fields
+        }
         query = self.build(*self.stand_ins)
         sql = query.sql()
         slots = [self._slot(parameter) for parameter in query.query.get_parameterized_sql()[1]]

@@ -68,5 +68,7 @@ async def _repair_once() -> dict[str, int]:
     async with in_transaction() as connection:
         if connection.capabilities.dialect == "postgres":
             await connection.execute_script("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        return {"customer names": await fill(connection, CUSTOMER_NAMES),
-                "license status": await fill(connection, LICENSE_STATUS)}
+        return {
+            "customer names": await fill(connection, CUSTOMER_NAMES),
+            "license status": await fill(connection, LICENSE_STATUS),
+        }

@@ -58,8 +58,9 @@ class Coupon(Model):
     code = fields.CharField(max_length=32, unique=True)
     expires_at = fields.DatetimeField(null=True)
     redeemed_at = fields.DatetimeField(null=True)
-    organization = fields.ForeignKeyField("models.Organization", related_name=False, null=True,
-                                          on_delete=fields.SET_NULL)
+    organization = fields.ForeignKeyField(
+        "models.Organization", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
     redeemed_by = fields.ForeignKeyField("models.User", related_name=False, null=True, on_delete=fields.SET_NULL)
     paid_until = fields.DatetimeField(null=True)
 

@@ -41,8 +41,10 @@ class CustomerRelationship(Model):
         # (partner, current, license status) covers the dashboard's counts without the table, and
         # (partner, current, name, id) a customer list page in name order, read from the index
         indexes = (
-            ("partner_id", "ended_at", "customer_id"), ("partner_id", "ended_at", "license_status"),
-            ("partner_id", "ended_at", "customer_name", "id"), ("customer_id", "ended_at"),
+            ("partner_id", "ended_at", "customer_id"),
+            ("partner_id", "ended_at", "license_status"),
+            ("partner_id", "ended_at", "customer_name", "id"),
+            ("customer_id", "ended_at"),
         )
 
 

@@ -101,9 +101,7 @@ class ApiKey(Model):
     prefix = fields.CharField(max_length=16)
     key_hash = fields.CharField(max_length=64, unique=True)
     scopes = fields.JSONField(default=list)
-    created_by = fields.ForeignKeyField(
-        "models.User", related_name="api_keys", null=True, on_delete=fields.SET_NULL
-    )
+    created_by = fields.ForeignKeyField("models.User", related_name="api_keys", null=True, on_delete=fields.SET_NULL)
     created_at = fields.DatetimeField()
     revoked_at = fields.DatetimeField(null=True)
     last_used_at = fields.DatetimeField(null=True)

@@ -27,9 +27,7 @@ class Membership(Model):
     `MembershipInvitation` (or a customer invitation)."""
 
     id = fields.IntField(primary_key=True)
-    organization = fields.ForeignKeyField(
-        "models.Organization", related_name="memberships", on_delete=fields.CASCADE
-    )
+    organization = fields.ForeignKeyField("models.Organization", related_name="memberships", on_delete=fields.CASCADE)
     user = fields.ForeignKeyField("models.User", related_name="memberships", on_delete=fields.CASCADE)
     role = fields.CharEnumField(Role, max_length=20)
     permissions = fields.JSONField(default=list)

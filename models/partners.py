@@ -39,9 +39,7 @@ class PartnerProfile(Model):
     """An approved partner: its public code, payout currency and directory listing."""
 
     id = fields.IntField(primary_key=True)
-    organization = fields.OneToOneField(
-        "models.Organization", related_name="partner_profile", on_delete=fields.CASCADE
-    )
+    organization = fields.OneToOneField("models.Organization", related_name="partner_profile", on_delete=fields.CASCADE)
     code = fields.CharField(max_length=16, unique=True)
     payout_currency = fields.CharField(max_length=3, default="USD")
     listed_in_directory = fields.BooleanField(default=False)

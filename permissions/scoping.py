@@ -40,7 +40,12 @@ from partner_portal.permissions.enums import (
 )
 from partner_portal.permissions.errors import Forbidden, NotFound
 from partner_portal.permissions.policy import acting_membership as policy_acting_membership
-from partner_portal.permissions.policy import effective_permissions, is_operator_with, manages_webhooks, reads_all_reports
+from partner_portal.permissions.policy import (
+    effective_permissions,
+    is_operator_with,
+    manages_webhooks,
+    reads_all_reports,
+)
 
 
 def memberships_from_rows(rows: list[dict]) -> dict[int, MembershipInfo]:
@@ -193,9 +198,7 @@ async def visible_users(actor: Actor) -> QuerySet[User]:
 
 async def visible_audit_events(actor: Actor) -> QuerySet[AuditEvent]:
     """Operators and `reports:read` API keys read every event; administrators their organization's."""
-    if ApiKeyScope.REPORTS_READ in actor.scopes or await is_operator_with(
-        actor, OperatorPermission.VIEW_ALL_REPORTS
-    ):
+    if ApiKeyScope.REPORTS_READ in actor.scopes or await is_operator_with(actor, OperatorPermission.VIEW_ALL_REPORTS):
         return AuditEvent.all()
     memberships = await actor.memberships()
     administered = [org_id for org_id, m in memberships.items() if m.role is Role.ADMINISTRATOR]
@@ -272,11 +275,13 @@ async def visible_commission_rules(actor: Actor) -> QuerySet[CommissionRule]:
     tiers = dict(await PartnerProfile.filter(organization_id__in=portal).values_list("organization_id", "tier"))
     programs: dict[int, list[str]] = {partner: [] for partner in tiers}
     for partner, program in await ProgramEnrollment.filter(partner_id__in=list(tiers)).values_list(
-            "partner_id", "program"):
+        "partner_id", "program"
+    ):
         programs[partner].append(program)
     weighed = [
         Q(Q(partner_id=None) | Q(partner_id=partner), Q(tier=None) | Q(tier=tiers[partner]), program__in=enrolled)
-        for partner, enrolled in programs.items() if enrolled
+        for partner, enrolled in programs.items()
+        if enrolled
     ]
     if not weighed:
         return CommissionRule.filter(id__in=[])
@@ -322,7 +327,8 @@ async def visible_tier_assessments(actor: Actor) -> QuerySet[TierAssessment]:
     if await is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS):
         return TierAssessment.all()
     return TierAssessment.filter(
-        partner_id__in=_holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL))
+        partner_id__in=_holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL)
+    )
 
 
 async def visible_relationships(actor: Actor) -> QuerySet[CustomerRelationship]:
@@ -349,7 +355,8 @@ async def visible_management_sessions(actor: Actor) -> QuerySet[ManagementSessio
 async def visible_invitations(actor: Actor) -> QuerySet[Invitation]:
     """Customer invitations: CREATE_CUSTOMER_ORGANIZATIONS holders of the inviting partner."""
     return Invitation.filter(
-        partner_id__in=_holding(await actor.memberships(), PartnerPermission.CREATE_CUSTOMER_ORGANIZATIONS))
+        partner_id__in=_holding(await actor.memberships(), PartnerPermission.CREATE_CUSTOMER_ORGANIZATIONS)
+    )
 
 
 async def visible_payouts(actor: Actor) -> QuerySet[Payout]:
@@ -362,7 +369,8 @@ async def visible_payouts(actor: Actor) -> QuerySet[Payout]:
 async def visible_affiliate_links(actor: Actor) -> QuerySet[AffiliateLink]:
     """A partner's MANAGE_PARTNER_PORTAL holders see its affiliate links (the public side is `/r/{code}`)."""
     return AffiliateLink.filter(
-        partner_id__in=_holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL))
+        partner_id__in=_holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL)
+    )
 
 
 async def visible_products(actor: Actor) -> QuerySet[Product]:
@@ -398,7 +406,8 @@ async def visible_discount_codes(actor: Actor) -> QuerySet[DiscountCode]:
     """A partner's MANAGE_PARTNER_PORTAL holders see its expert code (integrators check a code by its
     text with `discountCode`, which reads no row they could not name)."""
     return DiscountCode.filter(
-        partner_id__in=_holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL))
+        partner_id__in=_holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL)
+    )
 
 
 async def visible_licenses(actor: Actor) -> QuerySet[License]:

@@ -58,8 +58,11 @@ def clean_code(raw: str | None) -> str | None:
         return None
     code = raw.strip().lower()
     if not CODE_PATTERN.fullmatch(code):
-        raise fail("code", UserErrorCode.INVALID_VALUE,
-                   "Use 3 to 40 letters, digits, '-' or '_', starting with a letter or digit.")
+        raise fail(
+            "code",
+            UserErrorCode.INVALID_VALUE,
+            "Use 3 to 40 letters, digits, '-' or '_', starting with a letter or digit.",
+        )
     return code
 
 
@@ -69,8 +72,11 @@ def clean_landing(settings: Settings, raw: str | None) -> str:
     backslashes, control characters) is refused: the redirect can never leave the vendor's hosts."""
     hosts = [host.lower() for host in settings.affiliate_hosts]
     value = (raw or "/").strip()
-    refused = fail("landing_url", UserErrorCode.INVALID_VALUE,
-                   f"Give a path such as /pricing, or an https address on {', '.join(hosts)}.")
+    refused = fail(
+        "landing_url",
+        UserErrorCode.INVALID_VALUE,
+        f"Give a path such as /pricing, or an https address on {', '.join(hosts)}.",
+    )
     if len(value) > 900 or "\\" in value or any(ord(ch) < 33 or ord(ch) == 127 for ch in value):
         raise refused
     if value.startswith("/") and not value.startswith("//"):
@@ -88,8 +94,15 @@ def clean_landing(settings: Settings, raw: str | None) -> str:
     return urlunsplit(("https", parts.hostname, parts.path or "/", parts.query, parts.fragment))
 
 
-async def create_link(actor: Actor, settings: Settings, *, partner_id: int | None, code: str | None,
-                      campaign: str | None, landing_url: str | None) -> dict[str, Any]:
+async def create_link(
+    actor: Actor,
+    settings: Settings,
+    *,
+    partner_id: int | None,
+    code: str | None,
+    campaign: str | None,
+    landing_url: str | None,
+) -> dict[str, Any]:
     """MANAGE_PARTNER_PORTAL holders of a partner in the AFFILIATE program."""
     membership, _ = await AFFILIATE_PORTAL.enforce(actor, partner_id)
     chosen = clean_code(code)
@@ -98,20 +111,35 @@ async def create_link(actor: Actor, settings: Settings, *, partner_id: int | Non
         raise fail("campaign", UserErrorCode.TOO_LONG, "At most 100 characters.")
     landing = clean_landing(settings, landing_url)
     if await AffiliateLink.filter(partner_id=membership.organization_id).count() >= MAX_LINKS_PER_PARTNER:
-        raise fail(None, UserErrorCode.LIMIT_REACHED,
-                   f"A partner has at most {MAX_LINKS_PER_PARTNER} links: disable and reuse one instead.")
+        raise fail(
+            None,
+            UserErrorCode.LIMIT_REACHED,
+            f"A partner has at most {MAX_LINKS_PER_PARTNER} links: disable and reuse one instead.",
+        )
     for _ in range(5):
         link_code = chosen or random_code(8, CODE_ALPHABET)
         try:
             async with in_transaction():
-                link = await AffiliateLink.create(partner_id=membership.organization_id, code=link_code,
-                                                  campaign=campaign, landing_url=landing, created_at=now())
-                await audit.record(actor, "affiliate_link.create", "AffiliateLink", link.id,
-                                   organization_id=membership.organization_id,
-                                   changes={"code": link_code, "campaign": campaign, "landing_url": landing})
+                link = await AffiliateLink.create(
+                    partner_id=membership.organization_id,
+                    code=link_code,
+                    campaign=campaign,
+                    landing_url=landing,
+                    created_at=now(),
+                )
+                await audit.record(
+                    actor,
+                    "affiliate_link.create",
+                    "AffiliateLink",
+                    link.id,
+                    organization_id=membership.organization_id,
+                    changes={"code": link_code, "campaign": campaign, "landing_url": landing},
+                )
         except IntegrityError:
             if chosen is not None:
-                raise fail("code", UserErrorCode.LINK_CODE_TAKEN, "Another link uses this code: choose another.") from None
+                raise fail(
+                    "code", UserErrorCode.LINK_CODE_TAKEN, "Another link uses this code: choose another."
+                ) from None
             continue
         return {field: getattr(link, field) for field in LINK_FIELDS}
     raise RuntimeError("could not draw a free link code")
@@ -131,8 +159,9 @@ async def get_link(actor: Actor, link_id: int) -> dict[str, Any] | None:
     return await (await scoping.visible_affiliate_links(actor)).filter(id=link_id).first().values(*LINK_FIELDS)
 
 
-async def update_link(actor: Actor, settings: Settings, link_id: int, *, campaign: Any, landing_url: Any,
-                      active: bool | None, unset: Any) -> dict[str, Any]:
+async def update_link(
+    actor: Actor, settings: Settings, link_id: int, *, campaign: Any, landing_url: Any, active: bool | None, unset: Any
+) -> dict[str, Any]:
     row = await _own_link(actor, link_id)
     values: dict[str, Any] = {}
     if campaign is not unset:
@@ -148,8 +177,14 @@ async def update_link(actor: Actor, settings: Settings, link_id: int, *, campaig
     if changes:
         async with in_transaction():
             await AffiliateLink.filter(id=link_id).update(**values)
-            await audit.record(actor, "affiliate_link.update", "AffiliateLink", link_id,
-                               organization_id=row["partner_id"], changes=changes)
+            await audit.record(
+                actor,
+                "affiliate_link.update",
+                "AffiliateLink",
+                link_id,
+                organization_id=row["partner_id"],
+                changes=changes,
+            )
     return {**row, **values}
 
 
@@ -181,17 +216,25 @@ class Redirect:
     token: str | None  # the cookie's value; None for unknown or disabled codes
 
 
-async def record_click(settings: Settings, code: str, *, address: str | None, user_agent: str | None,
-                       referrer: str | None) -> Redirect:
+async def record_click(
+    settings: Settings, code: str, *, address: str | None, user_agent: str | None, referrer: str | None
+) -> Redirect:
     """A click on an active link: stored (address hashed) and signed into the cookie's token."""
-    link = await AffiliateLink.filter(code=code.strip().lower()[:40], active=True).first().values(
-        "id", "code", "landing_url")
+    link = (
+        await AffiliateLink.filter(code=code.strip().lower()[:40], active=True)
+        .first()
+        .values("id", "code", "landing_url")
+    )
     if link is None:
         return Redirect(default_landing(settings), None)
     moment = now()
     click = await AffiliateClick.create(
-        link_id=link["id"], clicked_at=moment, day=moment.date(), ip_hash=hash_address(settings, address),
-        user_agent=(user_agent or None) and user_agent[:500], referrer=(referrer or None) and referrer[:1000],
+        link_id=link["id"],
+        clicked_at=moment,
+        day=moment.date(),
+        ip_hash=hash_address(settings, address),
+        user_agent=(user_agent or None) and user_agent[:500],
+        referrer=(referrer or None) and referrer[:1000],
     )
     token = _serializer(settings).dumps({"l": link["code"], "c": click.id, "t": int(moment.timestamp())})
     return Redirect(link["landing_url"], token)
@@ -216,15 +259,21 @@ async def _resolve(settings: Settings, token: str | None, code: str | None) -> t
     if token:
         link_code, click_id, clicked_at = read_token(settings, token)
         if now() - clicked_at > timedelta(days=settings.affiliate_window_days):
-            raise fail("affiliate_token", UserErrorCode.ATTRIBUTION_EXPIRED,
-                       f"The click is older than {settings.affiliate_window_days} days.")
+            raise fail(
+                "affiliate_token",
+                UserErrorCode.ATTRIBUTION_EXPIRED,
+                f"The click is older than {settings.affiliate_window_days} days.",
+            )
         link = await AffiliateLink.filter(code=link_code, active=True).first().values("id", "partner_id", "code")
         if link is None or not await AffiliateClick.filter(id=click_id, link_id=link["id"]).exists():
             raise fail("affiliate_token", UserErrorCode.INVALID_TOKEN, "The affiliate link is unknown or disabled.")
         return link, click_id
     if code:
-        link = await AffiliateLink.filter(code=code.strip().lower()[:40], active=True).first().values(
-            "id", "partner_id", "code")
+        link = (
+            await AffiliateLink.filter(code=code.strip().lower()[:40], active=True)
+            .first()
+            .values("id", "partner_id", "code")
+        )
         if link is None:
             raise fail("code", UserErrorCode.INVALID_VALUE, "No active affiliate link has this code.")
         return link, None
@@ -235,16 +284,29 @@ async def _refer(customer_id: int, link: dict[str, Any], click_id: int | None) -
     """Write the referral and its signup row (inside the caller's transaction)."""
     partner_id = link["partner_id"]
     if await own_organization(partner_id, customer_id):
-        raise fail("organization_id", UserErrorCode.SELF_REFERRAL,
-                   "A partner cannot refer its own organization or an organization of its members.")
+        raise fail(
+            "organization_id",
+            UserErrorCode.SELF_REFERRAL,
+            "A partner cannot refer its own organization or an organization of its members.",
+        )
     if await Referral.filter(customer_id=customer_id).exists():
-        raise fail("organization_id", UserErrorCode.ALREADY_REFERRED,
-                   "The organization was referred already: the first referral counts.")
+        raise fail(
+            "organization_id",
+            UserErrorCode.ALREADY_REFERRED,
+            "The organization was referred already: the first referral counts.",
+        )
     moment = now()
-    await Referral.create(customer_id=customer_id, partner_id=partner_id, type=CommissionType.AFFILIATE,
-                          created_at=moment)
-    await AffiliateSignup.create(customer_id=customer_id, partner_id=partner_id, link_id=link["id"],
-                                 click_id=click_id, day=moment.date(), created_at=moment)
+    await Referral.create(
+        customer_id=customer_id, partner_id=partner_id, type=CommissionType.AFFILIATE, created_at=moment
+    )
+    await AffiliateSignup.create(
+        customer_id=customer_id,
+        partner_id=partner_id,
+        link_id=link["id"],
+        click_id=click_id,
+        day=moment.date(),
+        created_at=moment,
+    )
 
 
 async def refer_new_organization(settings: Settings, organization_id: int, token: str | None) -> bool:
@@ -260,8 +322,9 @@ async def refer_new_organization(settings: Settings, organization_id: int, token
     return True
 
 
-async def attribute_signup(actor: Actor, settings: Settings, *, organization_id: int, token: str | None,
-                           code: str | None) -> dict[str, Any]:
+async def attribute_signup(
+    actor: Actor, settings: Settings, *, organization_id: int, token: str | None, code: str | None
+) -> dict[str, Any]:
     """Integrators (`billing:write`): attribute an organization to a link after the fact."""
     await BILLING_WRITER.enforce(actor)
     if not await Organization.filter(id=organization_id).exists():
@@ -270,12 +333,20 @@ async def attribute_signup(actor: Actor, settings: Settings, *, organization_id:
     try:
         async with in_transaction():
             await _refer(organization_id, link, click_id)
-            await audit.record(actor, "referral.create", "Organization", organization_id,
-                               organization_id=organization_id,
-                               changes={"type": CommissionType.AFFILIATE.value, "link": link["code"]})
+            await audit.record(
+                actor,
+                "referral.create",
+                "Organization",
+                organization_id,
+                organization_id=organization_id,
+                changes={"type": CommissionType.AFFILIATE.value, "link": link["code"]},
+            )
     except IntegrityError as error:  # a concurrent first referral won
-        raise fail("organization_id", UserErrorCode.ALREADY_REFERRED,
-                   "The organization was referred already: the first referral counts.") from error
+        raise fail(
+            "organization_id",
+            UserErrorCode.ALREADY_REFERRED,
+            "The organization was referred already: the first referral counts.",
+        ) from error
     return {"organization_id": organization_id, "partner_id": link["partner_id"], "link_code": link["code"]}
 
 
@@ -298,17 +369,20 @@ class Report:
     by_day: list[tuple[date, Figures]]
 
 
-async def _commission_sums(partner_id: int, currency: str, by: str, start: date | None = None,
-                           end: date | None = None) -> dict[Any, int]:
+async def _commission_sums(
+    partner_id: int, currency: str, by: str, start: date | None = None, end: date | None = None
+) -> dict[Any, int]:
     """Commission of the partner's AFFILIATE lines (reversed ones excluded, as on the dashboard), summed
     in SQL per link (`by="link"`) or per UTC day of the line (`by="day"`)."""
     client = connections.get("default")
     dialect = client.capabilities.dialect
     day = "date(c.created_at)" if dialect != "postgres" else "(c.created_at AT TIME ZONE 'UTC')::date"
     key = "s.link_id" if by == "link" else day
-    sql = (f"SELECT {key} AS k, SUM(c.amount) AS total FROM commissions c "
-           "JOIN affiliate_signups s ON s.customer_id = c.customer_id AND s.partner_id = c.partner_id "
-           "WHERE c.partner_id = %s AND c.type = %s AND c.status <> %s AND c.currency = %s")
+    sql = (
+        f"SELECT {key} AS k, SUM(c.amount) AS total FROM commissions c "
+        "JOIN affiliate_signups s ON s.customer_id = c.customer_id AND s.partner_id = c.partner_id "
+        "WHERE c.partner_id = %s AND c.type = %s AND c.status <> %s AND c.currency = %s"
+    )
     values: list[Any] = [partner_id, CommissionType.AFFILIATE.value, "REVERSED", currency]
     if start is not None:
         sql += f" AND {day} >= %s AND {day} <= %s"
@@ -345,17 +419,37 @@ async def report(actor: Actor, *, partner_id: int | None, start: date, end: date
     per_link = [
         _grouped(await clicks.annotate(n=Count("id")).group_by("link_id").values("link_id", "n"), "link_id"),
         _grouped(await signups.annotate(n=Count("id")).group_by("link_id").values("link_id", "n"), "link_id"),
-        _grouped(await signups.filter(customer_id__in=paying).annotate(n=Count("id")).group_by("link_id")
-                 .values("link_id", "n"), "link_id"),
+        _grouped(
+            await signups.filter(customer_id__in=paying)
+            .annotate(n=Count("id"))
+            .group_by("link_id")
+            .values("link_id", "n"),
+            "link_id",
+        ),
         await _commission_sums(partner, currency, "link"),
     ]
     per_day = [
-        _grouped(await clicks.filter(day__gte=start, day__lte=end).annotate(n=Count("id")).group_by("day")
-                 .values("day", "n"), "day"),
-        _grouped(await signups.filter(day__gte=start, day__lte=end).annotate(n=Count("id")).group_by("day")
-                 .values("day", "n"), "day"),
-        _grouped(await signups.filter(day__gte=start, day__lte=end, customer_id__in=paying)
-                 .annotate(n=Count("id")).group_by("day").values("day", "n"), "day"),
+        _grouped(
+            await clicks.filter(day__gte=start, day__lte=end)
+            .annotate(n=Count("id"))
+            .group_by("day")
+            .values("day", "n"),
+            "day",
+        ),
+        _grouped(
+            await signups.filter(day__gte=start, day__lte=end)
+            .annotate(n=Count("id"))
+            .group_by("day")
+            .values("day", "n"),
+            "day",
+        ),
+        _grouped(
+            await signups.filter(day__gte=start, day__lte=end, customer_id__in=paying)
+            .annotate(n=Count("id"))
+            .group_by("day")
+            .values("day", "n"),
+            "day",
+        ),
         await _commission_sums(partner, currency, "day", start, end),
     ]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from partner_portal.models.audit import AuditEvent
-from partner_portal.permissions import scoping
 from partner_portal.models.customers import ManagementSession
+from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor, MembershipInfo
 from partner_portal.permissions.requirements import AUDIT_READER
 from partner_portal.resolvers.clock import now
@@ -65,16 +65,10 @@ async def record(
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """{field: {"from": old, "to": new}} for the fields whose value changed."""
-    return {
-        key: {"from": before.get(key), "to": value}
-        for key, value in after.items()
-        if before.get(key) != value
-    }
+    return {key: {"from": before.get(key), "to": value} for key, value in after.items() if before.get(key) != value}
 
 
-async def list_events(
-    actor: Actor, *, organization_id: int | None, first: int | None, after: str | None
-) -> Page:
+async def list_events(actor: Actor, *, organization_id: int | None, first: int | None, after: str | None) -> Page:
     """Newest first. Administrators see their organizations' events, operators all."""
     await AUDIT_READER.enforce(actor, organization_id)
     queryset = await scoping.visible_audit_events(actor)

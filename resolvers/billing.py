@@ -4,8 +4,8 @@ license changes), each taken exactly once by its external id."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -36,10 +36,28 @@ from partner_portal.settings import Settings
 PLAN_NAME_LENGTH = max_length(License, "plan")
 logger = logging.getLogger("partner_portal.billing")
 
-LICENSE_FIELDS = ("id", "organization_id", "status", "plan", "seats", "mrr_amount", "currency", "trial_ends_at",
-                  "updated_at")
-PAYMENT_FIELDS = ("id", "external_id", "organization_id", "plan_id", "amount", "currency", "refunded_amount",
-                  "paid_at", "created_at")
+LICENSE_FIELDS = (
+    "id",
+    "organization_id",
+    "status",
+    "plan",
+    "seats",
+    "mrr_amount",
+    "currency",
+    "trial_ends_at",
+    "updated_at",
+)
+PAYMENT_FIELDS = (
+    "id",
+    "external_id",
+    "organization_id",
+    "plan_id",
+    "amount",
+    "currency",
+    "refunded_amount",
+    "paid_at",
+    "created_at",
+)
 
 
 # --- licenses ---------------------------------------------------------------------------------------
@@ -55,8 +73,12 @@ def license_values(
     if minor < 0:
         raise fail("mrr", UserErrorCode.INVALID_VALUE, "MRR cannot be negative.")
     return {
-        "status": LicenseStatus(status).value, "plan": clean_name(plan, "plan", limit=PLAN_NAME_LENGTH), "seats": seats,
-        "mrr_amount": minor, "currency": code, "trial_ends_at": trial_ends_at,
+        "status": LicenseStatus(status).value,
+        "plan": clean_name(plan, "plan", limit=PLAN_NAME_LENGTH),
+        "seats": seats,
+        "mrr_amount": minor,
+        "currency": code,
+        "trial_ends_at": trial_ends_at,
     }
 
 
@@ -82,14 +104,23 @@ async def _write_license(actor: Actor, organization_id: int, values: dict[str, A
     await CustomerRelationship.filter(customer_id=organization_id).update(license_status=values["status"])
     changes = audit.diff(before, values)
     if changes:
-        await audit.record(actor, "license.set", "Organization", organization_id, organization_id=organization_id,
-                           changes={k: {"from": str(v["from"]), "to": str(v["to"])} for k, v in changes.items()})
+        await audit.record(
+            actor,
+            "license.set",
+            "Organization",
+            organization_id,
+            organization_id=organization_id,
+            changes={k: {"from": str(v["from"]), "to": str(v["to"])} for k, v in changes.items()},
+        )
 
 
 async def licenses_of(actor: Actor, organization_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Licenses of the organizations the actor may see, in one query (for loaders)."""
-    rows = await (await scoping.visible_licenses(actor)).filter(organization_id__in=organization_ids).values(
-        *LICENSE_FIELDS)
+    rows = (
+        await (await scoping.visible_licenses(actor))
+        .filter(organization_id__in=organization_ids)
+        .values(*LICENSE_FIELDS)
+    )
     return {row["organization_id"]: row for row in rows}
 
 
@@ -110,7 +141,10 @@ def check_external_id(field: str, value: str) -> None:
 
 
 async def once(
-    source: str, external_id: str, kind: BillingEventKind, content: dict[str, Any],
+    source: str,
+    external_id: str,
+    kind: BillingEventKind,
+    content: dict[str, Any],
     work: Callable[[], Awaitable[dict[str, Any]]],
 ) -> dict[str, Any]:
     """Run `work` for a new event and keep its result; a repeat returns that result.
@@ -121,18 +155,22 @@ async def once(
     check_external_id("external_id", external_id)
     digest = content_hash(content)
     for _ in range(3):
-        seen = await BillingEvent.filter(source=source, external_id=external_id).first().values(
-            "kind", "content_hash", "result"
+        seen = (
+            await BillingEvent.filter(source=source, external_id=external_id)
+            .first()
+            .values("kind", "content_hash", "result")
         )
         if seen is not None:
             if seen["kind"] != kind or seen["content_hash"] != digest:
-                raise fail("external_id", UserErrorCode.CONFLICT,
-                           "This external id was used before with different content.")
+                raise fail(
+                    "external_id", UserErrorCode.CONFLICT, "This external id was used before with different content."
+                )
             return seen["result"]
         try:
             async with in_transaction():
-                event = await BillingEvent.create(source=source, external_id=external_id, kind=kind,
-                                                  content_hash=digest, result={}, received_at=now())
+                event = await BillingEvent.create(
+                    source=source, external_id=external_id, kind=kind, content_hash=digest, result={}, received_at=now()
+                )
                 result = await work()
                 await BillingEvent.filter(id=event.id).update(result=result)
             return result
@@ -152,8 +190,16 @@ def _no_rate(error: MissingExchangeRate) -> Exception:
 
 
 async def record_payment(
-    actor: Actor, settings: Settings, *, source: str = "api", external_id: str, organization_id: int,
-    amount: str, currency: str, paid_at: datetime, plan_code: str | None,
+    actor: Actor,
+    settings: Settings,
+    *,
+    source: str = "api",
+    external_id: str,
+    organization_id: int,
+    amount: str,
+    currency: str,
+    paid_at: datetime,
+    plan_code: str | None,
 ) -> dict[str, Any]:
     """A payment of a customer organization: stored once, earns its commission, and takes any
     refund that arrived before it."""
@@ -169,25 +215,48 @@ async def record_payment(
             raise fail("plan_code", UserErrorCode.INVALID_VALUE, "No plan has this code.")
     if not await Organization.filter(id=organization_id).exists():
         raise NotFound()
-    content = {"organization": organization_id, "amount": minor, "currency": code, "paid_at": paid_at.isoformat(),
-               "plan": plan_id}
+    content = {
+        "organization": organization_id,
+        "amount": minor,
+        "currency": code,
+        "paid_at": paid_at.isoformat(),
+        "plan": plan_id,
+    }
 
     async def work() -> dict[str, Any]:
-        payment = await Payment.create(external_id=external_id, organization_id=organization_id, plan_id=plan_id,
-                                       amount=minor, currency=code, paid_at=paid_at, created_at=now())
+        payment = await Payment.create(
+            external_id=external_id,
+            organization_id=organization_id,
+            plan_id=plan_id,
+            amount=minor,
+            currency=code,
+            paid_at=paid_at,
+            created_at=now(),
+        )
         try:
             line = await commission_for_payment(settings, payment)
         except MissingExchangeRate as error:
             raise _no_rate(error) from error
         for refund in await Refund.filter(payment_external_id=external_id, payment_id=None).order_by("id"):
             if refund.currency != payment.currency:  # a bad early refund must not block a good payment
-                logger.warning("Refund %s is in %s, its payment %s in %s: left unapplied",
-                               refund.external_id, refund.currency, external_id, payment.currency)
+                logger.warning(
+                    "Refund %s is in %s, its payment %s in %s: left unapplied",
+                    refund.external_id,
+                    refund.currency,
+                    external_id,
+                    payment.currency,
+                )
                 continue
             await apply_refund(refund, payment)
             payment = await Payment.get(id=payment.id)
-        await audit.record(actor, "payment.record", "Payment", payment.id, organization_id=organization_id,
-                           changes={"external_id": external_id, "amount": minor, "currency": code})
+        await audit.record(
+            actor,
+            "payment.record",
+            "Payment",
+            payment.id,
+            organization_id=organization_id,
+            changes={"external_id": external_id, "amount": minor, "currency": code},
+        )
         return {"payment_id": payment.id, "commission_id": line}
 
     return await once(source, external_id, BillingEventKind.PAYMENT, content, work)
@@ -200,7 +269,13 @@ async def _apply_checked(refund: Refund, payment: Payment) -> None:
 
 
 async def record_refund(
-    actor: Actor, *, source: str = "api", external_id: str, payment_external_id: str, amount: str, currency: str,
+    actor: Actor,
+    *,
+    source: str = "api",
+    external_id: str,
+    payment_external_id: str,
+    amount: str,
+    currency: str,
     refunded_at: datetime,
 ) -> dict[str, Any]:
     """A full or partial refund. Before its payment is known it waits and applies on arrival."""
@@ -210,27 +285,47 @@ async def record_refund(
     minor = to_minor(amount, code)
     if minor <= 0:
         raise fail("amount", UserErrorCode.INVALID_VALUE, "A refund is a positive amount.")
-    content = {"payment": payment_external_id, "amount": minor, "currency": code, "refunded_at": refunded_at.isoformat()}
+    content = {
+        "payment": payment_external_id,
+        "amount": minor,
+        "currency": code,
+        "refunded_at": refunded_at.isoformat(),
+    }
 
     async def work() -> dict[str, Any]:
-        refund = await Refund.create(external_id=external_id, payment_external_id=payment_external_id, amount=minor,
-                                     currency=code, refunded_at=refunded_at)
+        refund = await Refund.create(
+            external_id=external_id,
+            payment_external_id=payment_external_id,
+            amount=minor,
+            currency=code,
+            refunded_at=refunded_at,
+        )
         payment = await Payment.filter(external_id=payment_external_id).select_for_update().first()
         if payment is not None:
             if payment.refunded_amount + minor > payment.amount:
                 raise fail("amount", UserErrorCode.INVALID_VALUE, "The refunds would exceed the payment.")
             await _apply_checked(refund, payment)
-        await audit.record(actor, "refund.record", "Refund", refund.id,
-                           organization_id=payment.organization_id if payment else None,
-                           changes={"external_id": external_id, "amount": minor, "payment": payment_external_id})
+        await audit.record(
+            actor,
+            "refund.record",
+            "Refund",
+            refund.id,
+            organization_id=payment.organization_id if payment else None,
+            changes={"external_id": external_id, "amount": minor, "payment": payment_external_id},
+        )
         return {"refund_id": refund.id, "payment_id": payment.id if payment else None}
 
     return await once(source, external_id, BillingEventKind.REFUND, content, work)
 
 
 async def record_license_change(
-    actor: Actor, *, source: str = "api", external_id: str, organization_id: int,
-    subscription_event: SubscriptionEvent | None = None, **fields: Any
+    actor: Actor,
+    *,
+    source: str = "api",
+    external_id: str,
+    organization_id: int,
+    subscription_event: SubscriptionEvent | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
     """A license change, taken once. A Stripe `subscription_event` older than the last one
     applied to its subscription is kept but changes nothing (`applied: false`)."""
@@ -245,8 +340,9 @@ async def record_license_change(
         await _write_license(actor, organization_id, values)
         return {"organization_id": organization_id, "applied": True}
 
-    return await once(source, external_id, BillingEventKind.LICENSE_CHANGE, {"organization": organization_id, **values},
-                      work)
+    return await once(
+        source, external_id, BillingEventKind.LICENSE_CHANGE, {"organization": organization_id, **values}, work
+    )
 
 
 async def get_payment(payment_id: int) -> dict[str, Any] | None:

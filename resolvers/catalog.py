@@ -91,8 +91,12 @@ async def get_plan(actor: Actor, plan_id: int) -> dict[str, Any] | None:
 
 
 async def plans_of(actor: Actor, product_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    rows = await (await scoping.visible_plans(actor)).filter(product_id__in=product_ids).order_by("id").values(
-        *PLAN_FIELDS)
+    rows = (
+        await (await scoping.visible_plans(actor))
+        .filter(product_id__in=product_ids)
+        .order_by("id")
+        .values(*PLAN_FIELDS)
+    )
     result: dict[int, list[dict[str, Any]]] = {i: [] for i in product_ids}
     for row in rows:
         result[row["product_id"]].append(row)
@@ -112,8 +116,13 @@ async def set_exchange_rate(
         row, _ = await ExchangeRate.update_or_create(
             defaults={"rate": str(value), "created_at": now()}, currency=code, valid_from=valid_from
         )
-        await audit.record(actor, "exchange_rate.set", "ExchangeRate", row.id,
-                           changes={"currency": code, "rate": str(value), "valid_from": valid_from.isoformat()})
+        await audit.record(
+            actor,
+            "exchange_rate.set",
+            "ExchangeRate",
+            row.id,
+            changes={"currency": code, "rate": str(value), "valid_from": valid_from.isoformat()},
+        )
     return await ExchangeRate.filter(id=row.id).first().values(*RATE_FIELDS)
 
 
@@ -128,8 +137,11 @@ async def rate_on(settings: Settings, currency: str, on: date) -> Decimal:
     """Units of `currency` per unit of the base currency on a date."""
     if currency == settings.base_currency:
         return Decimal(1)
-    rate = await ExchangeRate.filter(currency=currency, valid_from__lte=on).order_by("-valid_from").first().values_list(
-        "rate", flat=True
+    rate = (
+        await ExchangeRate.filter(currency=currency, valid_from__lte=on)
+        .order_by("-valid_from")
+        .first()
+        .values_list("rate", flat=True)
     )
     if rate is None:
         raise MissingExchangeRate(currency, on)

@@ -53,8 +53,17 @@ from partner_portal.settings import Settings
 CODE_LENGTH = 10
 MAX_CODE_INPUT = 64
 CODE_FIELDS = ("id", "partner_id", "code", "percent_bp", "plan_ids", "active", "created_at")
-REDEMPTION_FIELDS = ("id", "code_id", "code__code", "partner_id", "customer_id", "percent_bp", "external_id",
-                     "attributed", "created_at")
+REDEMPTION_FIELDS = (
+    "id",
+    "code_id",
+    "code__code",
+    "partner_id",
+    "customer_id",
+    "percent_bp",
+    "external_id",
+    "attributed",
+    "created_at",
+)
 EARNING_STATUSES = (CommissionStatus.PENDING, CommissionStatus.APPROVED, CommissionStatus.PAID)
 
 
@@ -83,10 +92,17 @@ async def expert_code(actor: Actor, settings: Settings, partner_id: int | None) 
     for _ in range(5):  # a collision with another partner's code is unlikely; retry anyway
         try:
             async with in_transaction():
-                created = await DiscountCode.create(partner_id=partner, code=random_code(CODE_LENGTH), percent_bp=percent_bp,
-                                                    created_at=now())
-                await audit.record(actor, "discount_code.create", "DiscountCode", created.id, acting=membership,
-                                   changes={"code": created.code, "percent_bp": percent_bp})
+                created = await DiscountCode.create(
+                    partner_id=partner, code=random_code(CODE_LENGTH), percent_bp=percent_bp, created_at=now()
+                )
+                await audit.record(
+                    actor,
+                    "discount_code.create",
+                    "DiscountCode",
+                    created.id,
+                    acting=membership,
+                    changes={"code": created.code, "percent_bp": percent_bp},
+                )
             break
         except IntegrityError:
             row = await codes.first().values(*CODE_FIELDS)
@@ -110,9 +126,12 @@ async def code_figures(code_id: int, partner_id: int) -> CodeFigures:
     paying = await DiscountRedemption.filter(
         code_id=code_id, customer_id__in=Subquery(Payment.all().values("organization_id"))
     ).count()
-    earned = await Commission.filter(
-        partner_id=partner_id, type=CommissionType.CODE, status__in=EARNING_STATUSES
-    ).annotate(total=Sum("amount")).first().values("total")
+    earned = (
+        await Commission.filter(partner_id=partner_id, type=CommissionType.CODE, status__in=EARNING_STATUSES)
+        .annotate(total=Sum("amount"))
+        .first()
+        .values("total")
+    )
     currency = await PartnerProfile.filter(organization_id=partner_id).first().values_list("payout_currency", flat=True)
     return CodeFigures(redemptions, paying, (earned or {}).get("total") or 0, currency or "USD")
 
@@ -133,10 +152,15 @@ async def _valid_code(actor: Actor, throttle_lookup: Any, raw: str) -> dict[str,
     code = normalize(raw)
     if code is None:
         return None
-    return await DiscountCode.filter(
-        code=code, active=True,
-        partner_id__in=Subquery(ProgramEnrollment.filter(program=Program.EXPERT).values("partner_id")),
-    ).first().values(*CODE_FIELDS)
+    return (
+        await DiscountCode.filter(
+            code=code,
+            active=True,
+            partner_id__in=Subquery(ProgramEnrollment.filter(program=Program.EXPERT).values("partner_id")),
+        )
+        .first()
+        .values(*CODE_FIELDS)
+    )
 
 
 async def check_code(actor: Actor, throttle_lookup: Any, raw: str) -> dict[str, Any] | None:
@@ -177,16 +201,29 @@ async def redeem_code(
                 moment = now()
                 attributed = not await Referral.filter(customer_id=customer_id).exists()
                 if attributed:
-                    await Referral.create(customer_id=customer_id, partner_id=row["partner_id"],
-                                          type=CommissionType.CODE, created_at=moment)
+                    await Referral.create(
+                        customer_id=customer_id,
+                        partner_id=row["partner_id"],
+                        type=CommissionType.CODE,
+                        created_at=moment,
+                    )
                 redemption = await DiscountRedemption.create(
-                    code_id=row["id"], partner_id=row["partner_id"], customer_id=customer_id,
-                    percent_bp=row["percent_bp"], external_id=reference, attributed=attributed, created_at=moment,
+                    code_id=row["id"],
+                    partner_id=row["partner_id"],
+                    customer_id=customer_id,
+                    percent_bp=row["percent_bp"],
+                    external_id=reference,
+                    attributed=attributed,
+                    created_at=moment,
                 )
-                await audit.record(actor, "discount_code.redeem", "DiscountRedemption", redemption.id,
-                                   organization_id=customer_id,
-                                   changes={"partner": row["partner_id"], "attributed": attributed,
-                                            "external_id": reference})
+                await audit.record(
+                    actor,
+                    "discount_code.redeem",
+                    "DiscountRedemption",
+                    redemption.id,
+                    organization_id=customer_id,
+                    changes={"partner": row["partner_id"], "attributed": attributed, "external_id": reference},
+                )
             return Redeemed(await _redemption(redemption.id), already_redeemed=False)
         except IntegrityError:
             continue  # a concurrent redemption (or referral) of the same customer committed first

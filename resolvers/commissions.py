@@ -33,7 +33,14 @@ from partner_portal.models.billing import Payment, Refund
 from partner_portal.models.catalog import Plan, Product
 from partner_portal.models.commissions import Commission, CommissionRule
 from partner_portal.models.customers import CustomerRelationship
-from partner_portal.models.enums import CommissionRuleKind, CommissionStatus, CommissionType, Program, Recurrence, RelationshipSource
+from partner_portal.models.enums import (
+    CommissionRuleKind,
+    CommissionStatus,
+    CommissionType,
+    Program,
+    Recurrence,
+    RelationshipSource,
+)
 from partner_portal.models.organizations import Membership
 from partner_portal.models.partners import PartnerProfile, ProgramEnrollment
 from partner_portal.models.referrals import Referral
@@ -59,26 +66,73 @@ PROGRAM_OF_TYPE = {
     CommissionType.AFFILIATE: Program.AFFILIATE,
     CommissionType.CODE: Program.EXPERT,
 }
-RULE_FIELDS = ("id", "program", "product_id", "tier", "partner_id", "kind", "rate_bp", "flat_amount", "flat_currency",
-               "recurrence", "months", "hold_days", "active", "created_at")
-COMMISSION_FIELDS = ("id", "partner_id", "customer_id", "payment_id", "refund_id", "payout_id", "rule_id", "type",
-                     "status", "amount", "currency", "original_amount", "original_currency", "exchange_rate",
-                     "rate_bp", "hold_until", "created_at", "customer__name")
+RULE_FIELDS = (
+    "id",
+    "program",
+    "product_id",
+    "tier",
+    "partner_id",
+    "kind",
+    "rate_bp",
+    "flat_amount",
+    "flat_currency",
+    "recurrence",
+    "months",
+    "hold_days",
+    "active",
+    "created_at",
+)
+COMMISSION_FIELDS = (
+    "id",
+    "partner_id",
+    "customer_id",
+    "payment_id",
+    "refund_id",
+    "payout_id",
+    "rule_id",
+    "type",
+    "status",
+    "amount",
+    "currency",
+    "original_amount",
+    "original_currency",
+    "exchange_rate",
+    "rate_bp",
+    "hold_until",
+    "created_at",
+    "customer__name",
+)
 
 
 # --- rules -------------------------------------------------------------------------------------------
 
 
 async def create_rule(
-    actor: Actor, *, program: Program, kind: CommissionRuleKind, rate: str | None, flat_amount: str | None,
-    flat_currency: str | None, recurrence: Recurrence, months: int | None, hold_days: int,
-    product_id: int | None, tier: str | None, partner_id: int | None,
+    actor: Actor,
+    *,
+    program: Program,
+    kind: CommissionRuleKind,
+    rate: str | None,
+    flat_amount: str | None,
+    flat_currency: str | None,
+    recurrence: Recurrence,
+    months: int | None,
+    hold_days: int,
+    product_id: int | None,
+    tier: str | None,
+    partner_id: int | None,
 ) -> dict[str, Any]:
     """Operators with MANAGE_PROGRAMS; a rule applies from now on (lines already written keep theirs)."""
     await PROGRAM_MANAGER.enforce(actor)
     values: dict[str, Any] = {
-        "program": program, "kind": kind, "recurrence": recurrence, "product_id": product_id, "tier": (tier or None),
-        "partner_id": partner_id, "hold_days": hold_days, "months": months,
+        "program": program,
+        "kind": kind,
+        "recurrence": recurrence,
+        "product_id": product_id,
+        "tier": (tier or None),
+        "partner_id": partner_id,
+        "hold_days": hold_days,
+        "months": months,
     }
     # An unknown product or partner is NOT_FOUND (not a foreign-key failure at the insert).
     if product_id is not None and not await Product.filter(id=product_id).exists():
@@ -98,8 +152,13 @@ async def create_rule(
         values.update(flat_amount=to_minor(flat_amount, currency, "flat_amount"), flat_currency=currency)
     async with in_transaction():
         rule = await CommissionRule.create(**values, created_at=now())
-        await audit.record(actor, "commission_rule.create", "CommissionRule", rule.id,
-                           changes={k: str(v) for k, v in values.items() if v is not None})
+        await audit.record(
+            actor,
+            "commission_rule.create",
+            "CommissionRule",
+            rule.id,
+            changes={k: str(v) for k, v in values.items() if v is not None},
+        )
     return await CommissionRule.filter(id=rule.id).first().values(*RULE_FIELDS)
 
 
@@ -130,7 +189,8 @@ async def matching_rule(program: Program, partner_id: int, product_id: int | Non
         Q(partner_id=None) | Q(partner_id=partner_id),
         Q(product_id=None) | Q(product_id=product_id),
         Q(tier=None) | Q(tier=tier),
-        program=program, active=True,
+        program=program,
+        active=True,
     ).values(*RULE_FIELDS)
     return max(candidates, key=rule_precedence, default=None)
 
@@ -149,8 +209,9 @@ async def own_organization(partner_id: int, organization_id: int) -> bool:
 
 async def _not_own(partner_id: int, customer_id: int, channel: str) -> bool:
     if await own_organization(partner_id, customer_id):
-        logger.warning("Organization %s is partner %s's own: its %s earns no commission", customer_id, partner_id,
-                       channel)
+        logger.warning(
+            "Organization %s is partner %s's own: its %s earns no commission", customer_id, partner_id, channel
+        )
         return False
     return True
 
@@ -163,19 +224,27 @@ class Attribution:
 
 async def attribute(customer_id: int, paid_at: datetime) -> Attribution | None:
     """Who earns for a payment of this customer at that moment (the rules in the module docstring)."""
-    relationship = await CustomerRelationship.filter(
-        Q(ended_at=None) | Q(ended_at__gt=paid_at), customer_id=customer_id, started_at__lte=paid_at
-    ).order_by("-started_at").first().values("partner_id", "source", "started_at")
+    relationship = (
+        await CustomerRelationship.filter(
+            Q(ended_at=None) | Q(ended_at__gt=paid_at), customer_id=customer_id, started_at__lte=paid_at
+        )
+        .order_by("-started_at")
+        .first()
+        .values("partner_id", "source", "started_at")
+    )
     if relationship is not None and await _not_own(relationship["partner_id"], customer_id, "relationship"):
         if relationship["source"] == RelationshipSource.INVITATION:
             return Attribution(relationship["partner_id"], CommissionType.PARTNER)
-        first_paid = await Payment.filter(organization_id=customer_id).order_by("paid_at").first().values_list(
-            "paid_at", flat=True
+        first_paid = (
+            await Payment.filter(organization_id=customer_id)
+            .order_by("paid_at")
+            .first()
+            .values_list("paid_at", flat=True)
         )
         if first_paid is None or relationship["started_at"] <= first_paid:
             return Attribution(relationship["partner_id"], CommissionType.SELF)
-    referral = await Referral.filter(customer_id=customer_id, created_at__lte=paid_at).first().values(
-        "partner_id", "type"
+    referral = (
+        await Referral.filter(customer_id=customer_id, created_at__lte=paid_at).first().values("partner_id", "type")
     )
     if referral is not None and await _not_own(referral["partner_id"], customer_id, "referral"):
         return Attribution(referral["partner_id"], referral["type"])
@@ -189,9 +258,14 @@ async def _recurrence_allows(rule: dict[str, Any], partner_id: int, customer_id:
     if rule["recurrence"] == Recurrence.LIFETIME:
         return True
     # The first attributed payment is the earliest paid one, not the first reported (events arrive out of order).
-    first = await Commission.filter(
-        partner_id=partner_id, customer_id=customer_id, refund_id=None, payment_id__not_isnull=True
-    ).order_by("payment__paid_at", "id").first().values("payment__paid_at")
+    first = (
+        await Commission.filter(
+            partner_id=partner_id, customer_id=customer_id, refund_id=None, payment_id__not_isnull=True
+        )
+        .order_by("payment__paid_at", "id")
+        .first()
+        .values("payment__paid_at")
+    )
     if first is None:
         return True
     if rule["recurrence"] == Recurrence.ONE_TIME:
@@ -210,15 +284,16 @@ async def commission_for_payment(settings: Settings, payment: Payment) -> int | 
     program = PROGRAM_OF_TYPE[attribution.type]
     if not await ProgramEnrollment.filter(partner_id=attribution.partner_id, program=program).exists():
         return None
-    profile = await PartnerProfile.filter(organization_id=attribution.partner_id).first().values(
-        "payout_currency", "tier"
+    profile = (
+        await PartnerProfile.filter(organization_id=attribution.partner_id).first().values("payout_currency", "tier")
     )
     product_id = None
     if payment.plan_id is not None:
         product_id = await Plan.filter(id=payment.plan_id).first().values_list("product_id", flat=True)
     rule = await matching_rule(program, attribution.partner_id, product_id, profile["tier"])
-    if rule is None or not await _recurrence_allows(rule, attribution.partner_id, payment.organization_id,
-                                                       payment.paid_at):
+    if rule is None or not await _recurrence_allows(
+        rule, attribution.partner_id, payment.organization_id, payment.paid_at
+    ):
         return None
     target = profile["payout_currency"]
     if rule["kind"] == CommissionRuleKind.PERCENT:
@@ -228,16 +303,28 @@ async def commission_for_payment(settings: Settings, payment: Payment) -> int | 
     factor = await conversion_rate(settings, source, target, payment.paid_at.date())
     exact = minor_exact(base, source, target, factor)
     if abs(exact) > MAX_MINOR:  # only with absurd exchange rates; refused rather than overflowing the column
-        raise fail("amount", UserErrorCode.INVALID_VALUE,
-                   "The commission would exceed the largest amount the portal keeps: check the exchange rates.")
+        raise fail(
+            "amount",
+            UserErrorCode.INVALID_VALUE,
+            "The commission would exceed the largest amount the portal keeps: check the exchange rates.",
+        )
     hold_until = payment.paid_at + timedelta(days=rule["hold_days"])
     line = await Commission.create(
-        source_key=f"payment:{payment.id}", partner_id=attribution.partner_id, customer_id=payment.organization_id,
-        payment_id=payment.id, rule_id=rule["id"], type=attribution.type,
+        source_key=f"payment:{payment.id}",
+        partner_id=attribution.partner_id,
+        customer_id=payment.organization_id,
+        payment_id=payment.id,
+        rule_id=rule["id"],
+        type=attribution.type,
         status=CommissionStatus.APPROVED if hold_until <= now() else CommissionStatus.PENDING,
-        amount=round_minor(exact), currency=target,
-        original_amount=payment.amount, original_currency=payment.currency, exchange_rate=str(factor),
-        rate_bp=rule["rate_bp"], hold_until=hold_until, created_at=now(),
+        amount=round_minor(exact),
+        currency=target,
+        original_amount=payment.amount,
+        original_currency=payment.currency,
+        exchange_rate=str(factor),
+        rate_bp=rule["rate_bp"],
+        hold_until=hold_until,
+        created_at=now(),
     )
     await webhooks.publish(WebhookEventType.COMMISSION_CREATED, webhooks.commission_data(line))
     return line.id
@@ -260,7 +347,9 @@ async def apply_refund(refund: Refund, payment: Payment) -> list[int]:
     lines = await Commission.filter(payment_id=payment.id, refund_id=None).select_for_update()
     for line in lines:
         full = Decimal(await _line_total(line))
-        share = round_minor(full * refunded_after / payment.amount) - round_minor(full * refunded_before / payment.amount)
+        share = round_minor(full * refunded_after / payment.amount) - round_minor(
+            full * refunded_before / payment.amount
+        )
         if share <= 0:
             continue
         settled = line.status == CommissionStatus.PAID or line.payout_id is not None
@@ -269,21 +358,35 @@ async def apply_refund(refund: Refund, payment: Payment) -> list[int]:
         elif share >= line.amount:
             await Commission.filter(id=line.id).update(status=CommissionStatus.REVERSED)
             line.status = CommissionStatus.REVERSED
-            reversed_lines.append({**webhooks.commission_data(line),
-                                   "reversedCommissionId": webhooks.global_id("Commission", line.id)})
+            reversed_lines.append(
+                {**webhooks.commission_data(line), "reversedCommissionId": webhooks.global_id("Commission", line.id)}
+            )
             continue
         else:
             await Commission.filter(id=line.id).update(amount=F("amount") - share)
             status, amount = CommissionStatus.REVERSED, share
         adjustment = await Commission.create(
-            source_key=f"refund:{refund.id}", partner_id=line.partner_id, customer_id=line.customer_id,
-            payment_id=payment.id, refund_id=refund.id, rule_id=line.rule_id, type=line.type, status=status,
-            amount=amount, currency=line.currency, original_amount=-refund.amount, original_currency=refund.currency,
-            exchange_rate=line.exchange_rate, rate_bp=line.rate_bp, hold_until=None, created_at=now(),
+            source_key=f"refund:{refund.id}",
+            partner_id=line.partner_id,
+            customer_id=line.customer_id,
+            payment_id=payment.id,
+            refund_id=refund.id,
+            rule_id=line.rule_id,
+            type=line.type,
+            status=status,
+            amount=amount,
+            currency=line.currency,
+            original_amount=-refund.amount,
+            original_currency=refund.currency,
+            exchange_rate=line.exchange_rate,
+            rate_bp=line.rate_bp,
+            hold_until=None,
+            created_at=now(),
         )
         written.append(adjustment.id)
-        reversed_lines.append({**webhooks.commission_data(adjustment),
-                               "reversedCommissionId": webhooks.global_id("Commission", line.id)})
+        reversed_lines.append(
+            {**webhooks.commission_data(adjustment), "reversedCommissionId": webhooks.global_id("Commission", line.id)}
+        )
     await webhooks.publish_many(WebhookEventType.COMMISSION_REVERSED, reversed_lines)
     return written
 
@@ -295,10 +398,17 @@ async def _released(ids: list[int]) -> list[dict[str, Any]]:
 
 async def _line_total(line: Commission) -> int:
     """What the line earned before any refund: its amount plus the REVERSED parts taken off it."""
-    taken = await Commission.filter(
-        payment_id=line.payment_id, partner_id=line.partner_id, status=CommissionStatus.REVERSED,
-        refund_id__not_isnull=True,
-    ).annotate(total=Sum("amount")).first().values("total")
+    taken = (
+        await Commission.filter(
+            payment_id=line.payment_id,
+            partner_id=line.partner_id,
+            status=CommissionStatus.REVERSED,
+            refund_id__not_isnull=True,
+        )
+        .annotate(total=Sum("amount"))
+        .first()
+        .values("total")
+    )
     return line.amount + ((taken or {}).get("total") or 0)
 
 
@@ -315,12 +425,17 @@ async def release_held(settings: Settings) -> str:
     released = 0
     while True:
         async with in_transaction():
-            due = await Commission.filter(status=CommissionStatus.PENDING, hold_until__lte=moment).order_by(
-                "id").limit(RELEASE_BATCH).values_list("id", flat=True)
+            due = (
+                await Commission.filter(status=CommissionStatus.PENDING, hold_until__lte=moment)
+                .order_by("id")
+                .limit(RELEASE_BATCH)
+                .values_list("id", flat=True)
+            )
             if not due:
                 break
             released += await Commission.filter(id__in=list(due), status=CommissionStatus.PENDING).update(
-                status=CommissionStatus.APPROVED)
+                status=CommissionStatus.APPROVED
+            )
             await webhooks.publish_many(WebhookEventType.COMMISSION_APPROVED, partial(_released, list(due)))
     return f"{released} commission line(s) released"
 
@@ -354,14 +469,24 @@ def _filtered(partner_id: int, where: CommissionFilter, lines: QuerySet[Commissi
 
 
 async def list_commissions(
-    actor: Actor, partner_id: int | None, where: CommissionFilter, *, newest_first: bool, first: int | None,
+    actor: Actor,
+    partner_id: int | None,
+    where: CommissionFilter,
+    *,
+    newest_first: bool,
+    first: int | None,
     after: str | None,
 ) -> tuple[Page, dict[str, Any]]:
     """A page of the partner's lines, and the partner's profile (its totals are in its payout currency)."""
     profile = await PAYOUT_READER.enforce(actor, partner_id)  # a ledger
     visible = await scoping.visible_commissions(actor)
-    page = await paginate(_filtered(profile["organization_id"], where, visible), fields=COMMISSION_FIELDS, first=first,
-                          after=after, order=("-id",) if newest_first else ("id",))
+    page = await paginate(
+        _filtered(profile["organization_id"], where, visible),
+        fields=COMMISSION_FIELDS,
+        first=first,
+        after=after,
+        order=("-id",) if newest_first else ("id",),
+    )
     return page, profile
 
 
@@ -381,19 +506,30 @@ class Totals:
 async def commission_totals(partner_id: int, where: CommissionFilter, currency: str) -> Totals:
     """The filtered lines summed per status in one query (the covering index serves it); the
     lines are in the partner's payout `currency`."""
-    rows = await _filtered(partner_id, where).annotate(total=Sum("amount")).group_by("status").values(
-        "status", "total"
-    )
+    rows = await _filtered(partner_id, where).annotate(total=Sum("amount")).group_by("status").values("status", "total")
     sums = {row["status"]: row["total"] or 0 for row in rows}
-    return Totals(currency, *(sums.get(s, 0) for s in (
-        CommissionStatus.PENDING, CommissionStatus.APPROVED, CommissionStatus.PAID, CommissionStatus.REVERSED)))
+    return Totals(
+        currency,
+        *(
+            sums.get(s, 0)
+            for s in (
+                CommissionStatus.PENDING,
+                CommissionStatus.APPROVED,
+                CommissionStatus.PAID,
+                CommissionStatus.REVERSED,
+            )
+        ),
+    )
 
 
 async def approved_balance(partner_id: int) -> int:
     """Payable now: approved lines no payout has claimed (negative refund lines included)."""
-    total = await Commission.filter(partner_id=partner_id, status=CommissionStatus.APPROVED, payout_id=None).annotate(
-        total=Sum("amount")
-    ).first().values("total")
+    total = (
+        await Commission.filter(partner_id=partner_id, status=CommissionStatus.APPROVED, payout_id=None)
+        .annotate(total=Sum("amount"))
+        .first()
+        .values("total")
+    )
     return (total or {}).get("total") or 0
 
 
@@ -430,8 +566,10 @@ async def program_overview(actor: Actor, partner_id: int | None) -> list[Program
     partner = membership.organization_id
     programs = await ProgramEnrollment.filter(partner_id=partner).order_by("program").values_list("program", flat=True)
     rules = await CommissionRule.filter(
-        Q(partner_id=None) | Q(partner_id=partner), Q(tier=None) | Q(tier=profile["tier"]),
-        program__in=programs, active=True,
+        Q(partner_id=None) | Q(partner_id=partner),
+        Q(tier=None) | Q(tier=profile["tier"]),
+        program__in=programs,
+        active=True,
     ).values(*RULE_FIELDS)
     products = await Product.all().order_by("id").values("id", "code", "name", "created_at")
 

@@ -63,11 +63,34 @@ DEFAULT_DISCOUNT_BP = MIN_DISCOUNT_BP
 COUPON_VALID_DAYS = 365
 PLAN_NAME_LENGTH = max_length(License, "plan")
 
-ORDER_FIELDS = ("id", "partner_id", "plan_id", "plan__code", "plan__name", "plan__prices", "count", "months",
-                "currency", "list_unit_amount", "discount_bp", "wholesale_unit_amount", "total_amount",
-                "created_by_id", "created_at")
-COUPON_FIELDS = ("id", "order_id", "code", "expires_at", "redeemed_at", "organization_id", "paid_until",
-                 "order__plan__code", "order__months")
+ORDER_FIELDS = (
+    "id",
+    "partner_id",
+    "plan_id",
+    "plan__code",
+    "plan__name",
+    "plan__prices",
+    "count",
+    "months",
+    "currency",
+    "list_unit_amount",
+    "discount_bp",
+    "wholesale_unit_amount",
+    "total_amount",
+    "created_by_id",
+    "created_at",
+)
+COUPON_FIELDS = (
+    "id",
+    "order_id",
+    "code",
+    "expires_at",
+    "redeemed_at",
+    "organization_id",
+    "paid_until",
+    "order__plan__code",
+    "order__months",
+)
 INVOICE_FIELDS = ("id", "order_id", "number", "amount", "currency", "issued_at")
 
 
@@ -99,8 +122,16 @@ async def price_table(actor: Actor, partner_id: int | None, currency: str | None
             if wanted is not None and code != wanted:
                 continue
             unit = wholesale(list_amount, discount_bp)
-            rows.append({"plan": plan, "currency": code, "list_amount": list_amount, "discount_bp": discount_bp,
-                         "wholesale_amount": unit, "margin_amount": list_amount - unit})
+            rows.append(
+                {
+                    "plan": plan,
+                    "currency": code,
+                    "list_amount": list_amount,
+                    "discount_bp": discount_bp,
+                    "wholesale_amount": unit,
+                    "margin_amount": list_amount - unit,
+                }
+            )
     return {"partner_id": partner, "discount_bp": discount_bp, "rows": rows}
 
 
@@ -115,10 +146,17 @@ async def set_reseller_discount(actor: Actor, partner_id: int, discount: str) ->
     if not await _is_reseller(partner_id):
         raise fail("partner_id", UserErrorCode.INVALID_VALUE, "The organization is not in the RESELLER program.")
     async with in_transaction():
-        await ResellerDiscount.update_or_create(defaults={"discount_bp": discount_bp, "updated_at": now()},
-                                                partner_id=partner_id)
-        await audit.record(actor, "reseller_discount.set", "Organization", partner_id, organization_id=partner_id,
-                           changes={"discount_bp": discount_bp})
+        await ResellerDiscount.update_or_create(
+            defaults={"discount_bp": discount_bp, "updated_at": now()}, partner_id=partner_id
+        )
+        await audit.record(
+            actor,
+            "reseller_discount.set",
+            "Organization",
+            partner_id,
+            organization_id=partner_id,
+            changes={"discount_bp": discount_bp},
+        )
     return {"partner_id": partner_id, "discount_bp": discount_bp}
 
 
@@ -148,7 +186,13 @@ def _invoice_number(order_id: int, moment: datetime) -> str:
 
 
 async def create_coupons(
-    actor: Actor, partner_id: int | None, *, plan_id: int, count: int, months: int, currency: str | None,
+    actor: Actor,
+    partner_id: int | None,
+    *,
+    plan_id: int,
+    count: int,
+    months: int,
+    currency: str | None,
 ) -> dict[str, Any]:
     """`count` coupons of `plan_id` for `months`, invoiced at once; returns the order's id."""
     membership, profile = await RESELLER_PORTAL.enforce(actor, partner_id)
@@ -172,22 +216,48 @@ async def create_coupons(
         try:
             async with in_transaction():
                 order = await CouponOrder.create(
-                    partner_id=partner, plan_id=plan_id, count=count, months=months, currency=code,
-                    list_unit_amount=list_amount, discount_bp=discount_bp, wholesale_unit_amount=unit,
-                    total_amount=total, created_by_id=actor.user_id, created_at=moment,
+                    partner_id=partner,
+                    plan_id=plan_id,
+                    count=count,
+                    months=months,
+                    currency=code,
+                    list_unit_amount=list_amount,
+                    discount_bp=discount_bp,
+                    wholesale_unit_amount=unit,
+                    total_amount=total,
+                    created_by_id=actor.user_id,
+                    created_at=moment,
                 )
                 codes = {random_code(CODE_LENGTH) for _ in range(count)}
                 while len(codes) < count:
                     codes.add(random_code(CODE_LENGTH))
                 expires = moment + timedelta(days=COUPON_VALID_DAYS)
-                await Coupon.bulk_create([Coupon(order_id=order.id, code=c, expires_at=expires) for c in codes],
-                                         batch_size=250)
-                invoice = await Invoice.create(order_id=order.id, number=_invoice_number(order.id, moment),
-                                               amount=total, currency=code, issued_at=moment)
-                await audit.record(actor, "coupon_order.create", "CouponOrder", order.id, acting=membership,
-                                   changes={"plan": plan["code"], "count": count, "months": months, "currency": code,
-                                            "wholesale_unit_amount": unit, "total_amount": total,
-                                            "invoice": invoice.number})
+                await Coupon.bulk_create(
+                    [Coupon(order_id=order.id, code=c, expires_at=expires) for c in codes], batch_size=250
+                )
+                invoice = await Invoice.create(
+                    order_id=order.id,
+                    number=_invoice_number(order.id, moment),
+                    amount=total,
+                    currency=code,
+                    issued_at=moment,
+                )
+                await audit.record(
+                    actor,
+                    "coupon_order.create",
+                    "CouponOrder",
+                    order.id,
+                    acting=membership,
+                    changes={
+                        "plan": plan["code"],
+                        "count": count,
+                        "months": months,
+                        "currency": code,
+                        "wholesale_unit_amount": unit,
+                        "total_amount": total,
+                        "invoice": invoice.number,
+                    },
+                )
             return {"order_id": order.id}
         except IntegrityError:
             continue
@@ -201,8 +271,7 @@ async def get_order(order_id: int) -> dict[str, Any] | None:
 async def list_orders(actor: Actor, partner_id: int | None, *, first: int | None, after: str | None) -> Page:
     partner = await RESELLER_READER.enforce(actor, partner_id)
     orders = (await scoping.visible_coupon_orders(actor)).filter(partner_id=partner)
-    return await paginate(orders, fields=ORDER_FIELDS, first=first, after=after,
-                          order=("-id",))
+    return await paginate(orders, fields=ORDER_FIELDS, first=first, after=after, order=("-id",))
 
 
 async def invoices_of(order_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -225,7 +294,12 @@ async def coupons_of_order(order_id: int) -> list[dict[str, Any]]:
 
 
 async def list_coupons(
-    actor: Actor, partner_id: int | None, *, order_id: int | None, status: str | None, first: int | None,
+    actor: Actor,
+    partner_id: int | None,
+    *,
+    order_id: int | None,
+    status: str | None,
+    first: int | None,
     after: str | None,
 ) -> Page:
     partner = await RESELLER_READER.enforce(actor, partner_id)
@@ -259,27 +333,65 @@ async def redeem_coupon(actor: Actor, throttle_lookup: Any, *, organization_id: 
     async with in_transaction():
         moment = now()
         claimed = await Coupon.filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=moment), code=code, redeemed_at__isnull=True,
+            Q(expires_at__isnull=True) | Q(expires_at__gt=moment),
+            code=code,
+            redeemed_at__isnull=True,
         ).update(redeemed_at=moment, organization_id=organization_id, redeemed_by_id=actor.user_id)
         if claimed != 1:
             raise _unusable()
-        coupon = await Coupon.filter(code=code).first().values("id", "order_id", "order__partner_id",
-                                                                "order__months", "order__plan__name",
-                                                                "order__plan__code", "order__currency",
-                                                                "order__wholesale_unit_amount")
-        running = await Coupon.filter(organization_id=organization_id, paid_until__gt=moment).order_by(
-            "-paid_until").first().values_list("paid_until", flat=True)
+        coupon = (
+            await Coupon.filter(code=code)
+            .first()
+            .values(
+                "id",
+                "order_id",
+                "order__partner_id",
+                "order__months",
+                "order__plan__name",
+                "order__plan__code",
+                "order__currency",
+                "order__wholesale_unit_amount",
+            )
+        )
+        running = (
+            await Coupon.filter(organization_id=organization_id, paid_until__gt=moment)
+            .order_by("-paid_until")
+            .first()
+            .values_list("paid_until", flat=True)
+        )
         paid_until = add_months(running or moment, coupon["order__months"])
         await Coupon.filter(id=coupon["id"]).update(paid_until=paid_until)
         current = await License.filter(organization_id=organization_id).first().values("seats")
-        await _write_license(actor, organization_id, {
-            "status": LicenseStatus.ACTIVE.value, "plan": coupon["order__plan__name"][:PLAN_NAME_LENGTH],
-            "seats": current["seats"] if current else 1, "mrr_amount": coupon["order__wholesale_unit_amount"],
-            "currency": coupon["order__currency"], "trial_ends_at": None,
-        })
-        await audit.record(actor, "coupon.redeem", "Coupon", coupon["id"], organization_id=organization_id,
-                           acting=membership,
-                           changes={"order": coupon["order_id"], "plan": coupon["order__plan__code"],
-                                    "months": coupon["order__months"], "paid_until": paid_until.isoformat()})
-    return {"coupon_id": coupon["id"], "organization_id": organization_id, "paid_until": paid_until,
-            "plan_code": coupon["order__plan__code"], "months": coupon["order__months"]}
+        await _write_license(
+            actor,
+            organization_id,
+            {
+                "status": LicenseStatus.ACTIVE.value,
+                "plan": coupon["order__plan__name"][:PLAN_NAME_LENGTH],
+                "seats": current["seats"] if current else 1,
+                "mrr_amount": coupon["order__wholesale_unit_amount"],
+                "currency": coupon["order__currency"],
+                "trial_ends_at": None,
+            },
+        )
+        await audit.record(
+            actor,
+            "coupon.redeem",
+            "Coupon",
+            coupon["id"],
+            organization_id=organization_id,
+            acting=membership,
+            changes={
+                "order": coupon["order_id"],
+                "plan": coupon["order__plan__code"],
+                "months": coupon["order__months"],
+                "paid_until": paid_until.isoformat(),
+            },
+        )
+    return {
+        "coupon_id": coupon["id"],
+        "organization_id": organization_id,
+        "paid_until": paid_until,
+        "plan_code": coupon["order__plan__code"],
+        "months": coupon["order__months"],
+    }

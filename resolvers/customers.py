@@ -31,23 +31,39 @@ from partner_portal.resolvers.audit import AUDIT_FIELDS
 from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.commissions import own_organization
 from partner_portal.resolvers.errors import BadArgument, UserErrorCode, fail
-from partner_portal.resolvers.pagination import Page, after_cursor, check_page_size, paginate
 from partner_portal.resolvers.mail import MailLimits
 from partner_portal.resolvers.organizations import customer_names, end_granted_memberships, search_key
+from partner_portal.resolvers.pagination import Page, after_cursor, check_page_size, paginate
 from partner_portal.resolvers.partners import notify_administrators
 from partner_portal.resolvers.per_parent import count_per_parent, first_rows_per_parent, page_per_parent
 from partner_portal.settings import Settings
 
 RELATIONSHIP_FIELDS = (
-    "id", "customer_id", "partner_id", "source", "started_at", "ended_at", "grant_permissions", "grant_expires_at",
+    "id",
+    "customer_id",
+    "partner_id",
+    "source",
+    "started_at",
+    "ended_at",
+    "grant_permissions",
+    "grant_expires_at",
 )
 CUSTOMER_FIELDS = (
     *RELATIONSHIP_FIELDS,
-    "customer__name", "customer__website", "customer__country", "customer__language", "customer__created_at",
-    "customer__license__status", "customer__license__plan", "customer__license__seats",
-    "customer__license__mrr_amount", "customer__license__currency", "customer__license__trial_ends_at",
+    "customer__name",
+    "customer__website",
+    "customer__country",
+    "customer__language",
+    "customer__created_at",
+    "customer__license__status",
+    "customer__license__plan",
+    "customer__license__seats",
+    "customer__license__mrr_amount",
+    "customer__license__currency",
+    "customer__license__trial_ends_at",
     "customer__license__updated_at",
-    "partner__name", "partner__partner_profile__code",
+    "partner__name",
+    "partner__partner_profile__code",
 )
 MAX_HISTORY = 100  # `Organization.servicePartnerHistory`, newest first
 SESSION_FIELDS = ("id", "partner_id", "customer_id", "user_id", "started_at", "last_activity_at", "ended_at")
@@ -73,9 +89,18 @@ async def _notify_link(customer_id: int, partner_id: int, change: str, limits: M
     """Tell both sides; the customer's choices are what sends these, so they count on its notice rate."""
     customer_name, partner_name = await _names(customer_id, partner_id)
     for organization_id, audience in ((customer_id, "customer"), (partner_id, "partner")):
-        await notify_administrators(organization_id, "service_partner_changed", {
-            "customer_name": customer_name, "partner_name": partner_name, "change": change, "audience": audience,
-        }, limits=limits, caused_by=customer_id)
+        await notify_administrators(
+            organization_id,
+            "service_partner_changed",
+            {
+                "customer_name": customer_name,
+                "partner_name": partner_name,
+                "change": change,
+                "audience": audience,
+            },
+            limits=limits,
+            caused_by=customer_id,
+        )
 
 
 async def _end_current(
@@ -89,12 +114,22 @@ async def _end_current(
     moment = now()
     await CustomerRelationship.filter(id=current.id).update(ended_at=moment)
     await ManagementSession.filter(relationship_id=current.id, ended_at=None).update(ended_at=moment)
-    await audit.record(actor, "service_partner.unlink", "CustomerRelationship", current.id, acting=membership,
-                       changes={"partner_id": current.partner_id})
+    await audit.record(
+        actor,
+        "service_partner.unlink",
+        "CustomerRelationship",
+        current.id,
+        acting=membership,
+        changes={"partner_id": current.partner_id},
+    )
     await end_granted_memberships(actor, membership, current.id)
     await _notify_link(customer_id, current.partner_id, "unlinked", limits)
-    await webhooks.publish(WebhookEventType.CUSTOMER_UNLINKED, webhooks.relationship_data(
-        current.id, customer_id, current.partner_id, source=current.source, endedAt=webhooks.iso_time(moment)))
+    await webhooks.publish(
+        WebhookEventType.CUSTOMER_UNLINKED,
+        webhooks.relationship_data(
+            current.id, customer_id, current.partner_id, source=current.source, endedAt=webhooks.iso_time(moment)
+        ),
+    )
     return current
 
 
@@ -105,16 +140,24 @@ async def set_service_partner(
     membership = await _customer_admin(actor, organization_id)
     code = partner_code.strip().upper()
     code_length = max_length(PartnerProfile, "code")
-    partner_id = None if len(code) > code_length else (  # longer than any code: tortoise refuses to compare
-        await PartnerProfile.filter(code=code).first().values_list("organization_id", flat=True))
-    is_service_partner = partner_id is not None and await ProgramEnrollment.filter(
-        partner_id=partner_id, program=Program.SERVICE_PARTNER
-    ).exists()
+    partner_id = (
+        None
+        if len(code) > code_length
+        # longer than any code: tortoise refuses to compare
+        else (await PartnerProfile.filter(code=code).first().values_list("organization_id", flat=True))
+    )
+    is_service_partner = (
+        partner_id is not None
+        and await ProgramEnrollment.filter(partner_id=partner_id, program=Program.SERVICE_PARTNER).exists()
+    )
     if not is_service_partner:
         raise fail("partner_code", UserErrorCode.PARTNER_NOT_FOUND, "No service partner has this code.")
     if await own_organization(partner_id, organization_id):
-        raise fail("partner_code", UserErrorCode.SELF_REFERRAL,
-                   "A partner cannot serve its own organization or an organization of its members.")
+        raise fail(
+            "partner_code",
+            UserErrorCode.SELF_REFERRAL,
+            "A partner cannot serve its own organization or an organization of its members.",
+        )
     async with in_transaction():
         customer = await Organization.select_for_update().filter(id=organization_id).first()
         current = await CustomerRelationship.filter(customer_id=organization_id, ended_at=None).first()
@@ -123,14 +166,28 @@ async def set_service_partner(
         await _end_current(actor, membership, organization_id, limits)
         license_status = await License.filter(organization_id=organization_id).first().values_list("status", flat=True)
         relationship = await CustomerRelationship.create(
-            customer_id=organization_id, partner_id=partner_id, source=RelationshipSource.SELECTED, started_at=now(),
-            license_status=license_status, **customer_names(customer.name),
+            customer_id=organization_id,
+            partner_id=partner_id,
+            source=RelationshipSource.SELECTED,
+            started_at=now(),
+            license_status=license_status,
+            **customer_names(customer.name),
         )
-        await audit.record(actor, "service_partner.link", "CustomerRelationship", relationship.id, acting=membership,
-                           changes={"partner_id": partner_id, "source": RelationshipSource.SELECTED.value})
+        await audit.record(
+            actor,
+            "service_partner.link",
+            "CustomerRelationship",
+            relationship.id,
+            acting=membership,
+            changes={"partner_id": partner_id, "source": RelationshipSource.SELECTED.value},
+        )
         await _notify_link(organization_id, partner_id, "linked", limits)
-        await webhooks.publish(WebhookEventType.CUSTOMER_LINKED, webhooks.relationship_data(
-            relationship.id, organization_id, partner_id, source=RelationshipSource.SELECTED.value))
+        await webhooks.publish(
+            WebhookEventType.CUSTOMER_LINKED,
+            webhooks.relationship_data(
+                relationship.id, organization_id, partner_id, source=RelationshipSource.SELECTED.value
+            ),
+        )
     return await current_relationship(actor, organization_id)
 
 
@@ -142,7 +199,10 @@ async def remove_service_partner(actor: Actor, organization_id: int, limits: Mai
 
 
 async def set_delegated_permissions(
-    actor: Actor, organization_id: int, permissions: Iterable[DelegatedPermission], expires_at: datetime | None,
+    actor: Actor,
+    organization_id: int,
+    permissions: Iterable[DelegatedPermission],
+    expires_at: datetime | None,
     limits: MailLimits | None = None,
 ) -> dict[str, Any]:
     """Replace the grant (empty revokes). Takes effect on the partner's very next request; without
@@ -154,42 +214,76 @@ async def set_delegated_permissions(
     if not granted:
         expires_at = None
     async with in_transaction():
-        current = await CustomerRelationship.select_for_update().filter(customer_id=organization_id, ended_at=None).first()
+        current = (
+            await CustomerRelationship.select_for_update().filter(customer_id=organization_id, ended_at=None).first()
+        )
         if current is None:
             raise fail(None, UserErrorCode.NO_SERVICE_PARTNER, "Choose a service partner first.")
-        before = {"permissions": grant_in_force({"grant_permissions": current.grant_permissions,
-                                                  "grant_expires_at": current.grant_expires_at}),
-                  "expires_at": current.grant_expires_at.isoformat() if current.grant_expires_at else None}
+        before = {
+            "permissions": grant_in_force(
+                {"grant_permissions": current.grant_permissions, "grant_expires_at": current.grant_expires_at}
+            ),
+            "expires_at": current.grant_expires_at.isoformat() if current.grant_expires_at else None,
+        }
         after = {"permissions": granted, "expires_at": expires_at.isoformat() if expires_at else None}
         await CustomerRelationship.filter(id=current.id).update(
             grant_permissions=granted, grant_expires_at=expires_at, grant_updated_at=now()
         )
-        await audit.record(actor, "delegated_grant.set" if granted else "delegated_grant.revoke",
-                           "CustomerRelationship", current.id, acting=membership, changes=audit.diff(before, after))
+        await audit.record(
+            actor,
+            "delegated_grant.set" if granted else "delegated_grant.revoke",
+            "CustomerRelationship",
+            current.id,
+            acting=membership,
+            changes=audit.diff(before, after),
+        )
         if DelegatedPermission.MANAGE_MEMBERS not in granted:
             await end_granted_memberships(actor, membership, current.id)
         customer_name, partner_name = await _names(organization_id, current.partner_id)
         for notified, audience in ((organization_id, "customer"), (current.partner_id, "partner")):
-            await notify_administrators(notified, "grant_changed", {
-                "customer_name": customer_name, "partner_name": partner_name, "permissions": granted,
-                "expires_at": expires_at, "audience": audience,
-            }, limits=limits, caused_by=organization_id)
-        await webhooks.publish(WebhookEventType.GRANT_CHANGED, webhooks.relationship_data(
-            current.id, organization_id, current.partner_id, permissions=granted,
-            expiresAt=webhooks.iso_time(expires_at)))
+            await notify_administrators(
+                notified,
+                "grant_changed",
+                {
+                    "customer_name": customer_name,
+                    "partner_name": partner_name,
+                    "permissions": granted,
+                    "expires_at": expires_at,
+                    "audience": audience,
+                },
+                limits=limits,
+                caused_by=organization_id,
+            )
+        await webhooks.publish(
+            WebhookEventType.GRANT_CHANGED,
+            webhooks.relationship_data(
+                current.id,
+                organization_id,
+                current.partner_id,
+                permissions=granted,
+                expiresAt=webhooks.iso_time(expires_at),
+            ),
+        )
     return await current_relationship(actor, organization_id)
 
 
 async def current_relationship(actor: Actor, organization_id: int) -> dict[str, Any] | None:
     """The customer's current service partner: for the customer's members and that partner's staff."""
-    return await (await scoping.visible_relationships(actor)).filter(
-        customer_id=organization_id, ended_at=None).first().values(*CUSTOMER_FIELDS)
+    return (
+        await (await scoping.visible_relationships(actor))
+        .filter(customer_id=organization_id, ended_at=None)
+        .first()
+        .values(*CUSTOMER_FIELDS)
+    )
 
 
 async def current_relationships(actor: Actor, organization_ids: list[int]) -> dict[int, dict[str, Any]]:
     """`current_relationship` for many organizations in one query (a loader's batch)."""
-    rows = await (await scoping.visible_relationships(actor)).filter(
-        customer_id__in=organization_ids, ended_at=None).values(*CUSTOMER_FIELDS)
+    rows = (
+        await (await scoping.visible_relationships(actor))
+        .filter(customer_id__in=organization_ids, ended_at=None)
+        .values(*CUSTOMER_FIELDS)
+    )
     return {row["customer_id"]: row for row in rows}
 
 
@@ -199,8 +293,12 @@ async def relationship_histories(actor: Actor, organization_ids: list[int]) -> d
     errors = await _customer_admin_errors(actor, organization_ids)
     allowed = [organization_id for organization_id in organization_ids if organization_id not in errors]
     return errors | await first_rows_per_parent(
-        await scoping.visible_relationships(actor), parent="customer_id", parents=allowed, fields=CUSTOMER_FIELDS,
-        order=("-id",), limit=MAX_HISTORY,
+        await scoping.visible_relationships(actor),
+        parent="customer_id",
+        parents=allowed,
+        fields=CUSTOMER_FIELDS,
+        order=("-id",),
+        limit=MAX_HISTORY,
     )
 
 
@@ -224,18 +322,34 @@ async def start_management_session(actor: Actor, customer_id: int) -> dict[str, 
             ended_at=moment
         )
         session = await ManagementSession.create(
-            partner_id=relationship.partner_id, customer_id=customer_id, user_id=actor.user_id,
-            relationship_id=relationship.id, started_at=moment, last_activity_at=moment,
+            partner_id=relationship.partner_id,
+            customer_id=customer_id,
+            user_id=actor.user_id,
+            relationship_id=relationship.id,
+            started_at=moment,
+            last_activity_at=moment,
         )
-        await audit.record(actor, "management_session.start", "ManagementSession", session.id,
-                           organization_id=customer_id, acting=_session_acting(membership, session.id, customer_id))
+        await audit.record(
+            actor,
+            "management_session.start",
+            "ManagementSession",
+            session.id,
+            organization_id=customer_id,
+            acting=_session_acting(membership, session.id, customer_id),
+        )
     actor.forget_memberships()
     return await ManagementSession.filter(id=session.id).first().values(*SESSION_FIELDS)
 
 
 def _session_acting(staff: MembershipInfo, session_id: int, customer_id: int) -> MembershipInfo:
-    return MembershipInfo(None, customer_id, staff.role, frozenset(), management_session_id=session_id,
-                          partner_organization_id=staff.organization_id)
+    return MembershipInfo(
+        None,
+        customer_id,
+        staff.role,
+        frozenset(),
+        management_session_id=session_id,
+        partner_organization_id=staff.organization_id,
+    )
 
 
 async def end_management_session(actor: Actor, session_id: int) -> dict[str, Any]:
@@ -247,16 +361,23 @@ async def end_management_session(actor: Actor, session_id: int) -> dict[str, Any
         if await ManagementSession.filter(id=session_id, ended_at=None).update(ended_at=now()):
             staff = (await actor.memberships()).get(session.partner_id)
             acting = _session_acting(staff, session_id, session.customer_id) if staff else None
-            await audit.record(actor, "management_session.end", "ManagementSession", session_id,
-                               organization_id=session.customer_id, acting=acting)
+            await audit.record(
+                actor,
+                "management_session.end",
+                "ManagementSession",
+                session_id,
+                organization_id=session.customer_id,
+                acting=acting,
+            )
     actor.forget_memberships()
     return await ManagementSession.filter(id=session_id).first().values(*SESSION_FIELDS)
 
 
 async def get_session(actor: Actor, session_id: int) -> dict[str, Any] | None:
     """The staff member's own sessions."""
-    return await (await scoping.visible_management_sessions(actor)).filter(id=session_id).first().values(
-        *SESSION_FIELDS)
+    return (
+        await (await scoping.visible_management_sessions(actor)).filter(id=session_id).first().values(*SESSION_FIELDS)
+    )
 
 
 def session_is_open(row: dict[str, Any], settings: Settings) -> bool:
@@ -275,9 +396,16 @@ MAX_SEARCH_LENGTH = 200  # customer_relationships.customer_search_name
 
 
 async def my_customers(
-    actor: Actor, partner_id: int | None, *, license_status: LicenseStatus | None,
-    source: RelationshipSource | None, search: str | None, order: CustomerOrder, descending: bool,
-    first: int | None, after: str | None,
+    actor: Actor,
+    partner_id: int | None,
+    *,
+    license_status: LicenseStatus | None,
+    source: RelationshipSource | None,
+    search: str | None,
+    order: CustomerOrder,
+    descending: bool,
+    first: int | None,
+    after: str | None,
 ) -> Page:
     """The partner's current customers (never referral-only organizations), one query a page."""
     membership, _ = await CUSTOMER_ADMINISTRATION.enforce(actor, partner_id)
@@ -301,15 +429,21 @@ async def my_customers(
     narrowed = after_cursor(queryset, keys, after)
     in_index_order = (f"{prefix}ended_at", *keys) if order is CustomerOrder.NAME else keys
     page_ids = narrowed.order_by(*in_index_order).limit(check_page_size(first) + 1).values("id")
-    page = await paginate(CustomerRelationship.filter(id__in=Subquery(page_ids)), fields=CUSTOMER_FIELDS,
-                          first=first, after=after, order=keys)
+    page = await paginate(
+        CustomerRelationship.filter(id__in=Subquery(page_ids)),
+        fields=CUSTOMER_FIELDS,
+        first=first,
+        after=after,
+        order=keys,
+    )
     return replace(page, queryset=queryset)  # totalCount counts every customer, not the page
 
 
 async def get_customer(actor: Actor, relationship_id: int) -> dict[str, Any] | None:
     """A relationship the actor sees (`scoping.visible_relationships`)."""
-    return await (await scoping.visible_relationships(actor)).filter(id=relationship_id).first().values(
-        *CUSTOMER_FIELDS)
+    return (
+        await (await scoping.visible_relationships(actor)).filter(id=relationship_id).first().values(*CUSTOMER_FIELDS)
+    )
 
 
 async def _customer_admin_errors(actor: Actor, organization_ids: list[int]) -> dict[int, AccessError]:
@@ -334,8 +468,15 @@ async def service_provider_activities(
     for the customer's administrators and MANAGE_SERVICE_PROVIDER holders (else the error to raise)."""
     errors = await _customer_admin_errors(actor, organization_ids)
     allowed = [organization_id for organization_id in organization_ids if organization_id not in errors]
-    return errors | await page_per_parent(await _activity(actor), parent="organization_id", parents=allowed,
-                                          fields=AUDIT_FIELDS, first=first, after=after, order=("-id",))
+    return errors | await page_per_parent(
+        await _activity(actor),
+        parent="organization_id",
+        parents=allowed,
+        fields=AUDIT_FIELDS,
+        first=first,
+        after=after,
+        order=("-id",),
+    )
 
 
 async def service_provider_activity_counts(actor: Actor, organization_ids: list[int]) -> dict[int, int]:

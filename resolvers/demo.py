@@ -31,7 +31,14 @@ from partner_portal.models.customers import CustomerRelationship
 from partner_portal.models.enums import CommissionRuleKind, LicenseStatus, Program, Recurrence
 from partner_portal.models.identity import User
 from partner_portal.permissions.actor import Actor
-from partner_portal.permissions.enums import ApiKeyScope, DelegatedPermission, OperatorPermission, PartnerPermission, Role, Via
+from partner_portal.permissions.enums import (
+    ApiKeyScope,
+    DelegatedPermission,
+    OperatorPermission,
+    PartnerPermission,
+    Role,
+    Via,
+)
 from partner_portal.permissions.scoping import load_delegations, load_memberships, load_operator_permissions
 from partner_portal.resolvers import (
     affiliates,
@@ -70,7 +77,10 @@ APPLICANTS = {
 EXPERT_EMAIL = "admin@adventure-works.example"
 RESELLER_EMAIL = "admin@litware.example"
 FORM = {
-    "website": "https://partner.example", "country": "CH", "vat_id": None, "contact_phone": None,
+    "website": "https://partner.example",
+    "country": "CH",
+    "vat_id": None,
+    "contact_phone": None,
     "message": "We would like to join the program.",
 }
 
@@ -82,15 +92,20 @@ class Login:
 
 
 def _logins() -> list[Login]:
-    logins = [Login(OPERATOR_EMAIL, "vendor operator (every operator permission)"),
-              Login(PARTNER_ADMIN_EMAIL, "administrator of the partner Northwind Partners")]
+    logins = [
+        Login(OPERATOR_EMAIL, "vendor operator (every operator permission)"),
+        Login(PARTNER_ADMIN_EMAIL, "administrator of the partner Northwind Partners"),
+    ]
     logins += [Login(email, f"Northwind staff with {perm.value}") for email, (_, perm) in STAFF.items()]
     logins += [Login(email, f"administrator of the customer {name}") for email, (name, _) in CUSTOMERS.items()]
     logins.append(Login(INVITED_EMAIL, "administrator of Fabrikam GmbH (came through an invitation)"))
-    logins += [Login(email, f"administrator of {name} (application {state})") for email, (name, state) in
-               APPLICANTS.items()]
-    logins += [Login(EXPERT_EMAIL, "administrator of Adventure Works (expert: a discount code)"),
-               Login(RESELLER_EMAIL, "administrator of Litware Resellers (reseller: coupons)")]
+    logins += [
+        Login(email, f"administrator of {name} (application {state})") for email, (name, state) in APPLICANTS.items()
+    ]
+    logins += [
+        Login(EXPERT_EMAIL, "administrator of Adventure Works (expert: a discount code)"),
+        Login(RESELLER_EMAIL, "administrator of Litware Resellers (reseller: coupons)"),
+    ]
     return logins
 
 
@@ -100,7 +115,9 @@ class _Demo:
 
     def actor(self, user_id: int) -> Actor:
         return Actor(
-            via=Via.CLI, user_id=user_id, _load_memberships=load_memberships,
+            via=Via.CLI,
+            user_id=user_id,
+            _load_memberships=load_memberships,
             _load_operator=load_operator_permissions,
             _load_delegations=partial(load_delegations, idle=self.settings.management_session_idle),
         )
@@ -109,10 +126,17 @@ class _Demo:
         issued = await identity.create_account(self.settings, email=email, password=DEMO_PASSWORD, name=name)
         return self.actor(issued.user["id"])
 
-    async def application(self, applicant: Actor, organization_id: int, name: str, programs: list[Program],
-                          **overrides: str) -> int:
-        form = {**FORM, "legal_name": name, "contact_name": f"{name} Admin",
-                "contact_email": f"partners@{name.split()[0].lower()}.example", "programs": programs, **overrides}
+    async def application(
+        self, applicant: Actor, organization_id: int, name: str, programs: list[Program], **overrides: str
+    ) -> int:
+        form = {
+            **FORM,
+            "legal_name": name,
+            "contact_name": f"{name} Admin",
+            "contact_email": f"partners@{name.split()[0].lower()}.example",
+            "programs": programs,
+            **overrides,
+        }
         return (await partners.request_partner_status(applicant, organization_id, form))["id"]
 
 
@@ -122,25 +146,40 @@ async def seed_demo(settings: Settings) -> list[Login]:
         return _logins()
     demo = _Demo(settings)
     operator_id = await identity.make_operator(
-        Actor(via=Via.CLI), OPERATOR_EMAIL, list(OperatorPermission), name="Olivia Operator", password=DEMO_PASSWORD,
+        Actor(via=Via.CLI),
+        OPERATOR_EMAIL,
+        list(OperatorPermission),
+        name="Olivia Operator",
+        password=DEMO_PASSWORD,
         settings=settings,
     )
     operator = demo.actor(operator_id)
 
     # The partner, its application approved, and its staff.
     admin = await demo.user(PARTNER_ADMIN_EMAIL, "Avery Admin")
-    northwind = (await organizations.create_organization(
-        admin, name="Northwind Partners", website="https://northwind.example", country="DE", language="de"))["id"]
+    northwind = (
+        await organizations.create_organization(
+            admin, name="Northwind Partners", website="https://northwind.example", country="DE", language="de"
+        )
+    )["id"]
     programs = [Program.SERVICE_PARTNER, Program.AFFILIATE]
-    application = await demo.application(admin, northwind, "Northwind Partners", programs, country="DE",
-                                         vat_id="DE136695976", website="https://northwind.example")
+    application = await demo.application(
+        admin,
+        northwind,
+        "Northwind Partners",
+        programs,
+        country="DE",
+        vat_id="DE136695976",
+        website="https://northwind.example",
+    )
     await partners.approve_application(operator, application, programs=programs, note="Welcome!", payout_currency="EUR")
     await partners.update_profile(admin, northwind, listed_in_directory=True, payout_currency=None)
     staff: dict[str, Actor] = {}
     for email, (name, permission) in STAFF.items():
         staff[email] = await demo.user(email, name)
-        invited = await organizations.add_member(admin, settings, None, northwind, email=email, role=Role.MEMBER,
-                                                 permissions=[permission])
+        invited = await organizations.add_member(
+            admin, settings, None, northwind, email=email, role=Role.MEMBER, permissions=[permission]
+        )
         await organizations.accept_membership_invitation(staff[email], settings, invited.token)
     code = (await partners.partner_profile(northwind))["code"]
 
@@ -162,22 +201,55 @@ async def seed_demo(settings: Settings) -> list[Login]:
             # The demo's story starts three months ago, so that its payments are past their hold.
             await CustomerRelationship.filter(customer_id=customer).update(started_at=now() - timedelta(days=90))
             await customers.set_delegated_permissions(
-                customer_admin, customer, [DelegatedPermission.MANAGE_SETTINGS, DelegatedPermission.MANAGE_MEMBERS],
+                customer_admin,
+                customer,
+                [DelegatedPermission.MANAGE_SETTINGS, DelegatedPermission.MANAGE_MEMBERS],
                 None,
             )
-            await billing.set_license(operator, customer, status=LicenseStatus.ACTIVE, plan="Business", seats=25,
-                                      mrr_amount=str(Decimal("249.00")), currency="EUR", trial_ends_at=None)
+            await billing.set_license(
+                operator,
+                customer,
+                status=LicenseStatus.ACTIVE,
+                plan="Business",
+                seats=25,
+                mrr_amount=str(Decimal("249.00")),
+                currency="EUR",
+                trial_ends_at=None,
+            )
 
     # One customer came through an invitation; another invitation is still open.
     inviter = staff["invites@northwind.example"]
-    issued = await invitations.invite_customer(inviter, settings, northwind, email=INVITED_EMAIL,
-                                               organization_name="Fabrikam GmbH", message="As discussed.", language="de")
-    accepted, _ = await invitations.accept_invitation(Actor(), settings, token=issued.token, name="Fabrikam Admin",
-                                                      password=DEMO_PASSWORD, organization_name=None)
-    await billing.set_license(operator, accepted["id"], status=LicenseStatus.TRIAL, plan="Business", seats=5,
-                              mrr_amount="0", currency="EUR", trial_ends_at=None)
-    await invitations.invite_customer(inviter, settings, northwind, email="it@wingtip.example",
-                                      organization_name="Wingtip Toys", message="", language="en")
+    issued = await invitations.invite_customer(
+        inviter,
+        settings,
+        northwind,
+        email=INVITED_EMAIL,
+        organization_name="Fabrikam GmbH",
+        message="As discussed.",
+        language="de",
+    )
+    accepted, _ = await invitations.accept_invitation(
+        Actor(), settings, token=issued.token, name="Fabrikam Admin", password=DEMO_PASSWORD, organization_name=None
+    )
+    await billing.set_license(
+        operator,
+        accepted["id"],
+        status=LicenseStatus.TRIAL,
+        plan="Business",
+        seats=5,
+        mrr_amount="0",
+        currency="EUR",
+        trial_ends_at=None,
+    )
+    await invitations.invite_customer(
+        inviter,
+        settings,
+        northwind,
+        email="it@wingtip.example",
+        organization_name="Wingtip Toys",
+        message="",
+        language="en",
+    )
 
     # A finished management session on Contoso.
     manager = staff["customers@northwind.example"]
@@ -197,37 +269,81 @@ async def _money(demo: _Demo, operator: Actor, contoso: int) -> None:
     await catalog.set_exchange_rate(operator, settings, currency="EUR", rate="0.92", valid_from=date(2020, 1, 1))
     mind = await catalog.create_product(operator, code="MINDMAP", name="MindMap")
     tasks = await catalog.create_product(operator, code="TASKBOARD", name="TaskBoard")
-    await catalog.create_plan(operator, product_id=mind["id"], code="MINDMAP_PRO", name="MindMap Pro",
-                              prices=[("9.00", "USD"), ("8.25", "EUR")])
-    await catalog.create_plan(operator, product_id=tasks["id"], code="TASKBOARD_BUSINESS", name="TaskBoard Business",
-                              prices=[("24.00", "USD"), ("22.00", "EUR")])
+    await catalog.create_plan(
+        operator,
+        product_id=mind["id"],
+        code="MINDMAP_PRO",
+        name="MindMap Pro",
+        prices=[("9.00", "USD"), ("8.25", "EUR")],
+    )
+    await catalog.create_plan(
+        operator,
+        product_id=tasks["id"],
+        code="TASKBOARD_BUSINESS",
+        name="TaskBoard Business",
+        prices=[("24.00", "USD"), ("22.00", "EUR")],
+    )
     rules = [
         dict(program=Program.EXPERT, kind=CommissionRuleKind.PERCENT, rate="20.00", recurrence=Recurrence.LIFETIME),
-        dict(program=Program.AFFILIATE, kind=CommissionRuleKind.PERCENT, rate="25.00",
-             recurrence=Recurrence.ONE_TIME, product_id=mind["id"]),
-        dict(program=Program.AFFILIATE, kind=CommissionRuleKind.PERCENT, rate="10.00", recurrence=Recurrence.MONTHS,
-             months=12, product_id=tasks["id"]),
-        dict(program=Program.SERVICE_PARTNER, kind=CommissionRuleKind.PERCENT, rate="15.00",
-             recurrence=Recurrence.LIFETIME),
+        dict(
+            program=Program.AFFILIATE,
+            kind=CommissionRuleKind.PERCENT,
+            rate="25.00",
+            recurrence=Recurrence.ONE_TIME,
+            product_id=mind["id"],
+        ),
+        dict(
+            program=Program.AFFILIATE,
+            kind=CommissionRuleKind.PERCENT,
+            rate="10.00",
+            recurrence=Recurrence.MONTHS,
+            months=12,
+            product_id=tasks["id"],
+        ),
+        dict(
+            program=Program.SERVICE_PARTNER,
+            kind=CommissionRuleKind.PERCENT,
+            rate="15.00",
+            recurrence=Recurrence.LIFETIME,
+        ),
     ]
     for rule in rules:
-        await commissions.create_rule(operator, **{
-            "flat_amount": None, "flat_currency": None, "months": None, "hold_days": 30, "product_id": None,
-            "tier": None, "partner_id": None, **rule,
-        })
+        await commissions.create_rule(
+            operator,
+            **{
+                "flat_amount": None,
+                "flat_currency": None,
+                "months": None,
+                "hold_days": 30,
+                "product_id": None,
+                "tier": None,
+                "partner_id": None,
+                **rule,
+            },
+        )
     paid = now() - timedelta(days=60)
     for month in range(3):  # the first two are past their hold and payable
         await billing.record_payment(
-            operator, settings, source="demo", external_id=f"demo-invoice-{month + 1}", organization_id=contoso,
-            amount="249.00", currency="EUR", paid_at=paid + timedelta(days=30 * month), plan_code="TASKBOARD_BUSINESS",
+            operator,
+            settings,
+            source="demo",
+            external_id=f"demo-invoice-{month + 1}",
+            organization_id=contoso,
+            amount="249.00",
+            currency="EUR",
+            paid_at=paid + timedelta(days=30 * month),
+            plan_code="TASKBOARD_BUSINESS",
         )
     await commissions.release_held(settings)
 
 
-
 # HubSpot's tiers: both MRR thresholds (sold in the last 12 months, managed), and its service-partner rate.
-HUBSPOT_TIERS = [("Silver", "1125", "1125", "17.50"), ("Gold", "2100", "6000", "20.00"),
-                 ("Platinum", "3750", "20000", "22.50"), ("Diamond", "10000", "50000", "25.00")]
+HUBSPOT_TIERS = [
+    ("Silver", "1125", "1125", "17.50"),
+    ("Gold", "2100", "6000", "20.00"),
+    ("Platinum", "3750", "20000", "22.50"),
+    ("Diamond", "10000", "50000", "25.00"),
+]
 AGENCY_CERTIFICATION = "Agency Partner Certification"
 
 
@@ -236,14 +352,29 @@ async def _tiers(demo: _Demo, operator: Actor, northwind: int) -> None:
     figures of every partner (Northwind is far from Silver: it sees what it misses)."""
     settings = demo.settings
     for rank, (name, sold, managed, rate) in enumerate(HUBSPOT_TIERS, start=1):
-        await tiers.create_tier(operator, settings, name=name, rank=rank,
-                                min_sold_mrr=(sold, settings.base_currency),
-                                min_managed_mrr=(managed, settings.base_currency),
-                                required_certification=AGENCY_CERTIFICATION, min_median_features=3)
+        await tiers.create_tier(
+            operator,
+            settings,
+            name=name,
+            rank=rank,
+            min_sold_mrr=(sold, settings.base_currency),
+            min_managed_mrr=(managed, settings.base_currency),
+            required_certification=AGENCY_CERTIFICATION,
+            min_median_features=3,
+        )
         await commissions.create_rule(
-            operator, program=Program.SERVICE_PARTNER, kind=CommissionRuleKind.PERCENT, rate=rate,
-            flat_amount=None, flat_currency=None, recurrence=Recurrence.LIFETIME, months=None, hold_days=30,
-            product_id=None, tier=name, partner_id=None,
+            operator,
+            program=Program.SERVICE_PARTNER,
+            kind=CommissionRuleKind.PERCENT,
+            rate=rate,
+            flat_amount=None,
+            flat_currency=None,
+            recurrence=Recurrence.LIFETIME,
+            months=None,
+            hold_days=30,
+            product_id=None,
+            tier=name,
+            partner_id=None,
         )
     await tiers.record_certification(operator, northwind, name=AGENCY_CERTIFICATION, valid_until=None)
     await tiers.run_tiers_job(settings)
@@ -272,25 +403,55 @@ async def _referral_channels(demo: _Demo, operator: Actor, northwind_admin: Acto
     checkout = Actor(via=Via.API_KEY, api_key_id=billing_key.row["id"], scopes=frozenset({ApiKeyScope.BILLING_WRITE}))
 
     # Affiliate: two links, clicks, and a customer that signed up through one and paid.
-    await affiliates.create_link(northwind_admin, settings, partner_id=northwind, code="spring",
-                                 campaign="Spring newsletter", landing_url="/pricing")
-    await affiliates.create_link(northwind_admin, settings, partner_id=northwind, code="blog", campaign="Blog",
-                                 landing_url="/")
-    clicks = [await affiliates.record_click(settings, code, address=f"203.0.113.{n}", user_agent="Demo browser",
-                                            referrer="https://blog.northwind.example/")
-              for n, code in enumerate(["spring", "spring", "blog", "spring"])]
+    await affiliates.create_link(
+        northwind_admin,
+        settings,
+        partner_id=northwind,
+        code="spring",
+        campaign="Spring newsletter",
+        landing_url="/pricing",
+    )
+    await affiliates.create_link(
+        northwind_admin, settings, partner_id=northwind, code="blog", campaign="Blog", landing_url="/"
+    )
+    clicks = [
+        await affiliates.record_click(
+            settings,
+            code,
+            address=f"203.0.113.{n}",
+            user_agent="Demo browser",
+            referrer="https://blog.northwind.example/",
+        )
+        for n, code in enumerate(["spring", "spring", "blog", "spring"])
+    ]
     _, wingtip = await _customer(demo, "admin@wingtip-ventures.example", "Wingtip Ventures")
     await affiliates.refer_new_organization(settings, wingtip, clicks[0].token)
-    await billing.record_payment(checkout, settings, external_id="demo-affiliate-1", organization_id=wingtip,
-                                 amount="99.00", currency="EUR", paid_at=now(), plan_code="MINDMAP_PRO")
+    await billing.record_payment(
+        checkout,
+        settings,
+        external_id="demo-affiliate-1",
+        organization_id=wingtip,
+        amount="99.00",
+        currency="EUR",
+        paid_at=now(),
+        plan_code="MINDMAP_PRO",
+    )
 
     # Expert: a code, redeemed at a checkout, with a discounted payment.
     expert, expert_org = await _approved_partner(demo, operator, EXPERT_EMAIL, "Adventure Works", Program.EXPERT)
     code = (await codes.expert_code(expert, settings, expert_org))["code"]
     _, proseware = await _customer(demo, "admin@proseware.example", "Proseware")
     await codes.redeem_code(checkout, _no_throttle, raw=code, customer_id=proseware, external_id="demo-checkout-1")
-    await billing.record_payment(checkout, settings, external_id="demo-expert-1", organization_id=proseware,
-                                 amount="198.00", currency="EUR", paid_at=now(), plan_code="TASKBOARD_BUSINESS")
+    await billing.record_payment(
+        checkout,
+        settings,
+        external_id="demo-expert-1",
+        organization_id=proseware,
+        amount="198.00",
+        currency="EUR",
+        paid_at=now(),
+        plan_code="TASKBOARD_BUSINESS",
+    )
 
     # Reseller: a discount level, an order of coupons, two redeemed by customers.
     reseller, litware = await _approved_partner(demo, operator, RESELLER_EMAIL, "Litware Resellers", Program.RESELLER)
@@ -299,6 +460,7 @@ async def _referral_channels(demo: _Demo, operator: Actor, northwind_admin: Acto
     order = await coupons.create_coupons(reseller, litware, plan_id=plan["id"], count=5, months=12, currency="EUR")
     codes_bought = await Coupon.filter(order_id=order["order_id"]).order_by("id").values_list("code", flat=True)
     for number, coupon in enumerate(codes_bought[:2]):
-        customer_admin, customer = await _customer(demo, f"admin@coupon-customer-{number + 1}.example",
-                                                   f"Coupon Customer {number + 1}")
+        customer_admin, customer = await _customer(
+            demo, f"admin@coupon-customer-{number + 1}.example", f"Coupon Customer {number + 1}"
+        )
         await coupons.redeem_coupon(customer_admin, _no_throttle, organization_id=customer, raw=coupon)

@@ -53,4 +53,3 @@ async def readiness(storage: Storage) -> tuple[bool, dict[str, Any]]:
     report["rateLimitStorage"] = "ok" if await storage_answers(storage) else "unreachable"
     ready = (report["database"], report["migrations"], report["rateLimitStorage"]) == ("ok", "ok", "ok")
     return ready, {"status": "ok" if ready else "unavailable", **report}
-

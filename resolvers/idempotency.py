@@ -36,8 +36,9 @@ class Reservation:
 
 async def reserve(principal: str, key: str, request_hash: str) -> Reservation:
     try:
-        record = await IdempotencyRecord.create(key=key, principal=principal, request_hash=request_hash,
-                                                response=None, created_at=now())
+        record = await IdempotencyRecord.create(
+            key=key, principal=principal, request_hash=request_hash, response=None, created_at=now()
+        )
     except IntegrityError:
         seen = await IdempotencyRecord.filter(principal=principal, key=key).first().values("request_hash", "response")
         if seen is None or seen["response"] is None:

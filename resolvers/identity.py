@@ -61,9 +61,16 @@ LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 USER_FIELDS = ("id", "email", "name", "created_at")
 SESSION_AUTH_FIELDS = (
-    "id", "user_id", "last_used_at", *(f"user__{field}" for field in USER_FIELDS if field != "id"),
-    "user__memberships__id", "user__memberships__organization_id", "user__memberships__role",
-    "user__memberships__permissions", "user__operator__id", "user__operator__permissions",
+    "id",
+    "user_id",
+    "last_used_at",
+    *(f"user__{field}" for field in USER_FIELDS if field != "id"),
+    "user__memberships__id",
+    "user__memberships__organization_id",
+    "user__memberships__role",
+    "user__memberships__permissions",
+    "user__operator__id",
+    "user__operator__permissions",
 )
 API_KEY_FIELDS = ("id", "name", "prefix", "scopes", "created_at", "revoked_at", "last_used_at")
 
@@ -208,7 +215,9 @@ async def _create_account(settings: Settings, email: str, name: str, password_ha
             await audit.record(signed_in, "user.register", "User", user.id, changes={"email": email})
     except IntegrityError as error:  # a concurrent registration won the race
         raise email_taken from error
-    return IssuedSession(token, expires_at, {"id": user.id, "email": user.email, "name": user.name, "created_at": user.created_at})
+    return IssuedSession(
+        token, expires_at, {"id": user.id, "email": user.email, "name": user.name, "created_at": user.created_at}
+    )
 
 
 async def _mail_registration_link(settings: Settings, email: str, name: str, password_hash: str) -> None:
@@ -217,28 +226,51 @@ async def _mail_registration_link(settings: Settings, email: str, name: str, pas
     async with in_transaction():
         owner_language = await User.filter(email=email).first().values_list("language", flat=True)
         if owner_language is not None:
-            await queue_mail(to=email, template="registration_exists", language=owner_language, context={
-                "email": email, "link": settings.public_url,
-            })
+            await queue_mail(
+                to=email,
+                template="registration_exists",
+                language=owner_language,
+                context={
+                    "email": email,
+                    "link": settings.public_url,
+                },
+            )
             return
         token = REGISTRATION_PREFIX + secrets.token_urlsafe(32)
         expires_at = moment + REGISTRATION_LINK_TTL
-        await PendingRegistration.create(token_hash=token_digest(token), email=email, name=name,
-                                         password_hash=password_hash, created_at=moment, expires_at=expires_at)
-        await queue_mail(to=email, template="registration_confirm", language=None, context={
-            "email": email, "link": f"{settings.public_url.rstrip('/')}/register/confirm?{urlencode({'token': token})}",
-            "expires_at": expires_at,
-        })
+        await PendingRegistration.create(
+            token_hash=token_digest(token),
+            email=email,
+            name=name,
+            password_hash=password_hash,
+            created_at=moment,
+            expires_at=expires_at,
+        )
+        await queue_mail(
+            to=email,
+            template="registration_confirm",
+            language=None,
+            context={
+                "email": email,
+                "link": f"{settings.public_url.rstrip('/')}/register/confirm?{urlencode({'token': token})}",
+                "expires_at": expires_at,
+            },
+        )
 
 
 async def confirm_registration(actor: Actor, settings: Settings, *, token: str) -> IssuedSession:
     """The account of a mailed registration link, signed in; the link works once."""
-    invalid = fail("token", UserErrorCode.INVALID_TOKEN, "This registration link is not valid, was used or has expired.")
+    invalid = fail(
+        "token", UserErrorCode.INVALID_TOKEN, "This registration link is not valid, was used or has expired."
+    )
     if not token.startswith(REGISTRATION_PREFIX) or len(token) > 100:
         raise invalid
     async with in_transaction():
-        pending = await PendingRegistration.filter(token_hash=token_digest(token), expires_at__gt=now()).first(
-        ).values("id", "email", "name", "password_hash")
+        pending = (
+            await PendingRegistration.filter(token_hash=token_digest(token), expires_at__gt=now())
+            .first()
+            .values("id", "email", "name", "password_hash")
+        )
         # The delete is the guard: of two concurrent uses, one removes the row.
         if pending is None or not await PendingRegistration.filter(id=pending["id"]).delete():
             raise invalid
@@ -271,11 +303,17 @@ class _Counter:
 
 def _counters(settings: Settings, email: str, client: str | None) -> tuple[_Counter, _Counter]:
     per_client = _Counter(
-        ClientLoginThrottle, {"email": email, "client": (client or "unknown")[:64]}, settings.login_max_failures,
-        settings.login_lock, "Too many failed sign-ins for this address from your connection; try again in {} minute(s).",
+        ClientLoginThrottle,
+        {"email": email, "client": (client or "unknown")[:64]},
+        settings.login_max_failures,
+        settings.login_lock,
+        "Too many failed sign-ins for this address from your connection; try again in {} minute(s).",
     )
     account = _Counter(
-        LoginThrottle, {"email": email}, settings.login_account_max_failures, settings.login_account_lock,
+        LoginThrottle,
+        {"email": email},
+        settings.login_account_max_failures,
+        settings.login_account_lock,
         "Too many failed sign-ins for this address; try again in {} minute(s). If the account is yours, "
         "the link mailed to you unlocks it at once.",
     )
@@ -289,7 +327,8 @@ async def _reserve(counter: _Counter, moment: datetime) -> bool:
     for _ in range(3):  # a sign-in that succeeds meanwhile deletes the row (`_clear`): make it again
         await counter.model.get_or_create(**counter.key)
         if await counter.model.filter(unlocked, failures__lt=counter.limit, **counter.key).update(
-                failures=F("failures") + 1, last_failure_at=moment):
+            failures=F("failures") + 1, last_failure_at=moment
+        ):
             return True
         if await counter.model.filter(**counter.key).exists():
             return False
@@ -322,7 +361,8 @@ async def _lock_if_spent(counter: _Counter, moment: datetime) -> datetime | None
     """Lock the count once its attempts are spent; when it is locked until, if this call locked it."""
     until = moment + counter.lock
     locked = await counter.model.filter(failures__gte=counter.limit, **counter.key).update(
-        failures=0, locked_until=until)
+        failures=0, locked_until=until
+    )
     return until if locked else None
 
 
@@ -344,12 +384,21 @@ async def _mail_unlock_link(settings: Settings, email: str, locked_until: dateti
     token = UNLOCK_PREFIX + secrets.token_urlsafe(32)
     moment = now()
     expires_at = moment + settings.unlock_link_ttl
-    await UnlockToken.create(token_hash=token_digest(token), user_id=user["id"], created_at=moment,
-                             expires_at=expires_at)
+    await UnlockToken.create(
+        token_hash=token_digest(token), user_id=user["id"], created_at=moment, expires_at=expires_at
+    )
     link = f"{settings.public_url.rstrip('/')}/unlock?{urlencode({'token': token})}"
-    await queue_mail(to=email, template="account_locked", language=user["language"], context={
-        "email": email, "link": link, "locked_until": locked_until, "expires_at": expires_at,
-    })
+    await queue_mail(
+        to=email,
+        template="account_locked",
+        language=user["language"],
+        context={
+            "email": email,
+            "link": link,
+            "locked_until": locked_until,
+            "expires_at": expires_at,
+        },
+    )
 
 
 async def login(actor: Actor, settings: Settings, *, email: str, password: str, client: str | None) -> IssuedSession:
@@ -389,8 +438,11 @@ async def unlock_account(actor: Actor, settings: Settings, *, token: str, client
         raise invalid
     moment = now()
     async with in_transaction():
-        row = await UnlockToken.filter(token_hash=token_digest(token), used_at=None, expires_at__gt=moment).first(
-        ).values("id", "user_id", "user__email")
+        row = (
+            await UnlockToken.filter(token_hash=token_digest(token), used_at=None, expires_at__gt=moment)
+            .first()
+            .values("id", "user_id", "user__email")
+        )
         # The conditional update is the guard: of two concurrent uses, one changes the row.
         if row is None or not await UnlockToken.filter(id=row["id"], used_at=None).update(used_at=moment):
             raise invalid
@@ -422,9 +474,11 @@ async def logout_everywhere(actor: Actor) -> int:
 
 # The session query of every request, built once (`models/compiled.py`).
 _SESSION_LOOKUP = CompiledValues(
-    SessionToken, SESSION_AUTH_FIELDS,
+    SessionToken,
+    SESSION_AUTH_FIELDS,
     lambda digest, moment: SessionToken.filter(token_hash=digest, revoked_at=None, expires_at__gt=moment).values(
-        *SESSION_AUTH_FIELDS),
+        *SESSION_AUTH_FIELDS
+    ),
     stand_ins=("\x00stand-in digest", datetime(1970, 1, 2, tzinfo=UTC)),
 )
 
@@ -474,13 +528,20 @@ class Authenticator:
         if row["last_used_at"] is None or moment - row["last_used_at"] > LAST_USED_GRANULARITY:
             await SessionToken.filter(id=row["id"]).update(last_used_at=moment)
         memberships = [
-            {"id": r["user__memberships__id"], "organization_id": r["user__memberships__organization_id"],
-             "role": r["user__memberships__role"], "permissions": r["user__memberships__permissions"]}
-            for r in rows if r["user__memberships__id"] is not None
+            {
+                "id": r["user__memberships__id"],
+                "organization_id": r["user__memberships__organization_id"],
+                "role": r["user__memberships__role"],
+                "permissions": r["user__memberships__permissions"],
+            }
+            for r in rows
+            if r["user__memberships__id"] is not None
         ]
         operator = row["user__operator__permissions"] if row["user__operator__id"] is not None else None
         return self._actor(
-            via=Via.SESSION, user_id=row["user_id"], session_token_id=row["id"],
+            via=Via.SESSION,
+            user_id=row["user_id"],
+            session_token_id=row["id"],
             user_row={field: row["user_id" if field == "id" else f"user__{field}"] for field in USER_FIELDS},
             _memberships=scoping.memberships_from_rows(memberships),
             _operator=scoping.operator_permissions_from(operator),
@@ -488,8 +549,10 @@ class Authenticator:
 
     async def _from_api_key(self, key: str) -> Actor:
         moment = now()
-        row = await ApiKey.filter(key_hash=token_digest(key), revoked_at=None).first().values(
-            "id", "scopes", "last_used_at"
+        row = (
+            await ApiKey.filter(key_hash=token_digest(key), revoked_at=None)
+            .first()
+            .values("id", "scopes", "last_used_at")
         )
         if row is None:
             return self._actor(rejected_credentials="This API key is unknown or was revoked.")
@@ -504,8 +567,9 @@ class Authenticator:
             identity = await self.oidc.verify(token)
         except InvalidToken:
             return self._actor(rejected_credentials="The identity provider's token is not valid.")
-        user_row = await user_for_oidc_identity(identity.issuer, identity.subject, identity.email, identity.name,
-                                                identity.email_verified)
+        user_row = await user_for_oidc_identity(
+            identity.issuer, identity.subject, identity.email, identity.name, identity.email_verified
+        )
         if user_row is None:
             return self._actor(rejected_credentials="The identity provider's token carries no usable email address.")
         return self._actor(via=Via.JWT, user_id=user_row["id"], user_row=user_row)
@@ -539,8 +603,10 @@ async def user_for_oidc_identity(
             user, action = existing, "user.link_sso"
         else:
             user = await User.create(
-                email=normalized, name=(name or normalized.split("@")[0])[:MAX_NAME_LENGTH],
-                oidc_issuer=issuer, oidc_subject=subject,
+                email=normalized,
+                name=(name or normalized.split("@")[0])[:MAX_NAME_LENGTH],
+                oidc_issuer=issuer,
+                oidc_subject=subject,
             )
             action = "user.register_sso"
         await audit.record(Actor(via=Via.JWT, user_id=user.id), action, "User", user.id, changes={"issuer": issuer})
@@ -603,8 +669,13 @@ async def list_api_keys(actor: Actor, *, first: int | None, after: str | None) -
 
 
 async def make_operator(
-    actor: Actor, email: str, permissions: Iterable[OperatorPermission], *, name: str | None = None,
-    password: str | None = None, settings: Settings,
+    actor: Actor,
+    email: str,
+    permissions: Iterable[OperatorPermission],
+    *,
+    name: str | None = None,
+    password: str | None = None,
+    settings: Settings,
 ) -> int:
     """Create (or promote) an operator account; for the trusted CLI and the demo."""
     normalized = normalize_email(email)
@@ -638,5 +709,4 @@ async def get_own_api_key(actor: Actor) -> dict[str, Any] | None:
     """An integrator's own key, whatever its scopes."""
     if actor.api_key_id is None:
         return None
-    return await (await scoping.visible_api_keys(actor)).filter(id=actor.api_key_id).first().values(
-        *API_KEY_FIELDS)
+    return await (await scoping.visible_api_keys(actor)).filter(id=actor.api_key_id).first().values(*API_KEY_FIELDS)

@@ -47,8 +47,17 @@ from partner_portal.settings import Settings
 
 INVITATION_PREFIX = "ppi_"
 INVITATION_FIELDS = (
-    "id", "partner_id", "email", "organization_name", "message", "language", "status", "expires_at",
-    "created_at", "accepted_at", "customer_id",
+    "id",
+    "partner_id",
+    "email",
+    "organization_name",
+    "message",
+    "language",
+    "status",
+    "expires_at",
+    "created_at",
+    "accepted_at",
+    "customer_id",
 )
 
 
@@ -65,10 +74,18 @@ def _link(settings: Settings, token: str) -> str:
 
 
 async def _send(settings: Settings, invitation: dict[str, Any], token: str, partner_name: str) -> None:
-    await queue_mail(to=invitation["email"], template="invitation", language=invitation["language"], context={
-        "partner_name": partner_name, "organization_name": invitation["organization_name"],
-        "message": invitation["message"], "link": _link(settings, token), "expires_at": invitation["expires_at"],
-    })
+    await queue_mail(
+        to=invitation["email"],
+        template="invitation",
+        language=invitation["language"],
+        context={
+            "partner_name": partner_name,
+            "organization_name": invitation["organization_name"],
+            "message": invitation["message"],
+            "link": _link(settings, token),
+            "expires_at": invitation["expires_at"],
+        },
+    )
 
 
 def _new_token() -> str:
@@ -84,38 +101,59 @@ class IssuedInvitation:
 
 
 async def invite_customer(
-    actor: Actor, settings: Settings, partner_id: int | None, *, email: str, organization_name: str,
-    message: str | None, language: str | None, limits: MailLimits | None = None,
+    actor: Actor,
+    settings: Settings,
+    partner_id: int | None,
+    *,
+    email: str,
+    organization_name: str,
+    message: str | None,
+    language: str | None,
+    limits: MailLimits | None = None,
 ) -> IssuedInvitation:
     """CREATE_CUSTOMER_ORGANIZATIONS holders of a service partner invite a customer by email
     (within the partner's and the address's invitation rates)."""
     membership, _ = await CUSTOMER_INVITER.enforce(actor, partner_id)
-    values = collect({
-        "email": lambda: normalize_email(email),
-        "organization_name": lambda: clean_name(organization_name, "organization_name"),
-        "message": lambda: clean_text(message, "message"),
-        "language": lambda: clean_language(language or DEFAULT_LANGUAGE),
-    })
+    values = collect(
+        {
+            "email": lambda: normalize_email(email),
+            "organization_name": lambda: clean_name(organization_name, "organization_name"),
+            "message": lambda: clean_text(message, "message"),
+            "language": lambda: clean_language(language or DEFAULT_LANGUAGE),
+        }
+    )
     partner_org = membership.organization_id
     if await Membership.filter(organization_id=partner_org, user__email=values["email"]).exists():
         raise fail("email", UserErrorCode.SELF_REFERRAL, "A partner cannot invite its own members as a customer.")
     token = _new_token()
     moment = now()
-    if await Invitation.filter(partner_id=partner_org, email=values["email"], status=InvitationStatus.OPEN,
-                               expires_at__gt=moment).exists():
+    if await Invitation.filter(
+        partner_id=partner_org, email=values["email"], status=InvitationStatus.OPEN, expires_at__gt=moment
+    ).exists():
         raise fail("email", UserErrorCode.ALREADY_INVITED, "This address has an open invitation: resend it.")
     if limits is not None:
         await limits.take_invitation(partner_org, values["email"])
     async with in_transaction():
         invitation = await Invitation.create(
-            partner_id=partner_org, token_hash=token_digest(token), status=InvitationStatus.OPEN,
-            expires_at=moment + settings.invitation_ttl, created_by_id=actor.user_id, created_at=moment, **values,
+            partner_id=partner_org,
+            token_hash=token_digest(token),
+            status=InvitationStatus.OPEN,
+            expires_at=moment + settings.invitation_ttl,
+            created_by_id=actor.user_id,
+            created_at=moment,
+            **values,
         )
         row = {field: getattr(invitation, field) for field in INVITATION_FIELDS}
         partner_name = await Organization.filter(id=partner_org).first().values_list("name", flat=True)
         await _send(settings, row, token, partner_name)
-        await audit.record(actor, "invitation.create", "Invitation", invitation.id, acting=membership,
-                           changes={"email": values["email"], "organization_name": values["organization_name"]})
+        await audit.record(
+            actor,
+            "invitation.create",
+            "Invitation",
+            invitation.id,
+            acting=membership,
+            changes={"email": values["email"], "organization_name": values["organization_name"]},
+        )
     return IssuedInvitation(row, token)
 
 
@@ -140,12 +178,20 @@ async def resend_invitation(
     async with in_transaction():
         # Renewing an expired invitation must not make a second open one to the same address.
         closed = invitation.status in (InvitationStatus.ACCEPTED, InvitationStatus.REVOKED)
-        if not closed and await Invitation.filter(
-            partner_id=invitation.partner_id, email=invitation.email, status=InvitationStatus.OPEN,
-            expires_at__gt=moment,
-        ).exclude(id=invitation_id).exists():
-            raise fail(None, UserErrorCode.ALREADY_INVITED,
-                       "This address has a newer open invitation: resend that one.")
+        if (
+            not closed
+            and await Invitation.filter(
+                partner_id=invitation.partner_id,
+                email=invitation.email,
+                status=InvitationStatus.OPEN,
+                expires_at__gt=moment,
+            )
+            .exclude(id=invitation_id)
+            .exists()
+        ):
+            raise fail(
+                None, UserErrorCode.ALREADY_INVITED, "This address has a newer open invitation: resend that one."
+            )
         updated = await Invitation.filter(id=invitation_id, status=InvitationStatus.OPEN).update(
             token_hash=token_digest(token), expires_at=moment + settings.invitation_ttl
         ) or await Invitation.filter(id=invitation_id, status=InvitationStatus.EXPIRED).update(
@@ -156,8 +202,14 @@ async def resend_invitation(
         row = await Invitation.filter(id=invitation_id).first().values(*INVITATION_FIELDS)
         partner_name = await Organization.filter(id=invitation.partner_id).first().values_list("name", flat=True)
         await _send(settings, row, token, partner_name)
-        await audit.record(actor, "invitation.resend", "Invitation", invitation_id, acting=membership,
-                           changes={"expires_at": row["expires_at"].isoformat()})
+        await audit.record(
+            actor,
+            "invitation.resend",
+            "Invitation",
+            invitation_id,
+            acting=membership,
+            changes={"expires_at": row["expires_at"].isoformat()},
+        )
     return row
 
 
@@ -190,8 +242,7 @@ async def list_invitations(
 
 async def get_invitation(actor: Actor, invitation_id: int) -> dict[str, Any] | None:
     """For `node(id:)`: an invitation the actor sees (`scoping.visible_invitations`)."""
-    return await (await scoping.visible_invitations(actor)).filter(id=invitation_id).first().values(
-        *INVITATION_FIELDS)
+    return await (await scoping.visible_invitations(actor)).filter(id=invitation_id).first().values(*INVITATION_FIELDS)
 
 
 # --- accepting ---------------------------------------------------------------------------------
@@ -207,7 +258,9 @@ async def _open_invitation(token: str) -> Invitation:
         raise invalid
     status = effective_status({"status": invitation.status, "expires_at": invitation.expires_at})
     if status is InvitationStatus.EXPIRED:
-        raise fail("token", UserErrorCode.INVITATION_EXPIRED, "This invitation has expired: ask your partner to resend it.")
+        raise fail(
+            "token", UserErrorCode.INVITATION_EXPIRED, "This invitation has expired: ask your partner to resend it."
+        )
     if status is InvitationStatus.REVOKED:
         raise fail("token", UserErrorCode.INVITATION_REVOKED, "This invitation was withdrawn by the partner.")
     if status is InvitationStatus.ACCEPTED:
@@ -216,7 +269,12 @@ async def _open_invitation(token: str) -> Invitation:
 
 
 async def accept_invitation(
-    actor: Actor, settings: Settings, *, token: str, name: str | None, password: str | None,
+    actor: Actor,
+    settings: Settings,
+    *,
+    token: str,
+    name: str | None,
+    password: str | None,
     organization_name: str | None,
 ) -> tuple[dict[str, Any], IssuedSession | None]:
     """Creates (or uses the signed-in) user, the organization with that user as administrator,
@@ -236,8 +294,11 @@ async def accept_invitation(
             # A concurrent accept of this very link may have made the account meanwhile: then
             # the link is used (INVITATION_USED), not the address taken by someone else.
             await _open_invitation(token)
-            raise fail("token", UserErrorCode.EMAIL_TAKEN,
-                       "An account with this email address exists: sign in, then open the link again.")
+            raise fail(
+                "token",
+                UserErrorCode.EMAIL_TAKEN,
+                "An account with this email address exists: sign in, then open the link again.",
+            )
         password_hash = await hash_password(settings, password or "")
     moment = now()
     session = None
@@ -250,20 +311,26 @@ async def accept_invitation(
             if not claimed:
                 raise fail("token", UserErrorCode.INVITATION_USED, "This invitation was accepted already.")
             if new_user:
-                user = await User.create(email=invitation.email, name=user_name, password_hash=password_hash,
-                                         language=invitation.language)
+                user = await User.create(
+                    email=invitation.email, name=user_name, password_hash=password_hash, language=invitation.language
+                )
                 user_id = user.id
                 actor = Actor(via=Via.SESSION, user_id=user_id)
             else:
                 user_id = actor.user_id
-            organization = await Organization.create(name=org_name, search_name=search_key(org_name),
-                                                     language=invitation.language)
-            membership = await Membership.create(organization_id=organization.id, user_id=user_id,
-                                                 role=Role.ADMINISTRATOR, permissions=[])
+            organization = await Organization.create(
+                name=org_name, search_name=search_key(org_name), language=invitation.language
+            )
+            membership = await Membership.create(
+                organization_id=organization.id, user_id=user_id, role=Role.ADMINISTRATOR, permissions=[]
+            )
             await Invitation.filter(id=invitation.id).update(customer_id=organization.id)
             relationship = await CustomerRelationship.create(
-                customer_id=organization.id, partner_id=invitation.partner_id, source=RelationshipSource.INVITATION,
-                started_at=moment, **customer_names(org_name),
+                customer_id=organization.id,
+                partner_id=invitation.partner_id,
+                source=RelationshipSource.INVITATION,
+                started_at=moment,
+                **customer_names(org_name),
             )
             for action, target, target_id in (
                 ("invitation.accept", "Invitation", invitation.id),
@@ -271,22 +338,49 @@ async def accept_invitation(
                 ("membership.create", "Membership", membership.id),
                 ("service_partner.link", "CustomerRelationship", relationship.id),
             ):
-                await audit.record(actor, action, target, target_id, organization_id=organization.id,
-                                   changes={"source": RelationshipSource.INVITATION.value}
-                                   if target == "CustomerRelationship" else None)
+                await audit.record(
+                    actor,
+                    action,
+                    target,
+                    target_id,
+                    organization_id=organization.id,
+                    changes={"source": RelationshipSource.INVITATION.value}
+                    if target == "CustomerRelationship"
+                    else None,
+                )
             partner_name = await Organization.filter(id=invitation.partner_id).first().values_list("name", flat=True)
-            await notify_administrators(invitation.partner_id, "service_partner_changed", {
-                "customer_name": org_name, "partner_name": partner_name, "change": "linked", "audience": "partner",
-            })
-            await webhooks.publish(WebhookEventType.CUSTOMER_LINKED, webhooks.relationship_data(
-                relationship.id, organization.id, invitation.partner_id, source=RelationshipSource.INVITATION.value))
+            await notify_administrators(
+                invitation.partner_id,
+                "service_partner_changed",
+                {
+                    "customer_name": org_name,
+                    "partner_name": partner_name,
+                    "change": "linked",
+                    "audience": "partner",
+                },
+            )
+            await webhooks.publish(
+                WebhookEventType.CUSTOMER_LINKED,
+                webhooks.relationship_data(
+                    relationship.id, organization.id, invitation.partner_id, source=RelationshipSource.INVITATION.value
+                ),
+            )
             if new_user:
                 token_value, expires_at = await issue_session(settings, user_id)
-                session = IssuedSession(token_value, expires_at, {
-                    "id": user_id, "email": invitation.email, "name": user_name, "created_at": user.created_at,
-                })
+                session = IssuedSession(
+                    token_value,
+                    expires_at,
+                    {
+                        "id": user_id,
+                        "email": invitation.email,
+                        "name": user_name,
+                        "created_at": user.created_at,
+                    },
+                )
     except IntegrityError as error:  # the address was registered meanwhile
-        raise fail("token", UserErrorCode.EMAIL_TAKEN, "An account with this email address exists: sign in first.") from error
+        raise fail(
+            "token", UserErrorCode.EMAIL_TAKEN, "An account with this email address exists: sign in first."
+        ) from error
     actor.forget_memberships()
     row = {field: getattr(organization, field) for field in ORGANIZATION_FIELDS}
     return row, session

@@ -25,8 +25,8 @@ from partner_portal.resolvers.customers import (
     service_provider_activities,
     service_provider_activity_counts,
 )
-from partner_portal.resolvers.identity import USER_FIELDS
 from partner_portal.resolvers.errors import BadArgument
+from partner_portal.resolvers.identity import USER_FIELDS
 from partner_portal.resolvers.organizations import (
     MAX_LISTED_MEMBERSHIPS,
     MEMBERSHIP_FIELDS,
@@ -39,7 +39,6 @@ from partner_portal.resolvers.organizations import (
 from partner_portal.resolvers.pagination import Page
 from partner_portal.resolvers.partners import APPLICATION_FIELDS, enrolled_programs
 from partner_portal.resolvers.per_parent import ParentPage, first_rows_per_parent
-
 
 Scope = Callable[[Actor], Awaitable[QuerySet]]
 
@@ -56,8 +55,12 @@ def _by_id_loader(actor: Actor, scope: Scope, fields: Sequence[str]) -> DataLoad
 def _memberships_of_user_loader(actor: Actor) -> DataLoader[int, list[dict[str, Any]]]:
     async def load(user_ids: list[int]) -> list[list[dict[str, Any]]]:
         by_user = await first_rows_per_parent(
-            await scoping.visible_memberships(actor), parent="user_id", parents=user_ids, fields=MEMBERSHIP_FIELDS,
-            order=("id",), limit=MAX_LISTED_MEMBERSHIPS,
+            await scoping.visible_memberships(actor),
+            parent="user_id",
+            parents=user_ids,
+            fields=MEMBERSHIP_FIELDS,
+            order=("id",),
+            limit=MAX_LISTED_MEMBERSHIPS,
         )
         return [by_user[i] for i in user_ids]
 
@@ -67,8 +70,9 @@ def _memberships_of_user_loader(actor: Actor) -> DataLoader[int, list[dict[str, 
 PageKey = tuple[int, int | None, str | None]  # (parent id, first, after)
 
 
-def _pages_loader(pages_of: Callable[[list[int], int | None, str | None], Awaitable[dict[int, Any]]],
-                  count: DataLoader[int, int]) -> DataLoader[PageKey, Page]:
+def _pages_loader(
+    pages_of: Callable[[list[int], int | None, str | None], Awaitable[dict[int, Any]]], count: DataLoader[int, int]
+) -> DataLoader[PageKey, Page]:
     """One page of a nested connection per parent: the parents asking for the same page (`first`,
     `after`) load together, in one query; their `totalCount`s in one more. `pages_of` maps a parent
     the actor may not read to the error to raise."""
@@ -93,8 +97,9 @@ def _pages_loader(pages_of: Callable[[list[int], int | None, str | None], Awaita
     return DataLoader(load_fn=load)
 
 
-def _keyed_loader(actor: Actor, fetch: Callable[[Actor, list[int]], Awaitable[dict[int, Any]]],
-                  default: Any = None) -> DataLoader[int, Any]:
+def _keyed_loader(
+    actor: Actor, fetch: Callable[[Actor, list[int]], Awaitable[dict[int, Any]]], default: Any = None
+) -> DataLoader[int, Any]:
     """A loader over a function returning {key: value} for a list of keys in one query."""
 
     async def load(keys: list[int]) -> list[Any]:
@@ -106,8 +111,8 @@ def _keyed_loader(actor: Actor, fetch: Callable[[Actor, list[int]], Awaitable[di
 
 async def _partner_profiles(actor: Actor, organization_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Partner profiles of the organizations the actor may see."""
-    visible = await (await scoping.visible_organizations(actor)).filter(id__in=organization_ids).values_list(
-        "id", flat=True
+    visible = (
+        await (await scoping.visible_organizations(actor)).filter(id__in=organization_ids).values_list("id", flat=True)
     )
     rows = await PartnerProfile.filter(organization_id__in=list(visible)).values(*PROFILE_FIELDS) if visible else []
     return {row["organization_id"]: row for row in rows}

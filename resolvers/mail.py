@@ -93,10 +93,34 @@ NAME_KEYS = ("organization_name", "customer_name", "partner_name", "inviter_name
 _LINK_LIKE = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://|(?<=[a-z0-9-])\.(?=[a-z]{2,}\b)")
 
 _MONTHS = {
-    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December"),
-    "de": ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September",
-           "Oktober", "November", "Dezember"),
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+    "de": (
+        "Januar",
+        "Februar",
+        "März",
+        "April",
+        "Mai",
+        "Juni",
+        "Juli",
+        "August",
+        "September",
+        "Oktober",
+        "November",
+        "Dezember",
+    ),
 }
 _AND = {"en": "and", "de": "und"}
 
@@ -197,9 +221,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(
-        date=_date_filter, datetime=_datetime_filter, label=_label_filter, join_words=_join_words_filter
-    )
+    env.filters.update(date=_date_filter, datetime=_datetime_filter, label=_label_filter, join_words=_join_words_filter)
     return env
 
 
@@ -214,8 +236,9 @@ def _tidy_text(text: str) -> str:
 
 def defang(name: str) -> str:
     """A name as text no mail client links: `https://evil.example` → `https[:]//evil[.]example`."""
-    return _LINK_LIKE.sub(lambda found: found.group().replace("://", "[:]//") if "://" in found.group() else "[.]",
-                          name)
+    return _LINK_LIKE.sub(
+        lambda found: found.group().replace("://", "[:]//") if "://" in found.group() else "[.]", name
+    )
 
 
 def render_mail(template: str, language: str | None, context: Mapping[str, Any]) -> RenderedMail:

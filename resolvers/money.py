@@ -57,8 +57,11 @@ RATE_TEXT_LENGTH = 40  # the exchange_rates.rate column
 
 def clean_rate(raw: Decimal | str, field: str = "rate") -> Decimal:
     """An exchange rate: a finite decimal above 0, at most MAX_RATE, with at most RATE_DECIMALS decimals."""
-    problem = fail(field, UserErrorCode.INVALID_VALUE,
-                   f"Give a positive rate up to {MAX_RATE:,} with at most {RATE_DECIMALS} decimals.")
+    problem = fail(
+        field,
+        UserErrorCode.INVALID_VALUE,
+        f"Give a positive rate up to {MAX_RATE:,} with at most {RATE_DECIMALS} decimals.",
+    )
     try:
         value = Decimal(raw)
     except InvalidOperation as error:

@@ -44,7 +44,15 @@ from partner_portal.settings import Settings
 ORGANIZATION_FIELDS = ("id", "name", "website", "country", "language", "created_at")
 MEMBERSHIP_FIELDS = ("id", "organization_id", "user_id", "role", "permissions", "created_at")
 MEMBERSHIP_INVITATION_FIELDS = (
-    "id", "organization_id", "email", "role", "permissions", "status", "expires_at", "created_at", "decided_at",
+    "id",
+    "organization_id",
+    "email",
+    "role",
+    "permissions",
+    "status",
+    "expires_at",
+    "created_at",
+    "decided_at",
     "relationship_id",
 )
 MEMBERSHIP_INVITATION_PREFIX = "ppm_"
@@ -79,8 +87,14 @@ def _collect(**checks: Any) -> dict[str, Any]:
 
 
 async def create_organization(
-    actor: Actor, *, name: str, website: str | None = None, country: str | None = None, language: str = "en",
-    affiliate_token: str | None = None, settings: Any = None,
+    actor: Actor,
+    *,
+    name: str,
+    website: str | None = None,
+    country: str | None = None,
+    language: str = "en",
+    affiliate_token: str | None = None,
+    settings: Any = None,
 ) -> dict[str, Any]:
     """A new organization with the creator as its administrator (and its AFFILIATE referral when
     `affiliate_token` is a valid click within the window: resolvers/affiliates.py)."""
@@ -98,10 +112,22 @@ async def create_organization(
         membership = await Membership.create(
             organization_id=organization.id, user_id=user_id, role=Role.ADMINISTRATOR, permissions=[]
         )
-        await audit.record(actor, "organization.create", "Organization", organization.id,
-                           organization_id=organization.id, changes=values)
-        await audit.record(actor, "membership.create", "Membership", membership.id,
-                           organization_id=organization.id, changes={"role": Role.ADMINISTRATOR.value})
+        await audit.record(
+            actor,
+            "organization.create",
+            "Organization",
+            organization.id,
+            organization_id=organization.id,
+            changes=values,
+        )
+        await audit.record(
+            actor,
+            "membership.create",
+            "Membership",
+            membership.id,
+            organization_id=organization.id,
+            changes={"role": Role.ADMINISTRATOR.value},
+        )
         if affiliate_token and settings is not None:
             from partner_portal.resolvers.affiliates import refer_new_organization  # noqa: PLC0415 — avoids an import cycle
 
@@ -116,22 +142,36 @@ async def _check_room_for_an_organization(user_id: int, settings: Settings) -> N
     await User.select_for_update().filter(id=user_id).first()
     held = await Membership.filter(user_id=user_id).values_list("organization_id", flat=True)
     if len(held) >= settings.max_organizations_per_user:
-        raise fail(None, UserErrorCode.LIMIT_REACHED,
-                   f"You belong to {len(held)} organizations, the most allowed: leave one before creating another.")
+        raise fail(
+            None,
+            UserErrorCode.LIMIT_REACHED,
+            f"You belong to {len(held)} organizations, the most allowed: leave one before creating another.",
+        )
     # the creation events of organizations the user still belongs to (indexed by organization)
     hour_ago = now() - timedelta(hours=1)
-    created = await AuditEvent.filter(
-        organization_id__in=held, actor_user_id=user_id, action="organization.create", created_at__gt=hour_ago
-    ).order_by("created_at").values_list("created_at", flat=True)
+    created = (
+        await AuditEvent.filter(
+            organization_id__in=held, actor_user_id=user_id, action="organization.create", created_at__gt=hour_ago
+        )
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+    )
     rate = settings.organizations_per_hour
     if len(created) >= rate:
         minutes = math.ceil((created[len(created) - rate] - hour_ago).total_seconds() / 60)
-        raise Throttled(f"You created {len(created)} organizations in the last hour, the most allowed; "
-                        f"try again in {minutes} minutes.")
+        raise Throttled(
+            f"You created {len(created)} organizations in the last hour, the most allowed; "
+            f"try again in {minutes} minutes."
+        )
 
 
 async def update_organization(
-    actor: Actor, organization_id: int, *, name: Any = UNSET, website: Any = UNSET, country: Any = UNSET,
+    actor: Actor,
+    organization_id: int,
+    *,
+    name: Any = UNSET,
+    website: Any = UNSET,
+    country: Any = UNSET,
     language: Any = UNSET,
 ) -> dict[str, Any]:
     membership = await SETTINGS_MANAGER.enforce(actor, organization_id)
@@ -150,14 +190,18 @@ async def update_organization(
             await Organization.filter(id=organization_id).update(**values, **searchable)
             if "name" in values:
                 await CustomerRelationship.filter(customer_id=organization_id).update(**customer_names(values["name"]))
-            await audit.record(actor, "organization.update", "Organization", organization_id,
-                               acting=membership, changes=changes)
+            await audit.record(
+                actor, "organization.update", "Organization", organization_id, acting=membership, changes=changes
+            )
     return await Organization.filter(id=organization_id).first().values(*ORGANIZATION_FIELDS)
 
 
 async def get_organization(actor: Actor, organization_id: int) -> dict[str, Any] | None:
-    return await (await scoping.visible_organizations(actor)).filter(id=organization_id).first().values(
-        *ORGANIZATION_FIELDS
+    return (
+        await (await scoping.visible_organizations(actor))
+        .filter(id=organization_id)
+        .first()
+        .values(*ORGANIZATION_FIELDS)
     )
 
 
@@ -184,20 +228,25 @@ async def member_pages(
     actor: Actor, organization_ids: list[int], first: int | None, after: str | None
 ) -> dict[int, Page]:
     """The same page of each organization's members, in one query (`Organization.members` under a list)."""
-    return await page_per_parent(await scoping.visible_memberships(actor), parent="organization_id",
-                                 parents=organization_ids, fields=MEMBERSHIP_FIELDS, first=first, after=after)
+    return await page_per_parent(
+        await scoping.visible_memberships(actor),
+        parent="organization_id",
+        parents=organization_ids,
+        fields=MEMBERSHIP_FIELDS,
+        first=first,
+        after=after,
+    )
 
 
 async def member_counts(actor: Actor, organization_ids: list[int]) -> dict[int, int]:
     """How many members each organization has that the actor sees, in one query."""
-    return await count_per_parent(await scoping.visible_memberships(actor), parent="organization_id",
-                                  parents=organization_ids)
+    return await count_per_parent(
+        await scoping.visible_memberships(actor), parent="organization_id", parents=organization_ids
+    )
 
 
 async def get_membership(actor: Actor, membership_id: int) -> dict[str, Any] | None:
-    return await (await scoping.visible_memberships(actor)).filter(id=membership_id).first().values(
-        *MEMBERSHIP_FIELDS
-    )
+    return await (await scoping.visible_memberships(actor)).filter(id=membership_id).first().values(*MEMBERSHIP_FIELDS)
 
 
 def _permission_names(permissions: Iterable[str]) -> list[str]:
@@ -238,7 +287,13 @@ class IssuedMembershipInvitation:
 
 
 async def add_member(
-    actor: Actor, settings: Settings, limits: MailLimits | None, organization_id: int, *, email: str, role: Role,
+    actor: Actor,
+    settings: Settings,
+    limits: MailLimits | None,
+    organization_id: int,
+    *,
+    email: str,
+    role: Role,
     permissions: Iterable[str],
 ) -> IssuedMembershipInvitation:
     """Invite a person by email to become a member; the membership exists once they accept
@@ -249,55 +304,84 @@ async def add_member(
     requested = _permission_names(permissions)
     policy.check_grant(mine, [], requested)
     normalized = normalize_email(email)
-    if mine.partner_organization_id is not None and await Membership.filter(
-        organization_id=mine.partner_organization_id, user__email=normalized
-    ).exists():
+    if (
+        mine.partner_organization_id is not None
+        and await Membership.filter(organization_id=mine.partner_organization_id, user__email=normalized).exists()
+    ):
         # A grant is lent, not given: partner staff never turn it into memberships of their own.
         raise Forbidden("In a management session you cannot make yourself or your colleagues members.")
     if await Membership.filter(organization_id=organization_id, user__email=normalized).exists():
         raise fail("email", UserErrorCode.ALREADY_MEMBER, "This person is a member already.")
-    if await MembershipInvitation.filter(organization_id=organization_id, email=normalized,
-                                         status=MembershipInvitationStatus.OPEN, expires_at__gt=now()).exists():
-        raise fail("email", UserErrorCode.ALREADY_INVITED,
-                   "This address has an open invitation: revoke it to invite again.")
+    if await MembershipInvitation.filter(
+        organization_id=organization_id, email=normalized, status=MembershipInvitationStatus.OPEN, expires_at__gt=now()
+    ).exists():
+        raise fail(
+            "email", UserErrorCode.ALREADY_INVITED, "This address has an open invitation: revoke it to invite again."
+        )
     if limits is not None:
         await limits.take_invitation(organization_id, normalized)
     relationship_id = None
     if mine.management_session_id is not None:
-        relationship_id = await ManagementSession.filter(id=mine.management_session_id).first().values_list(
-            "relationship_id", flat=True)
+        relationship_id = (
+            await ManagementSession.filter(id=mine.management_session_id)
+            .first()
+            .values_list("relationship_id", flat=True)
+        )
     token = MEMBERSHIP_INVITATION_PREFIX + secrets.token_urlsafe(32)
     moment = now()
     async with in_transaction():
         invitation = await MembershipInvitation.create(
-            organization_id=organization_id, email=normalized, role=role, permissions=requested,
-            token_hash=token_digest(token), status=MembershipInvitationStatus.OPEN,
-            expires_at=moment + settings.invitation_ttl, created_by_id=actor.user_id, created_at=moment,
+            organization_id=organization_id,
+            email=normalized,
+            role=role,
+            permissions=requested,
+            token_hash=token_digest(token),
+            status=MembershipInvitationStatus.OPEN,
+            expires_at=moment + settings.invitation_ttl,
+            created_by_id=actor.user_id,
+            created_at=moment,
             relationship_id=relationship_id,
         )
         row = {field: getattr(invitation, field) for field in MEMBERSHIP_INVITATION_FIELDS}
         await _send_membership_invitation(settings, row, token, actor.user_id, mine.partner_organization_id)
-        await audit.record(actor, "membership_invitation.create", "MembershipInvitation", invitation.id, acting=mine,
-                           changes={"email": normalized, "role": role.value, "permissions": requested})
+        await audit.record(
+            actor,
+            "membership_invitation.create",
+            "MembershipInvitation",
+            invitation.id,
+            acting=mine,
+            changes={"email": normalized, "role": role.value, "permissions": requested},
+        )
     return IssuedMembershipInvitation(row, token)
 
 
 async def _send_membership_invitation(
     settings: Settings, invitation: dict[str, Any], token: str, inviter_id: int, partner_id: int | None
 ) -> None:
-    names = dict(await Organization.filter(id__in=[invitation["organization_id"], partner_id or 0]).values_list(
-        "id", "name"))
+    names = dict(
+        await Organization.filter(id__in=[invitation["organization_id"], partner_id or 0]).values_list("id", "name")
+    )
     inviter = await User.filter(id=inviter_id).first().values("name")
     invitee_language = await User.filter(email=invitation["email"]).first().values_list("language", flat=True)
     language = invitee_language or await Organization.filter(id=invitation["organization_id"]).first().values_list(
-        "language", flat=True)
+        "language", flat=True
+    )
     link = f"{settings.public_url.rstrip('/')}/memberships/accept?{urlencode({'token': token})}"
-    await queue_mail(to=invitation["email"], template="membership_invitation", language=language, context={
-        "organization_name": names[invitation["organization_id"]], "inviter_name": inviter["name"],
-        "partner_name": names.get(partner_id, ""), "role": invitation["role"],
-        "permissions": invitation["permissions"], "email": invitation["email"], "link": link,
-        "expires_at": invitation["expires_at"],
-    })
+    await queue_mail(
+        to=invitation["email"],
+        template="membership_invitation",
+        language=language,
+        context={
+            "organization_name": names[invitation["organization_id"]],
+            "inviter_name": inviter["name"],
+            "partner_name": names.get(partner_id, ""),
+            "role": invitation["role"],
+            "permissions": invitation["permissions"],
+            "email": invitation["email"],
+            "link": link,
+            "expires_at": invitation["expires_at"],
+        },
+    )
 
 
 async def set_member_permissions(actor: Actor, membership_id: int, permissions: Iterable[str]) -> dict[str, Any]:
@@ -308,8 +392,9 @@ async def set_member_permissions(actor: Actor, membership_id: int, permissions: 
         changes = audit.diff({"permissions": sorted(target.permissions)}, {"permissions": requested})
         if changes:
             await Membership.filter(id=membership_id).update(permissions=requested)
-            await audit.record(actor, "membership.set_permissions", "Membership", membership_id,
-                               acting=mine, changes=changes)
+            await audit.record(
+                actor, "membership.set_permissions", "Membership", membership_id, acting=mine, changes=changes
+            )
     if target.user_id == actor.user_id:
         actor.forget_memberships()
     return await Membership.filter(id=membership_id).first().values(*MEMBERSHIP_FIELDS)
@@ -326,8 +411,14 @@ async def set_member_role(actor: Actor, membership_id: int, role: Role) -> dict[
             # An administrator the customer made itself no longer depends on a partner's grant.
             adopted = {"relationship_id": None} if role is Role.ADMINISTRATOR else {}
             await Membership.filter(id=membership_id).update(role=role, **adopted)
-            await audit.record(actor, "membership.set_role", "Membership", membership_id, acting=mine,
-                               changes={"role": {"from": current.value, "to": role.value}})
+            await audit.record(
+                actor,
+                "membership.set_role",
+                "Membership",
+                membership_id,
+                acting=mine,
+                changes={"role": {"from": current.value, "to": role.value}},
+            )
     if target.user_id == actor.user_id:
         actor.forget_memberships()
     return await Membership.filter(id=membership_id).first().values(*MEMBERSHIP_FIELDS)
@@ -337,8 +428,9 @@ async def _delete_membership(actor: Actor, target: Membership, action: str, acti
     if policy.is_last_administrator(target.role, await _administrator_count(target.organization_id)):
         raise _last_administrator()
     await Membership.filter(id=target.id).delete()
-    await audit.record(actor, action, "Membership", target.id, acting=acting,
-                       changes={"user_id": target.user_id, "role": target.role})
+    await audit.record(
+        actor, action, "Membership", target.id, acting=acting, changes={"user_id": target.user_id, "role": target.role}
+    )
 
 
 async def remove_member(actor: Actor, membership_id: int) -> int:
@@ -363,8 +455,6 @@ async def leave_organization(actor: Actor, organization_id: int) -> int:
         await _delete_membership(actor, target, "membership.leave", mine)
     actor.forget_memberships()
     return mine.membership_id
-
-
 
 
 # --- membership invitations ----------------------------------------------------------
@@ -400,8 +490,11 @@ async def _grant_lets_manage_members(relationship_id: int) -> bool:
     """Whether the customer still lets its partner manage members (locks the relationship, so that
     an acceptance and a revocation of the grant queue)."""
     relationship = await CustomerRelationship.select_for_update().filter(id=relationship_id, ended_at=None).first()
-    return grant_lets_manage_members(None if relationship is None else {
-        "grant_permissions": relationship.grant_permissions, "grant_expires_at": relationship.grant_expires_at})
+    return grant_lets_manage_members(
+        None
+        if relationship is None
+        else {"grant_permissions": relationship.grant_permissions, "grant_expires_at": relationship.grant_expires_at}
+    )
 
 
 async def accept_membership_invitation(actor: Actor, settings: Settings, token: str) -> dict[str, Any]:
@@ -410,13 +503,19 @@ async def accept_membership_invitation(actor: Actor, settings: Settings, token: 
     user_id = await SIGNED_IN.enforce(actor)
     invitation = await _open_membership_invitation(token)
     if await User.filter(id=user_id).first().values_list("email", flat=True) != invitation.email:
-        raise fail("token", UserErrorCode.INVALID_TOKEN,
-                   "This invitation is for another address: sign in with the address it was sent to.")
+        raise fail(
+            "token",
+            UserErrorCode.INVALID_TOKEN,
+            "This invitation is for another address: sign in with the address it was sent to.",
+        )
     moment = now()
     async with in_transaction():
         if invitation.relationship_id is not None and not await _grant_lets_manage_members(invitation.relationship_id):
-            raise fail("token", UserErrorCode.INVITATION_REVOKED,
-                       "The service partner that invited you may no longer manage this organization's members.")
+            raise fail(
+                "token",
+                UserErrorCode.INVITATION_REVOKED,
+                "The service partner that invited you may no longer manage this organization's members.",
+            )
         claimed = await MembershipInvitation.filter(
             id=invitation.id, status=MembershipInvitationStatus.OPEN, expires_at__gt=moment
         ).update(status=MembershipInvitationStatus.ACCEPTED, decided_at=moment)
@@ -425,18 +524,38 @@ async def accept_membership_invitation(actor: Actor, settings: Settings, token: 
         if await Membership.filter(organization_id=invitation.organization_id, user_id=user_id).exists():
             raise fail("token", UserErrorCode.ALREADY_MEMBER, "You are a member already.")
         if await Membership.filter(user_id=user_id).count() >= settings.max_organizations_per_user:
-            raise fail(None, UserErrorCode.LIMIT_REACHED,
-                       "You belong to the most organizations allowed: leave one before joining another.")
+            raise fail(
+                None,
+                UserErrorCode.LIMIT_REACHED,
+                "You belong to the most organizations allowed: leave one before joining another.",
+            )
         membership = await Membership.create(
-            organization_id=invitation.organization_id, user_id=user_id, role=invitation.role,
-            permissions=invitation.permissions, relationship_id=invitation.relationship_id,
+            organization_id=invitation.organization_id,
+            user_id=user_id,
+            role=invitation.role,
+            permissions=invitation.permissions,
+            relationship_id=invitation.relationship_id,
         )
-        await audit.record(actor, "membership_invitation.accept", "MembershipInvitation", invitation.id,
-                           organization_id=invitation.organization_id)
-        await audit.record(actor, "membership.create", "Membership", membership.id,
-                           organization_id=invitation.organization_id, changes={
-                               "user_id": user_id, "role": invitation.role, "permissions": invitation.permissions,
-                               "invitation_id": invitation.id})
+        await audit.record(
+            actor,
+            "membership_invitation.accept",
+            "MembershipInvitation",
+            invitation.id,
+            organization_id=invitation.organization_id,
+        )
+        await audit.record(
+            actor,
+            "membership.create",
+            "Membership",
+            membership.id,
+            organization_id=invitation.organization_id,
+            changes={
+                "user_id": user_id,
+                "role": invitation.role,
+                "permissions": invitation.permissions,
+                "invitation_id": invitation.id,
+            },
+        )
     actor.forget_memberships()
     return await Membership.filter(id=membership.id).first().values(*MEMBERSHIP_FIELDS)
 
@@ -446,24 +565,32 @@ async def decline_membership_invitation(actor: Actor, token: str) -> None:
     invitation = await _open_membership_invitation(token)
     async with in_transaction():
         declined = await MembershipInvitation.filter(id=invitation.id, status=MembershipInvitationStatus.OPEN).update(
-            status=MembershipInvitationStatus.DECLINED, decided_at=now())
+            status=MembershipInvitationStatus.DECLINED, decided_at=now()
+        )
         if not declined:
             raise fail("token", UserErrorCode.INVITATION_USED, "This invitation was answered already.")
-        await audit.record(actor, "membership_invitation.decline", "MembershipInvitation", invitation.id,
-                           organization_id=invitation.organization_id)
+        await audit.record(
+            actor,
+            "membership_invitation.decline",
+            "MembershipInvitation",
+            invitation.id,
+            organization_id=invitation.organization_id,
+        )
 
 
 async def revoke_membership_invitation(actor: Actor, invitation_id: int) -> dict[str, Any]:
     """MANAGE_MEMBERS holders withdraw an open (or expired) invitation: its link stops working."""
     await MEMBER_MANAGER.admit(actor)
-    organization_id = await MembershipInvitation.filter(id=invitation_id).first().values_list(
-        "organization_id", flat=True)
+    organization_id = (
+        await MembershipInvitation.filter(id=invitation_id).first().values_list("organization_id", flat=True)
+    )
     if organization_id is None:
         raise NotFound()
     mine = await MEMBER_MANAGER.enforce(actor, organization_id)
     async with in_transaction():
         revoked = await MembershipInvitation.filter(id=invitation_id, status=MembershipInvitationStatus.OPEN).update(
-            status=MembershipInvitationStatus.REVOKED, decided_at=now())
+            status=MembershipInvitationStatus.REVOKED, decided_at=now()
+        )
         if not revoked:
             raise fail(None, UserErrorCode.INVITATION_CLOSED, "Answered or revoked invitations cannot be revoked.")
         await audit.record(actor, "membership_invitation.revoke", "MembershipInvitation", invitation_id, acting=mine)
@@ -488,17 +615,24 @@ async def membership_invitation_pages(
     """The same page of each organization's membership invitations, newest first, in one query
     (MANAGE_MEMBERS; the others are refused)."""
     managed, refused = await _managed(actor, organization_ids)
-    pages = await page_per_parent(await scoping.visible_membership_invitations(actor), parent="organization_id",
-                                  parents=managed,
-                                  fields=MEMBERSHIP_INVITATION_FIELDS, first=first, after=after, order=("-id",))
+    pages = await page_per_parent(
+        await scoping.visible_membership_invitations(actor),
+        parent="organization_id",
+        parents=managed,
+        fields=MEMBERSHIP_INVITATION_FIELDS,
+        first=first,
+        after=after,
+        order=("-id",),
+    )
     return {**pages, **refused}
 
 
 async def membership_invitation_counts(actor: Actor, organization_ids: list[int]) -> dict[int, int]:
     """How many membership invitations each organization the actor manages members in has, in one query."""
     managed, _ = await _managed(actor, organization_ids)
-    return await count_per_parent(await scoping.visible_membership_invitations(actor), parent="organization_id",
-                                  parents=managed)
+    return await count_per_parent(
+        await scoping.visible_membership_invitations(actor), parent="organization_id", parents=managed
+    )
 
 
 async def get_membership_invitation(actor: Actor, invitation_id: int) -> dict[str, Any] | None:
@@ -509,7 +643,8 @@ async def get_membership_invitation(actor: Actor, invitation_id: int) -> dict[st
 async def expire_membership_invitations() -> int:
     """OPEN past expiry becomes EXPIRED (the invitations job); returns how many."""
     return await MembershipInvitation.filter(status=MembershipInvitationStatus.OPEN, expires_at__lte=now()).update(
-        status=MembershipInvitationStatus.EXPIRED)
+        status=MembershipInvitationStatus.EXPIRED
+    )
 
 
 async def end_granted_memberships(actor: Actor, acting: MembershipInfo | None, relationship_id: int) -> int:
@@ -517,28 +652,43 @@ async def end_granted_memberships(actor: Actor, acting: MembershipInfo | None, r
     transaction, audited in the customer's log): the memberships its staff invited in management
     sessions, and their open invitations. Returns how many memberships ended."""
     memberships = await Membership.filter(relationship_id=relationship_id).values(
-        "id", "organization_id", "user_id", "role")
+        "id", "organization_id", "user_id", "role"
+    )
     invitations = await MembershipInvitation.filter(
         relationship_id=relationship_id, status=MembershipInvitationStatus.OPEN
     ).values_list("id", "organization_id")
     await Membership.filter(id__in=[row["id"] for row in memberships]).delete()
     await MembershipInvitation.filter(id__in=[row[0] for row in invitations]).update(
-        status=MembershipInvitationStatus.REVOKED, decided_at=now())
+        status=MembershipInvitationStatus.REVOKED, decided_at=now()
+    )
     for row in memberships:
-        await audit.record(actor, "membership.end_with_grant", "Membership", row["id"], acting=acting,
-                           organization_id=row["organization_id"],
-                           changes={"user_id": row["user_id"], "role": row["role"], "relationship_id": relationship_id})
+        await audit.record(
+            actor,
+            "membership.end_with_grant",
+            "Membership",
+            row["id"],
+            acting=acting,
+            organization_id=row["organization_id"],
+            changes={"user_id": row["user_id"], "role": row["role"], "relationship_id": relationship_id},
+        )
     for invitation_id, organization_id in invitations:
-        await audit.record(actor, "membership_invitation.end_with_grant", "MembershipInvitation", invitation_id,
-                           acting=acting, organization_id=organization_id)
+        await audit.record(
+            actor,
+            "membership_invitation.end_with_grant",
+            "MembershipInvitation",
+            invitation_id,
+            acting=acting,
+            organization_id=organization_id,
+        )
     return len(memberships)
 
 
 async def end_lapsed_grant_memberships() -> int:
     """End the memberships whose service partner's grant has expired (the invitations job);
     returns how many."""
-    relationship_ids = set(await Membership.filter(relationship__grant_expires_at__lte=now()).values_list(
-        "relationship_id", flat=True))
+    relationship_ids = set(
+        await Membership.filter(relationship__grant_expires_at__lte=now()).values_list("relationship_id", flat=True)
+    )
     ended = 0
     for relationship_id in relationship_ids:
         async with in_transaction():

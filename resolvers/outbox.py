@@ -71,7 +71,16 @@ LOGGED_NOTE = "Logged, not sent: SMTP_URL is not set."
 
 CLAIMED_FIELDS = ("id", "kind", "payload", "attempts", "claim_token", "created_at")
 MESSAGE_FIELDS = (
-    "id", "kind", "payload", "status", "attempts", "next_attempt_at", "last_error", "note", "created_at", "sent_at",
+    "id",
+    "kind",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "note",
+    "created_at",
+    "sent_at",
 )
 
 
@@ -89,9 +98,7 @@ class DeliveryReport:
         return self.sent + self.logged + self.retrying + self.failed
 
     def summary(self) -> str:
-        return (
-            f"outbox: {self.sent} sent, {self.logged} logged, {self.retrying} to retry, {self.failed} failed"
-        )
+        return f"outbox: {self.sent} sent, {self.logged} logged, {self.retrying} to retry, {self.failed} failed"
 
 
 def backoff(attempts: int) -> timedelta:
@@ -182,8 +189,12 @@ async def deliver_due(
 
 
 async def _deliver_batch(
-    claim: Claim, sender: SmtpSender | None, http: webhooks.WebhookSender, settings: Settings,
-    report: DeliveryReport, stopping: asyncio.Event,
+    claim: Claim,
+    sender: SmtpSender | None,
+    http: webhooks.WebhookSender,
+    settings: Settings,
+    report: DeliveryReport,
+    stopping: asyncio.Event,
 ) -> None:
     """Send the claimed rows one by one; when a stop, a cancellation or an error ends the batch
     early, the rows not yet recorded go back."""
@@ -282,7 +293,10 @@ def _log_mail(row: dict[str, Any], settings: Settings) -> None:
     if settings.is_development:
         mail_logger.info(
             "Mail #%s to %s (SMTP_URL is not set: logged, not sent)\nSubject: %s\n\n%s",
-            row["id"], payload["to"], payload["subject"], payload["text"],
+            row["id"],
+            payload["to"],
+            payload["subject"],
+            payload["text"],
         )
     else:
         mail_logger.warning(
@@ -307,7 +321,12 @@ async def _record_sent(row: dict[str, Any], *, note: str | None) -> None:
 
 
 async def _record_failure(
-    row: dict[str, Any], error: str, settings: Settings, report: DeliveryReport, *, final: bool = False,
+    row: dict[str, Any],
+    error: str,
+    settings: Settings,
+    report: DeliveryReport,
+    *,
+    final: bool = False,
     retry_at: datetime | None = None,
 ) -> None:
     """FAILED when `final` or (without `retry_at`) at OUTBOX_MAX_ATTEMPTS; else PENDING until
@@ -316,7 +335,10 @@ async def _record_failure(
     error = error[:MAX_ERROR_LENGTH]
     if final or (retry_at is None and attempts >= settings.outbox_max_attempts):
         await _mine(row).update(
-            status=OutboxStatus.FAILED, attempts=attempts, last_error=error, claim_token=None,
+            status=OutboxStatus.FAILED,
+            attempts=attempts,
+            last_error=error,
+            claim_token=None,
             claimed_until=None,
         )
         report.failed += 1
@@ -324,12 +346,19 @@ async def _record_failure(
         return
     retry_at = retry_at or now() + backoff(attempts)
     await _mine(row).update(
-        status=OutboxStatus.PENDING, attempts=attempts, next_attempt_at=retry_at, last_error=error,
-        claim_token=None, claimed_until=None,
+        status=OutboxStatus.PENDING,
+        attempts=attempts,
+        next_attempt_at=retry_at,
+        last_error=error,
+        claim_token=None,
+        claimed_until=None,
     )
     report.retrying += 1
     logger.warning(
-        "Outbox message #%s: attempt %d failed (%s); next attempt at %s", row["id"], attempts, error,
+        "Outbox message #%s: attempt %d failed (%s); next attempt at %s",
+        row["id"],
+        attempts,
+        error,
         retry_at.isoformat(),
     )
 

@@ -54,8 +54,11 @@ def decode_cursor(cursor: str, fields: Sequence[Field]) -> list[Any]:
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as error:
         raise BadArgument(INVALID_CURSOR) from error
-    if (not isinstance(values, list) or len(values) != len(fields)
-            or not all(column_holds(field, value) for field, value in zip(fields, values, strict=True))):
+    if (
+        not isinstance(values, list)
+        or len(values) != len(fields)
+        or not all(column_holds(field, value) for field, value in zip(fields, values, strict=True))
+    ):
         raise BadArgument(INVALID_CURSOR)
     return values
 

@@ -38,12 +38,30 @@ from partner_portal.resolvers.validation import (
 )
 
 APPLICATION_FIELDS = (
-    "id", "organization_id", "status", "legal_name", "website", "country", "vat_id", "contact_name",
-    "contact_email", "contact_phone", "programs", "message", "created_at", "decided_at", "decision_note",
+    "id",
+    "organization_id",
+    "status",
+    "legal_name",
+    "website",
+    "country",
+    "vat_id",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "programs",
+    "message",
+    "created_at",
+    "decided_at",
+    "decision_note",
     "approved_programs",
 )
 DIRECTORY_FIELDS = (
-    "id", "code", "organization__name", "organization__country", "organization__website", "organization_id",
+    "id",
+    "code",
+    "organization__name",
+    "organization__country",
+    "organization__website",
+    "organization_id",
 )
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -91,11 +109,20 @@ async def request_partner_status(actor: Actor, organization_id: int | None, form
         if await PartnerProfile.filter(organization_id=org_id).exists():
             raise fail(None, UserErrorCode.ALREADY_PARTNER, "Your organization is a partner already.")
         application = await PartnerApplication.create(
-            organization_id=org_id, status=ApplicationStatus.PENDING, submitted_by_id=actor.user_id,
-            created_at=now(), **values,
+            organization_id=org_id,
+            status=ApplicationStatus.PENDING,
+            submitted_by_id=actor.user_id,
+            created_at=now(),
+            **values,
         )
-        await audit.record(actor, "partner_application.submit", "PartnerApplication", application.id,
-                           acting=membership, changes={"programs": values["programs"]})
+        await audit.record(
+            actor,
+            "partner_application.submit",
+            "PartnerApplication",
+            application.id,
+            acting=membership,
+            changes={"programs": values["programs"]},
+        )
     return await PartnerApplication.filter(id=application.id).first().values(*APPLICATION_FIELDS)
 
 
@@ -120,7 +147,9 @@ async def _locked_pending(application_id: int) -> PartnerApplication:
     if application is None:
         raise NotFound()
     if application.status != ApplicationStatus.PENDING:
-        raise fail(None, UserErrorCode.APPLICATION_DECIDED, f"This application was {application.status.lower()} already.")
+        raise fail(
+            None, UserErrorCode.APPLICATION_DECIDED, f"This application was {application.status.lower()} already."
+        )
     return application
 
 
@@ -133,7 +162,11 @@ async def _administrator_emails(organization_id: int) -> list[tuple[str, str]]:
 
 
 async def notify_administrators(
-    organization_id: int, template: str, context: dict[str, Any], *, limits: MailLimits | None = None,
+    organization_id: int,
+    template: str,
+    context: dict[str, Any],
+    *,
+    limits: MailLimits | None = None,
     caused_by: int | None = None,
 ) -> None:
     """Queue a mail to each administrator (inside the caller's transaction). With `limits`, a notice
@@ -160,8 +193,11 @@ async def approve_application(
         application = await _locked_pending(application_id)
         moment = now()
         await PartnerApplication.filter(id=application_id).update(
-            status=ApplicationStatus.APPROVED, decided_at=moment, decided_by_id=actor.user_id,
-            decision_note=clean_note, approved_programs=chosen,
+            status=ApplicationStatus.APPROVED,
+            decided_at=moment,
+            decided_by_id=actor.user_id,
+            decision_note=clean_note,
+            approved_programs=chosen,
         )
         profile = await PartnerProfile.filter(organization_id=application.organization_id).first()
         if profile is None:
@@ -169,8 +205,10 @@ async def approve_application(
                 try:
                     async with in_transaction():
                         profile = await PartnerProfile.create(
-                            organization_id=application.organization_id, code=random_code(8),
-                            payout_currency=currency, approved_at=moment,
+                            organization_id=application.organization_id,
+                            code=random_code(8),
+                            payout_currency=currency,
+                            approved_at=moment,
                         )
                     break
                 except IntegrityError:
@@ -179,21 +217,38 @@ async def approve_application(
             await ProgramEnrollment.get_or_create(
                 partner_id=application.organization_id, program=program, defaults={"enrolled_at": moment}
             )
-        await audit.record(actor, "partner_application.approve", "PartnerApplication", application_id,
-                           organization_id=application.organization_id,
-                           changes={"programs": chosen, "note": clean_note, "code": profile.code})
-        organization_name = await Organization.filter(id=application.organization_id).first().values_list(
-            "name", flat=True
+        await audit.record(
+            actor,
+            "partner_application.approve",
+            "PartnerApplication",
+            application_id,
+            organization_id=application.organization_id,
+            changes={"programs": chosen, "note": clean_note, "code": profile.code},
         )
-        await notify_administrators(application.organization_id, "application_approved", {
-            "organization_name": organization_name, "programs": chosen, "partner_code": profile.code,
-            "note": clean_note,
-        })
-        await webhooks.publish(WebhookEventType.PARTNER_APPROVED, {
-            "id": webhooks.global_id("Organization", application.organization_id), "name": organization_name,
-            "code": profile.code, "programs": chosen, "payoutCurrency": profile.payout_currency,
-            "applicationId": webhooks.global_id("PartnerApplication", application_id),
-        })
+        organization_name = (
+            await Organization.filter(id=application.organization_id).first().values_list("name", flat=True)
+        )
+        await notify_administrators(
+            application.organization_id,
+            "application_approved",
+            {
+                "organization_name": organization_name,
+                "programs": chosen,
+                "partner_code": profile.code,
+                "note": clean_note,
+            },
+        )
+        await webhooks.publish(
+            WebhookEventType.PARTNER_APPROVED,
+            {
+                "id": webhooks.global_id("Organization", application.organization_id),
+                "name": organization_name,
+                "code": profile.code,
+                "programs": chosen,
+                "payoutCurrency": profile.payout_currency,
+                "applicationId": webhooks.global_id("PartnerApplication", application_id),
+            },
+        )
     return await PartnerApplication.filter(id=application_id).first().values(*APPLICATION_FIELDS)
 
 
@@ -207,14 +262,25 @@ async def reject_application(actor: Actor, application_id: int, *, note: str) ->
         await PartnerApplication.filter(id=application_id).update(
             status=ApplicationStatus.REJECTED, decided_at=now(), decided_by_id=actor.user_id, decision_note=clean_note
         )
-        await audit.record(actor, "partner_application.reject", "PartnerApplication", application_id,
-                           organization_id=application.organization_id, changes={"note": clean_note})
-        organization_name = await Organization.filter(id=application.organization_id).first().values_list(
-            "name", flat=True
+        await audit.record(
+            actor,
+            "partner_application.reject",
+            "PartnerApplication",
+            application_id,
+            organization_id=application.organization_id,
+            changes={"note": clean_note},
         )
-        await notify_administrators(application.organization_id, "application_rejected", {
-            "organization_name": organization_name, "note": clean_note,
-        })
+        organization_name = (
+            await Organization.filter(id=application.organization_id).first().values_list("name", flat=True)
+        )
+        await notify_administrators(
+            application.organization_id,
+            "application_rejected",
+            {
+                "organization_name": organization_name,
+                "note": clean_note,
+            },
+        )
     return await PartnerApplication.filter(id=application_id).first().values(*APPLICATION_FIELDS)
 
 
@@ -234,14 +300,13 @@ async def update_profile(
     if changes:
         async with in_transaction():
             await PartnerProfile.filter(id=profile["id"]).update(**values)
-            await audit.record(actor, "partner_profile.update", "PartnerProfile", profile["id"],
-                               acting=membership, changes=changes)
+            await audit.record(
+                actor, "partner_profile.update", "PartnerProfile", profile["id"], acting=membership, changes=changes
+            )
     return await partner_profile(membership.organization_id)
 
 
-async def directory(
-    *, country: str | None, program: Program | None, first: int | None, after: str | None
-) -> Page:
+async def directory(*, country: str | None, program: Program | None, first: int | None, after: str | None) -> Page:
     """Approved partners that opted in: public, no sign-in needed."""
     queryset = PartnerProfile.filter(listed_in_directory=True)
     wanted_country = query_argument(clean_country, country) if country else None
@@ -256,8 +321,10 @@ async def directory(
 
 async def enrolled_programs(organization_ids: list[int]) -> dict[int, list[str]]:
     """Programs per partner organization, in one query (for loaders)."""
-    rows = await ProgramEnrollment.filter(partner_id__in=organization_ids).order_by("program").values(
-        "partner_id", "program"
+    rows = (
+        await ProgramEnrollment.filter(partner_id__in=organization_ids)
+        .order_by("program")
+        .values("partner_id", "program")
     )
     result: dict[int, list[str]] = {i: [] for i in organization_ids}
     for row in rows:

@@ -55,15 +55,40 @@ from partner_portal.resolvers.partners import notify_administrators
 from partner_portal.resolvers.validation import Checks, clean_currency, clean_name, clean_text, normalize_email
 from partner_portal.settings import Settings
 
-SETTINGS_FIELDS = ("id", "partner_id", "method", "paypal_email", "account_holder", "iban", "bic", "automatic",
-                   "updated_at")
-PAYOUT_FIELDS = ("id", "partner_id", "partner__name", "status", "amount", "currency", "method", "destination",
-                 "requested_by_id", "requested_at", "decided_at", "paid_at", "reference", "note")
+SETTINGS_FIELDS = (
+    "id",
+    "partner_id",
+    "method",
+    "paypal_email",
+    "account_holder",
+    "iban",
+    "bic",
+    "automatic",
+    "updated_at",
+)
+PAYOUT_FIELDS = (
+    "id",
+    "partner_id",
+    "partner__name",
+    "status",
+    "amount",
+    "currency",
+    "method",
+    "destination",
+    "requested_by_id",
+    "requested_at",
+    "decided_at",
+    "paid_at",
+    "reference",
+    "note",
+)
 MAX_REFERENCE_LENGTH = 200
 SEPA_CURRENCY = "EUR"
 PAYOUT_EVENTS = {
-    PayoutStatus.REQUESTED: WebhookEventType.PAYOUT_REQUESTED, PayoutStatus.APPROVED: WebhookEventType.PAYOUT_APPROVED,
-    PayoutStatus.PAID: WebhookEventType.PAYOUT_PAID, PayoutStatus.REJECTED: WebhookEventType.PAYOUT_REJECTED,
+    PayoutStatus.REQUESTED: WebhookEventType.PAYOUT_REQUESTED,
+    PayoutStatus.APPROVED: WebhookEventType.PAYOUT_APPROVED,
+    PayoutStatus.PAID: WebhookEventType.PAYOUT_PAID,
+    PayoutStatus.REJECTED: WebhookEventType.PAYOUT_REJECTED,
 }
 
 logger = logging.getLogger("partner_portal.payouts")
@@ -106,13 +131,17 @@ def _paypal_email(raw: str) -> str:
     would alter (it starts with = + or -, or holds `|=`...) is refused rather than paid elsewhere."""
     email = normalize_email(raw, "paypal_email")
     if safe_cell(email) != email:
-        raise fail("paypal_email", UserErrorCode.INVALID_EMAIL,
-                   "This address would read as a spreadsheet formula in the payout file: use another one.")
+        raise fail(
+            "paypal_email",
+            UserErrorCode.INVALID_EMAIL,
+            "This address would read as a spreadsheet formula in the payout file: use another one.",
+        )
     return email
 
 
-def _validated_settings(method: PayoutMethod, paypal_email: str | None, account_holder: str | None,
-                        iban: str | None, bic: str | None) -> dict[str, Any]:
+def _validated_settings(
+    method: PayoutMethod, paypal_email: str | None, account_holder: str | None, iban: str | None, bic: str | None
+) -> dict[str, Any]:
     """The columns to store for the method; the other method's columns are cleared. All problems at once."""
     checks = Checks(method=PayoutMethod(method).value, paypal_email=None, account_holder=None, iban=None, bic=None)
     if method is PayoutMethod.PAYPAL:
@@ -141,14 +170,23 @@ async def settings_of(profile: dict[str, Any]) -> dict[str, Any] | None:
 
 
 async def set_settings(
-    actor: Actor, partner_id: int | None, *, method: PayoutMethod, paypal_email: str | None,
-    account_holder: str | None, iban: str | None, bic: str | None, automatic: bool,
+    actor: Actor,
+    partner_id: int | None,
+    *,
+    method: PayoutMethod,
+    paypal_email: str | None,
+    account_holder: str | None,
+    iban: str | None,
+    bic: str | None,
+    automatic: bool,
 ) -> dict[str, Any]:
     """MANAGE_PARTNER_PORTAL holders. The payout currency is the partner profile's (updatePartnerProfile)."""
     membership, profile = await PARTNER_PORTAL.enforce(actor, partner_id)
     partner = membership.organization_id
-    values = {**_validated_settings(PayoutMethod(method), paypal_email, account_holder, iban, bic),
-              "automatic": bool(automatic)}
+    values = {
+        **_validated_settings(PayoutMethod(method), paypal_email, account_holder, iban, bic),
+        "automatic": bool(automatic),
+    }
     async with in_transaction():
         before = await PayoutSettings.filter(partner_id=partner).first().values(*SETTINGS_FIELDS) or {}
         try:
@@ -159,8 +197,7 @@ async def set_settings(
         changes = audit.diff(before, values)
         if "iban" in changes:  # never the whole IBAN in the audit log
             changes["iban"] = {k: mask_iban(v) for k, v in changes["iban"].items()}
-        await audit.record(actor, "payout_settings.set", "PayoutSettings", partner, acting=membership,
-                           changes=changes)
+        await audit.record(actor, "payout_settings.set", "PayoutSettings", partner, acting=membership, changes=changes)
     return await settings_of(profile)
 
 
@@ -180,9 +217,14 @@ class Balance:
 
 async def _approved_unclaimed(partner_id: int, currency: str) -> int:
     """Approved lines no payout holds, in the payout currency (negative refund lines included)."""
-    row = await Commission.filter(
-        partner_id=partner_id, status=CommissionStatus.APPROVED, payout_id=None, currency=currency
-    ).annotate(total=Sum("amount")).first().values("total")
+    row = (
+        await Commission.filter(
+            partner_id=partner_id, status=CommissionStatus.APPROVED, payout_id=None, currency=currency
+        )
+        .annotate(total=Sum("amount"))
+        .first()
+        .values("total")
+    )
     return int((row or {}).get("total") or 0)
 
 
@@ -225,25 +267,43 @@ async def _claim(
         raise fail(None, UserErrorCode.NO_EXCHANGE_RATE, str(error)) from error
     async with in_transaction():
         payout = await Payout.create(
-            partner_id=partner_id, status=PayoutStatus.REQUESTED, amount=0, currency=currency,
-            method=destination["method"], destination=_destination(destination), requested_by_id=actor.user_id,
+            partner_id=partner_id,
+            status=PayoutStatus.REQUESTED,
+            amount=0,
+            currency=currency,
+            method=destination["method"],
+            destination=_destination(destination),
+            requested_by_id=actor.user_id,
             requested_at=moment,
         )
         await Commission.filter(
             partner_id=partner_id, status=CommissionStatus.APPROVED, payout_id=None, currency=currency
         ).update(payout_id=payout.id)
-        row = await Commission.filter(partner_id=partner_id, payout_id=payout.id).annotate(
-            total=Sum("amount")
-        ).first().values("total")
+        row = (
+            await Commission.filter(partner_id=partner_id, payout_id=payout.id)
+            .annotate(total=Sum("amount"))
+            .first()
+            .values("total")
+        )
         amount = int((row or {}).get("total") or 0)  # PostgreSQL sums bigint as numeric
         if amount <= 0 or amount < threshold:
             missing = max(threshold - amount, 1)
-            raise fail(None, UserErrorCode.BELOW_THRESHOLD,
-                       f"The approved balance is {_money(amount, currency)}; payouts start at "
-                       f"{_money(threshold, currency)}: {_money(missing, currency)} is missing.")
+            raise fail(
+                None,
+                UserErrorCode.BELOW_THRESHOLD,
+                f"The approved balance is {_money(amount, currency)}; payouts start at "
+                f"{_money(threshold, currency)}: {_money(missing, currency)} is missing.",
+            )
         await Payout.filter(id=payout.id).update(amount=amount)
-        await audit.record(actor, "payout.request", "Payout", payout.id, organization_id=partner_id, acting=acting,
-                           changes={"amount": amount, "currency": currency, "automatic": acting is None})
+        await audit.record(
+            actor,
+            "payout.request",
+            "Payout",
+            payout.id,
+            organization_id=partner_id,
+            acting=acting,
+            changes={"amount": amount, "currency": currency, "automatic": acting is None},
+        )
         await _notify(partner_id, payout.id)
     return payout.id
 
@@ -258,8 +318,11 @@ def _destination(settings_row: dict[str, Any]) -> dict[str, Any]:
 async def run_monthly_payouts(settings: Settings) -> str:
     """The monthly payout run: a payout for every partner with automatic payouts over the threshold."""
     automatic = PayoutSettings.filter(automatic=True).values("partner_id")
-    candidates = await PartnerProfile.filter(organization_id__in=Subquery(automatic)).order_by(
-        "organization_id").values_list("organization_id", "payout_currency")
+    candidates = (
+        await PartnerProfile.filter(organization_id__in=Subquery(automatic))
+        .order_by("organization_id")
+        .values_list("organization_id", "payout_currency")
+    )
     job = Actor(via=Via.CLI)
     created = below = failed = 0
     for partner_id, currency in candidates:
@@ -282,8 +345,14 @@ async def run_monthly_payouts(settings: Settings) -> str:
 # --- operators' decisions ---------------------------------------------------------------------------------------
 
 
-async def _decide(actor: Actor, payout_id: int, allowed_from: tuple[PayoutStatus, ...], action: str,
-                  changes: dict[str, Any], **values: Any) -> int:
+async def _decide(
+    actor: Actor,
+    payout_id: int,
+    allowed_from: tuple[PayoutStatus, ...],
+    action: str,
+    changes: dict[str, Any],
+    **values: Any,
+) -> int:
     """A conditional update from the allowed statuses (inside the caller's transaction); the partner's id.
 
     `action` is the audit verb (approve, mark_paid, reject)."""
@@ -293,19 +362,29 @@ async def _decide(actor: Actor, payout_id: int, allowed_from: tuple[PayoutStatus
         raise NotFound()
     if not updated:
         allowed = " or ".join(s.value.lower() for s in allowed_from)
-        raise fail(None, UserErrorCode.PAYOUT_DECIDED,
-                   f"This payout is {current['status'].lower()}; only a {allowed} payout allows this.")
-    await audit.record(actor, f"payout.{action}", "Payout", payout_id, organization_id=current["partner_id"],
-                       changes=changes)
+        raise fail(
+            None,
+            UserErrorCode.PAYOUT_DECIDED,
+            f"This payout is {current['status'].lower()}; only a {allowed} payout allows this.",
+        )
+    await audit.record(
+        actor, f"payout.{action}", "Payout", payout_id, organization_id=current["partner_id"], changes=changes
+    )
     return current["partner_id"]
 
 
 async def approve_payout(actor: Actor, payout_id: int) -> dict[str, Any]:
     await PAYOUT_MANAGER.enforce(actor)
     async with in_transaction():
-        partner_id = await _decide(actor, payout_id, (PayoutStatus.REQUESTED,), "approve",
-                                   {"status": PayoutStatus.APPROVED.value},
-                                   status=PayoutStatus.APPROVED, decided_at=now())
+        partner_id = await _decide(
+            actor,
+            payout_id,
+            (PayoutStatus.REQUESTED,),
+            "approve",
+            {"status": PayoutStatus.APPROVED.value},
+            status=PayoutStatus.APPROVED,
+            decided_at=now(),
+        )
         await _notify(partner_id, payout_id)
     return await _payout_row(payout_id)
 
@@ -317,9 +396,16 @@ async def mark_paid(actor: Actor, payout_id: int, reference: str) -> dict[str, A
     if not clean_reference:
         raise fail("reference", UserErrorCode.REQUIRED, "Enter the reference of the transfer.")
     async with in_transaction():
-        partner_id = await _decide(actor, payout_id, (PayoutStatus.APPROVED,), "mark_paid",
-                                   {"status": PayoutStatus.PAID.value, "reference": clean_reference},
-                                   status=PayoutStatus.PAID, paid_at=now(), reference=clean_reference)
+        partner_id = await _decide(
+            actor,
+            payout_id,
+            (PayoutStatus.APPROVED,),
+            "mark_paid",
+            {"status": PayoutStatus.PAID.value, "reference": clean_reference},
+            status=PayoutStatus.PAID,
+            paid_at=now(),
+            reference=clean_reference,
+        )
         await Commission.filter(payout_id=payout_id).update(status=CommissionStatus.PAID)
         await _notify(partner_id, payout_id)
     return await _payout_row(payout_id)
@@ -332,9 +418,16 @@ async def reject_payout(actor: Actor, payout_id: int, note: str) -> dict[str, An
     if not clean_note:
         raise fail("note", UserErrorCode.REQUIRED, "Tell the partner why.")
     async with in_transaction():
-        partner_id = await _decide(actor, payout_id, (PayoutStatus.REQUESTED, PayoutStatus.APPROVED), "reject",
-                                   {"status": PayoutStatus.REJECTED.value, "note": clean_note},
-                                   status=PayoutStatus.REJECTED, decided_at=now(), note=clean_note)
+        partner_id = await _decide(
+            actor,
+            payout_id,
+            (PayoutStatus.REQUESTED, PayoutStatus.APPROVED),
+            "reject",
+            {"status": PayoutStatus.REJECTED.value, "note": clean_note},
+            status=PayoutStatus.REJECTED,
+            decided_at=now(),
+            note=clean_note,
+        )
         await Commission.filter(payout_id=payout_id).update(payout_id=None)
         await _notify(partner_id, payout_id)
     return await _payout_row(payout_id)
@@ -343,16 +436,25 @@ async def reject_payout(actor: Actor, payout_id: int, note: str) -> dict[str, An
 async def _notify(partner_id: int, payout_id: int) -> None:
     """Mail the partner's administrators about the payout as it stands and publish its webhook event
     (inside the transaction)."""
-    payout = await Payout.filter(id=payout_id).first().values(
-        "id", "status", "amount", "currency", "method", "reference", "note"
+    payout = (
+        await Payout.filter(id=payout_id)
+        .first()
+        .values("id", "status", "amount", "currency", "method", "reference", "note")
     )
     await webhooks.publish(PAYOUT_EVENTS[payout["status"]], webhooks.payout_data(payout, partner_id))
     name = await Organization.filter(id=partner_id).first().values_list("name", flat=True)
-    await notify_administrators(partner_id, "payout_changed", {
-        "partner_name": name, "amount": str(to_decimal(payout["amount"], payout["currency"])),
-        "currency": payout["currency"], "status": payout["status"], "reference": payout["reference"] or "",
-        "note": payout["note"] or "",
-    })
+    await notify_administrators(
+        partner_id,
+        "payout_changed",
+        {
+            "partner_name": name,
+            "amount": str(to_decimal(payout["amount"], payout["currency"])),
+            "currency": payout["currency"],
+            "status": payout["status"],
+            "reference": payout["reference"] or "",
+            "note": payout["note"] or "",
+        },
+    )
 
 
 # --- reading --------------------------------------------------------------------------------------------------------
@@ -414,8 +516,13 @@ class ExportFile:
 
 
 async def export_payouts(
-    actor: Actor, *, file_format: ExportFormat, payout_ids: list[int] | None, currency: str | None,
-    debtor: tuple[str, str, str | None] | None, execution_date: date | None,
+    actor: Actor,
+    *,
+    file_format: ExportFormat,
+    payout_ids: list[int] | None,
+    currency: str | None,
+    debtor: tuple[str, str, str | None] | None,
+    execution_date: date | None,
 ) -> ExportFile:
     """Operators with MANAGE_PAYOUTS. Read-only: the payouts stay APPROVED until marked paid."""
     await PAYOUT_MANAGER.enforce(actor)
@@ -434,8 +541,11 @@ async def _approved_for_export(payout_ids: list[int] | None, method: PayoutMetho
     if payout_ids is not None:
         unfit = sorted(set(payout_ids) - {row["id"] for row in rows})
         if unfit:
-            raise fail("payout_ids", UserErrorCode.INVALID_VALUE,
-                       f"Only approved {method.value} payouts can be exported; not: {', '.join(map(str, unfit))}.")
+            raise fail(
+                "payout_ids",
+                UserErrorCode.INVALID_VALUE,
+                f"Only approved {method.value} payouts can be exported; not: {', '.join(map(str, unfit))}.",
+            )
     return rows
 
 
@@ -455,15 +565,27 @@ async def paypal_csv(actor: Actor, payout_ids: list[int] | None, currency: str |
         rows = [row for row in rows if row["currency"] == wanted]
     currencies = sorted({row["currency"] for row in rows})
     if len(currencies) > 1:
-        raise fail("currency", UserErrorCode.INVALID_VALUE,
-                   f"PayPal takes one currency per file: choose one of {', '.join(currencies)}.")
+        raise fail(
+            "currency",
+            UserErrorCode.INVALID_VALUE,
+            f"PayPal takes one currency per file: choose one of {', '.join(currencies)}.",
+        )
     if not rows:
         raise _nothing("PayPal")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     for row in rows:  # every cell through the formula guard, as every CSV the portal writes
-        writer.writerow(safe_row([row["destination"]["paypal_email"], to_decimal(row["amount"], row["currency"]),
-                                  row["currency"], f"PAYOUT-{row['id']}", f"Partner commission payout {row['id']}"]))
+        writer.writerow(
+            safe_row(
+                [
+                    row["destination"]["paypal_email"],
+                    to_decimal(row["amount"], row["currency"]),
+                    row["currency"],
+                    f"PAYOUT-{row['id']}",
+                    f"Partner commission payout {row['id']}",
+                ]
+            )
+        )
     await _record_export(actor, "PAYPAL_CSV", rows)
     stamp = now().strftime("%Y%m%d-%H%M%S")
     return ExportFile(f"paypal-payouts-{currencies[0]}-{stamp}.csv", "text/csv", buffer.getvalue(), rows)
@@ -503,8 +625,11 @@ async def sepa_xml(
     for row in rows:
         target = row["destination"]
         payment: dict[str, Any] = {
-            "name": target["account_holder"], "IBAN": target["iban"], "amount": int(row["amount"]),
-            "execution_date": when, "description": f"Partner commission payout {row['id']}",
+            "name": target["account_holder"],
+            "IBAN": target["iban"],
+            "amount": int(row["amount"]),
+            "execution_date": when,
+            "description": f"Partner commission payout {row['id']}",
             "endtoend_id": f"PAYOUT-{row['id']}",
         }
         if target.get("bic"):
@@ -518,5 +643,10 @@ async def sepa_xml(
 
 async def _record_export(actor: Actor, file_format: str, rows: list[dict[str, Any]]) -> None:
     async with in_transaction():
-        await audit.record(actor, "payout.export", "PayoutExport", file_format,
-                           changes={"format": file_format, "payouts": [row["id"] for row in rows]})
+        await audit.record(
+            actor,
+            "payout.export",
+            "PayoutExport",
+            file_format,
+            changes={"format": file_format, "payouts": [row["id"] for row in rows]},
+        )

@@ -29,7 +29,12 @@ def _column(queryset: QuerySet, name: str) -> str:
 
 
 async def first_rows_per_parent(
-    queryset: QuerySet, *, parent: str, parents: Sequence[int], fields: Sequence[str], order: Sequence[str],
+    queryset: QuerySet,
+    *,
+    parent: str,
+    parents: Sequence[int],
+    fields: Sequence[str],
+    order: Sequence[str],
     limit: int,
 ) -> dict[int, list[dict[str, Any]]]:
     """Up to `limit` rows of each parent (`parent` is the column naming it, such as
@@ -38,12 +43,12 @@ async def first_rows_per_parent(
     if not parents or limit <= 0:
         return found
     ordering = ", ".join(
-        f'{_column(queryset, key.lstrip("-"))} {"DESC" if key.startswith("-") else "ASC"}' for key in order
+        f"{_column(queryset, key.lstrip('-'))} {'DESC' if key.startswith('-') else 'ASC'}" for key in order
     )
     numbered = RawSQL(f"ROW_NUMBER() OVER (PARTITION BY {_column(queryset, parent)} ORDER BY {ordering})")
     columns = list(dict.fromkeys([*fields, parent]))
-    query = queryset.filter(**{f"{parent}__in": list(parents)}).annotate(**{POSITION: numbered}).values(
-        *columns, POSITION
+    query = (
+        queryset.filter(**{f"{parent}__in": list(parents)}).annotate(**{POSITION: numbered}).values(*columns, POSITION)
     )
     inner = query.sql()  # builds `query.query`, whose parameters follow
     values = query.query.get_parameterized_sql()[1]
@@ -58,8 +63,12 @@ async def first_rows_per_parent(
 
 async def count_per_parent(queryset: QuerySet, *, parent: str, parents: Sequence[int]) -> dict[int, int]:
     """How many rows each parent has, in one query (parents without rows are left out)."""
-    rows = await queryset.filter(**{f"{parent}__in": list(parents)}).annotate(rows=Count("id")).group_by(
-        parent).values(parent, "rows")
+    rows = (
+        await queryset.filter(**{f"{parent}__in": list(parents)})
+        .annotate(rows=Count("id"))
+        .group_by(parent)
+        .values(parent, "rows")
+    )
     return {row[parent]: row["rows"] for row in rows}
 
 
@@ -74,20 +83,31 @@ class ParentPage(Page):
 
 
 async def page_per_parent(
-    queryset: QuerySet, *, parent: str, parents: Sequence[int], fields: Sequence[str], first: int | None,
-    after: str | None, order: Sequence[str] = ("id",),
+    queryset: QuerySet,
+    *,
+    parent: str,
+    parents: Sequence[int],
+    fields: Sequence[str],
+    first: int | None,
+    after: str | None,
+    order: Sequence[str] = ("id",),
 ) -> dict[int, Page]:
     """`paginate` for each parent, the same `first` and `after` for all of them, in one query."""
     size = check_page_size(first)
     key_names = [key.lstrip("-") for key in order]
     rows_of = await first_rows_per_parent(
-        after_cursor(queryset, order, after), parent=parent, parents=parents,
-        fields=list(dict.fromkeys([*fields, *key_names])), order=order, limit=size + 1,
+        after_cursor(queryset, order, after),
+        parent=parent,
+        parents=parents,
+        fields=list(dict.fromkeys([*fields, *key_names])),
+        order=order,
+        limit=size + 1,
     )
     pages: dict[int, Page] = {}
     for key, rows in rows_of.items():
         page_rows = rows[:size]
         cursors = [encode_cursor([row[name] for name in key_names]) for row in page_rows]
-        pages[key] = ParentPage(page_rows, cursors, len(rows) > size, after is not None,
-                                queryset.filter(**{parent: key}))
+        pages[key] = ParentPage(
+            page_rows, cursors, len(rows) > size, after is not None, queryset.filter(**{parent: key})
+        )
     return pages

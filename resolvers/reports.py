@@ -96,8 +96,9 @@ def clean_currency_filter(raw: str | None) -> str | None:
 
 def _utc_range(start: datetime | None, end: datetime | None) -> tuple[datetime | None, datetime | None]:
     """The range in UTC (naive moments are UTC): SQLite compares the stored UTC text."""
-    start, end = (None if m is None else m.replace(tzinfo=UTC) if m.tzinfo is None else m.astimezone(UTC)
-                  for m in (start, end))
+    start, end = (
+        None if m is None else m.replace(tzinfo=UTC) if m.tzinfo is None else m.astimezone(UTC) for m in (start, end)
+    )
     if start is not None and end is not None and end <= start:
         raise BadArgument("`until` must come after `from`.")
     return start, end
@@ -201,12 +202,24 @@ async def _report_lines(actor: Actor, reach: Reach, where: ReportFilter) -> Quer
 
 
 def _group_key(group: CommissionGroup) -> tuple:
-    return (group.period or date.min, group.partner_name or "", group.partner_id or 0, group.product_name or "",
-            group.product_id or 0, group.program or "", group.type or "", group.status or "", group.currency)
+    return (
+        group.period or date.min,
+        group.partner_name or "",
+        group.partner_id or 0,
+        group.product_name or "",
+        group.product_id or 0,
+        group.program or "",
+        group.type or "",
+        group.status or "",
+        group.currency,
+    )
 
 
 async def commission_report(
-    actor: Actor, *, group_by: Sequence[ReportDimension], period: ReportPeriod = ReportPeriod.MONTH,
+    actor: Actor,
+    *,
+    group_by: Sequence[ReportDimension],
+    period: ReportPeriod = ReportPeriod.MONTH,
     where: ReportFilter = ReportFilter(),
 ) -> CommissionReport:
     """Count and sum of the matching ledger lines per group and currency, and per currency in
@@ -229,8 +242,12 @@ async def commission_report(
         columns.append("program")
     for dimension in dimensions:
         columns.extend(_DIMENSION_COLUMNS.get(dimension, ()))
-    grouped = await lines.annotate(**annotations, line_count=Count("partner_id"), total=Sum("amount")).group_by(
-        *columns).limit(MAX_GROUPS + 1).values(*columns, "line_count", "total")
+    grouped = (
+        await lines.annotate(**annotations, line_count=Count("partner_id"), total=Sum("amount"))
+        .group_by(*columns)
+        .limit(MAX_GROUPS + 1)
+        .values(*columns, "line_count", "total")
+    )
     if len(grouped) > MAX_GROUPS:
         raise BadArgument(f"The report has more than {MAX_GROUPS} rows: narrow the filter or group by less.")
     rows = sorted((_commission_group(row) for row in grouped), key=_group_key)
@@ -241,26 +258,46 @@ async def commission_report(
         count_and_amount[0] += row.count
         count_and_amount[1] += row.amount
     return CommissionReport(
-        group_by=dimensions, period=ReportPeriod(period), rows=rows,
+        group_by=dimensions,
+        period=ReportPeriod(period),
+        rows=rows,
         totals=[CurrencyTotal(currency, count, amount) for currency, (count, amount) in sorted(sums.items())],
     )
 
 
 def _commission_group(row: dict[str, Any]) -> CommissionGroup:
     return CommissionGroup(
-        currency=row["currency"], count=row["line_count"], amount=int(row["total"] or 0),
+        currency=row["currency"],
+        count=row["line_count"],
+        amount=int(row["total"] or 0),
         period=_day(row["period"]) if row.get("period") else None,
-        partner_id=row.get("partner_id"), partner_name=row.get("partner__name"),
-        product_id=row.get("payment__plan__product_id"), product_name=row.get("payment__plan__product__name"),
+        partner_id=row.get("partner_id"),
+        partner_name=row.get("partner__name"),
+        product_id=row.get("payment__plan__product_id"),
+        product_name=row.get("payment__plan__product__name"),
         program=Program(row["program"]) if row.get("program") else None,
-        type=row.get("type"), status=row.get("status"),
+        type=row.get("type"),
+        status=row.get("status"),
     )
 
 
 EXPORT_FIELDS = (
-    "id", "created_at", "partner_id", "partner__name", "customer_id", "customer__name", "type", "status",
-    "payment__plan__product_id", "payment__plan__product__name", "payment_id", "refund_id", "amount", "currency",
-    "original_amount", "original_currency",
+    "id",
+    "created_at",
+    "partner_id",
+    "partner__name",
+    "customer_id",
+    "customer__name",
+    "type",
+    "status",
+    "payment__plan__product_id",
+    "payment__plan__product__name",
+    "payment_id",
+    "refund_id",
+    "amount",
+    "currency",
+    "original_amount",
+    "original_currency",
 )
 
 
@@ -311,8 +348,12 @@ class FunnelRow:
 
 
 async def customer_funnel(
-    actor: Actor, *, partner_id: int | None, period: ReportPeriod = ReportPeriod.MONTH,
-    start: datetime | None = None, end: datetime | None = None,
+    actor: Actor,
+    *,
+    partner_id: int | None,
+    period: ReportPeriod = ReportPeriod.MONTH,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> list[FunnelRow]:
     """Invited → registered → trial → paid per partner and period: two grouped SQL queries.
 
@@ -337,16 +378,24 @@ async def customer_funnel(
     paying = Subquery(Payment.all().values("organization_id"))
     licensed = Subquery(License.all().values("organization_id"))
     key_columns = ("partner_id", "partner__name", "period")
-    invited = await invitations.annotate(
-        period=period_sql("invitations", period), invited=Count("partner_id")
-    ).group_by(*key_columns).limit(MAX_GROUPS + 1).values(*key_columns, "invited")
+    invited = (
+        await invitations.annotate(period=period_sql("invitations", period), invited=Count("partner_id"))
+        .group_by(*key_columns)
+        .limit(MAX_GROUPS + 1)
+        .values(*key_columns, "invited")
+    )
     # Filtered aggregates stay on one table (README: tortoise 1.1 drops a `_filter` join across relations).
-    registered = await relationships.annotate(
-        period=period_sql("customer_relationships", period, "started_at"),
-        registered=Count("customer_id", distinct=True),
-        trial=Count("customer_id", distinct=True, _filter=Q(customer_id__in=licensed) | Q(customer_id__in=paying)),
-        paid=Count("customer_id", distinct=True, _filter=Q(customer_id__in=paying)),
-    ).group_by(*key_columns).limit(MAX_GROUPS + 1).values(*key_columns, "registered", "trial", "paid")
+    registered = (
+        await relationships.annotate(
+            period=period_sql("customer_relationships", period, "started_at"),
+            registered=Count("customer_id", distinct=True),
+            trial=Count("customer_id", distinct=True, _filter=Q(customer_id__in=licensed) | Q(customer_id__in=paying)),
+            paid=Count("customer_id", distinct=True, _filter=Q(customer_id__in=paying)),
+        )
+        .group_by(*key_columns)
+        .limit(MAX_GROUPS + 1)
+        .values(*key_columns, "registered", "trial", "paid")
+    )
     if len(invited) > MAX_GROUPS or len(registered) > MAX_GROUPS:
         raise BadArgument(f"The funnel has more than {MAX_GROUPS} rows: narrow the range or name a partner.")
     rows: dict[tuple[int, date], dict[str, Any]] = {}
@@ -354,8 +403,9 @@ async def customer_funnel(
         key = (row["partner_id"], _day(row["period"]))
         merged = rows.setdefault(key, {"partner_id": key[0], "partner_name": row["partner__name"], "period": key[1]})
         merged.update({k: row[k] for k in ("invited", "registered", "trial", "paid") if k in row})
-    return sorted((FunnelRow(**values) for values in rows.values()),
-                  key=lambda r: (r.period, r.partner_name, r.partner_id))
+    return sorted(
+        (FunnelRow(**values) for values in rows.values()), key=lambda r: (r.period, r.partner_name, r.partner_id)
+    )
 
 
 # --- the partner leaderboard ------------------------------------------------------------------------
@@ -377,7 +427,12 @@ class LeaderboardEntry:
 
 
 async def partner_leaderboard(
-    actor: Actor, *, start: datetime | None, end: datetime | None, by: LeaderboardMetric, currency: str,
+    actor: Actor,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    by: LeaderboardMetric,
+    currency: str,
     first: int = 10,
 ) -> list[LeaderboardEntry]:
     """The top `first` partners by one metric (ties by partner id), with the other two metrics:
@@ -403,20 +458,32 @@ async def partner_leaderboard(
         LeaderboardMetric.COMMISSION: lambda rows: rows.filter(currency=code).annotate(metric=Sum("amount")),
         LeaderboardMetric.NEW_CUSTOMERS: lambda rows: rows.annotate(metric=Count("customer_id", distinct=True)),
         LeaderboardMetric.PAYING_CUSTOMERS: lambda rows: rows.filter(refund_id=None).annotate(
-            metric=Count("customer_id", distinct=True)),
+            metric=Count("customer_id", distinct=True)
+        ),
     }
-    top = await measures[by](await rows_of(by)).group_by("partner_id", "partner__name").order_by(
-        "-metric", "partner_id").limit(first).values("partner_id", "partner__name", "metric")
+    top = (
+        await measures[by](await rows_of(by))
+        .group_by("partner_id", "partner__name")
+        .order_by("-metric", "partner_id")
+        .limit(first)
+        .values("partner_id", "partner__name", "metric")
+    )
     figures: dict[LeaderboardMetric, dict[int, int]] = {by: {r["partner_id"]: int(r["metric"] or 0) for r in top}}
     partners = [r["partner_id"] for r in top]
     for metric in LeaderboardMetric:
         if metric is not by and partners:
-            found = await measures[metric]((await rows_of(metric)).filter(partner_id__in=partners)).group_by(
-                "partner_id").values("partner_id", "metric")
+            found = (
+                await measures[metric]((await rows_of(metric)).filter(partner_id__in=partners))
+                .group_by("partner_id")
+                .values("partner_id", "metric")
+            )
             figures[metric] = {r["partner_id"]: int(r["metric"] or 0) for r in found}
     return [
         LeaderboardEntry(
-            rank=rank, partner_id=row["partner_id"], partner_name=row["partner__name"], currency=code,
+            rank=rank,
+            partner_id=row["partner_id"],
+            partner_name=row["partner__name"],
+            currency=code,
             commission=figures.get(LeaderboardMetric.COMMISSION, {}).get(row["partner_id"], 0),
             new_customers=figures.get(LeaderboardMetric.NEW_CUSTOMERS, {}).get(row["partner_id"], 0),
             paying_customers=figures.get(LeaderboardMetric.PAYING_CUSTOMERS, {}).get(row["partner_id"], 0),

@@ -69,10 +69,14 @@ async def link_customer(actor: Actor, *, stripe_customer_id: str, organization_i
                     row = await StripeCustomer.create(stripe_customer_id=customer, organization_id=organization_id)
                 elif before != organization_id:
                     await StripeCustomer.filter(id=row.id).update(organization_id=organization_id)
-                await audit.record(actor, "stripe_customer.link", "StripeCustomer", row.id,
-                                   organization_id=organization_id,
-                                   changes={"stripe_customer_id": customer,
-                                            "organization": {"from": before, "to": organization_id}})
+                await audit.record(
+                    actor,
+                    "stripe_customer.link",
+                    "StripeCustomer",
+                    row.id,
+                    organization_id=organization_id,
+                    changes={"stripe_customer_id": customer, "organization": {"from": before, "to": organization_id}},
+                )
             break
         except IntegrityError:
             continue  # a concurrent link created the row first: update it instead
@@ -112,8 +116,10 @@ async def find_organization(stripe_customer_id: str | None, metadata: list[Any])
             return organization_id
         logger.warning("Stripe metadata names organization %s, which does not exist", organization_id)
     if stripe_customer_id:
-        return await StripeCustomer.filter(stripe_customer_id=stripe_customer_id).first().values_list(
-            "organization_id", flat=True
+        return (
+            await StripeCustomer.filter(stripe_customer_id=stripe_customer_id)
+            .first()
+            .values_list("organization_id", flat=True)
         )
     return None
 
@@ -140,8 +146,11 @@ async def already_recorded(external_id: str) -> bool:
 
 async def refunded_so_far(payment_external_id: str) -> int:
     """The refunds recorded for a payment (applied or waiting), in minor units."""
-    row = await Refund.filter(payment_external_id=payment_external_id).annotate(total=Sum("amount")).first().values(
-        "total"
+    row = (
+        await Refund.filter(payment_external_id=payment_external_id)
+        .annotate(total=Sum("amount"))
+        .first()
+        .values("total")
     )
     return (row or {}).get("total") or 0
 
@@ -149,7 +158,9 @@ async def refunded_so_far(payment_external_id: str) -> int:
 # --- the order of subscription events ---------------------------------------------------------------------
 
 SUBSCRIPTION_EVENT_RANK = {
-    "customer.subscription.created": 0, "customer.subscription.updated": 1, "customer.subscription.deleted": 2,
+    "customer.subscription.created": 0,
+    "customer.subscription.updated": 1,
+    "customer.subscription.deleted": 2,
 }
 
 
@@ -171,8 +182,12 @@ async def claim_subscription_event(event: SubscriptionEvent, organization_id: in
     """Inside the caller's transaction: True, and the event kept as its subscription's last, when it
     sorts after the last one applied; False when it is older and must change nothing."""
     row = await StripeSubscription.select_for_update().filter(stripe_subscription_id=event.subscription_id).first()
-    values = {"organization_id": organization_id, "event_created": event.created, "event_rank": event.rank,
-              "event_id": event.event_id}
+    values = {
+        "organization_id": organization_id,
+        "event_created": event.created,
+        "event_rank": event.rank,
+        "event_id": event.event_id,
+    }
     if row is None:
         # a concurrent first event of the subscription makes this fail; the caller's `once` retries
         await StripeSubscription.create(stripe_subscription_id=event.subscription_id, **values)

@@ -63,12 +63,32 @@ from partner_portal.settings import Settings
 logger = logging.getLogger("partner_portal.tiers")
 
 COUNTED_LICENSES = (LicenseStatus.ACTIVE.value, LicenseStatus.PAST_DUE.value)
-TIER_FIELDS = ("id", "name", "rank", "min_sold_mrr", "min_managed_mrr", "required_certification",
-               "min_median_features", "active", "created_at", "updated_at")
+TIER_FIELDS = (
+    "id",
+    "name",
+    "rank",
+    "min_sold_mrr",
+    "min_managed_mrr",
+    "required_certification",
+    "min_median_features",
+    "active",
+    "created_at",
+    "updated_at",
+)
 CERTIFICATION_FIELDS = ("id", "partner_id", "name", "valid_until", "recorded_at")
 FIGURE_FIELDS = ("currency", "sold_mrr", "sold_customers", "managed_mrr", "managed_customers", "median_features")
-ASSESSMENT_FIELDS = ("id", "partner_id", "partner__name", "period", "evaluated_at", *FIGURE_FIELDS, "certifications",
-                     "tier", "previous_tier", "changed")
+ASSESSMENT_FIELDS = (
+    "id",
+    "partner_id",
+    "partner__name",
+    "period",
+    "evaluated_at",
+    *FIGURE_FIELDS,
+    "certifications",
+    "tier",
+    "previous_tier",
+    "changed",
+)
 FEATURE_USAGE_KIND = "FEATURE_USAGE"
 MAX_FEATURES = 100
 MAX_FEATURE_LENGTH = max_length(FeatureUsage, "feature")
@@ -81,8 +101,9 @@ MAX_MEDIAN_FEATURES = 1000
 def _threshold(value: tuple[str, str], field_name: str, settings: Settings) -> int:
     amount, currency = value
     if currency.strip().upper() != settings.base_currency:
-        raise fail(field_name, UserErrorCode.INVALID_VALUE,
-                   f"Thresholds are in the base currency, {settings.base_currency}.")
+        raise fail(
+            field_name, UserErrorCode.INVALID_VALUE, f"Thresholds are in the base currency, {settings.base_currency}."
+        )
     minor = to_minor(amount, settings.base_currency, field_name)
     if minor < 0:
         raise fail(field_name, UserErrorCode.INVALID_VALUE, "A threshold cannot be negative.")
@@ -108,8 +129,11 @@ def _clean_tier_values(settings: Settings, changes: dict[str, Any]) -> dict[str,
     if "min_median_features" in changes:
         minimum = changes["min_median_features"]
         if minimum is not None and not 1 <= minimum <= MAX_MEDIAN_FEATURES:
-            raise fail("minimum_median_features", UserErrorCode.INVALID_VALUE,
-                       f"Give a median from 1 to {MAX_MEDIAN_FEATURES}, or none.")
+            raise fail(
+                "minimum_median_features",
+                UserErrorCode.INVALID_VALUE,
+                f"Give a median from 1 to {MAX_MEDIAN_FEATURES}, or none.",
+            )
         values["min_median_features"] = minimum
     if "active" in changes:
         values["active"] = bool(changes["active"])
@@ -121,8 +145,11 @@ async def _check_unique(values: dict[str, Any], tier_id: int | None) -> None:
     if "name" in values and await others.filter(name__iexact=values["name"]).exists():
         raise fail("name", UserErrorCode.INVALID_VALUE, "Another tier has this name.")
     if "rank" in values and await others.filter(rank=values["rank"]).exists():
-        raise fail("rank", UserErrorCode.INVALID_VALUE,
-                   "Another tier has this rank (deactivated tiers keep theirs): choose another.")
+        raise fail(
+            "rank",
+            UserErrorCode.INVALID_VALUE,
+            "Another tier has this rank (deactivated tiers keep theirs): choose another.",
+        )
 
 
 async def create_tier(actor: Actor, settings: Settings, **changes: Any) -> dict[str, Any]:
@@ -130,7 +157,9 @@ async def create_tier(actor: Actor, settings: Settings, **changes: Any) -> dict[
     await PROGRAM_MANAGER.enforce(actor)
     values = _clean_tier_values(settings, {"min_sold_mrr": None, "min_managed_mrr": None, **changes})
     if "name" not in values or "rank" not in values:
-        raise fail("name" if "name" not in values else "rank", UserErrorCode.REQUIRED, "A tier needs a name and a rank.")
+        raise fail(
+            "name" if "name" not in values else "rank", UserErrorCode.REQUIRED, "A tier needs a name and a rank."
+        )
     try:
         async with in_transaction():
             await _check_unique(values, None)
@@ -156,8 +185,13 @@ async def update_tier(actor: Actor, settings: Settings, tier_id: int, **changes:
             diff = audit.diff(before, values)
             if diff:
                 await Tier.filter(id=tier_id).update(**values, updated_at=now())
-                await audit.record(actor, "tier.update", "Tier", tier_id, changes={
-                    k: {"from": str(v["from"]), "to": str(v["to"])} for k, v in diff.items()})
+                await audit.record(
+                    actor,
+                    "tier.update",
+                    "Tier",
+                    tier_id,
+                    changes={k: {"from": str(v["from"]), "to": str(v["to"])} for k, v in diff.items()},
+                )
     except IntegrityError as error:
         raise fail("rank", UserErrorCode.INVALID_VALUE, "Another tier has this rank.") from error
     return (await with_benefits([await _tier_row(tier_id)]))[0]
@@ -190,8 +224,11 @@ async def with_benefits(rows: list[dict[str, Any]], partner_id: int | None = Non
     names = [row["name"] for row in rows]
     rules: dict[str, list[dict[str, Any]]] = defaultdict(list)
     if names:
-        for rule in await CommissionRule.filter(Q(partner_id=None) | Q(partner_id=partner_id), tier__in=names,
-                                                active=True).order_by("program", "id").values(*RULE_FIELDS):
+        for rule in (
+            await CommissionRule.filter(Q(partner_id=None) | Q(partner_id=partner_id), tier__in=names, active=True)
+            .order_by("program", "id")
+            .values(*RULE_FIELDS)
+        ):
             rules[rule["tier"]].append(rule)
     return [{**row, "rules": rules[row["name"]]} for row in rows]
 
@@ -204,9 +241,7 @@ async def _partner_exists(partner_id: int) -> None:
         raise NotFound()
 
 
-async def record_certification(
-    actor: Actor, partner_id: int, *, name: str, valid_until: date | None
-) -> dict[str, Any]:
+async def record_certification(actor: Actor, partner_id: int, *, name: str, valid_until: date | None) -> dict[str, Any]:
     """Operators with MANAGE_PROGRAMS. Names compare without regard to case; recording one again
     replaces its validity."""
     await PROGRAM_MANAGER.enforce(actor)
@@ -220,8 +255,14 @@ async def record_certification(
         else:
             certification_id = existing["id"]
             await PartnerCertification.filter(id=certification_id).update(**values)
-        await audit.record(actor, "certification.record", "Organization", partner_id, organization_id=partner_id,
-                           changes={"name": clean, "valid_until": valid_until.isoformat() if valid_until else None})
+        await audit.record(
+            actor,
+            "certification.record",
+            "Organization",
+            partner_id,
+            organization_id=partner_id,
+            changes={"name": clean, "valid_until": valid_until.isoformat() if valid_until else None},
+        )
     return await PartnerCertification.filter(id=certification_id).first().values(*CERTIFICATION_FIELDS)
 
 
@@ -234,8 +275,14 @@ async def withdraw_certification(actor: Actor, partner_id: int, *, name: str) ->
         if existing is None:
             raise NotFound()
         await PartnerCertification.filter(id=existing["id"]).delete()
-        await audit.record(actor, "certification.withdraw", "Organization", partner_id, organization_id=partner_id,
-                           changes={"name": existing["name"]})
+        await audit.record(
+            actor,
+            "certification.withdraw",
+            "Organization",
+            partner_id,
+            organization_id=partner_id,
+            changes={"name": existing["name"]},
+        )
     return existing
 
 
@@ -284,19 +331,33 @@ async def record_feature_usage(
     if not await Organization.filter(id=organization_id).exists():
         raise NotFound()
     # what the caller sent: a retry without usedAt is the same report, though `moment` is later
-    content = {"organization": organization_id, "features": clean,
-               "used_at": moment.isoformat() if used_at is not None else None}
+    content = {
+        "organization": organization_id,
+        "features": clean,
+        "used_at": moment.isoformat() if used_at is not None else None,
+    }
 
     async def work() -> dict[str, Any]:
-        event_id = await BillingEvent.filter(source="api", external_id=f"usage:{key}").first().values_list(
-            "id", flat=True)
-        await FeatureUsage.bulk_create([
-            FeatureUsage(event_id=event_id, organization_id=organization_id, feature=f, used_at=moment) for f in clean
-        ])
-        await audit.record(actor, "feature_usage.record", "Organization", organization_id,
-                           organization_id=organization_id, changes={"external_id": key, "features": clean})
-        return {"external_id": key, "organization_id": organization_id, "features": clean,
-                "used_at": moment.isoformat()}
+        event_id = (
+            await BillingEvent.filter(source="api", external_id=f"usage:{key}").first().values_list("id", flat=True)
+        )
+        await FeatureUsage.bulk_create(
+            [FeatureUsage(event_id=event_id, organization_id=organization_id, feature=f, used_at=moment) for f in clean]
+        )
+        await audit.record(
+            actor,
+            "feature_usage.record",
+            "Organization",
+            organization_id,
+            organization_id=organization_id,
+            changes={"external_id": key, "features": clean},
+        )
+        return {
+            "external_id": key,
+            "organization_id": organization_id,
+            "features": clean,
+            "used_at": moment.isoformat(),
+        }
 
     result = await once("api", f"usage:{key}", FEATURE_USAGE_KIND, content, work)  # type: ignore[arg-type]
     return {**result, "used_at": datetime.fromisoformat(result["used_at"])}
@@ -317,9 +378,14 @@ class Figures:
     certifications: list[str] = field(default_factory=list)
 
     def columns(self, currency: str) -> dict[str, Any]:
-        return {"currency": currency, "sold_mrr": self.sold_mrr, "sold_customers": self.sold_customers,
-                "managed_mrr": self.managed_mrr, "managed_customers": self.managed_customers,
-                "median_features": self.median_features}
+        return {
+            "currency": currency,
+            "sold_mrr": self.sold_mrr,
+            "sold_customers": self.sold_customers,
+            "managed_mrr": self.managed_mrr,
+            "managed_customers": self.managed_customers,
+            "median_features": self.median_features,
+        }
 
 
 def one_year_before(moment: datetime) -> datetime:
@@ -356,18 +422,29 @@ def _granted(value: Any) -> bool:
 async def compute_figures(settings: Settings, moment: datetime) -> dict[int, Figures]:
     """Every partner's figures at `moment`, in five queries whatever the number of partners and
     customers. Raises MissingExchangeRate when an MRR currency has no rate on the day."""
-    sold_rows = await query_dicts(SOLD_SQL, [CommissionStatus.REVERSED.value, one_year_before(moment), moment,
-                                        *COUNTED_LICENSES])
-    managed_rows = [row for row in await query_dicts(MANAGED_SQL, [moment, *COUNTED_LICENSES])
-                    if _granted(row["grant_permissions"])]
+    sold_rows = await query_dicts(
+        SOLD_SQL, [CommissionStatus.REVERSED.value, one_year_before(moment), moment, *COUNTED_LICENSES]
+    )
+    managed_rows = [
+        row for row in await query_dicts(MANAGED_SQL, [moment, *COUNTED_LICENSES]) if _granted(row["grant_permissions"])
+    ]
     usage_start = moment - timedelta(days=settings.tier_usage_window_days)
-    usage = dict(await FeatureUsage.filter(
-        used_at__gt=usage_start, used_at__lte=moment,
-        organization_id__in=Subquery(License.filter(status__in=COUNTED_LICENSES).values("organization_id")),
-    ).annotate(n=Count("feature", distinct=True)).group_by("organization_id").values_list("organization_id", "n"))
+    usage = dict(
+        await FeatureUsage.filter(
+            used_at__gt=usage_start,
+            used_at__lte=moment,
+            organization_id__in=Subquery(License.filter(status__in=COUNTED_LICENSES).values("organization_id")),
+        )
+        .annotate(n=Count("feature", distinct=True))
+        .group_by("organization_id")
+        .values_list("organization_id", "n")
+    )
     today = moment.date()
-    certified = await PartnerCertification.filter(Q(valid_until=None) | Q(valid_until__gte=today)).order_by(
-        "name").values_list("partner_id", "name")
+    certified = (
+        await PartnerCertification.filter(Q(valid_until=None) | Q(valid_until__gte=today))
+        .order_by("name")
+        .values_list("partner_id", "name")
+    )
     partners = await PartnerProfile.all().values_list("organization_id", flat=True)
 
     factors: dict[str, Decimal] = {}
@@ -395,9 +472,12 @@ async def compute_figures(settings: Settings, moment: datetime) -> dict[int, Fig
         mine_sold, mine_managed = sold.get(partner_id, {}), managed.get(partner_id, {})
         counted = sorted(usage.get(customer, 0) for customer in mine_sold.keys() | mine_managed.keys())
         figures[partner_id] = Figures(
-            sold_mrr=await in_base(_by_currency(mine_sold)), sold_customers=len(mine_sold),
-            managed_mrr=await in_base(_by_currency(mine_managed)), managed_customers=len(mine_managed),
-            median_features=_median(counted), certifications=held.get(partner_id, []),
+            sold_mrr=await in_base(_by_currency(mine_sold)),
+            sold_customers=len(mine_sold),
+            managed_mrr=await in_base(_by_currency(mine_managed)),
+            managed_customers=len(mine_managed),
+            median_features=_median(counted),
+            certifications=held.get(partner_id, []),
         )
     return figures
 
@@ -487,10 +567,13 @@ async def run_tiers_job(settings: Settings) -> str:
 async def _store_figures(settings: Settings, figures: dict[int, Figures], moment: datetime) -> None:
     async with in_transaction():
         await PartnerTierFigures.all().delete()
-        await PartnerTierFigures.bulk_create([
-            PartnerTierFigures(partner_id=partner_id, refreshed_at=moment, **f.columns(settings.base_currency))
-            for partner_id, f in figures.items()
-        ], batch_size=500)
+        await PartnerTierFigures.bulk_create(
+            [
+                PartnerTierFigures(partner_id=partner_id, refreshed_at=moment, **f.columns(settings.base_currency))
+                for partner_id, f in figures.items()
+            ],
+            batch_size=500,
+        )
 
 
 async def evaluate(settings: Settings, figures: dict[int, Figures], moment: datetime) -> tuple[int, int]:
@@ -502,7 +585,8 @@ async def evaluate(settings: Settings, figures: dict[int, Figures], moment: date
     async with in_transaction():
         done = TierAssessment.filter(period=period).values("partner_id")
         profiles = await PartnerProfile.exclude(organization_id__in=Subquery(done)).values_list(
-            "organization_id", "tier")
+            "organization_id", "tier"
+        )
         tiers = await Tier.filter(active=True).values(*TIER_FIELDS)
         unchanged: list[TierAssessment] = []
         changed = 0
@@ -511,8 +595,14 @@ async def evaluate(settings: Settings, figures: dict[int, Figures], moment: date
             qualified = qualifying_tier(tiers, mine)
             name = qualified["name"] if qualified else None
             row = TierAssessment(
-                partner_id=partner_id, period=period, evaluated_at=moment, certifications=mine.certifications,
-                tier=name, previous_tier=previous, changed=name != previous, **mine.columns(settings.base_currency),
+                partner_id=partner_id,
+                period=period,
+                evaluated_at=moment,
+                certifications=mine.certifications,
+                tier=name,
+                previous_tier=previous,
+                changed=name != previous,
+                **mine.columns(settings.base_currency),
             )
             if name == previous:
                 unchanged.append(row)
@@ -530,13 +620,23 @@ async def change_partner_tier(
     """A partner's tier changes (inside the evaluation's transaction): the profile holds the new
     name, which the tier's commission rules match from the next payment on; audited."""
     await PartnerProfile.filter(organization_id=partner_id).update(tier=tier)
-    await audit.record(actor, "partner.tier_change", "Organization", partner_id, organization_id=partner_id,
-                       changes={"tier": {"from": previous, "to": tier}, "period": assessment.period,
-                                "assessment": assessment.id})
-    await webhooks.publish(WebhookEventType.TIER_CHANGED, {
-        "partnerId": webhooks.global_id("Organization", partner_id), "previousTier": previous, "tier": tier,
-        "period": assessment.period,
-    })
+    await audit.record(
+        actor,
+        "partner.tier_change",
+        "Organization",
+        partner_id,
+        organization_id=partner_id,
+        changes={"tier": {"from": previous, "to": tier}, "period": assessment.period, "assessment": assessment.id},
+    )
+    await webhooks.publish(
+        WebhookEventType.TIER_CHANGED,
+        {
+            "partnerId": webhooks.global_id("Organization", partner_id),
+            "previousTier": previous,
+            "tier": tier,
+            "period": assessment.period,
+        },
+    )
 
 
 # --- what partners and operators read ---------------------------------------------------------------------------
@@ -567,7 +667,8 @@ async def partner_tier(actor: Actor, settings: Settings, partner_id: int | None)
     profile = await TIER_READER.enforce(actor, partner_id)
     partner, tier_name = profile["organization_id"], profile["tier"]
     tiers = await with_benefits(
-        await Tier.filter(Q(active=True) | Q(name=tier_name or "")).order_by("rank").values(*TIER_FIELDS), partner)
+        await Tier.filter(Q(active=True) | Q(name=tier_name or "")).order_by("rank").values(*TIER_FIELDS), partner
+    )
     current = await PartnerTierFigures.filter(partner_id=partner).first().values(*FIGURE_FIELDS, "refreshed_at")
     last = await TierAssessment.filter(partner_id=partner).order_by("-id").first().values(*ASSESSMENT_FIELDS)
     certifications = await certifications_of(partner)
@@ -579,25 +680,42 @@ async def partner_tier(actor: Actor, settings: Settings, partner_id: int | None)
     ladder = [Progress(t, gap(t, figures)) for t in tiers if t["active"]]
     floor = held["rank"] if held else 0
     return TierStatus(
-        partner_id=partner, currency=settings.base_currency, tier=held, tier_name=tier_name, current=current,
-        last_assessment=last, certifications=certifications, ladder=ladder,
+        partner_id=partner,
+        currency=settings.base_currency,
+        tier=held,
+        tier_name=tier_name,
+        current=current,
+        last_assessment=last,
+        certifications=certifications,
+        ladder=ladder,
         next_tier=next((p for p in ladder if p.tier["rank"] > floor), None),
     )
 
 
 async def list_assessments(
-    actor: Actor, *, partner_id: int | None, period: str | None, changed_only: bool, first: int | None,
+    actor: Actor,
+    *,
+    partner_id: int | None,
+    period: str | None,
+    changed_only: bool,
+    first: int | None,
     after: str | None,
 ) -> Page:
     """Newest first. Operators with MANAGE_PROGRAMS: every partner's (or one's); partners their own
     (through `partner_tier`, which authorizes them first)."""
     await PROGRAM_MANAGER.enforce(actor)
-    return await assessments_of(actor, partner_id, period=period, changed_only=changed_only, first=first,
-                                after=after)
+    return await assessments_of(actor, partner_id, period=period, changed_only=changed_only, first=first, after=after)
 
 
-async def assessments_of(actor: Actor, partner_id: int | None, *, period: str | None = None,
-                         changed_only: bool = False, first: int | None, after: str | None) -> Page:
+async def assessments_of(
+    actor: Actor,
+    partner_id: int | None,
+    *,
+    period: str | None = None,
+    changed_only: bool = False,
+    first: int | None,
+    after: str | None,
+) -> Page:
     """The assessment history the actor may see (`scoping.visible_tier_assessments`)."""
     queryset = await scoping.visible_tier_assessments(actor)
     if partner_id is not None:

@@ -58,11 +58,29 @@ from partner_portal.settings import Settings
 SECRET_PREFIX = "whsec_"
 RETRY_WINDOW = timedelta(hours=24)
 MAX_DESCRIPTION_LENGTH = 200
-SUBSCRIPTION_FIELDS = ("id", "url", "event_types", "description", "active", "created_at", "updated_at",
-                       "created_by_api_key_id")
+SUBSCRIPTION_FIELDS = (
+    "id",
+    "url",
+    "event_types",
+    "description",
+    "active",
+    "created_at",
+    "updated_at",
+    "created_by_api_key_id",
+)
 DELIVERY_FIELDS = (
-    "id", "subscription_id", "event_id", "event__type", "event__created_at", "redelivery_of_id", "attempt_log",
-    "created_at", "message__status", "message__attempts", "message__next_attempt_at", "message__last_error",
+    "id",
+    "subscription_id",
+    "event_id",
+    "event__type",
+    "event__created_at",
+    "redelivery_of_id",
+    "attempt_log",
+    "created_at",
+    "message__status",
+    "message__attempts",
+    "message__next_attempt_at",
+    "message__last_error",
     "message__sent_at",
 )
 
@@ -91,27 +109,36 @@ def iso_time(value: datetime | None) -> str | None:
 def commission_data(line: Any) -> dict[str, Any]:
     """A commission line (model instance) as event data."""
     return {
-        "id": global_id("Commission", line.id), "partnerId": global_id("Organization", line.partner_id),
-        "customerId": global_id("Organization", line.customer_id), "type": str(line.type),
-        "status": str(line.status), "amount": money(line.amount, line.currency),
+        "id": global_id("Commission", line.id),
+        "partnerId": global_id("Organization", line.partner_id),
+        "customerId": global_id("Organization", line.customer_id),
+        "type": str(line.type),
+        "status": str(line.status),
+        "amount": money(line.amount, line.currency),
         "originalAmount": money(line.original_amount, line.original_currency),
-        "holdUntil": iso_time(line.hold_until), "createdAt": iso_time(line.created_at),
+        "holdUntil": iso_time(line.hold_until),
+        "createdAt": iso_time(line.created_at),
     }
 
 
 def payout_data(payout: dict[str, Any], partner_id: int) -> dict[str, Any]:
     """A payout as event data: never its destination (IBAN, PayPal address)."""
     return {
-        "id": global_id("Payout", payout["id"]), "partnerId": global_id("Organization", partner_id),
-        "status": payout["status"], "amount": money(payout["amount"], payout["currency"]),
-        "method": payout["method"], "reference": payout["reference"], "note": payout["note"],
+        "id": global_id("Payout", payout["id"]),
+        "partnerId": global_id("Organization", partner_id),
+        "status": payout["status"],
+        "amount": money(payout["amount"], payout["currency"]),
+        "method": payout["method"],
+        "reference": payout["reference"],
+        "note": payout["note"],
     }
 
 
 def relationship_data(relationship_id: int, customer_id: int, partner_id: int, **extra: Any) -> dict[str, Any]:
     return {
         "id": global_id("CustomerRelationship", relationship_id),
-        "customerId": global_id("Organization", customer_id), "partnerId": global_id("Organization", partner_id),
+        "customerId": global_id("Organization", customer_id),
+        "partnerId": global_id("Organization", partner_id),
         **extra,
     }
 
@@ -146,15 +173,24 @@ async def publish_many(event_type: WebhookEventType, items: Iterable[dict[str, A
             await _queue_delivery(subscription_id, url, event.id, event_type.value, moment)
 
 
-async def _queue_delivery(subscription_id: int, url: str, event_id: str, event_type: str, moment: datetime,
-                          redelivery_of: int | None = None) -> int:
+async def _queue_delivery(
+    subscription_id: int, url: str, event_id: str, event_type: str, moment: datetime, redelivery_of: int | None = None
+) -> int:
     message = await OutboxMessage.create(
-        kind=OutboxKind.WEBHOOK, payload={"to": url, "subject": event_type, "event_id": event_id},
-        status=OutboxStatus.PENDING, attempts=0, next_attempt_at=moment, created_at=moment,
+        kind=OutboxKind.WEBHOOK,
+        payload={"to": url, "subject": event_type, "event_id": event_id},
+        status=OutboxStatus.PENDING,
+        attempts=0,
+        next_attempt_at=moment,
+        created_at=moment,
     )
     delivery = await WebhookDelivery.create(
-        subscription_id=subscription_id, event_id=event_id, message_id=message.id, redelivery_of_id=redelivery_of,
-        attempt_log=[], created_at=moment,
+        subscription_id=subscription_id,
+        event_id=event_id,
+        message_id=message.id,
+        redelivery_of_id=redelivery_of,
+        attempt_log=[],
+        created_at=moment,
     )
     return delivery.id
 
@@ -187,8 +223,9 @@ async def clean_url(settings: Settings, raw: str) -> str:
     if not url:
         raise fail("url", UserErrorCode.REQUIRED, "Enter the URL that receives the webhooks.")
     try:
-        await check_destination(url, allow_http=settings.is_development,
-                                allow_private=settings.webhook_allow_private_networks)
+        await check_destination(
+            url, allow_http=settings.is_development, allow_private=settings.webhook_allow_private_networks
+        )
     except RefusedDestination as error:
         raise fail("url", UserErrorCode.INVALID_VALUE, str(error)) from error
     return url
@@ -220,18 +257,35 @@ async def create_subscription(
     moment = now()
     async with in_transaction():
         subscription = await WebhookSubscription.create(
-            url=clean, event_types=types, description=text, secret=encrypt_secret(settings, secret), active=True,
-            created_by_api_key_id=actor.api_key_id, created_by_user_id=actor.user_id, created_at=moment,
+            url=clean,
+            event_types=types,
+            description=text,
+            secret=encrypt_secret(settings, secret),
+            active=True,
+            created_by_api_key_id=actor.api_key_id,
+            created_by_user_id=actor.user_id,
+            created_at=moment,
             updated_at=moment,
         )
-        await audit.record(actor, "webhook_subscription.create", "WebhookSubscription", subscription.id,
-                           changes={"url": clean, "event_types": types})
+        await audit.record(
+            actor,
+            "webhook_subscription.create",
+            "WebhookSubscription",
+            subscription.id,
+            changes={"url": clean, "event_types": types},
+        )
     return await get_subscription(actor, subscription.id), secret
 
 
 async def update_subscription(
-    actor: Actor, settings: Settings, subscription_id: int, *, url: str | None,
-    event_types: Iterable[WebhookEventType] | None, description: str | None, active: bool | None,
+    actor: Actor,
+    settings: Settings,
+    subscription_id: int,
+    *,
+    url: str | None,
+    event_types: Iterable[WebhookEventType] | None,
+    description: str | None,
+    active: bool | None,
     rotate_secret: bool,
 ) -> tuple[dict[str, Any], str | None]:
     """Change what is given; `rotate_secret` makes (and returns, once) a new secret at once."""
@@ -256,8 +310,9 @@ async def update_subscription(
         changes["secret"] = "rotated"
     async with in_transaction():
         await WebhookSubscription.filter(id=subscription_id).update(**values, updated_at=now())
-        await audit.record(actor, "webhook_subscription.update", "WebhookSubscription", subscription_id,
-                           changes=changes)
+        await audit.record(
+            actor, "webhook_subscription.update", "WebhookSubscription", subscription_id, changes=changes
+        )
     return await get_subscription(actor, subscription_id), secret
 
 
@@ -312,18 +367,34 @@ async def redeliver(actor: Actor, delivery_id: int) -> dict[str, Any]:
     await WEBHOOK_MANAGER.enforce(actor)
     async with in_transaction():
         visible = await scoping.visible_webhook_deliveries(actor)
-        original = await visible.filter(id=delivery_id).first().values(
-            "subscription_id", "subscription__url", "subscription__active", "event_id", "event__type"
+        original = (
+            await visible.filter(id=delivery_id)
+            .first()
+            .values("subscription_id", "subscription__url", "subscription__active", "event_id", "event__type")
         )
         if original is None:
             raise NotFound()
         if not original["subscription__active"]:
-            raise fail("delivery_id", UserErrorCode.INVALID_VALUE,
-                       "The subscription is inactive: activate it before redelivering.")
-        new_id = await _queue_delivery(original["subscription_id"], original["subscription__url"],
-                                       original["event_id"], original["event__type"], now(), redelivery_of=delivery_id)
-        await audit.record(actor, "webhook.redeliver", "WebhookDelivery", new_id,
-                           changes={"redelivery_of": delivery_id, "event_id": original["event_id"]})
+            raise fail(
+                "delivery_id",
+                UserErrorCode.INVALID_VALUE,
+                "The subscription is inactive: activate it before redelivering.",
+            )
+        new_id = await _queue_delivery(
+            original["subscription_id"],
+            original["subscription__url"],
+            original["event_id"],
+            original["event__type"],
+            now(),
+            redelivery_of=delivery_id,
+        )
+        await audit.record(
+            actor,
+            "webhook.redeliver",
+            "WebhookDelivery",
+            new_id,
+            changes={"redelivery_of": delivery_id, "event_id": original["event_id"]},
+        )
     return await get_delivery(actor, new_id)
 
 
@@ -331,14 +402,22 @@ async def redeliver(actor: Actor, delivery_id: int) -> dict[str, Any]:
 
 
 def sender(settings: Settings) -> WebhookSender:
-    return WebhookSender(allow_http=settings.is_development, allow_private=settings.webhook_allow_private_networks,
-                         timeout=settings.webhook_timeout_seconds, extra_ca_file=settings.webhook_ca_file)
+    return WebhookSender(
+        allow_http=settings.is_development,
+        allow_private=settings.webhook_allow_private_networks,
+        timeout=settings.webhook_timeout_seconds,
+        extra_ca_file=settings.webhook_ca_file,
+    )
 
 
 def body_of(event: dict[str, Any]) -> bytes:
     """The exact bytes POSTed (and signed) for an event: the same for every attempt."""
-    document = {"id": event["id"], "type": event["type"], "createdAt": iso_time(event["created_at"]),
-                "data": event["data"]}
+    document = {
+        "id": event["id"],
+        "type": event["type"],
+        "createdAt": iso_time(event["created_at"]),
+        "data": event["data"],
+    }
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -348,13 +427,15 @@ class GiveUp(Exception):
 
 async def deliver(row: dict[str, Any], http: WebhookSender, settings: Settings) -> Attempt:
     """One attempt of the outbox row's delivery; the attempt is appended to the delivery's log."""
-    delivery = await WebhookDelivery.filter(message_id=row["id"]).first().values(
-        "id", "subscription_id", "event_id", "attempt_log"
+    delivery = (
+        await WebhookDelivery.filter(message_id=row["id"])
+        .first()
+        .values("id", "subscription_id", "event_id", "attempt_log")
     )
     if delivery is None:
         raise GiveUp("The subscription was deleted.")
-    subscription = await WebhookSubscription.filter(id=delivery["subscription_id"]).first().values(
-        "url", "secret", "active"
+    subscription = (
+        await WebhookSubscription.filter(id=delivery["subscription_id"]).first().values("url", "secret", "active")
     )
     if not subscription["active"]:
         raise GiveUp("The subscription is inactive.")
@@ -372,8 +453,12 @@ async def deliver(row: dict[str, Any], http: WebhookSender, settings: Settings) 
         "X-Portal-Delivery-Id": global_id("WebhookDelivery", delivery["id"]) or "",
     }
     attempt = await _post_in_time(http, subscription["url"], body, headers, settings.webhook_timeout_seconds)
-    entry = {"at": iso_time(moment), "http_status": attempt.http_status, "duration_ms": attempt.duration_ms,
-             "error": attempt.error}
+    entry = {
+        "at": iso_time(moment),
+        "http_status": attempt.http_status,
+        "duration_ms": attempt.duration_ms,
+        "error": attempt.error,
+    }
     await WebhookDelivery.filter(id=delivery["id"]).update(attempt_log=[*delivery["attempt_log"], entry])
     return attempt
 

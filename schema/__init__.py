@@ -22,15 +22,20 @@ from partner_portal.schema.affiliates import AffiliatesMutation, AffiliatesQuery
 from partner_portal.schema.audit import AuditQuery
 from partner_portal.schema.billing import BillingMutation, LicenseMutation, StripeCustomerMutation
 from partner_portal.schema.catalog import CatalogMutation, CatalogQuery
-from partner_portal.schema.customers import CustomersMutation, CustomersQuery
 from partner_portal.schema.codes import CodesMutation, CodesQuery
-from partner_portal.schema.coupons import CouponsMutation, CouponsQuery
 from partner_portal.schema.commissions import CommissionsMutation, CommissionsQuery
 from partner_portal.schema.common import Info, Node, fetch_node
+from partner_portal.schema.coupons import CouponsMutation, CouponsQuery
+from partner_portal.schema.customers import CustomersMutation, CustomersQuery
 from partner_portal.schema.dashboard import DashboardQuery
 from partner_portal.schema.errors import ErrorPresenter
 from partner_portal.schema.guards.cost import QueryCost
-from partner_portal.schema.guards.limits import LimitedValidationCache, OnePasswordFieldPerOperation, SignInRate, hide_suggestions
+from partner_portal.schema.guards.limits import (
+    LimitedValidationCache,
+    OnePasswordFieldPerOperation,
+    SignInRate,
+    hide_suggestions,
+)
 from partner_portal.schema.guards.text_guard import RefuseUnstorableText
 from partner_portal.schema.identity import IdentityMutation, IdentityQuery
 from partner_portal.schema.invitations import InvitationsMutation, InvitationsQuery
@@ -65,15 +70,47 @@ class NodeQuery:
 
 Query = merge_types(
     "Query",
-    (NodeQuery, IdentityQuery, OrganizationsQuery, PartnersQuery, DashboardQuery, CustomersQuery, InvitationsQuery,
-     CatalogQuery, CommissionsQuery, PayoutsQuery, AuditQuery, OutboxQuery, CodesQuery, AffiliatesQuery,
-     CouponsQuery, ReportsQuery, WebhooksQuery, TiersQuery),
+    (
+        NodeQuery,
+        IdentityQuery,
+        OrganizationsQuery,
+        PartnersQuery,
+        DashboardQuery,
+        CustomersQuery,
+        InvitationsQuery,
+        CatalogQuery,
+        CommissionsQuery,
+        PayoutsQuery,
+        AuditQuery,
+        OutboxQuery,
+        CodesQuery,
+        AffiliatesQuery,
+        CouponsQuery,
+        ReportsQuery,
+        WebhooksQuery,
+        TiersQuery,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
-    (IdentityMutation, OrganizationsMutation, PartnersMutation, InvitationsMutation, CustomersMutation,
-     LicenseMutation, CatalogMutation, CommissionsMutation, BillingMutation, PayoutsMutation, StripeCustomerMutation,
-     CodesMutation, AffiliatesMutation, CouponsMutation, WebhooksMutation, TiersMutation),
+    (
+        IdentityMutation,
+        OrganizationsMutation,
+        PartnersMutation,
+        InvitationsMutation,
+        CustomersMutation,
+        LicenseMutation,
+        CatalogMutation,
+        CommissionsMutation,
+        BillingMutation,
+        PayoutsMutation,
+        StripeCustomerMutation,
+        CodesMutation,
+        AffiliatesMutation,
+        CouponsMutation,
+        WebhooksMutation,
+        TiersMutation,
+    ),
 )
 
 
@@ -105,21 +142,30 @@ class PortalSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    return _schema(settings.max_query_depth, settings.max_aliases, settings.max_tokens, settings.max_selections,
-                   settings.introspection_enabled)
+    return _schema(
+        settings.max_query_depth,
+        settings.max_aliases,
+        settings.max_tokens,
+        settings.max_selections,
+        settings.introspection_enabled,
+    )
 
 
 @lru_cache(maxsize=8)
-def _schema(max_depth: int, max_aliases: int, max_tokens: int, max_selections: int,
-            introspection: bool) -> strawberry.Schema:
+def _schema(
+    max_depth: int, max_aliases: int, max_tokens: int, max_selections: int, introspection: bool
+) -> strawberry.Schema:
     """One schema per hardening configuration: building one takes a noticeable fraction of a second.
 
     The depth and alias rules are made once here: strawberry's limiters make new rule classes for
     every request, and the validation cache, keyed by the document and the rules, then never hit
     (every request was validated again, about a millisecond).
     """
-    limit_rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
-                   *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules, OnePasswordFieldPerOperation]
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+        OnePasswordFieldPerOperation,
+    ]
     extensions = [
         ErrorPresenter,
         partial(AddValidationRules, limit_rules),

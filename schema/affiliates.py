@@ -55,12 +55,17 @@ class AffiliateFigures:
     signups: int = strawberry.field(description="Organizations referred through the link(s).")
     paying_customers: int = strawberry.field(description="Of those, the ones with at least one payment.")
     commission: Money = strawberry.field(
-        description="AFFILIATE commission earned from them (reversed lines excluded), in the payout currency.")
+        description="AFFILIATE commission earned from them (reversed lines excluded), in the payout currency."
+    )
 
     @classmethod
     def of(cls, figures: affiliates.Figures, currency: str) -> AffiliateFigures:
-        return cls(clicks=figures.clicks, signups=figures.signups, paying_customers=figures.paying_customers,
-                   commission=Money.of(figures.commission, currency))
+        return cls(
+            clicks=figures.clicks,
+            signups=figures.signups,
+            paying_customers=figures.paying_customers,
+            commission=Money.of(figures.commission, currency),
+        )
 
 
 @strawberry.type(description="One link and its figures (all time).")
@@ -74,13 +79,15 @@ class AffiliateDay:
     day: date = strawberry.field(description="The day (UTC).")
     figures: AffiliateFigures = strawberry.field(
         description="Clicks and signups of that day, the day's signups that have paid since, commission lines "
-                    "written that day.")
+        "written that day."
+    )
 
 
 @strawberry.type(description="A partner's affiliate report.")
 class AffiliateReport:
     links: list[AffiliateLinkFigures] = bounded_list(
-        MAX_LINKS_PER_PARTNER, "Every link, newest first, all time.", computed=True)
+        MAX_LINKS_PER_PARTNER, "Every link, newest first, all time.", computed=True
+    )
     total: AffiliateFigures = strawberry.field(description="All links together, all time.")
     by_day: list[AffiliateDay] = bounded_list(MAX_REPORT_DAYS, "Every day of the range, oldest first.", computed=True)
 
@@ -88,12 +95,15 @@ class AffiliateReport:
 @strawberry.input(description="A new affiliate link (MANAGE_PARTNER_PORTAL, AFFILIATE program).")
 class CreateAffiliateLinkInput:
     partner_id: GlobalID | None = strawberry.field(
-        default=None, description="The partner organization; default: the viewer's first organization.")
+        default=None, description="The partner organization; default: the viewer's first organization."
+    )
     code: str | None = strawberry.field(
-        default=None, description="3 to 40 letters, digits, '-' or '_' (stored in lower case); default: random.")
+        default=None, description="3 to 40 letters, digits, '-' or '_' (stored in lower case); default: random."
+    )
     campaign: str | None = strawberry.field(default=None, description="A campaign name, at most 100 characters.")
     landing_url: str | None = strawberry.field(
-        default=None, description="A path (`/pricing`) or an https address on an allowed host; default `/`.")
+        default=None, description="A path (`/pricing`) or an https address on an allowed host; default `/`."
+    )
 
 
 @strawberry.input(description="Change a link (MANAGE_PARTNER_PORTAL); omitted fields stay as they are.")
@@ -109,17 +119,22 @@ class AffiliateLinkPayload(Payload):
     link: AffiliateLink | None = strawberry.field(default=None, description="The link.")
 
 
-@strawberry.input(description="Attribute an organization to an affiliate link (API key with billing:write). "
-                              "Give the attribution cookie's value or a link code.")
+@strawberry.input(
+    description="Attribute an organization to an affiliate link (API key with billing:write). "
+    "Give the attribution cookie's value or a link code."
+)
 class AttributeSignupInput:
     organization_id: GlobalID = strawberry.field(description="The newly registered customer organization.")
     affiliate_token: str | None = strawberry.field(
-        default=None, description="The `pp_affiliate` cookie's value; it must be within the attribution window.")
+        default=None, description="The `pp_affiliate` cookie's value; it must be within the attribution window."
+    )
     code: str | None = strawberry.field(default=None, description="A link code, when there is no cookie.")
 
 
-@strawberry.type(description="The referral created, if any. Errors: INVALID_TOKEN, ATTRIBUTION_EXPIRED, "
-                              "SELF_REFERRAL, ALREADY_REFERRED, ...")
+@strawberry.type(
+    description="The referral created, if any. Errors: INVALID_TOKEN, ATTRIBUTION_EXPIRED, "
+    "SELF_REFERRAL, ALREADY_REFERRED, ..."
+)
 class AttributeSignupPayload(Payload):
     attributed: bool = strawberry.field(default=False, description="An AFFILIATE referral was created.")
     partner_id: GlobalID | None = strawberry.field(default=None, description="The referring partner organization.")
@@ -128,29 +143,38 @@ class AttributeSignupPayload(Payload):
 
 @strawberry.type
 class AffiliatesQuery:
-    @strawberry.field(description="The partner's affiliate links, newest first.",
-                      extensions=[Requires(PARTNER_PORTAL, "partner_id")])
-    async def affiliate_links(self, info: Info, partner_id: PartnerId = None, first: First = None,
-                              after: After = None) -> Connection[AffiliateLink]:
-        page = await affiliates.list_links(info.context.actor, partner_id=partner_id_of(partner_id), first=first,
-                                           after=after)
+    @strawberry.field(
+        description="The partner's affiliate links, newest first.", extensions=[Requires(PARTNER_PORTAL, "partner_id")]
+    )
+    async def affiliate_links(
+        self, info: Info, partner_id: PartnerId = None, first: First = None, after: After = None
+    ) -> Connection[AffiliateLink]:
+        page = await affiliates.list_links(
+            info.context.actor, partner_id=partner_id_of(partner_id), first=first, after=after
+        )
         return connection(page, AffiliateLink.from_row)
 
-    @strawberry.field(description="Clicks, signups, paying customers and commission per link, in total and by day. "
-                                  "A fixed number of grouped SQL queries.",
-                      extensions=[Requires(PARTNER_PORTAL, "partner_id")])
+    @strawberry.field(
+        description="Clicks, signups, paying customers and commission per link, in total and by day. "
+        "A fixed number of grouped SQL queries.",
+        extensions=[Requires(PARTNER_PORTAL, "partner_id")],
+    )
     async def affiliate_report(
-        self, info: Info,
+        self,
+        info: Info,
         from_: Annotated[date, strawberry.argument(name="from", description="First day of the series (UTC).")],
         until: Annotated[date, strawberry.argument(description="Last day of the series, at most 366 days in.")],
         partner_id: PartnerId = None,
     ) -> AffiliateReport:
-        result = await affiliates.report(info.context.actor, partner_id=partner_id_of(partner_id), start=from_,
-                                         end=until)
+        result = await affiliates.report(
+            info.context.actor, partner_id=partner_id_of(partner_id), start=from_, end=until
+        )
         currency = result.currency
         return AffiliateReport(
-            links=[AffiliateLinkFigures(link=AffiliateLink.from_row(row), figures=AffiliateFigures.of(f, currency))
-                   for row, f in result.links],
+            links=[
+                AffiliateLinkFigures(link=AffiliateLink.from_row(row), figures=AffiliateFigures.of(f, currency))
+                for row, f in result.links
+            ],
             total=AffiliateFigures.of(result.total, currency),
             by_day=[AffiliateDay(day=day, figures=AffiliateFigures.of(f, currency)) for day, f in result.by_day],
         )
@@ -158,31 +182,57 @@ class AffiliatesQuery:
 
 @strawberry.type
 class AffiliatesMutation:
-    @strawberry.mutation(description="Create an affiliate link.",
-                         extensions=[Requires(AFFILIATE_PORTAL, "input.partner_id")])
+    @strawberry.mutation(
+        description="Create an affiliate link.", extensions=[Requires(AFFILIATE_PORTAL, "input.partner_id")]
+    )
     async def create_affiliate_link(self, info: Info, input: CreateAffiliateLinkInput) -> AffiliateLinkPayload:
         ctx = info.context
-        change = affiliates.create_link(ctx.actor, ctx.settings, partner_id=partner_id_of(input.partner_id),
-                                        code=input.code, campaign=input.campaign, landing_url=input.landing_url)
+        change = affiliates.create_link(
+            ctx.actor,
+            ctx.settings,
+            partner_id=partner_id_of(input.partner_id),
+            code=input.code,
+            campaign=input.campaign,
+            landing_url=input.landing_url,
+        )
         return await run_mutation(AffiliateLinkPayload, change, link=AffiliateLink.from_row)
 
-    @strawberry.mutation(description="Change or disable an affiliate link.",
-                         extensions=[Requires(PARTNER_PORTAL, checked_on="the link's partner")])
+    @strawberry.mutation(
+        description="Change or disable an affiliate link.",
+        extensions=[Requires(PARTNER_PORTAL, checked_on="the link's partner")],
+    )
     async def update_affiliate_link(self, info: Info, input: UpdateAffiliateLinkInput) -> AffiliateLinkPayload:
         ctx = info.context
-        change = affiliates.update_link(ctx.actor, ctx.settings, decode_id(input.link_id, "AffiliateLink"),
-                                        campaign=input.campaign, landing_url=input.landing_url, active=input.active,
-                                        unset=strawberry.UNSET)
+        change = affiliates.update_link(
+            ctx.actor,
+            ctx.settings,
+            decode_id(input.link_id, "AffiliateLink"),
+            campaign=input.campaign,
+            landing_url=input.landing_url,
+            active=input.active,
+            unset=strawberry.UNSET,
+        )
         return await run_mutation(AffiliateLinkPayload, change, link=AffiliateLink.from_row)
 
-    @strawberry.mutation(description="Attribute a signup to an affiliate link. First referral wins; self-referrals "
-                                     "are refused.",
-                         extensions=[Requires(BILLING_WRITER)])
+    @strawberry.mutation(
+        description="Attribute a signup to an affiliate link. First referral wins; self-referrals are refused.",
+        extensions=[Requires(BILLING_WRITER)],
+    )
     async def attribute_signup(self, info: Info, input: AttributeSignupInput) -> AttributeSignupPayload:
         ctx = info.context
-        change = affiliates.attribute_signup(ctx.actor, ctx.settings,
-                                             organization_id=decode_id(input.organization_id, "Organization"),
-                                             token=input.affiliate_token, code=input.code)
-        return await run_mutation(AttributeSignupPayload, change, lambda result: {
-            "attributed": True, "partner_id": global_id("Organization", result["partner_id"]),
-            "link_code": result["link_code"]})
+        change = affiliates.attribute_signup(
+            ctx.actor,
+            ctx.settings,
+            organization_id=decode_id(input.organization_id, "Organization"),
+            token=input.affiliate_token,
+            code=input.code,
+        )
+        return await run_mutation(
+            AttributeSignupPayload,
+            change,
+            lambda result: {
+                "attributed": True,
+                "partner_id": global_id("Organization", result["partner_id"]),
+                "link_code": result["link_code"],
+            },
+        )

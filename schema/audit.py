@@ -12,7 +12,19 @@ from strawberry.scalars import JSON
 from partner_portal.permissions.enums import Via
 from partner_portal.permissions.requirements import AUDIT_READER
 from partner_portal.resolvers import audit
-from partner_portal.schema.common import After, Connection, First, Info, Node, NodeID, connection, decode_id, describe_enum, global_id, node_type
+from partner_portal.schema.common import (
+    After,
+    Connection,
+    First,
+    Info,
+    Node,
+    NodeID,
+    connection,
+    decode_id,
+    describe_enum,
+    global_id,
+    node_type,
+)
 from partner_portal.schema.identity import User
 from partner_portal.schema.organizations import Organization
 from partner_portal.schema.requires import Requires
@@ -68,15 +80,12 @@ async def _fetch_event(context: Any, pk: int) -> AuditEvent | None:
 @strawberry.type
 class AuditQuery:
     @strawberry.field(
-        description="The audit log, newest first."
-    ,
-                      extensions=[Requires(AUDIT_READER, "organization_id")])
+        description="The audit log, newest first.", extensions=[Requires(AUDIT_READER, "organization_id")]
+    )
     async def audit_events(
         self,
         info: Info,
-        organization_id: Annotated[
-            GlobalID | None, strawberry.argument(description="Only this organization.")
-        ] = None,
+        organization_id: Annotated[GlobalID | None, strawberry.argument(description="Only this organization.")] = None,
         first: First = None,
         after: After = None,
     ) -> Connection[AuditEvent]:

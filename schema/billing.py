@@ -57,8 +57,12 @@ class License:
         )
 
 
-@row_type(billing.PAYMENT_FIELDS, id=IdOf("Payment", "id"), amount=lambda row: Money.of(row["amount"], row["currency"]),
-          refunded=lambda row: Money.of(row["refunded_amount"], row["currency"]))
+@row_type(
+    billing.PAYMENT_FIELDS,
+    id=IdOf("Payment", "id"),
+    amount=lambda row: Money.of(row["amount"], row["currency"]),
+    refunded=lambda row: Money.of(row["refunded_amount"], row["currency"]),
+)
 @strawberry.type(description="A payment as recorded.")
 class Payment(RowType):
     id: GlobalID = strawberry.field(description="The payment's global id.")
@@ -92,7 +96,9 @@ class SetLicensePayload(Payload):
     license: License | None = strawberry.field(default=None, description="The license.")
 
 
-@strawberry.input(description="A payment from the billing system (API keys with billing:write); idempotent by externalId.")
+@strawberry.input(
+    description="A payment from the billing system (API keys with billing:write); idempotent by externalId."
+)
 class RecordPaymentInput:
     external_id: str = strawberry.field(description="The billing system's unique id of the payment.")
     organization_id: GlobalID = strawberry.field(description="The paying organization.")
@@ -101,11 +107,14 @@ class RecordPaymentInput:
     plan_code: str | None = strawberry.field(default=None, description="The plan paid for, if known.")
 
 
-@strawberry.type(description="The recorded payment and the commission it earned, if any. A reused external id "
-                              "is a CONFLICT error.")
+@strawberry.type(
+    description="The recorded payment and the commission it earned, if any. A reused external id is a CONFLICT error."
+)
 class RecordPaymentPayload(Payload):
     payment: Payment | None = strawberry.field(default=None, description="The payment.")
-    commission: Commission | None = strawberry.field(default=None, description="Its commission line, if one was earned.")
+    commission: Commission | None = strawberry.field(
+        default=None, description="Its commission line, if one was earned."
+    )
 
 
 @strawberry.input(description="A full or partial refund (API keys with billing:write); idempotent by externalId.")
@@ -137,8 +146,10 @@ class RecordLicenseChangePayload(Payload):
     license: License | None = strawberry.field(default=None, description="The license.")
 
 
-@strawberry.input(description="Link a Stripe customer to an organization (operators with MANAGE_PROGRAMS). Used "
-                              "when the customer's Stripe metadata has no `organization_id`; linking again moves it.")
+@strawberry.input(
+    description="Link a Stripe customer to an organization (operators with MANAGE_PROGRAMS). Used "
+    "when the customer's Stripe metadata has no `organization_id`; linking again moves it."
+)
 class LinkStripeCustomerInput:
     stripe_customer_id: str = strawberry.field(description="The Stripe customer id (cus_…).")
     organization_id: GlobalID = strawberry.field(description="The organization the customer is.")
@@ -166,8 +177,12 @@ async def _license_result(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _link(row: dict[str, Any]) -> dict[str, Any]:
-    return {"link": StripeCustomerLink(stripe_customer_id=row["stripe_customer_id"],
-                                       organization_id=global_id("Organization", row["organization_id"]))}
+    return {
+        "link": StripeCustomerLink(
+            stripe_customer_id=row["stripe_customer_id"],
+            organization_id=global_id("Organization", row["organization_id"]),
+        )
+    }
 
 
 # The mutations are three roots only to keep the schema's field order (schema/__init__.py merges them
@@ -176,12 +191,16 @@ def _link(row: dict[str, Any]) -> dict[str, Any]:
 
 @strawberry.type
 class LicenseMutation:
-    @strawberry.mutation(description="Set an organization's license.",
-                         extensions=[Requires(PROGRAM_MANAGER)])
+    @strawberry.mutation(description="Set an organization's license.", extensions=[Requires(PROGRAM_MANAGER)])
     async def set_license(self, info: Info, input: SetLicenseInput) -> SetLicensePayload:
         change = billing.set_license(
-            info.context.actor, decode_id(input.organization_id, "Organization"), status=input.status,
-            plan=input.plan, seats=input.seats, mrr_amount=str(input.mrr.amount), currency=input.mrr.currency,
+            info.context.actor,
+            decode_id(input.organization_id, "Organization"),
+            status=input.status,
+            plan=input.plan,
+            seats=input.seats,
+            mrr_amount=str(input.mrr.amount),
+            currency=input.mrr.currency,
             trial_ends_at=input.trial_ends_at,
         )
         return await run_mutation(SetLicensePayload, change, lambda row: {"license": License.from_row(row)})
@@ -189,35 +208,52 @@ class LicenseMutation:
 
 @strawberry.type
 class BillingMutation:
-    @strawberry.mutation(description="Record a payment; a repeated externalId returns the first result.",
-                         extensions=[Requires(BILLING_WRITER)])
+    @strawberry.mutation(
+        description="Record a payment; a repeated externalId returns the first result.",
+        extensions=[Requires(BILLING_WRITER)],
+    )
     async def record_payment(self, info: Info, input: RecordPaymentInput) -> RecordPaymentPayload:
         ctx = info.context
         change = billing.record_payment(
-            ctx.actor, ctx.settings, external_id=input.external_id,
-            organization_id=decode_id(input.organization_id, "Organization"), amount=str(input.amount.amount),
-            currency=input.amount.currency, paid_at=input.paid_at, plan_code=input.plan_code,
+            ctx.actor,
+            ctx.settings,
+            external_id=input.external_id,
+            organization_id=decode_id(input.organization_id, "Organization"),
+            amount=str(input.amount.amount),
+            currency=input.amount.currency,
+            paid_at=input.paid_at,
+            plan_code=input.plan_code,
         )
         return await run_mutation(RecordPaymentPayload, change, partial(_payment_result, ctx.actor))
 
-    @strawberry.mutation(description="Record a refund; before its payment arrives it is kept.",
-                         extensions=[Requires(BILLING_WRITER)])
+    @strawberry.mutation(
+        description="Record a refund; before its payment arrives it is kept.", extensions=[Requires(BILLING_WRITER)]
+    )
     async def record_refund(self, info: Info, input: RecordRefundInput) -> RecordRefundPayload:
         change = billing.record_refund(
-            info.context.actor, external_id=input.external_id, payment_external_id=input.payment_external_id,
-            amount=str(input.amount.amount), currency=input.amount.currency, refunded_at=input.refunded_at,
+            info.context.actor,
+            external_id=input.external_id,
+            payment_external_id=input.payment_external_id,
+            amount=str(input.amount.amount),
+            currency=input.amount.currency,
+            refunded_at=input.refunded_at,
         )
         return await run_mutation(RecordRefundPayload, change, _refund_result)
 
-    @strawberry.mutation(description="Record a license change; idempotent by externalId.",
-                         extensions=[Requires(BILLING_WRITER)])
-    async def record_license_change(
-        self, info: Info, input: RecordLicenseChangeInput
-    ) -> RecordLicenseChangePayload:
+    @strawberry.mutation(
+        description="Record a license change; idempotent by externalId.", extensions=[Requires(BILLING_WRITER)]
+    )
+    async def record_license_change(self, info: Info, input: RecordLicenseChangeInput) -> RecordLicenseChangePayload:
         organization_id = decode_id(input.organization_id, "Organization")
         change = billing.record_license_change(
-            info.context.actor, external_id=input.external_id, organization_id=organization_id, status=input.status,
-            plan=input.plan, seats=input.seats, mrr_amount=str(input.mrr.amount), currency=input.mrr.currency,
+            info.context.actor,
+            external_id=input.external_id,
+            organization_id=organization_id,
+            status=input.status,
+            plan=input.plan,
+            seats=input.seats,
+            mrr_amount=str(input.mrr.amount),
+            currency=input.mrr.currency,
             trial_ends_at=input.trial_ends_at,
         )
         return await run_mutation(RecordLicenseChangePayload, change, _license_result)
@@ -225,10 +261,14 @@ class BillingMutation:
 
 @strawberry.type
 class StripeCustomerMutation:
-    @strawberry.mutation(description="Say which organization a Stripe customer is, for Stripe events whose metadata "
-                                     "does not.",
-                         extensions=[Requires(PROGRAM_MANAGER)])
+    @strawberry.mutation(
+        description="Say which organization a Stripe customer is, for Stripe events whose metadata does not.",
+        extensions=[Requires(PROGRAM_MANAGER)],
+    )
     async def link_stripe_customer(self, info: Info, input: LinkStripeCustomerInput) -> LinkStripeCustomerPayload:
-        change = stripe.link_customer(info.context.actor, stripe_customer_id=input.stripe_customer_id,
-                                      organization_id=decode_id(input.organization_id, "Organization"))
+        change = stripe.link_customer(
+            info.context.actor,
+            stripe_customer_id=input.stripe_customer_id,
+            organization_id=decode_id(input.organization_id, "Organization"),
+        )
         return await run_mutation(LinkStripeCustomerPayload, change, _link)

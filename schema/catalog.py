@@ -47,8 +47,10 @@ async def _fetch_product(context: Any, pk: int) -> Product | None:
     return Product.from_row(row) if row else None
 
 
-@row_type(catalog.PLAN_FIELDS,
-          prices=lambda row: [Money.of(amount, currency) for currency, amount in sorted(row["prices"].items())])
+@row_type(
+    catalog.PLAN_FIELDS,
+    prices=lambda row: [Money.of(amount, currency) for currency, amount in sorted(row["prices"].items())],
+)
 @strawberry.type(description="A plan of a product with its monthly list prices.")
 class Plan(Node, RowType):
     id: NodeID[int]
@@ -119,34 +121,39 @@ class CatalogQuery:
 
     @strawberry.field(description="Exchange rates, newest first; public.")
     async def exchange_rates(
-        self, info: Info, currency: Annotated[str | None, strawberry.argument(description="Only this currency.")] = None,
-        first: First = None, after: After = None,
+        self,
+        info: Info,
+        currency: Annotated[str | None, strawberry.argument(description="Only this currency.")] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[ExchangeRate]:
-        return connection(await catalog.list_exchange_rates(currency=currency, first=first, after=after),
-                          ExchangeRate.from_row)
+        return connection(
+            await catalog.list_exchange_rates(currency=currency, first=first, after=after), ExchangeRate.from_row
+        )
 
 
 @strawberry.type
 class CatalogMutation:
-    @strawberry.mutation(description="Create a product.",
-                         extensions=[Requires(PROGRAM_MANAGER)])
+    @strawberry.mutation(description="Create a product.", extensions=[Requires(PROGRAM_MANAGER)])
     async def create_product(self, info: Info, input: CreateProductInput) -> CreateProductPayload:
         change = catalog.create_product(info.context.actor, code=input.code, name=input.name)
         return await run_mutation(CreateProductPayload, change, product=Product.from_row)
 
-    @strawberry.mutation(description="Create a plan with its prices.",
-                         extensions=[Requires(PROGRAM_MANAGER)])
+    @strawberry.mutation(description="Create a plan with its prices.", extensions=[Requires(PROGRAM_MANAGER)])
     async def create_plan(self, info: Info, input: CreatePlanInput) -> CreatePlanPayload:
         change = catalog.create_plan(
-            info.context.actor, product_id=decode_id(input.product_id, "Product"), code=input.code, name=input.name,
+            info.context.actor,
+            product_id=decode_id(input.product_id, "Product"),
+            code=input.code,
+            name=input.name,
             prices=[(str(p.amount), p.currency) for p in input.prices],
         )
         return await run_mutation(CreatePlanPayload, change, plan=Plan.from_row)
 
-    @strawberry.mutation(description="Set an exchange rate.",
-                         extensions=[Requires(PROGRAM_MANAGER)])
+    @strawberry.mutation(description="Set an exchange rate.", extensions=[Requires(PROGRAM_MANAGER)])
     async def set_exchange_rate(self, info: Info, input: SetExchangeRateInput) -> SetExchangeRatePayload:
         ctx = info.context
-        change = catalog.set_exchange_rate(ctx.actor, ctx.settings, currency=input.currency, rate=str(input.rate),
-                                           valid_from=input.valid_from)
+        change = catalog.set_exchange_rate(
+            ctx.actor, ctx.settings, currency=input.currency, rate=str(input.rate), valid_from=input.valid_from
+        )
         return await run_mutation(SetExchangeRatePayload, change, exchange_rate=ExchangeRate.from_row)

@@ -27,12 +27,16 @@ class ExpertCodeFigures:
     paying_customers: int = strawberry.field(description="Redeeming customers with at least one payment.")
     commission_earned: Money = strawberry.field(
         description="Commission from CODE lines (pending, approved and paid, refunds taken off), in the payout "
-                    "currency."
+        "currency."
     )
 
 
-@row_type(codes.CODE_FIELDS, percent_off=lambda row: percent(row["percent_bp"]),
-          applies_to_all_plans=lambda row: not row["plan_ids"], _plan_ids=lambda row: list(row["plan_ids"] or []))
+@row_type(
+    codes.CODE_FIELDS,
+    percent_off=lambda row: percent(row["percent_bp"]),
+    applies_to_all_plans=lambda row: not row["plan_ids"],
+    _plan_ids=lambda row: list(row["plan_ids"] or []),
+)
 @strawberry.type(description="The personal discount code of a partner in the EXPERT program.")
 class ExpertCode(RowType):
     code: str = strawberry.field(description="What customers type at checkout.")
@@ -51,12 +55,16 @@ class ExpertCode(RowType):
     @strawberry.field(description="Redemptions, paying customers and commission earned (SQL aggregates).")
     async def figures(self) -> ExpertCodeFigures:
         figures = await codes.code_figures(self._id, self._partner_id)
-        return ExpertCodeFigures(redemptions=figures.redemptions, paying_customers=figures.paying_customers,
-                                 commission_earned=Money.of(figures.commission_earned, figures.currency))
+        return ExpertCodeFigures(
+            redemptions=figures.redemptions,
+            paying_customers=figures.paying_customers,
+            commission_earned=Money.of(figures.commission_earned, figures.currency),
+        )
 
 
-@strawberry.type(description="What the checkout learns about a discount code. An unknown and an inactive code look "
-                             "alike.")
+@strawberry.type(
+    description="What the checkout learns about a discount code. An unknown and an inactive code look alike."
+)
 class DiscountCodeCheck:
     valid: bool = strawberry.field(description="The code may be redeemed now.")
     percent_off: Decimal | None = strawberry.field(description="The one-time discount in percent, when valid.")
@@ -70,8 +78,13 @@ class DiscountCodeCheck:
         return [Plan.from_row(row) for row in await codes.plans_of_code(self._plan_ids)]
 
 
-@row_type(codes.REDEMPTION_FIELDS, id=IdOf("DiscountRedemption", "id"), code="code__code",
-          organization_id=IdOf("Organization", "customer_id"), percent_off=lambda row: percent(row["percent_bp"]))
+@row_type(
+    codes.REDEMPTION_FIELDS,
+    id=IdOf("DiscountRedemption", "id"),
+    code="code__code",
+    organization_id=IdOf("Organization", "customer_id"),
+    percent_off=lambda row: percent(row["percent_bp"]),
+)
 @strawberry.type(description="A customer organization's use of a discount code (one per customer).")
 class DiscountRedemption(RowType):
     id: GlobalID = strawberry.field(description="The redemption's global id.")
@@ -81,7 +94,7 @@ class DiscountRedemption(RowType):
     external_id: str | None = strawberry.field(description="The checkout's reference, if given.")
     attributed: bool = strawberry.field(
         description="The redemption made the code's partner the customer's referrer (false when the customer had "
-                    "a referral already: the first one wins)."
+        "a referral already: the first one wins)."
     )
     created_at: datetime = strawberry.field(description="When it was redeemed.")
 
@@ -93,8 +106,10 @@ class RedeemDiscountCodeInput:
     external_id: str | None = strawberry.field(default=None, description="The checkout's order or payment reference.")
 
 
-@strawberry.type(description="The redemption; a customer that redeemed before gets its first redemption back. "
-                              "An unusable code is an INVALID_VALUE error.")
+@strawberry.type(
+    description="The redemption; a customer that redeemed before gets its first redemption back. "
+    "An unusable code is an INVALID_VALUE error."
+)
 class RedeemDiscountCodePayload(Payload):
     redemption: DiscountRedemption | None = strawberry.field(default=None, description="The redemption.")
     already_redeemed: bool = strawberry.field(
@@ -104,37 +119,52 @@ class RedeemDiscountCodePayload(Payload):
 
 @strawberry.type
 class CodesQuery:
-    @strawberry.field(description="The partner's personal discount code, made on first view.",
-                      extensions=[Requires(EXPERT_PORTAL, "partner_id")])
+    @strawberry.field(
+        description="The partner's personal discount code, made on first view.",
+        extensions=[Requires(EXPERT_PORTAL, "partner_id")],
+    )
     async def expert_code(self, info: Info, partner_id: PartnerId = None) -> ExpertCode:
         ctx = info.context
         return ExpertCode.from_row(await codes.expert_code(ctx.actor, ctx.settings, partner_id_of(partner_id)))
 
-    @strawberry.field(description="Check a discount code at checkout (rate limited per client: THROTTLED with when "
-                                  "to retry).",
-                      extensions=[Requires(BILLING_WRITER)])
+    @strawberry.field(
+        description="Check a discount code at checkout (rate limited per client: THROTTLED with when to retry).",
+        extensions=[Requires(BILLING_WRITER)],
+    )
     async def discount_code(
         self, info: Info, code: Annotated[str, strawberry.argument(description="The code as typed.")]
     ) -> DiscountCodeCheck:
         row = await codes.check_code(info.context.actor, info.context.throttle_lookup, code)
         if row is None:
             return DiscountCodeCheck(valid=False, percent_off=None, applies_to_all_plans=None, _plan_ids=None)
-        return DiscountCodeCheck(valid=True, percent_off=percent(row["percent_bp"]),
-                                 applies_to_all_plans=not row["plan_ids"], _plan_ids=list(row["plan_ids"] or []))
+        return DiscountCodeCheck(
+            valid=True,
+            percent_off=percent(row["percent_bp"]),
+            applies_to_all_plans=not row["plan_ids"],
+            _plan_ids=list(row["plan_ids"] or []),
+        )
 
 
 @strawberry.type
 class CodesMutation:
-    @strawberry.mutation(description="Redeem a discount code for a customer (rate limited per client); idempotent "
-                                     "per customer.",
-                         extensions=[Requires(BILLING_WRITER)])
+    @strawberry.mutation(
+        description="Redeem a discount code for a customer (rate limited per client); idempotent per customer.",
+        extensions=[Requires(BILLING_WRITER)],
+    )
     async def redeem_discount_code(self, info: Info, input: RedeemDiscountCodeInput) -> RedeemDiscountCodePayload:
         ctx = info.context
-        change = codes.redeem_code(ctx.actor, ctx.throttle_lookup, raw=input.code,
-                                   customer_id=decode_id(input.organization_id, "Organization"),
-                                   external_id=input.external_id)
+        change = codes.redeem_code(
+            ctx.actor,
+            ctx.throttle_lookup,
+            raw=input.code,
+            customer_id=decode_id(input.organization_id, "Organization"),
+            external_id=input.external_id,
+        )
         return await run_mutation(
-            RedeemDiscountCodePayload, change,
-            lambda done: {"redemption": DiscountRedemption.from_row(done.redemption),
-                          "already_redeemed": done.already_redeemed},
+            RedeemDiscountCodePayload,
+            change,
+            lambda done: {
+                "redemption": DiscountRedemption.from_row(done.redemption),
+                "already_redeemed": done.already_redeemed,
+            },
         )

@@ -124,7 +124,9 @@ class Commission(Node, RowType):
     status: CommissionStatus = strawberry.field(description="Where the line stands.")
     amount: Money = strawberry.field(description="The commission (negative for a refund after payout).")
     original: Money = strawberry.field(description="The payment (or refund) it was computed from, as received.")
-    exchange_rate: Decimal = strawberry.field(description="The factor from the original currency to the payout currency.")
+    exchange_rate: Decimal = strawberry.field(
+        description="The factor from the original currency to the payout currency."
+    )
     rate: Decimal = strawberry.field(description="The percentage applied (0 for flat rules).")
     customer_name: str | None = strawberry.field(description="The paying customer organization.")
     hold_until: datetime | None = strawberry.field(description="When a held line becomes payable.")
@@ -161,8 +163,13 @@ class CommissionTable:
         def money(value: int) -> Money:
             return Money.of(value, totals.currency)
 
-        return CommissionTotals(pending=money(totals.pending), approved=money(totals.approved),
-                                paid=money(totals.paid), reversed=money(totals.reversed), earned=money(totals.earned))
+        return CommissionTotals(
+            pending=money(totals.pending),
+            approved=money(totals.approved),
+            paid=money(totals.paid),
+            reversed=money(totals.reversed),
+            earned=money(totals.earned),
+        )
 
 
 @strawberry.type(description="What a product earns the partner in one program.")
@@ -182,16 +189,20 @@ class ProgramTerms:
         def rule(row: dict[str, Any] | None) -> CommissionRule | None:
             return CommissionRule.from_row(row) if row else None
 
-        return cls(program=terms.program, default_rule=rule(terms.default),
-                   products=[ProductTerms(product=Product.from_row(t.product), rule=rule(t.rule))
-                             for t in terms.products])
+        return cls(
+            program=terms.program,
+            default_rule=rule(terms.default),
+            products=[ProductTerms(product=Product.from_row(t.product), rule=rule(t.rule)) for t in terms.products],
+        )
 
 
 # --- inputs and payloads ---------------------------------------------------------------------------------
 
 
-@strawberry.input(description="A commission rule (operators with MANAGE_PROGRAMS). Precedence: partner > product > "
-                              "tier > program default.")
+@strawberry.input(
+    description="A commission rule (operators with MANAGE_PROGRAMS). Precedence: partner > product > "
+    "tier > program default."
+)
 class CreateCommissionRuleInput:
     program: Program = strawberry.field(description="The program.")
     kind: CommissionRuleKind = strawberry.field(description="Percent or flat.")
@@ -217,62 +228,80 @@ class CommissionRulePayload(Payload):
 
 @strawberry.type
 class CommissionsQuery:
-    @strawberry.field(description="The programs the partner is in and what each product earns it.",
-                      extensions=[Requires(PARTNER_PORTAL, "partner_id")])
+    @strawberry.field(
+        description="The programs the partner is in and what each product earns it.",
+        extensions=[Requires(PARTNER_PORTAL, "partner_id")],
+    )
     async def program_overview(self, info: Info, partner_id: PartnerId = None) -> list[ProgramTerms]:
         terms = await commissions.program_overview(info.context.actor, partner_id_of(partner_id))
         return [ProgramTerms.of(t) for t in terms]
 
-    @strawberry.field(description="Active commission rules.",
-                      extensions=[Requires(PROGRAM_MANAGER)])
+    @strawberry.field(description="Active commission rules.", extensions=[Requires(PROGRAM_MANAGER)])
     async def commission_rules(
-        self, info: Info, program: Annotated[Program | None, strawberry.argument(description="Only this program.")] = None,
-        first: First = None, after: After = None,
+        self,
+        info: Info,
+        program: Annotated[Program | None, strawberry.argument(description="Only this program.")] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[CommissionRule]:
         page = await commissions.list_rules(info.context.actor, program=program, first=first, after=after)
         return connection(page, CommissionRule.from_row)
 
-    @strawberry.field(description="The partner's commission table with totals.",
-                      extensions=[Requires(PAYOUT_READER, "partner_id")])
+    @strawberry.field(
+        description="The partner's commission table with totals.", extensions=[Requires(PAYOUT_READER, "partner_id")]
+    )
     async def commissions(
-        self, info: Info, partner_id: PartnerId = None,
+        self,
+        info: Info,
+        partner_id: PartnerId = None,
         status: Annotated[CommissionStatus | None, strawberry.argument(description="Only this status.")] = None,
         type: Annotated[CommissionType | None, strawberry.argument(description="Only this type.")] = None,
         customer_id: Annotated[GlobalID | None, strawberry.argument(description="Only this customer.")] = None,
         created_from: Annotated[datetime | None, strawberry.argument(description="Written at or after.")] = None,
         created_until: Annotated[datetime | None, strawberry.argument(description="Written before.")] = None,
         newest_first: Annotated[bool, strawberry.argument(description="Sort newest first.")] = True,
-        first: First = None, after: After = None,
+        first: First = None,
+        after: After = None,
     ) -> CommissionTable:
         where = commissions.CommissionFilter(
-            status=status, type=type, customer_id=decode_id(customer_id, "Organization") if customer_id else None,
-            created_from=created_from, created_until=created_until,
+            status=status,
+            type=type,
+            customer_id=decode_id(customer_id, "Organization") if customer_id else None,
+            created_from=created_from,
+            created_until=created_until,
         )
         page, profile = await commissions.list_commissions(
             info.context.actor, partner_id_of(partner_id), where, newest_first=newest_first, first=first, after=after
         )
-        return CommissionTable(lines=connection(page, Commission.from_row), _partner_id=profile["organization_id"],
-                               _currency=profile["payout_currency"], _where=where)
+        return CommissionTable(
+            lines=connection(page, Commission.from_row),
+            _partner_id=profile["organization_id"],
+            _currency=profile["payout_currency"],
+            _where=where,
+        )
 
 
 @strawberry.type
 class CommissionsMutation:
-    @strawberry.mutation(description="Create a commission rule.",
-                         extensions=[Requires(PROGRAM_MANAGER)])
+    @strawberry.mutation(description="Create a commission rule.", extensions=[Requires(PROGRAM_MANAGER)])
     async def create_commission_rule(self, info: Info, input: CreateCommissionRuleInput) -> CommissionRulePayload:
         change = commissions.create_rule(
-            info.context.actor, program=input.program, kind=input.kind,
+            info.context.actor,
+            program=input.program,
+            kind=input.kind,
             rate=str(input.rate) if input.rate is not None else None,
             flat_amount=str(input.flat.amount) if input.flat else None,
-            flat_currency=input.flat.currency if input.flat else None, recurrence=input.recurrence,
-            months=input.months, hold_days=input.hold_days,
-            product_id=decode_id(input.product_id, "Product") if input.product_id else None, tier=input.tier,
+            flat_currency=input.flat.currency if input.flat else None,
+            recurrence=input.recurrence,
+            months=input.months,
+            hold_days=input.hold_days,
+            product_id=decode_id(input.product_id, "Product") if input.product_id else None,
+            tier=input.tier,
             partner_id=decode_id(input.partner_id, "Organization") if input.partner_id else None,
         )
         return await run_mutation(CommissionRulePayload, change, rule=CommissionRule.from_row)
 
-    @strawberry.mutation(description="Deactivate a commission rule.",
-                         extensions=[Requires(PROGRAM_MANAGER)])
+    @strawberry.mutation(description="Deactivate a commission rule.", extensions=[Requires(PROGRAM_MANAGER)])
     async def deactivate_commission_rule(
         self, info: Info, input: DeactivateCommissionRuleInput
     ) -> CommissionRulePayload:

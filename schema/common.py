@@ -14,8 +14,7 @@ from strawberry.relay import NodeID as NodeID  # for the schema modules (an alia
 
 from partner_portal.permissions.errors import NotFound
 from partner_portal.resolvers.context import RequestContext
-from partner_portal.resolvers.errors import UserErrorCode
-from partner_portal.resolvers.errors import BadArgument, UserInputError
+from partner_portal.resolvers.errors import BadArgument, UserErrorCode, UserInputError
 from partner_portal.resolvers.keys import primary_key_in
 from partner_portal.resolvers.pagination import Page
 
@@ -75,7 +74,7 @@ describe_enum(
         "NOTHING_TO_EXPORT": "No approved payout matches the export.",
         "LINK_CODE_TAKEN": "Another affiliate link uses this code.",
         "SELF_REFERRAL": "A partner cannot refer, invite or serve its own organization or an organization of its own "
-                         "members.",
+        "members.",
         "ALREADY_REFERRED": "The organization was referred already: the first referral counts.",
         "ATTRIBUTION_EXPIRED": "The affiliate click is older than the attribution window.",
     },
@@ -95,7 +94,7 @@ class Payload:
 
     errors: list[UserError] = strawberry.field(
         description="Why the change was not made, each problem with the input field at fault (if any), a code "
-                    "and a message; empty when it was made."
+        "and a message; empty when it was made."
     )
 
 
@@ -111,8 +110,10 @@ def _camel(field: str | None) -> str | None:
 
 
 async def run_mutation(
-    payload: Callable[..., Any], change: Awaitable[Any],
-    build: Callable[[Any], dict | Awaitable[dict]] | None = None, **convert: Callable[[Any], Any],
+    payload: Callable[..., Any],
+    change: Awaitable[Any],
+    build: Callable[[Any], dict | Awaitable[dict]] | None = None,
+    **convert: Callable[[Any], Any],
 ) -> Any:
     """Run a resolver; on `UserInputError` return the payload with `errors` and nothing else.
 
@@ -236,10 +237,6 @@ def connection(page: Page, convert: Callable[[dict[str, Any]], NodeT]) -> Connec
     )
 
 
-First = Annotated[
-    int | None, strawberry.argument(description="How many items to return (0 to 100, default 20).")
-]
-After = Annotated[
-    str | None, strawberry.argument(description="Continue after this cursor (a `pageInfo.endCursor`).")
-]
+First = Annotated[int | None, strawberry.argument(description="How many items to return (0 to 100, default 20).")]
+After = Annotated[str | None, strawberry.argument(description="Continue after this cursor (a `pageInfo.endCursor`).")]
 Node = relay.Node

@@ -61,7 +61,7 @@ class PriceTableRow:
     discount: Decimal = strawberry.field(description="The reseller's discount in percent (25.00).")
     wholesale_price: Money = strawberry.field(
         description="What the reseller pays per coupon and month: list price less the discount, rounded once half "
-                    "to even to the currency's minor unit."
+        "to even to the currency's minor unit."
     )
     margin: Money = strawberry.field(description="List price minus wholesale price.")
 
@@ -73,8 +73,9 @@ class ResellerPriceTable:
     rows: list[PriceTableRow] = strawberry.field(description="One row per plan and currency.")
 
 
-@row_type(coupons.INVOICE_FIELDS, id=IdOf("CouponInvoice", "id"),
-          amount=lambda row: Money.of(row["amount"], row["currency"]))
+@row_type(
+    coupons.INVOICE_FIELDS, id=IdOf("CouponInvoice", "id"), amount=lambda row: Money.of(row["amount"], row["currency"])
+)
 @strawberry.type(description="The invoice of a coupon order, issued when the order was placed.")
 class CouponInvoice(RowType):
     id: GlobalID = strawberry.field(description="The invoice's global id.")
@@ -100,11 +101,16 @@ class Coupon:
     def from_row(cls, row: dict[str, Any], moment: datetime | None = None) -> Coupon:
         organization = row["organization_id"]
         return cls(
-            id=global_id("Coupon", row["id"]), code=row["code"],
-            status=CouponStatus(coupons.coupon_status(row, moment or now())), plan_code=row["order__plan__code"],
-            months=row["order__months"], expires_at=row["expires_at"], redeemed_at=row["redeemed_at"],
+            id=global_id("Coupon", row["id"]),
+            code=row["code"],
+            status=CouponStatus(coupons.coupon_status(row, moment or now())),
+            plan_code=row["order__plan__code"],
+            months=row["order__months"],
+            expires_at=row["expires_at"],
+            redeemed_at=row["redeemed_at"],
             organization_id=global_id("Organization", organization) if organization else None,
-            paid_until=row["paid_until"], order_id=global_id("CouponOrder", row["order_id"]),
+            paid_until=row["paid_until"],
+            order_id=global_id("CouponOrder", row["order_id"]),
         )
 
 
@@ -126,12 +132,21 @@ class CouponOrder:
         currency = row["currency"]
         return cls(
             id=global_id("CouponOrder", row["id"]),
-            plan=Plan.from_row({"id": row["plan_id"], "code": row["plan__code"], "name": row["plan__name"],
-                                "prices": row["plan__prices"]}),
-            count=row["count"], months=row["months"], list_price=Money.of(row["list_unit_amount"], currency),
+            plan=Plan.from_row(
+                {
+                    "id": row["plan_id"],
+                    "code": row["plan__code"],
+                    "name": row["plan__name"],
+                    "prices": row["plan__prices"],
+                }
+            ),
+            count=row["count"],
+            months=row["months"],
+            list_price=Money.of(row["list_unit_amount"], currency),
             discount=percent(row["discount_bp"]),
             wholesale_price=Money.of(row["wholesale_unit_amount"], currency),
-            total=Money.of(row["total_amount"], currency), created_at=row["created_at"],
+            total=Money.of(row["total_amount"], currency),
+            created_at=row["created_at"],
             invoice=CouponInvoice.from_row(invoice) if invoice else None,
         )
 
@@ -164,8 +179,10 @@ class RedeemCouponInput:
     code: str = strawberry.field(description="The coupon code as typed (case, spaces and hyphens do not matter).")
 
 
-@strawberry.type(description="The redemption: the organization's license now has the coupon's plan. A code that "
-                              "is unknown, used or expired is an INVALID_VALUE error.")
+@strawberry.type(
+    description="The redemption: the organization's license now has the coupon's plan. A code that "
+    "is unknown, used or expired is an INVALID_VALUE error."
+)
 class RedeemCouponPayload(Payload):
     license: License | None = strawberry.field(default=None, description="The organization's license.")
     plan_code: str | None = strawberry.field(default=None, description="The plan the coupon gave.")
@@ -196,53 +213,77 @@ async def _created(result: dict[str, Any]) -> dict[str, Any]:
     invoices = await coupons.invoices_of([order_id])
     moment = now()
     rows = await coupons.coupons_of_order(order_id)
-    return {"order": CouponOrder.from_row(order, invoices.get(order_id)),
-            "coupons": [Coupon.from_row(row, moment) for row in rows]}
+    return {
+        "order": CouponOrder.from_row(order, invoices.get(order_id)),
+        "coupons": [Coupon.from_row(row, moment) for row in rows],
+    }
 
 
 async def _redeemed(result: dict[str, Any]) -> dict[str, Any]:
     row = await billing.get_license(result["organization_id"])
-    return {"license": License.from_row(row) if row else None, "plan_code": result["plan_code"],
-            "months": result["months"], "paid_until": result["paid_until"]}
+    return {
+        "license": License.from_row(row) if row else None,
+        "plan_code": result["plan_code"],
+        "months": result["months"],
+        "paid_until": result["paid_until"],
+    }
 
 
 @strawberry.type
 class CouponsQuery:
-    @strawberry.field(description="The reseller's price table.",
-                      extensions=[Requires(RESELLER_READER, "partner_id")])
+    @strawberry.field(description="The reseller's price table.", extensions=[Requires(RESELLER_READER, "partner_id")])
     async def reseller_price_table(
-        self, info: Info, partner_id: PartnerId = None,
+        self,
+        info: Info,
+        partner_id: PartnerId = None,
         currency: Annotated[str | None, strawberry.argument(description="Only this currency.")] = None,
     ) -> ResellerPriceTable:
         table = await coupons.price_table(info.context.actor, partner_id_of(partner_id), currency)
         return ResellerPriceTable(
-            partner_id=global_id("Organization", table["partner_id"]), discount=percent(table["discount_bp"]),
-            rows=[PriceTableRow(plan=Plan.from_row(r["plan"]), list_price=Money.of(r["list_amount"], r["currency"]),
-                                discount=percent(r["discount_bp"]),
-                                wholesale_price=Money.of(r["wholesale_amount"], r["currency"]),
-                                margin=Money.of(r["margin_amount"], r["currency"])) for r in table["rows"]],
+            partner_id=global_id("Organization", table["partner_id"]),
+            discount=percent(table["discount_bp"]),
+            rows=[
+                PriceTableRow(
+                    plan=Plan.from_row(r["plan"]),
+                    list_price=Money.of(r["list_amount"], r["currency"]),
+                    discount=percent(r["discount_bp"]),
+                    wholesale_price=Money.of(r["wholesale_amount"], r["currency"]),
+                    margin=Money.of(r["margin_amount"], r["currency"]),
+                )
+                for r in table["rows"]
+            ],
         )
 
-    @strawberry.field(description="The reseller's coupon orders with their invoices, newest first.",
-                      extensions=[Requires(RESELLER_READER, "partner_id")])
+    @strawberry.field(
+        description="The reseller's coupon orders with their invoices, newest first.",
+        extensions=[Requires(RESELLER_READER, "partner_id")],
+    )
     async def coupon_orders(
         self, info: Info, partner_id: PartnerId = None, first: First = None, after: After = None
     ) -> Connection[CouponOrder]:
         page = await coupons.list_orders(info.context.actor, partner_id_of(partner_id), first=first, after=after)
         return await _orders_with_invoices(page)
 
-    @strawberry.field(description="The reseller's coupons, optionally of one order or in one status.",
-                      extensions=[Requires(RESELLER_READER, "partner_id")])
+    @strawberry.field(
+        description="The reseller's coupons, optionally of one order or in one status.",
+        extensions=[Requires(RESELLER_READER, "partner_id")],
+    )
     async def coupons(
-        self, info: Info, partner_id: PartnerId = None,
+        self,
+        info: Info,
+        partner_id: PartnerId = None,
         order_id: Annotated[GlobalID | None, strawberry.argument(description="Only this order's.")] = None,
         status: Annotated[CouponStatus | None, strawberry.argument(description="Only this status.")] = None,
-        first: First = None, after: After = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Coupon]:
         page = await coupons.list_coupons(
-            info.context.actor, partner_id_of(partner_id),
+            info.context.actor,
+            partner_id_of(partner_id),
             order_id=decode_id(order_id, "CouponOrder") if order_id else None,
-            status=status.value if status else None, first=first, after=after,
+            status=status.value if status else None,
+            first=first,
+            after=after,
         )
         moment = now()
         return connection(page, lambda row: Coupon.from_row(row, moment))
@@ -250,33 +291,43 @@ class CouponsQuery:
 
 @strawberry.type
 class CouponsMutation:
-    @strawberry.mutation(description="Order coupons: the codes and an invoice for wholesale price x count x months, "
-                                     "at once.",
-                         extensions=[Requires(RESELLER_PORTAL, "input.partner_id")])
+    @strawberry.mutation(
+        description="Order coupons: the codes and an invoice for wholesale price x count x months, at once.",
+        extensions=[Requires(RESELLER_PORTAL, "input.partner_id")],
+    )
     async def create_coupons(self, info: Info, input: CreateCouponsInput) -> CreateCouponsPayload:
         change = coupons.create_coupons(
-            info.context.actor, partner_id_of(input.partner_id), plan_id=decode_id(input.plan_id, "Plan"),
-            count=input.count, months=input.months, currency=input.currency,
+            info.context.actor,
+            partner_id_of(input.partner_id),
+            plan_id=decode_id(input.plan_id, "Plan"),
+            count=input.count,
+            months=input.months,
+            currency=input.currency,
         )
         return await run_mutation(CreateCouponsPayload, change, _created)
 
-    @strawberry.mutation(description="Redeem a coupon for an organization (rate limited per client: THROTTLED with "
-                                     "when to retry); a coupon redeems once.",
-                         extensions=[Requires(LICENSE_ORDERER, "input.organization_id")])
+    @strawberry.mutation(
+        description="Redeem a coupon for an organization (rate limited per client: THROTTLED with "
+        "when to retry); a coupon redeems once.",
+        extensions=[Requires(LICENSE_ORDERER, "input.organization_id")],
+    )
     async def redeem_coupon(self, info: Info, input: RedeemCouponInput) -> RedeemCouponPayload:
         ctx = info.context
-        change = coupons.redeem_coupon(ctx.actor, ctx.throttle_lookup,
-                                       organization_id=decode_id(input.organization_id, "Organization"),
-                                       raw=input.code)
+        change = coupons.redeem_coupon(
+            ctx.actor,
+            ctx.throttle_lookup,
+            organization_id=decode_id(input.organization_id, "Organization"),
+            raw=input.code,
+        )
         return await run_mutation(RedeemCouponPayload, change, _redeemed)
 
-    @strawberry.mutation(description="Set a reseller's discount level.",
-                         extensions=[Requires(PROGRAM_MANAGER)])
+    @strawberry.mutation(description="Set a reseller's discount level.", extensions=[Requires(PROGRAM_MANAGER)])
     async def set_reseller_discount(self, info: Info, input: SetResellerDiscountInput) -> SetResellerDiscountPayload:
-        change = coupons.set_reseller_discount(info.context.actor, decode_id(input.partner_id, "Organization"),
-                                               str(input.discount))
+        change = coupons.set_reseller_discount(
+            info.context.actor, decode_id(input.partner_id, "Organization"), str(input.discount)
+        )
         return await run_mutation(
-            SetResellerDiscountPayload, change,
-            lambda r: {"partner_id": global_id("Organization", r["partner_id"]),
-                       "discount": percent(r["discount_bp"])},
+            SetResellerDiscountPayload,
+            change,
+            lambda r: {"partner_id": global_id("Organization", r["partner_id"]), "discount": percent(r["discount_bp"])},
         )

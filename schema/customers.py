@@ -88,15 +88,20 @@ class CustomerRelationship(Node):
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> CustomerRelationship:
         return cls(
-            id=row["id"], source=RelationshipSource(row["source"]), started_at=row["started_at"],
+            id=row["id"],
+            source=RelationshipSource(row["source"]),
+            started_at=row["started_at"],
             ended_at=row["ended_at"],
             grant=DelegatedGrant(
                 permissions=[DelegatedPermission(p) for p in grant_in_force(row)],
                 expires_at=row["grant_expires_at"],
             ),
             customer=Organization(
-                id=row["customer_id"], name=row["customer__name"], website=row["customer__website"],
-                country=row["customer__country"], language=row["customer__language"],
+                id=row["customer_id"],
+                name=row["customer__name"],
+                website=row["customer__website"],
+                country=row["customer__country"],
+                language=row["customer__language"],
                 created_at=row["customer__created_at"],
             ),
             partner=ServicePartner(name=row["partner__name"], code=row["partner__partner_profile__code"]),
@@ -115,7 +120,9 @@ async def _fetch_relationship(context: Any, pk: int) -> CustomerRelationship | N
 class ManagementSession(Node, RowType):
     id: NodeID[int]
     started_at: datetime = strawberry.field(description="When it started.")
-    last_activity_at: datetime = strawberry.field(description="The last action in it (the idle timeout counts from here).")
+    last_activity_at: datetime = strawberry.field(
+        description="The last action in it (the idle timeout counts from here)."
+    )
     ended_at: datetime | None = strawberry.field(description="When it was ended explicitly or by a partner change.")
     _customer_id: strawberry.Private[int]
 
@@ -128,7 +135,9 @@ class ManagementSession(Node, RowType):
     async def permissions(self, info: Info) -> list[DelegatedPermission]:
         if not self.is_open(info):
             return []
-        return [DelegatedPermission(p) for p in await customers.session_permissions(info.context.actor, self._customer_id)]
+        return [
+            DelegatedPermission(p) for p in await customers.session_permissions(info.context.actor, self._customer_id)
+        ]
 
     @strawberry.field(description="The customer organization.")
     async def customer(self, info: Info) -> Organization | None:
@@ -198,70 +207,98 @@ def _organization_id(value: GlobalID) -> int:
 
 @strawberry.type
 class CustomersQuery:
-    @strawberry.field(description="The partner's current customers; never referral-only ones.",
-                      extensions=[Requires(CUSTOMER_ADMINISTRATION, "partner_id")])
+    @strawberry.field(
+        description="The partner's current customers; never referral-only ones.",
+        extensions=[Requires(CUSTOMER_ADMINISTRATION, "partner_id")],
+    )
     async def my_customers(
-        self, info: Info, partner_id: PartnerId = None,
-        license_status: Annotated[LicenseStatus | None, strawberry.argument(description="Only this license status.")] = None,
+        self,
+        info: Info,
+        partner_id: PartnerId = None,
+        license_status: Annotated[
+            LicenseStatus | None, strawberry.argument(description="Only this license status.")
+        ] = None,
         source: Annotated[RelationshipSource | None, strawberry.argument(description="Only this source.")] = None,
         search: Annotated[str | None, strawberry.argument(description="Part of the customer's name.")] = None,
         order_by: Annotated[CustomerOrder, strawberry.argument(description="Sort key.")] = CustomerOrder.NAME,
         descending: Annotated[bool, strawberry.argument(description="Sort descending.")] = False,
-        first: First = None, after: After = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[CustomerRelationship]:
         page = await customers.my_customers(
-            info.context.actor, partner_id_of(partner_id), license_status=license_status, source=source,
-            search=search, order=order_by, descending=descending, first=first, after=after,
+            info.context.actor,
+            partner_id_of(partner_id),
+            license_status=license_status,
+            source=source,
+            search=search,
+            order=order_by,
+            descending=descending,
+            first=first,
+            after=after,
         )
         return connection(page, CustomerRelationship.from_row)
 
 
 @strawberry.type
 class CustomersMutation:
-    @strawberry.mutation(description="Choose the organization's service partner by code; a previous partner's "
-                                     "relationship ends.",
-                         extensions=[Requires(SERVICE_PROVIDER_MANAGER, "input.organization_id")])
+    @strawberry.mutation(
+        description="Choose the organization's service partner by code; a previous partner's relationship ends.",
+        extensions=[Requires(SERVICE_PROVIDER_MANAGER, "input.organization_id")],
+    )
     async def set_service_partner(self, info: Info, input: SetServicePartnerInput) -> ServicePartnerPayload:
-        change = customers.set_service_partner(info.context.actor, _organization_id(input.organization_id),
-                                               input.partner_code, info.context.mail_limits)
+        change = customers.set_service_partner(
+            info.context.actor, _organization_id(input.organization_id), input.partner_code, info.context.mail_limits
+        )
         return await run_mutation(ServicePartnerPayload, change, _relationship)
 
-    @strawberry.mutation(description="End the relationship with the service partner.",
-                         extensions=[Requires(SERVICE_PROVIDER_MANAGER, "input.organization_id")])
+    @strawberry.mutation(
+        description="End the relationship with the service partner.",
+        extensions=[Requires(SERVICE_PROVIDER_MANAGER, "input.organization_id")],
+    )
     async def remove_service_partner(self, info: Info, input: RemoveServicePartnerInput) -> ServicePartnerPayload:
-        change = customers.remove_service_partner(info.context.actor, _organization_id(input.organization_id),
-                                                  info.context.mail_limits)
+        change = customers.remove_service_partner(
+            info.context.actor, _organization_id(input.organization_id), info.context.mail_limits
+        )
         return await run_mutation(ServicePartnerPayload, change, lambda _: {"relationship": None})
 
-    @strawberry.mutation(description="Set what the service partner may do here; takes effect on its next request.",
-                         extensions=[Requires(SERVICE_PROVIDER_MANAGER, "input.organization_id")])
+    @strawberry.mutation(
+        description="Set what the service partner may do here; takes effect on its next request.",
+        extensions=[Requires(SERVICE_PROVIDER_MANAGER, "input.organization_id")],
+    )
     async def set_delegated_permissions(self, info: Info, input: SetDelegatedPermissionsInput) -> ServicePartnerPayload:
         change = customers.set_delegated_permissions(
-            info.context.actor, _organization_id(input.organization_id), input.permissions, input.expires_at,
+            info.context.actor,
+            _organization_id(input.organization_id),
+            input.permissions,
+            input.expires_at,
             info.context.mail_limits,
         )
         return await run_mutation(ServicePartnerPayload, change, _relationship)
 
-    @strawberry.mutation(description="Take every delegated permission back from the service partner.",
-                         extensions=[Requires(SERVICE_PROVIDER_MANAGER, "input.organization_id")])
+    @strawberry.mutation(
+        description="Take every delegated permission back from the service partner.",
+        extensions=[Requires(SERVICE_PROVIDER_MANAGER, "input.organization_id")],
+    )
     async def revoke_delegated_permissions(
         self, info: Info, input: RevokeDelegatedPermissionsInput
     ) -> ServicePartnerPayload:
-        change = customers.set_delegated_permissions(info.context.actor, _organization_id(input.organization_id), [], None,
-                                                     info.context.mail_limits)
+        change = customers.set_delegated_permissions(
+            info.context.actor, _organization_id(input.organization_id), [], None, info.context.mail_limits
+        )
         return await run_mutation(ServicePartnerPayload, change, _relationship)
 
-    @strawberry.mutation(description="Open a management session on a customer; then use the ordinary mutations "
-                                     "with the customer's organization id.",
-                         extensions=[Requires(CUSTOMER_ADMINISTRATION, checked_on="the customer's current partner")])
+    @strawberry.mutation(
+        description="Open a management session on a customer; then use the ordinary mutations "
+        "with the customer's organization id.",
+        extensions=[Requires(CUSTOMER_ADMINISTRATION, checked_on="the customer's current partner")],
+    )
     async def start_management_session(
         self, info: Info, input: StartManagementSessionInput
     ) -> ManagementSessionPayload:
         change = customers.start_management_session(info.context.actor, _organization_id(input.customer_id))
         return await run_mutation(ManagementSessionPayload, change, session=ManagementSession.from_row)
 
-    @strawberry.mutation(description="End a management session.",
-                         extensions=[Requires(SIGNED_IN)])
+    @strawberry.mutation(description="End a management session.", extensions=[Requires(SIGNED_IN)])
     async def end_management_session(self, info: Info, input: EndManagementSessionInput) -> ManagementSessionPayload:
         change = customers.end_management_session(info.context.actor, decode_id(input.session_id, "ManagementSession"))
         return await run_mutation(ManagementSessionPayload, change, session=ManagementSession.from_row)

@@ -26,8 +26,10 @@ class PartnerDashboard:
     def of(cls, figures: dashboard.Dashboard) -> PartnerDashboard:
         currency = figures.currency
         return cls(
-            customers=figures.customers, open_invitations=figures.open_invitations,
-            active_customers=figures.active_customers, trial_customers=figures.trial_customers,
+            customers=figures.customers,
+            open_invitations=figures.open_invitations,
+            active_customers=figures.active_customers,
+            trial_customers=figures.trial_customers,
             total_commission=Money.of(figures.total_commission, currency),
             paid_commission=Money.of(figures.paid_commission, currency),
             open_commission=Money.of(figures.open_commission, currency),
@@ -36,7 +38,6 @@ class PartnerDashboard:
 
 @strawberry.type
 class DashboardQuery:
-    @strawberry.field(description="The partner's dashboard.",
-                      extensions=[Requires(PARTNER_PORTAL_STAFF, "partner_id")])
+    @strawberry.field(description="The partner's dashboard.", extensions=[Requires(PARTNER_PORTAL_STAFF, "partner_id")])
     async def partner_dashboard(self, info: Info, partner_id: PartnerId = None) -> PartnerDashboard:
         return PartnerDashboard.of(await dashboard.partner_dashboard(info.context.actor, partner_id_of(partner_id)))

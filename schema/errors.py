@@ -18,9 +18,9 @@ from graphql import GraphQLError
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
 
-from partner_portal.resolvers.health import database_answers
 from partner_portal.permissions.errors import AccessError
 from partner_portal.resolvers.errors import BadArgument
+from partner_portal.resolvers.health import database_answers
 from partner_portal.resolvers.throttle import LIMITS_UNAVAILABLE, LimitsUnavailable
 
 logger = logging.getLogger("partner_portal.graphql")
@@ -30,7 +30,11 @@ CODED_ERRORS = (AccessError, BadArgument)
 
 def _with_code(error: GraphQLError, message: str, code: str) -> GraphQLError:
     return GraphQLError(
-        message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path,
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
         extensions={**(error.extensions or {}), "code": code},
     )
 

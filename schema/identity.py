@@ -52,8 +52,11 @@ class User(Node, RowType):
     name: str = strawberry.field(description="The display name.")
     created_at: datetime = strawberry.field(description="When the account was created.")
 
-    @bounded_list(MAX_LISTED_MEMBERSHIPS, "The user's memberships in organizations the viewer may see, oldest "
-                  "first; `organizations` pages through all of the viewer's.")
+    @bounded_list(
+        MAX_LISTED_MEMBERSHIPS,
+        "The user's memberships in organizations the viewer may see, oldest "
+        "first; `organizations` pages through all of the viewer's.",
+    )
     async def memberships(
         self, info: Info
     ) -> list[Annotated[Membership, strawberry.lazy("partner_portal.schema.organizations")]]:
@@ -100,12 +103,15 @@ class RegisterInput:
 @strawberry.type(description="The new account and a session token for it, or that a link was mailed to the address.")
 class RegisterPayload(Payload):
     user: User | None = strawberry.field(default=None, description="The new account.")
-    token: str | None = strawberry.field(default=None, description="A session token: send it as `Authorization: Bearer <token>`.")
+    token: str | None = strawberry.field(
+        default=None, description="A session token: send it as `Authorization: Bearer <token>`."
+    )
     expires_at: datetime | None = strawberry.field(default=None, description="When the session token expires.")
     confirmation_mailed: bool = strawberry.field(
-        default=False, description="True when the server confirms registrations by mail (`CONFIRM_REGISTRATIONS`): "
-                                   "the address was mailed a link for `confirmRegistration` (or, if it has an account, "
-                                   "a notice); there is no user or token yet.",
+        default=False,
+        description="True when the server confirms registrations by mail (`CONFIRM_REGISTRATIONS`): "
+        "the address was mailed a link for `confirmRegistration` (or, if it has an account, "
+        "a notice); there is no user or token yet.",
     )
 
 
@@ -123,7 +129,9 @@ class LoginInput:
 @strawberry.type(description="A session for the signed-in user.")
 class LoginPayload(Payload):
     user: User | None = strawberry.field(default=None, description="The signed-in user.")
-    token: str | None = strawberry.field(default=None, description="A session token: send it as `Authorization: Bearer <token>`.")
+    token: str | None = strawberry.field(
+        default=None, description="A session token: send it as `Authorization: Bearer <token>`."
+    )
     expires_at: datetime | None = strawberry.field(default=None, description="When the session token expires.")
 
 
@@ -183,8 +191,7 @@ class IdentityQuery:
         row = await identity.get_own_api_key(actor)
         return ApiKey.from_row(row) if row else None
 
-    @strawberry.field(description="Integrators' API keys.",
-                      extensions=[Requires(PROGRAM_MANAGER)])
+    @strawberry.field(description="Integrators' API keys.", extensions=[Requires(PROGRAM_MANAGER)])
     async def api_keys(self, info: Info, first: First = None, after: After = None) -> Connection[ApiKey]:
         page = await identity.list_api_keys(info.context.actor, first=first, after=after)
         return connection(page, ApiKey.from_row)
@@ -192,9 +199,11 @@ class IdentityQuery:
 
 @strawberry.type
 class IdentityMutation:
-    @strawberry.mutation(description="Create a built-in account and sign it in; where registrations are confirmed "
-                                     "by mail, mail the address a link instead (the answer is the same whether or not "
-                                     "the address has an account).")
+    @strawberry.mutation(
+        description="Create a built-in account and sign it in; where registrations are confirmed "
+        "by mail, mail the address a link instead (the answer is the same whether or not "
+        "the address has an account)."
+    )
     async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:
         ctx = info.context
         change = identity.register(ctx.actor, ctx.settings, email=input.email, password=input.password, name=input.name)
@@ -202,23 +211,29 @@ class IdentityMutation:
             RegisterPayload, change, lambda issued: _session(issued) if issued else {"confirmation_mailed": True}
         )
 
-    @strawberry.mutation(description="Create the account of a mailed registration link and sign it in (the link "
-                                     "works once).")
+    @strawberry.mutation(
+        description="Create the account of a mailed registration link and sign it in (the link works once)."
+    )
     async def confirm_registration(self, info: Info, input: ConfirmRegistrationInput) -> RegisterPayload:
         ctx = info.context
         change = identity.confirm_registration(ctx.actor, ctx.settings, token=input.token)
         return await run_mutation(RegisterPayload, change, _session)
 
-    @strawberry.mutation(description="Sign in with email and password; returns a session token. One sign-in or "
-                                     "registration per operation; rated per client address and for everyone.")
+    @strawberry.mutation(
+        description="Sign in with email and password; returns a session token. One sign-in or "
+        "registration per operation; rated per client address and for everyone."
+    )
     async def login(self, info: Info, input: LoginInput) -> LoginPayload:
         ctx = info.context
-        change = identity.login(ctx.actor, ctx.settings, email=input.email, password=input.password,
-                                client=ctx.client_address)
+        change = identity.login(
+            ctx.actor, ctx.settings, email=input.email, password=input.password, client=ctx.client_address
+        )
         return await run_mutation(LoginPayload, change, _session)
 
-    @strawberry.mutation(description="End the lock of a sign-in address with the link mailed to its owner when "
-                                     "it was locked (the link works once).")
+    @strawberry.mutation(
+        description="End the lock of a sign-in address with the link mailed to its owner when "
+        "it was locked (the link works once)."
+    )
     async def unlock_account(self, info: Info, input: UnlockAccountInput) -> UnlockAccountPayload:
         ctx = info.context
         change = identity.unlock_account(ctx.actor, ctx.settings, token=input.token, client=ctx.client_address)
@@ -234,16 +249,14 @@ class IdentityMutation:
         ended = await identity.logout_everywhere(info.context.actor)
         return LogoutPayload(sessions_ended=ended, errors=[])
 
-    @strawberry.mutation(description="Create an API key for an integrator.",
-                         extensions=[Requires(PROGRAM_MANAGER)])
+    @strawberry.mutation(description="Create an API key for an integrator.", extensions=[Requires(PROGRAM_MANAGER)])
     async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
         change = identity.create_api_key(info.context.actor, input.name, input.scopes)
         return await run_mutation(
             CreateApiKeyPayload, change, lambda issued: {"api_key": ApiKey.from_row(issued.row), "secret": issued.key}
         )
 
-    @strawberry.mutation(description="Revoke an API key at once.",
-                         extensions=[Requires(PROGRAM_MANAGER)])
+    @strawberry.mutation(description="Revoke an API key at once.", extensions=[Requires(PROGRAM_MANAGER)])
     async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyPayload:
         change = identity.revoke_api_key(info.context.actor, decode_id(input.api_key_id, "ApiKey"))
         return await run_mutation(RevokeApiKeyPayload, change, api_key=ApiKey.from_row)

@@ -115,12 +115,17 @@ def _accepted(result: tuple[dict[str, Any], Any]) -> dict[str, Any]:
 
 @strawberry.type
 class InvitationsQuery:
-    @strawberry.field(description="The partner's invitations, newest first.",
-                      extensions=[Requires(CUSTOMER_INVITATIONS, "partner_id")])
+    @strawberry.field(
+        description="The partner's invitations, newest first.",
+        extensions=[Requires(CUSTOMER_INVITATIONS, "partner_id")],
+    )
     async def invitations(
-        self, info: Info, partner_id: PartnerId = None,
+        self,
+        info: Info,
+        partner_id: PartnerId = None,
         status: Annotated[InvitationStatus | None, strawberry.argument(description="Only this status.")] = None,
-        first: First = None, after: After = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Invitation]:
         page = await invitations.list_invitations(
             info.context.actor, partner_id_of(partner_id), status=status, first=first, after=after
@@ -130,27 +135,39 @@ class InvitationsQuery:
 
 @strawberry.type
 class InvitationsMutation:
-    @strawberry.mutation(description="Invite a prospective customer by email.",
-                         extensions=[Requires(CUSTOMER_INVITER, "input.partner_id")])
+    @strawberry.mutation(
+        description="Invite a prospective customer by email.",
+        extensions=[Requires(CUSTOMER_INVITER, "input.partner_id")],
+    )
     async def invite_customer(self, info: Info, input: InviteCustomerInput) -> InvitationPayload:
         ctx = info.context
         change = invitations.invite_customer(
-            ctx.actor, ctx.settings, partner_id_of(input.partner_id), email=input.email,
-            organization_name=input.organization_name, message=input.message, language=input.language,
+            ctx.actor,
+            ctx.settings,
+            partner_id_of(input.partner_id),
+            email=input.email,
+            organization_name=input.organization_name,
+            message=input.message,
+            language=input.language,
             limits=ctx.mail_limits,
         )
         return await run_mutation(InvitationPayload, change, invitation=lambda issued: Invitation.from_row(issued.row))
 
-    @strawberry.mutation(description="Send an invitation again; the previous link stops working.",
-                         extensions=[Requires(CUSTOMER_INVITATIONS, checked_on="the invitation's partner")])
+    @strawberry.mutation(
+        description="Send an invitation again; the previous link stops working.",
+        extensions=[Requires(CUSTOMER_INVITATIONS, checked_on="the invitation's partner")],
+    )
     async def resend_invitation(self, info: Info, input: ResendInvitationInput) -> InvitationPayload:
         ctx = info.context
-        change = invitations.resend_invitation(ctx.actor, ctx.settings, decode_id(input.invitation_id, "Invitation"),
-                                               ctx.mail_limits)
+        change = invitations.resend_invitation(
+            ctx.actor, ctx.settings, decode_id(input.invitation_id, "Invitation"), ctx.mail_limits
+        )
         return await run_mutation(InvitationPayload, change, invitation=Invitation.from_row)
 
-    @strawberry.mutation(description="Withdraw an invitation.",
-                         extensions=[Requires(CUSTOMER_INVITATIONS, checked_on="the invitation's partner")])
+    @strawberry.mutation(
+        description="Withdraw an invitation.",
+        extensions=[Requires(CUSTOMER_INVITATIONS, checked_on="the invitation's partner")],
+    )
     async def revoke_invitation(self, info: Info, input: RevokeInvitationInput) -> InvitationPayload:
         change = invitations.revoke_invitation(info.context.actor, decode_id(input.invitation_id, "Invitation"))
         return await run_mutation(InvitationPayload, change, invitation=Invitation.from_row)
@@ -159,7 +176,11 @@ class InvitationsMutation:
     async def accept_invitation(self, info: Info, input: AcceptInvitationInput) -> AcceptInvitationPayload:
         ctx = info.context
         change = invitations.accept_invitation(
-            ctx.actor, ctx.settings, token=input.token, name=input.name, password=input.password,
+            ctx.actor,
+            ctx.settings,
+            token=input.token,
+            name=input.name,
+            password=input.password,
             organization_name=input.organization_name,
         )
         return await run_mutation(AcceptInvitationPayload, change, _accepted)

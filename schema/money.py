@@ -11,7 +11,7 @@ from partner_portal.resolvers.money import to_decimal
 
 @strawberry.type(description="An amount of money.")
 class Money:
-    amount: Decimal = strawberry.field(description="The exact amount as a decimal string, e.g. \"19.99\".")
+    amount: Decimal = strawberry.field(description='The exact amount as a decimal string, e.g. "19.99".')
     currency: str = strawberry.field(description="ISO 4217 currency code.")
 
     @classmethod

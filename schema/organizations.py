@@ -124,7 +124,6 @@ class Organization(Node, RowType):
             return None
         return Membership.from_row(await info.context.loaders.membership.load(mine.membership_id))
 
-
     @strawberry.field(description="Its license; null when it has none.")
     async def license(self, info: Info) -> Annotated[License, strawberry.lazy("partner_portal.schema.billing")] | None:
         from partner_portal.schema.billing import License
@@ -133,7 +132,9 @@ class Organization(Node, RowType):
         return License.from_row(row) if row else None
 
     @strawberry.field(description="Its partner profile, once it is an approved partner.")
-    async def partner_profile(self, info: Info) -> Annotated[PartnerProfile, strawberry.lazy("partner_portal.schema.partners")] | None:
+    async def partner_profile(
+        self, info: Info
+    ) -> Annotated[PartnerProfile, strawberry.lazy("partner_portal.schema.partners")] | None:
         from partner_portal.schema.partners import PartnerProfile
 
         row = await info.context.loaders.partner_profile.load(self.id)
@@ -157,8 +158,7 @@ class Organization(Node, RowType):
         row = await info.context.loaders.service_partner.load(self.id)
         return CustomerRelationship.from_row(row) if row else None
 
-    @bounded_list(MAX_HISTORY, "The service partners it had, newest first (administrators, "
-                               "MANAGE_SERVICE_PROVIDER).")
+    @bounded_list(MAX_HISTORY, "The service partners it had, newest first (administrators, MANAGE_SERVICE_PROVIDER).")
     async def service_partner_history(
         self, info: Info
     ) -> list[Annotated[CustomerRelationship, strawberry.lazy("partner_portal.schema.customers")]]:
@@ -167,8 +167,10 @@ class Organization(Node, RowType):
         rows = await info.context.loaders.service_partner_history.load(self.id)
         return [CustomerRelationship.from_row(row) for row in rows]
 
-    @strawberry.field(description="What its service partner's staff did here in management sessions, newest first "
-                                  "(administrators, MANAGE_SERVICE_PROVIDER).")
+    @strawberry.field(
+        description="What its service partner's staff did here in management sessions, newest first "
+        "(administrators, MANAGE_SERVICE_PROVIDER)."
+    )
     async def service_provider_activity(
         self, info: Info, first: First = None, after: After = None
     ) -> Connection[Annotated[AuditEvent, strawberry.lazy("partner_portal.schema.audit")]]:
@@ -184,8 +186,11 @@ async def _fetch_organization(context: Any, pk: int) -> Organization | None:
     return Organization.from_row(row) if row else None
 
 
-@row_type(organizations.MEMBERSHIP_FIELDS, organization_permissions=_organization_permissions,
-          partner_permissions=_partner_permissions)
+@row_type(
+    organizations.MEMBERSHIP_FIELDS,
+    organization_permissions=_organization_permissions,
+    partner_permissions=_partner_permissions,
+)
 @strawberry.type(description="A user in an organization, with a role and permissions.")
 class Membership(Node, RowType):
     id: NodeID[int]
@@ -222,8 +227,10 @@ async def _fetch_membership(context: Any, pk: int) -> Membership | None:
     status=organizations.membership_invitation_status,
     through_service_partner=lambda row: row["relationship_id"] is not None,
 )
-@strawberry.type(description="A person invited by email to become a member; the membership exists once they "
-                             "accept. Seen by the organization's MANAGE_MEMBERS holders.")
+@strawberry.type(
+    description="A person invited by email to become a member; the membership exists once they "
+    "accept. Seen by the organization's MANAGE_MEMBERS holders."
+)
 class MembershipInvitation(Node, RowType):
     id: NodeID[int]
     email: str = strawberry.field(description="Where the invitation was sent.")
@@ -264,9 +271,11 @@ class CreateOrganizationInput:
     country: str | None = strawberry.field(default=None, description="ISO 3166 alpha-2 country code.")
     language: str = strawberry.field(default="en", description="The language of mails (`en`, `de`).")
     affiliate_token: str | None = strawberry.field(
-        default=None, description="The `pp_affiliate` cookie's value, when the customer came through an affiliate "
-                                  "link: creates the AFFILIATE referral (ignored when invalid, expired or a "
-                                  "self-referral).")
+        default=None,
+        description="The `pp_affiliate` cookie's value, when the customer came through an affiliate "
+        "link: creates the AFFILIATE referral (ignored when invalid, expired or a "
+        "self-referral).",
+    )
 
 
 @strawberry.input(description="Settings to change; omitted fields stay as they are (MANAGE_SETTINGS).")
@@ -283,8 +292,10 @@ class OrganizationPayload(Payload):
     organization: Organization | None = strawberry.field(default=None, description="The organization.")
 
 
-@strawberry.input(description="Invite a person by email to become a member (MANAGE_MEMBERS; administrators invite "
-                              "administrators). The membership exists once they accept.")
+@strawberry.input(
+    description="Invite a person by email to become a member (MANAGE_MEMBERS; administrators invite "
+    "administrators). The membership exists once they accept."
+)
 class AddMemberInput:
     organization_id: GlobalID = strawberry.field(description="The organization.")
     email: str = strawberry.field(description="The person's email address (with or without an account).")
@@ -300,7 +311,9 @@ class AddMemberInput:
 @strawberry.input(description="Replace a member's permissions; nobody grants what it does not hold.")
 class SetMemberPermissionsInput:
     membership_id: GlobalID = strawberry.field(description="The membership.")
-    organization_permissions: list[OrganizationPermission] = strawberry.field(description="The new organization permissions.")
+    organization_permissions: list[OrganizationPermission] = strawberry.field(
+        description="The new organization permissions."
+    )
     partner_permissions: list[PartnerPermission] = strawberry.field(description="The new partner permissions.")
 
 
@@ -367,14 +380,15 @@ def _ended(membership_id: int) -> dict[str, Any]:
 class OrganizationsQuery:
     @strawberry.field(
         description="The organization the viewer acts for by default (the one it joined first); "
-        "NO_ORGANIZATION when it belongs to none."
-    ,
-                      extensions=[Requires(MEMBER)])
+        "NO_ORGANIZATION when it belongs to none.",
+        extensions=[Requires(MEMBER)],
+    )
     async def viewer_organization(self, info: Info) -> Organization:
         return Organization.from_row(await organizations.default_organization(info.context.actor))
 
-    @strawberry.field(description="Organizations the viewer belongs to (operators: all).",
-                      extensions=[Requires(SIGNED_IN)])
+    @strawberry.field(
+        description="Organizations the viewer belongs to (operators: all).", extensions=[Requires(SIGNED_IN)]
+    )
     async def organizations(self, info: Info, first: First = None, after: After = None) -> Connection[Organization]:
         page = await organizations.list_organizations(info.context.actor, first=first, after=after)
         return connection(page, Organization.from_row)
@@ -382,17 +396,25 @@ class OrganizationsQuery:
 
 @strawberry.type
 class OrganizationsMutation:
-    @strawberry.mutation(description="Create an organization; you become its administrator.",
-                         extensions=[Requires(SIGNED_IN)])
+    @strawberry.mutation(
+        description="Create an organization; you become its administrator.", extensions=[Requires(SIGNED_IN)]
+    )
     async def create_organization(self, info: Info, input: CreateOrganizationInput) -> OrganizationPayload:
         change = organizations.create_organization(
-            info.context.actor, name=input.name, website=input.website, country=input.country, language=input.language,
-            affiliate_token=input.affiliate_token, settings=info.context.settings,
+            info.context.actor,
+            name=input.name,
+            website=input.website,
+            country=input.country,
+            language=input.language,
+            affiliate_token=input.affiliate_token,
+            settings=info.context.settings,
         )
         return await run_mutation(OrganizationPayload, change, organization=Organization.from_row)
 
-    @strawberry.mutation(description="Change an organization's settings.",
-                         extensions=[Requires(SETTINGS_MANAGER, "input.organization_id")])
+    @strawberry.mutation(
+        description="Change an organization's settings.",
+        extensions=[Requires(SETTINGS_MANAGER, "input.organization_id")],
+    )
     async def update_organization(self, info: Info, input: UpdateOrganizationInput) -> OrganizationPayload:
         change = organizations.update_organization(
             info.context.actor,
@@ -404,9 +426,11 @@ class OrganizationsMutation:
         )
         return await run_mutation(OrganizationPayload, change, organization=Organization.from_row)
 
-    @strawberry.mutation(description="Invite a person by email to become a member; nobody becomes a member "
-                                     "without accepting. The answer does not tell whether the address has an account.",
-                         extensions=[Requires(MEMBER, "input.organization_id")])
+    @strawberry.mutation(
+        description="Invite a person by email to become a member; nobody becomes a member "
+        "without accepting. The answer does not tell whether the address has an account.",
+        extensions=[Requires(MEMBER, "input.organization_id")],
+    )
     async def add_member(self, info: Info, input: AddMemberInput) -> MembershipInvitationPayload:
         ctx = info.context
         change = organizations.add_member(
@@ -418,11 +442,11 @@ class OrganizationsMutation:
             role=input.role,
             permissions=[*input.organization_permissions, *input.partner_permissions],
         )
-        return await run_mutation(MembershipInvitationPayload, change,
-                                  invitation=lambda issued: MembershipInvitation.from_row(issued.row))
+        return await run_mutation(
+            MembershipInvitationPayload, change, invitation=lambda issued: MembershipInvitation.from_row(issued.row)
+        )
 
-    @strawberry.mutation(description="Accept an invitation to become a member.",
-                         extensions=[Requires(SIGNED_IN)])
+    @strawberry.mutation(description="Accept an invitation to become a member.", extensions=[Requires(SIGNED_IN)])
     async def accept_membership_invitation(
         self, info: Info, input: AcceptMembershipInvitationInput
     ) -> MembershipPayload:
@@ -436,17 +460,22 @@ class OrganizationsMutation:
         change = organizations.decline_membership_invitation(info.context.actor, input.token)
         return await run_mutation(DeclineMembershipInvitationPayload, change, lambda _: {"declined": True})
 
-    @strawberry.mutation(description="Withdraw an invitation to become a member.",
-                         extensions=[Requires(MEMBER_MANAGER, checked_on="the invitation's organization")])
+    @strawberry.mutation(
+        description="Withdraw an invitation to become a member.",
+        extensions=[Requires(MEMBER_MANAGER, checked_on="the invitation's organization")],
+    )
     async def revoke_membership_invitation(
         self, info: Info, input: RevokeMembershipInvitationInput
     ) -> MembershipInvitationPayload:
         change = organizations.revoke_membership_invitation(
-            info.context.actor, decode_id(input.invitation_id, "MembershipInvitation"))
+            info.context.actor, decode_id(input.invitation_id, "MembershipInvitation")
+        )
         return await run_mutation(MembershipInvitationPayload, change, invitation=MembershipInvitation.from_row)
 
-    @strawberry.mutation(description="Replace a member's organization and partner permissions.",
-                         extensions=[Requires(MEMBER, checked_on="the member's organization")])
+    @strawberry.mutation(
+        description="Replace a member's organization and partner permissions.",
+        extensions=[Requires(MEMBER, checked_on="the member's organization")],
+    )
     async def set_member_permissions(self, info: Info, input: SetMemberPermissionsInput) -> MembershipPayload:
         change = organizations.set_member_permissions(
             info.context.actor,
@@ -455,20 +484,25 @@ class OrganizationsMutation:
         )
         return await run_mutation(MembershipPayload, change, membership=Membership.from_row)
 
-    @strawberry.mutation(description="Make a member administrator or take the role away.",
-                         extensions=[Requires(MEMBER, checked_on="the member's organization")])
+    @strawberry.mutation(
+        description="Make a member administrator or take the role away.",
+        extensions=[Requires(MEMBER, checked_on="the member's organization")],
+    )
     async def set_member_role(self, info: Info, input: SetMemberRoleInput) -> MembershipPayload:
-        change = organizations.set_member_role(info.context.actor, decode_id(input.membership_id, "Membership"), input.role)
+        change = organizations.set_member_role(
+            info.context.actor, decode_id(input.membership_id, "Membership"), input.role
+        )
         return await run_mutation(MembershipPayload, change, membership=Membership.from_row)
 
-    @strawberry.mutation(description="Remove a member from an organization.",
-                         extensions=[Requires(MEMBER, checked_on="the member's organization")])
+    @strawberry.mutation(
+        description="Remove a member from an organization.",
+        extensions=[Requires(MEMBER, checked_on="the member's organization")],
+    )
     async def remove_member(self, info: Info, input: RemoveMemberInput) -> EndMembershipPayload:
         change = organizations.remove_member(info.context.actor, decode_id(input.membership_id, "Membership"))
         return await run_mutation(EndMembershipPayload, change, _ended)
 
-    @strawberry.mutation(description="Leave an organization.",
-                         extensions=[Requires(SIGNED_IN)])
+    @strawberry.mutation(description="Leave an organization.", extensions=[Requires(SIGNED_IN)])
     async def leave_organization(self, info: Info, input: LeaveOrganizationInput) -> EndMembershipPayload:
         change = organizations.leave_organization(info.context.actor, decode_id(input.organization_id, "Organization"))
         return await run_mutation(EndMembershipPayload, change, _ended)

@@ -10,7 +10,17 @@ import strawberry
 from partner_portal.models.outbox import OutboxStatus
 from partner_portal.permissions.requirements import PROGRAM_MANAGER
 from partner_portal.resolvers import outbox
-from partner_portal.schema.common import After, Connection, First, Info, Node, NodeID, connection, describe_enum, node_type
+from partner_portal.schema.common import (
+    After,
+    Connection,
+    First,
+    Info,
+    Node,
+    NodeID,
+    connection,
+    describe_enum,
+    node_type,
+)
 from partner_portal.schema.requires import Requires
 from partner_portal.schema.rows import Row, RowType, Source, row_type
 
@@ -36,8 +46,12 @@ def _next_attempt_at(row: Row) -> datetime | None:
 
 
 @row_type(
-    outbox.MESSAGE_FIELDS, recipient=_in_payload("to", ""), subject=_in_payload("subject", ""),
-    text_body=_in_payload("text"), html_body=_in_payload("html"), language=_in_payload("language"),
+    outbox.MESSAGE_FIELDS,
+    recipient=_in_payload("to", ""),
+    subject=_in_payload("subject", ""),
+    text_body=_in_payload("text"),
+    html_body=_in_payload("html"),
+    language=_in_payload("language"),
     next_attempt_at=_next_attempt_at,
 )
 @strawberry.type(description="An outgoing message, written in the transaction of the change it is about.")
@@ -70,14 +84,11 @@ async def _fetch_message(context: Any, pk: int) -> OutboxMessage | None:
 
 @strawberry.type
 class OutboxQuery:
-    @strawberry.field(description="Outgoing messages, newest first.",
-                      extensions=[Requires(PROGRAM_MANAGER)])
+    @strawberry.field(description="Outgoing messages, newest first.", extensions=[Requires(PROGRAM_MANAGER)])
     async def outbox_messages(
         self,
         info: Info,
-        status: Annotated[
-            OutboxStatus | None, strawberry.argument(description="Only messages in this status.")
-        ] = None,
+        status: Annotated[OutboxStatus | None, strawberry.argument(description="Only messages in this status.")] = None,
         first: First = None,
         after: After = None,
     ) -> Connection[OutboxMessage]:

@@ -110,8 +110,12 @@ class PartnerProfile(RowType):
         return [Program(p) for p in await info.context.loaders.programs.load(self._organization_id)]
 
 
-@row_type(partners.DIRECTORY_FIELDS, name="organization__name", country="organization__country",
-          website="organization__website")
+@row_type(
+    partners.DIRECTORY_FIELDS,
+    name="organization__name",
+    country="organization__country",
+    website="organization__website",
+)
 @strawberry.type(description="A partner in the public directory.")
 class DirectoryPartner(RowType):
     code: str = strawberry.field(description="The partner code to enter when choosing this partner.")
@@ -177,22 +181,25 @@ class UpdatePartnerProfilePayload(Payload):
 
 @strawberry.type
 class PartnersQuery:
-    @strawberry.field(description="Partner applications, newest first.",
-                      extensions=[Requires(PARTNER_REVIEWER)])
+    @strawberry.field(description="Partner applications, newest first.", extensions=[Requires(PARTNER_REVIEWER)])
     async def partner_applications(
-        self, info: Info,
+        self,
+        info: Info,
         status: Annotated[ApplicationStatus | None, strawberry.argument(description="Only this status.")] = None,
-        first: First = None, after: After = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[PartnerApplication]:
         page = await partners.list_applications(info.context.actor, status=status, first=first, after=after)
         return connection(page, PartnerApplication.from_row)
 
     @strawberry.field(description="Approved partners that chose to be listed; no sign-in needed.")
     async def partner_directory(
-        self, info: Info,
+        self,
+        info: Info,
         country: Annotated[str | None, strawberry.argument(description="ISO country code.")] = None,
         program: Annotated[Program | None, strawberry.argument(description="Only partners in this program.")] = None,
-        first: First = None, after: After = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[DirectoryPartner]:
         page = await partners.directory(country=country, program=program, first=first, after=after)
         return connection(page, DirectoryPartner.from_row)
@@ -200,31 +207,43 @@ class PartnersQuery:
 
 @strawberry.type
 class PartnersMutation:
-    @strawberry.mutation(description="Apply for partner status.",
-                         extensions=[Requires(PARTNER_APPLICANT, "input.organization_id")])
+    @strawberry.mutation(
+        description="Apply for partner status.", extensions=[Requires(PARTNER_APPLICANT, "input.organization_id")]
+    )
     async def request_partner_status(self, info: Info, input: RequestPartnerStatusInput) -> PartnerApplicationPayload:
         organization_id = decode_id(input.organization_id, "Organization") if input.organization_id else None
         form = {
-            "legal_name": input.legal_name, "website": input.website, "country": input.country,
-            "vat_id": input.vat_id, "contact_name": input.contact_name, "contact_email": input.contact_email,
-            "contact_phone": input.contact_phone, "programs": input.programs, "message": input.message,
+            "legal_name": input.legal_name,
+            "website": input.website,
+            "country": input.country,
+            "vat_id": input.vat_id,
+            "contact_name": input.contact_name,
+            "contact_email": input.contact_email,
+            "contact_phone": input.contact_phone,
+            "programs": input.programs,
+            "message": input.message,
         }
         change = partners.request_partner_status(info.context.actor, organization_id, form)
         return await run_mutation(PartnerApplicationPayload, change, application=PartnerApplication.from_row)
 
-    @strawberry.mutation(description="Approve a partner application, choosing programs.",
-                         extensions=[Requires(PARTNER_REVIEWER)])
+    @strawberry.mutation(
+        description="Approve a partner application, choosing programs.", extensions=[Requires(PARTNER_REVIEWER)]
+    )
     async def approve_partner_application(
         self, info: Info, input: ApprovePartnerApplicationInput
     ) -> PartnerApplicationPayload:
         change = partners.approve_application(
-            info.context.actor, decode_id(input.application_id, "PartnerApplication"), programs=input.programs,
-            note=input.note, payout_currency=input.payout_currency,
+            info.context.actor,
+            decode_id(input.application_id, "PartnerApplication"),
+            programs=input.programs,
+            note=input.note,
+            payout_currency=input.payout_currency,
         )
         return await run_mutation(PartnerApplicationPayload, change, application=PartnerApplication.from_row)
 
-    @strawberry.mutation(description="Reject a partner application with a note.",
-                         extensions=[Requires(PARTNER_REVIEWER)])
+    @strawberry.mutation(
+        description="Reject a partner application with a note.", extensions=[Requires(PARTNER_REVIEWER)]
+    )
     async def reject_partner_application(
         self, info: Info, input: RejectPartnerApplicationInput
     ) -> PartnerApplicationPayload:
@@ -233,11 +252,15 @@ class PartnersMutation:
         )
         return await run_mutation(PartnerApplicationPayload, change, application=PartnerApplication.from_row)
 
-    @strawberry.mutation(description="Change the partner's directory listing or payout currency.",
-                         extensions=[Requires(PARTNER_PORTAL, "input.partner_id")])
+    @strawberry.mutation(
+        description="Change the partner's directory listing or payout currency.",
+        extensions=[Requires(PARTNER_PORTAL, "input.partner_id")],
+    )
     async def update_partner_profile(self, info: Info, input: UpdatePartnerProfileInput) -> UpdatePartnerProfilePayload:
         change = partners.update_profile(
-            info.context.actor, partner_id_of(input.partner_id), listed_in_directory=input.listed_in_directory,
+            info.context.actor,
+            partner_id_of(input.partner_id),
+            listed_in_directory=input.listed_in_directory,
             payout_currency=input.payout_currency,
         )
         return await run_mutation(UpdatePartnerProfilePayload, change, profile=PartnerProfile.from_row)

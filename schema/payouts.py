@@ -52,15 +52,17 @@ describe_enum(
     "The payment file to produce.",
     {
         "PAYPAL_CSV": "PayPal's mass-payout CSV (no header; email, amount, currency, unique id, note), one currency "
-                      "per file, for approved PAYPAL payouts.",
+        "per file, for approved PAYPAL payouts.",
         "SEPA_XML": "A SEPA credit transfer initiation (pain.001.001.03) for approved BANK_TRANSFER payouts in EUR.",
     },
 )
 
 PayoutFilterPartner = Annotated[
     GlobalID | None,
-    strawberry.argument(description="The partner organization. Partner staff: default the viewer's first "
-                                    "organization. Operators with MANAGE_PAYOUTS: only this partner (default all)."),
+    strawberry.argument(
+        description="The partner organization. Partner staff: default the viewer's first "
+        "organization. Operators with MANAGE_PAYOUTS: only this partner (default all)."
+    ),
 ]
 
 
@@ -89,8 +91,12 @@ class PayoutDestination:
     @classmethod
     def of(cls, target: dict[str, Any] | None) -> PayoutDestination:
         target = target or {}
-        return cls(paypal_email=target.get("paypal_email"), account_holder=target.get("account_holder"),
-                   iban=payouts.mask_iban(target.get("iban")), bic=target.get("bic"))
+        return cls(
+            paypal_email=target.get("paypal_email"),
+            account_holder=target.get("account_holder"),
+            iban=payouts.mask_iban(target.get("iban")),
+            bic=target.get("bic"),
+        )
 
 
 @row_type(
@@ -122,8 +128,9 @@ class Payout(Node, RowType):
 
     @strawberry.field(description="The commission lines it holds (none after a rejection released them).")
     async def lines(self, info: Info, first: First = None, after: After = None) -> Connection[Commission]:
-        return connection(await payouts.list_lines(info.context.actor, self.id, first=first, after=after),
-                          Commission.from_row)
+        return connection(
+            await payouts.list_lines(info.context.actor, self.id, first=first, after=after), Commission.from_row
+        )
 
 
 @node_type("Payout")
@@ -164,8 +171,10 @@ class PayoutFile:
 # --- inputs and payloads -----------------------------------------------------------------------------------
 
 
-@strawberry.input(description="How the partner is paid (MANAGE_PARTNER_PORTAL). The other method's details are "
-                              "cleared. The payout currency is set with updatePartnerProfile.")
+@strawberry.input(
+    description="How the partner is paid (MANAGE_PARTNER_PORTAL). The other method's details are "
+    "cleared. The payout currency is set with updatePartnerProfile."
+)
 class SetPayoutSettingsInput:
     partner_id: GlobalID | None = strawberry.field(
         default=None, description="The partner organization; default: the viewer's first organization."
@@ -192,8 +201,9 @@ class RequestPayoutInput:
     )
 
 
-@strawberry.type(description="The payout after the change. Errors: BELOW_THRESHOLD, NO_PAYOUT_SETTINGS, "
-                              "PAYOUT_DECIDED, ...")
+@strawberry.type(
+    description="The payout after the change. Errors: BELOW_THRESHOLD, NO_PAYOUT_SETTINGS, PAYOUT_DECIDED, ..."
+)
 class PayoutPayload(Payload):
     payout: Payout | None = strawberry.field(default=None, description="The payout.")
 
@@ -206,12 +216,15 @@ class ApprovePayoutInput:
 @strawberry.input(description="Record that an approved payout was paid (operators with MANAGE_PAYOUTS).")
 class MarkPayoutPaidInput:
     payout_id: GlobalID = strawberry.field(description="The payout.")
-    reference: str = strawberry.field(description="The transfer's reference: PayPal batch or transaction id, bank "
-                                                  "reference.")
+    reference: str = strawberry.field(
+        description="The transfer's reference: PayPal batch or transaction id, bank reference."
+    )
 
 
-@strawberry.input(description="Reject a requested or approved payout (operators with MANAGE_PAYOUTS); its "
-                              "commissions become payable again.")
+@strawberry.input(
+    description="Reject a requested or approved payout (operators with MANAGE_PAYOUTS); its "
+    "commissions become payable again."
+)
 class RejectPayoutInput:
     payout_id: GlobalID = strawberry.field(description="The payout.")
     note: str = strawberry.field(description="Why, for the partner.")
@@ -224,13 +237,16 @@ class SepaDebtorInput:
     bic: str | None = strawberry.field(default=None, description="The BIC; optional when the IBAN's bank is known.")
 
 
-@strawberry.input(description="Produce a payment file of approved payouts (operators with MANAGE_PAYOUTS). Read-only: "
-                              "mark the payouts paid once the transfers are done.")
+@strawberry.input(
+    description="Produce a payment file of approved payouts (operators with MANAGE_PAYOUTS). Read-only: "
+    "mark the payouts paid once the transfers are done."
+)
 class ExportPayoutsInput:
     format: payouts.ExportFormat = strawberry.field(description="Which file.")
     payout_ids: list[GlobalID] | None = strawberry.field(
-        default=None, description="These payouts (each approved and of the file's method); default: every approved "
-                                  "payout of the file's method (and, for SEPA, in EUR)."
+        default=None,
+        description="These payouts (each approved and of the file's method); default: every approved "
+        "payout of the file's method (and, for SEPA, in EUR).",
     )
     currency: str | None = strawberry.field(
         default=None, description="PAYPAL_CSV: only payouts in this currency (PayPal takes one currency per file)."
@@ -249,34 +265,42 @@ class ExportPayoutsPayload(Payload):
 async def _export(actor: Any, input: ExportPayoutsInput) -> payouts.ExportFile:
     debtor = input.debtor
     return await payouts.export_payouts(
-        actor, file_format=input.format,
+        actor,
+        file_format=input.format,
         payout_ids=[decode_id(gid, "Payout") for gid in input.payout_ids] if input.payout_ids is not None else None,
-        currency=input.currency, debtor=(debtor.name, debtor.iban, debtor.bic) if debtor is not None else None,
+        currency=input.currency,
+        debtor=(debtor.name, debtor.iban, debtor.bic) if debtor is not None else None,
         execution_date=input.execution_date,
     )
 
 
 @strawberry.type
 class PayoutsQuery:
-    @strawberry.field(description="Payouts, newest first.",
-                      extensions=[Requires(PAYOUT_LIST_READER, "partner_id")])
+    @strawberry.field(description="Payouts, newest first.", extensions=[Requires(PAYOUT_LIST_READER, "partner_id")])
     async def payouts(
-        self, info: Info, partner_id: PayoutFilterPartner = None,
+        self,
+        info: Info,
+        partner_id: PayoutFilterPartner = None,
         status: Annotated[PayoutStatus | None, strawberry.argument(description="Only this status.")] = None,
-        first: First = None, after: After = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Payout]:
-        page = await payouts.list_payouts(info.context.actor, partner_id=partner_id_of(partner_id), status=status,
-                                          first=first, after=after)
+        page = await payouts.list_payouts(
+            info.context.actor, partner_id=partner_id_of(partner_id), status=status, first=first, after=after
+        )
         return connection(page, Payout.from_row)
 
-    @strawberry.field(description="How the partner is paid; null until set.",
-                      extensions=[Requires(PAYOUT_READER, "partner_id")])
+    @strawberry.field(
+        description="How the partner is paid; null until set.", extensions=[Requires(PAYOUT_READER, "partner_id")]
+    )
     async def payout_settings(self, info: Info, partner_id: PartnerId = None) -> PayoutSettings | None:
         row = await payouts.get_settings(info.context.actor, partner_id_of(partner_id))
         return PayoutSettings.from_row(row) if row else None
 
-    @strawberry.field(description="The approved balance against the payout threshold.",
-                      extensions=[Requires(PAYOUT_READER, "partner_id")])
+    @strawberry.field(
+        description="The approved balance against the payout threshold.",
+        extensions=[Requires(PAYOUT_READER, "partner_id")],
+    )
     async def payout_balance(self, info: Info, partner_id: PartnerId = None) -> PayoutBalance:
         ctx = info.context
         return PayoutBalance.of(await payouts.balance(ctx.actor, ctx.settings, partner_id_of(partner_id)))
@@ -284,48 +308,67 @@ class PayoutsQuery:
 
 @strawberry.type
 class PayoutsMutation:
-    @strawberry.mutation(description="Set how the partner is paid: PayPal or bank transfer.",
-                         extensions=[Requires(PARTNER_PORTAL, "input.partner_id")])
+    @strawberry.mutation(
+        description="Set how the partner is paid: PayPal or bank transfer.",
+        extensions=[Requires(PARTNER_PORTAL, "input.partner_id")],
+    )
     async def set_payout_settings(self, info: Info, input: SetPayoutSettingsInput) -> SetPayoutSettingsPayload:
         change = payouts.set_settings(
-            info.context.actor, partner_id_of(input.partner_id), method=input.method, paypal_email=input.paypal_email,
-            account_holder=input.account_holder, iban=input.iban, bic=input.bic, automatic=input.automatic,
+            info.context.actor,
+            partner_id_of(input.partner_id),
+            method=input.method,
+            paypal_email=input.paypal_email,
+            account_holder=input.account_holder,
+            iban=input.iban,
+            bic=input.bic,
+            automatic=input.automatic,
         )
         return await run_mutation(SetPayoutSettingsPayload, change, payout_settings=PayoutSettings.from_row)
 
-    @strawberry.mutation(description="Request a payout of the whole approved balance once it reaches the threshold; "
-                                     "idempotent with an Idempotency-Key header.",
-                         extensions=[Requires(PARTNER_PORTAL, "input.partner_id")])
+    @strawberry.mutation(
+        description="Request a payout of the whole approved balance once it reaches the threshold; "
+        "idempotent with an Idempotency-Key header.",
+        extensions=[Requires(PARTNER_PORTAL, "input.partner_id")],
+    )
     async def request_payout(self, info: Info, input: RequestPayoutInput) -> PayoutPayload:
         ctx = info.context
         change = payouts.request_payout(ctx.actor, ctx.settings, partner_id_of(input.partner_id))
         return await run_mutation(PayoutPayload, change, payout=Payout.from_row)
 
-    @strawberry.mutation(description="Approve a requested payout.",
-                         extensions=[Requires(PAYOUT_MANAGER)])
+    @strawberry.mutation(description="Approve a requested payout.", extensions=[Requires(PAYOUT_MANAGER)])
     async def approve_payout(self, info: Info, input: ApprovePayoutInput) -> PayoutPayload:
         change = payouts.approve_payout(info.context.actor, decode_id(input.payout_id, "Payout"))
         return await run_mutation(PayoutPayload, change, payout=Payout.from_row)
 
-    @strawberry.mutation(description="Mark an approved payout paid with the transfer's reference; its commissions "
-                                     "become PAID.",
-                         extensions=[Requires(PAYOUT_MANAGER)])
+    @strawberry.mutation(
+        description="Mark an approved payout paid with the transfer's reference; its commissions become PAID.",
+        extensions=[Requires(PAYOUT_MANAGER)],
+    )
     async def mark_payout_paid(self, info: Info, input: MarkPayoutPaidInput) -> PayoutPayload:
         change = payouts.mark_paid(info.context.actor, decode_id(input.payout_id, "Payout"), input.reference)
         return await run_mutation(PayoutPayload, change, payout=Payout.from_row)
 
-    @strawberry.mutation(description="Reject a payout with a note; its commissions become payable again.",
-                         extensions=[Requires(PAYOUT_MANAGER)])
+    @strawberry.mutation(
+        description="Reject a payout with a note; its commissions become payable again.",
+        extensions=[Requires(PAYOUT_MANAGER)],
+    )
     async def reject_payout(self, info: Info, input: RejectPayoutInput) -> PayoutPayload:
         change = payouts.reject_payout(info.context.actor, decode_id(input.payout_id, "Payout"), input.note)
         return await run_mutation(PayoutPayload, change, payout=Payout.from_row)
 
-    @strawberry.mutation(description="Produce a PayPal mass-payout CSV or a SEPA credit transfer file of approved "
-                                     "payouts.",
-                         extensions=[Requires(PAYOUT_MANAGER)])
+    @strawberry.mutation(
+        description="Produce a PayPal mass-payout CSV or a SEPA credit transfer file of approved payouts.",
+        extensions=[Requires(PAYOUT_MANAGER)],
+    )
     async def export_payouts(self, info: Info, input: ExportPayoutsInput) -> ExportPayoutsPayload:
         def build(file: payouts.ExportFile) -> dict[str, Any]:
-            return {"file": PayoutFile(filename=file.filename, content_type=file.content_type, content=file.content,
-                                       payouts=[Payout.from_row(row) for row in file.payouts])}
+            return {
+                "file": PayoutFile(
+                    filename=file.filename,
+                    content_type=file.content_type,
+                    content=file.content,
+                    payouts=[Payout.from_row(row) for row in file.payouts],
+                )
+            }
 
         return await run_mutation(ExportPayoutsPayload, _export(info.context.actor, input), build)

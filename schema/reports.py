@@ -11,11 +11,11 @@ from typing import Annotated
 import strawberry
 from strawberry.relay import GlobalID
 
+import partner_portal.schema.commissions  # noqa: F401 — describes the CommissionStatus and CommissionType enums
 from partner_portal.models.enums import CommissionStatus, CommissionType, Program
 from partner_portal.permissions.requirements import LEADERBOARD_READER, REPORT_READER
 from partner_portal.resolvers import reports
 from partner_portal.resolvers.reports import MAX_GROUPS, LeaderboardMetric, ReportDimension, ReportPeriod
-import partner_portal.schema.commissions  # noqa: F401 — describes the CommissionStatus and CommissionType enums
 from partner_portal.schema.common import Info, decode_id, describe_enum, global_id
 from partner_portal.schema.guards.cost import bounded_list
 from partner_portal.schema.money import Money
@@ -49,19 +49,16 @@ describe_enum(
     },
 )
 
-From = Annotated[
-    datetime | None, strawberry.argument(name="from", description="From this moment on (inclusive).")
-]
+From = Annotated[datetime | None, strawberry.argument(name="from", description="From this moment on (inclusive).")]
 Until = Annotated[datetime | None, strawberry.argument(description="Before this moment (exclusive).")]
-PeriodArgument = Annotated[
-    ReportPeriod, strawberry.argument(description="The length of a period (default MONTH).")
-]
+PeriodArgument = Annotated[ReportPeriod, strawberry.argument(description="The length of a period (default MONTH).")]
 
 
 @strawberry.input(description="Which commission lines a report covers; every field narrows it.")
 class CommissionReportFilter:
     partner_id: GlobalID | None = strawberry.field(
-        default=None, description="One partner; partner staff: default and only choice is their own partner.")
+        default=None, description="One partner; partner staff: default and only choice is their own partner."
+    )
     from_: datetime | None = strawberry.field(default=None, name="from", description="Written from then (inclusive).")
     until: datetime | None = strawberry.field(default=None, description="Written before then (exclusive).")
     status: CommissionStatus | None = strawberry.field(default=None, description="Only lines in this status.")
@@ -72,8 +69,12 @@ class CommissionReportFilter:
 
     def to_filter(self) -> reports.ReportFilter:
         return reports.ReportFilter(
-            partner_id=partner_id_of(self.partner_id), start=self.from_, end=self.until, status=self.status,
-            type=self.type, program=self.program,
+            partner_id=partner_id_of(self.partner_id),
+            start=self.from_,
+            end=self.until,
+            status=self.status,
+            type=self.type,
+            program=self.program,
             product_id=decode_id(self.product_id, "Product") if self.product_id is not None else None,
             currency=reports.clean_currency_filter(self.currency),
         )
@@ -100,7 +101,8 @@ class CommissionReportRow:
     period: date | None = strawberry.field(description="The first day of the period (grouped by PERIOD).")
     partner: ReportPartner | None = strawberry.field(description="The earning partner (grouped by PARTNER).")
     product: ReportProduct | None = strawberry.field(
-        description="The product (grouped by PRODUCT); null also for payments without a catalog plan.")
+        description="The product (grouped by PRODUCT); null also for payments without a catalog plan."
+    )
     program: Program | None = strawberry.field(description="The program (grouped by PROGRAM).")
     type: CommissionType | None = strawberry.field(description="The type (grouped by TYPE).")
     status: CommissionStatus | None = strawberry.field(description="The status (grouped by STATUS).")
@@ -111,11 +113,17 @@ class CommissionReportRow:
     @classmethod
     def of(cls, group: reports.CommissionGroup) -> CommissionReportRow:
         return cls(
-            period=group.period, partner=ReportPartner.of(group.partner_id, group.partner_name),
-            product=None if group.product_id is None else ReportProduct(
-                id=global_id("Product", group.product_id), name=group.product_name or ""),
-            program=group.program, type=group.type, status=group.status, currency=group.currency,
-            count=group.count, amount=Money.of(group.amount, group.currency),
+            period=group.period,
+            partner=ReportPartner.of(group.partner_id, group.partner_name),
+            product=None
+            if group.product_id is None
+            else ReportProduct(id=global_id("Product", group.product_id), name=group.product_name or ""),
+            program=group.program,
+            type=group.type,
+            status=group.status,
+            currency=group.currency,
+            count=group.count,
+            amount=Money.of(group.amount, group.currency),
         )
 
 
@@ -129,8 +137,11 @@ class CommissionReportTotal:
 @strawberry.type(description="Commission lines counted and summed per group, and per currency in total.")
 class CommissionReport:
     rows: list[CommissionReportRow] = bounded_list(
-        MAX_GROUPS, "One row per group and currency, ordered by period, partner, product, program, type, status; "
-                    "more are refused (narrow the filter).", computed=True)
+        MAX_GROUPS,
+        "One row per group and currency, ordered by period, partner, product, program, type, status; "
+        "more are refused (narrow the filter).",
+        computed=True,
+    )
     totals: list[CommissionReportTotal] = strawberry.field(description="Every matching line, per currency.")
 
 
@@ -140,7 +151,8 @@ class FunnelRow:
     period: date = strawberry.field(description="The first day of the period.")
     invited: int = strawberry.field(description="Invitations the partner created in the period.")
     registered: int = strawberry.field(
-        description="Customers whose relationship with the partner (invitation or own choice) started in the period.")
+        description="Customers whose relationship with the partner (invitation or own choice) started in the period."
+    )
     trial: int = strawberry.field(description="Of those, the ones with a license (any status) or a payment since.")
     paid: int = strawberry.field(description="Of those, the ones with at least one payment since.")
 
@@ -148,7 +160,8 @@ class FunnelRow:
 @strawberry.type(description="Invited, registered, trial and paid customers per partner and period.")
 class CustomerFunnel:
     rows: list[FunnelRow] = bounded_list(
-        MAX_GROUPS, "Periods with activity, oldest first; more are refused (narrow the range).", computed=True)
+        MAX_GROUPS, "Periods with activity, oldest first; more are refused (narrow the range).", computed=True
+    )
 
 
 @strawberry.type(description="One partner's place on the leaderboard.")
@@ -160,58 +173,96 @@ class LeaderboardEntry:
     paying_customers: int = strawberry.field(description="Customers with a payment line written in the range.")
 
 
-@strawberry.type(description="Reports over the commission ledger and the customers; totals computed in SQL. "
-                             "Also as CSV at /reports/{name}.csv.")
+@strawberry.type(
+    description="Reports over the commission ledger and the customers; totals computed in SQL. "
+    "Also as CSV at /reports/{name}.csv."
+)
 class Reports:
-    @strawberry.field(description="Commission lines counted and summed by the chosen dimensions and currency.",
-                      extensions=[Requires(REPORT_READER, "filter.partner_id")])
+    @strawberry.field(
+        description="Commission lines counted and summed by the chosen dimensions and currency.",
+        extensions=[Requires(REPORT_READER, "filter.partner_id")],
+    )
     async def commissions(
-        self, info: Info,
-        group_by: Annotated[list[ReportDimension], strawberry.argument(
-            description="The dimensions to group by; the currency always is.")],
+        self,
+        info: Info,
+        group_by: Annotated[
+            list[ReportDimension],
+            strawberry.argument(description="The dimensions to group by; the currency always is."),
+        ],
         period: PeriodArgument = ReportPeriod.MONTH,
-        filter: Annotated[CommissionReportFilter | None, strawberry.argument(
-            description="Which lines to cover.")] = None,
+        filter: Annotated[
+            CommissionReportFilter | None, strawberry.argument(description="Which lines to cover.")
+        ] = None,
     ) -> CommissionReport:
         where = (filter or CommissionReportFilter()).to_filter()
         report = await reports.commission_report(info.context.actor, group_by=group_by, period=period, where=where)
         return CommissionReport(
             rows=[CommissionReportRow.of(group) for group in report.rows],
-            totals=[CommissionReportTotal(currency=t.currency, count=t.count, amount=Money.of(t.amount, t.currency))
-                    for t in report.totals],
+            totals=[
+                CommissionReportTotal(currency=t.currency, count=t.count, amount=Money.of(t.amount, t.currency))
+                for t in report.totals
+            ],
         )
 
-    @strawberry.field(description="Invited → registered → trial → paid per partner and period.",
-                      extensions=[Requires(REPORT_READER, "partner_id")])
+    @strawberry.field(
+        description="Invited → registered → trial → paid per partner and period.",
+        extensions=[Requires(REPORT_READER, "partner_id")],
+    )
     async def customer_funnel(
-        self, info: Info, partner_id: PartnerId = None, period: PeriodArgument = ReportPeriod.MONTH,
-        from_: From = None, until: Until = None,
+        self,
+        info: Info,
+        partner_id: PartnerId = None,
+        period: PeriodArgument = ReportPeriod.MONTH,
+        from_: From = None,
+        until: Until = None,
     ) -> CustomerFunnel:
-        rows = await reports.customer_funnel(info.context.actor, partner_id=partner_id_of(partner_id),
-                                             period=period, start=from_, end=until)
-        return CustomerFunnel(rows=[
-            FunnelRow(partner=ReportPartner.of(r.partner_id, r.partner_name), period=r.period, invited=r.invited,
-                      registered=r.registered, trial=r.trial, paid=r.paid)
-            for r in rows
-        ])
+        rows = await reports.customer_funnel(
+            info.context.actor, partner_id=partner_id_of(partner_id), period=period, start=from_, end=until
+        )
+        return CustomerFunnel(
+            rows=[
+                FunnelRow(
+                    partner=ReportPartner.of(r.partner_id, r.partner_name),
+                    period=r.period,
+                    invited=r.invited,
+                    registered=r.registered,
+                    trial=r.trial,
+                    paid=r.paid,
+                )
+                for r in rows
+            ]
+        )
 
     @strawberry.field(description="The top partners by a metric.", extensions=[Requires(LEADERBOARD_READER)])
     async def partner_leaderboard(
-        self, info: Info, from_: From = None, until: Until = None,
-        by: Annotated[LeaderboardMetric, strawberry.argument(
-            description="What to rank by (default COMMISSION).")] = LeaderboardMetric.COMMISSION,
-        currency: Annotated[str | None, strawberry.argument(
-            description="The currency of `commission` (default: the base currency).")] = None,
+        self,
+        info: Info,
+        from_: From = None,
+        until: Until = None,
+        by: Annotated[
+            LeaderboardMetric, strawberry.argument(description="What to rank by (default COMMISSION).")
+        ] = LeaderboardMetric.COMMISSION,
+        currency: Annotated[
+            str | None, strawberry.argument(description="The currency of `commission` (default: the base currency).")
+        ] = None,
         first: Annotated[int, strawberry.argument(description="How many partners (1 to 100, default 10).")] = 10,
     ) -> list[LeaderboardEntry]:
         entries = await reports.partner_leaderboard(
-            info.context.actor, start=from_, end=until, by=by,
-            currency=currency or info.context.settings.base_currency, first=first,
+            info.context.actor,
+            start=from_,
+            end=until,
+            by=by,
+            currency=currency or info.context.settings.base_currency,
+            first=first,
         )
         return [
-            LeaderboardEntry(rank=e.rank, partner=ReportPartner.of(e.partner_id, e.partner_name),
-                             commission=Money.of(e.commission, e.currency), new_customers=e.new_customers,
-                             paying_customers=e.paying_customers)
+            LeaderboardEntry(
+                rank=e.rank,
+                partner=ReportPartner.of(e.partner_id, e.partner_name),
+                commission=Money.of(e.commission, e.currency),
+                new_customers=e.new_customers,
+                paying_customers=e.paying_customers,
+            )
             for e in entries
         ]
 

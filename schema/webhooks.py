@@ -84,8 +84,15 @@ class WebhookAttempt:
 
 
 def _attempts(row: Row) -> list[WebhookAttempt]:
-    return [WebhookAttempt(at=datetime.fromisoformat(a["at"]), http_status=a["http_status"],
-                           duration_ms=a["duration_ms"], error=a["error"]) for a in row["attempt_log"] or []]
+    return [
+        WebhookAttempt(
+            at=datetime.fromisoformat(a["at"]),
+            http_status=a["http_status"],
+            duration_ms=a["duration_ms"],
+            error=a["error"],
+        )
+        for a in row["attempt_log"] or []
+    ]
 
 
 def _next_attempt_at(row: Row) -> datetime | None:
@@ -95,8 +102,12 @@ def _next_attempt_at(row: Row) -> datetime | None:
 @row_type(
     webhooks.DELIVERY_FIELDS,
     subscription_id=IdOf("WebhookSubscription", "subscription_id"),
-    event_type="event__type", event_created_at="event__created_at", status="message__status",
-    attempt_count="message__attempts", last_error="message__last_error", delivered_at="message__sent_at",
+    event_type="event__type",
+    event_created_at="event__created_at",
+    status="message__status",
+    attempt_count="message__attempts",
+    last_error="message__last_error",
+    delivered_at="message__sent_at",
     next_attempt_at=_next_attempt_at,
     redelivery_of_id=IdOf("WebhookDelivery", "redelivery_of_id"),
     attempts=_attempts,
@@ -152,8 +163,10 @@ class UpdateWebhookSubscriptionInput:
     event_types: list[WebhookEventType] | None = strawberry.field(default=None, description="The new event types.")
     description: str | None = strawberry.field(default=None, description="A new description.")
     active: bool | None = strawberry.field(
-        default=None, description="Pause (false) or resume (true): a paused subscription gets no new events, and "
-        "its deliveries still due fail (once resumed, redeliverWebhook sends one again).")
+        default=None,
+        description="Pause (false) or resume (true): a paused subscription gets no new events, and "
+        "its deliveries still due fail (once resumed, redeliverWebhook sends one again).",
+    )
     rotate_secret: bool = strawberry.field(
         default=False, description="Replace the signing secret at once; the new one is returned this once."
     )
@@ -190,71 +203,102 @@ MANAGERS = "API keys with webhooks:manage, operators with MANAGE_PROGRAMS"
 
 @strawberry.type
 class WebhooksQuery:
-    @strawberry.field(description="Every webhook subscription, newest first.",
-                      extensions=[Requires(WEBHOOK_MANAGER)])
-    async def webhook_subscriptions(self, info: Info, first: First = None, after: After = None
-                                    ) -> Connection[WebhookSubscription]:
+    @strawberry.field(description="Every webhook subscription, newest first.", extensions=[Requires(WEBHOOK_MANAGER)])
+    async def webhook_subscriptions(
+        self, info: Info, first: First = None, after: After = None
+    ) -> Connection[WebhookSubscription]:
         page = await webhooks.list_subscriptions(info.context.actor, first=first, after=after)
         return connection(page, WebhookSubscription.from_row)
 
-    @strawberry.field(description="A subscription's delivery log, newest first, with every attempt.",
-                      extensions=[Requires(WEBHOOK_MANAGER)])
+    @strawberry.field(
+        description="A subscription's delivery log, newest first, with every attempt.",
+        extensions=[Requires(WEBHOOK_MANAGER)],
+    )
     async def webhook_deliveries(
         self,
         info: Info,
         subscription_id: Annotated[GlobalID, strawberry.argument(description="The subscription.")],
-        status: Annotated[OutboxStatus | None, strawberry.argument(description="Only deliveries in this status.")]
-        = None,
+        status: Annotated[
+            OutboxStatus | None, strawberry.argument(description="Only deliveries in this status.")
+        ] = None,
         first: First = None,
         after: After = None,
     ) -> Connection[WebhookDelivery]:
         page = await webhooks.list_deliveries(
-            info.context.actor, subscription_id=decode_id(subscription_id, "WebhookSubscription"), status=status,
-            first=first, after=after,
+            info.context.actor,
+            subscription_id=decode_id(subscription_id, "WebhookSubscription"),
+            status=status,
+            first=first,
+            after=after,
         )
         return connection(page, WebhookDelivery.from_row)
 
 
 @strawberry.type
 class WebhooksMutation:
-    @strawberry.mutation(description="Subscribe a URL to event types; the signing secret is shown once.",
-                         extensions=[Requires(WEBHOOK_MANAGER)])
+    @strawberry.mutation(
+        description="Subscribe a URL to event types; the signing secret is shown once.",
+        extensions=[Requires(WEBHOOK_MANAGER)],
+    )
     async def create_webhook_subscription(
         self, info: Info, input: CreateWebhookSubscriptionInput
     ) -> CreateWebhookSubscriptionPayload:
         change = webhooks.create_subscription(
-            info.context.actor, info.context.settings, url=input.url, event_types=input.event_types,
+            info.context.actor,
+            info.context.settings,
+            url=input.url,
+            event_types=input.event_types,
             description=input.description,
         )
-        return await run_mutation(CreateWebhookSubscriptionPayload, change, lambda result: {
-            "subscription": WebhookSubscription.from_row(result[0]), "secret": result[1]})
+        return await run_mutation(
+            CreateWebhookSubscriptionPayload,
+            change,
+            lambda result: {"subscription": WebhookSubscription.from_row(result[0]), "secret": result[1]},
+        )
 
-    @strawberry.mutation(description="Change, pause or resume a subscription, or rotate its secret.",
-                         extensions=[Requires(WEBHOOK_MANAGER)])
+    @strawberry.mutation(
+        description="Change, pause or resume a subscription, or rotate its secret.",
+        extensions=[Requires(WEBHOOK_MANAGER)],
+    )
     async def update_webhook_subscription(
         self, info: Info, input: UpdateWebhookSubscriptionInput
     ) -> UpdateWebhookSubscriptionPayload:
         change = webhooks.update_subscription(
-            info.context.actor, info.context.settings, decode_id(input.subscription_id, "WebhookSubscription"),
-            url=input.url, event_types=input.event_types, description=input.description, active=input.active,
+            info.context.actor,
+            info.context.settings,
+            decode_id(input.subscription_id, "WebhookSubscription"),
+            url=input.url,
+            event_types=input.event_types,
+            description=input.description,
+            active=input.active,
             rotate_secret=input.rotate_secret,
         )
-        return await run_mutation(UpdateWebhookSubscriptionPayload, change, lambda result: {
-            "subscription": WebhookSubscription.from_row(result[0]), "secret": result[1]})
+        return await run_mutation(
+            UpdateWebhookSubscriptionPayload,
+            change,
+            lambda result: {"subscription": WebhookSubscription.from_row(result[0]), "secret": result[1]},
+        )
 
-    @strawberry.mutation(description="Delete a subscription; its pending deliveries are dropped.",
-                         extensions=[Requires(WEBHOOK_MANAGER)])
+    @strawberry.mutation(
+        description="Delete a subscription; its pending deliveries are dropped.", extensions=[Requires(WEBHOOK_MANAGER)]
+    )
     async def delete_webhook_subscription(
         self, info: Info, input: DeleteWebhookSubscriptionInput
     ) -> DeleteWebhookSubscriptionPayload:
         pk = decode_id(input.subscription_id, "WebhookSubscription")
         change = webhooks.delete_subscription(info.context.actor, pk)
-        return await run_mutation(DeleteWebhookSubscriptionPayload, change, lambda _: {
-            "deleted_subscription_id": global_id("WebhookSubscription", pk)})
+        return await run_mutation(
+            DeleteWebhookSubscriptionPayload,
+            change,
+            lambda _: {"deleted_subscription_id": global_id("WebhookSubscription", pk)},
+        )
 
-    @strawberry.mutation(description="Deliver an event again: a new delivery with the same event id.",
-                         extensions=[Requires(WEBHOOK_MANAGER)])
+    @strawberry.mutation(
+        description="Deliver an event again: a new delivery with the same event id.",
+        extensions=[Requires(WEBHOOK_MANAGER)],
+    )
     async def redeliver_webhook(self, info: Info, input: RedeliverWebhookInput) -> RedeliverWebhookPayload:
         change = webhooks.redeliver(info.context.actor, decode_id(input.delivery_id, "WebhookDelivery"))
-        return await run_mutation(RedeliverWebhookPayload, change, lambda row: {
-            "delivery": WebhookDelivery.from_row(row)})
+        return await run_mutation(
+            RedeliverWebhookPayload, change, lambda row: {"delivery": WebhookDelivery.from_row(row)}
+        )

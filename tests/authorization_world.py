@@ -62,10 +62,25 @@ from tests.support import (
 ALL_PROGRAMS = ["SERVICE_PARTNER", "AFFILIATE", "EXPERT", "RESELLER"]
 # Every kind of caller of the security suite, by the name `World.people` and `credentials` know it by.
 ACTORS = [
-    "anonymous", "no_organization", "administrator", "member", "partner_admin", "partner_member",
-    "ADMINISTER_CUSTOMERS", "CREATE_CUSTOMER_ORGANIZATIONS", "MANAGE_PARTNER_PORTAL", "other_administrator",
-    "grant_active", "grant_none", "grant_expired", "grant_revoked", "operator", "operator_reviewer",
-    "key_billing", "key_reports", "key_webhooks",
+    "anonymous",
+    "no_organization",
+    "administrator",
+    "member",
+    "partner_admin",
+    "partner_member",
+    "ADMINISTER_CUSTOMERS",
+    "CREATE_CUSTOMER_ORGANIZATIONS",
+    "MANAGE_PARTNER_PORTAL",
+    "other_administrator",
+    "grant_active",
+    "grant_none",
+    "grant_expired",
+    "grant_revoked",
+    "operator",
+    "operator_reviewer",
+    "key_billing",
+    "key_reports",
+    "key_webhooks",
 ]
 KEY_SCOPES = {"key_billing": "BILLING_WRITE", "key_reports": "REPORTS_READ", "key_webhooks": "WEBHOOKS_MANAGE"}
 DELEGATED = ["MANAGE_MEMBERS", "MANAGE_SETTINGS", "ORDER_LICENSES", "VIEW_BILLING"]
@@ -138,8 +153,15 @@ def _pk(global_id: str) -> int:
 async def _approved_lines(partner_id: str, amount: str) -> None:
     """Payable ledger lines written directly: the payout mechanics are tested in test_payouts.py."""
     await Commission.create(
-        source_key=f"world:{uuid4().hex[:16]}", partner_id=_pk(partner_id), type="SELF", status="APPROVED",
-        amount=to_minor(amount, "EUR"), currency="EUR", original_amount=0, original_currency="EUR", created_at=now(),
+        source_key=f"world:{uuid4().hex[:16]}",
+        partner_id=_pk(partner_id),
+        type="SELF",
+        status="APPROVED",
+        amount=to_minor(amount, "EUR"),
+        currency="EUR",
+        original_amount=0,
+        original_currency="EUR",
+        created_at=now(),
     )
 
 
@@ -152,85 +174,156 @@ async def build_world(api: Api, clock: Any) -> World:
     olivia = people["operator"] = await operator(api)
     people["operator_reviewer"] = await register(api, "rita@vendor.example", "Rita Reviewer")
     await make_operator(api, people["operator_reviewer"], ["REVIEW_PARTNERS"])
-    await _ok(api, SET_EXCHANGE_RATE, {"input": {"currency": "EUR", "rate": "0.90", "validFrom": "2026-01-01"}},
-              token=olivia.token)
+    await _ok(
+        api,
+        SET_EXCHANGE_RATE,
+        {"input": {"currency": "EUR", "rate": "0.90", "validFrom": "2026-01-01"}},
+        token=olivia.token,
+    )
 
     partner = world.partner = await make_partner(api, olivia, programs=ALL_PROGRAMS)
     people["partner_admin"] = partner.admin
-    for role, permissions in {"partner_member": [], "ADMINISTER_CUSTOMERS": ["ADMINISTER_CUSTOMERS"],
-                              "CREATE_CUSTOMER_ORGANIZATIONS": ["CREATE_CUSTOMER_ORGANIZATIONS"],
-                              "MANAGE_PARTNER_PORTAL": ["MANAGE_PARTNER_PORTAL"],
-                              "grant_active": ["ADMINISTER_CUSTOMERS"], "grant_none": ["ADMINISTER_CUSTOMERS"],
-                              "grant_expired": ["ADMINISTER_CUSTOMERS"],
-                              "grant_revoked": ["ADMINISTER_CUSTOMERS"]}.items():
+    for role, permissions in {
+        "partner_member": [],
+        "ADMINISTER_CUSTOMERS": ["ADMINISTER_CUSTOMERS"],
+        "CREATE_CUSTOMER_ORGANIZATIONS": ["CREATE_CUSTOMER_ORGANIZATIONS"],
+        "MANAGE_PARTNER_PORTAL": ["MANAGE_PARTNER_PORTAL"],
+        "grant_active": ["ADMINISTER_CUSTOMERS"],
+        "grant_none": ["ADMINISTER_CUSTOMERS"],
+        "grant_expired": ["ADMINISTER_CUSTOMERS"],
+        "grant_revoked": ["ADMINISTER_CUSTOMERS"],
+    }.items():
         people[role] = await register(api, f"{role.lower().replace('_', '.')}@northwind.example")
-        membership = await add_member(api, partner.admin, partner.id, people[role].email,
-                                      partner_permissions=permissions)
+        membership = await add_member(
+            api, partner.admin, partner.id, people[role].email, partner_permissions=permissions
+        )
         world.ids[f"membership:{role}"] = membership["id"]
     world.other_partner = await make_partner(api, olivia, "admin@southwind.example", "Southwind Partners")
     people["other_administrator"] = world.other_partner.admin
     people["no_organization"] = await register(api, "nora@nowhere.example")
 
     # The customers: Contoso (every delegated permission), Fabrikam (none), Litware (expired), Tailspin (revoked).
-    for name, actor in [("Contoso", "grant_active"), ("Fabrikam", "grant_none"), ("Litware", "grant_expired"),
-                        ("Tailspin", "grant_revoked")]:
+    for name, actor in [
+        ("Contoso", "grant_active"),
+        ("Fabrikam", "grant_none"),
+        ("Litware", "grant_expired"),
+        ("Tailspin", "grant_revoked"),
+    ]:
         admin = await register(api, f"admin@{name.lower()}.example", f"{name} Admin")
         customer = await create_organization(api, admin, f"{name} Ltd")
         world.ids[f"customer:{actor}"] = customer["id"]
         await _ok(api, SET_SERVICE_PARTNER, {"id": customer["id"], "code": partner.code}, token=admin.token)
         if name != "Fabrikam":
             expires = (START - timedelta(days=1)).isoformat() if name == "Litware" else None
-            await _ok(api, SET_DELEGATED_PERMISSIONS, {"input": {
-                "organizationId": customer["id"], "permissions": DELEGATED, "expiresAt": expires}}, token=admin.token)
+            await _ok(
+                api,
+                SET_DELEGATED_PERMISSIONS,
+                {"input": {"organizationId": customer["id"], "permissions": DELEGATED, "expiresAt": expires}},
+                token=admin.token,
+            )
         if name == "Tailspin":
             await _ok(api, REVOKE_DELEGATED_PERMISSIONS, {"id": customer["id"]}, token=admin.token)
         if name == "Contoso":
             people["administrator"] = admin
             world.ids["customer"] = customer["id"]
     people["member"] = await register(api, "mia@contoso.example", "Mia Member")
-    world.ids["membership:member"] = (await add_member(api, people["administrator"], world.ids["customer"],
-                                                       "mia@contoso.example"))["id"]
-    world.ids["membership_invitation"] = (await invite_member(api, people["administrator"], world.ids["customer"],
-                                                              "ivan@contoso.example"))["id"]
+    world.ids["membership:member"] = (
+        await add_member(api, people["administrator"], world.ids["customer"], "mia@contoso.example")
+    )["id"]
+    world.ids["membership_invitation"] = (
+        await invite_member(api, people["administrator"], world.ids["customer"], "ivan@contoso.example")
+    )["id"]
 
     adatum = await register(api, "admin@adatum.example", "Adatum Admin")
     adatum_organization = await create_organization(api, adatum, "Adatum")
     world.ids["organization:adatum"] = adatum_organization["id"]
-    applied = await _ok(api, REQUEST_PARTNER_STATUS, {"input": {
-        **APPLICATION_FORM, "organizationId": adatum_organization["id"], "legalName": "Adatum GmbH"}},
-        token=adatum.token)
+    applied = await _ok(
+        api,
+        REQUEST_PARTNER_STATUS,
+        {"input": {**APPLICATION_FORM, "organizationId": adatum_organization["id"], "legalName": "Adatum GmbH"}},
+        token=adatum.token,
+    )
     world.ids["application"] = applied["application"]["id"]
 
     for scope in ("BILLING_WRITE", "REPORTS_READ", "WEBHOOKS_MANAGE", "spare"):
-        created = await _ok(api, CREATE_KEY, {"input": {"name": scope, "scopes": [
-            "REPORTS_READ" if scope == "spare" else scope]}}, token=olivia.token)
+        created = await _ok(
+            api,
+            CREATE_KEY,
+            {"input": {"name": scope, "scopes": ["REPORTS_READ" if scope == "spare" else scope]}},
+            token=olivia.token,
+        )
         world.keys[scope] = created["secret"]
         world.ids[f"api_key:{scope}"] = created["apiKey"]["id"]
 
-    world.ids["subscription"] = (await _ok(api, CREATE_SUBSCRIPTION, {"input": {
-        "url": WEBHOOK_URL, "eventTypes": ["COMMISSION_CREATED", "PAYOUT_REQUESTED"]}},
-        api_key=world.keys["WEBHOOKS_MANAGE"]))["subscription"]["id"]
-    world.ids["tier"] = (await _ok(api, CREATE_TIER, {"input": {"name": "Silver", "rank": 1}},
-                                   token=olivia.token))["tier"]["id"]
+    world.ids["subscription"] = (
+        await _ok(
+            api,
+            CREATE_SUBSCRIPTION,
+            {"input": {"url": WEBHOOK_URL, "eventTypes": ["COMMISSION_CREATED", "PAYOUT_REQUESTED"]}},
+            api_key=world.keys["WEBHOOKS_MANAGE"],
+        )
+    )["subscription"]["id"]
+    world.ids["tier"] = (await _ok(api, CREATE_TIER, {"input": {"name": "Silver", "rank": 1}}, token=olivia.token))[
+        "tier"
+    ]["id"]
     await _ok(api, CERTIFY, {"input": {"partnerId": partner.id, "name": "Tasks Expert"}}, token=olivia.token)
-    product = (await _ok(api, CREATE_PRODUCT, {"input": {"code": "TASKS", "name": "Tasks"}},
-                         token=olivia.token))["product"]
+    product = (await _ok(api, CREATE_PRODUCT, {"input": {"code": "TASKS", "name": "Tasks"}}, token=olivia.token))[
+        "product"
+    ]
     world.ids["product"] = product["id"]
-    plan = (await _ok(api, CREATE_PLAN, {"input": {"productId": product["id"], "code": "PRO", "name": "Tasks Pro",
-                                                   "prices": [{"amount": "19.99", "currency": "EUR"}]}},
-                      token=olivia.token))["plan"]
+    plan = (
+        await _ok(
+            api,
+            CREATE_PLAN,
+            {
+                "input": {
+                    "productId": product["id"],
+                    "code": "PRO",
+                    "name": "Tasks Pro",
+                    "prices": [{"amount": "19.99", "currency": "EUR"}],
+                }
+            },
+            token=olivia.token,
+        )
+    )["plan"]
     world.ids["plan"] = plan["id"]
-    rule = await _ok(api, CREATE_RULE, {"input": {"program": "SERVICE_PARTNER", "kind": "PERCENT", "rate": "20.00",
-                                                  "recurrence": "LIFETIME", "holdDays": 30}}, token=olivia.token)
+    rule = await _ok(
+        api,
+        CREATE_RULE,
+        {
+            "input": {
+                "program": "SERVICE_PARTNER",
+                "kind": "PERCENT",
+                "rate": "20.00",
+                "recurrence": "LIFETIME",
+                "holdDays": 30,
+            }
+        },
+        token=olivia.token,
+    )
     world.ids["rule"] = rule["rule"]["id"]
     world.values["payment"] = "world-payment-1"
-    await _ok(api, RECORD_PAYMENT, {"input": {
-        "externalId": world.values["payment"], "organizationId": world.ids["customer"],
-        "amount": {"amount": "100.00", "currency": "EUR"}, "paidAt": now().isoformat(), "planCode": "PRO"}},
-        api_key=world.keys["BILLING_WRITE"])
+    await _ok(
+        api,
+        RECORD_PAYMENT,
+        {
+            "input": {
+                "externalId": world.values["payment"],
+                "organizationId": world.ids["customer"],
+                "amount": {"amount": "100.00", "currency": "EUR"},
+                "paidAt": now().isoformat(),
+                "planCode": "PRO",
+            }
+        },
+        api_key=world.keys["BILLING_WRITE"],
+    )
 
-    await _ok(api, SET_PAYOUT_SETTINGS, {"input": {"method": "PAYPAL", "paypalEmail": "payouts@northwind.example",
-                                                   "automatic": False}}, token=partner.admin.token)
+    await _ok(
+        api,
+        SET_PAYOUT_SETTINGS,
+        {"input": {"method": "PAYPAL", "paypalEmail": "payouts@northwind.example", "automatic": False}},
+        token=partner.admin.token,
+    )
     for state in ("requested", "approved"):
         await _approved_lines(partner.id, "200.00")
         requested = await _ok(api, REQUEST_PAYOUT, {"input": {}}, token=partner.admin.token)
@@ -240,21 +333,35 @@ async def build_world(api: Api, clock: Any) -> World:
     world.ids["delivery"] = deliveries["webhookDeliveries"]["edges"][0]["node"]["id"]
 
     world.values["expert_code"] = (await api.data(EXPERT_CODE, token=partner.admin.token))["expertCode"]["code"]
-    link = (await _ok(api, CREATE_LINK, {"input": {"code": "spring-sale", "landingUrl": "/pricing"}},
-                      token=partner.admin.token))["link"]
+    link = (
+        await _ok(
+            api, CREATE_LINK, {"input": {"code": "spring-sale", "landingUrl": "/pricing"}}, token=partner.admin.token
+        )
+    )["link"]
     world.ids["link"] = link["id"]
     world.values["link_code"] = link["code"]
-    coupons = await _ok(api, CREATE_COUPONS, {"input": {"planId": plan["id"], "count": 2, "months": 1,
-                                                        "currency": "EUR"}}, token=partner.admin.token)
+    coupons = await _ok(
+        api,
+        CREATE_COUPONS,
+        {"input": {"planId": plan["id"], "count": 2, "months": 1, "currency": "EUR"}},
+        token=partner.admin.token,
+    )
     world.ids["coupon_order"] = coupons["order"]["id"]
     world.values["coupon"] = coupons["coupons"][0]["code"]
-    world.ids["invitation"] = (await _ok(api, INVITE, {"input": {
-        "email": "erin@woodgrove.example", "organizationName": "Woodgrove"}}, token=partner.admin.token))["invitation"]["id"]
+    world.ids["invitation"] = (
+        await _ok(
+            api,
+            INVITE,
+            {"input": {"email": "erin@woodgrove.example", "organizationName": "Woodgrove"}},
+            token=partner.admin.token,
+        )
+    )["invitation"]["id"]
 
     clock.move_to(START)
     for actor in ("grant_active", "grant_none", "grant_expired", "grant_revoked"):
-        started = await _ok(api, START_SESSION, {"input": {"customerId": world.ids[f"customer:{actor}"]}},
-                            token=people[actor].token)
+        started = await _ok(
+            api, START_SESSION, {"input": {"customerId": world.ids[f"customer:{actor}"]}}, token=people[actor].token
+        )
         world.sessions[actor] = started["session"]["id"]
     return world
 
@@ -295,12 +402,15 @@ class WorldStore:
     async def save(self) -> None:
         tables = self._tables()
         if self.postgres:
-            script = (f"DROP SCHEMA IF EXISTS {self.schema} CASCADE; CREATE SCHEMA {self.schema};"
-                      + "".join(f'CREATE TABLE {self.schema}."{t}" AS TABLE "{t}";' for t in tables))
+            script = f"DROP SCHEMA IF EXISTS {self.schema} CASCADE; CREATE SCHEMA {self.schema};" + "".join(
+                f'CREATE TABLE {self.schema}."{t}" AS TABLE "{t}";' for t in tables
+            )
         else:
-            script = (f"ATTACH DATABASE '{self.sqlite_copy}' AS {self.schema};"
-                      + "".join(f'CREATE TABLE {self.schema}."{t}" AS SELECT * FROM main."{t}";' for t in tables)
-                      + f"DETACH DATABASE {self.schema};")
+            script = (
+                f"ATTACH DATABASE '{self.sqlite_copy}' AS {self.schema};"
+                + "".join(f'CREATE TABLE {self.schema}."{t}" AS SELECT * FROM main."{t}";' for t in tables)
+                + f"DETACH DATABASE {self.schema};"
+            )
         await connections.get("default").execute_script(script)
 
     async def restore(self) -> None:

@@ -23,8 +23,9 @@ async def commission_world(api: Api) -> World:
     reviewer = await operator(api)
     key = await create_api_key(api, reviewer, ["BILLING_WRITE"], "Billing")
     northwind = await make_partner(api, reviewer, programs=["SERVICE_PARTNER", "AFFILIATE", "EXPERT"])
-    fabrikam = await make_partner(api, reviewer, "admin@fabrikam.example", "Fabrikam Affiliates",
-                                  programs=["AFFILIATE"])
+    fabrikam = await make_partner(
+        api, reviewer, "admin@fabrikam.example", "Fabrikam Affiliates", programs=["AFFILIATE"]
+    )
     return World(reviewer, key, northwind, fabrikam)
 
 
@@ -51,5 +52,6 @@ async def customer(api: Api, name: str, choose: Partner | None = None) -> tuple[
 async def select(api: Api, admin: Person, customer_id: str, partner: Partner) -> None:
     """`admin`'s organization chooses `partner` as its service partner."""
     payload = (await api.data(SET_SERVICE_PARTNER, {"id": customer_id, "code": partner.code}, token=admin.token))[
-        "setServicePartner"]
+        "setServicePartner"
+    ]
     assert payload["errors"] == [], payload["errors"]

@@ -80,9 +80,7 @@ def database_url(template_database: str, tmp_path: Any) -> str:
 async def _empty_all_tables() -> None:
     """DELETE children before parents in one script: about 20× faster than TRUNCATE on small tables."""
     models = children_first(model for app in Tortoise.apps.values() for model in app.values())
-    await connections.get("default").execute_script(
-        ";".join(f'DELETE FROM "{table(model)}"' for model in models)
-    )
+    await connections.get("default").execute_script(";".join(f'DELETE FROM "{table(model)}"' for model in models))
 
 
 @pytest.fixture
@@ -119,10 +117,18 @@ class Api:
         self.client = client
         self.settings = settings
 
-    async def post(self, query: str, variables: dict | None = None, *, token: str | None = None,
-                   api_key: str | None = None, headers: dict | None = None) -> dict:
+    async def post(
+        self,
+        query: str,
+        variables: dict | None = None,
+        *,
+        token: str | None = None,
+        api_key: str | None = None,
+        headers: dict | None = None,
+    ) -> dict:
         response = await self.client.post(
-            "/graphql", json={"query": query, "variables": variables or {}},
+            "/graphql",
+            json={"query": query, "variables": variables or {}},
             headers=self._headers(token, api_key, headers),
         )
         assert response.status_code in (200, 400), response.text

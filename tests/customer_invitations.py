@@ -10,11 +10,13 @@ from tests.documents import ACCEPT_INVITATION, INVITE_CUSTOMER, OUTBOX
 from tests.support import Person
 
 
-async def invite(api: Api, who: Person, email: str = "chris@contoso.example",
-                 organization_name: str = "Contoso Ltd", **extra) -> dict:
+async def invite(
+    api: Api, who: Person, email: str = "chris@contoso.example", organization_name: str = "Contoso Ltd", **extra
+) -> dict:
     """inviteCustomer's payload (errors included)."""
-    data = await api.data(INVITE_CUSTOMER, {"input": {"email": email, "organizationName": organization_name, **extra}},
-                          token=who.token)
+    data = await api.data(
+        INVITE_CUSTOMER, {"input": {"email": email, "organizationName": organization_name, **extra}}, token=who.token
+    )
     return data["inviteCustomer"]
 
 
@@ -46,9 +48,17 @@ async def newest_link(api: Api, reviewer: Person, email: str) -> str:
     raise AssertionError(f"no invitation mail to {email}")
 
 
-async def accept(api: Api, token: str, *, name: str | None = "Chris Contoso", password: str | None = PASSWORD,
-                 signed_in: Person | None = None, **extra) -> dict:
+async def accept(
+    api: Api,
+    token: str,
+    *,
+    name: str | None = "Chris Contoso",
+    password: str | None = PASSWORD,
+    signed_in: Person | None = None,
+    **extra,
+) -> dict:
     """acceptInvitation's payload (errors included); signed in as `signed_in` if given."""
     variables = {"input": {"token": token, "name": name, "password": password, **extra}}
     return (await api.data(ACCEPT_INVITATION, variables, token=signed_in.token if signed_in else None))[
-        "acceptInvitation"]
+        "acceptInvitation"
+    ]

@@ -38,8 +38,9 @@ def child_environment(database_url: str) -> dict[str, str]:
 class Server:
     """`uvicorn --factory server:create_app` in a child process on a free port."""
 
-    def __init__(self, database_url: str, extra_environment: dict[str, str] | None = None,
-                 log: Path | None = None) -> None:
+    def __init__(
+        self, database_url: str, extra_environment: dict[str, str] | None = None, log: Path | None = None
+    ) -> None:
         self.database_url = database_url
         self.environment = {**child_environment(database_url), **(extra_environment or {})}
         self.log = log
@@ -50,8 +51,18 @@ class Server:
     async def start(self) -> None:
         output = self.log.open("ab") if self.log else asyncio.subprocess.DEVNULL
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "uvicorn", "--factory", "server:create_app", "--port", str(self.port),
-            "--log-level", "warning", env=self.environment, stdout=output, stderr=output,
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "server:create_app",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            env=self.environment,
+            stdout=output,
+            stderr=output,
         )
         async with httpx.AsyncClient(base_url=self.url) as client, asyncio.timeout(READY_WITHIN_SECONDS):
             while True:

@@ -72,14 +72,30 @@ async def create_organization(api: Api, person: Person, name: str = "Acme GmbH")
     return payload["organization"]
 
 
-async def invite_member(api: Api, admin: Person, organization_id: str, email: str, *, role: str = "MEMBER",
-                        organization_permissions: list[str] = (), partner_permissions: list[str] = ()) -> dict:
+async def invite_member(
+    api: Api,
+    admin: Person,
+    organization_id: str,
+    email: str,
+    *,
+    role: str = "MEMBER",
+    organization_permissions: list[str] = (),
+    partner_permissions: list[str] = (),
+) -> dict:
     """addMember's invitation, which must succeed."""
-    data = await api.data(ADD_MEMBER, {"input": {
-        "organizationId": organization_id, "email": email, "role": role,
-        "organizationPermissions": list(organization_permissions),
-        "partnerPermissions": list(partner_permissions),
-    }}, token=admin.token)
+    data = await api.data(
+        ADD_MEMBER,
+        {
+            "input": {
+                "organizationId": organization_id,
+                "email": email,
+                "role": role,
+                "organizationPermissions": list(organization_permissions),
+                "partnerPermissions": list(partner_permissions),
+            }
+        },
+        token=admin.token,
+    )
     payload = data["addMember"]
     assert payload["errors"] == [], payload["errors"]
     return payload["invitation"]
@@ -110,11 +126,26 @@ async def accept_membership(api: Api, email: str) -> dict:
     return payload["membership"]
 
 
-async def add_member(api: Api, admin: Person, organization_id: str, email: str, *, role: str = "MEMBER",
-                     organization_permissions: list[str] = (), partner_permissions: list[str] = ()) -> dict:
+async def add_member(
+    api: Api,
+    admin: Person,
+    organization_id: str,
+    email: str,
+    *,
+    role: str = "MEMBER",
+    organization_permissions: list[str] = (),
+    partner_permissions: list[str] = (),
+) -> dict:
     """A registered person becomes a member: `admin` invites (addMember), the person accepts."""
-    await invite_member(api, admin, organization_id, email, role=role,
-                        organization_permissions=organization_permissions, partner_permissions=partner_permissions)
+    await invite_member(
+        api,
+        admin,
+        organization_id,
+        email,
+        role=role,
+        organization_permissions=organization_permissions,
+        partner_permissions=partner_permissions,
+    )
     return await accept_membership(api, email)
 
 
@@ -129,9 +160,14 @@ async def make_operator(api: Api, person: Person, permissions: list[str] | None 
 
 
 APPLICATION_FORM = {
-    "legalName": "Northwind Partners GmbH", "website": "https://northwind.example", "country": "DE",
-    "vatId": "DE136695976", "contactName": "Avery Admin", "contactEmail": "avery@northwind.example",
-    "programs": ["SERVICE_PARTNER", "AFFILIATE"], "message": "We resell and administer.",
+    "legalName": "Northwind Partners GmbH",
+    "website": "https://northwind.example",
+    "country": "DE",
+    "vatId": "DE136695976",
+    "contactName": "Avery Admin",
+    "contactEmail": "avery@northwind.example",
+    "programs": ["SERVICE_PARTNER", "AFFILIATE"],
+    "message": "We resell and administer.",
 }
 
 
@@ -144,8 +180,9 @@ class Partner:
 
 async def create_api_key(api: Api, creator: Person, scopes: list[str], name: str = "Key") -> str:
     """An integrator's API key with these scopes, created by an operator; its secret."""
-    created = (await api.data(CREATE_API_KEY, {"input": {"name": name, "scopes": scopes}},
-                              token=creator.token))["createApiKey"]
+    created = (await api.data(CREATE_API_KEY, {"input": {"name": name, "scopes": scopes}}, token=creator.token))[
+        "createApiKey"
+    ]
     assert created["errors"] == [], created["errors"]
     return created["secret"]
 
@@ -156,19 +193,39 @@ async def operator(api: Api, email: str = "olivia@vendor.example") -> Person:
     return person
 
 
-async def make_partner(api: Api, reviewer: Person, admin_email: str = "admin@northwind.example",
-                       name: str = "Northwind Partners", programs: list[str] = ("SERVICE_PARTNER", "AFFILIATE"),
-                       ) -> Partner:
+async def make_partner(
+    api: Api,
+    reviewer: Person,
+    admin_email: str = "admin@northwind.example",
+    name: str = "Northwind Partners",
+    programs: list[str] = ("SERVICE_PARTNER", "AFFILIATE"),
+) -> Partner:
     """An organization that applied and was approved, through the API."""
     admin = await register(api, admin_email, "Avery Admin")
     organization = await create_organization(api, admin, name)
-    applied = (await api.data(REQUEST_PARTNER_STATUS, {"input": {
-        **APPLICATION_FORM, "organizationId": organization["id"], "programs": list(programs)}},
-        token=admin.token))["requestPartnerStatus"]
+    applied = (
+        await api.data(
+            REQUEST_PARTNER_STATUS,
+            {"input": {**APPLICATION_FORM, "organizationId": organization["id"], "programs": list(programs)}},
+            token=admin.token,
+        )
+    )["requestPartnerStatus"]
     assert applied["errors"] == [], applied["errors"]
-    approved = (await api.data(APPROVE_PARTNER_APPLICATION, {"input": {
-        "applicationId": applied["application"]["id"], "programs": list(programs), "payoutCurrency": "EUR"}},
-        token=reviewer.token))["approvePartnerApplication"]
+    approved = (
+        await api.data(
+            APPROVE_PARTNER_APPLICATION,
+            {
+                "input": {
+                    "applicationId": applied["application"]["id"],
+                    "programs": list(programs),
+                    "payoutCurrency": "EUR",
+                }
+            },
+            token=reviewer.token,
+        )
+    )["approvePartnerApplication"]
     assert approved["errors"] == [], approved["errors"]
-    code = (await api.data(PARTNER_CODE, {"id": organization["id"]}, token=admin.token))["node"]["partnerProfile"]["code"]
+    code = (await api.data(PARTNER_CODE, {"id": organization["id"]}, token=admin.token))["node"]["partnerProfile"][
+        "code"
+    ]
     return Partner(admin, organization["id"], code)

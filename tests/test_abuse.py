@@ -61,8 +61,14 @@ EXPENSIVE_TO_VALIDATE = {
 }
 
 
-async def post(api: Api, body: object | None = None, *, content: str | bytes | None = None,
-               token: str | None = None, content_type: str = "application/json"):
+async def post(
+    api: Api,
+    body: object | None = None,
+    *,
+    content: str | bytes | None = None,
+    token: str | None = None,
+    content_type: str = "application/json",
+):
     headers = {"accept": GRAPHQL_RESPONSE, "content-type": content_type}
     if token:
         headers["authorization"] = f"Bearer {token}"
@@ -134,10 +140,13 @@ async def test_validation_is_kept_per_query_text_and_per_schema(database_url):
         assert answered.json()["data"] == {"viewer": None}
 
 
-@pytest.mark.parametrize("document", [
-    pytest.param(repeated("memberships { id organization { id } } ", 37), id="repeated-nested-fields"),
-    pytest.param(distinct_fragments(49), id="distinct-fragments"),
-])
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param(repeated("memberships { id organization { id } } ", 37), id="repeated-nested-fields"),
+        pytest.param(distinct_fragments(49), id="distinct-fragments"),
+    ],
+)
 async def test_the_worst_documents_within_the_selection_limit_validate_cheaply(database_url, document):
     # given: about 150 selections of the shapes that cost the most to validate (with the cost limit
     # raised: `memberships` counts 100 items, and these documents are to run)
@@ -156,12 +165,17 @@ async def test_the_worst_documents_within_the_selection_limit_validate_cheaply(d
 # --- fragments, aliases, page sizes ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("document", [
-    "query { viewer { ...A } } fragment A on User { ...A }",
-    "query { viewer { ...A } } fragment A on User { id ...B } fragment B on User { ...A }",
-    "query { viewer { ...A } } " + " ".join(f"fragment {chr(65 + i)} on User {{ ...{chr(66 + i)} }}" for i in range(25))
-    + " fragment Z on User { ...A }",
-], ids=["self", "two", "ring-of-26"])
+@pytest.mark.parametrize(
+    "document",
+    [
+        "query { viewer { ...A } } fragment A on User { ...A }",
+        "query { viewer { ...A } } fragment A on User { id ...B } fragment B on User { ...A }",
+        "query { viewer { ...A } } "
+        + " ".join(f"fragment {chr(65 + i)} on User {{ ...{chr(66 + i)} }}" for i in range(25))
+        + " fragment Z on User { ...A }",
+    ],
+    ids=["self", "two", "ring-of-26"],
+)
 async def test_circular_fragments_are_refused(api, document):
     # when
     response, calls = await post(api, {"query": document})
@@ -186,8 +200,10 @@ async def test_an_alias_flood_is_refused(api):
 
 async def test_a_mutation_alias_flood_against_login_is_refused(api):
     # given: guessing passwords 31 at a time
-    guesses = " ".join(f'g{i}: login(input: {{email: "a@b.example", password: "guess-{i}"}}) {{ token }}'
-                       for i in range(api.settings.max_aliases + 1))
+    guesses = " ".join(
+        f'g{i}: login(input: {{email: "a@b.example", password: "guess-{i}"}}) {{ token }}'
+        for i in range(api.settings.max_aliases + 1)
+    )
 
     # when
     response, calls = await post(api, {"query": f"mutation {{ {guesses} }}"})
@@ -203,8 +219,7 @@ async def test_a_page_of_a_million_is_a_bad_user_input(api, first):
     person = await register(api, "pages@example.com")
 
     # when
-    response, calls = await post(api, {"query": ORGANIZATIONS_PAGE, "variables": {"first": first}},
-                                   token=person.token)
+    response, calls = await post(api, {"query": ORGANIZATIONS_PAGE, "variables": {"first": first}}, token=person.token)
 
     # then
     assert_client_error(response, calls)
@@ -228,8 +243,10 @@ async def test_a_body_over_the_limit_is_413_before_parsing(api):
     huge = "x" * api.settings.max_request_bytes
 
     # when
-    response, calls = await post(api, {"query": REGISTER, "variables": {
-        "input": {"email": "huge@example.com", "password": huge, "name": "Huge"}}})
+    response, calls = await post(
+        api,
+        {"query": REGISTER, "variables": {"input": {"email": "huge@example.com", "password": huge, "name": "Huge"}}},
+    )
 
     # then
     assert_client_error(response, calls)
@@ -258,8 +275,15 @@ async def test_a_body_streamed_without_content_length_is_counted(api):
 async def test_a_long_string_within_the_limit_is_a_payload_error(api):
     # given: 512 KiB of name
     # when
-    response, calls = await post(api, {"query": REGISTER, "variables": {
-        "input": {"email": "long@example.com", "password": "a-Sturdy-passphrase-42", "name": "n" * 524288}}})
+    response, calls = await post(
+        api,
+        {
+            "query": REGISTER,
+            "variables": {
+                "input": {"email": "long@example.com", "password": "a-Sturdy-passphrase-42", "name": "n" * 524288}
+            },
+        },
+    )
 
     # then
     assert calls < MAX_CALLS
@@ -316,8 +340,9 @@ async def test_deeply_nested_json_is_refused(api, depth):
 async def test_deeply_nested_variables_sent_with_get_are_refused(api):
     # when
     with counted_calls() as calls:
-        response = await api.client.get("/graphql", params={
-            "query": "{ viewer { id } }", "variables": '{"a": ' + "[" * 5000 + "]" * 5000 + "}"})
+        response = await api.client.get(
+            "/graphql", params={"query": "{ viewer { id } }", "variables": '{"a": ' + "[" * 5000 + "]" * 5000 + "}"}
+        )
 
     # then
     assert_client_error(response, calls.count)
@@ -356,8 +381,10 @@ async def test_production_gives_no_suggestions(production_api, document):
 
 async def test_production_gives_no_suggestions_for_variables_either(production_api):
     # when
-    response, _ = await post(production_api, {"query": REGISTER, "variables": {
-        "input": {"email": "a@b.c", "password": "p", "name": "n", "nmae": "n"}}})
+    response, _ = await post(
+        production_api,
+        {"query": REGISTER, "variables": {"input": {"email": "a@b.c", "password": "p", "name": "n", "nmae": "n"}}},
+    )
 
     # then
     assert response.status_code == 400
@@ -391,8 +418,9 @@ async def test_a_partner_code_longer_than_any_is_not_found(api):
     organization = await create_organization(api, person, "Contoso")
 
     # when
-    body = await api.post(SET_SERVICE_PARTNER, {"input": {"organizationId": organization["id"], "partnerCode": LONG}},
-                          token=person.token)
+    body = await api.post(
+        SET_SERVICE_PARTNER, {"input": {"organizationId": organization["id"], "partnerCode": LONG}}, token=person.token
+    )
 
     # then
     assert body["data"]["setServicePartner"]["errors"] == [{"field": "partnerCode", "code": "PARTNER_NOT_FOUND"}]
@@ -417,11 +445,30 @@ async def test_billing_event_ids_longer_than_any_are_too_long(api):
     money = {"amount": "10.00", "currency": "EUR"}
 
     # when
-    payment = await api.post(RECORD_PAYMENT, {"input": {"externalId": LONG, "organizationId": customer["id"],
-                                                        "amount": money, "paidAt": "2026-03-01T00:00:00Z"}},
-                             api_key=key)
-    refund = await api.post(RECORD_REFUND, {"input": {"externalId": "r-1", "paymentExternalId": LONG, "amount": money,
-                                                      "refundedAt": "2026-03-01T00:00:00Z"}}, api_key=key)
+    payment = await api.post(
+        RECORD_PAYMENT,
+        {
+            "input": {
+                "externalId": LONG,
+                "organizationId": customer["id"],
+                "amount": money,
+                "paidAt": "2026-03-01T00:00:00Z",
+            }
+        },
+        api_key=key,
+    )
+    refund = await api.post(
+        RECORD_REFUND,
+        {
+            "input": {
+                "externalId": "r-1",
+                "paymentExternalId": LONG,
+                "amount": money,
+                "refundedAt": "2026-03-01T00:00:00Z",
+            }
+        },
+        api_key=key,
+    )
 
     # then
     assert payment["data"]["recordPayment"]["errors"] == [{"field": "externalId", "code": "TOO_LONG"}]
@@ -438,8 +485,15 @@ async def test_a_token_flood_with_an_idempotency_key_is_refused_as_quickly(api):
 
     # when
     with counted_calls() as calls:
-        response = await api.client.post("/graphql", json={"query": flood}, headers={
-            "accept": GRAPHQL_RESPONSE, "authorization": f"Bearer {person.token}", "idempotency-key": "flood-1"})
+        response = await api.client.post(
+            "/graphql",
+            json={"query": flood},
+            headers={
+                "accept": GRAPHQL_RESPONSE,
+                "authorization": f"Bearer {person.token}",
+                "idempotency-key": "flood-1",
+            },
+        )
 
     # then
     assert_client_error(response, calls.count)
@@ -449,8 +503,11 @@ async def test_a_token_flood_with_an_idempotency_key_is_refused_as_quickly(api):
 async def test_the_stripe_endpoint_refuses_a_body_over_the_limit(api):
     # when
     with counted_calls() as calls:
-        response = await api.client.post("/webhooks/stripe", content=b"{" + b" " * api.settings.max_request_bytes + b"}",
-                                         headers={"content-type": "application/json", "stripe-signature": "t=1,v1=x"})
+        response = await api.client.post(
+            "/webhooks/stripe",
+            content=b"{" + b" " * api.settings.max_request_bytes + b"}",
+            headers={"content-type": "application/json", "stripe-signature": "t=1,v1=x"},
+        )
 
     # then
     assert_client_error(response, calls.count)

@@ -62,11 +62,23 @@ COOKIE = "pp_affiliate"
 async def world(api):
     reviewer = await operator(api)
     key = await create_api_key(api, reviewer, ["BILLING_WRITE"], "Billing")
-    rate = await api.data(SET_EXCHANGE_RATE, {"input": {"currency": "EUR", "rate": "1", "validFrom": "2020-01-01"}},
-                          token=reviewer.token)
+    rate = await api.data(
+        SET_EXCHANGE_RATE, {"input": {"currency": "EUR", "rate": "1", "validFrom": "2020-01-01"}}, token=reviewer.token
+    )
     assert rate["setExchangeRate"]["errors"] == []
-    rule = await api.data(CREATE_RULE, {"input": {"program": "AFFILIATE", "kind": "PERCENT", "rate": "20.00",
-                                                  "recurrence": "LIFETIME", "holdDays": 30}}, token=reviewer.token)
+    rule = await api.data(
+        CREATE_RULE,
+        {
+            "input": {
+                "program": "AFFILIATE",
+                "kind": "PERCENT",
+                "rate": "20.00",
+                "recurrence": "LIFETIME",
+                "holdDays": 30,
+            }
+        },
+        token=reviewer.token,
+    )
     assert rule["createCommissionRule"]["errors"] == []
     northwind = await make_partner(api, reviewer)  # SERVICE_PARTNER and AFFILIATE, paid out in EUR
     fabrikam = await make_partner(api, reviewer, "admin@fabrikam.example", "Fabrikam", programs=["AFFILIATE"])
@@ -90,36 +102,54 @@ async def click(api, code: str, **headers) -> tuple[str, str | None]:
 
 async def sign_up(api, email: str, token: str | None, name: str = "Contoso") -> tuple[Person, str]:
     person = await register(api, email)
-    payload = (await api.data(CREATE_ORGANIZATION, {"input": {"name": name, "affiliateToken": token}},
-                              token=person.token))["createOrganization"]
+    payload = (
+        await api.data(CREATE_ORGANIZATION, {"input": {"name": name, "affiliateToken": token}}, token=person.token)
+    )["createOrganization"]
     assert payload["errors"] == [], payload["errors"]
     return person, payload["organization"]["id"]
 
 
 async def pay(api, world, external_id: str, customer_id: str, amount: str = "100.00") -> dict | None:
-    payload = (await api.data(RECORD_PAYMENT, {"input": {
-        "externalId": external_id, "organizationId": customer_id, "amount": {"amount": amount, "currency": "EUR"},
-        "paidAt": datetime.now(UTC).isoformat()}}, api_key=world["key"]))["recordPayment"]
+    payload = (
+        await api.data(
+            RECORD_PAYMENT,
+            {
+                "input": {
+                    "externalId": external_id,
+                    "organizationId": customer_id,
+                    "amount": {"amount": amount, "currency": "EUR"},
+                    "paidAt": datetime.now(UTC).isoformat(),
+                }
+            },
+            api_key=world["key"],
+        )
+    )["recordPayment"]
     assert payload["errors"] == [], payload["errors"]
     return payload["commission"]
 
 
 async def attribute(api, world, customer_id: str, **fields) -> dict:
-    return (await api.data(ATTRIBUTE, {"input": {"organizationId": customer_id, **fields}},
-                           api_key=world["key"]))["attributeSignup"]
+    return (await api.data(ATTRIBUTE, {"input": {"organizationId": customer_id, **fields}}, api_key=world["key"]))[
+        "attributeSignup"
+    ]
 
 
 FIRST_DAY = START.date()
 
 
 async def report(api, partner: Partner, start: date = FIRST_DAY, until: date = FIRST_DAY) -> dict:
-    return (await api.data(REPORT, {"from": start.isoformat(), "until": until.isoformat()},
-                           token=partner.admin.token))["affiliateReport"]
+    return (await api.data(REPORT, {"from": start.isoformat(), "until": until.isoformat()}, token=partner.admin.token))[
+        "affiliateReport"
+    ]
 
 
 def figures(clicks=0, signups=0, paying=0, commission="0.00") -> dict:
-    return {"clicks": clicks, "signups": signups, "payingCustomers": paying,
-            "commission": {"amount": commission, "currency": "EUR"}}
+    return {
+        "clicks": clicks,
+        "signups": signups,
+        "payingCustomers": paying,
+        "commission": {"amount": commission, "currency": "EUR"},
+    }
 
 
 # --- end to end ---------------------------------------------------------------------------------------------
@@ -131,8 +161,11 @@ async def test_click_cookie_signup_payment_earns_affiliate_commission_outside_my
     assert link["code"] == "spring-26" and link["landingUrl"] == "https://localhost/pricing?plan=pro"
 
     api.client.cookies.clear()
-    response = await api.client.get("/r/spring-26", follow_redirects=False,
-                                    headers={"user-agent": "Mozilla/5.0 Test", "referer": "https://blog.example/p"})
+    response = await api.client.get(
+        "/r/spring-26",
+        follow_redirects=False,
+        headers={"user-agent": "Mozilla/5.0 Test", "referer": "https://blog.example/p"},
+    )
     assert response.status_code == 302
     assert response.headers["location"] == "https://localhost/pricing?plan=pro"
     cookie = response.headers["set-cookie"]
@@ -213,8 +246,10 @@ async def test_attribution_window_a_day_inside_and_a_day_outside(clock, api, wor
     _, inside = await sign_up(api, "in@in.example", late, "Inside")
     _, outside = await sign_up(api, "out@out.example", early, "Outside")  # registration works, unattributed
 
-    assert await pay(api, world, "inv-in", inside) == {"type": "AFFILIATE",
-                                                       "amount": {"amount": "20.00", "currency": "EUR"}}
+    assert await pay(api, world, "inv-in", inside) == {
+        "type": "AFFILIATE",
+        "amount": {"amount": "20.00", "currency": "EUR"},
+    }
     assert await pay(api, world, "inv-out", outside) is None
     refused = await attribute(api, world, outside, affiliateToken=early)
     assert refused["attributed"] is False
@@ -257,8 +292,11 @@ async def test_a_partner_cannot_refer_itself_or_its_members(clock, api, world):
 
     own = await attribute(api, world, northwind.id, code="self")
     _, token = await click(api, "self")
-    staff_org = (await api.data(CREATE_ORGANIZATION, {"input": {"name": "Side Business", "affiliateToken": token}},
-                                token=member.token))["createOrganization"]
+    staff_org = (
+        await api.data(
+            CREATE_ORGANIZATION, {"input": {"name": "Side Business", "affiliateToken": token}}, token=member.token
+        )
+    )["createOrganization"]
     assert staff_org["errors"] == []  # created, but not referred
     by_staff = await attribute(api, world, staff_org["organization"]["id"], affiliateToken=token)
 
@@ -272,7 +310,9 @@ async def test_forged_or_unknown_tokens_are_refused(clock, api, world):
     _, customer_id = await sign_up(api, "c@c.example", "not-a-token")
     _, token = await click(api, "real")
 
-    forged = await attribute(api, world, customer_id, affiliateToken=token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
+    forged = await attribute(
+        api, world, customer_id, affiliateToken=token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    )
     nothing = await attribute(api, world, customer_id)
     unknown = await attribute(api, world, customer_id, code="nope")
 
@@ -284,22 +324,37 @@ async def test_forged_or_unknown_tokens_are_refused(clock, api, world):
 # --- the redirect never leaves the allowed hosts ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("landing", [
-    "https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "http://localhost/x",
-    "https://localhost@evil.example/", "https://evil.example@localhost:8443/", "https://localhost.evil.example/",
-    "ftp://localhost/", "/path\nLocation: https://evil.example", "https://localhost:444/",
-])
+@pytest.mark.parametrize(
+    "landing",
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "http://localhost/x",
+        "https://localhost@evil.example/",
+        "https://evil.example@localhost:8443/",
+        "https://localhost.evil.example/",
+        "ftp://localhost/",
+        "/path\nLocation: https://evil.example",
+        "https://localhost:444/",
+    ],
+)
 async def test_landing_outside_the_allowed_hosts_is_refused(clock, api, world, landing):
-    payload = (await api.data(CREATE_LINK, {"input": {"landingUrl": landing}},
-                              token=world["northwind"].admin.token))["createAffiliateLink"]
+    payload = (await api.data(CREATE_LINK, {"input": {"landingUrl": landing}}, token=world["northwind"].admin.token))[
+        "createAffiliateLink"
+    ]
 
     assert payload["link"] is None
     assert [(e["field"], e["code"]) for e in payload["errors"]] == [("landingUrl", "INVALID_VALUE")]
 
 
 async def test_configured_hosts_and_the_default_landing(clock, database_url):
-    settings = test_settings(database_url, affiliate_allowed_hosts=["www.vendor.example", "vendor.example"],
-                             affiliate_default_url="https://www.vendor.example/welcome")
+    settings = test_settings(
+        database_url,
+        affiliate_allowed_hosts=["www.vendor.example", "vendor.example"],
+        affiliate_default_url="https://www.vendor.example/welcome",
+    )
     async for api in start_api(settings):
         reviewer = await operator(api)
         northwind = await make_partner(api, reviewer)
@@ -311,8 +366,11 @@ async def test_configured_hosts_and_the_default_landing(clock, database_url):
         location, token = await click(api, "other")
         assert location == "https://vendor.example/b?x=1#top" and token
         assert await click(api, "unknown") == ("https://www.vendor.example/welcome", None)
-        disabled = (await api.data(UPDATE_LINK, {"input": {"linkId": other["id"], "active": False}},
-                                   token=northwind.admin.token))["updateAffiliateLink"]
+        disabled = (
+            await api.data(
+                UPDATE_LINK, {"input": {"linkId": other["id"], "active": False}}, token=northwind.admin.token
+            )
+        )["updateAffiliateLink"]
         assert disabled["errors"] == [] and disabled["link"]["active"] is False
         assert await click(api, "other") == ("https://www.vendor.example/welcome", None)
         assert await click(api, "evil.example%3F%22x") == ("https://www.vendor.example/welcome", None)
@@ -340,8 +398,9 @@ async def test_who_may_create_read_and_attribute(clock, api, world):
     await add_member(api, northwind.admin, northwind.id, manager.email, partner_permissions=["MANAGE_PARTNER_PORTAL"])
     customer = await register(api, "c@c.example")
     customer_org = await create_organization(api, customer, "Customer")
-    service_only = await make_partner(api, world["operator"], "admin@tailspin.example", "Tailspin",
-                                      programs=["SERVICE_PARTNER"])
+    service_only = await make_partner(
+        api, world["operator"], "admin@tailspin.example", "Tailspin", programs=["SERVICE_PARTNER"]
+    )
     reports_key = await create_api_key(api, world["operator"], ["REPORTS_READ"], "BI")
     create = {"input": {"code": "new-one"}}
     named = {"input": {"partnerId": northwind.id, "code": "new-two"}}
@@ -352,16 +411,22 @@ async def test_who_may_create_read_and_attribute(clock, api, world):
     assert await api.error_code(CREATE_LINK, create, token=service_only.admin.token) == "FORBIDDEN"
     assert await api.error_code(CREATE_LINK, named, token=fabrikam.admin.token) == "NOT_FOUND"
     assert (await api.data(CREATE_LINK, named, token=manager.token))["createAffiliateLink"]["errors"] == []
-    taken = (await api.data(CREATE_LINK, {"input": {"code": "MINE"}}, token=fabrikam.admin.token))
+    taken = await api.data(CREATE_LINK, {"input": {"code": "MINE"}}, token=fabrikam.admin.token)
     assert [e["code"] for e in taken["createAffiliateLink"]["errors"]] == ["LINK_CODE_TAKEN"]
 
     assert (await api.data(LINKS, token=manager.token))["affiliateLinks"]["totalCount"] == 2
     assert await api.error_code(LINKS, token=staff.token) == "FORBIDDEN"
     assert await api.error_code(LINKS, {"partnerId": northwind.id}, token=fabrikam.admin.token) == "NOT_FOUND"
-    assert await api.error_code(REPORT, {"from": "2026-03-01", "until": "2026-03-02", "partnerId": northwind.id},
-                                token=fabrikam.admin.token) == "NOT_FOUND"
-    assert await api.error_code(REPORT, {"from": "2026-03-03", "until": "2026-03-02"},
-                                token=manager.token) == "BAD_USER_INPUT"
+    assert (
+        await api.error_code(
+            REPORT, {"from": "2026-03-01", "until": "2026-03-02", "partnerId": northwind.id}, token=fabrikam.admin.token
+        )
+        == "NOT_FOUND"
+    )
+    assert (
+        await api.error_code(REPORT, {"from": "2026-03-03", "until": "2026-03-02"}, token=manager.token)
+        == "BAD_USER_INPUT"
+    )
     assert (await api.data(NODE, {"id": link["id"]}, token=manager.token))["node"] == {"code": "mine"}
     assert await api.error_code(NODE, {"id": link["id"]}, token=fabrikam.admin.token) == "NOT_FOUND"
     disable = {"input": {"linkId": link["id"], "active": False}}

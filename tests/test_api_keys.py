@@ -121,12 +121,21 @@ async def test_text_postgresql_cannot_store_is_refused_before_anything_runs(api)
     # Found by the fuzzer (tests/test_fuzz.py): a NUL in a key's name was an internal error on PostgreSQL.
     person = await register(api, "olivia@vendor.example")
     await make_operator(api, person)
-    assert await api.error_code(CREATE_KEY, {"input": {"name": "Billing\x00", "scopes": ["BILLING_WRITE"]}},
-                                token=person.token) == "BAD_USER_INPUT"
+    assert (
+        await api.error_code(
+            CREATE_KEY, {"input": {"name": "Billing\x00", "scopes": ["BILLING_WRITE"]}}, token=person.token
+        )
+        == "BAD_USER_INPUT"
+    )
     # a lone surrogate, as JSON can spell it (httpx itself would refuse to encode it)
-    body = json.dumps({"query": CREATE_KEY, "variables": {"input": {"name": "Billing \ud800", "scopes": ["BILLING_WRITE"]}}})
-    response = await api.client.post("/graphql", content=body, headers={
-        "content-type": "application/json", "authorization": f"Bearer {person.token}"})
+    body = json.dumps(
+        {"query": CREATE_KEY, "variables": {"input": {"name": "Billing \ud800", "scopes": ["BILLING_WRITE"]}}}
+    )
+    response = await api.client.post(
+        "/graphql",
+        content=body,
+        headers={"content-type": "application/json", "authorization": f"Bearer {person.token}"},
+    )
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     literal = 'mutation { createApiKey(input: {name: "Bil\\u0000ling", scopes: [BILLING_WRITE]}) { secret } }'
     assert await api.error_code(literal, token=person.token) == "BAD_USER_INPUT"
@@ -134,6 +143,10 @@ async def test_text_postgresql_cannot_store_is_refused_before_anything_runs(api)
     # the verdict on a text's literals is kept for that text; variables are checked on every request
     assert await api.error_code(literal, token=person.token) == "BAD_USER_INPUT"
     await api.data(CREATE_KEY, {"input": {"name": "Billing", "scopes": ["BILLING_WRITE"]}}, token=person.token)
-    assert await api.error_code(CREATE_KEY, {"input": {"name": "Billing\x00", "scopes": ["BILLING_WRITE"]}},
-                                token=person.token) == "BAD_USER_INPUT"
+    assert (
+        await api.error_code(
+            CREATE_KEY, {"input": {"name": "Billing\x00", "scopes": ["BILLING_WRITE"]}}, token=person.token
+        )
+        == "BAD_USER_INPUT"
+    )
     assert (await api.data("{ apiKeys(first: 10) { totalCount } }", token=person.token))["apiKeys"]["totalCount"] == 1

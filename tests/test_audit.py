@@ -29,8 +29,12 @@ async def test_changes_are_recorded_with_who_what_and_how(api):
     events = await _actions(api, admin.token, organization["id"])
 
     assert [e["action"] for e in events] == [
-        "organization.update", "membership.create", "membership_invitation.accept", "membership_invitation.create",
-        "membership.create", "organization.create",
+        "organization.update",
+        "membership.create",
+        "membership_invitation.accept",
+        "membership_invitation.create",
+        "membership.create",
+        "organization.create",
     ]
     update = events[0]
     assert update["via"] == "SESSION"
@@ -45,12 +49,14 @@ async def test_a_refused_change_records_nothing(api):
     admin = await register(api, "ada@acme.example")
     organization = await create_organization(api, admin, "Acme")
 
-    failed = await api.data(UPDATE, {"input": {"organizationId": organization["id"], "country": "ZZ"}},
-                            token=admin.token)
+    failed = await api.data(
+        UPDATE, {"input": {"organizationId": organization["id"], "country": "ZZ"}}, token=admin.token
+    )
 
     assert failed["updateOrganization"]["errors"] == [{"code": "INVALID_VALUE"}]
     assert [e["action"] for e in await _actions(api, admin.token, organization["id"])] == [
-        "membership.create", "organization.create",
+        "membership.create",
+        "organization.create",
     ]
 
 

@@ -19,8 +19,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from partner_portal import cli
-from partner_portal import server
+from partner_portal import cli, server
 from partner_portal.resolvers.demo import DEMO_PASSWORD, OPERATOR_EMAIL
 from partner_portal.schema import build_schema
 from partner_portal.server import build_app
@@ -98,8 +97,14 @@ def run(capsys, *argv: str) -> str:
     return capsys.readouterr().out
 
 
-def graphql(database_url: str, query: str, variables: dict | None = None, *, token: str | None = None,
-            api_key: str | None = None) -> dict[str, Any]:
+def graphql(
+    database_url: str,
+    query: str,
+    variables: dict | None = None,
+    *,
+    token: str | None = None,
+    api_key: str | None = None,
+) -> dict[str, Any]:
     """One request to the real app started on `database_url`."""
     headers = {}
     if token:
@@ -112,8 +117,9 @@ def graphql(database_url: str, query: str, variables: dict | None = None, *, tok
         async with LifespanManager(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as client:
-                return await client.post("/graphql", json={"query": query, "variables": variables or {}},
-                                         headers=headers)
+                return await client.post(
+                    "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+                )
 
     response = asyncio.run(call())
     assert response.status_code == 200, response.text
@@ -140,8 +146,9 @@ def test_migrate_creates_a_database_the_app_can_use_and_a_second_run_changes_not
 
     # then
     assert "Migrations applied." in output
-    body = graphql(cli_database, REGISTER, {"input": {"email": "kept@example.com", "password": PASSWORD,
-                                                      "name": "Kept"}})
+    body = graphql(
+        cli_database, REGISTER, {"input": {"email": "kept@example.com", "password": PASSWORD, "name": "Kept"}}
+    )
     assert body["data"]["register"] == {"user": {"email": "kept@example.com"}, "errors": []}
 
     # when: migrated again
@@ -204,18 +211,22 @@ SMTP_PASSWORD = "hunter2-mail-secret"
 
 
 PROBLEMS = [
-    pytest.param({}, "SECRET_KEY must be set to a random value of at least 32 characters in production",
-                 id="no-secret-key"),
-    pytest.param({"SECRET_KEY": "s" * 40, "ARGON2_TIME_COST": "three"},
-                 "ARGON2_TIME_COST: Input should be a valid integer, unable to parse string as an integer",
-                 id="mistyped-number"),
+    pytest.param(
+        {}, "SECRET_KEY must be set to a random value of at least 32 characters in production", id="no-secret-key"
+    ),
+    pytest.param(
+        {"SECRET_KEY": "s" * 40, "ARGON2_TIME_COST": "three"},
+        "ARGON2_TIME_COST: Input should be a valid integer, unable to parse string as an integer",
+        id="mistyped-number",
+    ),
 ]
 
 
 @pytest.mark.parametrize("command", ["serve", "migrate"])
 @pytest.mark.parametrize(("environment", "problem"), PROBLEMS)
 def test_a_refused_production_start_names_the_problem_without_a_traceback_or_secrets(
-        cli_database, capsys, monkeypatch, command, environment, problem):
+    cli_database, capsys, monkeypatch, command, environment, problem
+):
     # given: production, a password in SMTP_URL
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("SMTP_URL", f"smtp://mailer:{SMTP_PASSWORD}@mail.example:587")
@@ -381,8 +392,9 @@ def test_create_api_key_prints_a_key_that_authenticates(migrated, capsys):
 
 def test_create_api_key_takes_several_scopes(migrated, capsys):
     # when
-    output = run(capsys, "create-api-key", "--name", "billing", "--scope", "billing:write",
-                 "--scope", "webhooks:manage")
+    output = run(
+        capsys, "create-api-key", "--name", "billing", "--scope", "billing:write", "--scope", "webhooks:manage"
+    )
 
     # then
     key = output.strip().splitlines()[-1]
@@ -437,7 +449,8 @@ INSERT INTO customer_relationships (customer_id, partner_id, source, started_at,
 def copies(database_url: str) -> list[tuple]:
     with sqlite3.connect(database_url.removeprefix("sqlite://")) as database:
         return database.execute(
-            "SELECT customer_name, customer_search_name, license_status FROM customer_relationships").fetchall()
+            "SELECT customer_name, customer_search_name, license_status FROM customer_relationships"
+        ).fetchall()
 
 
 def test_repair_copies_corrects_what_an_old_server_left_stale(migrated, capsys):

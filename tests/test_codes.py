@@ -72,12 +72,19 @@ class World:
 
 async def build(api: Api) -> World:
     reviewer = await operator(api)
-    expert = await make_partner(api, reviewer, "admin@experts.example", "Expert Consulting",
-                                programs=["EXPERT", "AFFILIATE"])
-    affiliate = await make_partner(api, reviewer, "admin@northwind.example", "Northwind Partners",
-                                   programs=["AFFILIATE", "SERVICE_PARTNER"])
-    return World(reviewer, await create_api_key(api, reviewer, ["BILLING_WRITE"], "Checkout"),
-                 await create_api_key(api, reviewer, ["REPORTS_READ"], "BI"), expert, affiliate)
+    expert = await make_partner(
+        api, reviewer, "admin@experts.example", "Expert Consulting", programs=["EXPERT", "AFFILIATE"]
+    )
+    affiliate = await make_partner(
+        api, reviewer, "admin@northwind.example", "Northwind Partners", programs=["AFFILIATE", "SERVICE_PARTNER"]
+    )
+    return World(
+        reviewer,
+        await create_api_key(api, reviewer, ["BILLING_WRITE"], "Checkout"),
+        await create_api_key(api, reviewer, ["REPORTS_READ"], "BI"),
+        expert,
+        affiliate,
+    )
 
 
 @pytest.fixture
@@ -96,22 +103,40 @@ async def customer(api: Api, name: str) -> tuple[Person, str]:
 
 
 async def redeem(api: Api, key: str, code: str, organization_id: str, external_id: str | None = None) -> dict:
-    return (await api.data(REDEEM, {"input": {"code": code, "organizationId": organization_id,
-                                              "externalId": external_id}}, api_key=key))["redeemDiscountCode"]
+    return (
+        await api.data(
+            REDEEM, {"input": {"code": code, "organizationId": organization_id, "externalId": external_id}}, api_key=key
+        )
+    )["redeemDiscountCode"]
 
 
 async def pay(api: Api, world: World, external_id: str, customer_id: str, amount: str, paid_at: datetime) -> dict:
-    payload = (await api.data(RECORD_PAYMENT, {"input": {
-        "externalId": external_id, "organizationId": customer_id, "amount": {"amount": amount, "currency": "EUR"},
-        "paidAt": paid_at.isoformat()}}, api_key=world.key))["recordPayment"]
+    payload = (
+        await api.data(
+            RECORD_PAYMENT,
+            {
+                "input": {
+                    "externalId": external_id,
+                    "organizationId": customer_id,
+                    "amount": {"amount": amount, "currency": "EUR"},
+                    "paidAt": paid_at.isoformat(),
+                }
+            },
+            api_key=world.key,
+        )
+    )["recordPayment"]
     assert payload["errors"] == [], payload["errors"]
     return payload["commission"]
 
 
 async def expert_rule(api: Api, world: World, program: str = "EXPERT", rate: str = "20.00") -> None:
-    payload = (await api.data(CREATE_RULE, {"input": {"program": program, "kind": "PERCENT", "rate": rate,
-                                                      "recurrence": "LIFETIME", "holdDays": 30}},
-                              token=world.operator.token))["createCommissionRule"]
+    payload = (
+        await api.data(
+            CREATE_RULE,
+            {"input": {"program": program, "kind": "PERCENT", "rate": rate, "recurrence": "LIFETIME", "holdDays": 30}},
+            token=world.operator.token,
+        )
+    )["createCommissionRule"]
     assert payload["errors"] == [], payload["errors"]
 
 
@@ -124,26 +149,33 @@ async def test_an_expert_partner_sees_its_code_made_on_first_view_with_the_progr
     assert re.fullmatch(r"[A-HJ-NP-Z2-9]{10}", first["code"])
     assert first["percentOff"] == "10.00"  # EXPERT_DISCOUNT_PERCENT
     assert first["appliesToAllPlans"] is True and first["active"] is True
-    assert first["figures"] == {"redemptions": 0, "payingCustomers": 0,
-                                "commissionEarned": {"amount": "0.00", "currency": "EUR"}}
+    assert first["figures"] == {
+        "redemptions": 0,
+        "payingCustomers": 0,
+        "commissionEarned": {"amount": "0.00", "currency": "EUR"},
+    }
     assert (await code_of(api, world.expert))["code"] == first["code"]  # one code per partner
 
     portal = await register(api, "mpp@experts.example")
-    await add_member(api, world.expert.admin, world.expert.id, portal.email,
-                     partner_permissions=["MANAGE_PARTNER_PORTAL"])
+    await add_member(
+        api, world.expert.admin, world.expert.id, portal.email, partner_permissions=["MANAGE_PARTNER_PORTAL"]
+    )
     seen = (await api.data(EXPERT_CODE, {"partnerId": world.expert.id}, token=portal.token))["expertCode"]
     assert seen["code"] == first["code"]
 
 
 async def test_the_code_is_for_portal_managers_of_an_expert_partner_only(api, world):
     staff = await register(api, "staff@experts.example")
-    await add_member(api, world.expert.admin, world.expert.id, staff.email,
-                     partner_permissions=["ADMINISTER_CUSTOMERS"])
+    await add_member(
+        api, world.expert.admin, world.expert.id, staff.email, partner_permissions=["ADMINISTER_CUSTOMERS"]
+    )
 
     assert await api.error_code(EXPERT_CODE, token=staff.token) == "FORBIDDEN"
     assert await api.error_code(EXPERT_CODE, token=world.affiliate.admin.token) == "FORBIDDEN"  # not EXPERT
-    assert await api.error_code(EXPERT_CODE, {"partnerId": world.expert.id},
-                                token=world.affiliate.admin.token) == "NOT_FOUND"
+    assert (
+        await api.error_code(EXPERT_CODE, {"partnerId": world.expert.id}, token=world.affiliate.admin.token)
+        == "NOT_FOUND"
+    )
     assert await api.error_code(EXPERT_CODE) == "UNAUTHENTICATED"
     assert await api.error_code(EXPERT_CODE, api_key=world.key) == "UNAUTHENTICATED"
     assert await api.error_code(EXPERT_CODE, token=world.operator.token) == "NO_ORGANIZATION"
@@ -154,15 +186,29 @@ async def test_the_code_is_for_portal_managers_of_an_expert_partner_only(api, wo
 
 async def test_the_checkout_validates_a_code_as_typed_and_unknown_or_inactive_codes_look_alike(api, world):
     code = (await code_of(api, world.expert))["code"]
-    product = (await api.data(CREATE_PRODUCT, {"input": {"code": "TASKS", "name": "Tasks"}},
-                              token=world.operator.token))["createProduct"]["product"]
-    await api.data(CREATE_PLAN, {"input": {"productId": product["id"], "code": "PRO", "name": "Pro",
-                                           "prices": [{"amount": "10.00", "currency": "EUR"}]}},
-                   token=world.operator.token)
+    product = (
+        await api.data(CREATE_PRODUCT, {"input": {"code": "TASKS", "name": "Tasks"}}, token=world.operator.token)
+    )["createProduct"]["product"]
+    await api.data(
+        CREATE_PLAN,
+        {
+            "input": {
+                "productId": product["id"],
+                "code": "PRO",
+                "name": "Pro",
+                "prices": [{"amount": "10.00", "currency": "EUR"}],
+            }
+        },
+        token=world.operator.token,
+    )
 
     typed = f" {code[:5].lower()}-{code[5:]} "
     assert (await api.data(CHECK, {"code": typed}, api_key=world.key))["discountCode"] == {
-        "valid": True, "percentOff": "10.00", "appliesToAllPlans": True, "plans": [{"code": "PRO"}]}
+        "valid": True,
+        "percentOff": "10.00",
+        "appliesToAllPlans": True,
+        "plans": [{"code": "PRO"}],
+    }
 
     invalid = {"valid": False, "percentOff": None, "appliesToAllPlans": None, "plans": []}
     assert (await api.data(CHECK, {"code": "ABCDEFGHJK"}, api_key=world.key))["discountCode"] == invalid
@@ -222,8 +268,11 @@ async def test_a_redemption_earns_code_commission_on_the_discounted_price_now_an
 
     admin = await fresh(api, world.expert.admin)
     figures = (await api.data(EXPERT_CODE, token=admin.token))["expertCode"]["figures"]
-    assert figures == {"redemptions": 2, "payingCustomers": 1,
-                       "commissionEarned": {"amount": "38.00", "currency": "EUR"}}
+    assert figures == {
+        "redemptions": 2,
+        "payingCustomers": 1,
+        "commissionEarned": {"amount": "38.00", "currency": "EUR"},
+    }
     lines = (await api.data(COMMISSIONS, {"type": "CODE"}, token=admin.token))["commissions"]["lines"]["edges"]
     assert [e["node"]["amount"]["amount"] for e in lines] == ["18.00", "20.00"]
 
@@ -233,8 +282,9 @@ async def test_the_first_referral_wins_and_a_service_partner_comes_first(api, wo
     code = (await code_of(api, world.expert))["code"]
 
     _, referred_id = await customer(api, "Contoso")  # came through another partner's affiliate link earlier
-    await Referral.create(customer_id=pk(referred_id), partner_id=pk(world.affiliate.id), type="AFFILIATE",
-                          created_at=datetime.now(UTC))
+    await Referral.create(
+        customer_id=pk(referred_id), partner_id=pk(world.affiliate.id), type="AFFILIATE", created_at=datetime.now(UTC)
+    )
     kept = await redeem(api, world.key, code, referred_id)
     assert kept["errors"] == [] and kept["redemption"]["attributed"] is False
     assert (await Referral.get(customer_id=pk(referred_id))).partner_id == pk(world.affiliate.id)
@@ -273,8 +323,12 @@ async def test_a_partner_cannot_redeem_its_own_code_for_itself_or_its_members_or
 
 async def test_redeeming_for_an_unknown_organization_is_not_found(api, world):
     code = (await code_of(api, world.expert))["code"]
-    assert await api.error_code(REDEEM, {"input": {"code": code, "organizationId": "T3JnYW5pemF0aW9uOjk5OTk5"}},
-                                api_key=world.key) == "NOT_FOUND"
+    assert (
+        await api.error_code(
+            REDEEM, {"input": {"code": code, "organizationId": "T3JnYW5pemF0aW9uOjk5OTk5"}}, api_key=world.key
+        )
+        == "NOT_FOUND"
+    )
 
 
 # --- abuse limits ------------------------------------------------------------------------------------------------

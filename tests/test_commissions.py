@@ -65,19 +65,23 @@ fragment Line on Commission {
   id type status amount { amount currency } original { amount currency } exchangeRate rate customerName
   holdUntil createdAt isRefundAdjustment
 }"""
-RECORD_PAYMENT = """
+RECORD_PAYMENT = (
+    """
 mutation Pay($input: RecordPaymentInput!) {
   recordPayment(input: $input) {
     payment { id externalId amount { amount currency } refunded { amount currency } paidAt }
     commission { ...Line }
     errors { field code message }
   }
-}""" + LINE
+}"""
+    + LINE
+)
 RECORD_REFUND = """
 mutation Refund($input: RecordRefundInput!) {
   recordRefund(input: $input) { payment { id externalId refunded { amount currency } } errors { field code message } }
 }"""
-COMMISSIONS = """
+COMMISSIONS = (
+    """
 query Table($partnerId: ID, $status: CommissionStatus, $type: CommissionType, $customerId: ID,
             $createdFrom: DateTime, $createdUntil: DateTime, $newestFirst: Boolean! = true, $first: Int = 100,
             $after: String) {
@@ -90,7 +94,9 @@ query Table($partnerId: ID, $status: CommissionStatus, $type: CommissionType, $c
       reversed { amount currency } earned { amount currency }
     }
   }
-}""" + LINE
+}"""
+    + LINE
+)
 DASHBOARD = """
 query Dashboard($partnerId: ID) {
   partnerDashboard(partnerId: $partnerId) {
@@ -136,29 +142,58 @@ def cents(amount: str) -> int:
 
 
 async def exchange_rate(api, world: World, currency: str, rate: str, valid_from: date = EPOCH) -> None:
-    payload = (await api.data(SET_EXCHANGE_RATE, {"input": {"currency": currency, "rate": rate,
-                                                   "validFrom": valid_from.isoformat()}},
-                              token=world.operator.token))["setExchangeRate"]
+    payload = (
+        await api.data(
+            SET_EXCHANGE_RATE,
+            {"input": {"currency": currency, "rate": rate, "validFrom": valid_from.isoformat()}},
+            token=world.operator.token,
+        )
+    )["setExchangeRate"]
     assert payload["errors"] == [], payload["errors"]
 
 
 async def product_with_plan(api, world: World, code: str) -> tuple[str, str]:
     """A product and one plan of it (its code is `code`_PLAN): (product id, plan code)."""
-    product = (await api.data(CREATE_PRODUCT, {"input": {"code": code, "name": code.title()}},
-                              token=world.operator.token))["createProduct"]["product"]
-    plan = (await api.data(CREATE_PLAN, {"input": {"productId": product["id"], "code": f"{code}_PLAN",
-                                                   "name": f"{code.title()} Plan",
-                                                   "prices": [{"amount": "10.00", "currency": "EUR"}]}},
-                           token=world.operator.token))["createPlan"]["plan"]
+    product = (
+        await api.data(CREATE_PRODUCT, {"input": {"code": code, "name": code.title()}}, token=world.operator.token)
+    )["createProduct"]["product"]
+    plan = (
+        await api.data(
+            CREATE_PLAN,
+            {
+                "input": {
+                    "productId": product["id"],
+                    "code": f"{code}_PLAN",
+                    "name": f"{code.title()} Plan",
+                    "prices": [{"amount": "10.00", "currency": "EUR"}],
+                }
+            },
+            token=world.operator.token,
+        )
+    )["createPlan"]["plan"]
     return product["id"], plan["code"]
 
 
-async def pay(api, world: World, external_id: str, customer_id: str, amount: str = "100.00", currency: str = "EUR",
-              paid_at: datetime | None = None, plan: str | None = None) -> dict:
+async def pay(
+    api,
+    world: World,
+    external_id: str,
+    customer_id: str,
+    amount: str = "100.00",
+    currency: str = "EUR",
+    paid_at: datetime | None = None,
+    plan: str | None = None,
+) -> dict:
     """recordPayment's payload (errors included); paid now unless told."""
-    variables = {"input": {"externalId": external_id, "organizationId": customer_id,
-                           "amount": {"amount": amount, "currency": currency},
-                           "paidAt": (paid_at or datetime.now(UTC)).isoformat(), "planCode": plan}}
+    variables = {
+        "input": {
+            "externalId": external_id,
+            "organizationId": customer_id,
+            "amount": {"amount": amount, "currency": currency},
+            "paidAt": (paid_at or datetime.now(UTC)).isoformat(),
+            "planCode": plan,
+        }
+    }
     return (await api.data(RECORD_PAYMENT, variables, api_key=world.key))["recordPayment"]
 
 
@@ -173,11 +208,22 @@ async def earned(api, world: World, external_id: str, customer_id: str, **fields
     return (await paid(api, world, external_id, customer_id, **fields))["commission"]
 
 
-async def refund(api, world: World, external_id: str, payment_external_id: str, amount: str, currency: str = "EUR",
-                 ) -> dict:
-    variables = {"input": {"externalId": external_id, "paymentExternalId": payment_external_id,
-                           "amount": {"amount": amount, "currency": currency},
-                           "refundedAt": datetime.now(UTC).isoformat()}}
+async def refund(
+    api,
+    world: World,
+    external_id: str,
+    payment_external_id: str,
+    amount: str,
+    currency: str = "EUR",
+) -> dict:
+    variables = {
+        "input": {
+            "externalId": external_id,
+            "paymentExternalId": payment_external_id,
+            "amount": {"amount": amount, "currency": currency},
+            "refundedAt": datetime.now(UTC).isoformat(),
+        }
+    }
     return (await api.data(RECORD_REFUND, variables, api_key=world.key))["recordRefund"]
 
 
@@ -203,14 +249,16 @@ async def invited_customer(api, world: World, partner: Partner, name: str) -> st
     """A customer that registered through the partner's invitation (relationship INVITATION)."""
     slug = re.sub(r"[^a-z]", "", name.lower())
     email = f"it@{slug}.example"
-    payload = (await api.data(INVITE, {"input": {"email": email, "organizationName": name}},
-                              token=partner.admin.token))["inviteCustomer"]
+    payload = (
+        await api.data(INVITE, {"input": {"email": email, "organizationName": name}}, token=partner.admin.token)
+    )["inviteCustomer"]
     assert payload["errors"] == [], payload["errors"]
     mails = (await api.data(OUTBOX, token=world.operator.token))["outboxMessages"]["edges"]
     body = next(m["node"]["textBody"] for m in mails if m["node"]["recipient"] == email)
     token = re.search(r"token=(ppi_[A-Za-z0-9_-]+)", body).group(1)
     accepted = (await api.data(ACCEPT, {"input": {"token": token, "name": f"{name} IT", "password": PASSWORD}}))[
-        "acceptInvitation"]
+        "acceptInvitation"
+    ]
     assert accepted["errors"] == [], accepted["errors"]
     return accepted["organization"]["id"]
 
@@ -219,8 +267,9 @@ async def refer(customer_id: str, partner: Partner, kind: str, at: datetime | No
     """Referrals (affiliate link: AFFILIATE, discount code: CODE) had no API when these tests were
     written: write the row the redirect endpoint and the code redemption write, into the running
     app's database."""
-    await Referral.create(customer_id=pk(customer_id), partner_id=pk(partner.id), type=kind,
-                          created_at=at or datetime.now(UTC))
+    await Referral.create(
+        customer_id=pk(customer_id), partner_id=pk(partner.id), type=kind, created_at=at or datetime.now(UTC)
+    )
 
 
 # --- attribution ----------------------------------------------------------------------------------------
@@ -341,7 +390,9 @@ async def test_a_relationship_and_a_referral_pay_only_the_relationships_partner(
     payload = await paid(api, world, "inv-1", customer_id)
 
     assert (payload["commission"]["type"], payload["commission"]["amount"]) == (
-        "SELF" if source == "SELECTED" else "PARTNER", money("20.00"))
+        "SELF" if source == "SELECTED" else "PARTNER",
+        money("20.00"),
+    )
     assert await lines(api, world.fabrikam.admin) == []
     # one payment never pays two partners (read from the ledger itself: no API lists all partners' lines)
     assert await Commission.filter(payment_id=pk(payload["payment"]["id"])).count() == 1
@@ -350,8 +401,9 @@ async def test_a_relationship_and_a_referral_pay_only_the_relationships_partner(
 @pytest.mark.parametrize(("kind", "program"), [("CODE", "EXPERT"), ("AFFILIATE", "AFFILIATE")])
 async def test_a_partner_outside_the_program_of_the_type_earns_nothing(clock, api, world, kind, program):
     # Fabrikam is in AFFILIATE only; give it a code referral (EXPERT), and a partner in EXPERT only a link referral
-    expert_only = await make_partner(api, world.operator, "admin@experts.example", "Expert Trainers",
-                                     programs=["EXPERT"])
+    expert_only = await make_partner(
+        api, world.operator, "admin@experts.example", "Expert Trainers", programs=["EXPERT"]
+    )
     partner = world.fabrikam if kind == "CODE" else expert_only
     await rule(api, world, program=program)
     _, customer_id = await customer(api, "Contoso Ltd")
@@ -367,7 +419,8 @@ async def test_without_a_matching_rule_nobody_earns(clock, api, world):
     await rule(api, world, program="EXPERT")
     retired = await rule(api, world, program="SERVICE_PARTNER")
     assert (await api.data(DEACTIVATE_RULE, {"id": retired["id"]}, token=world.operator.token))[
-        "deactivateCommissionRule"]["rule"]["active"] is False
+        "deactivateCommissionRule"
+    ]["rule"]["active"] is False
     _, customer_id = await customer(api, "Contoso Ltd", choose=world.northwind)
 
     assert await earned(api, world, "inv-1", customer_id) is None
@@ -398,14 +451,17 @@ async def test_a_partner_cannot_choose_itself_or_be_chosen_by_an_organization_of
     await add_member(api, northwind.admin, northwind.id, staff.email)
     side_business = await create_organization(api, staff, "Sam's Side Business")
 
-    itself = (await api.data(SET_SERVICE_PARTNER, {"id": northwind.id, "code": northwind.code},
-                             token=northwind.admin.token))["setServicePartner"]
-    by_staff = (await api.data(SET_SERVICE_PARTNER, {"id": side_business["id"], "code": northwind.code},
-                               token=staff.token))["setServicePartner"]
+    itself = (
+        await api.data(SET_SERVICE_PARTNER, {"id": northwind.id, "code": northwind.code}, token=northwind.admin.token)
+    )["setServicePartner"]
+    by_staff = (
+        await api.data(SET_SERVICE_PARTNER, {"id": side_business["id"], "code": northwind.code}, token=staff.token)
+    )["setServicePartner"]
     # allowed: the staff member's organization may choose another service partner
     other = await make_partner(api, world.operator, "admin@contoso-services.example", "Contoso Services")
-    elsewhere = (await api.data(SET_SERVICE_PARTNER, {"id": side_business["id"], "code": other.code},
-                                token=staff.token))["setServicePartner"]
+    elsewhere = (
+        await api.data(SET_SERVICE_PARTNER, {"id": side_business["id"], "code": other.code}, token=staff.token)
+    )["setServicePartner"]
 
     assert (itself["relationship"], itself["errors"]) == (None, [{"code": "SELF_REFERRAL"}])
     assert (by_staff["relationship"], by_staff["errors"]) == (None, [{"code": "SELF_REFERRAL"}])
@@ -417,18 +473,29 @@ async def test_a_partner_cannot_invite_itself_as_a_customer(clock, api, world):
     await rule(api, world, program="SERVICE_PARTNER")
 
     # Inviting the address of one of its own members is refused ...
-    own_address = (await api.data(INVITE_WITH_FIELDS, {"input": {
-        "email": northwind.admin.email.upper(), "organizationName": "Side Co"}},
-        token=northwind.admin.token))["inviteCustomer"]
+    own_address = (
+        await api.data(
+            INVITE_WITH_FIELDS,
+            {"input": {"email": northwind.admin.email.upper(), "organizationName": "Side Co"}},
+            token=northwind.admin.token,
+        )
+    )["inviteCustomer"]
     # ... and so is accepting an invitation to another address while signed in as a member
-    sent = (await api.data(INVITE_WITH_FIELDS, {"input": {
-        "email": "it@contoso.example", "organizationName": "Contoso"}}, token=northwind.admin.token))["inviteCustomer"]
+    sent = (
+        await api.data(
+            INVITE_WITH_FIELDS,
+            {"input": {"email": "it@contoso.example", "organizationName": "Contoso"}},
+            token=northwind.admin.token,
+        )
+    )["inviteCustomer"]
     token = await invitation_token(api, world, "it@contoso.example")
-    by_member = (await api.data(ACCEPT_WITH_FIELDS, {"input": {"token": token}},
-                                token=northwind.admin.token))["acceptInvitation"]
+    by_member = (await api.data(ACCEPT_WITH_FIELDS, {"input": {"token": token}}, token=northwind.admin.token))[
+        "acceptInvitation"
+    ]
     # while the invitee itself accepts it, and its payments earn PARTNER commission
-    by_invitee = (await api.data(ACCEPT_WITH_FIELDS, {"input": {
-        "token": token, "name": "Contoso IT", "password": PASSWORD}}))["acceptInvitation"]
+    by_invitee = (
+        await api.data(ACCEPT_WITH_FIELDS, {"input": {"token": token, "name": "Contoso IT", "password": PASSWORD}})
+    )["acceptInvitation"]
 
     assert (own_address["invitation"], own_address["errors"]) == (None, [{"field": "email", "code": "SELF_REFERRAL"}])
     assert sent["errors"] == []
@@ -522,13 +589,17 @@ async def test_the_newest_of_two_equally_narrow_rules_wins(clock, api, world):
     assert (await earned(api, world, "inv-1", customer_id))["rate"] == "11.00"
 
 
-@pytest.mark.parametrize(("flat", "rates", "expected", "factor"), [
-    (money("10.00", "USD"), {"EUR": "0.92"}, "9.20", "0.92"),  # from the base currency
-    (money("10.00", "GBP"), {"EUR": "0.92", "GBP": "0.80"}, "11.50", "1.15"),  # through the base currency
-    (money("10.00", "EUR"), {}, "10.00", "1"),  # already in the payout currency: no rate needed
-])
-async def test_a_flat_rule_in_another_currency_is_converted_to_the_payout_currency(clock, api, world, flat, rates,
-                                                                                  expected, factor):
+@pytest.mark.parametrize(
+    ("flat", "rates", "expected", "factor"),
+    [
+        (money("10.00", "USD"), {"EUR": "0.92"}, "9.20", "0.92"),  # from the base currency
+        (money("10.00", "GBP"), {"EUR": "0.92", "GBP": "0.80"}, "11.50", "1.15"),  # through the base currency
+        (money("10.00", "EUR"), {}, "10.00", "1"),  # already in the payout currency: no rate needed
+    ],
+)
+async def test_a_flat_rule_in_another_currency_is_converted_to_the_payout_currency(
+    clock, api, world, flat, rates, expected, factor
+):
     for currency, value in rates.items():
         await exchange_rate(api, world, currency, value)
     created = await rule(api, world, program="SERVICE_PARTNER", kind="FLAT", flat=flat)
@@ -558,8 +629,15 @@ async def test_a_months_rule_pays_within_n_times_30_days_of_the_first_payment(cl
     _, customer_id = await customer(api, "Contoso Ltd", choose=world.northwind)
 
     outcomes = []
-    for number, offset in enumerate([timedelta(0), timedelta(days=30), timedelta(days=60) - timedelta(seconds=1),
-                                     timedelta(days=60), timedelta(days=90)]):
+    for number, offset in enumerate(
+        [
+            timedelta(0),
+            timedelta(days=30),
+            timedelta(days=60) - timedelta(seconds=1),
+            timedelta(days=60),
+            timedelta(days=90),
+        ]
+    ):
         clock.move_to(START + offset)  # the billing system reports each payment as it happens
         outcomes.append(await earned(api, world, f"inv-{number}", customer_id) is not None)
 
@@ -593,21 +671,28 @@ async def test_a_lifetime_rule_pays_every_payment(clock, api, world):
     assert outcomes == ["20.00", "20.00", "20.00"]
 
 
-@pytest.mark.parametrize(("change", "field", "code"), [
-    ({"rate": "0"}, "rate", "INVALID_VALUE"),
-    ({"rate": "0.00"}, "rate", "INVALID_VALUE"),
-    ({"rate": "12.345"}, "rate", "INVALID_VALUE"),
-    ({"rate": "100.01"}, "rate", "INVALID_VALUE"),
-    ({"rate": "-5"}, "rate", "INVALID_VALUE"),
-    ({"rate": None}, "rate", "INVALID_VALUE"),
-    ({"recurrence": "MONTHS"}, "months", "REQUIRED"),
-    ({"recurrence": "MONTHS", "months": 0}, "months", "REQUIRED"),
-    ({"kind": "FLAT", "rate": None}, "flatAmount", "REQUIRED"),
-    ({"kind": "FLAT", "rate": None, "flat": {"amount": "5.00", "currency": ""}}, "flatAmount", "REQUIRED"),
-    ({"kind": "FLAT", "rate": None, "flat": {"amount": "5.00", "currency": "XYZ"}}, "flatCurrency", "INVALID_VALUE"),
-    ({"kind": "FLAT", "rate": None, "flat": {"amount": "5.001", "currency": "EUR"}}, "flatAmount", "INVALID_VALUE"),
-    ({"holdDays": -1}, "holdDays", "INVALID_VALUE"),
-])
+@pytest.mark.parametrize(
+    ("change", "field", "code"),
+    [
+        ({"rate": "0"}, "rate", "INVALID_VALUE"),
+        ({"rate": "0.00"}, "rate", "INVALID_VALUE"),
+        ({"rate": "12.345"}, "rate", "INVALID_VALUE"),
+        ({"rate": "100.01"}, "rate", "INVALID_VALUE"),
+        ({"rate": "-5"}, "rate", "INVALID_VALUE"),
+        ({"rate": None}, "rate", "INVALID_VALUE"),
+        ({"recurrence": "MONTHS"}, "months", "REQUIRED"),
+        ({"recurrence": "MONTHS", "months": 0}, "months", "REQUIRED"),
+        ({"kind": "FLAT", "rate": None}, "flatAmount", "REQUIRED"),
+        ({"kind": "FLAT", "rate": None, "flat": {"amount": "5.00", "currency": ""}}, "flatAmount", "REQUIRED"),
+        (
+            {"kind": "FLAT", "rate": None, "flat": {"amount": "5.00", "currency": "XYZ"}},
+            "flatCurrency",
+            "INVALID_VALUE",
+        ),
+        ({"kind": "FLAT", "rate": None, "flat": {"amount": "5.001", "currency": "EUR"}}, "flatAmount", "INVALID_VALUE"),
+        ({"holdDays": -1}, "holdDays", "INVALID_VALUE"),
+    ],
+)
 async def test_invalid_rule_input_is_a_typed_error_and_writes_nothing(api, world, change, field, code):
     values = {"program": "SERVICE_PARTNER", "kind": "PERCENT", "rate": "20.00", "recurrence": "LIFETIME", **change}
 
@@ -635,16 +720,34 @@ async def test_an_amount_out_of_range_is_a_typed_error_not_a_server_error(clock,
     # api.data fails the test on any GraphQL error (INTERNAL_SERVER_ERROR among them)
     payment = await pay(api, world, "inv-2", customer_id, amount=amount)
     refunded = await refund(api, world, "ref-1", "inv-1", amount)
-    license = (await api.data(SET_LICENSE, {"input": {
-        "organizationId": customer_id, "status": "ACTIVE", "plan": "Business", "mrr": money(amount)}},
-        token=world.operator.token))["setLicense"]
-    plan = (await api.data(CREATE_PLAN, {"input": {"productId": (await product_with_plan(api, world, "PORTAL"))[0],
-                                                   "code": "HUGE", "name": "Huge",
-                                                   "prices": [money(amount)]}},
-                           token=world.operator.token))["createPlan"]
-    flat = (await api.data(CREATE_RULE, {"input": {"program": "SERVICE_PARTNER", "kind": "FLAT", "flat": money(amount),
-                                                   "recurrence": "LIFETIME"}},
-                           token=world.operator.token))["createCommissionRule"]
+    license = (
+        await api.data(
+            SET_LICENSE,
+            {"input": {"organizationId": customer_id, "status": "ACTIVE", "plan": "Business", "mrr": money(amount)}},
+            token=world.operator.token,
+        )
+    )["setLicense"]
+    plan = (
+        await api.data(
+            CREATE_PLAN,
+            {
+                "input": {
+                    "productId": (await product_with_plan(api, world, "PORTAL"))[0],
+                    "code": "HUGE",
+                    "name": "Huge",
+                    "prices": [money(amount)],
+                }
+            },
+            token=world.operator.token,
+        )
+    )["createPlan"]
+    flat = (
+        await api.data(
+            CREATE_RULE,
+            {"input": {"program": "SERVICE_PARTNER", "kind": "FLAT", "flat": money(amount), "recurrence": "LIFETIME"}},
+            token=world.operator.token,
+        )
+    )["createCommissionRule"]
 
     assert [(e["field"], e["code"]) for e in payment["errors"]] == [("amount", "INVALID_VALUE")]
     assert [(e["field"], e["code"]) for e in refunded["errors"]] == [("amount", "INVALID_VALUE")]
@@ -654,15 +757,18 @@ async def test_an_amount_out_of_range_is_a_typed_error_not_a_server_error(clock,
     assert await Payment.filter(external_id="inv-2").count() == 0
 
 
-@pytest.mark.parametrize("rate", ["1E+30", "NaN", "Infinity", "-Infinity", "0", "-1", "1000000000.1",
-                                  "0.00000000001", "1E-999999", "1E+999999"])
+@pytest.mark.parametrize(
+    "rate",
+    ["1E+30", "NaN", "Infinity", "-Infinity", "0", "-1", "1000000000.1", "0.00000000001", "1E-999999", "1E+999999"],
+)
 async def test_an_exchange_rate_out_of_range_is_a_typed_error(api, world, rate):
     rate_input = {"input": {"currency": "GBP", "rate": rate, "validFrom": EPOCH.isoformat()}}
-    payload = (await api.data(SET_EXCHANGE_RATE, rate_input,
-                              token=world.operator.token))["setExchangeRate"]
+    payload = (await api.data(SET_EXCHANGE_RATE, rate_input, token=world.operator.token))["setExchangeRate"]
 
     assert (payload["exchangeRate"], [(e["field"], e["code"]) for e in payload["errors"]]) == (
-        None, [("rate", "INVALID_VALUE")])
+        None,
+        [("rate", "INVALID_VALUE")],
+    )
 
 
 async def test_the_largest_amount_is_taken_and_minus_zero_is_zero(clock, api, world):
@@ -671,9 +777,13 @@ async def test_the_largest_amount_is_taken_and_minus_zero_is_zero(clock, api, wo
 
     largest = await earned(api, world, "inv-1", customer_id, amount="10000000000.00")
     minus_zero = await pay(api, world, "inv-2", customer_id, amount="-0")
-    license = (await api.data(SET_LICENSE, {"input": {
-        "organizationId": customer_id, "status": "ACTIVE", "plan": "Business", "mrr": money("-0.00")}},
-        token=world.operator.token))["setLicense"]
+    license = (
+        await api.data(
+            SET_LICENSE,
+            {"input": {"organizationId": customer_id, "status": "ACTIVE", "plan": "Business", "mrr": money("-0.00")}},
+            token=world.operator.token,
+        )
+    )["setLicense"]
 
     assert largest["amount"] == money("10000000000.00")
     assert [(e["field"], e["code"]) for e in minus_zero["errors"]] == [("amount", "INVALID_VALUE")]  # not positive
@@ -693,11 +803,14 @@ async def test_a_commission_an_absurd_exchange_rate_would_blow_up_is_refused(clo
     assert await Payment.filter(external_id="inv-1").count() == 0
 
 
-@pytest.mark.parametrize("narrowing", [
-    {"productId": str(GlobalID("Product", "999"))},
-    {"partnerId": str(GlobalID("Organization", "999"))},
-    {"partnerId": "customer"},  # an organization that is no partner
-])
+@pytest.mark.parametrize(
+    "narrowing",
+    [
+        {"productId": str(GlobalID("Product", "999"))},
+        {"partnerId": str(GlobalID("Organization", "999"))},
+        {"partnerId": "customer"},  # an organization that is no partner
+    ],
+)
 async def test_a_rule_narrowed_to_an_unknown_product_or_partner_is_not_found(api, world, narrowing):
     if narrowing.get("partnerId") == "customer":
         narrowing = {"partnerId": (await customer(api, "Contoso Ltd"))[1]}
@@ -716,8 +829,7 @@ async def test_the_rate_limits_are_inclusive(api, world, rate):
 async def test_operators_without_manage_programs_may_not_set_rules_or_rates(api, world):
     payouts_only = await register(api, "pat@vendor.example", "Pat Payouts")
     await make_operator(api, payouts_only, ["MANAGE_PAYOUTS", "REVIEW_PARTNERS", "VIEW_ALL_REPORTS"])
-    rule_input = {"input": {"program": "SERVICE_PARTNER", "kind": "PERCENT", "rate": "20.00",
-                            "recurrence": "LIFETIME"}}
+    rule_input = {"input": {"program": "SERVICE_PARTNER", "kind": "PERCENT", "rate": "20.00", "recurrence": "LIFETIME"}}
     rate_input = {"input": {"currency": "EUR", "rate": "0.9", "validFrom": EPOCH.isoformat()}}
 
     for who in (payouts_only, world.northwind.admin):
@@ -770,8 +882,9 @@ async def test_half_even_differs_from_half_up_on_exact_halves(clock, api, world)
     _, customer_id = await customer(api, "Contoso Ltd", choose=world.northwind)
     found = []
     for number, amount in enumerate(["10.50", "0.10", "0.50"]):  # 262.5, 2.5 and 12.5 cents
-        found.append((await earned(api, world, f"inv-{number}", customer_id, amount=amount, currency="USD"))[
-            "amount"]["amount"])
+        found.append(
+            (await earned(api, world, f"inv-{number}", customer_id, amount=amount, currency="USD"))["amount"]["amount"]
+        )
 
     assert found == ["2.62", "0.02", "0.12"]  # half-up would say 2.63, 0.03, 0.13
     assert [half_up(Decimal(cents(a)) * Decimal("0.25")) for a in ["10.50", "0.10", "0.50"]] == [263, 3, 13]
@@ -782,8 +895,10 @@ async def test_a_percentage_with_decimals_rounds_half_to_even_too(clock, api, wo
     _, customer_id = await customer(api, "Contoso Ltd", choose=world.northwind)
 
     # 12.5 % of 1.00 EUR is 12.5 cents → 12; of 1.80 EUR 22.5 → 22; of 1.40 EUR 17.5 → 18
-    found = [(await earned(api, world, f"inv-{n}", customer_id, amount=a))["amount"]["amount"]
-             for n, a in enumerate(["1.00", "1.80", "1.40"])]
+    found = [
+        (await earned(api, world, f"inv-{n}", customer_id, amount=a))["amount"]["amount"]
+        for n, a in enumerate(["1.00", "1.80", "1.40"])
+    ]
 
     assert found == ["0.12", "0.22", "0.18"]
 
@@ -803,8 +918,13 @@ async def test_a_line_is_held_then_released_by_the_idempotent_job(clock, api, wo
     assert await run_job("commissions", api.settings) == "1 commission line(s) released"
     assert await run_job("commissions", api.settings) == "0 commission line(s) released"
     assert [row["status"] for row in await lines(api, admin)] == ["APPROVED"]
-    assert await totals(api, admin) == {"pending": "0.00", "approved": "20.00", "paid": "0.00", "reversed": "0.00",
-                                        "earned": "20.00"}
+    assert await totals(api, admin) == {
+        "pending": "0.00",
+        "approved": "20.00",
+        "paid": "0.00",
+        "reversed": "0.00",
+        "earned": "20.00",
+    }
 
 
 async def test_a_payment_reported_after_its_hold_ended_is_approved_at_once(clock, api, world):
@@ -836,21 +956,34 @@ async def test_a_partial_refund_during_the_hold_shrinks_the_line_and_records_the
     assert payload["payment"]["refunded"] == money("25.00")
     original, reversal = await lines(api, world.northwind.admin)
     assert (original["status"], original["amount"], original["isRefundAdjustment"]) == (
-        "PENDING", money("15.00"), False)
-    assert (reversal["status"], reversal["amount"], reversal["isRefundAdjustment"]) == (
-        "REVERSED", money("5.00"), True)
+        "PENDING",
+        money("15.00"),
+        False,
+    )
+    assert (reversal["status"], reversal["amount"], reversal["isRefundAdjustment"]) == ("REVERSED", money("5.00"), True)
     assert reversal["original"] == money("-25.00")  # the refund as received
     assert await totals(api, world.northwind.admin) == {
-        "pending": "15.00", "approved": "0.00", "paid": "0.00", "reversed": "5.00", "earned": "15.00"}
+        "pending": "15.00",
+        "approved": "0.00",
+        "paid": "0.00",
+        "reversed": "5.00",
+        "earned": "15.00",
+    }
 
 
 async def test_a_full_refund_during_the_hold_reverses_the_line(api, world, held):
     await refunded(api, world, "ref-1", "inv-1", "100.00")
 
     assert [(row["status"], row["amount"]["amount"]) for row in await lines(api, world.northwind.admin)] == [
-        ("REVERSED", "20.00")]
+        ("REVERSED", "20.00")
+    ]
     assert await totals(api, world.northwind.admin) == {
-        "pending": "0.00", "approved": "0.00", "paid": "0.00", "reversed": "20.00", "earned": "0.00"}
+        "pending": "0.00",
+        "approved": "0.00",
+        "paid": "0.00",
+        "reversed": "20.00",
+        "earned": "0.00",
+    }
     dashboard = (await api.data(DASHBOARD, token=world.northwind.admin.token))["partnerDashboard"]
     assert (dashboard["totalCommission"], dashboard["openCommission"]) == (money("0.00"), money("0.00"))
 
@@ -868,11 +1001,15 @@ async def test_two_partial_refunds_making_up_the_payment_reverse_exactly_the_who
     after_first = await totals(api, world.northwind.admin)
     second = await refunded(api, world, "ref-2", "inv-1", "0.20")
 
-    assert after_first == {"pending": "0.03", "approved": "0.00", "paid": "0.00", "reversed": "0.02",
-                           "earned": "0.03"}
+    assert after_first == {"pending": "0.03", "approved": "0.00", "paid": "0.00", "reversed": "0.02", "earned": "0.03"}
     assert second["payment"]["refunded"] == money("0.40")
     assert await totals(api, world.northwind.admin) == {
-        "pending": "0.00", "approved": "0.00", "paid": "0.00", "reversed": "0.05", "earned": "0.00"}
+        "pending": "0.00",
+        "approved": "0.00",
+        "paid": "0.00",
+        "reversed": "0.05",
+        "earned": "0.00",
+    }
     assert {row["status"] for row in await lines(api, world.northwind.admin)} == {"REVERSED"}
 
 
@@ -885,9 +1022,16 @@ async def test_a_refund_after_payout_adds_a_negative_line_and_leaves_the_paid_li
 
     rows = await lines(api, world.northwind.admin)
     assert [(r["status"], r["amount"]["amount"], r["isRefundAdjustment"]) for r in rows] == [
-        ("PAID", "20.00", False), ("APPROVED", "-8.00", True)]
+        ("PAID", "20.00", False),
+        ("APPROVED", "-8.00", True),
+    ]
     assert await totals(api, world.northwind.admin) == {
-        "pending": "0.00", "approved": "-8.00", "paid": "20.00", "reversed": "0.00", "earned": "12.00"}
+        "pending": "0.00",
+        "approved": "-8.00",
+        "paid": "20.00",
+        "reversed": "0.00",
+        "earned": "12.00",
+    }
 
 
 async def test_a_refund_exceeding_the_payment_is_refused_and_changes_nothing(api, world, held):
@@ -909,7 +1053,8 @@ async def test_a_refund_in_another_currency_is_refused(api, world, held):
 
     assert [(e["field"], e["code"]) for e in payload["errors"]] == [("currency", "CURRENCY_MISMATCH")]
     assert [(r["status"], r["amount"]["amount"]) for r in await lines(api, world.northwind.admin)] == [
-        ("PENDING", "20.00")]
+        ("PENDING", "20.00")
+    ]
     assert (await refunded(api, world, "ref-1", "inv-1", "10.00"))["payment"]["refunded"] == money("10.00")
 
 
@@ -923,7 +1068,9 @@ async def test_a_refund_before_its_payment_is_kept_and_applied_when_the_payment_
 
     assert payload["payment"]["refunded"] == money("30.00")
     assert [(r["status"], r["amount"]["amount"]) for r in await lines(api, world.northwind.admin)] == [
-        ("PENDING", "14.00"), ("REVERSED", "6.00")]
+        ("PENDING", "14.00"),
+        ("REVERSED", "6.00"),
+    ]
     # the refund was applied once: replaying it changes nothing
     assert (await refunded(api, world, "ref-1", "inv-1", "30.00"))["payment"] is None
     assert len(await lines(api, world.northwind.admin)) == 2
@@ -985,8 +1132,10 @@ async def test_a_repeated_payment_returns_the_first_result_and_changes_nothing(c
     assert len(await lines(api, world.northwind.admin)) == 1
 
 
-@pytest.mark.parametrize("change", [{"amount": "100.01"}, {"currency": "USD"},
-                                    {"paid_at": START + timedelta(seconds=1)}, {"plan": "MINDMAP_PLAN"}])
+@pytest.mark.parametrize(
+    "change",
+    [{"amount": "100.01"}, {"currency": "USD"}, {"paid_at": START + timedelta(seconds=1)}, {"plan": "MINDMAP_PLAN"}],
+)
 async def test_a_repeated_payment_id_with_other_content_is_a_conflict(clock, api, world, change):
     await product_with_plan(api, world, "MINDMAP")
     await exchange_rate(api, world, "EUR", "0.92")
@@ -1008,14 +1157,25 @@ async def test_a_repeated_refund_is_applied_once_and_other_content_is_a_conflict
     assert again == first
     assert [e["code"] for e in conflict["errors"]] == ["CONFLICT"]
     assert await totals(api, world.northwind.admin) == {
-        "pending": "18.00", "approved": "0.00", "paid": "0.00", "reversed": "2.00", "earned": "18.00"}
+        "pending": "18.00",
+        "approved": "0.00",
+        "paid": "0.00",
+        "reversed": "2.00",
+        "earned": "18.00",
+    }
 
 
 async def test_billing_events_need_an_api_key_with_billing_write(clock, api, world):
     _, customer_id = await customer(api, "Contoso Ltd", choose=world.northwind)
     reports = await create_api_key(api, world.operator, ["REPORTS_READ"], "BI")
-    variables = {"input": {"externalId": "inv-1", "organizationId": customer_id,
-                           "amount": {"amount": "1.00", "currency": "EUR"}, "paidAt": START.isoformat()}}
+    variables = {
+        "input": {
+            "externalId": "inv-1",
+            "organizationId": customer_id,
+            "amount": {"amount": "1.00", "currency": "EUR"},
+            "paidAt": START.isoformat(),
+        }
+    }
 
     assert await api.error_code(RECORD_PAYMENT, variables, api_key=reports) == "FORBIDDEN"
     assert await api.error_code(RECORD_PAYMENT, variables, token=world.operator.token) == "UNAUTHENTICATED"
@@ -1025,8 +1185,14 @@ async def test_billing_events_need_an_api_key_with_billing_write(clock, api, wor
 async def test_fifty_concurrent_deliveries_of_one_payment_store_one_payment_and_one_commission(clock, api, world):
     await rule(api, world, program="SERVICE_PARTNER")
     _, customer_id = await customer(api, "Contoso Ltd", choose=world.northwind)
-    variables = {"input": {"externalId": "inv-1", "organizationId": customer_id,
-                           "amount": {"amount": "100.00", "currency": "EUR"}, "paidAt": START.isoformat()}}
+    variables = {
+        "input": {
+            "externalId": "inv-1",
+            "organizationId": customer_id,
+            "amount": {"amount": "100.00", "currency": "EUR"},
+            "paidAt": START.isoformat(),
+        }
+    }
 
     answers = await asyncio.gather(*(api.post(RECORD_PAYMENT, variables, api_key=world.key) for _ in range(50)))
 
@@ -1089,14 +1255,28 @@ async def test_random_refund_splits_never_drift(clock, api, world):
         if number == 0:
             await paid(api, world, external, customer_id, amount=usd(amount), currency="USD")
         else:
-            await record_payment(billing, api.settings, external_id=external, organization_id=pk(customer_id),
-                                 amount=usd(amount), currency="USD", paid_at=START, plan_code=None)
+            await record_payment(
+                billing,
+                api.settings,
+                external_id=external,
+                organization_id=pk(customer_id),
+                amount=usd(amount),
+                currency="USD",
+                paid_at=START,
+                plan_code=None,
+            )
         for index, share in enumerate(shares):
             if number == 0 and index == 0:
                 await refunded(api, world, f"{external}-r0", external, usd(share), currency="USD")
             else:
-                await record_refund(billing, external_id=f"{external}-r{index}", payment_external_id=external,
-                                    amount=usd(share), currency="USD", refunded_at=START)
+                await record_refund(
+                    billing,
+                    external_id=f"{external}-r{index}",
+                    payment_external_id=external,
+                    amount=usd(share),
+                    currency="USD",
+                    refunded_at=START,
+                )
         splits += len(shares)
         whole = half_even(Decimal(amount) * factor)
         taken = half_even(Decimal(whole) * sum(shares) / amount)
@@ -1110,11 +1290,21 @@ async def test_random_refund_splits_never_drift(clock, api, world):
     complete_totals = await totals(api, world.northwind.admin, customerId=complete_id)
     partial_totals = await totals(api, world.northwind.admin, customerId=partial_id)
     # refunded completely: exactly the whole lines are reversed, nothing is left, not one cent of drift
-    assert complete_totals == {"pending": "0.00", "approved": "0.00", "paid": "0.00",
-                               "reversed": eur(expected["complete"][0]), "earned": "0.00"}
+    assert complete_totals == {
+        "pending": "0.00",
+        "approved": "0.00",
+        "paid": "0.00",
+        "reversed": eur(expected["complete"][0]),
+        "earned": "0.00",
+    }
     assert expected["complete"][1] == 0
-    assert partial_totals == {"pending": eur(expected["partial"][1]), "approved": "0.00", "paid": "0.00",
-                              "reversed": eur(expected["partial"][2]), "earned": eur(expected["partial"][1])}
+    assert partial_totals == {
+        "pending": eur(expected["partial"][1]),
+        "approved": "0.00",
+        "paid": "0.00",
+        "reversed": eur(expected["partial"][2]),
+        "earned": eur(expected["partial"][1]),
+    }
     assert expected["partial"][1] + expected["partial"][2] == expected["partial"][0]
 
 
@@ -1174,8 +1364,10 @@ def summary(rows: list[dict]) -> list[tuple[str, str, str, str]]:
 
 def sums(rows: list[dict]) -> dict[str, str]:
     """The totals computed here from the lines themselves."""
-    by_status = {s: sum(Decimal(r["amount"]["amount"]) for r in rows if r["status"] == s)
-                 for s in ("PENDING", "APPROVED", "PAID", "REVERSED")}
+    by_status = {
+        s: sum(Decimal(r["amount"]["amount"]) for r in rows if r["status"] == s)
+        for s in ("PENDING", "APPROVED", "PAID", "REVERSED")
+    }
     figures = {key.lower(): value for key, value in by_status.items()}
     figures["earned"] = by_status["PENDING"] + by_status["APPROVED"] + by_status["PAID"]
     return {key: f"{value:.2f}" for key, value in figures.items()}
@@ -1212,22 +1404,35 @@ async def test_the_table_pages_with_cursors(api, world, ledger):
     assert len(seen) == 6
 
 
-@pytest.mark.parametrize(("arguments", "expected"), [
-    ({"status": "PENDING"}, [("Globex Inc", "10.00"), ("Initech LLC", "8.00"), ("Contoso Ltd", "3.00"),
-                             ("Globex Inc", "2.00")]),
-    ({"status": "APPROVED"}, [("Contoso Ltd", "20.00")]),
-    ({"status": "REVERSED"}, [("Contoso Ltd", "3.00")]),
-    ({"status": "PAID"}, []),
-    ({"type": "PARTNER"}, [("Globex Inc", "10.00"), ("Globex Inc", "2.00")]),
-    ({"type": "AFFILIATE"}, [("Initech LLC", "8.00")]),
-    ({"type": "CODE"}, []),
-    ({"customer": "contoso"}, [("Contoso Ltd", "20.00"), ("Contoso Ltd", "3.00"), ("Contoso Ltd", "3.00")]),
-    ({"createdFrom": 1}, [("Globex Inc", "10.00"), ("Initech LLC", "8.00"), ("Contoso Ltd", "3.00"),
-                          ("Contoso Ltd", "3.00"), ("Globex Inc", "2.00")]),
-    ({"createdUntil": 1}, [("Contoso Ltd", "20.00")]),  # the end is exclusive
-    ({"createdFrom": 1, "createdUntil": 2}, [("Globex Inc", "10.00"), ("Initech LLC", "8.00")]),
-    ({"createdFrom": 1, "createdUntil": 3, "type": "SELF", "status": "REVERSED"}, [("Contoso Ltd", "3.00")]),
-])
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (
+            {"status": "PENDING"},
+            [("Globex Inc", "10.00"), ("Initech LLC", "8.00"), ("Contoso Ltd", "3.00"), ("Globex Inc", "2.00")],
+        ),
+        ({"status": "APPROVED"}, [("Contoso Ltd", "20.00")]),
+        ({"status": "REVERSED"}, [("Contoso Ltd", "3.00")]),
+        ({"status": "PAID"}, []),
+        ({"type": "PARTNER"}, [("Globex Inc", "10.00"), ("Globex Inc", "2.00")]),
+        ({"type": "AFFILIATE"}, [("Initech LLC", "8.00")]),
+        ({"type": "CODE"}, []),
+        ({"customer": "contoso"}, [("Contoso Ltd", "20.00"), ("Contoso Ltd", "3.00"), ("Contoso Ltd", "3.00")]),
+        (
+            {"createdFrom": 1},
+            [
+                ("Globex Inc", "10.00"),
+                ("Initech LLC", "8.00"),
+                ("Contoso Ltd", "3.00"),
+                ("Contoso Ltd", "3.00"),
+                ("Globex Inc", "2.00"),
+            ],
+        ),
+        ({"createdUntil": 1}, [("Contoso Ltd", "20.00")]),  # the end is exclusive
+        ({"createdFrom": 1, "createdUntil": 2}, [("Globex Inc", "10.00"), ("Initech LLC", "8.00")]),
+        ({"createdFrom": 1, "createdUntil": 3, "type": "SELF", "status": "REVERSED"}, [("Contoso Ltd", "3.00")]),
+    ],
+)
 async def test_the_filters_and_their_totals(api, world, ledger, arguments, expected):
     variables = dict(arguments)
     if "customer" in variables:
@@ -1251,8 +1456,11 @@ async def test_the_totals_and_the_dashboard_agree_with_sums_of_the_lines(api, wo
     figures = await totals(api, admin)
     dashboard = (await api.data(DASHBOARD, token=admin.token))["partnerDashboard"]
 
-    assert figures == sums(rows) == {"pending": "23.00", "approved": "20.00", "paid": "0.00", "reversed": "3.00",
-                                     "earned": "43.00"}
+    assert (
+        figures
+        == sums(rows)
+        == {"pending": "23.00", "approved": "20.00", "paid": "0.00", "reversed": "3.00", "earned": "43.00"}
+    )
     assert dashboard["totalCommission"] == money(figures["earned"])
     assert dashboard["paidCommission"] == money(figures["paid"])
     assert dashboard["openCommission"] == money(str(Decimal(figures["pending"]) + Decimal(figures["approved"])))
@@ -1263,8 +1471,9 @@ async def test_who_may_read_a_partners_commission_table(api, world, ledger):
     portal = await register(api, "pia@northwind.example", "Pia Portal")
     await add_member(api, northwind.admin, northwind.id, portal.email, partner_permissions=["MANAGE_PARTNER_PORTAL"])
     customers_only = await register(api, "cas@northwind.example", "Cas Customers")
-    await add_member(api, northwind.admin, northwind.id, customers_only.email,
-                     partner_permissions=["ADMINISTER_CUSTOMERS"])
+    await add_member(
+        api, northwind.admin, northwind.id, customers_only.email, partner_permissions=["ADMINISTER_CUSTOMERS"]
+    )
     payouts = await register(api, "pat@vendor.example", "Pat Payouts")
     await make_operator(api, payouts, ["MANAGE_PAYOUTS"])
     programs_only = await register(api, "pam@vendor.example", "Pam Programs")
@@ -1295,27 +1504,45 @@ SCALE_DASHBOARD = """
 { partnerDashboard { customers openInvitations activeCustomers trialCustomers
                      totalCommission { amount currency } paidCommission { amount currency }
                      openCommission { amount currency } } }"""
-SCALE_TABLE = """
+SCALE_TABLE = (
+    """
 { commissions(first: 100) {
     lines { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { ...Line } } }
     totals { pending { amount } approved { amount } paid { amount } reversed { amount } earned { amount } }
-} }""" + LINE
+} }"""
+    + LINE
+)
 
 
 @pytest.mark.slow  # writes 100,000 lines
 async def test_dashboard_and_table_use_the_same_number_of_queries_at_ten_and_100000_lines(clock, api, world):
     admin = world.northwind.admin
     partner_id = pk(world.northwind.id)
-    customer_ids = [pk((await customer(api, name, choose=world.northwind))[1])
-                    for name in ("Contoso Ltd", "Globex Inc", "Initech LLC")]
+    customer_ids = [
+        pk((await customer(api, name, choose=world.northwind))[1])
+        for name in ("Contoso Ltd", "Globex Inc", "Initech LLC")
+    ]
     statuses = ["PENDING", "APPROVED", "PAID", "REVERSED"]
 
     def make_lines(start: int, count: int) -> list[Commission]:
-        return [Commission(
-            source_key=f"payment:{n}", partner_id=partner_id, customer_id=customer_ids[n % 3], type="SELF",
-            status=statuses[n % 4], amount=100 + n % 7, currency="EUR", original_amount=500 + n % 7,
-            original_currency="EUR", exchange_rate="1", rate_bp=2000, hold_until=START, created_at=START,
-        ) for n in range(start, start + count)]
+        return [
+            Commission(
+                source_key=f"payment:{n}",
+                partner_id=partner_id,
+                customer_id=customer_ids[n % 3],
+                type="SELF",
+                status=statuses[n % 4],
+                amount=100 + n % 7,
+                currency="EUR",
+                original_amount=500 + n % 7,
+                original_currency="EUR",
+                exchange_rate="1",
+                rate_bp=2000,
+                hold_until=START,
+                created_at=START,
+            )
+            for n in range(start, start + count)
+        ]
 
     async def queries() -> tuple[int, int, dict, dict]:
         with api.count_queries() as counter:
@@ -1342,14 +1569,14 @@ async def test_dashboard_and_table_use_the_same_number_of_queries_at_ten_and_100
     assert (small_dashboard, small_table) == (2, 5)
     assert len(page["lines"]["edges"]) == 100 and page["lines"]["totalCount"] == 100_000
     # the sums are right at that size too (independently: the amounts cycle through 100..106)
-    expected = {s: 0 for s in statuses}
+    expected = dict.fromkeys(statuses, 0)
     for n in range(100_000):
         expected[statuses[n % 4]] += 100 + n % 7
     assert page["totals"]["reversed"]["amount"] == str(Decimal(expected["REVERSED"]).scaleb(-2))
     assert page["totals"]["earned"]["amount"] == str(
-        Decimal(expected["PENDING"] + expected["APPROVED"] + expected["PAID"]).scaleb(-2))
-    assert dashboard["openCommission"]["amount"] == str(
-        Decimal(expected["PENDING"] + expected["APPROVED"]).scaleb(-2))
+        Decimal(expected["PENDING"] + expected["APPROVED"] + expected["PAID"]).scaleb(-2)
+    )
+    assert dashboard["openCommission"]["amount"] == str(Decimal(expected["PENDING"] + expected["APPROVED"]).scaleb(-2))
     assert len([statement for statement in inserts.statements if "INSERT" in statement]) == 100  # 1,000 rows each
 
 
@@ -1360,9 +1587,11 @@ EXCHANGE_RATES = "query Rates($currency: String) { exchangeRates(currency: $curr
 async def test_the_exchange_rates_refuse_a_currency_that_is_no_iso_code(api, world, currency):
     # Found by the fuzzer (tests/test_fuzz.py): a currency longer than the column was an internal error.
     assert await api.error_code(EXCHANGE_RATES, {"currency": currency}, token=world.operator.token) == (
-        "BAD_USER_INPUT")
-    assert (await api.data(EXCHANGE_RATES, {"currency": "eur"}, token=world.operator.token))[
-        "exchangeRates"]["totalCount"] == 0
+        "BAD_USER_INPUT"
+    )
+    assert (await api.data(EXCHANGE_RATES, {"currency": "eur"}, token=world.operator.token))["exchangeRates"][
+        "totalCount"
+    ] == 0
 
 
 LICENSE_COUNTS = "query Counts($p: ID) { partnerDashboard(partnerId: $p) { customers activeCustomers trialCustomers } }"
@@ -1377,9 +1606,21 @@ async def test_the_dashboard_license_counts_follow_every_license_change_and_move
     admin, customer_id = await customer(api, "Moving Co")
 
     async def change_license(external_id: str, status: str) -> None:
-        payload = (await api.data(RECORD_LICENSE_CHANGE, {"input": {
-            "externalId": external_id, "organizationId": customer_id, "status": status, "plan": "Business",
-            "mrr": money("50.00")}}, api_key=world.key))["recordLicenseChange"]
+        payload = (
+            await api.data(
+                RECORD_LICENSE_CHANGE,
+                {
+                    "input": {
+                        "externalId": external_id,
+                        "organizationId": customer_id,
+                        "status": status,
+                        "plan": "Business",
+                        "mrr": money("50.00"),
+                    }
+                },
+                api_key=world.key,
+            )
+        )["recordLicenseChange"]
         assert payload["errors"] == [] and payload["license"]["status"] == status
 
     async def counts(partner: Partner) -> tuple[int, int, int]:

@@ -74,14 +74,28 @@ class World:
 async def build(api: Api) -> World:
     reviewer = await operator(api)
     reseller = await make_partner(api, reviewer, programs=["RESELLER"])
-    product = (await api.data(CREATE_PRODUCT, {"input": {"code": "TASKS", "name": "Tasks"}},
-                              token=reviewer.token))["createProduct"]["product"]
+    product = (await api.data(CREATE_PRODUCT, {"input": {"code": "TASKS", "name": "Tasks"}}, token=reviewer.token))[
+        "createProduct"
+    ]["product"]
     plans = {}
-    for code, prices in {"PRO": [("19.99", "EUR"), ("21.99", "USD"), ("1500", "JPY")],
-                         "BIZ": [("10.01", "EUR")]}.items():
-        created = (await api.data(CREATE_PLAN, {"input": {
-            "productId": product["id"], "code": code, "name": f"Tasks {code.title()}",
-            "prices": [{"amount": a, "currency": c} for a, c in prices]}}, token=reviewer.token))["createPlan"]
+    for code, prices in {
+        "PRO": [("19.99", "EUR"), ("21.99", "USD"), ("1500", "JPY")],
+        "BIZ": [("10.01", "EUR")],
+    }.items():
+        created = (
+            await api.data(
+                CREATE_PLAN,
+                {
+                    "input": {
+                        "productId": product["id"],
+                        "code": code,
+                        "name": f"Tasks {code.title()}",
+                        "prices": [{"amount": a, "currency": c} for a, c in prices],
+                    }
+                },
+                token=reviewer.token,
+            )
+        )["createPlan"]
         assert created["errors"] == []
         plans[code] = created["plan"]["id"]
     return World(reviewer, reseller, plans)
@@ -93,15 +107,27 @@ async def world(api: Api, clock) -> World:
 
 
 async def set_discount(api: Api, world: World, discount: str) -> dict:
-    return (await api.data(SET_DISCOUNT, {"input": {"partnerId": world.reseller.id, "discount": discount}},
-                           token=world.operator.token))["setResellerDiscount"]
+    return (
+        await api.data(
+            SET_DISCOUNT, {"input": {"partnerId": world.reseller.id, "discount": discount}}, token=world.operator.token
+        )
+    )["setResellerDiscount"]
 
 
-async def order(api: Api, world: World, plan: str = "PRO", count: int = 3, months: int = 12,
-                currency: str | None = "EUR", token: str | None = None) -> dict:
-    body = await api.data(CREATE_COUPONS, {"input": {"planId": world.plans[plan], "count": count, "months": months,
-                                                     "currency": currency}},
-                          token=token or world.reseller.admin.token)
+async def order(
+    api: Api,
+    world: World,
+    plan: str = "PRO",
+    count: int = 3,
+    months: int = 12,
+    currency: str | None = "EUR",
+    token: str | None = None,
+) -> dict:
+    body = await api.data(
+        CREATE_COUPONS,
+        {"input": {"planId": world.plans[plan], "count": count, "months": months, "currency": currency}},
+        token=token or world.reseller.admin.token,
+    )
     return body["createCoupons"]
 
 
@@ -120,13 +146,15 @@ async def test_the_price_table_shows_list_price_discount_wholesale_and_margin(ap
     assert table["discount"] == "25.00"
     rows = {(r["plan"]["code"], r["listPrice"]["currency"]): r for r in table["rows"]}
     assert rows[("PRO", "EUR")] == {
-        "plan": {"code": "PRO"}, "listPrice": {"amount": "19.99", "currency": "EUR"}, "discount": "25.00",
+        "plan": {"code": "PRO"},
+        "listPrice": {"amount": "19.99", "currency": "EUR"},
+        "discount": "25.00",
         "wholesalePrice": {"amount": "14.99", "currency": "EUR"},  # 14.9925 → 14.99
         "margin": {"amount": "5.00", "currency": "EUR"},
     }
     assert rows[("PRO", "JPY")]["wholesalePrice"] == {"amount": "1125", "currency": "JPY"}
     assert set(rows) == {("PRO", "EUR"), ("PRO", "USD"), ("PRO", "JPY"), ("BIZ", "EUR")}
-    only_usd = (await api.data(PRICE_TABLE, {"currency": "usd"}, token=world.reseller.admin.token))
+    only_usd = await api.data(PRICE_TABLE, {"currency": "usd"}, token=world.reseller.admin.token)
     assert [r["listPrice"]["currency"] for r in only_usd["resellerPriceTable"]["rows"]] == ["USD"]
     # operators with MANAGE_PROGRAMS read a reseller's table by naming it
     named = await api.data(PRICE_TABLE, {"partnerId": world.reseller.id}, token=world.operator.token)
@@ -140,19 +168,29 @@ async def test_a_reseller_without_a_level_buys_at_ten_percent_and_levels_stay_wi
         assert [e["code"] for e in (await set_discount(api, world, wrong))["errors"]] == ["INVALID_VALUE"]
     assert (await set_discount(api, world, "60"))["discount"] == "60.00"
     other = await make_partner(api, world.operator, "admin@affiliate.example", "Affiliate Only", programs=["AFFILIATE"])
-    refused = (await api.data(SET_DISCOUNT, {"input": {"partnerId": other.id, "discount": "20"}},
-                              token=world.operator.token))["setResellerDiscount"]
+    refused = (
+        await api.data(SET_DISCOUNT, {"input": {"partnerId": other.id, "discount": "20"}}, token=world.operator.token)
+    )["setResellerDiscount"]
     assert [e["field"] for e in refused["errors"]] == ["partnerId"]
-    assert await api.error_code(SET_DISCOUNT, {"input": {"partnerId": world.reseller.id, "discount": "20"}},
-                                token=world.reseller.admin.token) == "FORBIDDEN"
+    assert (
+        await api.error_code(
+            SET_DISCOUNT,
+            {"input": {"partnerId": world.reseller.id, "discount": "20"}},
+            token=world.reseller.admin.token,
+        )
+        == "FORBIDDEN"
+    )
 
 
-@pytest.mark.parametrize(("discount", "plan", "currency", "count", "months", "unit", "total"), [
-    ("25", "PRO", "EUR", 3, 12, "14.99", "539.64"),       # 19.99 × 0.75 = 14.9925 → 14.99
-    ("50", "BIZ", "EUR", 7, 5, "5.00", "175.00"),         # 10.01 × 0.5 = 5.005 → 5.00 (half to even, not 5.01)
-    ("33.33", "PRO", "USD", 1000, 36, "14.66", "527760.00"),  # 21.99 × 0.6667 = 14.660733 → 14.66
-    ("12.5", "PRO", "JPY", 9, 1, "1312", "11808"),        # 1500 × 0.875 = 1312.5 → 1312 (even)
-])
+@pytest.mark.parametrize(
+    ("discount", "plan", "currency", "count", "months", "unit", "total"),
+    [
+        ("25", "PRO", "EUR", 3, 12, "14.99", "539.64"),  # 19.99 × 0.75 = 14.9925 → 14.99
+        ("50", "BIZ", "EUR", 7, 5, "5.00", "175.00"),  # 10.01 × 0.5 = 5.005 → 5.00 (half to even, not 5.01)
+        ("33.33", "PRO", "USD", 1000, 36, "14.66", "527760.00"),  # 21.99 × 0.6667 = 14.660733 → 14.66
+        ("12.5", "PRO", "JPY", 9, 1, "1312", "11808"),  # 1500 × 0.875 = 1312.5 → 1312 (even)
+    ],
+)
 async def test_an_order_is_invoiced_at_wholesale_times_count_times_months_exactly(
     api, world, discount, plan, currency, count, months, unit, total
 ):
@@ -179,8 +217,10 @@ async def test_the_order_currency_defaults_to_the_payout_currency_and_must_be_pr
     assert [(e["field"], e["code"]) for e in refused["errors"]] == [("currency", "INVALID_VALUE")]
 
 
-@pytest.mark.parametrize(("count", "months", "field"), [(0, 12, "count"), (1001, 12, "count"), (-1, 1, "count"),
-                                                        (1, 0, "months"), (1, 37, "months")])
+@pytest.mark.parametrize(
+    ("count", "months", "field"),
+    [(0, 12, "count"), (1001, 12, "count"), (-1, 1, "count"), (1, 0, "months"), (1, 37, "months")],
+)
 async def test_count_and_months_are_limited(api, world, count, months, field):
     created = await order(api, world, count=count, months=months)
 
@@ -196,14 +236,22 @@ async def test_only_portal_managers_of_resellers_may_order(api, world):
     assert await api.error_code(PRICE_TABLE, {}, token=affiliate.admin.token) == "FORBIDDEN"
     assert await api.error_code(ORDERS, {}, token=affiliate.admin.token) == "FORBIDDEN"
     staff = await register(api, "sam@northwind.example")
-    await add_member(api, world.reseller.admin, world.reseller.id, staff.email,
-                     partner_permissions=["ADMINISTER_CUSTOMERS", "CREATE_CUSTOMER_ORGANIZATIONS"])
+    await add_member(
+        api,
+        world.reseller.admin,
+        world.reseller.id,
+        staff.email,
+        partner_permissions=["ADMINISTER_CUSTOMERS", "CREATE_CUSTOMER_ORGANIZATIONS"],
+    )
     for document in (CREATE_COUPONS, PRICE_TABLE, ORDERS, COUPONS):
-        assert await api.error_code(document, variables if document is CREATE_COUPONS else {},
-                                    token=staff.token) == "FORBIDDEN"
+        assert (
+            await api.error_code(document, variables if document is CREATE_COUPONS else {}, token=staff.token)
+            == "FORBIDDEN"
+        )
     manager = await register(api, "mia@northwind.example")
-    await add_member(api, world.reseller.admin, world.reseller.id, manager.email,
-                     partner_permissions=["MANAGE_PARTNER_PORTAL"])
+    await add_member(
+        api, world.reseller.admin, world.reseller.id, manager.email, partner_permissions=["MANAGE_PARTNER_PORTAL"]
+    )
     assert (await order(api, world, count=1, months=1, token=manager.token))["errors"] == []
     assert await api.error_code(CREATE_COUPONS, variables) == "UNAUTHENTICATED"
     assert await api.error_code(ORDERS, {"partnerId": world.reseller.id}, token=affiliate.admin.token) == "NOT_FOUND"
@@ -235,8 +283,9 @@ async def customer(api: Api, email: str = "chris@contoso.example") -> tuple[Pers
 
 
 async def redeem(api: Api, person: Person, organization_id: str, code: str) -> dict:
-    return (await api.data(REDEEM, {"input": {"organizationId": organization_id, "code": code}},
-                           token=person.token))["redeemCoupon"]
+    return (await api.data(REDEEM, {"input": {"organizationId": organization_id, "code": code}}, token=person.token))[
+        "redeemCoupon"
+    ]
 
 
 async def test_a_redemption_sets_the_license_for_the_months_bought_and_happens_once(api, world, clock):
@@ -249,8 +298,11 @@ async def test_a_redemption_sets_the_license_for_the_months_bought_and_happens_o
     redeemed = await redeem(api, admin, organization["id"], typed)
 
     assert redeemed["errors"] == []
-    assert redeemed["license"] == {"status": "ACTIVE", "plan": "Tasks Pro",
-                                   "monthlyRecurringRevenue": {"amount": "14.99", "currency": "EUR"}}
+    assert redeemed["license"] == {
+        "status": "ACTIVE",
+        "plan": "Tasks Pro",
+        "monthlyRecurringRevenue": {"amount": "14.99", "currency": "EUR"},
+    }
     assert (redeemed["planCode"], redeemed["months"]) == ("PRO", 12)
     assert redeemed["paidUntil"].startswith("2027-03-02")
     again = await redeem(api, admin, organization["id"], code)
@@ -277,7 +329,8 @@ async def test_expired_coupons_do_not_redeem(api, world, clock):
     expired = (await api.data(COUPONS, {"status": "EXPIRED"}, token=world.reseller.admin.token))["coupons"]
     assert expired["totalCount"] == 2
     assert (await api.data(COUPONS, {"status": "UNUSED"}, token=world.reseller.admin.token))["coupons"][
-        "totalCount"] == 0
+        "totalCount"
+    ] == 0
 
 
 async def test_only_administrators_and_license_orderers_of_the_organization_redeem(api, world):
@@ -352,4 +405,5 @@ async def test_redemptions_are_rate_limited_per_client(throttled_api, clock):
 async def test_the_price_table_refuses_a_currency_that_is_no_iso_code(api, world, currency):
     # Found by the fuzzer (tests/test_fuzz.py): an unknown currency was an internal error.
     assert await api.error_code(PRICE_TABLE, {"currency": currency}, token=world.reseller.admin.token) == (
-        "BAD_USER_INPUT")
+        "BAD_USER_INPUT"
+    )

@@ -72,8 +72,11 @@ async def _objects(api: Api, world: World) -> dict[str, tuple[str, str, str]]:
         "ManagementSession": (world.sessions["grant_active"], "grant_active", OUTSIDER),
         "PartnerApplication": (ids["application"], "operator", OUTSIDER),
         "ApiKey": (ids["api_key:spare"], "operator", OUTSIDER),
-        "AuditEvent": (await _first_id(api, FIRST_EVENT, token=people["administrator"].token), "administrator",
-                       OUTSIDER),
+        "AuditEvent": (
+            await _first_id(api, FIRST_EVENT, token=people["administrator"].token),
+            "administrator",
+            OUTSIDER,
+        ),
         "OutboxMessage": (await _first_id(api, FIRST_MESSAGE, **operator), "operator", OUTSIDER),
         # Vendor objects: the program's tiers (partners see active ones), webhook subscriptions
         # (operators and webhooks:manage keys): a customer's administrator sees none.
@@ -110,9 +113,26 @@ def absent(global_id: str) -> str:
     return str(GlobalID(GlobalID.from_id(global_id).type_name, "999999"))
 
 
-NODE_TYPES = ["Organization", "Membership", "MembershipInvitation", "User", "Invitation", "Payout", "AffiliateLink", "CustomerRelationship",
-              "ManagementSession", "PartnerApplication", "ApiKey", "AuditEvent", "OutboxMessage", "Tier",
-              "WebhookSubscription", "WebhookDelivery", "CommissionRule", "Commission"]
+NODE_TYPES = [
+    "Organization",
+    "Membership",
+    "MembershipInvitation",
+    "User",
+    "Invitation",
+    "Payout",
+    "AffiliateLink",
+    "CustomerRelationship",
+    "ManagementSession",
+    "PartnerApplication",
+    "ApiKey",
+    "AuditEvent",
+    "OutboxMessage",
+    "Tier",
+    "WebhookSubscription",
+    "WebhookDelivery",
+    "CommissionRule",
+    "Commission",
+]
 
 
 def test_every_node_type_has_a_foreign_object_here():
@@ -155,8 +175,9 @@ async def test_many_aliases_asking_for_foreign_objects_learn_nothing(env):
     # given: one alias per foreign object of the outsider
     ids = [foreign for foreign, _, outsider in env.objects.values() if outsider == OUTSIDER]
     document = "query { " + " ".join(f'a{i}: node(id: "{i_d}") {{ id }}' for i, i_d in enumerate(ids)) + " }"
-    absent_document = "query { " + " ".join(f'a{i}: node(id: "{absent(i_d)}") {{ id }}'
-                                            for i, i_d in enumerate(ids)) + " }"
+    absent_document = (
+        "query { " + " ".join(f'a{i}: node(id: "{absent(i_d)}") {{ id }}' for i, i_d in enumerate(ids)) + " }"
+    )
 
     # when
     hidden = await env.api.post(document, **env.credentials(OUTSIDER))
@@ -172,8 +193,10 @@ def _without_locations(body: dict) -> dict:
     """What must not differ: the column of an error differs with the length of the id in the document, and
     the aliases resolve concurrently, so which one fails first (`path`; `node` is non-null, one error
     empties `data`) is a matter of timing."""
-    return {"data": body["data"],
-            "errors": [{k: v for k, v in error.items() if k not in ("locations", "path")} for error in body["errors"]]}
+    return {
+        "data": body["data"],
+        "errors": [{k: v for k, v in error.items() if k not in ("locations", "path")} for error in body["errors"]],
+    }
 
 
 # --- id arguments ---------------------------------------------------------------------------------------
@@ -182,72 +205,106 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     # name: (document taking $id, which foreign object)
     "updateOrganization(organizationId)": (
         'mutation M($id: ID!) { updateOrganization(input: {organizationId: $id, name: "x"}) { errors { code } } }',
-        "Organization"),
+        "Organization",
+    ),
     "addMember(organizationId)": (
         'mutation M($id: ID!) { addMember(input: {organizationId: $id, email: "nora@nowhere.example", role: MEMBER, '
-        "organizationPermissions: [], partnerPermissions: []}) { errors { code } } }", "Organization"),
+        "organizationPermissions: [], partnerPermissions: []}) { errors { code } } }",
+        "Organization",
+    ),
     "revokeMembershipInvitation(invitationId)": (
         "mutation M($id: ID!) { revokeMembershipInvitation(input: {invitationId: $id}) { errors { code } } }",
-        "MembershipInvitation"),
-    "auditEvents(organizationId)": ("query Q($id: ID) { auditEvents(organizationId: $id) { totalCount } }",
-                                    "Organization"),
+        "MembershipInvitation",
+    ),
+    "auditEvents(organizationId)": (
+        "query Q($id: ID) { auditEvents(organizationId: $id) { totalCount } }",
+        "Organization",
+    ),
     "setServicePartner(organizationId)": (
         'mutation M($id: ID!) { setServicePartner(input: {organizationId: $id, partnerCode: "XXXXXXXX"}) '
-        "{ errors { code } } }", "Organization"),
+        "{ errors { code } } }",
+        "Organization",
+    ),
     "setDelegatedPermissions(organizationId)": (
         "mutation M($id: ID!) { setDelegatedPermissions(input: {organizationId: $id, permissions: []}) "
-        "{ errors { code } } }", "Organization"),
+        "{ errors { code } } }",
+        "Organization",
+    ),
     "redeemCoupon(organizationId)": (
         'mutation M($id: ID!) { redeemCoupon(input: {organizationId: $id, code: "AAAA"}) { errors { code } } }',
-        "Organization"),
+        "Organization",
+    ),
     "leaveOrganization(organizationId)": (
-        "mutation M($id: ID!) { leaveOrganization(input: {organizationId: $id}) { errors { code } } }", "Organization"),
+        "mutation M($id: ID!) { leaveOrganization(input: {organizationId: $id}) { errors { code } } }",
+        "Organization",
+    ),
     "startManagementSession(customerId)": (
         "mutation M($id: ID!) { startManagementSession(input: {customerId: $id}) { errors { code } } }",
-        "Organization"),
-    "partnerDashboard(partnerId)": ("query Q($id: ID) { partnerDashboard(partnerId: $id) { customers } }",
-                                    "Partner"),
+        "Organization",
+    ),
+    "partnerDashboard(partnerId)": ("query Q($id: ID) { partnerDashboard(partnerId: $id) { customers } }", "Partner"),
     "myCustomers(partnerId)": ("query Q($id: ID) { myCustomers(partnerId: $id) { totalCount } }", "Partner"),
-    "commissions(partnerId)": ("query Q($id: ID) { commissions(partnerId: $id) { lines { totalCount } } }",
-                               "Partner"),
+    "commissions(partnerId)": ("query Q($id: ID) { commissions(partnerId: $id) { lines { totalCount } } }", "Partner"),
     "payoutBalance(partnerId)": ("query Q($id: ID) { payoutBalance(partnerId: $id) { canRequest } }", "Partner"),
     "coupons(partnerId)": ("query Q($id: ID) { coupons(partnerId: $id) { totalCount } }", "Partner"),
     "partnerTier(partnerId)": ("query Q($id: ID) { partnerTier(partnerId: $id) { __typename } }", "Partner"),
     "inviteCustomer(partnerId)": (
         'mutation M($id: ID) { inviteCustomer(input: {partnerId: $id, email: "x@y.example", organizationName: "X"}) '
-        "{ errors { code } } }", "Partner"),
-    "requestPayout(partnerId)": ("mutation M($id: ID) { requestPayout(input: {partnerId: $id}) { errors { code } } }",
-                                 "Partner"),
+        "{ errors { code } } }",
+        "Partner",
+    ),
+    "requestPayout(partnerId)": (
+        "mutation M($id: ID) { requestPayout(input: {partnerId: $id}) { errors { code } } }",
+        "Partner",
+    ),
     "resendInvitation(invitationId)": (
-        "mutation M($id: ID!) { resendInvitation(input: {invitationId: $id}) { errors { code } } }", "Invitation"),
+        "mutation M($id: ID!) { resendInvitation(input: {invitationId: $id}) { errors { code } } }",
+        "Invitation",
+    ),
     "revokeInvitation(invitationId)": (
-        "mutation M($id: ID!) { revokeInvitation(input: {invitationId: $id}) { errors { code } } }", "Invitation"),
+        "mutation M($id: ID!) { revokeInvitation(input: {invitationId: $id}) { errors { code } } }",
+        "Invitation",
+    ),
     "setMemberPermissions(membershipId)": (
         "mutation M($id: ID!) { setMemberPermissions(input: {membershipId: $id, organizationPermissions: [], "
-        "partnerPermissions: []}) { errors { code } } }", "Membership"),
+        "partnerPermissions: []}) { errors { code } } }",
+        "Membership",
+    ),
     "setMemberRole(membershipId)": (
         "mutation M($id: ID!) { setMemberRole(input: {membershipId: $id, role: MEMBER}) { errors { code } } }",
-        "Membership"),
+        "Membership",
+    ),
     "removeMember(membershipId)": (
-        "mutation M($id: ID!) { removeMember(input: {membershipId: $id}) { errors { code } } }", "Membership"),
+        "mutation M($id: ID!) { removeMember(input: {membershipId: $id}) { errors { code } } }",
+        "Membership",
+    ),
     "endManagementSession(sessionId)": (
         "mutation M($id: ID!) { endManagementSession(input: {sessionId: $id}) { errors { code } } }",
-        "ManagementSession"),
+        "ManagementSession",
+    ),
     "updateAffiliateLink(linkId)": (
         "mutation M($id: ID!) { updateAffiliateLink(input: {linkId: $id, active: false}) { errors { code } } }",
-        "AffiliateLink"),
+        "AffiliateLink",
+    ),
     # A filter: the outsider's own (empty) ledger either way.
     "commissions(customerId)": (
-        "query Q($id: ID) { commissions(customerId: $id) { lines { totalCount } } }", "Organization"),
+        "query Q($id: ID) { commissions(customerId: $id) { lines { totalCount } } }",
+        "Organization",
+    ),
     # Deciding payouts is for operators: refused for that before the payout is looked up.
     "approvePayout(payoutId)": (
-        "mutation M($id: ID!) { approvePayout(input: {payoutId: $id}) { errors { code } } }", "Payout"),
+        "mutation M($id: ID!) { approvePayout(input: {payoutId: $id}) { errors { code } } }",
+        "Payout",
+    ),
     # Southwind is no reseller: refused for that before the order is looked up, whichever it is.
     "coupons(orderId)": ("query Q($id: ID) { coupons(orderId: $id) { totalCount } }", "CouponOrder"),
 }
 # Where the answer is not NOT_FOUND (None: answered, with nothing in it): still the same for both ids.
-OTHER_ANSWERS = {"coupons(orderId)": "FORBIDDEN", "approvePayout(payoutId)": "FORBIDDEN",
-                 "commissions(customerId)": None}
+OTHER_ANSWERS = {
+    "coupons(orderId)": "FORBIDDEN",
+    "approvePayout(payoutId)": "FORBIDDEN",
+    "commissions(customerId)": None,
+}
 
 
 def _argument_id(env: Env, kind: str) -> str:
@@ -316,11 +373,17 @@ def _global_ids(value: Any) -> set[str]:
 def _foreign_ids(env: Env) -> set[str]:
     """Northwind's and its customers' objects and people: none of them is the outsider's business."""
     world = env.world
-    people = {world.people[actor].user_id for actor in world.people if actor != OUTSIDER
-              and not actor.startswith("operator")}
+    people = {
+        world.people[actor].user_id for actor in world.people if actor != OUTSIDER and not actor.startswith("operator")
+    }
     objects = {foreign for foreign, _, outsider in env.objects.values() if outsider == OUTSIDER}
-    return people | objects | {value for key, value in world.ids.items() if not key.startswith("api_key")} | \
-        {world.partner.id} | set(world.sessions.values())
+    return (
+        people
+        | objects
+        | {value for key, value in world.ids.items() if not key.startswith("api_key")}
+        | {world.partner.id}
+        | set(world.sessions.values())
+    )
 
 
 async def test_the_outsiders_lists_and_their_nested_edges_hold_no_foreign_row(env):
@@ -359,8 +422,7 @@ async def test_the_csv_reports_answer_for_a_foreign_partner_exactly_as_for_an_ab
 
     # when
     hidden = await env.api.client.get(f"/reports/{report}.csv", params={"partnerId": foreign}, headers=headers)
-    missing = await env.api.client.get(f"/reports/{report}.csv", params={"partnerId": absent(foreign)},
-                                       headers=headers)
+    missing = await env.api.client.get(f"/reports/{report}.csv", params={"partnerId": absent(foreign)}, headers=headers)
 
     # then
     assert (hidden.status_code, hidden.text) == (missing.status_code, missing.text)

@@ -178,10 +178,20 @@ async def chosen(api, who: Person, organization_id: str, code: str) -> dict:
     return payload["relationship"]
 
 
-async def grant(api, who: Person, organization_id: str, permissions: list[str], expires_at: datetime | None = None,
-                ) -> dict:
-    variables = {"input": {"organizationId": organization_id, "permissions": permissions,
-                           "expiresAt": expires_at.isoformat() if expires_at else None}}
+async def grant(
+    api,
+    who: Person,
+    organization_id: str,
+    permissions: list[str],
+    expires_at: datetime | None = None,
+) -> dict:
+    variables = {
+        "input": {
+            "organizationId": organization_id,
+            "permissions": permissions,
+            "expiresAt": expires_at.isoformat() if expires_at else None,
+        }
+    }
     return (await api.data(GRANT, variables, token=who.token))["setDelegatedPermissions"]
 
 
@@ -226,22 +236,39 @@ async def new_customer(api, email: str, name: str, code: str | None = None) -> t
 
 async def invited_customer(api, world, partner: Partner, email: str, organization_name: str) -> str:
     """An organization created by accepting the partner's invitation (the link read from the mail); its id."""
-    invited = await api.data(INVITE, {"input": {"email": email, "organizationName": organization_name}},
-                             token=partner.admin.token)
+    invited = await api.data(
+        INVITE, {"input": {"email": email, "organizationName": organization_name}}, token=partner.admin.token
+    )
     assert invited["inviteCustomer"]["errors"] == []
     mails = (await api.data(OUTBOX, token=world.operator.token))["outboxMessages"]["edges"]
     body = next(e["node"]["textBody"] for e in mails if e["node"]["recipient"] == email)
     token = re.search(r"token=(ppi_[A-Za-z0-9_-]+)", body).group(1)
     accepted = (await api.data(ACCEPT, {"input": {"token": token, "name": "Invited Admin", "password": PASSWORD}}))[
-        "acceptInvitation"]
+        "acceptInvitation"
+    ]
     assert accepted["errors"] == []
     return accepted["organization"]["id"]
 
 
-async def set_license(api, who: Person, organization_id: str, status: str = "ACTIVE", amount: str = "49.90",
-                      currency: str = "EUR", **extra) -> dict:
-    variables = {"input": {"organizationId": organization_id, "status": status, "plan": "Business", "seats": 5,
-                           "mrr": {"amount": amount, "currency": currency}, **extra}}
+async def set_license(
+    api,
+    who: Person,
+    organization_id: str,
+    status: str = "ACTIVE",
+    amount: str = "49.90",
+    currency: str = "EUR",
+    **extra,
+) -> dict:
+    variables = {
+        "input": {
+            "organizationId": organization_id,
+            "status": status,
+            "plan": "Business",
+            "seats": 5,
+            "mrr": {"amount": amount, "currency": currency},
+            **extra,
+        }
+    }
     return (await api.data(SET_LICENSE, variables, token=who.token))["setLicense"]
 
 
@@ -271,7 +298,8 @@ async def test_an_administrator_chooses_the_partner_by_its_code(clock, api, worl
     assert await customer_names(api, world.staff) == ["Contoso Ltd"]
     # And both administrators were told
     assert await subjects_to(api, world.operator, world.admin.email) == [
-        "Northwind Partners is now the service partner of Contoso Ltd"]
+        "Northwind Partners is now the service partner of Contoso Ltd"
+    ]
     partner_mails = await subjects_to(api, world.operator, world.partner.admin.email)
     assert partner_mails[0] == "Contoso Ltd is now your customer"
     assert len(partner_mails) == partner_mails_before + 1
@@ -294,7 +322,8 @@ async def test_who_may_choose_the_partner(api, world):
     assert await api.error_code(SET_PARTNER, variables, token=world.partner.admin.token) == "NOT_FOUND"
     assert await api.error_code(SET_PARTNER, variables) == "UNAUTHENTICATED"
     assert (await api.data(SERVICE_PARTNER, {"id": world.customer_id}, token=world.admin.token))["node"][
-        "servicePartner"] is None
+        "servicePartner"
+    ] is None
 
     # A MANAGE_SERVICE_PROVIDER holder may
     relationship = await chosen(api, world.overseer, world.customer_id, world.partner.code)
@@ -302,8 +331,9 @@ async def test_who_may_choose_the_partner(api, world):
 
 
 async def test_unknown_codes_other_programs_and_itself_are_refused(api, world):
-    affiliate = await make_partner(api, world.operator, "admin@affiliates.example", "Affiliates Only",
-                                   programs=["AFFILIATE"])
+    affiliate = await make_partner(
+        api, world.operator, "admin@affiliates.example", "Affiliates Only", programs=["AFFILIATE"]
+    )
 
     # An unknown code and a partner outside SERVICE_PARTNER are the same: no such service partner
     for code in ("ZZZZZZZZ", "", affiliate.code):
@@ -328,10 +358,12 @@ async def test_changing_the_partner_ends_the_old_relationship(clock, api, linked
     await start_session(api, world.staff, world.customer_id)
     fabrikam = await make_partner(api, world.operator, "admin@fabrikam.example", "Fabrikam Services")
     fabrikam_staff = await register(api, "finn@fabrikam.example", "Finn Fabrikam")
-    await add_member(api, fabrikam.admin, fabrikam.id, fabrikam_staff.email,
-                     partner_permissions=["ADMINISTER_CUSTOMERS"])
-    old_relationship = (await api.data(SERVICE_PARTNER, {"id": world.customer_id}, token=world.admin.token))[
-        "node"]["servicePartner"]["id"]
+    await add_member(
+        api, fabrikam.admin, fabrikam.id, fabrikam_staff.email, partner_permissions=["ADMINISTER_CUSTOMERS"]
+    )
+    old_relationship = (await api.data(SERVICE_PARTNER, {"id": world.customer_id}, token=world.admin.token))["node"][
+        "servicePartner"
+    ]["id"]
 
     # When Contoso switches to Fabrikam a day later
     clock.shift(timedelta(days=1))
@@ -342,9 +374,12 @@ async def test_changing_the_partner_ends_the_old_relationship(clock, api, linked
     assert relationship["grant"]["permissions"] == [] and relationship["id"] != old_relationship
     # And the history shows both, newest first, the old one ended at the switch
     history = (await api.data(HISTORY, {"id": world.customer_id}, token=world.admin.token))["node"][
-        "servicePartnerHistory"]
-    assert [(h["partner"]["name"], h["startedAt"] and instant(h["startedAt"]),
-             h["endedAt"] and instant(h["endedAt"])) for h in history] == [
+        "servicePartnerHistory"
+    ]
+    assert [
+        (h["partner"]["name"], h["startedAt"] and instant(h["startedAt"]), h["endedAt"] and instant(h["endedAt"]))
+        for h in history
+    ] == [
         ("Fabrikam Services", START + timedelta(days=1), None),
         ("Northwind Partners", START, START + timedelta(days=1)),
     ]
@@ -356,23 +391,27 @@ async def test_changing_the_partner_ends_the_old_relationship(clock, api, linked
     # While Fabrikam has it, with no grant
     fabrikam_customers = (await my_customers(api, fabrikam_staff))["edges"]
     assert [(e["node"]["customer"]["name"], e["node"]["grant"]["permissions"]) for e in fabrikam_customers] == [
-        ("Contoso Ltd", [])]
+        ("Contoso Ltd", [])
+    ]
     # And both old and new partner were told
     assert (await subjects_to(api, world.operator, world.partner.admin.email))[0] == (
-        "Contoso Ltd is no longer your customer")
+        "Contoso Ltd is no longer your customer"
+    )
     assert (await subjects_to(api, world.operator, fabrikam.admin.email))[0] == "Contoso Ltd is now your customer"
 
 
 async def test_a_former_partner_cannot_read_the_ended_relationship(api, linked):
     world = linked
     # Given Northwind was Contoso's partner, with a license on Contoso
-    relationship_id = (await api.data(SERVICE_PARTNER, {"id": world.customer_id}, token=world.admin.token))[
-        "node"]["servicePartner"]["id"]
+    relationship_id = (await api.data(SERVICE_PARTNER, {"id": world.customer_id}, token=world.admin.token))["node"][
+        "servicePartner"
+    ]["id"]
     assert (await api.data(RELATIONSHIP, {"id": relationship_id}, token=world.staff.token))["node"]["id"]
 
     # When Contoso removes Northwind and then buys a license
-    assert (await api.data(REMOVE_PARTNER, {"id": world.customer_id}, token=world.admin.token))[
-        "removeServicePartner"]["errors"] == []
+    assert (await api.data(REMOVE_PARTNER, {"id": world.customer_id}, token=world.admin.token))["removeServicePartner"][
+        "errors"
+    ] == []
     await set_license(api, world.operator, world.customer_id, "ACTIVE")
 
     # Then Northwind no longer reads the relationship (nor Contoso's current license through it)
@@ -392,21 +431,25 @@ async def test_removing_the_partner(clock, api, linked):
     # When the administrator removes it an hour later
     clock.shift(timedelta(hours=1))
     removed = (await api.data(REMOVE_PARTNER, {"id": world.customer_id}, token=world.admin.token))[
-        "removeServicePartner"]
+        "removeServicePartner"
+    ]
 
     # Then Contoso has no partner, the history keeps the ended one, Northwind lost the customer
     assert removed == {"relationship": None, "errors": []}
     node = (await api.data(SERVICE_PARTNER, {"id": world.customer_id}, token=world.admin.token))["node"]
     assert node["servicePartner"] is None
     history = (await api.data(HISTORY, {"id": world.customer_id}, token=world.admin.token))["node"][
-        "servicePartnerHistory"]
+        "servicePartnerHistory"
+    ]
     assert [(h["partner"]["name"], instant(h["endedAt"])) for h in history] == [
-        ("Northwind Partners", START + timedelta(hours=1))]
+        ("Northwind Partners", START + timedelta(hours=1))
+    ]
     assert await customer_names(api, world.staff) == []
 
     # And removing again says there is none
     again = (await api.data(REMOVE_PARTNER, {"id": world.customer_id}, token=world.overseer.token))[
-        "removeServicePartner"]
+        "removeServicePartner"
+    ]
     assert [e["code"] for e in again["errors"]] == ["NO_SERVICE_PARTNER"]
 
 
@@ -420,14 +463,18 @@ async def test_choosing_and_removing_the_partner_over_and_over_mails_each_notice
 
     # Then each side got each notice once
     assert (await subjects_to(api, world.operator, partner_admin))[:3] == [
-        "Contoso Ltd is no longer your customer", "Contoso Ltd is now your customer",
-        "Welcome to the partner program, Northwind Partners"]
+        "Contoso Ltd is no longer your customer",
+        "Contoso Ltd is now your customer",
+        "Welcome to the partner program, Northwind Partners",
+    ]
     assert len(await subjects_to(api, world.operator, world.admin.email)) == 2
     # And the same notice goes out again after the hour
     clock.shift(timedelta(minutes=61))
     await chosen(api, world.admin, world.customer_id, world.partner.code)
     assert (await subjects_to(api, world.operator, partner_admin))[:2] == [
-        "Contoso Ltd is now your customer", "Contoso Ltd is no longer your customer"]
+        "Contoso Ltd is now your customer",
+        "Contoso Ltd is no longer your customer",
+    ]
 
 
 async def test_an_organization_causes_a_limited_number_of_notices(database_url):
@@ -442,10 +489,15 @@ async def test_an_organization_causes_a_limited_number_of_notices(database_url):
             await chosen(api, admin, customer["id"], partner.code)
 
         # The choices were made, but past 6 notices none was sent
-        told = [[subject for subject in await subjects_to(api, reviewer, partner.admin.email) if "Contoso" in subject]
-                for partner in partners]
-        assert told == [["Contoso Ltd is no longer your customer", "Contoso Ltd is now your customer"],
-                        ["Contoso Ltd is now your customer"], []]
+        told = [
+            [subject for subject in await subjects_to(api, reviewer, partner.admin.email) if "Contoso" in subject]
+            for partner in partners
+        ]
+        assert told == [
+            ["Contoso Ltd is no longer your customer", "Contoso Ltd is now your customer"],
+            ["Contoso Ltd is now your customer"],
+            [],
+        ]
         assert len(await subjects_to(api, reviewer, admin.email)) == 3
         current = (await api.data(SERVICE_PARTNER, {"id": customer["id"]}, token=admin.token))["node"]
         assert current["servicePartner"]["partner"]["name"] == "Partner 2"
@@ -459,27 +511,38 @@ async def test_only_the_customer_sets_and_revokes_the_grant(api, linked):
     # The administrator and a MANAGE_SERVICE_PROVIDER holder may set the grant
     by_admin = await grant(api, world.admin, world.customer_id, ["MANAGE_SETTINGS", "MANAGE_MEMBERS"])
     assert by_admin["errors"] == []
-    assert by_admin["relationship"]["grant"] == {"permissions": ["MANAGE_MEMBERS", "MANAGE_SETTINGS"],
-                                                 "expiresAt": None}
-    by_overseer = await grant(api, world.overseer, world.customer_id, ["MANAGE_MEMBERS", "MANAGE_SETTINGS",
-                                                                       "VIEW_BILLING"])
+    assert by_admin["relationship"]["grant"] == {
+        "permissions": ["MANAGE_MEMBERS", "MANAGE_SETTINGS"],
+        "expiresAt": None,
+    }
+    by_overseer = await grant(
+        api, world.overseer, world.customer_id, ["MANAGE_MEMBERS", "MANAGE_SETTINGS", "VIEW_BILLING"]
+    )
     assert by_overseer["errors"] == []
 
     # Partner staff may not, even in a management session holding every delegated permission
     await start_session(api, world.staff, world.customer_id)
     variables = {"input": {"organizationId": world.customer_id, "permissions": ["ORDER_LICENSES"]}}
     assert await api.error_code(GRANT, variables, token=world.staff.token) == "FORBIDDEN"
-    assert await api.error_code(REVOKE_DELEGATED_PERMISSIONS, {"id": world.customer_id},
-                                token=world.staff.token) == "FORBIDDEN"
-    assert await api.error_code(SET_PARTNER, {"id": world.customer_id, "code": world.partner.code},
-                                token=world.staff.token) == "FORBIDDEN"
+    assert (
+        await api.error_code(REVOKE_DELEGATED_PERMISSIONS, {"id": world.customer_id}, token=world.staff.token)
+        == "FORBIDDEN"
+    )
+    assert (
+        await api.error_code(
+            SET_PARTNER, {"id": world.customer_id, "code": world.partner.code}, token=world.staff.token
+        )
+        == "FORBIDDEN"
+    )
     assert await api.error_code(REMOVE_PARTNER, {"id": world.customer_id}, token=world.staff.token) == "FORBIDDEN"
     # The partner's administrator (no session) sees the customer but does not act in it
     assert await api.error_code(GRANT, variables, token=world.partner.admin.token) == "FORBIDDEN"
     # Nor does a plain member of the customer decide
     assert await api.error_code(GRANT, variables, token=world.member.token) == "FORBIDDEN"
-    assert await api.error_code(REVOKE_DELEGATED_PERMISSIONS, {"id": world.customer_id},
-                                token=world.member.token) == "FORBIDDEN"
+    assert (
+        await api.error_code(REVOKE_DELEGATED_PERMISSIONS, {"id": world.customer_id}, token=world.member.token)
+        == "FORBIDDEN"
+    )
 
     # And the grant is unchanged by all of this
     current = (await api.data(SERVICE_PARTNER, {"id": world.customer_id}, token=world.admin.token))["node"]
@@ -487,7 +550,8 @@ async def test_only_the_customer_sets_and_revokes_the_grant(api, linked):
 
     # While the customer revokes it
     revoked = (await api.data(REVOKE_DELEGATED_PERMISSIONS, {"id": world.customer_id}, token=world.overseer.token))[
-        "revokeDelegatedPermissions"]
+        "revokeDelegatedPermissions"
+    ]
     assert revoked == {"relationship": {"grant": {"permissions": []}}, "errors": []}
 
 
@@ -496,7 +560,8 @@ async def test_a_grant_needs_a_partner_and_a_future_expiry(clock, api, world):
     alone = await grant(api, world.admin, world.customer_id, ["MANAGE_SETTINGS"])
     assert [e["code"] for e in alone["errors"]] == ["NO_SERVICE_PARTNER"]
     revoked = (await api.data(REVOKE_DELEGATED_PERMISSIONS, {"id": world.customer_id}, token=world.admin.token))[
-        "revokeDelegatedPermissions"]
+        "revokeDelegatedPermissions"
+    ]
     assert [e["code"] for e in revoked["errors"]] == ["NO_SERVICE_PARTNER"]
 
     # With one, an expiry now or in the past is refused and changes nothing
@@ -527,8 +592,10 @@ async def test_both_sides_administrators_are_told_about_grant_changes(api, linke
     # Then every administrator on both sides got one mail for each, and nobody else any
     for person in (world.admin, deputy):
         subjects = await subjects_to(api, world.operator, person.email)
-        assert subjects[:2] == ["Northwind Partners no longer has access to Contoso Ltd",
-                                "Permissions of Northwind Partners in Contoso Ltd changed"]
+        assert subjects[:2] == [
+            "Northwind Partners no longer has access to Contoso Ltd",
+            "Permissions of Northwind Partners in Contoso Ltd changed",
+        ]
         assert len(subjects) == before[person.email] + 2
     partner_subjects = await subjects_to(api, world.operator, world.partner.admin.email)
     assert partner_subjects[:2] == ["Contoso Ltd revoked your access", "Contoso Ltd changed your permissions"]
@@ -588,8 +655,9 @@ async def test_only_administer_customers_staff_of_the_current_partner_start_sess
     plain = await register(api, "pat@northwind.example", "Pat Plain")
     await add_member(api, world.partner.admin, world.partner.id, plain.email)
     inviter = await register(api, "ivy@northwind.example", "Ivy Inviter")
-    await add_member(api, world.partner.admin, world.partner.id, inviter.email,
-                     partner_permissions=["CREATE_CUSTOMER_ORGANIZATIONS"])
+    await add_member(
+        api, world.partner.admin, world.partner.id, inviter.email, partner_permissions=["CREATE_CUSTOMER_ORGANIZATIONS"]
+    )
     fabrikam = await make_partner(api, world.operator, "admin@fabrikam.example", "Fabrikam Services")
     _, other_customer = await new_customer(api, "olga@other.example", "Other Customer")
     variables = {"id": world.customer_id}
@@ -640,8 +708,9 @@ async def test_ending_a_session(clock, api, linked):
     await grant(api, world.admin, world.customer_id, ["MANAGE_SETTINGS"])
     session = await start_session(api, world.staff, world.customer_id)
     colleague = await register(api, "cole@northwind.example", "Cole Colleague")
-    await add_member(api, world.partner.admin, world.partner.id, colleague.email,
-                     partner_permissions=["ADMINISTER_CUSTOMERS"])
+    await add_member(
+        api, world.partner.admin, world.partner.id, colleague.email, partner_permissions=["ADMINISTER_CUSTOMERS"]
+    )
 
     # Nobody ends another person's session
     assert await api.error_code(END_SESSION, {"id": session["id"]}, token=colleague.token) == "NOT_FOUND"
@@ -668,7 +737,8 @@ async def test_members_within_a_session_stay_within_the_grant(api, linked):
 
     # Without a session the partner's staff do not see the customer's members
     assert (await api.data(MEMBERS, {"id": world.customer_id}, token=world.staff.token))["node"]["members"][
-        "totalCount"] == 0
+        "totalCount"
+    ] == 0
 
     # Given MANAGE_MEMBERS granted and a session
     await grant(api, world.admin, world.customer_id, ["MANAGE_MEMBERS"])
@@ -677,17 +747,29 @@ async def test_members_within_a_session_stay_within_the_grant(api, linked):
     # Then the staff member sees the members
     members = (await api.data(MEMBERS, {"id": world.customer_id}, token=world.staff.token))["node"]["members"]
     assert sorted(e["node"]["user"]["email"] for e in members["edges"]) == [
-        "chris@contoso.example", "mia@contoso.example", "sam@contoso.example"]
+        "chris@contoso.example",
+        "mia@contoso.example",
+        "sam@contoso.example",
+    ]
 
     # And adds a member with a delegated permission it holds
-    added = await add_member(api, world.staff, world.customer_id, "newbie@contoso.example",
-                             organization_permissions=["MANAGE_MEMBERS"])
+    added = await add_member(
+        api, world.staff, world.customer_id, "newbie@contoso.example", organization_permissions=["MANAGE_MEMBERS"]
+    )
     assert added["role"] == "MEMBER" and added["organizationPermissions"] == ["MANAGE_MEMBERS"]
 
     # But makes no administrator, grants no partner permission and nothing beyond the grant
     def adding(**changes) -> dict:
-        return {"input": {"organizationId": world.customer_id, "email": "other@contoso.example", "role": "MEMBER",
-                          "organizationPermissions": [], "partnerPermissions": [], **changes}}
+        return {
+            "input": {
+                "organizationId": world.customer_id,
+                "email": "other@contoso.example",
+                "role": "MEMBER",
+                "organizationPermissions": [],
+                "partnerPermissions": [],
+                **changes,
+            }
+        }
 
     for refused in (
         adding(role="ADMINISTRATOR"),
@@ -707,8 +789,15 @@ async def test_partner_staff_cannot_turn_a_grant_into_their_own_membership(api, 
     await start_session(api, world.staff, world.customer_id)
 
     # When the staff member adds themselves to the customer
-    variables = {"input": {"organizationId": world.customer_id, "email": world.staff.email, "role": "MEMBER",
-                           "organizationPermissions": ["MANAGE_SETTINGS"], "partnerPermissions": []}}
+    variables = {
+        "input": {
+            "organizationId": world.customer_id,
+            "email": world.staff.email,
+            "role": "MEMBER",
+            "organizationPermissions": ["MANAGE_SETTINGS"],
+            "partnerPermissions": [],
+        }
+    }
     body = await api.post(ADD_MEMBER, variables, token=world.staff.token)
 
     # Then it is refused, and once the grant is revoked nothing is left of the access
@@ -733,7 +822,8 @@ async def test_the_customer_sees_every_session_action_and_only_those(api, linked
     # Then the customer's administrator and MANAGE_SERVICE_PROVIDER holder see exactly those actions, by whom
     for viewer in (world.admin, world.overseer):
         activity = (await api.data(ACTIVITY, {"id": world.customer_id}, token=viewer.token))["node"][
-            "serviceProviderActivity"]
+            "serviceProviderActivity"
+        ]
         assert [(e["node"]["action"], e["node"]["actor"]["email"]) for e in activity["edges"]] == [
             ("management_session.end", world.staff.email),
             ("membership_invitation.create", world.staff.email),
@@ -788,18 +878,26 @@ async def test_members_invited_in_a_session_end_when_the_customer_revokes_the_gr
 
     # Then the throw-away account is no member any more, and the unanswered invitation cannot be accepted
     assert await member_emails(api, world) == [
-        "adopted@mail.example", "chris@contoso.example", "mia@contoso.example", "sam@contoso.example"]
+        "adopted@mail.example",
+        "chris@contoso.example",
+        "mia@contoso.example",
+        "sam@contoso.example",
+    ]
     link = await membership_link_token(pending.email)
     refused = (await api.data(ACCEPT_MEMBERSHIP, {"token": link}, token=pending.token))["acceptMembershipInvitation"]
     assert [e["code"] for e in refused["errors"]] == ["INVITATION_REVOKED"]
     assert (await api.data(ORGANIZATION_COUNT, token=pending.token))["organizations"]["totalCount"] == 0
     # And the customer's log tells what ended with the grant, in the revocation
-    events = [e["node"] for e in (await api.data(AUDIT, {"id": world.customer_id}, token=world.admin.token))[
-        "auditEvents"]["edges"]]
+    events = [
+        e["node"]
+        for e in (await api.data(AUDIT, {"id": world.customer_id}, token=world.admin.token))["auditEvents"]["edges"]
+    ]
     ended = [(e["action"], e["actor"]["email"]) for e in events[:3]]
-    assert sorted(ended) == [("delegated_grant.revoke", world.admin.email),
-                             ("membership.end_with_grant", world.admin.email),
-                             ("membership_invitation.end_with_grant", world.admin.email)]
+    assert sorted(ended) == [
+        ("delegated_grant.revoke", world.admin.email),
+        ("membership.end_with_grant", world.admin.email),
+        ("membership_invitation.end_with_grant", world.admin.email),
+    ]
     assert next(e for e in events if e["action"] == "membership.end_with_grant")["targetId"] == burner["id"]
 
 
@@ -831,7 +929,9 @@ async def test_members_invited_in_a_session_end_with_an_expired_grant_by_the_inv
 
     clock.shift(timedelta(days=1))
 
-    assert await run_job("invitations", api.settings) == "0 invitation(s) expired, 1 membership(s) ended with their grant"
+    assert (
+        await run_job("invitations", api.settings) == "0 invitation(s) expired, 1 membership(s) ended with their grant"
+    )
     assert "burner@mail.example" not in await member_emails(api, world)
 
 
@@ -862,10 +962,17 @@ async def test_my_customers_lists_current_customers_only_with_filters_search_and
     everything = await my_customers(api, staff)
     assert everything["totalCount"] == 3
     assert [e["node"]["customer"]["name"] for e in everything["edges"]] == [
-        "Alpha Consulting", "Bravo Bakery", "Charlie Cafe"]
+        "Alpha Consulting",
+        "Bravo Bakery",
+        "Charlie Cafe",
+    ]
     alpha_node = everything["edges"][0]["node"]
-    assert alpha_node["license"] == {"status": "ACTIVE", "plan": "Business", "seats": 5,
-                                     "monthlyRecurringRevenue": {"amount": "49.90", "currency": "EUR"}}
+    assert alpha_node["license"] == {
+        "status": "ACTIVE",
+        "plan": "Business",
+        "seats": 5,
+        "monthlyRecurringRevenue": {"amount": "49.90", "currency": "EUR"},
+    }
     assert alpha_node["customer"]["license"] == {"status": "ACTIVE"}
     assert everything["edges"][2]["node"]["license"] is None
     assert {e["node"]["partner"]["name"] for e in everything["edges"]} == {"Northwind Partners"}
@@ -884,10 +991,16 @@ async def test_my_customers_lists_current_customers_only_with_filters_search_and
     assert await customer_names(api, staff, search="   ") == ["Alpha Consulting", "Bravo Bakery", "Charlie Cafe"]
     # Order
     assert await customer_names(api, staff, descending=True) == ["Charlie Cafe", "Bravo Bakery", "Alpha Consulting"]
-    assert await customer_names(api, staff, orderBy="STARTED_AT") == ["Charlie Cafe", "Alpha Consulting",
-                                                                      "Bravo Bakery"]
+    assert await customer_names(api, staff, orderBy="STARTED_AT") == [
+        "Charlie Cafe",
+        "Alpha Consulting",
+        "Bravo Bakery",
+    ]
     assert await customer_names(api, staff, orderBy="STARTED_AT", descending=True) == [
-        "Bravo Bakery", "Alpha Consulting", "Charlie Cafe"]
+        "Bravo Bakery",
+        "Alpha Consulting",
+        "Charlie Cafe",
+    ]
     # And the other partner sees its own customer only
     assert await customer_names(api, fabrikam.admin) == ["Echo Events"]
 
@@ -910,15 +1023,18 @@ async def test_my_customers_shows_sorts_and_finds_a_renamed_customer_by_its_new_
     first = await my_customers(api, world.staff, first=1)
     after = await my_customers(api, world.staff, first=1, after=first["pageInfo"]["endCursor"])
     assert [e["node"]["customer"]["name"] for e in first["edges"] + after["edges"]] == [
-        "Bravo Bakery", "Zürich Straße AG"]
+        "Bravo Bakery",
+        "Zürich Straße AG",
+    ]
 
 
 async def test_my_customers_needs_administer_customers(api, linked):
     world = linked
     plain = await register(api, "pat@northwind.example", "Pat Plain")
     await add_member(api, world.partner.admin, world.partner.id, plain.email)
-    affiliate = await make_partner(api, world.operator, "admin@affiliates.example", "Affiliates Only",
-                                   programs=["AFFILIATE"])
+    affiliate = await make_partner(
+        api, world.operator, "admin@affiliates.example", "Affiliates Only", programs=["AFFILIATE"]
+    )
 
     assert await api.error_code(MY_CUSTOMERS, {"first": 10}, token=plain.token) == "FORBIDDEN"
     assert await api.error_code(MY_CUSTOMERS, {"first": 10}, token=world.admin.token) == "FORBIDDEN"
@@ -927,8 +1043,9 @@ async def test_my_customers_needs_administer_customers(api, linked):
     assert await customer_names(api, world.staff) == ["Contoso Ltd"]
 
 
-@pytest.mark.parametrize(("order", "descending"), [("NAME", False), ("NAME", True), ("STARTED_AT", False),
-                                                   ("STARTED_AT", True)])
+@pytest.mark.parametrize(
+    ("order", "descending"), [("NAME", False), ("NAME", True), ("STARTED_AT", False), ("STARTED_AT", True)]
+)
 async def test_my_customers_pages_with_cursors(clock, api, world, order, descending):
     # Given six customers, two of them with the same name, started a minute apart
     names = ["Kilo Kft", "Alpha AG", "Echo eG", "Alpha AG", "Golf GmbH", "Bravo BV"]
@@ -937,8 +1054,12 @@ async def test_my_customers_pages_with_cursors(clock, api, world, order, descend
         ids.append((await new_customer(api, f"admin{i}@customer{i}.example", name, world.partner.code))[1])
         clock.shift(timedelta(minutes=1))
     if order == "NAME":
-        expected = [i for _, i in sorted(zip(names, ids, strict=True), reverse=descending,
-                                         key=lambda pair: (pair[0], int(ids.index(pair[1]))))]
+        expected = [
+            i
+            for _, i in sorted(
+                zip(names, ids, strict=True), reverse=descending, key=lambda pair: (pair[0], int(ids.index(pair[1])))
+            )
+        ]
     else:
         expected = list(reversed(ids)) if descending else ids
 
@@ -961,8 +1082,9 @@ async def test_my_customers_pages_with_cursors(clock, api, world, order, descend
 async def test_my_customers_costs_the_same_queries_for_2_or_25_customers(clock, api, world):
     async def add_customers(start: int, end: int) -> None:
         for i in range(start, end):
-            _, organization = await new_customer(api, f"admin{i}@customer{i}.example", f"Customer {i:02}",
-                                                 world.partner.code)
+            _, organization = await new_customer(
+                api, f"admin{i}@customer{i}.example", f"Customer {i:02}", world.partner.code
+            )
             await set_license(api, world.operator, organization, "ACTIVE" if i % 2 else "TRIAL", f"{i}.50")
 
     async def queries_for_my_customers() -> tuple[int, int]:
@@ -1002,8 +1124,14 @@ async def test_a_relationship_by_id_is_for_the_partners_staff_and_the_customer(a
 async def test_operators_with_manage_programs_set_licenses_as_money(api, world):
     reviewer = await register(api, "rita@vendor.example", "Rita Reviewer")
     await make_operator(api, reviewer, ["REVIEW_PARTNERS", "VIEW_ALL_REPORTS", "MANAGE_PAYOUTS"])
-    variables = {"input": {"organizationId": world.customer_id, "status": "ACTIVE", "plan": "Business",
-                           "mrr": {"amount": "10.00", "currency": "EUR"}}}
+    variables = {
+        "input": {
+            "organizationId": world.customer_id,
+            "status": "ACTIVE",
+            "plan": "Business",
+            "mrr": {"amount": "10.00", "currency": "EUR"},
+        }
+    }
 
     # Others may not
     for person in (reviewer, world.admin, world.partner.admin):
@@ -1011,8 +1139,12 @@ async def test_operators_with_manage_programs_set_licenses_as_money(api, world):
     assert await api.error_code(SET_LICENSE, variables) == "UNAUTHENTICATED"
 
     # Bad money is a typed error and writes nothing
-    for amount, currency, field in (("10.001", "EUR", "mrr"), ("10.5", "JPY", "mrr"), ("10.00", "EURO", "currency"),
-                                    ("10.00", "", "currency")):
+    for amount, currency, field in (
+        ("10.001", "EUR", "mrr"),
+        ("10.5", "JPY", "mrr"),
+        ("10.00", "EURO", "currency"),
+        ("10.00", "", "currency"),
+    ):
         refused = await set_license(api, world.operator, world.customer_id, "ACTIVE", amount, currency)
         assert [(e["field"], e["code"]) for e in refused["errors"]] == [(field, "INVALID_VALUE")], (amount, currency)
         assert refused["license"] is None
@@ -1024,8 +1156,12 @@ async def test_operators_with_manage_programs_set_licenses_as_money(api, world):
     assert payload["errors"] == []
     assert payload["license"]["monthlyRecurringRevenue"] == {"amount": "19.90", "currency": "EUR"}
     node = (await api.data(ORGANIZATION_LICENSE, {"id": world.customer_id}, token=world.admin.token))["node"]
-    assert node["license"] == {"status": "ACTIVE", "plan": "Business", "seats": 5,
-                               "monthlyRecurringRevenue": {"amount": "19.90", "currency": "EUR"}}
+    assert node["license"] == {
+        "status": "ACTIVE",
+        "plan": "Business",
+        "seats": 5,
+        "monthlyRecurringRevenue": {"amount": "19.90", "currency": "EUR"},
+    }
 
     # And changing it replaces it, in a currency without decimals
     await set_license(api, world.operator, world.customer_id, "PAST_DUE", "1200", "JPY")

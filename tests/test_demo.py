@@ -31,14 +31,19 @@ async def test_the_demo_shows_partners_customers_and_their_history(api):
 
     partner = await _login(api, "admin@northwind.example")
     assert (await api.data(DASHBOARD, token=partner))["partnerDashboard"] == {
-        "customers": 2, "openInvitations": 1, "activeCustomers": 1, "trialCustomers": 1,
+        "customers": 2,
+        "openInvitations": 1,
+        "activeCustomers": 1,
+        "trialCustomers": 1,
     }
     totals = (await api.data(COMMISSIONS, token=partner))["commissions"]["totals"]
     assert totals["approved"] == {"amount": "74.70", "currency": "EUR"}  # two payments of 249.00 at 15%
     assert totals["pending"] == {"amount": "62.10"}  # the third payment's 37.35, and 24.75 from the affiliate link
     staff = await _login(api, "customers@northwind.example")
-    customers = {e["node"]["customer"]["name"]: e["node"] for e in
-                 (await api.data(MY_CUSTOMERS, token=staff))["myCustomers"]["edges"]}
+    customers = {
+        e["node"]["customer"]["name"]: e["node"]
+        for e in (await api.data(MY_CUSTOMERS, token=staff))["myCustomers"]["edges"]
+    }
     assert customers["Contoso Ltd"]["source"] == "SELECTED"
     assert customers["Contoso Ltd"]["grant"]["permissions"] == ["MANAGE_MEMBERS", "MANAGE_SETTINGS"]
     assert customers["Fabrikam GmbH"]["source"] == "INVITATION"
@@ -51,22 +56,32 @@ async def test_the_demo_shows_partners_customers_and_their_history(api):
     contoso = await _login(api, "admin@contoso.example")
     activity = (await api.data(ACTIVITY, token=contoso))["viewerOrganization"]["serviceProviderActivity"]["edges"]
     assert [e["node"]["action"] for e in activity] == [
-        "management_session.end", "organization.update", "management_session.start",
+        "management_session.end",
+        "organization.update",
+        "management_session.start",
     ]
     assert {e["node"]["actor"]["email"] for e in activity} == {"customers@northwind.example"}
-    report = (await api.data(AFFILIATES, {"from": "2026-03-01", "until": "2026-03-31"}, token=partner))
+    report = await api.data(AFFILIATES, {"from": "2026-03-01", "until": "2026-03-31"}, token=partner)
     assert report["affiliateReport"]["total"] == {
-        "clicks": 4, "signups": 1, "payingCustomers": 1, "commission": {"amount": "24.75", "currency": "EUR"},
+        "clicks": 4,
+        "signups": 1,
+        "payingCustomers": 1,
+        "commission": {"amount": "24.75", "currency": "EUR"},
     }  # 25% once on MindMap Pro at 99.00
     expert = await _login(api, "admin@adventure-works.example")
     assert (await api.data(EXPERT, token=expert))["expertCode"]["figures"] == {
-        "redemptions": 1, "payingCustomers": 1, "commissionEarned": {"amount": "39.60", "currency": "EUR"},
+        "redemptions": 1,
+        "payingCustomers": 1,
+        "commissionEarned": {"amount": "39.60", "currency": "EUR"},
     }  # 20% of 198.00
     reseller = await _login(api, "admin@litware.example")
     orders = await api.data(COUPONS, token=reseller)
     [order] = [e["node"] for e in orders["couponOrders"]["edges"]]
     assert (order["count"], order["total"], order["invoice"]["amount"]["amount"]) == (
-        5, {"amount": "346.80", "currency": "EUR"}, "346.80")  # 8.25 × 70% = 5.775 → 5.78 (half-even) × 5 × 12
+        5,
+        {"amount": "346.80", "currency": "EUR"},
+        "346.80",
+    )  # 8.25 × 70% = 5.775 → 5.78 (half-even) × 5 × 12
     assert orders["coupons"]["totalCount"] == 2
     for login in logins:  # every printed login works
         assert await _login(api, login.email)

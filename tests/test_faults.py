@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -24,8 +23,8 @@ import pytest
 from tortoise import connections
 from tortoise.functions import Count, Sum
 
-from partner_portal.models.commissions import Commission
 from partner_portal.models.billing import Payment
+from partner_portal.models.commissions import Commission
 from partner_portal.models.organizations import Organization
 from partner_portal.models.partners import PartnerProfile
 from partner_portal.models.payouts import Payout, PayoutSettings
@@ -108,8 +107,7 @@ async def outage(api: Api) -> AsyncIterator[SqliteOutage | PostgresOutage]:
 async def graphql(api: Api, query: str, variables: dict | None = None, token: str | None = None) -> httpx.Response:
     headers = {"authorization": f"Bearer {token}"} if token else {}
     async with asyncio.timeout(HANG_SECONDS):
-        return await api.client.post("/graphql", json={"query": query, "variables": variables or {}},
-                                     headers=headers)
+        return await api.client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
 
 
 def assert_unavailable(response: httpx.Response) -> None:
@@ -131,8 +129,12 @@ async def test_readyz_is_503_while_the_database_is_gone(api, outage):
 
     # then
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "database": "unreachable", "migrations": "unknown",
-                               "rateLimitStorage": "ok"}
+    assert response.json() == {
+        "status": "unavailable",
+        "database": "unreachable",
+        "migrations": "unknown",
+        "rateLimitStorage": "ok",
+    }
 
 
 async def test_readyz_is_200_again_once_the_database_is_back(api, outage):
@@ -194,8 +196,10 @@ async def test_concurrent_requests_during_the_outage_all_fail_fast_and_then_all_
     await outage.start()
 
     # when
-    during = await asyncio.gather(*(graphql(api, VIEWER, token=person.token) for _ in range(10)),
-                                  *(graphql(api, PUBLIC_DIRECTORY) for _ in range(10)))
+    during = await asyncio.gather(
+        *(graphql(api, VIEWER, token=person.token) for _ in range(10)),
+        *(graphql(api, PUBLIC_DIRECTORY) for _ in range(10)),
+    )
     await outage.end()
     after = await asyncio.gather(*(graphql(api, VIEWER, token=person.token) for _ in range(10)))
 
@@ -210,16 +214,20 @@ async def test_concurrent_requests_during_the_outage_all_fail_fast_and_then_all_
 
 async def run_cli(database_url: str, *arguments: str) -> str:
     process = await asyncio.create_subprocess_exec(
-        CLI, *arguments, env=child_environment(database_url),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        CLI,
+        *arguments,
+        env=child_environment(database_url),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await asyncio.wait_for(process.communicate(), timeout=2 * HANG_SECONDS)
     assert process.returncode == 0, output.decode()
     return output.decode()
 
 
-async def kill_half_way(process: asyncio.subprocess.Process, progress: Callable[[], Awaitable[int]],
-                        total: int, at_least: int = 1) -> int:
+async def kill_half_way(
+    process: asyncio.subprocess.Process, progress: Callable[[], Awaitable[int]], total: int, at_least: int = 1
+) -> int:
     """SIGKILL the process as soon as `progress()` (a row count read from here) has reached
     `at_least` and before it reaches `total`; the progress once the database is done with what the
     process had sent (asserted to be half-way)."""
@@ -252,8 +260,13 @@ async def child_sessions_ended() -> None:
 
 async def start_job(database_url: str, name: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        CLI, "jobs", "run", name, env=child_environment(database_url),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        CLI,
+        "jobs",
+        "run",
+        name,
+        env=child_environment(database_url),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
 
 
@@ -262,22 +275,36 @@ async def make_partners(count: int, currency: str = "USD") -> list[int]:
     moment = datetime.now(UTC)
     await Organization.bulk_create([Organization(name=f"Partner {i}") for i in range(count)])
     ids = list(await Organization.filter(name__startswith="Partner ").order_by("id").values_list("id", flat=True))
-    await PartnerProfile.bulk_create([
-        PartnerProfile(organization_id=i, code=f"P{i:08d}", payout_currency=currency, approved_at=moment) for i in ids
-    ])
-    await PayoutSettings.bulk_create([
-        PayoutSettings(partner_id=i, method="PAYPAL", paypal_email=f"p{i}@example.com", automatic=True,
-                       updated_at=moment) for i in ids
-    ])
+    await PartnerProfile.bulk_create(
+        [PartnerProfile(organization_id=i, code=f"P{i:08d}", payout_currency=currency, approved_at=moment) for i in ids]
+    )
+    await PayoutSettings.bulk_create(
+        [
+            PayoutSettings(
+                partner_id=i, method="PAYPAL", paypal_email=f"p{i}@example.com", automatic=True, updated_at=moment
+            )
+            for i in ids
+        ]
+    )
     return ids
 
 
-def line(partner_id: int, n: int, amount: int, status: str, currency: str = "USD",
-         hold_until: datetime | None = None) -> Commission:
+def line(
+    partner_id: int, n: int, amount: int, status: str, currency: str = "USD", hold_until: datetime | None = None
+) -> Commission:
     moment = datetime.now(UTC)
-    return Commission(source_key=f"payment:{n}", partner_id=partner_id, type="AFFILIATE", status=status,
-                      amount=amount, currency=currency, original_amount=amount, original_currency=currency,
-                      hold_until=hold_until, created_at=moment)
+    return Commission(
+        source_key=f"payment:{n}",
+        partner_id=partner_id,
+        type="AFFILIATE",
+        status=status,
+        amount=amount,
+        currency=currency,
+        original_amount=amount,
+        original_currency=currency,
+        hold_until=hold_until,
+        created_at=moment,
+    )
 
 
 async def ledger_totals() -> tuple[int, int]:
@@ -319,19 +346,27 @@ async def test_a_payout_run_killed_half_way_and_run_again_pays_every_line_once(a
     payouts = await Payout.all().values("id", "partner_id", "amount", "currency", "status")
     assert sorted(p["partner_id"] for p in payouts) == sorted(payable_partners)
     assert {(p["amount"], p["currency"], p["status"]) for p in payouts} == {(19000, "USD", "REQUESTED")}
-    claimed = await Commission.filter(payout_id__not_isnull=True).group_by("payout_id").annotate(
-        total=Sum("amount"), lines=Count("id")).values("payout_id", "total", "lines")
+    claimed = (
+        await Commission.filter(payout_id__not_isnull=True)
+        .group_by("payout_id")
+        .annotate(total=Sum("amount"), lines=Count("id"))
+        .values("payout_id", "total", "lines")
+    )
     assert {row["payout_id"]: (int(row["total"]), row["lines"]) for row in claimed} == {
-        p["id"]: (19000, 4) for p in payouts}
+        p["id"]: (19000, 4) for p in payouts
+    }
     # every claimed line is its partner's own, approved, in the payout currency
-    mismatched = await Commission.filter(payout_id__not_isnull=True).exclude(
-        status="APPROVED", currency="USD").count()
+    mismatched = await Commission.filter(payout_id__not_isnull=True).exclude(status="APPROVED", currency="USD").count()
     assert mismatched == 0
     owners = await Commission.filter(payout_id__not_isnull=True).values("partner_id", "payout__partner_id")
     assert all(row["partner_id"] == row["payout__partner_id"] for row in owners)
     # nothing else was claimed, and the ledger itself is unchanged
-    assert await Commission.filter(payout_id=None, status="APPROVED", currency="USD",
-                                   partner_id__in=payable_partners).count() == 0
+    assert (
+        await Commission.filter(
+            payout_id=None, status="APPROVED", currency="USD", partner_id__in=payable_partners
+        ).count()
+        == 0
+    )
     assert await Commission.filter(payout_id__not_isnull=True, partner_id__in=small_partners).count() == 0
     assert await ledger_totals() == before
 
@@ -359,8 +394,12 @@ async def test_a_release_run_killed_half_way_and_run_again_releases_every_due_li
     # then: every due line released once (the rerun released exactly the rest), the others untouched
     assert f"{len(due) - killed_at} commission line(s) released" in summary
     assert "0 commission line(s) released" in again
-    statuses = await Commission.all().group_by("status").annotate(lines=Count("id"), total=Sum("amount")).values(
-        "status", "lines", "total")
+    statuses = (
+        await Commission.all()
+        .group_by("status")
+        .annotate(lines=Count("id"), total=Sum("amount"))
+        .values("status", "lines", "total")
+    )
     assert {row["status"]: (row["lines"], int(row["total"])) for row in statuses} == {
         "APPROVED": (len(due), sum(c.amount for c in due)),
         "PENDING": (len(held), 300 * len(held)),
@@ -404,10 +443,21 @@ async def test_payments_sent_to_a_server_killed_half_way_count_once_after_the_re
     first_answers: dict[str, dict] = {}
 
     async def send(client: httpx.AsyncClient, external_id: str) -> dict:
-        response = await client.post("/graphql", headers={"x-api-key": world.key}, json={
-            "query": RECORD_PAYMENT, "variables": {"input": {
-                "externalId": external_id, "organizationId": customer_id,
-                "amount": {"amount": "100.00", "currency": "EUR"}, "paidAt": paid_at}}})
+        response = await client.post(
+            "/graphql",
+            headers={"x-api-key": world.key},
+            json={
+                "query": RECORD_PAYMENT,
+                "variables": {
+                    "input": {
+                        "externalId": external_id,
+                        "organizationId": customer_id,
+                        "amount": {"amount": "100.00", "currency": "EUR"},
+                        "paidAt": paid_at,
+                    }
+                },
+            },
+        )
         assert response.status_code == 200, response.text
         payload = response.json()["data"]["recordPayment"]
         assert payload["errors"] == [], payload
@@ -441,7 +491,8 @@ async def test_payments_sent_to_a_server_killed_half_way_count_once_after_the_re
     rows = await Payment.all().values("id", "external_id")
     assert sorted(row["external_id"] for row in rows) == external_ids
     assert {replies[row["external_id"]]["payment"]["id"] for row in rows} == {
-        replies[e]["payment"]["id"] for e in external_ids}
+        replies[e]["payment"]["id"] for e in external_ids
+    }
     assert {pk(reply["payment"]["id"]) for reply in replies.values()} == {row["id"] for row in rows}
     lines = await Commission.filter(partner_id=pk(world.northwind.id)).values("source_key", "amount")
     assert sorted(row["source_key"] for row in lines) == sorted(f"payment:{row['id']}" for row in rows)

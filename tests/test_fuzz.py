@@ -53,11 +53,20 @@ SERVER_ENVIRONMENT = {"QUERY_BUDGET": "0", "CODE_LOOKUP_RATE": "1000000/minute",
 
 # Our custom scalars: mostly well-formed values, sometimes any text (refusing it is the server's job).
 _ANY_TEXT = st.text(max_size=30)
-schemathesis.graphql.scalar("Decimal", st.one_of(
-    st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-10**12, max_value=10**12).map(str),
-    st.decimals(allow_nan=False, allow_infinity=False).map(str), _ANY_TEXT).map(nodes.String))
-schemathesis.graphql.scalar("DateTime", st.one_of(
-    st.datetimes(timezones=st.timezones()).map(lambda moment: moment.isoformat()), _ANY_TEXT).map(nodes.String))
+schemathesis.graphql.scalar(
+    "Decimal",
+    st.one_of(
+        st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-(10**12), max_value=10**12).map(str),
+        st.decimals(allow_nan=False, allow_infinity=False).map(str),
+        _ANY_TEXT,
+    ).map(nodes.String),
+)
+schemathesis.graphql.scalar(
+    "DateTime",
+    st.one_of(st.datetimes(timezones=st.timezones()).map(lambda moment: moment.isoformat()), _ANY_TEXT).map(
+        nodes.String
+    ),
+)
 schemathesis.graphql.scalar("Date", st.one_of(st.dates().map(lambda day: day.isoformat()), _ANY_TEXT).map(nodes.String))
 schemathesis.graphql.scalar("JSON", st.one_of(_ANY_TEXT.map(nodes.String), st.integers().map(nodes.Int)))
 
@@ -67,13 +76,19 @@ schemathesis.graphql.scalar("JSON", st.one_of(_ANY_TEXT.map(nodes.String), st.in
 _BOUNDS = [0, 1, 2, 2**31 - 1, 2**31, 2**63 - 1, 2**63, 10**30, -1]
 _NUMBERS = st.one_of(st.integers(min_value=1, max_value=5), st.sampled_from(_BOUNDS), st.integers())
 _TYPE_NAMES = st.sampled_from([*sorted(NODE_FETCHERS), "Payment", "Invoice", "Nope", ""])
-_GLOBAL_IDS = st.builds(lambda type_name, number: base64.b64encode(f"{type_name}:{number}".encode()).decode(),
-                        _TYPE_NAMES, st.one_of(_NUMBERS.map(str), _ANY_TEXT))
-_JSON_KEYS = st.recursive(st.one_of(st.none(), st.booleans(), _NUMBERS, st.floats(allow_nan=False), _ANY_TEXT),
-                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_ANY_TEXT, inner, max_size=2),
-                          max_leaves=5)
+_GLOBAL_IDS = st.builds(
+    lambda type_name, number: base64.b64encode(f"{type_name}:{number}".encode()).decode(),
+    _TYPE_NAMES,
+    st.one_of(_NUMBERS.map(str), _ANY_TEXT),
+)
+_JSON_KEYS = st.recursive(
+    st.one_of(st.none(), st.booleans(), _NUMBERS, st.floats(allow_nan=False), _ANY_TEXT),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_ANY_TEXT, inner, max_size=2),
+    max_leaves=5,
+)
 _CURSORS = st.lists(_JSON_KEYS, max_size=3).map(
-    lambda keys: base64.urlsafe_b64encode(json.dumps(keys).encode()).decode().rstrip("="))
+    lambda keys: base64.urlsafe_b64encode(json.dumps(keys).encode()).decode().rstrip("=")
+)
 schemathesis.graphql.scalar("ID", st.one_of(_GLOBAL_IDS, _ANY_TEXT).map(nodes.String))
 schemathesis.graphql.scalar("String", st.one_of(_ANY_TEXT, _CURSORS).map(nodes.String))  # `after` is a String
 
@@ -110,8 +125,9 @@ async def target(template_database: str, tmp_path_factory: pytest.TempPathFactor
 
 
 def sign_in(session: requests.Session, base_url: str, email: str, password: str) -> str:
-    response = session.post(f"{base_url}/graphql", json={
-        "query": LOGIN, "variables": {"input": {"email": email, "password": password}}})
+    response = session.post(
+        f"{base_url}/graphql", json={"query": LOGIN, "variables": {"input": {"email": email, "password": password}}}
+    )
     payload = response.json()["data"]["login"]
     assert payload["errors"] == [], payload
     return payload["token"]
@@ -132,8 +148,11 @@ def server_errors(response: requests.Response) -> list[str]:
         body = response.json()
     except ValueError:
         return [f"HTTP {response.status_code}, not JSON: {response.text[:300]}"]
-    return [f"{error.get('path')}: {error.get('message')}" for error in body.get("errors") or []
-            if (error.get("extensions") or {}).get("code") == "INTERNAL_SERVER_ERROR"]
+    return [
+        f"{error.get('path')}: {error.get('message')}"
+        for error in body.get("errors") or []
+        if (error.get("extensions") or {}).get("code") == "INTERNAL_SERVER_ERROR"
+    ]
 
 
 def fuzz(target: Target, actor: str) -> tuple[list[str], int, int]:
@@ -146,8 +165,9 @@ def fuzz(target: Target, actor: str) -> tuple[list[str], int, int]:
     with requests.Session() as session:
         for result in target.schema.get_all_operations():
             if time.monotonic() > deadline:
-                warnings.warn(f"FUZZ_SECONDS ({SECONDS_PER_ACTOR}) ran out after {operations} operations as {actor}",
-                              stacklevel=1)
+                warnings.warn(
+                    f"FUZZ_SECONDS ({SECONDS_PER_ACTOR}) ran out after {operations} operations as {actor}", stacklevel=1
+                )
                 break
             operation = result.ok()
             operations += 1
@@ -155,8 +175,14 @@ def fuzz(target: Target, actor: str) -> tuple[list[str], int, int]:
             headers = {"authorization": f"Bearer {sign_in(session, base_url, email, password)}"}
 
             @given(case=operation.as_strategy())
-            @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-                      phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=EXAMPLES,
+                derandomize=True,
+                deadline=None,
+                database=None,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             def run(case: schemathesis.Case) -> None:
                 nonlocal sent
                 response = case.call(base_url=f"{base_url}/graphql", session=session, headers=headers)
@@ -173,12 +199,16 @@ def test_every_query_and_mutation_field_is_fuzzed():
     schema = graphql_schema(build_schema(make_settings("sqlite://:memory:")))
 
     # when
-    operations = {result.ok().label for result in schemathesis.graphql.from_dict(
-        introspection_from_schema(schema)).get_all_operations()}
+    operations = {
+        result.ok().label
+        for result in schemathesis.graphql.from_dict(introspection_from_schema(schema)).get_all_operations()
+    }
 
     # then
-    assert operations == ({f"Query.{name}" for name in schema.query_type.fields}
-                          | {f"Mutation.{name}" for name in schema.mutation_type.fields})
+    assert operations == (
+        {f"Query.{name}" for name in schema.query_type.fields}
+        | {f"Mutation.{name}" for name in schema.mutation_type.fields}
+    )
 
 
 @pytest.mark.slow  # a server process and a few thousand generated requests
@@ -190,5 +220,9 @@ def test_no_generated_request_is_a_server_error(target, actor):
 
     # then
     print(f"fuzz as {actor}: {operations} operations, {sent} requests")
-    assert not failures, (f"{len(failures)} server error(s) as {actor}:\n" + "\n".join(failures)
-                          + "\nexceptions in the server log:\n" + "\n".join(exceptions_in(target.log)))
+    assert not failures, (
+        f"{len(failures)} server error(s) as {actor}:\n"
+        + "\n".join(failures)
+        + "\nexceptions in the server log:\n"
+        + "\n".join(exceptions_in(target.log))
+    )

@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from tortoise import Tortoise
 from tortoise.migrations.api.migrate import migrate
 
-from partner_portal.resolvers import organizations as organization_resolvers
 from partner_portal.models.db import tortoise_config
+from partner_portal.resolvers import organizations as organization_resolvers
 from partner_portal.server import build_app
 from partner_portal.settings import Settings
 from tests.call_counting import MAX_CALLS, counted_calls
@@ -43,13 +43,19 @@ query Organizations($first: Int, $after: String) {
   organizations(first: $first, after: $after) { edges { cursor node { id name } } }
 }"""
 ORGANIZATIONS = "query { organizations { edges { node { id } } } }"
-REGISTER_INLINE = """
+REGISTER_INLINE = (
+    """
 mutation { register(input: {email: "get@example.com", password: "%s", name: "Get"}) { token errors { code } } }
-""" % PASSWORD
+"""
+    % PASSWORD
+)
 INTROSPECTION = "query { __schema { types { name } } }"
 TYPE_INTROSPECTION = 'query { __type(name: "User") { name } }'
 FULL_INTROSPECTION = get_introspection_query(
-    descriptions=True, specified_by_url=True, directive_is_repeatable=True, schema_description=True,
+    descriptions=True,
+    specified_by_url=True,
+    directive_is_repeatable=True,
+    schema_description=True,
     input_value_deprecation=True,
 )
 
@@ -90,8 +96,9 @@ def cursor(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-async def post(api: Api, query: str, variables: dict | None = None, *, accept: str | None = None,
-               token: str | None = None):
+async def post(
+    api: Api, query: str, variables: dict | None = None, *, accept: str | None = None, token: str | None = None
+):
     headers = {"accept": accept} if accept else {}
     if token:
         headers["authorization"] = f"Bearer {token}"
@@ -123,7 +130,9 @@ async def test_a_query_can_be_posted_as_json(api):
     # then
     assert response.status_code == 200
     assert response.json() == {
-        "data": {"viewer": {"id": person.user_id, "email": "post@example.com"}}, "extensions": COST}
+        "data": {"viewer": {"id": person.user_id, "email": "post@example.com"}},
+        "extensions": COST,
+    }
 
 
 async def test_a_query_can_be_sent_with_get(api):
@@ -138,7 +147,9 @@ async def test_a_query_can_be_sent_with_get(api):
     # then
     assert response.status_code == 200
     assert response.json() == {
-        "data": {"viewer": {"id": person.user_id, "email": "get@example.com"}}, "extensions": COST}
+        "data": {"viewer": {"id": person.user_id, "email": "get@example.com"}},
+        "extensions": COST,
+    }
 
 
 async def test_a_mutation_sent_with_get_is_refused_and_writes_nothing(api):
@@ -252,17 +263,29 @@ async def test_a_legacy_client_gets_application_json_and_200_even_for_request_er
     assert "data" not in response.json()
 
 
-@pytest.mark.parametrize(("accept", "expected"), [
-    (f"{GRAPHQL_RESPONSE};q=0, {JSON}", JSON),
-    (f"{GRAPHQL_RESPONSE};q=0.5, {JSON}", JSON),
-    (f"{JSON};q=0.1, {GRAPHQL_RESPONSE};q=0.2", GRAPHQL_RESPONSE),
-    (f"{GRAPHQL_RESPONSE}, {JSON}", GRAPHQL_RESPONSE),
-    (f"*/*;q=0.8, {GRAPHQL_RESPONSE}", GRAPHQL_RESPONSE),
-    (f"{GRAPHQL_RESPONSE};q=0, */*", JSON),
-    ("application/*", JSON),
-    ("text/html, APPLICATION/JSON; charset=utf-8", JSON),
-], ids=["graphql-response-refused", "json-preferred", "graphql-response-preferred", "both-named", "named-over-wildcard",
-        "wildcard-but-refused", "type-wildcard", "case-and-parameters"])
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (f"{GRAPHQL_RESPONSE};q=0, {JSON}", JSON),
+        (f"{GRAPHQL_RESPONSE};q=0.5, {JSON}", JSON),
+        (f"{JSON};q=0.1, {GRAPHQL_RESPONSE};q=0.2", GRAPHQL_RESPONSE),
+        (f"{GRAPHQL_RESPONSE}, {JSON}", GRAPHQL_RESPONSE),
+        (f"*/*;q=0.8, {GRAPHQL_RESPONSE}", GRAPHQL_RESPONSE),
+        (f"{GRAPHQL_RESPONSE};q=0, */*", JSON),
+        ("application/*", JSON),
+        ("text/html, APPLICATION/JSON; charset=utf-8", JSON),
+    ],
+    ids=[
+        "graphql-response-refused",
+        "json-preferred",
+        "graphql-response-preferred",
+        "both-named",
+        "named-over-wildcard",
+        "wildcard-but-refused",
+        "type-wildcard",
+        "case-and-parameters",
+    ],
+)
 async def test_the_media_type_follows_the_accept_qualities(api, accept, expected):
     # when
     response = await post(api, VIEWER, accept=accept)
@@ -272,8 +295,9 @@ async def test_the_media_type_follows_the_accept_qualities(api, accept, expected
     assert media_type(response) == expected
 
 
-@pytest.mark.parametrize("accept", ["text/html", f"{JSON};q=0", f"{GRAPHQL_RESPONSE};q=0, {JSON};q=0, */*",
-                                    "image/*", f"{JSON};q=oops"])
+@pytest.mark.parametrize(
+    "accept", ["text/html", f"{JSON};q=0", f"{GRAPHQL_RESPONSE};q=0, {JSON};q=0, */*", "image/*", f"{JSON};q=oops"]
+)
 async def test_a_client_accepting_neither_json_type_gets_406(api, accept):
     # when
     response = await post(api, VIEWER, accept=accept)
@@ -297,8 +321,9 @@ query Read { organizations { totalCount } }"""
 @pytest.mark.parametrize("operation_name", [None, "Unknown"], ids=["no-name", "unknown-name"])
 async def test_an_operation_that_cannot_be_chosen_is_a_request_error(api, operation_name, accept, status):
     # when
-    response = await api.client.post("/graphql", json={"query": SEVERAL_QUERIES, "operationName": operation_name},
-                                      headers={"accept": accept})
+    response = await api.client.post(
+        "/graphql", json={"query": SEVERAL_QUERIES, "operationName": operation_name}, headers={"accept": accept}
+    )
 
     # then: a GraphQL error body, nothing ran
     assert response.status_code == status
@@ -328,7 +353,8 @@ async def test_a_mutation_among_several_operations_runs_once_and_only_when_named
     assert "data" not in unnamed.json()
     count = {"query": CREATE_THEN_READ, "operationName": "Read"}
     assert (await api.client.post("/graphql", json=count, headers=headers)).json()["data"]["organizations"] == {
-        "totalCount": 0}
+        "totalCount": 0
+    }
 
     # when: named, twice with the same key
     named = {"query": CREATE_THEN_READ, "operationName": "Create"}
@@ -338,19 +364,24 @@ async def test_a_mutation_among_several_operations_runs_once_and_only_when_named
     # then: it ran once
     assert first["data"] == repeat["data"]
     assert (await api.client.post("/graphql", json=count, headers=headers)).json()["data"]["organizations"] == {
-        "totalCount": 1}
+        "totalCount": 1
+    }
 
 
 # --- refusals before GraphQL runs ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("request_", "status"), [
-    ({"json": {"query": ""}}, 400),
-    ({"json": {"variables": {}}}, 400),
-    ({"content": "{ not json", "headers": {"content-type": JSON}}, 400),
-    ({"json": {"query": VIEWER, "variables": "not an object"}}, 400),
-    ({"json": {"query": VIEWER, "operationName": {"not": "a string"}}}, 400),
-], ids=["empty-query", "no-query", "not-json", "variables-not-an-object", "operation-name-not-a-string"])
+@pytest.mark.parametrize(
+    ("request_", "status"),
+    [
+        ({"json": {"query": ""}}, 400),
+        ({"json": {"variables": {}}}, 400),
+        ({"content": "{ not json", "headers": {"content-type": JSON}}, 400),
+        ({"json": {"query": VIEWER, "variables": "not an object"}}, 400),
+        ({"json": {"query": VIEWER, "operationName": {"not": "a string"}}}, 400),
+    ],
+    ids=["empty-query", "no-query", "not-json", "variables-not-an-object", "operation-name-not-a-string"],
+)
 async def test_a_malformed_request_gets_a_graphql_error_body(api, request_, status):
     # when
     response = await api.client.post("/graphql", **request_)
@@ -517,9 +548,7 @@ async def test_an_unexpected_exception_is_masked_and_logged(api, monkeypatch, ca
     # then
     assert response.status_code == 200
     errors = response.json()["errors"]
-    assert [(e["message"], e["extensions"]["code"]) for e in errors] == [
-        ("Unexpected error.", "INTERNAL_SERVER_ERROR")
-    ]
+    assert [(e["message"], e["extensions"]["code"]) for e in errors] == [("Unexpected error.", "INTERNAL_SERVER_ERROR")]
     assert errors[0]["path"] == ["organizations"]
     assert "secret detail" not in response.text
     assert "RuntimeError" not in response.text
@@ -637,8 +666,10 @@ async def test_readyz_names_the_command_while_migrations_are_missing_and_is_200_
     await Tortoise.close_connections()
 
     app = build_app(make_settings(url))
-    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                                       base_url="http://portal.test") as client:
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal.test") as client,
+    ):
         # when
         response = await client.get("/readyz")
 
@@ -651,8 +682,9 @@ async def test_readyz_names_the_command_while_migrations_are_missing_and_is_200_
         assert "`partner-portal migrate`" in report["action"]
 
         # when: the operator runs it (another process), the server keeps running
-        migration = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "migrate",
-                                                         env={**os.environ, "DATABASE_URL": url})
+        migration = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cli", "migrate", env={**os.environ, "DATABASE_URL": url}
+        )
         assert await migration.wait() == 0
 
         # then

@@ -30,9 +30,11 @@ OTHER_KEY = _key_pair()
 
 
 def _public_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def _jwks(key: rsa.RSAPrivateKey, kid: str = "key-1") -> dict:
@@ -40,12 +42,26 @@ def _jwks(key: rsa.RSAPrivateKey, kid: str = "key-1") -> dict:
     return {"keys": [{**jwk, "kid": kid, "use": "sig", "alg": "RS256"}]}
 
 
-def _token(key: rsa.RSAPrivateKey = PROVIDER_KEY, *, subject: str = "user-123", email: str | None = "sso@example.com",
-           audience: str = AUDIENCE, issuer: str = ISSUER, lifetime: timedelta = timedelta(minutes=5),
-           email_verified: object = True) -> str:
+def _token(
+    key: rsa.RSAPrivateKey = PROVIDER_KEY,
+    *,
+    subject: str = "user-123",
+    email: str | None = "sso@example.com",
+    audience: str = AUDIENCE,
+    issuer: str = ISSUER,
+    lifetime: timedelta = timedelta(minutes=5),
+    email_verified: object = True,
+) -> str:
     issued = datetime.now(UTC)
-    claims = {"iss": issuer, "aud": audience, "sub": subject, "iat": issued, "exp": issued + lifetime,
-              "name": "Sam Sso", "email_verified": email_verified}
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "iat": issued,
+        "exp": issued + lifetime,
+        "name": "Sam Sso",
+        "email_verified": email_verified,
+    }
     if email:
         claims["email"] = email
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "key-1"})
@@ -53,8 +69,9 @@ def _token(key: rsa.RSAPrivateKey = PROVIDER_KEY, *, subject: str = "user-123", 
 
 @pytest.fixture
 async def sso_api(database_url):
-    settings = test_settings(database_url, oidc_issuer=ISSUER, oidc_audience=AUDIENCE,
-                             oidc_public_key=_public_pem(PROVIDER_KEY))
+    settings = test_settings(
+        database_url, oidc_issuer=ISSUER, oidc_audience=AUDIENCE, oidc_public_key=_public_pem(PROVIDER_KEY)
+    )
     async for running in start_api(settings):
         yield running
 
@@ -86,8 +103,14 @@ async def test_the_user_is_matched_by_subject_not_by_email(sso_api):
         pytest.param(lambda: _token(issuer="https://evil.test"), id="wrong-issuer"),
         pytest.param(lambda: _token(lifetime=timedelta(seconds=-30)), id="expired"),
         pytest.param(lambda: _token(email=None), id="no-email"),
-        pytest.param(lambda: jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "exp": 9999999999, "iat": 1},
-                                        "a-shared-secret-of-at-least-32-bytes!!", algorithm="HS256"), id="symmetric-algorithm"),
+        pytest.param(
+            lambda: jwt.encode(
+                {"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "exp": 9999999999, "iat": 1},
+                "a-shared-secret-of-at-least-32-bytes!!",
+                algorithm="HS256",
+            ),
+            id="symmetric-algorithm",
+        ),
     ],
 )
 async def test_bad_provider_tokens_are_refused(sso_api, token):

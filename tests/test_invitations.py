@@ -64,8 +64,9 @@ async def world(api) -> World:
     reviewer = await operator(api)
     partner = await make_partner(api, reviewer)
     inviter = await register(api, "ivy@northwind.example", "Ivy Inviter")
-    await add_member(api, partner.admin, partner.id, inviter.email,
-                     partner_permissions=["CREATE_CUSTOMER_ORGANIZATIONS"])
+    await add_member(
+        api, partner.admin, partner.id, inviter.email, partner_permissions=["CREATE_CUSTOMER_ORGANIZATIONS"]
+    )
     return World(reviewer, partner, inviter)
 
 
@@ -92,8 +93,14 @@ def instant(value: str) -> datetime:
 async def test_an_invitation_mails_a_link_that_is_valid_for_14_days(clock, api, world):
     # Given a staff member of a service partner holding CREATE_CUSTOMER_ORGANIZATIONS
     # When they invite a prospective customer
-    invitation = await invited(api, world.inviter, "Chris@Contoso.example", organizationName="Contoso Ltd",
-                               message="Welcome aboard!", language="de")
+    invitation = await invited(
+        api,
+        world.inviter,
+        "Chris@Contoso.example",
+        organizationName="Contoso Ltd",
+        message="Welcome aboard!",
+        language="de",
+    )
 
     # Then the invitation is open for 14 days, to the normalized address
     assert invitation["email"] == "chris@contoso.example"
@@ -142,15 +149,17 @@ async def test_the_link_token_is_only_in_the_mail(api, world):
 async def test_inviting_needs_create_customer_organizations_in_a_service_partner(api, world):
     # Given people around Northwind with every relevant permission but the right one
     administer_only = await register(api, "ari@northwind.example", "Ari Administer")
-    await add_member(api, world.partner.admin, world.partner.id, administer_only.email,
-                     partner_permissions=["ADMINISTER_CUSTOMERS"])
+    await add_member(
+        api, world.partner.admin, world.partner.id, administer_only.email, partner_permissions=["ADMINISTER_CUSTOMERS"]
+    )
     plain = await register(api, "pat@northwind.example", "Pat Plain")
     await add_member(api, world.partner.admin, world.partner.id, plain.email)
     homeless = await register(api, "nora@nowhere.example", "Nora Nowhere")
     outsider = await register(api, "olaf@outside.example", "Olaf Outside")
     await create_organization(api, outsider, "Outside AG")
-    affiliate = await make_partner(api, world.operator, "admin@affiliates.example", "Affiliates Only",
-                                   programs=["AFFILIATE"])
+    affiliate = await make_partner(
+        api, world.operator, "admin@affiliates.example", "Affiliates Only", programs=["AFFILIATE"]
+    )
     mails_before = len(await outbox(api, world.operator))
     variables = {"input": {"email": "chris@contoso.example", "organizationName": "Contoso Ltd"}}
 
@@ -172,12 +181,15 @@ async def test_inviting_needs_create_customer_organizations_in_a_service_partner
     assert (await invited(api, world.partner.admin))["status"] == "OPEN"
 
 
-@pytest.mark.parametrize(("change", "field", "code"), [
-    ({"email": "not-an-address"}, "email", "INVALID_EMAIL"),
-    ({"organizationName": "   "}, "organizationName", "REQUIRED"),
-    ({"language": "fr"}, "language", "INVALID_VALUE"),
-    ({"message": "x" * 4001}, "message", "TOO_LONG"),
-])
+@pytest.mark.parametrize(
+    ("change", "field", "code"),
+    [
+        ({"email": "not-an-address"}, "email", "INVALID_EMAIL"),
+        ({"organizationName": "   "}, "organizationName", "REQUIRED"),
+        ({"language": "fr"}, "language", "INVALID_VALUE"),
+        ({"message": "x" * 4001}, "message", "TOO_LONG"),
+    ],
+)
 async def test_bad_input_is_a_typed_error_and_writes_nothing(api, world, change, field, code):
     # Given a valid invitation but for one field
     mails_before = len(await outbox(api, world.operator))
@@ -196,7 +208,9 @@ async def test_bad_input_is_a_typed_error_and_writes_nothing(api, world, change,
 async def test_every_bad_field_is_reported_at_once_and_the_limits_are_inclusive(api, world):
     payload = await invite(api, world.inviter, "nope", organization_name="", language="xx", message="y" * 4001)
     assert sorted((e["field"], e["code"]) for e in payload["errors"]) == [
-        ("email", "INVALID_EMAIL"), ("language", "INVALID_VALUE"), ("message", "TOO_LONG"),
+        ("email", "INVALID_EMAIL"),
+        ("language", "INVALID_VALUE"),
+        ("message", "TOO_LONG"),
         ("organizationName", "REQUIRED"),
     ]
 
@@ -241,16 +255,20 @@ async def test_accepting_creates_the_user_the_organization_and_the_relationship(
     viewer = (await api.data(VIEWER, token=accepted["token"]))["viewer"]
     assert viewer["email"] == "chris@contoso.example"
     assert [(m["role"], m["organization"]["id"]) for m in viewer["memberships"]] == [
-        ("ADMINISTRATOR", accepted["organization"]["id"])]
+        ("ADMINISTRATOR", accepted["organization"]["id"])
+    ]
     assert await organization_count(api, world.operator) == organizations_before + 1
     # And the password chosen works for signing in
-    assert (await api.data(LOGIN, {"input": {"email": "chris@contoso.example", "password": PASSWORD}}))[
-        "login"]["errors"] == []
+    assert (await api.data(LOGIN, {"input": {"email": "chris@contoso.example", "password": PASSWORD}}))["login"][
+        "errors"
+    ] == []
 
     # And the partner has the customer, by invitation, without any grant
     customers = (await api.data(MY_CUSTOMERS, token=world.inviter.token))["myCustomers"]
-    assert [(e["node"]["customer"]["name"], e["node"]["source"], e["node"]["grant"]["permissions"])
-            for e in customers["edges"]] == [("Contoso Ltd", "INVITATION", [])]
+    assert [
+        (e["node"]["customer"]["name"], e["node"]["source"], e["node"]["grant"]["permissions"])
+        for e in customers["edges"]
+    ] == [("Contoso Ltd", "INVITATION", [])]
 
     # And the invitation is accepted, at the (frozen) moment
     [row] = await invitations(api, world.inviter)
@@ -275,7 +293,8 @@ async def test_a_signed_in_user_accepts_with_the_own_account(api, world):
     assert accepted["organization"]["viewerMembership"]["role"] == "ADMINISTRATOR"
     viewer = (await api.data(VIEWER, token=bob.token))["viewer"]
     assert [(m["role"], m["organization"]["name"]) for m in viewer["memberships"]] == [
-        ("ADMINISTRATOR", "Contoso Group")]
+        ("ADMINISTRATOR", "Contoso Group")
+    ]
     assert await organization_count(api, world.operator) == organizations_before + 1
     # And the invited address is still free to register
     await register(api, "chris@contoso.example")
@@ -314,8 +333,10 @@ async def test_unusable_links_are_told_apart_and_change_nothing(api, world):
     # And nothing was created
     assert await organization_count(api, world.operator) == organizations_before
     assert (await api.data(VIEWER, token=someone.token))["viewer"]["memberships"] == []
-    assert await statuses(api, world.inviter) == {"dana@contoso.example": "REVOKED",
-                                                  "chris@contoso.example": "ACCEPTED"}
+    assert await statuses(api, world.inviter) == {
+        "dana@contoso.example": "REVOKED",
+        "chris@contoso.example": "ACCEPTED",
+    }
 
 
 async def test_a_link_works_until_its_expiry_to_the_second(clock, api, world):
@@ -347,13 +368,16 @@ async def test_a_link_works_until_its_expiry_to_the_second(clock, api, world):
     assert [n["node"]["name"] for n in names].count("Contoso Ltd") == 1
 
 
-@pytest.mark.parametrize(("name", "password", "errors"), [
-    ("Chris Contoso", "short", [("password", "PASSWORD_TOO_SHORT")]),
-    ("Chris Contoso", "passwordpassword", [("password", "PASSWORD_TOO_COMMON")]),
-    (None, PASSWORD, [("name", "REQUIRED")]),
-    ("   ", PASSWORD, [("name", "REQUIRED")]),
-    (None, None, [("name", "REQUIRED"), ("password", "PASSWORD_TOO_SHORT")]),
-])
+@pytest.mark.parametrize(
+    ("name", "password", "errors"),
+    [
+        ("Chris Contoso", "short", [("password", "PASSWORD_TOO_SHORT")]),
+        ("Chris Contoso", "passwordpassword", [("password", "PASSWORD_TOO_COMMON")]),
+        (None, PASSWORD, [("name", "REQUIRED")]),
+        ("   ", PASSWORD, [("name", "REQUIRED")]),
+        (None, None, [("name", "REQUIRED"), ("password", "PASSWORD_TOO_SHORT")]),
+    ],
+)
 async def test_a_weak_password_or_a_missing_name_writes_nothing(api, world, name, password, errors):
     # Given an invitation to Chris
     await invited(api, world.inviter)
@@ -418,7 +442,8 @@ async def test_two_concurrent_accepts_of_one_link_create_one_organization(api, w
 
 
 async def test_the_slower_of_two_accepts_is_told_the_link_is_used_not_that_the_address_is_taken(
-        api, world, monkeypatch):
+    api, world, monkeypatch
+):
     """The race window made deterministic: the second request checks the link before the first
     finishes, and continues only after the first has created the account."""
     from partner_portal.resolvers import invitations as resolver
@@ -564,8 +589,9 @@ async def test_only_the_partners_inviters_resend_and_revoke(api, world):
     # Given an invitation of Northwind, and people who may not touch it
     invitation = await invited(api, world.inviter)
     administer_only = await register(api, "ari@northwind.example", "Ari Administer")
-    await add_member(api, world.partner.admin, world.partner.id, administer_only.email,
-                     partner_permissions=["ADMINISTER_CUSTOMERS"])
+    await add_member(
+        api, world.partner.admin, world.partner.id, administer_only.email, partner_permissions=["ADMINISTER_CUSTOMERS"]
+    )
     other = await make_partner(api, world.operator, "admin@fabrikam.example", "Fabrikam Services")
 
     # When / Then: another partner does not even see it; a colleague without the permission is refused
@@ -574,8 +600,7 @@ async def test_only_the_partners_inviters_resend_and_revoke(api, world):
         assert await api.error_code(mutation, {"id": invitation["id"]}, token=administer_only.token) == "FORBIDDEN"
         assert await api.error_code(mutation, {"id": invitation["id"]}) == "UNAUTHENTICATED"
     assert await api.error_code(INVITATION_NODE, {"id": invitation["id"]}, token=other.admin.token) == "NOT_FOUND"
-    assert await api.error_code(INVITATION_NODE, {"id": invitation["id"]},
-                                token=administer_only.token) == "NOT_FOUND"
+    assert await api.error_code(INVITATION_NODE, {"id": invitation["id"]}, token=administer_only.token) == "NOT_FOUND"
     assert await invitations(api, other.admin) == []
     # And it is unchanged
     assert await statuses(api, world.inviter) == {"chris@contoso.example": "OPEN"}
@@ -595,12 +620,17 @@ async def test_the_status_filter_and_the_idempotent_expiry_job(clock, api, world
     inviter = await fresh(api, world.inviter)
 
     async def by_status() -> dict[str | None, list[str]]:
-        return {status: sorted(row["email"].split("@")[0] for row in await invitations(api, inviter, status))
-                for status in (None, "OPEN", "EXPIRED", "ACCEPTED", "REVOKED")}
+        return {
+            status: sorted(row["email"].split("@")[0] for row in await invitations(api, inviter, status))
+            for status in (None, "OPEN", "EXPIRED", "ACCEPTED", "REVOKED")
+        }
 
     expected = {
         None: ["accepted", "expired", "open", "revoked"],
-        "OPEN": ["open"], "EXPIRED": ["expired"], "ACCEPTED": ["accepted"], "REVOKED": ["revoked"],
+        "OPEN": ["open"],
+        "EXPIRED": ["expired"],
+        "ACCEPTED": ["accepted"],
+        "REVOKED": ["revoked"],
     }
 
     # Then the filter computes EXPIRED from the clock before any job ran
@@ -615,14 +645,18 @@ async def test_the_status_filter_and_the_idempotent_expiry_job(clock, api, world
     clock.move_to(START + timedelta(days=24, seconds=1))
     inviter = await fresh(api, inviter)
     assert await statuses(api, inviter) == {
-        "expired@contoso.example": "EXPIRED", "accepted@contoso.example": "ACCEPTED",
-        "revoked@contoso.example": "REVOKED", "open@contoso.example": "EXPIRED",
+        "expired@contoso.example": "EXPIRED",
+        "accepted@contoso.example": "ACCEPTED",
+        "revoked@contoso.example": "REVOKED",
+        "open@contoso.example": "EXPIRED",
     }
     assert await run_job("invitations", api.settings) == "1 invitation(s) expired"
     assert await run_job("invitations", api.settings) == "0 invitation(s) expired"
     assert [r["email"] for r in await invitations(api, inviter, "OPEN")] == []
     assert sorted(r["email"] for r in await invitations(api, inviter, "EXPIRED")) == [
-        "expired@contoso.example", "open@contoso.example"]
+        "expired@contoso.example",
+        "open@contoso.example",
+    ]
 
 
 # --- the real mail ---------------------------------------------------------------------------------
@@ -630,8 +664,9 @@ async def test_the_status_filter_and_the_idempotent_expiry_job(clock, api, world
 
 @pytest.fixture
 async def mail_api(database_url, smtp_server):
-    async for running in start_api(test_settings(database_url, smtp_url=smtp_server.url,
-                                                 public_url="https://partners.vendor.test/")):
+    async for running in start_api(
+        test_settings(database_url, smtp_url=smtp_server.url, public_url="https://partners.vendor.test/")
+    ):
         yield running
 
 
@@ -664,8 +699,9 @@ async def test_the_invitation_arrives_over_smtp_and_its_link_registers_the_custo
 
 @pytest.fixture
 async def rated_api(database_url):
-    async for running in start_api(test_settings(database_url, mail_invitation_rate="3/hour",
-                                                 mail_recipient_rate="2/day")):
+    async for running in start_api(
+        test_settings(database_url, mail_invitation_rate="3/hour", mail_recipient_rate="2/day")
+    ):
         yield running
 
 
@@ -692,8 +728,12 @@ async def test_invitation_mails_are_rated_per_sending_organization_and_per_addre
 
     # Nothing refused was mailed, and the next hour brings room again
     mailed = [m["recipient"] for m in await outbox(api, reviewer) if "ppi_" in m["textBody"] or "ppm_" in m["textBody"]]
-    assert sorted(mailed) == ["chris@contoso.example", "chris@contoso.example", "dana@contoso.example",
-                              "erin@northwind.example"]
+    assert sorted(mailed) == [
+        "chris@contoso.example",
+        "chris@contoso.example",
+        "dana@contoso.example",
+        "erin@northwind.example",
+    ]
     clock.shift(timedelta(hours=1))
     admin = await fresh(api, partner.admin)
     assert (await api.data(ADD_MEMBER, member, token=admin.token))["addMember"]["errors"] == []

@@ -17,7 +17,7 @@ ROOT_PACKAGE = "partner_portal"
 
 def imports(package: str) -> list[tuple[str, str, str | None]]:
     """(file, imported module, imported name or None) for every import under `package/`, its
-subpackages included (`schema/guards/`); the project's own modules named without their `partner_portal.` root."""
+    subpackages included (`schema/guards/`); the project's own modules named without their `partner_portal.` root."""
     found = []
     for path in sorted((ROOT / package).rglob("*.py")):
         file = str(path.relative_to(ROOT / package))
@@ -176,8 +176,10 @@ class _LicenseWrites(ast.NodeVisitor):
 
     def visit_Constant(self, node: ast.Constant) -> None:
         text = node.value.lower() if isinstance(node.value, str) else ""
-        if any(f"{verb} licenses" in text or f'{verb} "licenses"' in text
-               for verb in ("update", "insert into", "delete from")):
+        if any(
+            f"{verb} licenses" in text or f'{verb} "licenses"' in text
+            for verb in ("update", "insert into", "delete from")
+        ):
             self.found.add(self.functions[-1])
 
 
@@ -186,8 +188,12 @@ def test_licenses_are_written_in_one_place_that_keeps_the_relationships_copy_of_
     which the dashboard and "my customers" count by: a license written anywhere else would leave
     the copy behind."""
     writers = set()
-    for path in [*sorted((ROOT / "resolvers").glob("*.py")), *sorted((ROOT / "web").glob("*.py")),
-                 ROOT / "server.py", ROOT / "cli.py"]:
+    for path in [
+        *sorted((ROOT / "resolvers").glob("*.py")),
+        *sorted((ROOT / "web").glob("*.py")),
+        ROOT / "server.py",
+        ROOT / "cli.py",
+    ]:
         visitor = _LicenseWrites()
         visitor.visit(ast.parse(path.read_text(), str(path)))
         writers |= {(path.name, function) for function in visitor.found}
@@ -197,19 +203,24 @@ def test_licenses_are_written_in_one_place_that_keeps_the_relationships_copy_of_
 
 def test_the_license_scan_sees_writes_through_querysets_and_sql():
     visitor = _LicenseWrites()
-    visitor.visit(ast.parse(
-        "async def a():\n    await License.filter(id=1).update(status='ACTIVE')\n"
-        "async def b():\n    await client.execute_query('UPDATE \"licenses\" SET status = 1')\n"
-        "async def c():\n    await License.filter(id=1).first()\n"
-    ))
+    visitor.visit(
+        ast.parse(
+            "async def a():\n    await License.filter(id=1).update(status='ACTIVE')\n"
+            "async def b():\n    await client.execute_query('UPDATE \"licenses\" SET status = 1')\n"
+            "async def c():\n    await License.filter(id=1).first()\n"
+        )
+    )
     assert visitor.found == {"a", "b"}
 
 
 def test_the_distribution_installs_one_top_level_name():
     """Every module installs under `partner_portal`: a generic top-level name (`models`, `schema`…)
     would be overwritten by, or overwrite, another distribution's."""
-    installed = {name for name, distributions in metadata.packages_distributions().items()
-                 if "partner-portal" in distributions and not name.startswith("__editable__")}
+    installed = {
+        name
+        for name, distributions in metadata.packages_distributions().items()
+        if "partner-portal" in distributions and not name.startswith("__editable__")
+    }
 
     assert installed == {ROOT_PACKAGE}
 
@@ -225,8 +236,11 @@ def test_code_imports_the_project_through_its_root():
         if ".venv" in path.parts or "node_modules" in path.parts:
             continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
-                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            )
             offending += [(str(path.relative_to(ROOT)), name) for name in names if _top(name) in generic]
 
     assert "models" in generic and "server" in generic
@@ -250,8 +264,11 @@ def imported_test_modules(source: str) -> list[str]:
 def test_no_test_module_imports_another():
     """What test modules share lives in support modules (tests/support.py, tests/documents.py, the
     worlds): a test module imported by another is collected twice and ties their tests together."""
-    offending = {path.name: imported for path in sorted((ROOT / "tests").glob("test_*.py"))
-                 if (imported := imported_test_modules(path.read_text()))}
+    offending = {
+        path.name: imported
+        for path in sorted((ROOT / "tests").glob("test_*.py"))
+        if (imported := imported_test_modules(path.read_text()))
+    }
 
     assert offending == {}
 

@@ -53,6 +53,7 @@ from hypothesis.stateful import (
 )
 from tortoise import Tortoise, connections
 
+from partner_portal.models import tortoise_internals
 from partner_portal.models.audit import AuditEvent
 from partner_portal.models.billing import BillingEvent, Payment, Refund
 from partner_portal.models.commissions import Commission, CommissionRule, IdempotencyRecord
@@ -73,7 +74,6 @@ from partner_portal.models.organizations import Organization
 from partner_portal.models.outbox import OutboxMessage
 from partner_portal.models.payouts import Payout
 from partner_portal.models.referrals import Referral
-from partner_portal.models import tortoise_internals
 from partner_portal.permissions.actor import Actor
 from partner_portal.permissions.enums import ApiKeyScope, OperatorPermission, Via
 from partner_portal.permissions.scoping import load_delegations, load_memberships, load_operator_permissions
@@ -90,8 +90,12 @@ EXAMPLES = int(os.environ.get("LEDGER_EXAMPLES", "20"))
 STEPS = int(os.environ.get("LEDGER_STEPS", "100"))
 EXPLORE = bool(os.environ.get("LEDGER_EXPLORE"))
 
-PENDING, APPROVED, PAID, REVERSED = (CommissionStatus.PENDING, CommissionStatus.APPROVED, CommissionStatus.PAID,
-                                     CommissionStatus.REVERSED)
+PENDING, APPROVED, PAID, REVERSED = (
+    CommissionStatus.PENDING,
+    CommissionStatus.APPROVED,
+    CommissionStatus.PAID,
+    CommissionStatus.REVERSED,
+)
 STATUSES = (PENDING, APPROVED, PAID, REVERSED)
 OPEN_PAYOUT = (PayoutStatus.REQUESTED, PayoutStatus.APPROVED)
 
@@ -108,8 +112,12 @@ RATES = {
 THRESHOLD = "20.00 USD"
 THRESHOLD_USD = 2000
 
-PROGRAM_OF = {CommissionType.PARTNER: Program.SERVICE_PARTNER, CommissionType.SELF: Program.SERVICE_PARTNER,
-              CommissionType.AFFILIATE: Program.AFFILIATE, CommissionType.CODE: Program.EXPERT}
+PROGRAM_OF = {
+    CommissionType.PARTNER: Program.SERVICE_PARTNER,
+    CommissionType.SELF: Program.SERVICE_PARTNER,
+    CommissionType.AFFILIATE: Program.AFFILIATE,
+    CommissionType.CODE: Program.EXPERT,
+}
 
 
 @dataclass(frozen=True)
@@ -122,12 +130,15 @@ class PartnerSpec:
 
 
 PARTNERS = {
-    "north": PartnerSpec("Northwind Partners", "EUR", (Program.SERVICE_PARTNER, Program.AFFILIATE),
-                         PayoutMethod.PAYPAL, True),
-    "south": PartnerSpec("Southwind Sales", "USD", (Program.AFFILIATE, Program.EXPERT),
-                         PayoutMethod.BANK_TRANSFER, False),
-    "east": PartnerSpec("Eastwind Consulting", "GBP", (Program.SERVICE_PARTNER, Program.EXPERT),
-                        PayoutMethod.PAYPAL, True),
+    "north": PartnerSpec(
+        "Northwind Partners", "EUR", (Program.SERVICE_PARTNER, Program.AFFILIATE), PayoutMethod.PAYPAL, True
+    ),
+    "south": PartnerSpec(
+        "Southwind Sales", "USD", (Program.AFFILIATE, Program.EXPERT), PayoutMethod.BANK_TRANSFER, False
+    ),
+    "east": PartnerSpec(
+        "Eastwind Consulting", "GBP", (Program.SERVICE_PARTNER, Program.EXPERT), PayoutMethod.PAYPAL, True
+    ),
 }
 
 
@@ -146,12 +157,15 @@ CUSTOMERS = {
     "linked": CustomerSpec(referral=("south", CommissionType.AFFILIATE, EARLY)),
     "coded": CustomerSpec(referral=("east", CommissionType.CODE, EARLY)),
     # Northwind's invitation ends on day 40; the affiliate link earns for Southwind from then on
-    "switching": CustomerSpec(relationship=("north", RelationshipSource.INVITATION, EARLY,
-                                            START + timedelta(days=40)),
-                              referral=("south", CommissionType.AFFILIATE, EARLY)),
+    "switching": CustomerSpec(
+        relationship=("north", RelationshipSource.INVITATION, EARLY, START + timedelta(days=40)),
+        referral=("south", CommissionType.AFFILIATE, EARLY),
+    ),
     # used Southwind's code, chose Northwind on day 20: SELF only if it had not paid before
-    "late_choice": CustomerSpec(relationship=("north", RelationshipSource.SELECTED, START + timedelta(days=20), None),
-                                referral=("south", CommissionType.CODE, EARLY)),
+    "late_choice": CustomerSpec(
+        relationship=("north", RelationshipSource.SELECTED, START + timedelta(days=20), None),
+        referral=("south", CommissionType.CODE, EARLY),
+    ),
     # Eastwind's affiliate link, but Eastwind is not in the AFFILIATE program
     "unenrolled": CustomerSpec(referral=("east", CommissionType.AFFILIATE, EARLY)),
     "alone": CustomerSpec(),
@@ -169,9 +183,13 @@ class World:
 
     def person(self, user_id: int) -> Actor:
         """A signed-in user's actor, loading memberships and operator permissions as a request does."""
-        return Actor(via=Via.SESSION, user_id=user_id, _load_memberships=load_memberships,
-                     _load_operator=load_operator_permissions,
-                     _load_delegations=partial(load_delegations, idle=self.settings.management_session_idle))
+        return Actor(
+            via=Via.SESSION,
+            user_id=user_id,
+            _load_memberships=load_memberships,
+            _load_operator=load_operator_permissions,
+            _load_delegations=partial(load_delegations, idle=self.settings.management_session_idle),
+        )
 
     def operator(self) -> Actor:
         return self.person(self.operator_id)
@@ -187,31 +205,48 @@ async def make_world(settings_: Settings) -> World:
     """Through the resolvers: the operator, the rates, the billing key, the partners (applied, approved,
     payout settings); customers' relationships and referrals as rows."""
     cli = Actor(via=Via.CLI)
-    operator_id = await identity.make_operator(cli, "olivia@vendor.example", list(OperatorPermission),
-                                               name="Olivia Operator", settings=settings_)
+    operator_id = await identity.make_operator(
+        cli, "olivia@vendor.example", list(OperatorPermission), name="Olivia Operator", settings=settings_
+    )
     key = await identity.issue_api_key(cli, "billing", [ApiKeyScope.BILLING_WRITE])
     world = World(settings_, operator_id, key.row["id"], {}, {}, {})
     for currency, table in RATES.items():
         for valid_from, rate in table:
-            await catalog.set_exchange_rate(world.operator(), settings_, currency=currency, rate=rate,
-                                            valid_from=valid_from)
+            await catalog.set_exchange_rate(
+                world.operator(), settings_, currency=currency, rate=rate, valid_from=valid_from
+            )
     for key_, spec in PARTNERS.items():
         admin = await User.create(email=f"admin@{key_}.example", name=f"{spec.name} Admin")
         world.admin_ids[key_] = admin.id
         organization = await organizations.create_organization(world.admin(key_), name=spec.name)
         world.partner_ids[key_] = organization["id"]
-        application = await partners.request_partner_status(world.admin(key_), organization["id"], {
-            "legal_name": spec.name, "website": f"https://{key_}.example", "country": "CH", "vat_id": None,
-            "contact_name": "Avery Admin", "contact_email": f"admin@{key_}.example", "contact_phone": None,
-            "programs": list(spec.programs), "message": "",
-        })
-        await partners.approve_application(world.operator(), application["id"], programs=spec.programs, note=None,
-                                           payout_currency=spec.currency)
+        application = await partners.request_partner_status(
+            world.admin(key_),
+            organization["id"],
+            {
+                "legal_name": spec.name,
+                "website": f"https://{key_}.example",
+                "country": "CH",
+                "vat_id": None,
+                "contact_name": "Avery Admin",
+                "contact_email": f"admin@{key_}.example",
+                "contact_phone": None,
+                "programs": list(spec.programs),
+                "message": "",
+            },
+        )
+        await partners.approve_application(
+            world.operator(), application["id"], programs=spec.programs, note=None, payout_currency=spec.currency
+        )
         bank = spec.method is PayoutMethod.BANK_TRANSFER
         await payouts.set_settings(
-            world.admin(key_), organization["id"], method=spec.method,
-            paypal_email=None if bank else f"money@{key_}.example", account_holder=spec.name if bank else None,
-            iban="DE89370400440532013000" if bank else None, bic="COBADEFFXXX" if bank else None,
+            world.admin(key_),
+            organization["id"],
+            method=spec.method,
+            paypal_email=None if bank else f"money@{key_}.example",
+            account_holder=spec.name if bank else None,
+            iban="DE89370400440532013000" if bank else None,
+            bic="COBADEFFXXX" if bank else None,
             automatic=spec.automatic,
         )
     for name, spec in CUSTOMERS.items():
@@ -219,17 +254,32 @@ async def make_world(settings_: Settings) -> World:
         world.customer_ids[name] = customer.id
         if spec.relationship is not None:
             partner, source, started, ended = spec.relationship
-            await CustomerRelationship.create(customer_id=customer.id, partner_id=world.partner_ids[partner],
-                                              source=source, started_at=started, ended_at=ended)
+            await CustomerRelationship.create(
+                customer_id=customer.id,
+                partner_id=world.partner_ids[partner],
+                source=source,
+                started_at=started,
+                ended_at=ended,
+            )
         if spec.referral is not None:
             partner, kind, created = spec.referral
-            await Referral.create(customer_id=customer.id, partner_id=world.partner_ids[partner], type=kind,
-                                  created_at=created)
+            await Referral.create(
+                customer_id=customer.id, partner_id=world.partner_ids[partner], type=kind, created_at=created
+            )
     return world
 
 
-LEDGER_MODELS = (Commission, Payout, IdempotencyRecord, Refund, Payment, BillingEvent, CommissionRule, AuditEvent,
-                 OutboxMessage)  # children before parents
+LEDGER_MODELS = (
+    Commission,
+    Payout,
+    IdempotencyRecord,
+    Refund,
+    Payment,
+    BillingEvent,
+    CommissionRule,
+    AuditEvent,
+    OutboxMessage,
+)  # children before parents
 
 
 async def empty_ledger() -> None:
@@ -356,15 +406,33 @@ class PayoutModel:
 
 
 percent_rates = st.sampled_from(["20.00", "17.35", "33.33", "5.00", "0.01", "100.00"])
-flat_amounts = st.sampled_from([("25.00", "USD"), ("19.99", "EUR"), ("3000", "JPY"), ("12.50", "GBP"),
-                                ("7.00", "CHF")])
+flat_amounts = st.sampled_from([("25.00", "USD"), ("19.99", "EUR"), ("3000", "JPY"), ("12.50", "GBP"), ("7.00", "CHF")])
 hold_days = st.sampled_from([0, 14, 30])
-recurrences = st.sampled_from([(Recurrence.LIFETIME, None), (Recurrence.MONTHS, 2), (Recurrence.LIFETIME, None),
-                               (Recurrence.ONE_TIME, None), (Recurrence.MONTHS, 1)])
-percent_rules = st.builds(RuleSpec, kind=st.just(CommissionRuleKind.PERCENT), rate=percent_rates, flat=st.none(),
-                          recurrence=recurrences, hold_days=hold_days)
-flat_rules = st.builds(RuleSpec, kind=st.just(CommissionRuleKind.FLAT), rate=st.none(), flat=flat_amounts,
-                       recurrence=recurrences, hold_days=hold_days)
+recurrences = st.sampled_from(
+    [
+        (Recurrence.LIFETIME, None),
+        (Recurrence.MONTHS, 2),
+        (Recurrence.LIFETIME, None),
+        (Recurrence.ONE_TIME, None),
+        (Recurrence.MONTHS, 1),
+    ]
+)
+percent_rules = st.builds(
+    RuleSpec,
+    kind=st.just(CommissionRuleKind.PERCENT),
+    rate=percent_rates,
+    flat=st.none(),
+    recurrence=recurrences,
+    hold_days=hold_days,
+)
+flat_rules = st.builds(
+    RuleSpec,
+    kind=st.just(CommissionRuleKind.FLAT),
+    rate=st.none(),
+    flat=flat_amounts,
+    recurrence=recurrences,
+    hold_days=hold_days,
+)
 any_rules = percent_rules | flat_rules
 picks = st.integers(min_value=0, max_value=10**6)
 # mostly 100.00 to 3,000.00 (hypothesis likes small integers: they would earn nothing), sometimes odd amounts
@@ -383,9 +451,13 @@ class PaymentSpec:
     hours_ago: int
 
 
-payment_specs = st.builds(PaymentSpec, customer=st.sampled_from(list(CUSTOMERS)), amount=payment_minor,
-                          currency=st.sampled_from(["USD", "EUR", "GBP", "JPY", "CHF"]),
-                          hours_ago=st.integers(min_value=0, max_value=24 * 12))
+payment_specs = st.builds(
+    PaymentSpec,
+    customer=st.sampled_from(list(CUSTOMERS)),
+    amount=payment_minor,
+    currency=st.sampled_from(["USD", "EUR", "GBP", "JPY", "CHF"]),
+    hours_ago=st.integers(min_value=0, max_value=24 * 12),
+)
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -414,6 +486,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def query(self, make: Callable[[], Awaitable[T]]) -> T:
         """Await a queryset built inside the loop (tortoise finds its connections in the runner's context)."""
+
         async def awaited() -> T:
             return await make()
 
@@ -431,19 +504,29 @@ class LedgerMachine(RuleBasedStateMachine):
     async def _create_rule(self, program: Program, spec: RuleSpec, partner: str | None) -> RuleModel:
         recurrence, months = spec.recurrence
         row = await commissions.create_rule(
-            self.world.operator(), program=program, kind=spec.kind, rate=spec.rate,
-            flat_amount=spec.flat[0] if spec.flat else None, flat_currency=spec.flat[1] if spec.flat else None,
-            recurrence=recurrence, months=months, hold_days=spec.hold_days, product_id=None, tier=None,
+            self.world.operator(),
+            program=program,
+            kind=spec.kind,
+            rate=spec.rate,
+            flat_amount=spec.flat[0] if spec.flat else None,
+            flat_currency=spec.flat[1] if spec.flat else None,
+            recurrence=recurrence,
+            months=months,
+            hold_days=spec.hold_days,
+            product_id=None,
+            tier=None,
             partner_id=self.world.partner_ids[partner] if partner else None,
         )
         model = RuleModel(row["id"], spec)
         self.rules[(program, partner)] = model
         return model
 
-    @initialize(service=any_rules, affiliate=st.none() | any_rules, expert=percent_rules,
-                east_expert=st.none() | any_rules)
-    def program_rules(self, service: RuleSpec, affiliate: RuleSpec | None, expert: RuleSpec,
-                      east_expert: RuleSpec | None) -> None:
+    @initialize(
+        service=any_rules, affiliate=st.none() | any_rules, expert=percent_rules, east_expert=st.none() | any_rules
+    )
+    def program_rules(
+        self, service: RuleSpec, affiliate: RuleSpec | None, expert: RuleSpec, east_expert: RuleSpec | None
+    ) -> None:
         """Program defaults (AFFILIATE maybe without a rule: nobody earns there) and maybe a rule for Eastwind
         alone, which wins over the EXPERT default."""
         self.run(self._create_rule(Program.SERVICE_PARTNER, service, None))
@@ -476,7 +559,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return spec.referral[0], spec.referral[1]
         return None
 
-    def expected_earning(self, customer: str, amount: int, currency: str, paid_at: datetime) -> Earning | None | str:
+    def expected_earning(self, customer: str, amount: int, currency: str, paid_at: datetime) -> Earning | str | None:
         """The line a payment earns, None, or "NO_RATE" when it earns but cannot be converted."""
         attribution = self._attribution(customer, paid_at)
         if attribution is None:
@@ -488,8 +571,11 @@ class LedgerMachine(RuleBasedStateMachine):
         rule_ = self.rules.get((program, partner)) or self.rules.get((program, None))
         if rule_ is None:
             return None
-        earlier = [p.paid_at for p in self.payments.values()
-                   if p.customer == customer and p.earning is not None and p.earning.partner == partner]
+        earlier = [
+            p.paid_at
+            for p in self.payments.values()
+            if p.customer == customer and p.earning is not None and p.earning.partner == partner
+        ]
         recurrence, months = rule_.spec.recurrence
         if earlier and recurrence is Recurrence.ONE_TIME:
             return None
@@ -511,13 +597,28 @@ class LedgerMachine(RuleBasedStateMachine):
     async def snapshot(self) -> dict[str, Any]:
         """Every row the ledger is made of, and how many audit events and mails there are."""
         return {
-            "lines": await Commission.all().order_by("id").values_list(
-                "id", "source_key", "partner_id", "payment_id", "refund_id", "payout_id", "status", "amount",
-                "currency", "hold_until"),
-            "payouts": await Payout.all().order_by("id").values_list(
-                "id", "partner_id", "status", "amount", "currency", "reference", "note", "decided_at", "paid_at"),
-            "payments": await Payment.all().order_by("id").values_list("id", "external_id", "amount",
-                                                                       "refunded_amount"),
+            "lines": await Commission.all()
+            .order_by("id")
+            .values_list(
+                "id",
+                "source_key",
+                "partner_id",
+                "payment_id",
+                "refund_id",
+                "payout_id",
+                "status",
+                "amount",
+                "currency",
+                "hold_until",
+            ),
+            "payouts": await Payout.all()
+            .order_by("id")
+            .values_list(
+                "id", "partner_id", "status", "amount", "currency", "reference", "note", "decided_at", "paid_at"
+            ),
+            "payments": await Payment.all()
+            .order_by("id")
+            .values_list("id", "external_id", "amount", "refunded_amount"),
             "refunds": await Refund.all().order_by("id").values_list("id", "external_id", "payment_id", "amount"),
             "events": await BillingEvent.all().order_by("id").values_list("id", "external_id", "kind", "result"),
             "audit": await AuditEvent.all().count(),
@@ -541,16 +642,31 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def _pay(self, external_id: str, customer: str, amount: int, currency: str, paid_at: datetime) -> None:
         expected = self.expected_earning(customer, amount, currency, paid_at)
-        arguments = {"external_id": external_id, "organization_id": self.world.customer_ids[customer],
-                     "amount": text(amount, currency), "currency": currency, "paid_at": paid_at, "plan_code": None}
+        arguments = {
+            "external_id": external_id,
+            "organization_id": self.world.customer_ids[customer],
+            "amount": text(amount, currency),
+            "currency": currency,
+            "paid_at": paid_at,
+            "plan_code": None,
+        }
         call = partial(billing.record_payment, self.world.billing_key(), self.world.settings, **arguments)
         if expected == "NO_RATE":
             self.refused(call, UserErrorCode.NO_EXCHANGE_RATE)
             return
         result = self.run(call())
         waiting = self.waiting.pop(external_id, Waiting(currency))
-        payment = PaymentModel(external_id, customer, amount, currency, paid_at, result["payment_id"], expected,
-                               refunded=min(amount, sum(waiting.amounts)), refund_ids=waiting.refund_ids)
+        payment = PaymentModel(
+            external_id,
+            customer,
+            amount,
+            currency,
+            paid_at,
+            result["payment_id"],
+            expected,
+            refunded=min(amount, sum(waiting.amounts)),
+            refund_ids=waiting.refund_ids,
+        )
         self.payments[external_id] = payment
         self.events.append(Event("payment", arguments, result))
         row = self.query(lambda: Payment.get(id=payment.id).values("amount", "currency", "refunded_amount", "paid_at"))
@@ -558,16 +674,49 @@ class LedgerMachine(RuleBasedStateMachine):
         if expected is None:
             assert result["commission_id"] is None
             return
-        line = self.query(lambda: Commission.get(id=result["commission_id"]).values(
-            "partner_id", "type", "rule_id", "customer_id", "payment_id", "refund_id", "status", "amount", "currency",
-            "original_amount", "original_currency", "hold_until", "source_key"))
-        assert {k: line[k] for k in ("partner_id", "type", "rule_id", "customer_id", "payment_id", "refund_id",
-                                     "currency", "original_amount", "original_currency", "hold_until",
-                                     "source_key")} == {
-            "partner_id": self.world.partner_ids[expected.partner], "type": expected.type,
-            "rule_id": expected.rule.id, "customer_id": self.world.customer_ids[customer], "payment_id": payment.id,
-            "refund_id": None, "currency": PARTNERS[expected.partner].currency, "original_amount": amount,
-            "original_currency": currency, "hold_until": paid_at + timedelta(days=expected.rule.spec.hold_days),
+        line = self.query(
+            lambda: Commission.get(id=result["commission_id"]).values(
+                "partner_id",
+                "type",
+                "rule_id",
+                "customer_id",
+                "payment_id",
+                "refund_id",
+                "status",
+                "amount",
+                "currency",
+                "original_amount",
+                "original_currency",
+                "hold_until",
+                "source_key",
+            )
+        )
+        assert {
+            k: line[k]
+            for k in (
+                "partner_id",
+                "type",
+                "rule_id",
+                "customer_id",
+                "payment_id",
+                "refund_id",
+                "currency",
+                "original_amount",
+                "original_currency",
+                "hold_until",
+                "source_key",
+            )
+        } == {
+            "partner_id": self.world.partner_ids[expected.partner],
+            "type": expected.type,
+            "rule_id": expected.rule.id,
+            "customer_id": self.world.customer_ids[customer],
+            "payment_id": payment.id,
+            "refund_id": None,
+            "currency": PARTNERS[expected.partner].currency,
+            "original_amount": amount,
+            "original_currency": currency,
+            "hold_until": paid_at + timedelta(days=expected.rule.spec.hold_days),
             "source_key": f"payment:{payment.id}",
         }
         whole = expected.earned > 0 and taken_by_refunds(expected.earned, payment.refunded, amount) >= expected.earned
@@ -578,20 +727,34 @@ class LedgerMachine(RuleBasedStateMachine):
     def pay(self, payment: PaymentSpec) -> None:
         """A payment, possibly reported late (paid up to 12 days ago). CHF has no rate: refused with
         NO_EXCHANGE_RATE when it earns a commission that must be converted, nothing kept."""
-        self._pay(self.next_id("pay"), payment.customer, payment.amount, payment.currency,
-                  now() - timedelta(hours=payment.hours_ago))
+        self._pay(
+            self.next_id("pay"),
+            payment.customer,
+            payment.amount,
+            payment.currency,
+            now() - timedelta(hours=payment.hours_ago),
+        )
 
     @precondition(lambda self: bool(self.payments))
-    @rule(pick=picks, size=st.sampled_from(["some", "half", "all", "one", "too_much", "other_currency"]), some=picks,
-          settled=st.booleans())
+    @rule(
+        pick=picks,
+        size=st.sampled_from(["some", "half", "all", "one", "too_much", "other_currency"]),
+        some=picks,
+        settled=st.booleans(),
+    )
     def refund(self, pick: int, size: str, some: int, settled: bool) -> None:
         """A partial or whole refund of what is left of a payment (maybe one whose line a payout holds or
         paid); more than is left, or in another currency: refused, nothing kept."""
         payments = list(self.payments.values())
         candidates = [p for p in payments if p.left > 0] if size not in ("too_much", "other_currency") else payments
         if settled:
-            claimed = set(self.query(lambda: Commission.filter(refund_id=None, payout_id__not_isnull=True).values_list(
-                "payment_id", flat=True)))
+            claimed = set(
+                self.query(
+                    lambda: Commission.filter(refund_id=None, payout_id__not_isnull=True).values_list(
+                        "payment_id", flat=True
+                    )
+                )
+            )
             candidates = [p for p in candidates if p.id in claimed] or candidates
         payment = (candidates or payments)[pick % len(candidates or payments)]
         currency, code = payment.currency, None
@@ -601,10 +764,19 @@ class LedgerMachine(RuleBasedStateMachine):
             currency = "GBP" if payment.currency != "GBP" else "EUR"
             amount, code = 1, UserErrorCode.CURRENCY_MISMATCH
         else:
-            amount = {"all": payment.left, "half": max(1, payment.left // 2), "one": 1,
-                      "some": 1 + some % payment.left}[size]
-        arguments = {"external_id": self.next_id("refund"), "payment_external_id": payment.external_id,
-                     "amount": text(amount, currency), "currency": currency, "refunded_at": now()}
+            amount = {
+                "all": payment.left,
+                "half": max(1, payment.left // 2),
+                "one": 1,
+                "some": 1 + some % payment.left,
+            }[size]
+        arguments = {
+            "external_id": self.next_id("refund"),
+            "payment_external_id": payment.external_id,
+            "amount": text(amount, currency),
+            "currency": currency,
+            "refunded_at": now(),
+        }
         call = partial(billing.record_refund, self.world.billing_key(), **arguments)
         if code is not None:
             self.refused(call, code)
@@ -625,8 +797,13 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             external_id = sorted(self.waiting)[pick % len(self.waiting)]
         waiting = self.waiting[external_id]
-        arguments = {"external_id": self.next_id("refund"), "payment_external_id": external_id,
-                     "amount": text(amount, waiting.currency), "currency": waiting.currency, "refunded_at": now()}
+        arguments = {
+            "external_id": self.next_id("refund"),
+            "payment_external_id": external_id,
+            "amount": text(amount, waiting.currency),
+            "currency": waiting.currency,
+            "refunded_at": now(),
+        }
         result = self.run(billing.record_refund(self.world.billing_key(), **arguments))
         assert result["payment_id"] is None
         waiting.amounts.append(amount)
@@ -634,8 +811,12 @@ class LedgerMachine(RuleBasedStateMachine):
         self.events.append(Event("refund", arguments, result))
 
     @precondition(lambda self: bool(self.waiting))
-    @rule(pick=picks, customer=st.sampled_from(list(CUSTOMERS)), extra=st.integers(min_value=0, max_value=300_000),
-          hours_ago=st.integers(min_value=0, max_value=24 * 12))
+    @rule(
+        pick=picks,
+        customer=st.sampled_from(list(CUSTOMERS)),
+        extra=st.integers(min_value=0, max_value=300_000),
+        hours_ago=st.integers(min_value=0, max_value=24 * 12),
+    )
     def pay_after_its_refunds(self, pick: int, customer: str, extra: int, hours_ago: int) -> None:
         """The payment the waiting refunds are for arrives: they are applied at once."""
         external_id = sorted(self.waiting)[pick % len(self.waiting)]
@@ -664,9 +845,12 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # --- time ------------------------------------------------------------------------------------------------
 
-    @rule(days=st.integers(min_value=0, max_value=35), hours=st.integers(min_value=0, max_value=23),
-          new_rule=st.none() | st.tuples(st.sampled_from([Program.SERVICE_PARTNER, Program.AFFILIATE, Program.EXPERT]),
-                                         any_rules))
+    @rule(
+        days=st.integers(min_value=0, max_value=35),
+        hours=st.integers(min_value=0, max_value=23),
+        new_rule=st.none()
+        | st.tuples(st.sampled_from([Program.SERVICE_PARTNER, Program.AFFILIATE, Program.EXPERT]), any_rules),
+    )
     def release(self, days: int, hours: int, new_rule: tuple[Program, RuleSpec] | None) -> None:
         """The clock moves on; the commissions job releases exactly the lines whose hold ended. Meanwhile the
         operator may have replaced a program's rule."""
@@ -684,17 +868,27 @@ class LedgerMachine(RuleBasedStateMachine):
 
     async def _claimable(self, partner: str) -> dict[int, int]:
         """Approved lines no payout holds, in the payout currency: line id to amount."""
-        rows = await Commission.filter(partner_id=self.world.partner_ids[partner], status=APPROVED, payout_id=None,
-                                       currency=PARTNERS[partner].currency).values_list("id", "amount")
+        rows = await Commission.filter(
+            partner_id=self.world.partner_ids[partner],
+            status=APPROVED,
+            payout_id=None,
+            currency=PARTNERS[partner].currency,
+        ).values_list("id", "amount")
         return dict(rows)
 
-    def _check_new_payout(self, partner: str, payout_id: int, claimable: dict[int, int],
-                          requested_by: int | None) -> None:
-        row = self.query(lambda: Payout.get(id=payout_id).values("partner_id", "status", "amount", "currency",
-                                                       "requested_by_id"))
-        assert row == {"partner_id": self.world.partner_ids[partner], "status": PayoutStatus.REQUESTED,
-                       "amount": sum(claimable.values()), "currency": PARTNERS[partner].currency,
-                       "requested_by_id": requested_by}
+    def _check_new_payout(
+        self, partner: str, payout_id: int, claimable: dict[int, int], requested_by: int | None
+    ) -> None:
+        row = self.query(
+            lambda: Payout.get(id=payout_id).values("partner_id", "status", "amount", "currency", "requested_by_id")
+        )
+        assert row == {
+            "partner_id": self.world.partner_ids[partner],
+            "status": PayoutStatus.REQUESTED,
+            "amount": sum(claimable.values()),
+            "currency": PARTNERS[partner].currency,
+            "requested_by_id": requested_by,
+        }
         claimed = self.query(lambda: Commission.filter(payout_id=payout_id).values_list("id", flat=True))
         assert sorted(claimed) == sorted(claimable)
         self.payouts[payout_id] = PayoutModel(partner, PayoutStatus.REQUESTED, sum(claimable.values()))
@@ -719,9 +913,11 @@ class LedgerMachine(RuleBasedStateMachine):
         claimable = self.run(self._claimable(who))
         shown = self.run(payouts.balance(self.world.admin(who), self.world.settings, self.world.partner_ids[who]))
         assert (shown.currency, shown.approved, shown.threshold) == (
-            PARTNERS[who].currency, sum(claimable.values()), threshold(PARTNERS[who].currency, now().date()))
-        call = partial(payouts.request_payout, self.world.admin(who), self.world.settings,
-                       self.world.partner_ids[who])
+            PARTNERS[who].currency,
+            sum(claimable.values()),
+            threshold(PARTNERS[who].currency, now().date()),
+        )
+        call = partial(payouts.request_payout, self.world.admin(who), self.world.settings, self.world.partner_ids[who])
         if not self._payable(who, claimable):
             self.refused(call, UserErrorCode.BELOW_THRESHOLD)
             return
@@ -734,8 +930,9 @@ class LedgerMachine(RuleBasedStateMachine):
         payable = [k for k in automatic if self._payable(k, claimable[k])]
         known = set(self.query(lambda: Payout.all().values_list("id", flat=True)))
         summary = self.run(run_job("payouts", self.world.settings))
-        assert summary == (f"{len(payable)} payout(s) created, "
-                           f"{len(automatic) - len(payable)} partner(s) below the threshold")
+        assert summary == (
+            f"{len(payable)} payout(s) created, {len(automatic) - len(payable)} partner(s) below the threshold"
+        )
         created = self.query(lambda: Payout.exclude(id__in=known).order_by("id").values_list("id", "partner_id"))
         assert [self.partner_key(p) for _, p in created] == payable
         for payout_id, partner_id in created:
@@ -743,8 +940,12 @@ class LedgerMachine(RuleBasedStateMachine):
             self._check_new_payout(partner, payout_id, claimable[partner], None)
 
     @precondition(lambda self: any(p.status in OPEN_PAYOUT for p in self.payouts.values()))
-    @rule(pick=picks, decision=st.sampled_from(["approve", "mark_paid", "approve+mark_paid", "reject", "approve any",
-                                                "mark_paid any", "reject any"]))
+    @rule(
+        pick=picks,
+        decision=st.sampled_from(
+            ["approve", "mark_paid", "approve+mark_paid", "reject", "approve any", "mark_paid any", "reject any"]
+        ),
+    )
     def decide(self, pick: int, decision: str) -> None:
         """The operator approves, marks paid (or both at once) or rejects a payout in a state that allows it
         (if there is one), or any payout: from a state that does not allow it, PAYOUT_DECIDED and nothing
@@ -762,18 +963,32 @@ class LedgerMachine(RuleBasedStateMachine):
         payout = self.payouts[payout_id]
         operator = self.world.operator()
         allowed_from, after, call = {
-            "approve": ((PayoutStatus.REQUESTED,), PayoutStatus.APPROVED,
-                        partial(payouts.approve_payout, operator, payout_id)),
-            "mark_paid": ((PayoutStatus.APPROVED,), PayoutStatus.PAID,
-                          partial(payouts.mark_paid, operator, payout_id, f"BANK-{payout_id}")),
-            "reject": (OPEN_PAYOUT, PayoutStatus.REJECTED,
-                       partial(payouts.reject_payout, operator, payout_id, "Check it.")),
+            "approve": (
+                (PayoutStatus.REQUESTED,),
+                PayoutStatus.APPROVED,
+                partial(payouts.approve_payout, operator, payout_id),
+            ),
+            "mark_paid": (
+                (PayoutStatus.APPROVED,),
+                PayoutStatus.PAID,
+                partial(payouts.mark_paid, operator, payout_id, f"BANK-{payout_id}"),
+            ),
+            "reject": (
+                OPEN_PAYOUT,
+                PayoutStatus.REJECTED,
+                partial(payouts.reject_payout, operator, payout_id, "Check it."),
+            ),
         }[decision]
         if payout.status not in allowed_from:
             self.refused(call, UserErrorCode.PAYOUT_DECIDED)
             return
-        lines = self.query(lambda: Commission.filter(payout_id=payout_id).order_by("id").values_list(
-            "id", "partner_id", "payment_id", "status", "amount", "currency"))
+        lines = self.query(
+            lambda: (
+                Commission.filter(payout_id=payout_id)
+                .order_by("id")
+                .values_list("id", "partner_id", "payment_id", "status", "amount", "currency")
+            )
+        )
         row = self.run(call())
         assert (row["status"], row["amount"]) == (after, payout.amount)
         payout.status = after
@@ -781,8 +996,9 @@ class LedgerMachine(RuleBasedStateMachine):
             for line in lines:
                 self.paid_lines[line[0]] = (*line[:3], PAID, *line[4:], payout_id)
         if after is PayoutStatus.REJECTED:
-            released = self.query(lambda: Commission.filter(id__in=[line[0] for line in lines]).values_list(
-                "status", "payout_id"))
+            released = self.query(
+                lambda: Commission.filter(id__in=[line[0] for line in lines]).values_list("status", "payout_id")
+            )
             assert set(released) <= {(APPROVED, None)}
 
     # --- the invariants --------------------------------------------------------------------------------------
@@ -793,13 +1009,26 @@ class LedgerMachine(RuleBasedStateMachine):
 
     async def _check_ledger(self) -> None:
         moment = now()
-        lines = await Commission.all().order_by("id").values(
-            "id", "source_key", "partner_id", "payment_id", "refund_id", "payout_id", "status", "amount", "currency",
-            "hold_until")
-        payout_rows = {p["id"]: p for p in await Payout.all().values("id", "partner_id", "status", "amount",
-                                                                      "currency")}
-        payment_rows = {p["external_id"]: p for p in await Payment.all().values("id", "external_id",
-                                                                                 "refunded_amount")}
+        lines = (
+            await Commission.all()
+            .order_by("id")
+            .values(
+                "id",
+                "source_key",
+                "partner_id",
+                "payment_id",
+                "refund_id",
+                "payout_id",
+                "status",
+                "amount",
+                "currency",
+                "hold_until",
+            )
+        )
+        payout_rows = {
+            p["id"]: p for p in await Payout.all().values("id", "partner_id", "status", "amount", "currency")
+        }
+        payment_rows = {p["external_id"]: p for p in await Payment.all().values("id", "external_id", "refunded_amount")}
 
         # every line has a known status; none twice for the same source and partner
         assert {line["status"] for line in lines} <= set(STATUSES)
@@ -821,15 +1050,27 @@ class LedgerMachine(RuleBasedStateMachine):
                 raise AssertionError(f"a paid line outside a payout: {line}")
 
         # paid lines never change, and lines become paid only when their payout is marked paid
-        paid_now = {line["id"]: (line["id"], line["partner_id"], line["payment_id"], line["status"], line["amount"],
-                                 line["currency"], line["payout_id"]) for line in lines if line["status"] == PAID}
+        paid_now = {
+            line["id"]: (
+                line["id"],
+                line["partner_id"],
+                line["payment_id"],
+                line["status"],
+                line["amount"],
+                line["currency"],
+                line["payout_id"],
+            )
+            for line in lines
+            if line["status"] == PAID
+        }
         for line_id, before in self.paid_lines.items():
             assert paid_now.get(line_id) == before, f"paid line {line_id} changed: {before} -> {paid_now.get(line_id)}"
         assert set(paid_now) == set(self.paid_lines)
 
         # every payout is worth exactly its lines; a paid one holds only paid lines, a rejected one none
-        assert {i: (self.partner_key(p["partner_id"]), p["status"], p["amount"]) for i, p in payout_rows.items()} \
-            == {i: (p.partner, p.status, p.amount) for i, p in self.payouts.items()}
+        assert {i: (self.partner_key(p["partner_id"]), p["status"], p["amount"]) for i, p in payout_rows.items()} == {
+            i: (p.partner, p.status, p.amount) for i, p in self.payouts.items()
+        }
         claimed: dict[int, list[dict]] = defaultdict(list)
         for line in lines:
             if line["payout_id"] is not None:
@@ -889,14 +1130,19 @@ class LedgerMachine(RuleBasedStateMachine):
             unclaimed = sum(line["amount"] for line in own if line["status"] == APPROVED and line["payout_id"] is None)
             self.balances[partner] = unclaimed
             if ask_resolvers:
-                totals = await commissions.commission_totals(partner_id, commissions.CommissionFilter(),
-                                                             PARTNERS[partner].currency)
+                totals = await commissions.commission_totals(
+                    partner_id, commissions.CommissionFilter(), PARTNERS[partner].currency
+                )
                 assert (totals.pending, totals.approved, totals.paid, totals.reversed) == tuple(
-                    sums[status] for status in STATUSES), partner
+                    sums[status] for status in STATUSES
+                ), partner
                 assert await commissions.approved_balance(partner_id) == unclaimed
-            in_payouts = {status: sum(p["amount"] for p in payout_rows.values()
-                                      if p["partner_id"] == partner_id and p["status"] == status)
-                          for status in PayoutStatus}
+            in_payouts = {
+                status: sum(
+                    p["amount"] for p in payout_rows.values() if p["partner_id"] == partner_id and p["status"] == status
+                )
+                for status in PayoutStatus
+            }
             assert sums[PAID] == in_payouts[PayoutStatus.PAID], partner
             claimed_open = sum(line["amount"] for line in own if line["status"] == APPROVED and line["payout_id"])
             assert claimed_open == in_payouts[PayoutStatus.REQUESTED] + in_payouts[PayoutStatus.APPROVED], partner
@@ -955,17 +1201,26 @@ def test_a_scripted_story_reaches_every_kind_of_step(tmp_path):
     def story(runner: asyncio.Runner, world: World) -> None:
         machine = LedgerMachine(runner, world)
         try:
+
             def step(rule_: Callable[..., None], **arguments: Any) -> None:
                 rule_(machine, **arguments)
                 machine.ledger_is_consistent()
 
             percent = partial(RuleSpec, CommissionRuleKind.PERCENT, flat=None, recurrence=(Recurrence.LIFETIME, None))
-            step(LedgerMachine.program_rules, service=percent(rate="20.00", hold_days=30),
-                 affiliate=RuleSpec(CommissionRuleKind.FLAT, None, ("25.00", "USD"), (Recurrence.LIFETIME, None), 0),
-                 expert=percent(rate="17.35", hold_days=14), east_expert=None)
-            for customer, amount, currency in (("invited", 100_000, "EUR"), ("linked", 10_000, "USD"),
-                                               ("coded", 50_000, "GBP"), ("alone", 5_000, "USD"),
-                                               ("selected", 20_000, "CHF")):  # the last: NO_EXCHANGE_RATE
+            step(
+                LedgerMachine.program_rules,
+                service=percent(rate="20.00", hold_days=30),
+                affiliate=RuleSpec(CommissionRuleKind.FLAT, None, ("25.00", "USD"), (Recurrence.LIFETIME, None), 0),
+                expert=percent(rate="17.35", hold_days=14),
+                east_expert=None,
+            )
+            for customer, amount, currency in (
+                ("invited", 100_000, "EUR"),
+                ("linked", 10_000, "USD"),
+                ("coded", 50_000, "GBP"),
+                ("alone", 5_000, "USD"),
+                ("selected", 20_000, "CHF"),
+            ):  # the last: NO_EXCHANGE_RATE
                 step(LedgerMachine.pay, payment=PaymentSpec(customer, amount, currency, 0))
             step(LedgerMachine.refund, pick=0, size="some", some=12_345, settled=False)  # held: the line shrinks
             step(LedgerMachine.release, days=31, hours=0, new_rule=None)
@@ -976,8 +1231,12 @@ def test_a_scripted_story_reaches_every_kind_of_step(tmp_path):
             step(LedgerMachine.decide, pick=0, decision="reject")
             step(LedgerMachine.refund_before_its_payment, pick=0, new=True, amount=3_000, currency="EUR")
             step(LedgerMachine.pay_after_its_refunds, pick=0, customer="invited", extra=150_000, hours_ago=0)
-            step(LedgerMachine.release, days=31, hours=0, new_rule=(Program.SERVICE_PARTNER, percent(
-                rate="33.33", hold_days=0)))
+            step(
+                LedgerMachine.release,
+                days=31,
+                hours=0,
+                new_rule=(Program.SERVICE_PARTNER, percent(rate="33.33", hold_days=0)),
+            )
             step(LedgerMachine.request_payout, who="monthly run")
             step(LedgerMachine.decide, pick=0, decision="mark_paid any")  # the paid one: PAYOUT_DECIDED
             step(LedgerMachine.refund, pick=0, size="too_much", some=0, settled=False)
@@ -987,9 +1246,15 @@ def test_a_scripted_story_reaches_every_kind_of_step(tmp_path):
 
             lines = runner.run(_all_lines())
             assert {(status, amount < 0, refund is not None) for status, amount, refund in lines} >= {
-                (PAID, False, False), (APPROVED, True, True), (REVERSED, False, True)}
-            assert {p.status for p in machine.payouts.values()} >= {PayoutStatus.PAID, PayoutStatus.REJECTED,
-                                                                     PayoutStatus.REQUESTED}
+                (PAID, False, False),
+                (APPROVED, True, True),
+                (REVERSED, False, True),
+            }
+            assert {p.status for p in machine.payouts.values()} >= {
+                PayoutStatus.PAID,
+                PayoutStatus.REJECTED,
+                PayoutStatus.REQUESTED,
+            }
             assert {p.partner for p in machine.payouts.values() if p.status is PayoutStatus.REQUESTED} >= {"north"}
         finally:
             machine.teardown()

@@ -26,14 +26,28 @@ EXPIRES = datetime(2026, 3, 16, 9, 30, tzinfo=UTC)
 # Every variant a caller can ask for, with the context each template documents.
 SAMPLES: dict[str, list[dict]] = {
     "invitation": [
-        {"partner_name": "Northwind IT", "organization_name": "Acme GmbH", "message": "Looking forward to it.",
-         "link": "https://portal.example/invitations/abc?x=1&y=2", "expires_at": EXPIRES},
-        {"partner_name": "Northwind IT", "organization_name": "Acme GmbH", "message": "",
-         "link": "https://portal.example/invitations/abc", "expires_at": EXPIRES},
+        {
+            "partner_name": "Northwind IT",
+            "organization_name": "Acme GmbH",
+            "message": "Looking forward to it.",
+            "link": "https://portal.example/invitations/abc?x=1&y=2",
+            "expires_at": EXPIRES,
+        },
+        {
+            "partner_name": "Northwind IT",
+            "organization_name": "Acme GmbH",
+            "message": "",
+            "link": "https://portal.example/invitations/abc",
+            "expires_at": EXPIRES,
+        },
     ],
     "application_approved": [
-        {"organization_name": "Northwind IT", "programs": ["AFFILIATE", "SERVICE_PARTNER"],
-         "partner_code": "NORTHWIND", "note": "Welcome aboard."},
+        {
+            "organization_name": "Northwind IT",
+            "programs": ["AFFILIATE", "SERVICE_PARTNER"],
+            "partner_code": "NORTHWIND",
+            "note": "Welcome aboard.",
+        },
         {"organization_name": "Northwind IT", "programs": [], "partner_code": "NORTHWIND", "note": ""},
     ],
     "application_rejected": [
@@ -41,8 +55,13 @@ SAMPLES: dict[str, list[dict]] = {
         {"organization_name": "Northwind IT", "note": ""},
     ],
     "grant_changed": [
-        {"customer_name": "Acme GmbH", "partner_name": "Northwind IT", "permissions": perms,
-         "expires_at": expires, "audience": audience}
+        {
+            "customer_name": "Acme GmbH",
+            "partner_name": "Northwind IT",
+            "permissions": perms,
+            "expires_at": expires,
+            "audience": audience,
+        }
         for audience in ("customer", "partner")
         for perms, expires in ((["MANAGE_MEMBERS", "VIEW_BILLING"], EXPIRES), (["MANAGE_SETTINGS"], None), ([], None))
     ],
@@ -52,25 +71,53 @@ SAMPLES: dict[str, list[dict]] = {
         for change in ("linked", "unlinked")
     ],
     "payout_changed": [
-        {"partner_name": "Northwind IT", "amount": "150.00", "currency": "EUR", "status": status,
-         "reference": reference, "note": note}
-        for status, reference, note in (("REQUESTED", "", ""), ("APPROVED", "", ""), ("PAID", "PP-1234", ""),
-                                        ("PAID", "", ""), ("REJECTED", "", "Bank details incomplete."))
+        {
+            "partner_name": "Northwind IT",
+            "amount": "150.00",
+            "currency": "EUR",
+            "status": status,
+            "reference": reference,
+            "note": note,
+        }
+        for status, reference, note in (
+            ("REQUESTED", "", ""),
+            ("APPROVED", "", ""),
+            ("PAID", "PP-1234", ""),
+            ("PAID", "", ""),
+            ("REJECTED", "", "Bank details incomplete."),
+        )
     ],
     "membership_invitation": [
-        {"organization_name": "Acme GmbH", "inviter_name": "Ada Admin", "partner_name": partner, "role": role,
-         "permissions": permissions, "email": "nina@example.com",
-         "link": "https://portal.example/memberships/accept?token=abc", "expires_at": EXPIRES}
-        for partner, role, permissions in (("", "MEMBER", ["VIEW_BILLING", "MANAGE_SETTINGS"]),
-                                           ("Northwind IT", "MEMBER", []), ("", "ADMINISTRATOR", []))
+        {
+            "organization_name": "Acme GmbH",
+            "inviter_name": "Ada Admin",
+            "partner_name": partner,
+            "role": role,
+            "permissions": permissions,
+            "email": "nina@example.com",
+            "link": "https://portal.example/memberships/accept?token=abc",
+            "expires_at": EXPIRES,
+        }
+        for partner, role, permissions in (
+            ("", "MEMBER", ["VIEW_BILLING", "MANAGE_SETTINGS"]),
+            ("Northwind IT", "MEMBER", []),
+            ("", "ADMINISTRATOR", []),
+        )
     ],
     "account_locked": [
-        {"email": "ann@example.com", "link": "https://portal.example/unlock?token=ppu_abc", "expires_at": EXPIRES,
-         "locked_until": EXPIRES},
+        {
+            "email": "ann@example.com",
+            "link": "https://portal.example/unlock?token=ppu_abc",
+            "expires_at": EXPIRES,
+            "locked_until": EXPIRES,
+        },
     ],
     "registration_confirm": [
-        {"email": "ann@example.com", "link": "https://portal.example/register/confirm?token=ppr_abc",
-         "expires_at": EXPIRES},
+        {
+            "email": "ann@example.com",
+            "link": "https://portal.example/register/confirm?token=ppr_abc",
+            "expires_at": EXPIRES,
+        },
     ],
     "registration_exists": [{"email": "ann@example.com", "link": "https://portal.example"}],
 }
@@ -93,7 +140,8 @@ def test_no_language_has_templates_the_others_lack():
     expected = {f"{name}.{part}" for name in TEMPLATES for part in PARTS}
     for language in LANGUAGES:
         found = {
-            path.name for path in (TEMPLATE_DIR / language).iterdir()
+            path.name
+            for path in (TEMPLATE_DIR / language).iterdir()
             if not path.name.startswith("_") and path.name != "labels.json"
         }
         assert found == expected, f"{language}: unlisted {found - expected}, missing {expected - found}"
@@ -160,10 +208,14 @@ def test_html_is_escaped_and_text_is_not():
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_names_others_chose_show_no_link_and_no_markup(template, language):
-    names = {"organization_name": "Win at https://evil.example/x", "customer_name": "<a href=x>evil.example</a>",
-             "partner_name": "www.evil.example", "inviter_name": "Eve <img src=x> evil.example"}
+    names = {
+        "organization_name": "Win at https://evil.example/x",
+        "customer_name": "<a href=x>evil.example</a>",
+        "partner_name": "www.evil.example",
+        "inviter_name": "Eve <img src=x> evil.example",
+    }
     for sample in SAMPLES[template]:
-        context = {**sample, **{key: names[key] for key in names if key in sample and sample[key]}}
+        context = {**sample, **{key: names[key] for key in names if sample.get(key)}}
 
         mail = render_mail(template, language, context)
 
@@ -175,7 +227,11 @@ def test_names_others_chose_show_no_link_and_no_markup(template, language):
 
 def test_defanging_leaves_ordinary_names_alone():
     assert [defang(name) for name in ("Acme Inc.", "A.B. Smith", "Müller GmbH & Co. KG", "evil.example")] == [
-        "Acme Inc.", "A.B. Smith", "Müller GmbH & Co. KG", "evil[.]example"]
+        "Acme Inc.",
+        "A.B. Smith",
+        "Müller GmbH & Co. KG",
+        "evil[.]example",
+    ]
 
 
 def test_a_subject_stays_on_one_line():
@@ -186,8 +242,16 @@ def test_a_subject_stays_on_one_line():
 
 @pytest.mark.parametrize(
     ("asked", "chosen"),
-    [(None, "en"), ("", "en"), ("fr", "en"), ("de", "de"), ("DE", "de"), ("de-AT", "de"), ("de_CH", "de"),
-     ("en-GB", "en")],
+    [
+        (None, "en"),
+        ("", "en"),
+        ("fr", "en"),
+        ("de", "de"),
+        ("DE", "de"),
+        ("de-AT", "de"),
+        ("de_CH", "de"),
+        ("en-GB", "en"),
+    ],
 )
 def test_the_language_falls_back_to_english(asked, chosen):
     assert choose_language(asked) == chosen

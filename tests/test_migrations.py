@@ -72,8 +72,12 @@ async def _pending(database_url: str) -> list[str]:
 async def migrate_at_once(database_url: str, processes: int = 3) -> list[tuple[int, str]]:
     """`partner-portal migrate` in several processes started together: each one's exit status and output."""
     environment = {**os.environ, "DATABASE_URL": database_url}
-    children = [await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "migrate", env=environment,
-                                                     stdout=PIPE, stderr=STDOUT) for _ in range(processes)]
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cli", "migrate", env=environment, stdout=PIPE, stderr=STDOUT
+        )
+        for _ in range(processes)
+    ]
     outputs = await asyncio.gather(*(child.communicate() for child in children))
     return [(child.returncode, output.decode()) for child, (output, _) in zip(children, outputs, strict=True)]
 
@@ -83,8 +87,7 @@ async def migrate_at_once(database_url: str, processes: int = 3) -> list[tuple[i
 
 
 @pytest.mark.slow  # applies the migrations
-async def test_migrations_applied_by_several_processes_at_once_on_sqlite_all_succeed_and_build_every_table(
-        tmp_path):
+async def test_migrations_applied_by_several_processes_at_once_on_sqlite_all_succeed_and_build_every_table(tmp_path):
     url = f"sqlite://{tmp_path}/raced.sqlite3"
 
     results = await migrate_at_once(url)
@@ -129,7 +132,8 @@ async def rows_after_upgrade(tmp_path, before: str, rows_before: str, query: str
 @pytest.mark.slow  # applies the migrations
 async def test_existing_organizations_get_their_search_name(tmp_path):
     rows = await rows_after_upgrade(
-        tmp_path, "0003_money",
+        tmp_path,
+        "0003_money",
         "INSERT INTO organizations (name, language, created_at) VALUES ('Müller Metall', 'de', '2026-01-01')",
         "SELECT search_name FROM organizations",
     )
@@ -140,7 +144,8 @@ async def test_existing_organizations_get_their_search_name(tmp_path):
 @pytest.mark.slow  # applies the migrations
 async def test_existing_relationships_get_their_customer_name(tmp_path):
     rows = await rows_after_upgrade(
-        tmp_path, "0005_referral_channels",
+        tmp_path,
+        "0005_referral_channels",
         "INSERT INTO organizations (id, name, search_name, language, created_at) VALUES "
         "(1, 'Northwind', 'northwind', 'en', '2026-01-01'), (2, 'Straße Zürich', 'strasse zürich', 'de', '2026-01-01');"
         "INSERT INTO customer_relationships (customer_id, partner_id, source, started_at, grant_permissions) "
@@ -154,7 +159,8 @@ async def test_existing_relationships_get_their_customer_name(tmp_path):
 @pytest.mark.slow  # applies the migrations
 async def test_existing_relationships_get_their_customer_license_status(tmp_path):
     rows = await rows_after_upgrade(
-        tmp_path, "0006_tiers_webhooks_indexes",
+        tmp_path,
+        "0006_tiers_webhooks_indexes",
         "INSERT INTO organizations (id, name, search_name, language, created_at) VALUES "
         "(1, 'Northwind', 'northwind', 'en', '2026-01-01'), (2, 'Contoso', 'contoso', 'en', '2026-01-01'), "
         "(3, 'Fabrikam', 'fabrikam', 'en', '2026-01-01');"
@@ -189,9 +195,19 @@ async def partner_with_trial_customers(api, names: list[str]) -> tuple[Person, d
         organization_id = (await create_organization(api, admin, name))["id"]
         chosen = await api.data(SET_SERVICE_PARTNER, {"id": organization_id, "code": partner.code}, token=admin.token)
         assert chosen["setServicePartner"]["errors"] == []
-        licensed = await api.data(RECORD_LICENSE_CHANGE, {"input": {
-            "externalId": f"trial-{number}", "organizationId": organization_id, "status": "TRIAL", "plan": "Pro",
-            "mrr": {"amount": "50.00", "currency": "EUR"}}}, api_key=key)
+        licensed = await api.data(
+            RECORD_LICENSE_CHANGE,
+            {
+                "input": {
+                    "externalId": f"trial-{number}",
+                    "organizationId": organization_id,
+                    "status": "TRIAL",
+                    "plan": "Pro",
+                    "mrr": {"amount": "50.00", "currency": "EUR"},
+                }
+            },
+            api_key=key,
+        )
         assert licensed["recordLicenseChange"]["errors"] == []
         customers[name] = int(GlobalID.from_id(organization_id).node_id)
     return partner.admin, customers
@@ -215,10 +231,15 @@ async def test_a_refill_after_a_rolling_upgrade_corrects_stale_copies_and_only_t
     admin, customers = await partner_with_trial_customers(api, ["Contoso", "Fabrikam", "Tailspin"])
     # while the upgrade rolled, old servers activated two licenses and renamed a customer
     for name in ("Contoso", "Fabrikam"):
-        await write_as_an_old_server('UPDATE "licenses" SET "status" = $1 WHERE "organization_id" = $2',
-                                     "ACTIVE", customers[name])
-    await write_as_an_old_server('UPDATE "organizations" SET "name" = $1, "search_name" = $2 WHERE "id" = $3',
-                                 "Wingtip Toys", "wingtip toys", customers["Tailspin"])
+        await write_as_an_old_server(
+            'UPDATE "licenses" SET "status" = $1 WHERE "organization_id" = $2', "ACTIVE", customers[name]
+        )
+    await write_as_an_old_server(
+        'UPDATE "organizations" SET "name" = $1, "search_name" = $2 WHERE "id" = $3',
+        "Wingtip Toys",
+        "wingtip toys",
+        customers["Tailspin"],
+    )
     assert await figures(api, admin, "wingtip") == (3, 0, 3, 0)  # the stale copies
 
     corrected = await repair_copies()
@@ -234,16 +255,21 @@ async def test_a_refill_does_not_undo_a_license_change_written_while_it_runs_on_
     if not POSTGRES_URL:
         pytest.skip("the race needs PostgreSQL's row locks")
     admin, customers = await partner_with_trial_customers(api, ["Contoso"])
-    await write_as_an_old_server('UPDATE "licenses" SET "status" = $1 WHERE "organization_id" = $2',
-                                 "ACTIVE", customers["Contoso"])  # a stale copy: TRIAL
+    await write_as_an_old_server(
+        'UPDATE "licenses" SET "status" = $1 WHERE "organization_id" = $2', "ACTIVE", customers["Contoso"]
+    )  # a stale copy: TRIAL
     server = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1))
     try:
         writing = server.transaction()
         await writing.start()
-        await server.execute('UPDATE "licenses" SET "status" = $1 WHERE "organization_id" = $2', "CANCELED",
-                             customers["Contoso"])
-        await server.execute('UPDATE "customer_relationships" SET "license_status" = $1 WHERE "customer_id" = $2',
-                             "CANCELED", customers["Contoso"])
+        await server.execute(
+            'UPDATE "licenses" SET "status" = $1 WHERE "organization_id" = $2', "CANCELED", customers["Contoso"]
+        )
+        await server.execute(
+            'UPDATE "customer_relationships" SET "license_status" = $1 WHERE "customer_id" = $2',
+            "CANCELED",
+            customers["Contoso"],
+        )
         refill = asyncio.create_task(repair_copies())
         for _ in range(1000):  # until the refill waits for the row the server holds
             if await server.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):

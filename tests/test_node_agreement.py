@@ -51,14 +51,28 @@ pytestmark = pytest.mark.slow  # the world, then some 10,000 objects asked for b
 
 BATCH = 150  # aliases per request
 MAX_HOPS = 4  # object types walked through between a field and the Node objects it reaches
-UNLIMITED = {"max_aliases": 10_000, "max_selections": 100_000, "max_tokens": 1_000_000, "max_query_cost": 10**9,
-             "query_budget": 0, "max_request_bytes": 16 * 1024 * 1024}
+UNLIMITED = {
+    "max_aliases": 10_000,
+    "max_selections": 100_000,
+    "max_tokens": 1_000_000,
+    "max_query_cost": 10**9,
+    "query_budget": 0,
+    "max_request_bytes": 16 * 1024 * 1024,
+}
 
 # Values for required arguments (and for optional ones that name an object), by argument name. A new
 # required argument fails `test_every_required_argument_has_a_value` until it is given one here.
 ARGUMENTS = {
-    "from": '"2026-01-01"', "until": '"2026-12-31"', "first": "100", "period": "MONTH", "groupBy": "[STATUS]",
-    "by": "COMMISSION", "orderBy": "NAME", "descending": "false", "newestFirst": "true", "changedOnly": "false",
+    "from": '"2026-01-01"',
+    "until": '"2026-12-31"',
+    "first": "100",
+    "period": "MONTH",
+    "groupBy": "[STATUS]",
+    "by": "COMMISSION",
+    "orderBy": "NAME",
+    "descending": "false",
+    "newestFirst": "true",
+    "changedOnly": "false",
     "includeInactive": "true",
 }
 WORLD_ARGUMENTS = {  # argument → how to name the world's objects
@@ -131,8 +145,7 @@ def selection(schema: GraphQLSchema, named: Any, world: World | None, hops: int 
         argument_sets = _argument_sets(field_def, world)
         if argument_sets is None:
             continue
-        parts.extend(f"{name}_{i}: {_call(name, arguments)} {{ {below} }}"
-                     for i, arguments in enumerate(argument_sets))
+        parts.extend(f"{name}_{i}: {_call(name, arguments)} {{ {below} }}" for i, arguments in enumerate(argument_sets))
     return " ".join(parts) or None
 
 
@@ -152,8 +165,9 @@ def root_paths(schema: GraphQLSchema, world: World) -> list[RootPath]:
         argument_sets = _argument_sets(field_def, world)
         if below is None or argument_sets is None:
             continue
-        paths.extend(RootPath(_call(name, arguments), f"{_call(name, arguments)} {{ {below} }}")
-                     for arguments in argument_sets)
+        paths.extend(
+            RootPath(_call(name, arguments), f"{_call(name, arguments)} {{ {below} }}") for arguments in argument_sets
+        )
     return paths
 
 
@@ -167,7 +181,8 @@ def nested_fields(schema: GraphQLSchema, world: World | None) -> dict[str, dict[
             if below is None or argument_sets is None:
                 continue
             found.setdefault(node_type.name, {})[name] = " ".join(
-                f"{name}_{i}: {_call(name, arguments)} {{ {below} }}" for i, arguments in enumerate(argument_sets))
+                f"{name}_{i}: {_call(name, arguments)} {{ {below} }}" for i, arguments in enumerate(argument_sets)
+            )
     return found
 
 
@@ -193,8 +208,9 @@ async def ask(api: Api, actor_credentials: dict[str, str], groups: Iterable[dict
     failures: dict[str, str] = {}
 
     async def batch(selections: dict[str, str]) -> bool:
-        body = await api.post("query Q { " + " ".join(f"{a}: {s}" for a, s in selections.items()) + " }",
-                              **actor_credentials)
+        body = await api.post(
+            "query Q { " + " ".join(f"{a}: {s}" for a, s in selections.items()) + " }", **actor_credentials
+        )
         errors = body.get("errors") or []
         for error in errors:
             assert error.get("path"), f"An error without a path: {error}"
@@ -209,7 +225,7 @@ async def ask(api: Api, actor_credentials: dict[str, str], groups: Iterable[dict
     for group in groups:
         aliases = list(group)
         for start in range(0, len(aliases), BATCH):
-            chunk = {alias: group[alias] for alias in aliases[start:start + BATCH]}
+            chunk = {alias: group[alias] for alias in aliases[start : start + BATCH]}
             if not await batch(chunk) and len(chunk) > 1:
                 for alias, text in chunk.items():
                     await batch({alias: text})
@@ -246,8 +262,10 @@ def _model(type_name: str) -> Any:
 
 async def _every_id(schema: GraphQLSchema) -> dict[str, set[str]]:
     return {
-        node_type.name: {str(GlobalID(node_type.name, str(pk)))
-                         for pk in await _model(node_type.name).all().values_list("id", flat=True)}
+        node_type.name: {
+            str(GlobalID(node_type.name, str(pk)))
+            for pk in await _model(node_type.name).all().values_list("id", flat=True)
+        }
         for node_type in node_types(schema)
     }
 
@@ -260,9 +278,14 @@ async def _views(api: Api, world: World) -> Views:
     fields = nested_fields(schema, world)
     for actor in ACTORS:
         who = credentials(world, actor)
-        answers, failures = await ask(api, who, [
-            {f"n{type_name}{i}": f'node(id: "{gid}") {{ id }}' for i, gid in enumerate(sorted(ids))}
-            for type_name, ids in views.every_id.items()])
+        answers, failures = await ask(
+            api,
+            who,
+            [
+                {f"n{type_name}{i}": f'node(id: "{gid}") {{ id }}' for i, gid in enumerate(sorted(ids))}
+                for type_name, ids in views.every_id.items()
+            ],
+        )
         views.by_node[actor] = {answer["id"] for answer in answers.values()}
         views.node_refusals[actor] = set(failures.values())
 
@@ -317,8 +340,9 @@ def test_node_refuses_with_not_found_only(views, actor):
 def test_a_root_field_shows_nothing_node_hides(views, actor):
     beyond = {path: ids - views.by_node[actor] for path, ids in views.by_root[actor].items()}
     beyond = {path: ids for path, ids in beyond.items() if ids}
-    assert not beyond, "\n".join(f"{actor}: {path} shows {_listed(ids)}, node(id:) does not" for path, ids in
-                                 beyond.items())
+    assert not beyond, "\n".join(
+        f"{actor}: {path} shows {_listed(ids)}, node(id:) does not" for path, ids in beyond.items()
+    )
 
 
 @pytest.mark.parametrize("actor", ACTORS)
@@ -327,7 +351,8 @@ def test_a_field_shows_nothing_node_hides(views, actor):
     beyond = {key: ids for key, ids in beyond.items() if ids}
     assert not beyond, "\n".join(
         f"{actor}: node(id: {_listed([parent])}) {{ {name} }} shows {_listed(ids)}, node(id:) does not"
-        for (parent, name), ids in beyond.items())
+        for (parent, name), ids in beyond.items()
+    )
 
 
 @pytest.mark.parametrize("actor", ACTORS)
@@ -345,7 +370,8 @@ def test_a_field_shows_everything_node_shows(views, actor):
             missing[key] = hidden
     assert not missing, "\n".join(
         f"{actor}: node(id: {_listed([parent])}) {{ {name} }} leaves out {_listed(ids)}, which node(id:) shows"
-        for (parent, name), ids in missing.items())
+        for (parent, name), ids in missing.items()
+    )
 
 
 def test_only_access_errors_close_a_field(views):
@@ -380,10 +406,19 @@ def _current_relationship(views: Views, organization: str) -> str:
     return relationship
 
 
-@pytest.mark.parametrize(("actor", "sees"), [
-    ("operator", True), ("operator_reviewer", True), ("administrator", True), ("ADMINISTER_CUSTOMERS", True),
-    ("other_administrator", False), ("partner_member", False), ("key_reports", False), ("anonymous", False),
-])
+@pytest.mark.parametrize(
+    ("actor", "sees"),
+    [
+        ("operator", True),
+        ("operator_reviewer", True),
+        ("administrator", True),
+        ("ADMINISTER_CUSTOMERS", True),
+        ("other_administrator", False),
+        ("partner_member", False),
+        ("key_reports", False),
+        ("anonymous", False),
+    ],
+)
 def test_operators_read_a_customers_relationship_as_they_read_the_customer(views, actor, sees):
     # given: Contoso's current relationship with Northwind (operators see every organization and its servicePartner)
     relationship = _current_relationship(views, views.world.ids["customer"])
@@ -392,18 +427,31 @@ def test_operators_read_a_customers_relationship_as_they_read_the_customer(views
     assert (relationship in views.by_node[actor]) is sees
 
 
-@pytest.mark.parametrize(("actor", "key", "sees"), [
-    ("key_reports", "REPORTS_READ", True), ("key_billing", "BILLING_WRITE", True),
-    ("key_reports", "BILLING_WRITE", False), ("key_webhooks", "spare", False), ("operator", "spare", True),
-])
+@pytest.mark.parametrize(
+    ("actor", "key", "sees"),
+    [
+        ("key_reports", "REPORTS_READ", True),
+        ("key_billing", "BILLING_WRITE", True),
+        ("key_reports", "BILLING_WRITE", False),
+        ("key_webhooks", "spare", False),
+        ("operator", "spare", True),
+    ],
+)
 def test_an_api_key_reads_itself_through_node_as_through_viewer_api_key(views, actor, key, sees):
     assert (views.world.ids[f"api_key:{key}"] in views.by_node[actor]) is sees
 
 
-@pytest.mark.parametrize(("actor", "sees"), [
-    ("key_billing", True), ("key_reports", True), ("operator", True),
-    ("key_webhooks", False), ("partner_member", False), ("anonymous", False),
-])
+@pytest.mark.parametrize(
+    ("actor", "sees"),
+    [
+        ("key_billing", True),
+        ("key_reports", True),
+        ("operator", True),
+        ("key_webhooks", False),
+        ("partner_member", False),
+        ("anonymous", False),
+    ],
+)
 def test_a_billing_key_reads_the_commission_lines_its_payments_earn_through_node(views, actor, sees):
     """`recordPayment` answers a billing key with the line its payment earned: `node(id:)` agrees."""
     lines = views.every_id["Commission"]

@@ -37,10 +37,9 @@ from graphql.pyutils import Undefined
 from strawberry.relay import GlobalID
 from tortoise import Tortoise
 
+from partner_portal.models.tortoise_internals import primary_key
 from tests.authorization_world import World, build_world
 from tests.conftest import POSTGRES_URL, START, Api, start_api, test_settings
-
-from partner_portal.models.tortoise_internals import primary_key
 
 INT4_MAX, INT8_MAX = 2**31 - 1, 2**63 - 1
 
@@ -89,8 +88,13 @@ class Env:
     def ids_by_type(self) -> dict[str, list[str]]:
         """The world's global ids (and its partners' organizations) by type name."""
         found: dict[str, list[str]] = {}
-        known = [*self.world.ids.values(), *self.world.sessions.values(), self.world.partner.id,
-                 self.world.other_partner.id, *(person.user_id for person in self.world.people.values())]
+        known = [
+            *self.world.ids.values(),
+            *self.world.sessions.values(),
+            self.world.partner.id,
+            self.world.other_partner.id,
+            *(person.user_id for person in self.world.people.values()),
+        ]
         for value in known:
             found.setdefault(GlobalID.from_id(value).type_name, []).append(value)
         return found
@@ -192,8 +196,9 @@ async def reach(env: Env, owner: GraphQLObjectType, field: str) -> tuple[str, li
                 data = data.get(step) if isinstance(data, dict) else None
             if not body.get("errors") and isinstance(data, dict) and path[-1] in data:
                 return document, path, actor
-    raise AssertionError(f"no query of this test reaches {owner.name}.{field} without an error: "
-                         "give the world an object on the way")
+    raise AssertionError(
+        f"no query of this test reaches {owner.name}.{field} without an error: give the world an object on the way"
+    )
 
 
 def test_the_schema_has_connections_to_walk(env):
@@ -236,20 +241,29 @@ async def test_a_cursor_beyond_an_integer_column_is_refused(env):
     document = "query Q($after: String) { organizations(after: $after) { edges { cursor } } }"
 
     # when
-    beyond = await env.api.post(document, {"after": cursor_of(f"[{INT4_MAX + 1}]".encode())},
-                                **env.credentials("operator"))
-    largest = await env.api.post(document, {"after": cursor_of(f"[{INT4_MAX}]".encode())},
-                                 **env.credentials("operator"))
+    beyond = await env.api.post(
+        document, {"after": cursor_of(f"[{INT4_MAX + 1}]".encode())}, **env.credentials("operator")
+    )
+    largest = await env.api.post(
+        document, {"after": cursor_of(f"[{INT4_MAX}]".encode())}, **env.credentials("operator")
+    )
 
     # then
     assert first_code(beyond) == "BAD_USER_INPUT", beyond
     assert largest["data"]["organizations"]["edges"] == []
 
 
-@pytest.mark.parametrize("crafted", [
-    cursor_of(b'["Contoso\\u0000", 1]'), cursor_of(b'[1, 1]'), cursor_of(b'["x", "y"]'),
-    cursor_of(json.dumps(["x" * 201, 1]).encode()), cursor_of(f'["x", {INT4_MAX + 1}]'.encode()),
-], ids=["nul-character", "a-number-for-the-name", "text-for-the-id", "longer-than-a-name", "beyond-the-id-column"])
+@pytest.mark.parametrize(
+    "crafted",
+    [
+        cursor_of(b'["Contoso\\u0000", 1]'),
+        cursor_of(b"[1, 1]"),
+        cursor_of(b'["x", "y"]'),
+        cursor_of(json.dumps(["x" * 201, 1]).encode()),
+        cursor_of(f'["x", {INT4_MAX + 1}]'.encode()),
+    ],
+    ids=["nul-character", "a-number-for-the-name", "text-for-the-id", "longer-than-a-name", "beyond-the-id-column"],
+)
 async def test_a_cursor_by_name_checks_both_keys(env, crafted):
     # given: customers ordered by name, then id
     document = """query Q($after: String) {
@@ -290,23 +304,34 @@ def crafted_ids(type_name: str) -> dict[str, str]:
 
 
 def node_types(schema: GraphQLSchema) -> list[str]:
-    return sorted(named.name for named in schema.type_map.values()
-                  if isinstance(named, GraphQLObjectType) and any(i.name == "Node" for i in named.interfaces))
+    return sorted(
+        named.name
+        for named in schema.type_map.values()
+        if isinstance(named, GraphQLObjectType) and any(i.name == "Node" for i in named.interfaces)
+    )
 
 
 async def test_node_and_nodes_refuse_crafted_ids(env):
     # given
     failures = []
-    cases = {f"{type_name}-{name}": value for type_name in node_types(env.schema)
-             for name, value in crafted_ids(type_name).items() if name != "another-type"}  # `node` takes any type
+    cases = {
+        f"{type_name}-{name}": value
+        for type_name in node_types(env.schema)
+        for name, value in crafted_ids(type_name).items()
+        if name != "another-type"
+    }  # `node` takes any type
     cases["not-a-node-type"] = id_of("Payment:1")
 
     for name, crafted in cases.items():
         # when
-        node = await env.api.post("query Q($id: ID!) { node(id: $id) { id } }", {"id": crafted},
-                                  **env.credentials("operator"))
-        nodes = await env.api.post("query Q($ids: [ID!]!) { nodes(ids: $ids) { id } }",
-                                   {"ids": [env.world.ids["customer"], crafted]}, **env.credentials("operator"))
+        node = await env.api.post(
+            "query Q($id: ID!) { node(id: $id) { id } }", {"id": crafted}, **env.credentials("operator")
+        )
+        nodes = await env.api.post(
+            "query Q($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+            {"ids": [env.world.ids["customer"], crafted]},
+            **env.credentials("operator"),
+        )
 
         # then
         for field, body in (("node", node), ("nodes", nodes)):
@@ -319,8 +344,11 @@ async def test_node_and_nodes_refuse_crafted_ids(env):
 async def test_the_largest_id_a_column_holds_is_not_found_for_every_node_type(env):
     for type_name in node_types(env.schema):
         # when
-        body = await env.api.post("query Q($id: ID!) { node(id: $id) { id } }",
-                                  {"id": id_of(f"{type_name}:{largest_id(type_name)}")}, **env.credentials("operator"))
+        body = await env.api.post(
+            "query Q($id: ID!) { node(id: $id) { id } }",
+            {"id": id_of(f"{type_name}:{largest_id(type_name)}")},
+            **env.credentials("operator"),
+        )
 
         # then
         assert first_code(body) == "NOT_FOUND", (type_name, body)
@@ -328,11 +356,23 @@ async def test_the_largest_id_a_column_holds_is_not_found_for_every_node_type(en
 
 # The type of object each `ID` argument or input field names, by its name (the schema types them all `ID`).
 ID_TYPES = {
-    "partnerId": "Organization", "organizationId": "Organization", "customerId": "Organization",
-    "orderId": "CouponOrder", "subscriptionId": "WebhookSubscription", "apiKeyId": "ApiKey",
-    "invitationId": "Invitation", "membershipId": "Membership", "applicationId": "PartnerApplication",
-    "sessionId": "ManagementSession", "productId": "Product", "ruleId": "CommissionRule", "payoutId": "Payout",
-    "payoutIds": "Payout", "linkId": "AffiliateLink", "planId": "Plan", "deliveryId": "WebhookDelivery",
+    "partnerId": "Organization",
+    "organizationId": "Organization",
+    "customerId": "Organization",
+    "orderId": "CouponOrder",
+    "subscriptionId": "WebhookSubscription",
+    "apiKeyId": "ApiKey",
+    "invitationId": "Invitation",
+    "membershipId": "Membership",
+    "applicationId": "PartnerApplication",
+    "sessionId": "ManagementSession",
+    "productId": "Product",
+    "ruleId": "CommissionRule",
+    "payoutId": "Payout",
+    "payoutIds": "Payout",
+    "linkId": "AffiliateLink",
+    "planId": "Plan",
+    "deliveryId": "WebhookDelivery",
     "tierId": "Tier",
 }
 ID_TYPE_EXCEPTIONS = {("revokeMembershipInvitation", "invitationId"): "MembershipInvitation"}
@@ -352,14 +392,21 @@ def filler(type_: GraphQLInputType) -> Any:
     if isinstance(type_, GraphQLList):
         return []
     if isinstance(type_, GraphQLInputObjectType):
-        return {name: filler(field.type) for name, field in type_.fields.items()
-                if is_required(field)}
+        return {name: filler(field.type) for name, field in type_.fields.items() if is_required(field)}
     if isinstance(type_, GraphQLEnumType):
         return next(iter(type_.values))
     if type_ is GraphQLID:
         return id_of("Organization:1")
-    scalars = {"String": "x", "Int": 1, "Float": 1.0, "Boolean": False, "Decimal": "1.00", "Date": "2026-03-02",
-               "DateTime": "2026-03-02T09:00:00+00:00", "JSON": {}}
+    scalars = {
+        "String": "x",
+        "Int": 1,
+        "Float": 1.0,
+        "Boolean": False,
+        "Decimal": "1.00",
+        "Date": "2026-03-02",
+        "DateTime": "2026-03-02T09:00:00+00:00",
+        "JSON": {},
+    }
     assert isinstance(type_, GraphQLScalarType)
     return scalars.get(type_.name, "1")
 
@@ -394,9 +441,9 @@ def id_positions(schema: GraphQLSchema) -> Iterator[IdPosition]:
                 named = get_named_type(argument.type)
                 if isinstance(named, GraphQLInputObjectType):
                     for input_name, input_field in named.fields.items():
-                        assert not isinstance(get_named_type(input_field.type), GraphQLInputObjectType) or \
-                            not any(_is_id(f.type) for f in get_named_type(input_field.type).fields.values()), \
-                            f"{field_name}: ids nested deeper than `input` — teach this test"
+                        assert not isinstance(get_named_type(input_field.type), GraphQLInputObjectType) or not any(
+                            _is_id(f.type) for f in get_named_type(input_field.type).fields.values()
+                        ), f"{field_name}: ids nested deeper than `input` — teach this test"
                         if _is_id(input_field.type):
                             yield IdPosition(field_name, operation, argument_name, input_name, input_field.type)
 
@@ -411,8 +458,10 @@ def request_with(position: IdPosition, schema: GraphQLSchema, crafted: str) -> t
     declared = "".join(f", ${name}: {other.type}" for name, other in others.items())
     passed = "".join(f", {name}: ${name}" for name in others)
     selection = "{ __typename }" if isinstance(get_named_type(root.type), GraphQLObjectType) else ""
-    document = (f"{position.operation} Q($v: {argument.type}{declared}) "
-                f"{{ {position.root}({position.argument}: $v{passed}) {selection} }}")
+    document = (
+        f"{position.operation} Q($v: {argument.type}{declared}) "
+        f"{{ {position.root}({position.argument}: $v{passed}) {selection} }}"
+    )
     return document, {"v": variable, **{name: filler(other.type) for name, other in others.items()}}
 
 
@@ -436,12 +485,17 @@ async def test_every_id_argument_of_the_root_fields_refuses_crafted_ids(env):
     assert not failures, f"{len(failures)} crafted ids were not refused as BAD_USER_INPUT:\n" + "\n".join(failures)
 
 
-@pytest.mark.parametrize("actor", [None, "key:REPORTS_READ", "no_organization"],
-                         ids=["anonymous", "a-key", "no-organization"])
-@pytest.mark.parametrize("document", [
-    "query Q($v: ID) { commissions(customerId: $v) { __typename } }",
-    "mutation Q($v: ID!) { approvePayout(input: {payoutId: $v}) { __typename } }",
-], ids=["query", "mutation"])
+@pytest.mark.parametrize(
+    "actor", [None, "key:REPORTS_READ", "no_organization"], ids=["anonymous", "a-key", "no-organization"]
+)
+@pytest.mark.parametrize(
+    "document",
+    [
+        "query Q($v: ID) { commissions(customerId: $v) { __typename } }",
+        "mutation Q($v: ID!) { approvePayout(input: {payoutId: $v}) { __typename } }",
+    ],
+    ids=["query", "mutation"],
+)
 async def test_a_crafted_id_is_refused_before_who_may_ask(env, actor, document):
     # given: callers the field refuses (the id is checked first)
     credentials = env.credentials(actor) if actor else {}
@@ -488,8 +542,9 @@ async def test_node_fetches_an_object_of_every_node_type(env):
     listed |= await env.api.data(CUSTOMERS, **env.credentials("partner_admin"))
     for value in ids_in(listed):
         found.setdefault(GlobalID.from_id(value).type_name, []).append(value)
-    invitations = await env.api.post(MEMBERSHIP_INVITATIONS, {"id": env.world.partner.id},
-                                     **env.credentials("partner_admin"))
+    invitations = await env.api.post(
+        MEMBERSHIP_INVITATIONS, {"id": env.world.partner.id}, **env.credentials("partner_admin")
+    )
     for value in ids_in(invitations.get("data")):
         found.setdefault(GlobalID.from_id(value).type_name, []).append(value)
     missing, unfetched = [], []
@@ -500,8 +555,12 @@ async def test_node_fetches_an_object_of_every_node_type(env):
             continue
         # when
         value = found[type_name][0]
-        answers = [await env.api.post("query Q($id: ID!) { node(id: $id) { __typename id } }", {"id": value},
-                                      **env.credentials(actor)) for actor in [*ACTORS, *env.world.people]]
+        answers = [
+            await env.api.post(
+                "query Q($id: ID!) { node(id: $id) { __typename id } }", {"id": value}, **env.credentials(actor)
+            )
+            for actor in [*ACTORS, *env.world.people]
+        ]
 
         # then
         if not any((body.get("data") or {}).get("node") == {"__typename": type_name, "id": value} for body in answers):

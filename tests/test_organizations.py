@@ -83,8 +83,9 @@ async def acme(api):
         "member": [],
     }.items():
         people[key] = await register(api, f"{key}@acme.example", key.title())
-        membership = await add_member(api, admin, organization["id"], people[key].email,
-                                      organization_permissions=permissions)
+        membership = await add_member(
+            api, admin, organization["id"], people[key].email, organization_permissions=permissions
+        )
         people[f"{key}_membership"] = membership["id"]
     people["admin_membership"] = organization["viewerMembership"]["id"]
     people["id"] = organization["id"]
@@ -150,11 +151,17 @@ async def test_a_user_without_organization_is_told_to_create_one(api):
 async def test_bad_organization_input_is_typed_and_nothing_is_created(api):
     person = await register(api, "ann@example.com")
 
-    data = await api.data(CREATE_ORGANIZATION, {"input": {
-        "name": " ", "website": "not a url", "country": "XX", "language": "fr"}}, token=person.token)
+    data = await api.data(
+        CREATE_ORGANIZATION,
+        {"input": {"name": " ", "website": "not a url", "country": "XX", "language": "fr"}},
+        token=person.token,
+    )
 
     assert [(e["field"], e["code"]) for e in data["createOrganization"]["errors"]] == [
-        ("name", "REQUIRED"), ("website", "INVALID_VALUE"), ("country", "INVALID_VALUE"), ("language", "INVALID_VALUE"),
+        ("name", "REQUIRED"),
+        ("website", "INVALID_VALUE"),
+        ("country", "INVALID_VALUE"),
+        ("language", "INVALID_VALUE"),
     ]
     assert (await api.data(ORGANIZATIONS, token=person.token))["organizations"]["totalCount"] == 0
 
@@ -228,7 +235,8 @@ async def test_a_user_in_the_most_organizations_allowed_joins_no_more(clock, cap
     # when
     token = await membership_link_token(person.email)
     refused = (await capped_api.data(ACCEPT_MEMBERSHIP, {"token": token}, token=person.token))[
-        "acceptMembershipInvitation"]
+        "acceptMembershipInvitation"
+    ]
 
     # then: a typed error, no membership, and the link still open
     assert refused["membership"] is None and [e["code"] for e in refused["errors"]] == ["LIMIT_REACHED"]
@@ -247,9 +255,12 @@ async def test_viewer_memberships_lists_at_most_100_and_is_costed_so(api):
     await create_organization(api, person, "Oldest")
     for i in range(100):
         organization = await Organization.create(name=f"Org {i}", search_name=f"org {i}")
-        await Membership.create(organization=organization, user_id=int(GlobalID.from_id(person.user_id).node_id),
-                                role="MEMBER",
-                                permissions=[])
+        await Membership.create(
+            organization=organization,
+            user_id=int(GlobalID.from_id(person.user_id).node_id),
+            role="MEMBER",
+            permissions=[],
+        )
 
     # when
     with api.count_queries() as queries:
@@ -273,17 +284,24 @@ async def test_viewer_memberships_lists_at_most_100_and_is_costed_so(api):
 
 @pytest.mark.parametrize("who", ["admin", "manager", "settings"])
 async def test_settings_holders_update_the_organization(api, acme, who):
-    data = await api.data(UPDATE, {"input": {"organizationId": acme["id"], "name": "Acme AG", "country": "ch",
-                                             "website": "acme.example"}}, token=acme[who].token)
+    data = await api.data(
+        UPDATE,
+        {"input": {"organizationId": acme["id"], "name": "Acme AG", "country": "ch", "website": "acme.example"}},
+        token=acme[who].token,
+    )
 
     organization = data["updateOrganization"]["organization"]
     assert (organization["name"], organization["country"], organization["website"]) == (
-        "Acme AG", "CH", "https://acme.example")
+        "Acme AG",
+        "CH",
+        "https://acme.example",
+    )
 
 
 async def test_omitted_fields_stay_and_null_clears(api, acme):
-    await api.data(UPDATE, {"input": {"organizationId": acme["id"], "website": "https://acme.example"}},
-                   token=acme["admin"].token)
+    await api.data(
+        UPDATE, {"input": {"organizationId": acme["id"], "website": "https://acme.example"}}, token=acme["admin"].token
+    )
 
     data = await api.data(UPDATE, {"input": {"organizationId": acme["id"], "website": None}}, token=acme["admin"].token)
 
@@ -325,8 +343,9 @@ async def test_a_manager_invites_with_permissions_it_holds_and_the_person_accept
     newbie = await register(api, "new@example.com", "Nina New")
 
     # When the manager adds the person
-    invitation = await invite_member(api, acme["manager"], acme["id"], newbie.email,
-                                     organization_permissions=["MANAGE_SETTINGS"])
+    invitation = await invite_member(
+        api, acme["manager"], acme["id"], newbie.email, organization_permissions=["MANAGE_SETTINGS"]
+    )
 
     # Then an invitation waits, and the person is no member yet
     assert invitation["status"] == "OPEN" and invitation["organizationPermissions"] == ["MANAGE_SETTINGS"]
@@ -357,9 +376,15 @@ async def test_adding_members_is_refused_beyond_ones_own_permissions(
     api, acme, who, role, organization_permissions, partner_permissions
 ):
     await register(api, "new@example.com")
-    variables = {"input": {"organizationId": acme["id"], "email": "new@example.com", "role": role,
-                           "organizationPermissions": organization_permissions,
-                           "partnerPermissions": partner_permissions}}
+    variables = {
+        "input": {
+            "organizationId": acme["id"],
+            "email": "new@example.com",
+            "role": role,
+            "organizationPermissions": organization_permissions,
+            "partnerPermissions": partner_permissions,
+        }
+    }
 
     assert await api.error_code(ADD_MEMBER, variables, token=acme[who].token) == "FORBIDDEN"
 
@@ -411,7 +436,9 @@ async def test_the_answer_does_not_tell_whether_an_address_has_an_account(api, a
 
     assert shape(known) == shape(unknown)
     assert known["data"]["addMember"]["errors"] == [] and known["data"]["addMember"]["invitation"]["status"] == "OPEN"
-    subjects = [(await mails_to(api, reader, email))[0]["subject"] for email in ("known@example.com", "ghost@example.com")]
+    subjects = [
+        (await mails_to(api, reader, email))[0]["subject"] for email in ("known@example.com", "ghost@example.com")
+    ]
     assert subjects[0] == subjects[1]
 
     # And whoever registers with the invited address later accepts
@@ -420,11 +447,13 @@ async def test_the_answer_does_not_tell_whether_an_address_has_an_account(api, a
 
 
 async def test_members_and_open_invitations_are_not_invited_twice(api, acme):
-    twice = await api.data(ADD_MEMBER, {"input": {"organizationId": acme["id"], "email": "member@acme.example"}},
-                           token=acme["admin"].token)
+    twice = await api.data(
+        ADD_MEMBER, {"input": {"organizationId": acme["id"], "email": "member@acme.example"}}, token=acme["admin"].token
+    )
     first = await invite_member(api, acme["admin"], acme["id"], "new@example.com")
-    again = await api.data(ADD_MEMBER, {"input": {"organizationId": acme["id"], "email": "NEW@example.com"}},
-                           token=acme["admin"].token)
+    again = await api.data(
+        ADD_MEMBER, {"input": {"organizationId": acme["id"], "email": "NEW@example.com"}}, token=acme["admin"].token
+    )
 
     assert [(e["field"], e["code"]) for e in twice["addMember"]["errors"]] == [("email", "ALREADY_MEMBER")]
     assert [(e["field"], e["code"]) for e in again["addMember"]["errors"]] == [("email", "ALREADY_INVITED")]
@@ -440,7 +469,9 @@ async def test_only_the_invited_address_accepts_and_only_while_the_link_is_open(
     token = await membership_link_token(newbie.email)
 
     async def accepting(link: str, who: Person | None) -> dict:  # signing in afresh: time moves on
-        return await api.post(ACCEPT_MEMBERSHIP, {"token": link}, token=await session_of(api, who.email) if who else None)
+        return await api.post(
+            ACCEPT_MEMBERSHIP, {"token": link}, token=await session_of(api, who.email) if who else None
+        )
 
     async def refusal(link: str, who: Person | None) -> str:
         body = await accepting(link, who)
@@ -477,35 +508,49 @@ async def test_who_sees_and_revokes_membership_invitations(api, acme, globex):
     # Allowed: MANAGE_MEMBERS holders list, fetch and revoke
     assert (await invitation_statuses(api, acme["manager"], acme["id"]))["new@example.com"] == "OPEN"
     fetched = (await api.data(INVITATION_NODE, {"id": invitation["id"]}, token=acme["manager"].token))["node"]
-    assert fetched == {"id": invitation["id"], "email": "new@example.com", "status": "OPEN",
-                       "organization": {"name": "Acme GmbH"}}
+    assert fetched == {
+        "id": invitation["id"],
+        "email": "new@example.com",
+        "status": "OPEN",
+        "organization": {"name": "Acme GmbH"},
+    }
 
     # Denied: a member without MANAGE_MEMBERS, another organization's administrator
     assert await api.error_code(INVITATIONS, {"id": acme["id"]}, token=acme["settings"].token) == "FORBIDDEN"
     for outsider in (acme["settings"], globex["admin"]):
         assert await api.error_code(INVITATION_NODE, {"id": invitation["id"]}, token=outsider.token) == "NOT_FOUND"
-    assert await api.error_code(REVOKE_INVITATION, {"id": invitation["id"]},
-                                token=acme["settings"].token) == "FORBIDDEN"
-    assert await api.error_code(REVOKE_INVITATION, {"id": invitation["id"]},
-                                token=globex["admin"].token) == "NOT_FOUND"
+    assert (
+        await api.error_code(REVOKE_INVITATION, {"id": invitation["id"]}, token=acme["settings"].token) == "FORBIDDEN"
+    )
+    assert await api.error_code(REVOKE_INVITATION, {"id": invitation["id"]}, token=globex["admin"].token) == "NOT_FOUND"
 
-    revoked = (await api.data(REVOKE_INVITATION, {"id": invitation["id"]},
-                              token=acme["manager"].token))["revokeMembershipInvitation"]
+    revoked = (await api.data(REVOKE_INVITATION, {"id": invitation["id"]}, token=acme["manager"].token))[
+        "revokeMembershipInvitation"
+    ]
     assert revoked == {"invitation": {"id": invitation["id"], "status": "REVOKED"}, "errors": []}
-    again = (await api.data(REVOKE_INVITATION, {"id": invitation["id"]},
-                            token=acme["manager"].token))["revokeMembershipInvitation"]
+    again = (await api.data(REVOKE_INVITATION, {"id": invitation["id"]}, token=acme["manager"].token))[
+        "revokeMembershipInvitation"
+    ]
     assert [e["code"] for e in again["errors"]] == ["INVITATION_CLOSED"]
 
 
 async def test_a_portal_manager_gives_partner_permissions(api, acme):
-    await api.data(SET_PERMISSIONS, {"input": {"membershipId": acme["manager_membership"],
-                                               "organizationPermissions": ["MANAGE_MEMBERS", "MANAGE_SETTINGS"],
-                                               "partnerPermissions": ["MANAGE_PARTNER_PORTAL"]}},
-                   token=acme["admin"].token)
+    await api.data(
+        SET_PERMISSIONS,
+        {
+            "input": {
+                "membershipId": acme["manager_membership"],
+                "organizationPermissions": ["MANAGE_MEMBERS", "MANAGE_SETTINGS"],
+                "partnerPermissions": ["MANAGE_PARTNER_PORTAL"],
+            }
+        },
+        token=acme["admin"].token,
+    )
     await register(api, "staff@example.com")
 
-    membership = await add_member(api, acme["manager"], acme["id"], "staff@example.com",
-                                  partner_permissions=["ADMINISTER_CUSTOMERS"])
+    membership = await add_member(
+        api, acme["manager"], acme["id"], "staff@example.com", partner_permissions=["ADMINISTER_CUSTOMERS"]
+    )
 
     assert membership["partnerPermissions"] == ["ADMINISTER_CUSTOMERS"]
 
@@ -514,9 +559,17 @@ async def test_a_portal_manager_gives_partner_permissions(api, acme):
 
 
 async def test_permissions_are_replaced_and_broader_partner_permissions_include_narrower(api, acme):
-    data = await api.data(SET_PERMISSIONS, {"input": {
-        "membershipId": acme["member_membership"], "organizationPermissions": ["VIEW_BILLING"],
-        "partnerPermissions": ["CREATE_CUSTOMER_ORGANIZATIONS"]}}, token=acme["admin"].token)
+    data = await api.data(
+        SET_PERMISSIONS,
+        {
+            "input": {
+                "membershipId": acme["member_membership"],
+                "organizationPermissions": ["VIEW_BILLING"],
+                "partnerPermissions": ["CREATE_CUSTOMER_ORGANIZATIONS"],
+            }
+        },
+        token=acme["admin"].token,
+    )
 
     membership = data["setMemberPermissions"]["membership"]
     assert membership["organizationPermissions"] == ["VIEW_BILLING"]
@@ -525,17 +578,26 @@ async def test_permissions_are_replaced_and_broader_partner_permissions_include_
 
 async def test_setting_permissions_is_refused_beyond_ones_own(api, acme, globex):
     def variables(membership_id, permissions):
-        return {"input": {"membershipId": membership_id, "organizationPermissions": permissions,
-                          "partnerPermissions": []}}
+        return {
+            "input": {"membershipId": membership_id, "organizationPermissions": permissions, "partnerPermissions": []}
+        }
 
     # A manager may not hand out (or take away) what it lacks; a plain member may not manage at all.
-    assert await api.error_code(SET_PERMISSIONS, variables(acme["member_membership"], ["VIEW_BILLING"]),
-                                token=acme["manager"].token) == "FORBIDDEN"
-    assert await api.error_code(SET_PERMISSIONS, variables(acme["settings_membership"], []),
-                                token=acme["member"].token) == "FORBIDDEN"
+    assert (
+        await api.error_code(
+            SET_PERMISSIONS, variables(acme["member_membership"], ["VIEW_BILLING"]), token=acme["manager"].token
+        )
+        == "FORBIDDEN"
+    )
+    assert (
+        await api.error_code(SET_PERMISSIONS, variables(acme["settings_membership"], []), token=acme["member"].token)
+        == "FORBIDDEN"
+    )
     # Another organization's administrator does not even see the membership.
-    assert await api.error_code(SET_PERMISSIONS, variables(acme["member_membership"], []),
-                                token=globex["admin"].token) == "NOT_FOUND"
+    assert (
+        await api.error_code(SET_PERMISSIONS, variables(acme["member_membership"], []), token=globex["admin"].token)
+        == "NOT_FOUND"
+    )
     # Allowed: the manager takes away a permission it holds itself.
     data = await api.data(SET_PERMISSIONS, variables(acme["settings_membership"], []), token=acme["manager"].token)
     assert data["setMemberPermissions"]["membership"]["organizationPermissions"] == []
@@ -545,18 +607,23 @@ async def test_setting_permissions_is_refused_beyond_ones_own(api, acme, globex)
 
 
 async def test_administrators_promote_and_demote(api, acme):
-    promoted = await api.data(SET_ROLE, {"input": {"membershipId": acme["member_membership"], "role": "ADMINISTRATOR"}},
-                              token=acme["admin"].token)
+    promoted = await api.data(
+        SET_ROLE,
+        {"input": {"membershipId": acme["member_membership"], "role": "ADMINISTRATOR"}},
+        token=acme["admin"].token,
+    )
     assert promoted["setMemberRole"]["membership"]["role"] == "ADMINISTRATOR"
 
-    demoted = await api.data(SET_ROLE, {"input": {"membershipId": acme["admin_membership"], "role": "MEMBER"}},
-                             token=acme["member"].token)
+    demoted = await api.data(
+        SET_ROLE, {"input": {"membershipId": acme["admin_membership"], "role": "MEMBER"}}, token=acme["member"].token
+    )
     assert demoted["setMemberRole"]["membership"]["role"] == "MEMBER"
 
 
 async def test_the_last_administrator_cannot_be_demoted(api, acme):
-    data = await api.data(SET_ROLE, {"input": {"membershipId": acme["admin_membership"], "role": "MEMBER"}},
-                          token=acme["admin"].token)
+    data = await api.data(
+        SET_ROLE, {"input": {"membershipId": acme["admin_membership"], "role": "MEMBER"}}, token=acme["admin"].token
+    )
 
     assert data["setMemberRole"]["errors"] == [{"field": None, "code": "LAST_ADMINISTRATOR"}]
     members = (await api.data(MEMBERS, {"id": acme["id"]}, token=acme["admin"].token))["node"]["members"]["edges"]
@@ -578,7 +645,9 @@ async def test_managers_remove_members_but_not_administrators(api, acme):
     assert removed["removeMember"]["membershipId"] == acme["member_membership"]
 
     assert await api.error_code(REMOVE, {"id": acme["admin_membership"]}, token=acme["manager"].token) == "FORBIDDEN"
-    assert await api.error_code(REMOVE, {"id": acme["settings_membership"]}, token=acme["settings"].token) == "FORBIDDEN"
+    assert (
+        await api.error_code(REMOVE, {"id": acme["settings_membership"]}, token=acme["settings"].token) == "FORBIDDEN"
+    )
 
 
 async def test_the_last_administrator_cannot_be_removed_or_leave(api, acme):
@@ -590,8 +659,11 @@ async def test_the_last_administrator_cannot_be_removed_or_leave(api, acme):
 
 
 async def test_an_administrator_may_leave_once_there_is_another(api, acme):
-    await api.data(SET_ROLE, {"input": {"membershipId": acme["manager_membership"], "role": "ADMINISTRATOR"}},
-                   token=acme["admin"].token)
+    await api.data(
+        SET_ROLE,
+        {"input": {"membershipId": acme["manager_membership"], "role": "ADMINISTRATOR"}},
+        token=acme["admin"].token,
+    )
 
     left = await api.data(LEAVE, {"id": acme["id"]}, token=acme["admin"].token)
 
@@ -626,8 +698,11 @@ async def test_nodes_reveal_nothing_across_organizations(api, acme, globex):
 
     for identifier in ids:
         assert await api.error_code(NODE, {"id": identifier}, token=globex["admin"].token) == "NOT_FOUND"
-    body = await api.post("query N($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": [globex["id"], acme["id"]]},
-                          token=globex["admin"].token)
+    body = await api.post(
+        "query N($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+        {"ids": [globex["id"], acme["id"]]},
+        token=globex["admin"].token,
+    )
     assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert body["data"] is None
 
@@ -648,8 +723,11 @@ async def test_members_pages_continue_after_the_cursor(api, acme):
       members(first: 3, after: $after) { pageInfo { hasNextPage endCursor } edges { node { user { email } } } } } } }"""
 
     first = (await api.data(page_query, {"id": acme["id"]}, token=acme["admin"].token))["node"]["members"]
-    second = (await api.data(page_query, {"id": acme["id"], "after": first["pageInfo"]["endCursor"]},
-                             token=acme["admin"].token))["node"]["members"]
+    second = (
+        await api.data(
+            page_query, {"id": acme["id"], "after": first["pageInfo"]["endCursor"]}, token=acme["admin"].token
+        )
+    )["node"]["members"]
 
     emails = [e["node"]["user"]["email"] for e in first["edges"] + second["edges"]]
     assert emails == ["admin@acme.example", "manager@acme.example", "settings@acme.example", "member@acme.example"]

@@ -36,8 +36,13 @@ NODE = "query Node($id: ID!) { node(id: $id) { ... on OutboxMessage { recipient 
 REJECTED = {"organization_name": "Acme GmbH", "note": "We need a company website."}
 
 
-async def _queue(to: str = "anna@acme.example", *, language: str | None = "en", context: dict | None = None,
-                 template: str = "application_rejected") -> None:
+async def _queue(
+    to: str = "anna@acme.example",
+    *,
+    language: str | None = "en",
+    context: dict | None = None,
+    template: str = "application_rejected",
+) -> None:
     async with in_transaction():
         await queue_mail(to=to, template=template, language=language, context=context or REJECTED)
 
@@ -57,8 +62,11 @@ def _parts(message) -> dict[str, str]:
 async def test_a_queued_mail_is_delivered_with_text_and_html_in_the_recipients_language(api, smtp_server, clock):
     settings = _with_smtp(api, smtp_server.url)
     invitation = {
-        "partner_name": "Northwind IT", "organization_name": "Acme GmbH", "message": "",
-        "link": "https://portal.example/invitations/t0k3n", "expires_at": START + timedelta(days=14),
+        "partner_name": "Northwind IT",
+        "organization_name": "Acme GmbH",
+        "message": "",
+        "link": "https://portal.example/invitations/t0k3n",
+        "expires_at": START + timedelta(days=14),
     }
     await _queue("anna@acme.example", language="de-DE", context=invitation, template="invitation")
 
@@ -103,8 +111,7 @@ async def test_a_mail_queued_in_a_transaction_that_rolls_back_is_never_sent(api,
 
     with pytest.raises(ChangeFailed):  # noqa: PT012 — raised inside the transaction, to roll it back
         async with in_transaction():
-            await queue_mail(to="anna@acme.example", template="application_rejected", language="en",
-                             context=REJECTED)
+            await queue_mail(to="anna@acme.example", template="application_rejected", language="en", context=REJECTED)
             raise ChangeFailed()
 
     report = await deliver_due(settings)
@@ -474,7 +481,11 @@ def test_smtp_urls():
     implicit = SmtpServer.from_url("smtps://mail.example")
 
     assert (plain.hostname, plain.port, plain.username, plain.password, plain.implicit_tls) == (
-        "mail.example", 587, "mailer", "p@ss:word", False,
+        "mail.example",
+        587,
+        "mailer",
+        "p@ss:word",
+        False,
     )
     assert (implicit.port, implicit.username, implicit.implicit_tls) == (465, None, True)
     assert SmtpServer.from_url("smtp://localhost").port == 25

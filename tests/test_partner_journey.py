@@ -44,8 +44,9 @@ query Activity($id: ID!) {
 
 @pytest.fixture
 async def mail_api(database_url, smtp_server):
-    async for api in start_api(test_settings(database_url, smtp_url=smtp_server.url,
-                                             public_url="https://partners.vendor.test")):
+    async for api in start_api(
+        test_settings(database_url, smtp_url=smtp_server.url, public_url="https://partners.vendor.test")
+    ):
         yield api
 
 
@@ -56,9 +57,18 @@ async def test_invite_accept_grant_manage_revoke_and_audit(mail_api, smtp_server
     await add_member(api, partner.admin, partner.id, staff.email, partner_permissions=["ADMINISTER_CUSTOMERS"])
 
     # The partner invites; the outbox worker delivers the mail over SMTP.
-    invited = await api.data(INVITE, {"input": {"email": "chris@contoso.example", "organizationName": "Contoso Ltd",
-                                                "message": "Welcome aboard!", "language": "de"}},
-                             token=partner.admin.token)
+    invited = await api.data(
+        INVITE,
+        {
+            "input": {
+                "email": "chris@contoso.example",
+                "organizationName": "Contoso Ltd",
+                "message": "Welcome aboard!",
+                "language": "de",
+            }
+        },
+        token=partner.admin.token,
+    )
     assert invited["inviteCustomer"]["errors"] == []
     await run_job("outbox", api.settings)
     invitation_mails = [m for m in smtp_server.messages if m["To"] == "chris@contoso.example"]
@@ -69,7 +79,8 @@ async def test_invite_accept_grant_manage_revoke_and_audit(mail_api, smtp_server
 
     # The customer accepts from the link: account, organization and relationship at once.
     accepted = (await api.data(ACCEPT, {"input": {"token": token, "name": "Chris Contoso", "password": PASSWORD}}))[
-        "acceptInvitation"]
+        "acceptInvitation"
+    ]
     assert accepted["errors"] == []
     customer_token, customer_id = accepted["token"], accepted["organization"]["id"]
     assert accepted["organization"]["name"] == "Contoso Ltd"
@@ -86,8 +97,11 @@ async def test_invite_accept_grant_manage_revoke_and_audit(mail_api, smtp_server
     assert await api.error_code(RENAME, {"id": customer_id, "name": "Too early"}, token=staff.token) == "FORBIDDEN"
 
     # The customer grants MANAGE_SETTINGS; the very next request of the staff member may rename.
-    granted = (await api.data(GRANT, {"input": {"organizationId": customer_id, "permissions": ["MANAGE_SETTINGS"]}},
-                              token=customer_token))["setDelegatedPermissions"]
+    granted = (
+        await api.data(
+            GRANT, {"input": {"organizationId": customer_id, "permissions": ["MANAGE_SETTINGS"]}}, token=customer_token
+        )
+    )["setDelegatedPermissions"]
     assert granted["relationship"]["grant"]["permissions"] == ["MANAGE_SETTINGS"]
     renamed = await api.data(RENAME, {"id": customer_id, "name": "Contoso Group"}, token=staff.token)
     assert renamed["updateOrganization"]["organization"]["name"] == "Contoso Group"

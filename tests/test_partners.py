@@ -83,8 +83,11 @@ async def apply(api, person, **changes) -> dict:
 
 
 async def approve(api, reviewer, application_id, programs=("SERVICE_PARTNER", "AFFILIATE"), **extra) -> dict:
-    data = await api.data(APPROVE_IN_FULL, {"input": {"applicationId": application_id, "programs": list(programs),
-                                                      **extra}}, token=reviewer.token)
+    data = await api.data(
+        APPROVE_IN_FULL,
+        {"input": {"applicationId": application_id, "programs": list(programs), **extra}},
+        token=reviewer.token,
+    )
     return data["approvePartnerApplication"]
 
 
@@ -130,8 +133,9 @@ async def test_an_administrator_applies_for_its_organization(api, applicant):
 
 async def test_a_member_holding_request_partner_status_applies(api, applicant):
     member = await register(api, "mo@northwind.example")
-    await add_member(api, applicant["admin"], applicant["id"], member.email,
-                     organization_permissions=["REQUEST_PARTNER_STATUS"])
+    await add_member(
+        api, applicant["admin"], applicant["id"], member.email, organization_permissions=["REQUEST_PARTNER_STATUS"]
+    )
 
     payload = await apply(api, member, organizationId=applicant["id"])
 
@@ -141,8 +145,13 @@ async def test_a_member_holding_request_partner_status_applies(api, applicant):
 
 async def test_a_member_without_request_partner_status_is_forbidden(api, applicant):
     member = await register(api, "mo@northwind.example")
-    await add_member(api, applicant["admin"], applicant["id"], member.email,
-                     organization_permissions=["MANAGE_SETTINGS", "MANAGE_MEMBERS"])
+    await add_member(
+        api,
+        applicant["admin"],
+        applicant["id"],
+        member.email,
+        organization_permissions=["MANAGE_SETTINGS", "MANAGE_MEMBERS"],
+    )
 
     code = await api.error_code(REQUEST_PARTNER_STATUS, {"input": APPLICATION_FORM}, token=member.token)
 
@@ -167,9 +176,9 @@ async def test_another_organizations_id_looks_like_a_missing_one(api, applicant)
     outsider = await register(api, "gus@globex.example")
     await create_organization(api, outsider, "Globex Inc")
 
-    code = await api.error_code(REQUEST_PARTNER_STATUS, {"input": {**APPLICATION_FORM,
-                                                                  "organizationId": applicant["id"]}},
-                                token=outsider.token)
+    code = await api.error_code(
+        REQUEST_PARTNER_STATUS, {"input": {**APPLICATION_FORM, "organizationId": applicant["id"]}}, token=outsider.token
+    )
 
     assert code == "NOT_FOUND"
     assert (await partner_state(api, applicant["admin"], applicant["id"]))["partnerApplication"] is None
@@ -193,11 +202,26 @@ async def test_another_organizations_id_looks_like_a_missing_one(api, applicant)
         ({"contactEmail": "avery@"}, [("contactEmail", "INVALID_EMAIL")]),
         ({"programs": []}, [("programs", "REQUIRED")]),
         ({"message": "x" * 4001}, [("message", "TOO_LONG")]),
-        ({"legalName": " ", "contactPhone": "call me maybe"}, [("legalName", "REQUIRED"),
-                                                               ("contactPhone", "INVALID_VALUE")]),
+        (
+            {"legalName": " ", "contactPhone": "call me maybe"},
+            [("legalName", "REQUIRED"), ("contactPhone", "INVALID_VALUE")],
+        ),
     ],
-    ids=["no-website", "bad-website", "unknown-country", "eu-without-vat", "eu-blank-vat", "short-de-vat",
-         "de-vat-checksum", "ch-vat-checksum", "other-member-state", "bad-email", "no-programs", "long-message", "name-and-phone"],
+    ids=[
+        "no-website",
+        "bad-website",
+        "unknown-country",
+        "eu-without-vat",
+        "eu-blank-vat",
+        "short-de-vat",
+        "de-vat-checksum",
+        "ch-vat-checksum",
+        "other-member-state",
+        "bad-email",
+        "no-programs",
+        "long-message",
+        "name-and-phone",
+    ],
 )
 async def test_each_bad_field_is_a_typed_error_and_nothing_is_written(api, applicant, reviewer, changes, expected):
     payload = await apply(api, applicant["admin"], **changes)
@@ -209,11 +233,14 @@ async def test_each_bad_field_is_a_typed_error_and_nothing_is_written(api, appli
 
 
 async def test_every_bad_field_is_reported_at_once(api, applicant):
-    payload = await apply(api, applicant["admin"], website="nope", country="DE", vatId=None,
-                          contactEmail="no-at-sign", programs=[])
+    payload = await apply(
+        api, applicant["admin"], website="nope", country="DE", vatId=None, contactEmail="no-at-sign", programs=[]
+    )
 
     assert pairs(payload["errors"]) == [
-        ("website", "INVALID_VALUE"), ("contactEmail", "INVALID_EMAIL"), ("programs", "REQUIRED"),
+        ("website", "INVALID_VALUE"),
+        ("contactEmail", "INVALID_EMAIL"),
+        ("programs", "REQUIRED"),
         ("vatId", "REQUIRED"),
     ]
 
@@ -291,10 +318,12 @@ async def test_reviewers_list_applications_newest_first_and_by_status(api, appli
 
     assert [e["node"]["id"] for e in everything["edges"]] == [second["id"], first["id"]]
     assert [(e["node"]["legalName"], e["node"]["organization"]["name"]) for e in pending["edges"]] == [
-        ("Globex Inc", "Globex Inc")]
+        ("Globex Inc", "Globex Inc")
+    ]
     assert [e["node"]["id"] for e in approved["edges"]] == [first["id"]]
-    assert (await api.data(APPLICATIONS, {"status": "REJECTED"}, token=reviewer.token))[
-        "partnerApplications"]["totalCount"] == 0
+    assert (await api.data(APPLICATIONS, {"status": "REJECTED"}, token=reviewer.token))["partnerApplications"][
+        "totalCount"
+    ] == 0
 
 
 async def test_only_reviewing_operators_see_applications(api, applicant, reviewer):
@@ -330,8 +359,9 @@ async def test_only_reviewing_operators_decide(api, applicant):
 async def test_approval_creates_the_partner_profile(api, applicant, reviewer):
     application = (await apply(api, applicant["admin"]))["application"]
 
-    decided = await approve(api, reviewer, application["id"], programs=["AFFILIATE", "RESELLER"],
-                            note="Welcome!", payoutCurrency="chf")
+    decided = await approve(
+        api, reviewer, application["id"], programs=["AFFILIATE", "RESELLER"], note="Welcome!", payoutCurrency="chf"
+    )
 
     assert decided["errors"] == []
     assert decided["application"]["status"] == "APPROVED"
@@ -390,8 +420,9 @@ async def test_rejection_needs_a_note_and_is_shown_to_the_applicant(api, applica
     assert state["partnerProfile"] is None
 
 
-@pytest.mark.parametrize(("first", "then"), [("approve", "approve"), ("approve", "reject"), ("reject", "approve"),
-                                             ("reject", "reject")])
+@pytest.mark.parametrize(
+    ("first", "then"), [("approve", "approve"), ("approve", "reject"), ("reject", "approve"), ("reject", "reject")]
+)
 async def test_an_application_is_decided_once(api, applicant, reviewer, first, then):
     application = (await apply(api, applicant["admin"]))["application"]
     decide = {"approve": approve, "reject": reject}
@@ -414,15 +445,18 @@ async def test_other_organizations_do_not_see_the_application(api, applicant):
 
 @pytest.mark.parametrize(
     ("decision", "subject"),
-    [("approve", "Welcome to the partner program, Northwind Partners"),
-     ("reject", "Your partner application for Northwind Partners")],
+    [
+        ("approve", "Welcome to the partner program, Northwind Partners"),
+        ("reject", "Your partner application for Northwind Partners"),
+    ],
 )
 async def test_the_decision_is_mailed_to_the_applicants_administrators(api, applicant, reviewer, decision, subject):
     second_admin = await register(api, "blake@northwind.example")
     await add_member(api, applicant["admin"], applicant["id"], second_admin.email, role="ADMINISTRATOR")
     member = await register(api, "mo@northwind.example")
-    await add_member(api, applicant["admin"], applicant["id"], member.email,
-                     organization_permissions=["REQUEST_PARTNER_STATUS"])
+    await add_member(
+        api, applicant["admin"], applicant["id"], member.email, organization_permissions=["REQUEST_PARTNER_STATUS"]
+    )
     application = (await apply(api, member))["application"]
 
     await {"approve": approve, "reject": reject}[decision](api, reviewer, application["id"])
@@ -430,7 +464,8 @@ async def test_the_decision_is_mailed_to_the_applicants_administrators(api, appl
     messages = (await api.data(OUTBOX, token=reviewer.token))["outboxMessages"]["edges"]
     decisions = [m["node"] for m in messages if not m["node"]["subject"].startswith("An invitation to join")]
     assert sorted((m["recipient"], m["subject"]) for m in decisions) == [
-        ("avery@northwind.example", subject), ("blake@northwind.example", subject),
+        ("avery@northwind.example", subject),
+        ("blake@northwind.example", subject),
     ]
 
 
@@ -461,8 +496,11 @@ async def test_portal_managers_update_the_profile(api, northwind, who):
     partner, staff = northwind
     person = partner.admin if who == "admin" else staff["portal"]
 
-    data = await api.data(UPDATE_PROFILE, {"input": {"partnerId": partner.id, "listedInDirectory": True,
-                                                     "payoutCurrency": " chf "}}, token=person.token)
+    data = await api.data(
+        UPDATE_PROFILE,
+        {"input": {"partnerId": partner.id, "listedInDirectory": True, "payoutCurrency": " chf "}},
+        token=person.token,
+    )
 
     payload = data["updatePartnerProfile"]
     assert payload["errors"] == []
@@ -483,8 +521,9 @@ async def test_omitted_profile_fields_stay(api, northwind):
 async def test_a_bad_payout_currency_is_refused_and_nothing_changes(api, northwind):
     partner, _ = northwind
 
-    data = await api.data(UPDATE_PROFILE, {"input": {"listedInDirectory": True, "payoutCurrency": "EURO"}},
-                          token=partner.admin.token)
+    data = await api.data(
+        UPDATE_PROFILE, {"input": {"listedInDirectory": True, "payoutCurrency": "EURO"}}, token=partner.admin.token
+    )
 
     assert pairs(data["updatePartnerProfile"]["errors"]) == [("payoutCurrency", "INVALID_VALUE")]
     profile = (await partner_state(api, partner.admin, partner.id))["partnerProfile"]
@@ -494,8 +533,9 @@ async def test_a_bad_payout_currency_is_refused_and_nothing_changes(api, northwi
 async def test_customer_administrators_may_not_update_the_profile(api, northwind):
     partner, staff = northwind
 
-    code = await api.error_code(UPDATE_PROFILE, {"input": {"partnerId": partner.id, "listedInDirectory": True}},
-                                token=staff["customers"].token)
+    code = await api.error_code(
+        UPDATE_PROFILE, {"input": {"partnerId": partner.id, "listedInDirectory": True}}, token=staff["customers"].token
+    )
 
     assert code == "FORBIDDEN"
     assert (await partner_state(api, partner.admin, partner.id))["partnerProfile"]["listedInDirectory"] is False
@@ -513,17 +553,20 @@ async def test_an_organization_that_is_no_partner_has_no_profile_to_update(api, 
 
 async def _listed_partner(api, reviewer, email, name, country, programs, listed=True):
     partner = await make_partner(api, reviewer, email, name, programs=programs)
-    await api.data(UPDATE_ORGANIZATION, {"input": {"organizationId": partner.id, "country": country,
-                                                   "website": f"{name.split()[0].lower()}.example"}},
-                   token=partner.admin.token)
+    await api.data(
+        UPDATE_ORGANIZATION,
+        {"input": {"organizationId": partner.id, "country": country, "website": f"{name.split()[0].lower()}.example"}},
+        token=partner.admin.token,
+    )
     if listed:
         await api.data(UPDATE_PROFILE, {"input": {"listedInDirectory": True}}, token=partner.admin.token)
     return partner
 
 
 async def test_the_directory_is_public_and_lists_only_partners_that_opted_in(api, reviewer, clock):
-    north = await _listed_partner(api, reviewer, "a@north.example", "Northwind Partners", "DE",
-                                  ["SERVICE_PARTNER", "AFFILIATE"])
+    north = await _listed_partner(
+        api, reviewer, "a@north.example", "Northwind Partners", "DE", ["SERVICE_PARTNER", "AFFILIATE"]
+    )
     await _listed_partner(api, reviewer, "a@south.example", "Southwind Resellers", "AT", ["RESELLER"])
     await _listed_partner(api, reviewer, "a@east.example", "Eastwind Hidden", "DE", ["SERVICE_PARTNER"], listed=False)
     unapproved = await register(api, "a@west.example")
@@ -535,8 +578,13 @@ async def test_the_directory_is_public_and_lists_only_partners_that_opted_in(api
     assert directory["totalCount"] == 2
     assert {edge["node"]["name"] for edge in directory["edges"]} == {"Northwind Partners", "Southwind Resellers"}
     northwind = next(e["node"] for e in directory["edges"] if e["node"]["name"] == "Northwind Partners")
-    assert northwind == {"name": "Northwind Partners", "code": north.code, "country": "DE",
-                         "website": "https://northwind.example", "programs": ["AFFILIATE", "SERVICE_PARTNER"]}
+    assert northwind == {
+        "name": "Northwind Partners",
+        "code": north.code,
+        "country": "DE",
+        "website": "https://northwind.example",
+        "programs": ["AFFILIATE", "SERVICE_PARTNER"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -552,8 +600,9 @@ async def test_the_directory_is_public_and_lists_only_partners_that_opted_in(api
     ],
 )
 async def test_the_directory_filters_by_country_and_program(api, reviewer, clock, country, program, expected):
-    await _listed_partner(api, reviewer, "a@north.example", "Northwind Partners", "DE",
-                          ["SERVICE_PARTNER", "AFFILIATE"])
+    await _listed_partner(
+        api, reviewer, "a@north.example", "Northwind Partners", "DE", ["SERVICE_PARTNER", "AFFILIATE"]
+    )
     await _listed_partner(api, reviewer, "a@south.example", "Southwind Resellers", "AT", ["RESELLER"])
     await _listed_partner(api, reviewer, "a@northeast.example", "Northeast Affiliates", "DE", ["AFFILIATE"])
 
@@ -576,16 +625,26 @@ async def _customer(api, partner, email, name) -> dict:
 
 
 async def _license(api, reviewer, organization_id, status) -> None:
-    data = await api.data(SET_LICENSE, {"input": {"organizationId": organization_id, "status": status,
-                                                  "plan": "Business", "seats": 5,
-                                                  "mrr": {"amount": "50.00", "currency": "EUR"}}},
-                          token=reviewer.token)
+    data = await api.data(
+        SET_LICENSE,
+        {
+            "input": {
+                "organizationId": organization_id,
+                "status": status,
+                "plan": "Business",
+                "seats": 5,
+                "mrr": {"amount": "50.00", "currency": "EUR"},
+            }
+        },
+        token=reviewer.token,
+    )
     assert data["setLicense"]["errors"] == []
 
 
 async def _invite(api, partner, email) -> str:
-    data = await api.data(INVITE, {"input": {"email": email, "organizationName": email.split("@")[1]}},
-                          token=partner.admin.token)
+    data = await api.data(
+        INVITE, {"input": {"email": email, "organizationName": email.split("@")[1]}}, token=partner.admin.token
+    )
     assert data["inviteCustomer"]["errors"] == []
     return data["inviteCustomer"]["invitation"]["id"]
 
@@ -608,8 +667,13 @@ async def test_the_dashboard_counts_customers_invitations_and_licenses(short_inv
     await _customer(api, partner, "a@unlicensed.example", "Unlicensed Co")
     former = await _customer(api, partner, "a@former.example", "Former Co")
     elsewhere = await _customer(api, other, "a@elsewhere.example", "Elsewhere Co")
-    for customer, status in ((active, "ACTIVE"), (trial, "TRIAL"), (past_due, "PAST_DUE"), (former, "ACTIVE"),
-                             (elsewhere, "ACTIVE")):
+    for customer, status in (
+        (active, "ACTIVE"),
+        (trial, "TRIAL"),
+        (past_due, "PAST_DUE"),
+        (former, "ACTIVE"),
+        (elsewhere, "ACTIVE"),
+    ):
         await _license(api, reviewer, customer["id"], status)
     await api.data(REMOVE_SERVICE_PARTNER, {"id": former["id"]}, token=former["admin"].token)
     await _invite(api, partner, "expired@prospect.example")
@@ -622,7 +686,10 @@ async def test_the_dashboard_counts_customers_invitations_and_licenses(short_inv
     dashboard = (await api.data(DASHBOARD, token=partner.admin.token))["partnerDashboard"]
 
     assert dashboard == {
-        "customers": 4, "openInvitations": 1, "activeCustomers": 1, "trialCustomers": 1,
+        "customers": 4,
+        "openInvitations": 1,
+        "activeCustomers": 1,
+        "trialCustomers": 1,
         "totalCommission": {"amount": "0.00", "currency": "EUR"},
         "paidCommission": {"amount": "0.00", "currency": "EUR"},
         "openCommission": {"amount": "0.00", "currency": "EUR"},
@@ -677,8 +744,12 @@ async def test_the_dashboard_costs_the_same_queries_however_many_customers(api, 
         await _invite(api, partner, f"p{i}@prospects.example")
     large, figures = await queries_for_dashboard()
 
-    assert (figures["customers"], figures["openInvitations"], figures["activeCustomers"],
-            figures["trialCustomers"]) == (8, 8, 4, 4)
+    assert (
+        figures["customers"],
+        figures["openInvitations"],
+        figures["activeCustomers"],
+        figures["trialCustomers"],
+    ) == (8, 8, 4, 4)
     assert large == small
     # the session (with the memberships), the figures with the payout currency (one statement)
     assert small == 2

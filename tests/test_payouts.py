@@ -144,8 +144,11 @@ def pk(global_id: str) -> int:
 
 
 async def set_rate(api: Api, operator_: Person, currency: str, rate: str, valid_from: str) -> None:
-    data = await api.data(SET_EXCHANGE_RATE, {"input": {"currency": currency, "rate": rate, "validFrom": valid_from}},
-                          token=operator_.token)
+    data = await api.data(
+        SET_EXCHANGE_RATE,
+        {"input": {"currency": currency, "rate": rate, "validFrom": valid_from}},
+        token=operator_.token,
+    )
     assert data["setExchangeRate"]["errors"] == []
 
 
@@ -162,14 +165,21 @@ async def new_partner(api: Api, operator_: Person, name: str, **settings) -> Par
     return partner
 
 
-async def write_lines(partner: Partner, amounts: list[str], *, currency: str = "EUR",
-                      status: str = "APPROVED") -> list[int]:
+async def write_lines(
+    partner: Partner, amounts: list[str], *, currency: str = "EUR", status: str = "APPROVED"
+) -> list[int]:
     """Ledger lines written directly (payout mechanics only)."""
     ids = []
     for amount in amounts:
         line = await Commission.create(
-            source_key=f"test:{uuid4().hex[:16]}", partner_id=pk(partner.id), type="SELF", status=status,
-            amount=to_minor(amount, currency), currency=currency, original_amount=0, original_currency=currency,
+            source_key=f"test:{uuid4().hex[:16]}",
+            partner_id=pk(partner.id),
+            type="SELF",
+            status=status,
+            amount=to_minor(amount, currency),
+            currency=currency,
+            original_amount=0,
+            original_currency=currency,
             created_at=now(),
         )
         ids.append(line.id)
@@ -177,8 +187,9 @@ async def write_lines(partner: Partner, amounts: list[str], *, currency: str = "
 
 
 async def lines_of(partner: Partner) -> list[dict]:
-    return await Commission.filter(partner_id=pk(partner.id)).order_by("id").values("id", "status", "payout_id",
-                                                                                    "amount")
+    return (
+        await Commission.filter(partner_id=pk(partner.id)).order_by("id").values("id", "status", "payout_id", "amount")
+    )
 
 
 @pytest.fixture
@@ -212,20 +223,36 @@ class Billing:
     async def pay(self, amount: str, currency: str = "EUR") -> str:
         self.count += 1
         external_id = f"pay-{self.count}"
-        data = await self.api.data(RECORD_PAYMENT, {"input": {
-            "externalId": external_id, "organizationId": self.customer_id,
-            "amount": {"amount": amount, "currency": currency}, "paidAt": now().isoformat(),
-        }}, api_key=self.key)
+        data = await self.api.data(
+            RECORD_PAYMENT,
+            {
+                "input": {
+                    "externalId": external_id,
+                    "organizationId": self.customer_id,
+                    "amount": {"amount": amount, "currency": currency},
+                    "paidAt": now().isoformat(),
+                }
+            },
+            api_key=self.key,
+        )
         assert data["recordPayment"]["errors"] == [], data["recordPayment"]["errors"]
         assert data["recordPayment"]["commission"]["status"] == "PENDING"
         return external_id
 
     async def refund(self, payment_external_id: str, amount: str, currency: str = "EUR") -> None:
         self.count += 1
-        data = await self.api.data(RECORD_REFUND, {"input": {
-            "externalId": f"refund-{self.count}", "paymentExternalId": payment_external_id,
-            "amount": {"amount": amount, "currency": currency}, "refundedAt": now().isoformat(),
-        }}, api_key=self.key)
+        data = await self.api.data(
+            RECORD_REFUND,
+            {
+                "input": {
+                    "externalId": f"refund-{self.count}",
+                    "paymentExternalId": payment_external_id,
+                    "amount": {"amount": amount, "currency": currency},
+                    "refundedAt": now().isoformat(),
+                }
+            },
+            api_key=self.key,
+        )
         assert data["recordRefund"]["errors"] == [], data["recordRefund"]["errors"]
 
     async def release(self) -> None:
@@ -236,15 +263,26 @@ class Billing:
 
 async def billing_for(world: World, clock) -> Billing:
     api = world.api
-    rule = await api.data(CREATE_RULE, {"input": {
-        "program": "SERVICE_PARTNER", "kind": "PERCENT", "rate": "20.00", "recurrence": "LIFETIME", "holdDays": 30,
-    }}, token=world.operator.token)
+    rule = await api.data(
+        CREATE_RULE,
+        {
+            "input": {
+                "program": "SERVICE_PARTNER",
+                "kind": "PERCENT",
+                "rate": "20.00",
+                "recurrence": "LIFETIME",
+                "holdDays": 30,
+            }
+        },
+        token=world.operator.token,
+    )
     assert rule["createCommissionRule"]["errors"] == []
     key = await create_api_key(api, world.operator, ["BILLING_WRITE"], "billing")
     customer_admin = await register(api, "admin@acme.example", "Casey Customer")
     customer = await create_organization(api, customer_admin, "Acme GmbH")
-    chosen = await api.data(SET_SERVICE_PARTNER, {"id": customer["id"], "code": world.partner.code},
-                            token=customer_admin.token)
+    chosen = await api.data(
+        SET_SERVICE_PARTNER, {"id": customer["id"], "code": world.partner.code}, token=customer_admin.token
+    )
     assert chosen["setServicePartner"]["errors"] == []
     return Billing(api, key, customer["id"], clock)
 
@@ -254,33 +292,51 @@ async def billing_for(world: World, clock) -> Billing:
 
 async def test_bank_settings_are_validated_with_schwifty_and_the_iban_is_masked(world):
     # when: everything wrong at once
-    bad = await set_settings(world.api, world.partner, method="BANK_TRANSFER", accountHolder=" ",
-                             iban="DE89 3704 0044 0532 0130 01", bic="COBAXXFF")
+    bad = await set_settings(
+        world.api,
+        world.partner,
+        method="BANK_TRANSFER",
+        accountHolder=" ",
+        iban="DE89 3704 0044 0532 0130 01",
+        bic="COBAXXFF",
+    )
 
     # then
     assert {(e["field"], e["code"]) for e in bad["errors"]} == {
-        ("accountHolder", "REQUIRED"), ("iban", "INVALID_VALUE"), ("bic", "INVALID_VALUE")}
+        ("accountHolder", "REQUIRED"),
+        ("iban", "INVALID_VALUE"),
+        ("bic", "INVALID_VALUE"),
+    }
     assert "IBAN is not valid" in next(e["message"] for e in bad["errors"] if e["field"] == "iban")
 
     # when: right, without a BIC (schwifty knows the IBAN's bank)
-    good = await set_settings(world.api, world.partner, method="BANK_TRANSFER", accountHolder="Northwind Partners",
-                              iban=IBAN, automatic=True)
+    good = await set_settings(
+        world.api, world.partner, method="BANK_TRANSFER", accountHolder="Northwind Partners", iban=IBAN, automatic=True
+    )
 
     # then: stored compact, shown masked but for the last four characters
     assert good["errors"] == []
     assert good["payoutSettings"] == {
-        "method": "BANK_TRANSFER", "paypalEmail": None, "accountHolder": "Northwind Partners",
-        "iban": "*" * 18 + "3000", "bic": "COBADEFFXXX", "automatic": True, "payoutCurrency": "EUR"}
-    read = (await world.api.data(PAYOUT_SETTINGS, {"partnerId": world.partner.id},
-                                 token=world.partner.admin.token))["payoutSettings"]
+        "method": "BANK_TRANSFER",
+        "paypalEmail": None,
+        "accountHolder": "Northwind Partners",
+        "iban": "*" * 18 + "3000",
+        "bic": "COBADEFFXXX",
+        "automatic": True,
+        "payoutCurrency": "EUR",
+    }
+    read = (await world.api.data(PAYOUT_SETTINGS, {"partnerId": world.partner.id}, token=world.partner.admin.token))[
+        "payoutSettings"
+    ]
     assert read == good["payoutSettings"]
     assert IBAN_COMPACT not in str(read)
 
 
 async def test_paypal_settings_need_a_valid_email_and_clear_the_bank_details(world):
     # given
-    await set_settings(world.api, world.partner, method="BANK_TRANSFER", accountHolder="Northwind", iban=IBAN,
-                       bic="COBADEFFXXX")
+    await set_settings(
+        world.api, world.partner, method="BANK_TRANSFER", accountHolder="Northwind", iban=IBAN, bic="COBADEFFXXX"
+    )
 
     # when
     missing = await set_settings(world.api, world.partner, paypalEmail="")
@@ -291,8 +347,14 @@ async def test_paypal_settings_need_a_valid_email_and_clear_the_bank_details(wor
     assert [(e["field"], e["code"]) for e in missing["errors"]] == [("paypalEmail", "REQUIRED")]
     assert [(e["field"], e["code"]) for e in invalid["errors"]] == [("paypalEmail", "INVALID_EMAIL")]
     assert valid["payoutSettings"] == {
-        "method": "PAYPAL", "paypalEmail": "money@northwind.example", "accountHolder": None, "iban": None,
-        "bic": None, "automatic": False, "payoutCurrency": "EUR"}
+        "method": "PAYPAL",
+        "paypalEmail": "money@northwind.example",
+        "accountHolder": None,
+        "iban": None,
+        "bic": None,
+        "automatic": False,
+        "payoutCurrency": "EUR",
+    }
 
 
 async def test_a_payout_needs_settings(api, clock):
@@ -327,8 +389,11 @@ async def test_the_threshold_one_minor_unit_below_at_and_above_with_real_ledger_
     assert [e["code"] for e in below["errors"]] == ["BELOW_THRESHOLD"]
     assert "0.01 EUR is missing" in below["errors"][0]["message"]
     assert await world.balance() == {
-        "approved": {"amount": "134.99", "currency": "EUR"}, "threshold": {"amount": "135.00", "currency": "EUR"},
-        "missing": {"amount": "0.01", "currency": "EUR"}, "canRequest": False}
+        "approved": {"amount": "134.99", "currency": "EUR"},
+        "threshold": {"amount": "135.00", "currency": "EUR"},
+        "missing": {"amount": "0.01", "currency": "EUR"},
+        "canRequest": False,
+    }
     assert await Payout.all().count() == 0 and all(line["payout_id"] is None for line in await lines_of(world.partner))
 
     # when: one more cent (20 % of 0.05 EUR): exactly at the threshold
@@ -373,8 +438,12 @@ async def test_the_threshold_is_converted_with_the_rate_table_of_the_day(world, 
 
     # then
     assert in_usd["threshold"] == {"amount": "150.00", "currency": "USD"}
-    assert in_chf == {"approved": {"amount": "500.00", "currency": "CHF"}, "threshold": None, "missing": None,
-                      "canRequest": False}
+    assert in_chf == {
+        "approved": {"amount": "500.00", "currency": "CHF"},
+        "threshold": None,
+        "missing": None,
+        "canRequest": False,
+    }
     assert [e["code"] for e in refused["errors"]] == ["NO_EXCHANGE_RATE"]
 
 
@@ -496,7 +565,8 @@ async def test_the_monthly_run_pays_partners_over_the_threshold_with_automatic_p
     assert repeated == "0 payout(s) created, 2 partner(s) below the threshold"
     listed = (await world.api.data(PAYOUTS, {}, token=world.operator.token))["payouts"]
     assert [(e["node"]["partnerName"], e["node"]["amount"]["amount"]) for e in listed["edges"]] == [
-        ("Northwind Partners", "150.00")]
+        ("Northwind Partners", "150.00")
+    ]
     assert [e["code"] for e in (await world.request())["errors"]] == ["BELOW_THRESHOLD"]
     automatic = await Payout.filter(partner_id=pk(world.partner.id)).values_list("requested_by_id", flat=True)
     assert automatic == [None]
@@ -522,34 +592,53 @@ async def test_the_paypal_file_lists_approved_paypal_payouts_of_one_currency(wor
     usd_payout = await world.approved_payout(usd)
 
     # when
-    mixed = (await world.api.data(EXPORT, {"input": {"format": "PAYPAL_CSV"}}, token=world.operator.token))
-    in_eur = (await world.api.data(EXPORT, {"input": {"format": "PAYPAL_CSV", "currency": "EUR"}},
-                                   token=world.operator.token))["exportPayouts"]
-    not_approved = (await world.api.data(EXPORT, {"input": {"format": "PAYPAL_CSV", "payoutIds": [
-        north_payout["id"], west_requested["id"]]}}, token=world.operator.token))["exportPayouts"]
-    in_usd = (await world.api.data(EXPORT, {"input": {"format": "PAYPAL_CSV", "payoutIds": [usd_payout["id"]]}},
-                                   token=world.operator.token))["exportPayouts"]
+    mixed = await world.api.data(EXPORT, {"input": {"format": "PAYPAL_CSV"}}, token=world.operator.token)
+    in_eur = (
+        await world.api.data(EXPORT, {"input": {"format": "PAYPAL_CSV", "currency": "EUR"}}, token=world.operator.token)
+    )["exportPayouts"]
+    not_approved = (
+        await world.api.data(
+            EXPORT,
+            {"input": {"format": "PAYPAL_CSV", "payoutIds": [north_payout["id"], west_requested["id"]]}},
+            token=world.operator.token,
+        )
+    )["exportPayouts"]
+    in_usd = (
+        await world.api.data(
+            EXPORT, {"input": {"format": "PAYPAL_CSV", "payoutIds": [usd_payout["id"]]}}, token=world.operator.token
+        )
+    )["exportPayouts"]
 
     # then
     assert [(e["field"], e["code"]) for e in mixed["exportPayouts"]["errors"]] == [("currency", "INVALID_VALUE")]
     assert in_eur["file"]["contentType"] == "text/csv" and in_eur["file"]["filename"].endswith(".csv")
     rows = list(csv.reader(io.StringIO(in_eur["file"]["content"])))
     assert rows == [
-        ["payouts@northwind.example", "150.00", "EUR",
-         f"PAYOUT-{pk(north_payout['id'])}", f"Partner commission payout {pk(north_payout['id'])}"],
-        ["money@southwind.example", "200.50", "EUR", f"PAYOUT-{pk(south_payout['id'])}",
-         f"Partner commission payout {pk(south_payout['id'])}"],
+        [
+            "payouts@northwind.example",
+            "150.00",
+            "EUR",
+            f"PAYOUT-{pk(north_payout['id'])}",
+            f"Partner commission payout {pk(north_payout['id'])}",
+        ],
+        [
+            "money@southwind.example",
+            "200.50",
+            "EUR",
+            f"PAYOUT-{pk(south_payout['id'])}",
+            f"Partner commission payout {pk(south_payout['id'])}",
+        ],
     ]
     assert [p["id"] for p in in_eur["file"]["payouts"]] == [north_payout["id"], south_payout["id"]]
     assert [(e["field"], e["code"]) for e in not_approved["errors"]] == [("payoutIds", "INVALID_VALUE")]
-    assert next(csv.reader(io.StringIO(in_usd["file"]["content"])))[:3] == [
-        "money@dollarwind.example", "160.00", "USD"]
+    assert next(csv.reader(io.StringIO(in_usd["file"]["content"])))[:3] == ["money@dollarwind.example", "160.00", "USD"]
 
     # when: the file is read-only; once paid, nothing is left to export
     for payout in (north_payout, south_payout):
         await world.decide(MARK_PAID, payout["id"], reference="PAYPAL-BATCH-1")
-    empty = (await world.api.data(EXPORT, {"input": {"format": "PAYPAL_CSV", "currency": "EUR"}},
-                                  token=world.operator.token))["exportPayouts"]
+    empty = (
+        await world.api.data(EXPORT, {"input": {"format": "PAYPAL_CSV", "currency": "EUR"}}, token=world.operator.token)
+    )["exportPayouts"]
 
     # then
     assert [e["code"] for e in empty["errors"]] == ["NOTHING_TO_EXPORT"]
@@ -571,19 +660,32 @@ async def test_the_paypal_file_guards_every_cell_against_formulas(world):
     await write_lines(world.partner, ["150.00"])
     payout = await world.approved_payout()
 
-    exported = (await world.api.data(EXPORT, {"input": {"format": "PAYPAL_CSV", "currency": "EUR"}},
-                                     token=world.operator.token))["exportPayouts"]
+    exported = (
+        await world.api.data(EXPORT, {"input": {"format": "PAYPAL_CSV", "currency": "EUR"}}, token=world.operator.token)
+    )["exportPayouts"]
 
     assert exported["errors"] == []
     assert list(csv.reader(io.StringIO(exported["file"]["content"]))) == [
-        ["'-2+3@evil.example", "150.00", "EUR", f"PAYOUT-{pk(payout['id'])}",
-         f"Partner commission payout {pk(payout['id'])}"]]
+        [
+            "'-2+3@evil.example",
+            "150.00",
+            "EUR",
+            f"PAYOUT-{pk(payout['id'])}",
+            f"Partner commission payout {pk(payout['id'])}",
+        ]
+    ]
 
 
 async def test_the_sepa_file_is_a_valid_credit_transfer_of_approved_eur_bank_payouts(world):
     # given: lines written directly; a bank payout approved, a PayPal one approved too
-    await set_settings(world.api, world.partner, method="BANK_TRANSFER", accountHolder="Northwind Partners GmbH",
-                       iban=IBAN, bic="COBADEFFXXX")
+    await set_settings(
+        world.api,
+        world.partner,
+        method="BANK_TRANSFER",
+        accountHolder="Northwind Partners GmbH",
+        iban=IBAN,
+        bic="COBADEFFXXX",
+    )
     paypal_partner = await new_partner(world.api, world.operator, "Southwind")
     await write_lines(world.partner, ["150.25"])
     await write_lines(paypal_partner, ["150.00"])
@@ -591,16 +693,30 @@ async def test_the_sepa_file_is_a_valid_credit_transfer_of_approved_eur_bank_pay
     paypal_payout = await world.approved_payout(paypal_partner)
 
     # when
-    no_debtor = (await world.api.data(EXPORT, {"input": {"format": "SEPA_XML"}},
-                                      token=world.operator.token))["exportPayouts"]
-    bad_debtor = (await world.api.data(EXPORT, {"input": {"format": "SEPA_XML", "debtor": {
-        **DEBTOR, "iban": "NL91 ABNA 0417 1643 01"}}}, token=world.operator.token))["exportPayouts"]
-    wrong_method = (await world.api.data(EXPORT, {"input": {"format": "SEPA_XML", "debtor": DEBTOR,
-                                                            "payoutIds": [paypal_payout["id"]]}},
-                                         token=world.operator.token))["exportPayouts"]
-    exported = (await world.api.data(EXPORT, {"input": {"format": "SEPA_XML", "debtor": DEBTOR,
-                                                        "executionDate": "2026-03-04"}},
-                                     token=world.operator.token))["exportPayouts"]
+    no_debtor = (await world.api.data(EXPORT, {"input": {"format": "SEPA_XML"}}, token=world.operator.token))[
+        "exportPayouts"
+    ]
+    bad_debtor = (
+        await world.api.data(
+            EXPORT,
+            {"input": {"format": "SEPA_XML", "debtor": {**DEBTOR, "iban": "NL91 ABNA 0417 1643 01"}}},
+            token=world.operator.token,
+        )
+    )["exportPayouts"]
+    wrong_method = (
+        await world.api.data(
+            EXPORT,
+            {"input": {"format": "SEPA_XML", "debtor": DEBTOR, "payoutIds": [paypal_payout["id"]]}},
+            token=world.operator.token,
+        )
+    )["exportPayouts"]
+    exported = (
+        await world.api.data(
+            EXPORT,
+            {"input": {"format": "SEPA_XML", "debtor": DEBTOR, "executionDate": "2026-03-04"}},
+            token=world.operator.token,
+        )
+    )["exportPayouts"]
 
     # then
     assert [(e["field"], e["code"]) for e in no_debtor["errors"]] == [("debtor", "REQUIRED")]
@@ -671,23 +787,33 @@ async def test_who_may_do_what(world):
     member = await register(api, "member@northwind.example")
     await add_member(api, world.partner.admin, world.partner.id, member.email)
     manager = await register(api, "manager@northwind.example")
-    await add_member(api, world.partner.admin, world.partner.id, manager.email,
-                     partner_permissions=["MANAGE_PARTNER_PORTAL"])
+    await add_member(
+        api, world.partner.admin, world.partner.id, manager.email, partner_permissions=["MANAGE_PARTNER_PORTAL"]
+    )
     reviewer = await register(api, "reviewer@vendor.example")
     await make_operator(api, reviewer, ["REVIEW_PARTNERS", "MANAGE_PROGRAMS"])
     await write_lines(world.partner, ["200.00"])
     payout_id = (await world.request())["payout"]["id"]
-    tokens = {"anonymous": None, "member": member.token, "manager": manager.token,
-              "admin": world.partner.admin.token, "other_admin": other.admin.token,
-              "operator": world.operator.token, "reviewer": reviewer.token}
+    tokens = {
+        "anonymous": None,
+        "member": member.token,
+        "manager": manager.token,
+        "admin": world.partner.admin.token,
+        "other_admin": other.admin.token,
+        "operator": world.operator.token,
+        "reviewer": reviewer.token,
+    }
 
     async def outcome(query: str, variables: dict, who: str) -> str:
         body = await api.post(query, variables, token=tokens[who])
         if body.get("errors"):
             return body["errors"][0]["extensions"]["code"]
         payload = next(iter(body["data"].values()))
-        return "ALLOWED" if payload is None or "errors" not in payload or all(
-            e["code"] != "FORBIDDEN" for e in payload["errors"]) else "FORBIDDEN"
+        return (
+            "ALLOWED"
+            if payload is None or "errors" not in payload or all(e["code"] != "FORBIDDEN" for e in payload["errors"])
+            else "FORBIDDEN"
+        )
 
     partner_id = world.partner.id
     operations = {
@@ -695,8 +821,10 @@ async def test_who_may_do_what(world):
         "payoutSettings(partnerId)": (PAYOUT_SETTINGS, {"partnerId": partner_id}),
         "payoutBalance(partnerId)": (BALANCE, {"partnerId": partner_id}),
         "node(payout)": (PAYOUT_NODE, {"id": payout_id}),
-        "setPayoutSettings": (SET_SETTINGS, {"input": {"partnerId": partner_id, "method": "PAYPAL",
-                                                       "paypalEmail": "x@northwind.example"}}),
+        "setPayoutSettings": (
+            SET_SETTINGS,
+            {"input": {"partnerId": partner_id, "method": "PAYPAL", "paypalEmail": "x@northwind.example"}},
+        ),
         "requestPayout": (REQUEST, {"input": {"partnerId": partner_id}}),
         "approvePayout": (APPROVE, {"input": {"payoutId": payout_id}}),
         "rejectPayout": (REJECT, {"input": {"payoutId": payout_id, "note": "no"}}),
@@ -706,18 +834,18 @@ async def test_who_may_do_what(world):
     A, F, N, U = "ALLOWED", "FORBIDDEN", "NOT_FOUND", "UNAUTHENTICATED"  # noqa: N806 — the table's legend
     expected = {
         #                            anonymous member manager admin other operator reviewer
-        "payouts(partnerId)":         (U, F, A, A, N, A, F),
-        "payoutSettings(partnerId)":  (U, F, A, A, N, A, F),
-        "payoutBalance(partnerId)":   (U, F, A, A, N, A, F),
-        "node(payout)":               (N, N, A, A, N, A, N),
+        "payouts(partnerId)": (U, F, A, A, N, A, F),
+        "payoutSettings(partnerId)": (U, F, A, A, N, A, F),
+        "payoutBalance(partnerId)": (U, F, A, A, N, A, F),
+        "node(payout)": (N, N, A, A, N, A, N),
         # operators see the partner but do not act for it: FORBIDDEN; another partner's staff: NOT_FOUND
-        "setPayoutSettings":          (U, F, A, A, N, F, F),
-        "requestPayout":              (U, F, A, A, N, F, F),
+        "setPayoutSettings": (U, F, A, A, N, F, F),
+        "requestPayout": (U, F, A, A, N, F, F),
         # decisions in this order: approve, then reject (PAYOUT_DECIDED for later callers is still ALLOWED)
-        "approvePayout":              (U, F, F, F, F, A, F),
-        "rejectPayout":               (U, F, F, F, F, A, F),
-        "markPayoutPaid":             (U, F, F, F, F, A, F),
-        "exportPayouts":              (U, F, F, F, F, A, F),
+        "approvePayout": (U, F, F, F, F, A, F),
+        "rejectPayout": (U, F, F, F, F, A, F),
+        "markPayoutPaid": (U, F, F, F, F, A, F),
+        "exportPayouts": (U, F, F, F, F, A, F),
     }
     roles = list(tokens)
 
@@ -747,8 +875,9 @@ async def test_a_repeated_idempotency_key_returns_the_first_response_and_changes
     # when
     first = await world.api.post(REQUEST, variables, token=token, headers=key)
     second = await world.api.post(REQUEST, variables, token=token, headers=key)
-    other_body = await world.api.post(REQUEST.replace("status amount", "amount status"), variables, token=token,
-                                      headers=key)
+    other_body = await world.api.post(
+        REQUEST.replace("status amount", "amount status"), variables, token=token, headers=key
+    )
     fresh = await world.api.post(REQUEST, variables, token=token)
 
     # then: one payout, the same answer; the key is bound to its request body
@@ -771,8 +900,7 @@ async def test_idempotency_keys_belong_to_one_principal_and_errors_are_not_kept(
     # when: the same key from two partners' administrators, and from a member who may not
     ours = await world.api.post(REQUEST, {"input": {}}, token=world.partner.admin.token, headers=key)
     theirs = await world.api.post(REQUEST, {"input": {}}, token=other.admin.token, headers=key)
-    refused = await world.api.post(REQUEST, {"input": {"partnerId": world.partner.id}}, token=member.token,
-                                   headers=key)
+    refused = await world.api.post(REQUEST, {"input": {"partnerId": world.partner.id}}, token=member.token, headers=key)
 
     # then
     assert ours["data"]["requestPayout"]["payout"]["partnerName"] == "Northwind Partners"
@@ -787,9 +915,9 @@ async def test_concurrent_requests_with_one_key_run_once(world):
     key = {"Idempotency-Key": "retry-storm"}
 
     # when: a client retries before its first attempt answered
-    results = await asyncio.gather(*(
-        world.api.post(REQUEST, {"input": {}}, token=world.partner.admin.token, headers=key) for _ in range(10)
-    ))
+    results = await asyncio.gather(
+        *(world.api.post(REQUEST, {"input": {}}, token=world.partner.admin.token, headers=key) for _ in range(10))
+    )
 
     # then: one payout; every answer is the first one, or CONFLICT while it was still running
     answered = [r for r in results if not r.get("errors")]
@@ -814,10 +942,12 @@ async def test_a_hundred_concurrent_requests_make_exactly_one_payout_of_the_elig
 
     # when
     started = time.perf_counter()
-    results = await asyncio.gather(*(
-        world.api.post(REQUEST, {"input": {"partnerId": world.partner.id}}, token=world.partner.admin.token)
-        for _ in range(100)
-    ))
+    results = await asyncio.gather(
+        *(
+            world.api.post(REQUEST, {"input": {"partnerId": world.partner.id}}, token=world.partner.admin.token)
+            for _ in range(100)
+        )
+    )
     elapsed = time.perf_counter() - started
 
     # then

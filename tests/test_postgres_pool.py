@@ -47,7 +47,8 @@ async def test_a_transaction_left_open_is_rolled_back_when_its_connection_return
     async with client.acquire_connection() as connection:
         await connection.execute("BEGIN")
         await connection.execute(
-            "INSERT INTO exchange_rates (currency, rate, valid_from, created_at) VALUES ('XTS', '1', now(), now())")
+            "INSERT INTO exchange_rates (currency, rate, valid_from, created_at) VALUES ('XTS', '1', now(), now())"
+        )
     async with client.acquire_connection() as connection:
         assert not connection.is_in_transaction()
     assert await client.execute_query_dict("SELECT * FROM exchange_rates WHERE currency = 'XTS'") == []
@@ -59,7 +60,9 @@ async def _end_the_session_holding(key: int) -> None:
     try:
         ended = await other.fetchval(
             "SELECT bool_and(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND ((classid::bigint << 32) | objid::bigint) = $1::bigint", key)
+            "AND ((classid::bigint << 32) | objid::bigint) = $1::bigint",
+            key,
+        )
         assert ended
     finally:
         await other.close()
@@ -92,8 +95,12 @@ async def test_a_job_gives_its_lock_back_however_it_ends(api, monkeypatch, endin
         finish.set()
     outcome = (await asyncio.gather(task, return_exceptions=True))[0]
 
-    expected = {"returns": "done", "fails": RuntimeError, "is cancelled": asyncio.CancelledError,
-                "loses its connection": Exception}[ending]  # whichever asyncpg raises for a dead connection
+    expected = {
+        "returns": "done",
+        "fails": RuntimeError,
+        "is cancelled": asyncio.CancelledError,
+        "loses its connection": Exception,
+    }[ending]  # whichever asyncpg raises for a dead connection
     assert outcome == expected if isinstance(expected, str) else isinstance(outcome, expected), outcome
     assert await _lock_is_free(key)
     # and the pool serves the next run
@@ -136,10 +143,15 @@ def test_no_statement_leaves_session_state_on_a_pooled_connection():
 
 def test_the_guard_recognizes_statements_that_leave_session_state(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text('A = "SET search_path TO x"\nB = "LISTEN changes"\nC = "SELECT pg_advisory_lock($1)"\n'
-                      'D = "SET LOCAL statement_timeout = 5"\nE = "UPDATE t SET a = 1"\nF = "Set how you are paid."\n'
-                      'G = "SET SESSION statement_timeout = 0"\n')
+    sample.write_text(
+        'A = "SET search_path TO x"\nB = "LISTEN changes"\nC = "SELECT pg_advisory_lock($1)"\n'
+        'D = "SET LOCAL statement_timeout = 5"\nE = "UPDATE t SET a = 1"\nF = "Set how you are paid."\n'
+        'G = "SET SESSION statement_timeout = 0"\n'
+    )
     flagged = [line.split(": ", 1)[1] for line in _session_state_statements(sample, tmp_path)]
-    assert flagged == ["SET search_path TO x", "LISTEN changes", "SELECT pg_advisory_lock($1)",
-                       "SET SESSION statement_timeout = 0"]
-
+    assert flagged == [
+        "SET search_path TO x",
+        "LISTEN changes",
+        "SELECT pg_advisory_lock($1)",
+        "SET SESSION statement_timeout = 0",
+    ]

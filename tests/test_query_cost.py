@@ -58,10 +58,13 @@ LEADERBOARD = "query($first: Int) { reports { partnerLeaderboard(first: $first) 
 FUNNEL = "{ reports { customerFunnel { rows { period partner { name } } } } }"
 TOO_EXPENSIVE = """
 { organizations(first: 100) { edges { node { members(first: 100) { edges { node { id } } } } } } }"""
-EXPENSIVE_REGISTER = """
+EXPENSIVE_REGISTER = (
+    """
 mutation { register(input: {email: "never@example.com", password: "%s", name: "Never"}) {
   token user { memberships { organization { members(first: 100) { edges { node { user {
-    memberships { organization { id } } } } } } } } } } }""" % PASSWORD
+    memberships { organization { id } } } } } } } } } } }"""
+    % PASSWORD
+)
 UNKNOWN_FIELD = "{ viewer { doesNotExist } }"
 
 BUDGET = {"query_budget": 100, "max_query_cost": 100}
@@ -106,11 +109,29 @@ def cost_of(body: dict) -> dict:
         (LEADERBOARD, {}, 1 + 10 * 2),
         (FUNNEL, None, 1 + 1 + 1 * 2),
     ],
-    ids=["at-least-one", "object", "bounded-list", "first-variable", "first-default", "first-capped", "first-variable-default",
-         "first-variable-default-overridden", "nested",
-         "named-fragments", "inline-fragments", "page-info", "nodes-by-ids", "abstract-costliest-type",
-         "skipped", "included", "mutation-base", "bounded-list-nested", "list-first", "list-first-default",
-         "computed-list"],
+    ids=[
+        "at-least-one",
+        "object",
+        "bounded-list",
+        "first-variable",
+        "first-default",
+        "first-capped",
+        "first-variable-default",
+        "first-variable-default-overridden",
+        "nested",
+        "named-fragments",
+        "inline-fragments",
+        "page-info",
+        "nodes-by-ids",
+        "abstract-costliest-type",
+        "skipped",
+        "included",
+        "mutation-base",
+        "bounded-list-nested",
+        "list-first",
+        "list-first-default",
+        "computed-list",
+    ],
 )
 async def test_each_response_reports_the_cost_computed_before_running(api, query, variables, expected):
     # when
@@ -352,9 +373,14 @@ def _object_lists() -> dict[str, GraphQLField]:
 
 
 def test_every_list_of_objects_has_a_known_size():
-    unknown = [path for path, field in _object_lists().items()
-               if list_bound(field) is None and "first" not in field.args and path != "Query.nodes"
-               and path not in ESTIMATED_LISTS]
+    unknown = [
+        path
+        for path, field in _object_lists().items()
+        if list_bound(field) is None
+        and "first" not in field.args
+        and path != "Query.nodes"
+        and path not in ESTIMATED_LISTS
+    ]
     assert unknown == [], "make these connections or `bounded_list`s, or say in ESTIMATED_LISTS why not"
 
 

@@ -84,10 +84,17 @@ def _filler(field: tortoise_fields.Field) -> Any:
 async def make(model: type[Model], **values: Any) -> Model:
     """A row with `values`; required columns left out get a unique filler of their type."""
     for name, field in fields(model).items():
-        if (name in values or f"{name}_id" in values or field.pk or field.null or field.default is not None
-                or isinstance(field, tortoise_fields.relational.RelationalField)
-                or getattr(field, "auto_now_add", False) or getattr(field, "auto_now", False)
-                or name.endswith("_id") and name[:-3] in values):
+        if (
+            name in values
+            or f"{name}_id" in values
+            or field.pk
+            or field.null
+            or field.default is not None
+            or isinstance(field, tortoise_fields.relational.RelationalField)
+            or getattr(field, "auto_now_add", False)
+            or getattr(field, "auto_now", False)
+            or (name.endswith("_id") and name[:-3] in values)
+        ):
             continue
         values[name] = _filler(field)
     return await model.create(**values)
@@ -122,8 +129,9 @@ async def build_world(settings: Any) -> World:
     for program in ("AFFILIATE", "EXPERT", "RESELLER", "SERVICE_PARTNER"):
         await ProgramEnrollment.create(partner=partner, program=program, enrolled_at=now)
     customer = await make(Organization, name="Contoso")
-    await CustomerRelationship.create(customer=customer, partner=partner, source="SELECTED", started_at=now,
-                                      grant_permissions=["MANAGE_MEMBERS"])
+    await CustomerRelationship.create(
+        customer=customer, partner=partner, source="SELECTED", started_at=now, grant_permissions=["MANAGE_MEMBERS"]
+    )
     operator, operator_token = await _person(settings, None)
     await Operator.create(user=operator, permissions=[p.value for p in OperatorPermission])
     _, partner_token = await _person(settings, partner)
@@ -145,27 +153,55 @@ async def _members(world: World, n: int) -> None:
 
 async def _membership_invitations(world: World, n: int) -> None:
     for _ in range(n):
-        await make(MembershipInvitation, organization=world.partner, role="MEMBER", permissions=[], status="OPEN",
-                   expires_at=world.now + timedelta(days=14))
+        await make(
+            MembershipInvitation,
+            organization=world.partner,
+            role="MEMBER",
+            permissions=[],
+            status="OPEN",
+            expires_at=world.now + timedelta(days=14),
+        )
 
 
 async def _activity(world: World, n: int) -> None:
     staff = await make(User)
     relationship = await CustomerRelationship.get(customer=world.customer, ended_at=None)
-    session = await ManagementSession.create(partner=world.partner, customer=world.customer, user=staff,
-                                             relationship=relationship, started_at=world.now,
-                                             last_activity_at=world.now)
+    session = await ManagementSession.create(
+        partner=world.partner,
+        customer=world.customer,
+        user=staff,
+        relationship=relationship,
+        started_at=world.now,
+        last_activity_at=world.now,
+    )
     for _ in range(n):
-        await make(AuditEvent, organization=world.customer, actor_user=staff, management_session=session,
-                   partner_organization=world.partner, via="SESSION", action="organization.update",
-                   target_type="Organization", target_id=str(world.customer.id), created_at=world.now)
+        await make(
+            AuditEvent,
+            organization=world.customer,
+            actor_user=staff,
+            management_session=session,
+            partner_organization=world.partner,
+            via="SESSION",
+            action="organization.update",
+            target_type="Organization",
+            target_id=str(world.customer.id),
+            created_at=world.now,
+        )
 
 
 async def _audit(world: World, n: int) -> None:
     actor = await make(User)
     for _ in range(n):
-        await make(AuditEvent, organization=world.partner, actor_user=actor, via="SESSION", action="x.y",
-                   target_type="Organization", target_id=str(world.partner.id), created_at=world.now)
+        await make(
+            AuditEvent,
+            organization=world.partner,
+            actor_user=actor,
+            via="SESSION",
+            action="x.y",
+            target_type="Organization",
+            target_id=str(world.partner.id),
+            created_at=world.now,
+        )
 
 
 async def _api_keys(world: World, n: int) -> None:
@@ -180,8 +216,14 @@ async def _organizations(world: World, n: int) -> None:
 
 async def _applications(world: World, n: int) -> None:
     for _ in range(n):
-        await make(PartnerApplication, organization=await make(Organization), status="PENDING", country="DE",
-                   programs=["AFFILIATE"], approved_programs=[])
+        await make(
+            PartnerApplication,
+            organization=await make(Organization),
+            status="PENDING",
+            country="DE",
+            programs=["AFFILIATE"],
+            approved_programs=[],
+        )
 
 
 async def _directory(world: World, n: int) -> None:
@@ -195,14 +237,25 @@ async def _customers(world: World, n: int) -> None:
     for _ in range(n):
         customer = await make(Organization)
         await make(License, organization=customer, status="ACTIVE", currency="EUR", updated_at=world.now)
-        await CustomerRelationship.create(customer=customer, partner=world.partner, source="INVITATION",
-                                          started_at=world.now, grant_permissions=["VIEW_BILLING"])
+        await CustomerRelationship.create(
+            customer=customer,
+            partner=world.partner,
+            source="INVITATION",
+            started_at=world.now,
+            grant_permissions=["VIEW_BILLING"],
+        )
 
 
 async def _invitations(world: World, n: int) -> None:
     for _ in range(n):
-        await make(Invitation, partner=world.partner, status="OPEN", email=f"i{next(_unique)}@example.com",
-                   expires_at=world.now + timedelta(days=7), created_at=world.now)
+        await make(
+            Invitation,
+            partner=world.partner,
+            status="OPEN",
+            email=f"i{next(_unique)}@example.com",
+            expires_at=world.now + timedelta(days=7),
+            created_at=world.now,
+        )
 
 
 async def _products(world: World, n: int) -> None:
@@ -218,36 +271,69 @@ async def _exchange_rates(world: World, n: int) -> None:
 
 async def _rules(world: World, n: int) -> None:
     for _ in range(n):
-        await make(CommissionRule, program="AFFILIATE", kind="PERCENT", rate_bp=1000, recurrence="LIFETIME",
-                   created_at=world.now)
+        await make(
+            CommissionRule,
+            program="AFFILIATE",
+            kind="PERCENT",
+            rate_bp=1000,
+            recurrence="LIFETIME",
+            created_at=world.now,
+        )
 
 
 async def _lines(world: World, n: int, payout: Payout | None = None) -> None:
     for _ in range(n):
         customer = await make(Organization)
-        await make(Commission, partner=world.partner, customer=customer, payout=payout, type="PARTNER",
-                   status="PAID" if payout else "PENDING", amount=100, currency="EUR", original_currency="EUR",
-                   created_at=world.now)
+        await make(
+            Commission,
+            partner=world.partner,
+            customer=customer,
+            payout=payout,
+            type="PARTNER",
+            status="PAID" if payout else "PENDING",
+            amount=100,
+            currency="EUR",
+            original_currency="EUR",
+            created_at=world.now,
+        )
 
 
 async def _payouts(world: World, n: int) -> None:
     for _ in range(n):
-        await make(Payout, partner=world.partner, status="REQUESTED", amount=100, currency="EUR", method="PAYPAL",
-                   requested_at=world.now)
+        await make(
+            Payout,
+            partner=world.partner,
+            status="REQUESTED",
+            amount=100,
+            currency="EUR",
+            method="PAYPAL",
+            requested_at=world.now,
+        )
 
 
 async def _payout_lines(world: World, n: int) -> None:
     payout = await Payout.filter(partner=world.partner).first()
     if payout is None:
-        payout = await make(Payout, partner=world.partner, status="PAID", amount=0, currency="EUR", method="PAYPAL",
-                            requested_at=world.now)
+        payout = await make(
+            Payout,
+            partner=world.partner,
+            status="PAID",
+            amount=0,
+            currency="EUR",
+            method="PAYPAL",
+            requested_at=world.now,
+        )
     await _lines(world, n, payout)
 
 
 async def _outbox(world: World, n: int) -> None:
     for _ in range(n):
-        await make(OutboxMessage, payload={"to": "a@example.com", "subject": "s", "text": "t", "html": "<p>t</p>"},
-                   next_attempt_at=world.now, created_at=world.now)
+        await make(
+            OutboxMessage,
+            payload={"to": "a@example.com", "subject": "s", "text": "t", "html": "<p>t</p>"},
+            next_attempt_at=world.now,
+            created_at=world.now,
+        )
 
 
 async def _affiliate_links(world: World, n: int) -> None:
@@ -270,34 +356,55 @@ async def _coupons(world: World, n: int) -> None:
 
 async def _subscriptions(world: World, n: int) -> None:
     for _ in range(n):
-        await make(WebhookSubscription, url="https://hooks.example/x", event_types=["payout.paid"],
-                   created_at=world.now, updated_at=world.now)
+        await make(
+            WebhookSubscription,
+            url="https://hooks.example/x",
+            event_types=["payout.paid"],
+            created_at=world.now,
+            updated_at=world.now,
+        )
 
 
 async def _deliveries(world: World, n: int) -> None:
     subscription = await WebhookSubscription.first()
     if subscription is None:
-        subscription = await make(WebhookSubscription, url="https://hooks.example/x", event_types=["payout.paid"],
-                                  created_at=world.now, updated_at=world.now)
+        subscription = await make(
+            WebhookSubscription,
+            url="https://hooks.example/x",
+            event_types=["payout.paid"],
+            created_at=world.now,
+            updated_at=world.now,
+        )
     for _ in range(n):
-        event = await make(WebhookEvent, id=f"evt_{secrets.token_hex(8)}", type="payout.paid", data={},
-                           created_at=world.now)
-        message = await make(OutboxMessage, kind="webhook", payload={}, next_attempt_at=world.now,
-                             created_at=world.now)
-        await make(WebhookDelivery, subscription=subscription, event=event, message=message, attempt_log=[],
-                   created_at=world.now)
+        event = await make(
+            WebhookEvent, id=f"evt_{secrets.token_hex(8)}", type="payout.paid", data={}, created_at=world.now
+        )
+        message = await make(OutboxMessage, kind="webhook", payload={}, next_attempt_at=world.now, created_at=world.now)
+        await make(
+            WebhookDelivery,
+            subscription=subscription,
+            event=event,
+            message=message,
+            attempt_log=[],
+            created_at=world.now,
+        )
 
 
 async def _tiers(world: World, n: int) -> None:
     for _ in range(n):
-        await make(Tier, name=f"Tier {next(_unique)}", rank=next(_unique), created_at=world.now,
-                   updated_at=world.now)
+        await make(Tier, name=f"Tier {next(_unique)}", rank=next(_unique), created_at=world.now, updated_at=world.now)
 
 
 async def _assessments(world: World, n: int) -> None:
     for _ in range(n):
-        await make(TierAssessment, partner=world.partner, period=f"2025-{next(_unique) % 12 + 1:02d}",
-                   evaluated_at=world.now, currency="EUR", certifications=[])
+        await make(
+            TierAssessment,
+            partner=world.partner,
+            period=f"2025-{next(_unique) % 12 + 1:02d}",
+            evaluated_at=world.now,
+            currency="EUR",
+            certifications=[],
+        )
 
 
 # --- the cases ---------------------------------------------------------------------------------------
@@ -317,21 +424,32 @@ class Case:
 async def _subscription_variables(world: World) -> dict:
     subscription = await WebhookSubscription.first()
     if subscription is None:
-        subscription = await make(WebhookSubscription, url="https://hooks.example/x", event_types=["payout.paid"],
-                                  created_at=world.now, updated_at=world.now)
+        subscription = await make(
+            WebhookSubscription,
+            url="https://hooks.example/x",
+            event_types=["payout.paid"],
+            created_at=world.now,
+            updated_at=world.now,
+        )
     return {"subscription": to_base64("WebhookSubscription", subscription.id)}
 
 
 CASES: dict[str, Case] = {
     "Organization.members": Case(
         "query($id: ID!) { node(id: $id) { ... on Organization { members(first: 20) {connection} } } }",
-        "partner_admin", _members),
+        "partner_admin",
+        _members,
+    ),
     "Organization.membershipInvitations": Case(
         "query($id: ID!) { node(id: $id) { ... on Organization { membershipInvitations(first: 20) {connection} } } }",
-        "partner_admin", _membership_invitations),
+        "partner_admin",
+        _membership_invitations,
+    ),
     "Organization.serviceProviderActivity": Case(
         "query($id: ID!) { node(id: $id) { ... on Organization { serviceProviderActivity(first: 20) {connection} } } }",
-        "customer_admin", _activity),
+        "customer_admin",
+        _activity,
+    ),
     "Query.apiKeys": Case("{ apiKeys(first: 20) {connection} }", "operator", _api_keys),
     "Query.organizations": Case("{ organizations(first: 20) {connection} }", "operator", _organizations),
     "Query.partnerApplications": Case("{ partnerApplications(first: 20) {connection} }", "operator", _applications),
@@ -343,23 +461,28 @@ CASES: dict[str, Case] = {
     "Query.commissionRules": Case("{ commissionRules(first: 20) {connection} }", "operator", _rules),
     "CommissionTable.lines": Case("{ commissions(first: 20) { lines {connection} } }", "partner_admin", _lines),
     "Query.payouts": Case("{ payouts(first: 20) {connection} }", "partner_admin", _payouts),
-    "Payout.lines": Case("{ payouts(first: 1) { edges { node { lines(first: 20) {connection} } } } }",
-                         "partner_admin", _payout_lines),
-    "Query.auditEvents": Case("query($id: ID!) { auditEvents(organizationId: $id, first: 20) {connection} }",
-                              "partner_admin", _audit),
+    "Payout.lines": Case(
+        "{ payouts(first: 1) { edges { node { lines(first: 20) {connection} } } } }", "partner_admin", _payout_lines
+    ),
+    "Query.auditEvents": Case(
+        "query($id: ID!) { auditEvents(organizationId: $id, first: 20) {connection} }", "partner_admin", _audit
+    ),
     "Query.outboxMessages": Case("{ outboxMessages(first: 20) {connection} }", "operator", _outbox),
     "Query.affiliateLinks": Case("{ affiliateLinks(first: 20) {connection} }", "partner_admin", _affiliate_links),
     "Query.couponOrders": Case("{ couponOrders(first: 20) {connection} }", "partner_admin", _coupon_orders),
     "Query.coupons": Case("{ coupons(first: 20) {connection} }", "partner_admin", _coupons),
-    "Query.webhookSubscriptions": Case("{ webhookSubscriptions(first: 20) {connection} }", "operator",
-                                       _subscriptions),
+    "Query.webhookSubscriptions": Case("{ webhookSubscriptions(first: 20) {connection} }", "operator", _subscriptions),
     "Query.webhookDeliveries": Case(
         "query($subscription: ID!) { webhookDeliveries(subscriptionId: $subscription, first: 20) {connection} }",
-        "operator", _deliveries, _subscription_variables),
+        "operator",
+        _deliveries,
+        _subscription_variables,
+    ),
     "Query.tiers": Case("{ tiers(first: 20) {connection} }", "operator", _tiers),
     "Query.tierAssessments": Case("{ tierAssessments(first: 20) {connection} }", "operator", _assessments),
-    "PartnerTierStatus.assessments": Case("{ partnerTier { assessments(first: 20) {connection} } }",
-                                          "partner_admin", _assessments),
+    "PartnerTierStatus.assessments": Case(
+        "{ partnerTier { assessments(first: 20) {connection} } }", "partner_admin", _assessments
+    ),
 }
 
 
@@ -476,12 +599,14 @@ async def test_the_query_count_of_a_connection_does_not_grow_with_its_length(roo
 
 def _repeated(small: list[str], large: list[str]) -> str:
     """The statements the longer list sent more often: where the N+1 is."""
+
     def shapes(statements: list[str]) -> Counter:
         return Counter(statement.split(": [", 1)[0][:400] for statement in statements)
 
     grown = shapes(large) - shapes(small)
     return f"{len(small)} queries for {SMALL} rows, {len(large)} for {LARGE}; repeated per row:\n" + "\n".join(
-        f"+{count}: {shape}" for shape, count in grown.most_common())
+        f"+{count}: {shape}" for shape, count in grown.most_common()
+    )
 
 
 def _global_id(world: World, path: str) -> str:
@@ -509,17 +634,39 @@ async def _customer_organization_of(world: World, admin: User) -> None:
     await Membership.create(organization=organization, user=admin, role="ADMINISTRATOR", permissions=[])
     for _ in range(2):
         await make(Membership, organization=organization, user=await make(User), role="MEMBER", permissions=[])
-    relationship = await CustomerRelationship.create(customer=organization, partner=world.partner, source="SELECTED",
-                                                     started_at=world.now, ended_at=world.now)
+    relationship = await CustomerRelationship.create(
+        customer=organization, partner=world.partner, source="SELECTED", started_at=world.now, ended_at=world.now
+    )
     staff = await make(User)
-    session = await ManagementSession.create(partner=world.partner, customer=organization, user=staff,
-                                             relationship=relationship, started_at=world.now,
-                                             last_activity_at=world.now, ended_at=world.now)
-    await make(AuditEvent, organization=organization, actor_user=staff, management_session=session,
-               partner_organization=world.partner, via="SESSION", action="organization.update",
-               target_type="Organization", target_id=str(organization.id), created_at=world.now)
-    await make(MembershipInvitation, organization=organization, role="MEMBER", permissions=[], status="OPEN",
-               expires_at=world.now + timedelta(days=14))
+    session = await ManagementSession.create(
+        partner=world.partner,
+        customer=organization,
+        user=staff,
+        relationship=relationship,
+        started_at=world.now,
+        last_activity_at=world.now,
+        ended_at=world.now,
+    )
+    await make(
+        AuditEvent,
+        organization=organization,
+        actor_user=staff,
+        management_session=session,
+        partner_organization=world.partner,
+        via="SESSION",
+        action="organization.update",
+        target_type="Organization",
+        target_id=str(organization.id),
+        created_at=world.now,
+    )
+    await make(
+        MembershipInvitation,
+        organization=organization,
+        role="MEMBER",
+        permissions=[],
+        status="OPEN",
+        expires_at=world.now + timedelta(days=14),
+    )
 
 
 @pytest.mark.parametrize("path", sorted(NESTED))
@@ -532,8 +679,11 @@ async def test_lists_and_connections_nested_under_a_list_cost_the_same_queries_f
     async def ask() -> tuple[list[dict], list[str]]:
         with api.count_queries() as counter:
             data = await api.data(NESTED[path], token=token)
-        organizations = ([m["organization"] for m in data["viewer"]["memberships"]] if path == "User.memberships"
-                         else [edge["node"] for edge in data["organizations"]["edges"]])
+        organizations = (
+            [m["organization"] for m in data["viewer"]["memberships"]]
+            if path == "User.memberships"
+            else [edge["node"] for edge in data["organizations"]["edges"]]
+        )
         return organizations, counter.statements
 
     for _ in range(SMALL):

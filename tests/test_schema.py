@@ -20,7 +20,6 @@ from graphql import (
     GraphQLSchema,
     specified_scalar_types,
 )
-
 from tortoise.models import Model
 
 from partner_portal.models import MODEL_MODULES
@@ -45,7 +44,8 @@ def schema() -> GraphQLSchema:
 def own_types(schema: GraphQLSchema) -> list[GraphQLNamedType]:
     """The schema's types, without introspection types and the built-in scalars."""
     return [
-        named for name, named in schema.type_map.items()
+        named
+        for name, named in schema.type_map.items()
         if not name.startswith("__") and name not in specified_scalar_types
     ]
 
@@ -119,7 +119,8 @@ def test_names_follow_the_conventions(schema):
         if isinstance(named, GraphQLEnumType):
             problems += [
                 f"{named.name}.{value}: SCREAMING_SNAKE_CASE"
-                for value in named.values if not SCREAMING_SNAKE_CASE.match(value)
+                for value in named.values
+                if not SCREAMING_SNAKE_CASE.match(value)
             ]
 
     # then
@@ -163,7 +164,9 @@ def test_every_payload_reports_user_errors(schema):
     }
 
     # when
-    without_errors = [name for name, payload in payloads.items() if not is_user_error_list(payload.fields.get("errors"))]
+    without_errors = [
+        name for name, payload in payloads.items() if not is_user_error_list(payload.fields.get("errors"))
+    ]
 
     # then
     assert payloads, "the schema has no mutation payloads"
@@ -187,13 +190,19 @@ def test_node_fetches_every_type_that_implements_node(schema):
     after its model, whose primary key bounds the ids `node` and the id arguments accept (resolvers/keys.py).
     Fetching a real object of each type: tests/test_opaque_inputs.py."""
     # given
-    node_types = {named.name for named in own_types(schema)
-                  if isinstance(named, GraphQLObjectType) and any(i.name == "Node" for i in named.interfaces)}
-    models = {name for module in MODEL_MODULES for name, value in vars(importlib.import_module(module)).items()
-              if isinstance(value, type) and issubclass(value, Model)}
+    node_types = {
+        named.name
+        for named in own_types(schema)
+        if isinstance(named, GraphQLObjectType) and any(i.name == "Node" for i in named.interfaces)
+    }
+    models = {
+        name
+        for module in MODEL_MODULES
+        for name, value in vars(importlib.import_module(module)).items()
+        if isinstance(value, type) and issubclass(value, Model)
+    }
 
     # then
     assert len(node_types) > 10
     assert node_types - set(NODE_FETCHERS) == set(), "register a fetcher with `@node_type(...)`"
     assert node_types - models == set(), "name each Node type after its model"
-

@@ -29,8 +29,12 @@ CHECK = "query Check($code: String!) { discountCode(code: $code) { valid } }"
 @pytest.fixture
 async def two_servers(api, redis_url) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     """Two servers on the test's database, counting in Redis: 100 points a minute and 3 look-ups."""
-    environment = {"RATE_LIMIT_STORAGE": redis_url, "QUERY_BUDGET": "100", "MAX_QUERY_COST": "100",
-                   "CODE_LOOKUP_RATE": "3/minute"}
+    environment = {
+        "RATE_LIMIT_STORAGE": redis_url,
+        "QUERY_BUDGET": "100",
+        "MAX_QUERY_COST": "100",
+        "CODE_LOOKUP_RATE": "3/minute",
+    }
     servers = [Server(api.settings.database_url, environment) for _ in range(2)]
     try:
         await asyncio.gather(*(server.start() for server in servers))
@@ -96,8 +100,12 @@ async def without_redis(database_url):
 
 def is_limits_outage(response: httpx.Response) -> bool:
     body = response.json()
-    return (response.status_code == 503 and response.headers.get("retry-after") == "5" and "data" not in body
-            and [error["extensions"]["code"] for error in body["errors"]] == ["SERVICE_UNAVAILABLE"])
+    return (
+        response.status_code == 503
+        and response.headers.get("retry-after") == "5"
+        and "data" not in body
+        and [error["extensions"]["code"] for error in body["errors"]] == ["SERVICE_UNAVAILABLE"]
+    )
 
 
 async def test_without_redis_a_query_is_a_503_service_unavailable_with_retry_after(without_redis):
@@ -116,8 +124,9 @@ async def test_without_redis_a_limited_look_up_is_a_503_service_unavailable(data
         key = (await issue_api_key(Actor(via=Via.CLI), "Checkout", [ApiKeyScope.BILLING_WRITE])).key  # as the CLI does
 
         # when
-        response = await running.client.post("/graphql", json={"query": CHECK, "variables": {"code": "AAAAAAAAAA"}},
-                                             headers={"x-api-key": key})
+        response = await running.client.post(
+            "/graphql", json={"query": CHECK, "variables": {"code": "AAAAAAAAAA"}}, headers={"x-api-key": key}
+        )
 
         # then
         assert response.status_code == 503, response.text
@@ -131,7 +140,12 @@ async def test_readyz_is_503_while_redis_does_not_answer(without_redis):
 
     # then
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "database": "ok", "migrations": "ok", "rateLimitStorage": "unreachable"}
+    assert response.json() == {
+        "status": "unavailable",
+        "database": "ok",
+        "migrations": "ok",
+        "rateLimitStorage": "unreachable",
+    }
 
 
 async def test_readyz_is_200_with_a_redis_that_answers(database_url, redis_url):
@@ -140,4 +154,3 @@ async def test_readyz_is_200_with_a_redis_that_answers(database_url, redis_url):
 
         assert response.status_code == 200
         assert response.json()["rateLimitStorage"] == "ok"
-

@@ -58,8 +58,14 @@ def codes(payload: dict) -> list[str]:
 @pytest.fixture
 def held_verifies(monkeypatch: pytest.MonkeyPatch) -> dict:
     """argon2's verify waits for `release` (in whatever thread runs it); counts how many run at once."""
-    state = {"release": threading.Event(), "started": threading.Event(), "finished": threading.Event(),
-             "running": 0, "most": 0, "lock": threading.Lock()}
+    state = {
+        "release": threading.Event(),
+        "started": threading.Event(),
+        "finished": threading.Event(),
+        "running": 0,
+        "most": 0,
+        "lock": threading.Lock(),
+    }
     original = PasswordHasher.verify
 
     def held(self: PasswordHasher, stored: str, password: str) -> bool:
@@ -117,8 +123,9 @@ async def test_a_sign_in_that_succeeds_meanwhile_does_not_lock_out_the_others(ap
 async def test_password_checks_beyond_the_pool_wait_their_turn(database_url, held_verifies):
     async with portal(database_url, password_hash_workers=1) as api:
         await register(api, "ann@example.com")
-        attempts = [asyncio.create_task(login(from_address(api, f"192.0.2.{n}"), "ann@example.com"))
-                    for n in range(1, 4)]
+        attempts = [
+            asyncio.create_task(login(from_address(api, f"192.0.2.{n}"), "ann@example.com")) for n in range(1, 4)
+        ]
         assert await asyncio.to_thread(held_verifies["started"].wait, 10)
         await api.data("{ __typename }")  # the others had every chance to start meanwhile
 
@@ -134,19 +141,23 @@ async def test_password_checks_beyond_the_pool_wait_their_turn(database_url, hel
 # --- one sign-in or registration per operation ------------------------------------------------------
 
 
-@pytest.mark.parametrize("document", [
-    'mutation { a: login(input: {email: "a@b.example", password: "guess-1"}) { token } '
-    'b: login(input: {email: "a@b.example", password: "guess-2"}) { token } }',
-    'mutation { login(input: {email: "a@b.example", password: "guess-1"}) { token } '
-    'register(input: {email: "c@d.example", password: "guess-2", name: "C"}) { token } }',
-    'mutation { a: login(input: {email: "a@b.example", password: "guess-1"}) { token } ...more } '
-    'fragment more on Mutation { ... on Mutation { b: acceptInvitation(input: {token: "x", password: "guess-2"}) '
-    '{ token } } }',
-])
+@pytest.mark.parametrize(
+    "document",
+    [
+        'mutation { a: login(input: {email: "a@b.example", password: "guess-1"}) { token } '
+        'b: login(input: {email: "a@b.example", password: "guess-2"}) { token } }',
+        'mutation { login(input: {email: "a@b.example", password: "guess-1"}) { token } '
+        'register(input: {email: "c@d.example", password: "guess-2", name: "C"}) { token } }',
+        'mutation { a: login(input: {email: "a@b.example", password: "guess-1"}) { token } ...more } '
+        'fragment more on Mutation { ... on Mutation { b: acceptInvitation(input: {token: "x", password: "guess-2"}) '
+        "{ token } } }",
+    ],
+)
 async def test_an_operation_signs_in_or_registers_once(api, document, held_verifies):
     held_verifies["release"].set()
-    response = await api.client.post("/graphql", json={"query": document},
-                                     headers={"accept": "application/graphql-response+json"})
+    response = await api.client.post(
+        "/graphql", json={"query": document}, headers={"accept": "application/graphql-response+json"}
+    )
 
     assert response.status_code == 400
     body = response.json()
@@ -157,8 +168,10 @@ async def test_an_operation_signs_in_or_registers_once(api, document, held_verif
 
 async def test_one_sign_in_with_other_fields_runs(api):
     await register(api, "ann@example.com")
-    document = ('mutation { login(input: {email: "ann@example.com", password: "%s"}) { token } '
-                'unlockAccount(input: {token: "ppu_x"}) { unlocked } }' % PASSWORD)
+    document = (
+        'mutation { login(input: {email: "ann@example.com", password: "%s"}) { token } '
+        'unlockAccount(input: {token: "ppu_x"}) { unlocked } }' % PASSWORD
+    )
 
     body = await api.post(document)
 
@@ -169,9 +182,9 @@ async def test_one_sign_in_with_other_fields_runs(api):
 def test_every_mutation_taking_a_password_is_one_sign_in():
     mutation = graphql_schema(build_schema(test_settings("sqlite://:memory:"))).mutation_type
     takes_password = {
-        name for name, field in mutation.fields.items()
-        if any("password" in getattr(get_named_type(argument.type), "fields", {})
-               for argument in field.args.values())
+        name
+        for name, field in mutation.fields.items()
+        if any("password" in getattr(get_named_type(argument.type), "fields", {}) for argument in field.args.values())
     }
 
     assert takes_password == PASSWORD_FIELDS
@@ -186,31 +199,51 @@ async def test_sign_ins_are_rated_per_client_address(database_url, clock):
         for n in range(3):
             assert codes(await login(attacker, f"guess{n}@example.com", "wrong-password-9")) == ["INVALID_CREDENTIALS"]
 
-        response = await attacker.client.post("/graphql", json={"query": REGISTER, "variables": {"input": {
-            "email": "new@example.com", "password": PASSWORD, "name": "New"}}})
+        response = await attacker.client.post(
+            "/graphql",
+            json={
+                "query": REGISTER,
+                "variables": {"input": {"email": "new@example.com", "password": PASSWORD, "name": "New"}},
+            },
+        )
         refused = response.json()
 
         assert refused["errors"][0]["extensions"]["code"] == "THROTTLED"
         assert 1 <= refused["errors"][0]["extensions"]["retryAfter"] <= 61
         assert response.headers["retry-after"] == str(refused["errors"][0]["extensions"]["retryAfter"])
         assert "from your address" in refused["errors"][0]["message"]
-        assert codes((await owner.data(REGISTER, {"input": {
-            "email": "new@example.com", "password": PASSWORD, "name": "New"}}))["register"]) == []
+        assert (
+            codes(
+                (
+                    await owner.data(
+                        REGISTER, {"input": {"email": "new@example.com", "password": PASSWORD, "name": "New"}}
+                    )
+                )["register"]
+            )
+            == []
+        )
         clock.shift(timedelta(seconds=61))
         assert codes(await login(attacker, "new@example.com")) == []
 
 
 @pytest.mark.slow  # two server processes
 async def test_sign_ins_on_one_server_count_on_the_other(api, redis_url):
-    servers = [Server(api.settings.database_url, {"RATE_LIMIT_STORAGE": redis_url, "SIGN_IN_RATE": "3/minute"})
-               for _ in range(2)]
+    servers = [
+        Server(api.settings.database_url, {"RATE_LIMIT_STORAGE": redis_url, "SIGN_IN_RATE": "3/minute"})
+        for _ in range(2)
+    ]
     try:
         await asyncio.gather(*(server.start() for server in servers))
         answers = []
         for server in (servers[0], servers[1], servers[0], servers[1]):
             async with httpx.AsyncClient(base_url=server.url) as client:
-                response = await client.post("/graphql", json={"query": LOGIN, "variables": {"input": {
-                    "email": "ann@example.com", "password": "wrong-password-9"}}})
+                response = await client.post(
+                    "/graphql",
+                    json={
+                        "query": LOGIN,
+                        "variables": {"input": {"email": "ann@example.com", "password": "wrong-password-9"}},
+                    },
+                )
                 answers.append(response.json())
     finally:
         for server in servers:
@@ -223,10 +256,13 @@ async def test_sign_ins_on_one_server_count_on_the_other(api, redis_url):
 async def test_sign_ins_of_everyone_are_rated_together(database_url):
     async with portal(database_url, sign_in_global_rate="3/minute") as api:
         for n in range(3):
-            assert codes(await login(from_address(api, f"192.0.2.{n}"), "a@example.com", "x")) == ["INVALID_CREDENTIALS"]
+            assert codes(await login(from_address(api, f"192.0.2.{n}"), "a@example.com", "x")) == [
+                "INVALID_CREDENTIALS"
+            ]
 
-        code = await from_address(api, "192.0.2.99").error_code(LOGIN, {"input": {"email": "a@example.com",
-                                                                                   "password": "x"}})
+        code = await from_address(api, "192.0.2.99").error_code(
+            LOGIN, {"input": {"email": "a@example.com", "password": "x"}}
+        )
 
     assert code == "THROTTLED"
 
@@ -280,8 +316,11 @@ async def test_guesses_from_many_addresses_lock_the_account_and_mail_the_owner_a
         locked = await login(owner, "ann@example.com")
         await _guess_from_many_addresses(api, "ann@example.com", 6, first_address=10)  # refused: no more mail
 
-        mails = [edge["node"] for edge in (await api.data(OUTBOX, token=reviewer.token))["outboxMessages"]["edges"]
-                 if edge["node"]["recipient"] == "ann@example.com"]
+        mails = [
+            edge["node"]
+            for edge in (await api.data(OUTBOX, token=reviewer.token))["outboxMessages"]["edges"]
+            if edge["node"]["recipient"] == "ann@example.com"
+        ]
         assert codes(locked) == ["TOO_MANY_ATTEMPTS"]
         assert "link mailed to you" in locked["errors"][0]["message"]
         assert len(mails) == 1
@@ -322,7 +361,8 @@ async def test_an_unlock_link_expires(database_url, clock):
 @pytest.mark.parametrize("token", ["ppu_forged", "not-a-token", "ppu_" + "x" * 200])
 async def test_a_forged_unlock_link_unlocks_nothing(api, token):
     assert (await api.data(UNLOCK, {"token": token}))["unlockAccount"]["errors"] == [
-        {"field": "token", "code": "INVALID_TOKEN"}]
+        {"field": "token", "code": "INVALID_TOKEN"}
+    ]
 
 
 async def test_an_unknown_address_locks_the_same_way_and_mails_nobody(database_url):
@@ -343,8 +383,9 @@ async def test_an_unknown_address_locks_the_same_way_and_mails_nobody(database_u
 async def test_a_long_password_registers_and_signs_in(api):
     long_password = "correct horse battery staple " * 4  # 116 characters: beyond zxcvbn's 72
 
-    registered = (await api.data(REGISTER, {"input": {"email": "ann@example.com", "password": long_password,
-                                                       "name": "Ann"}}))["register"]
+    registered = (
+        await api.data(REGISTER, {"input": {"email": "ann@example.com", "password": long_password, "name": "Ann"}})
+    )["register"]
 
     assert registered["errors"] == []
     assert codes(await login(api, "ann@example.com", long_password)) == []
@@ -398,8 +439,13 @@ async def mail_api(database_url) -> AsyncIterator[tuple[Api, str]]:
     from partner_portal.resolvers.identity import make_operator
 
     async with portal(database_url, confirm_registrations=True) as api:
-        await make_operator(Actor(via=Via.CLI), "olivia@vendor.example", list(OperatorPermission), password=PASSWORD,
-                            settings=api.settings)
+        await make_operator(
+            Actor(via=Via.CLI),
+            "olivia@vendor.example",
+            list(OperatorPermission),
+            password=PASSWORD,
+            settings=api.settings,
+        )
         yield api, (await login(api, "olivia@vendor.example"))["token"]
 
 
@@ -439,7 +485,7 @@ async def test_a_registration_link_expires(mail_api, clock):
 async def test_bad_registrations_by_mail_are_typed_errors_and_mail_nothing(mail_api):
     api, reviewer = mail_api
 
-    payload = (await api.data(REGISTER_BY_MAIL, {"input": {"email": "bob@", "password": "short", "name": ""}}))
+    payload = await api.data(REGISTER_BY_MAIL, {"input": {"email": "bob@", "password": "short", "name": ""}})
 
     assert codes(payload["register"]) == ["INVALID_EMAIL", "REQUIRED", "PASSWORD_TOO_SHORT"]
     assert payload["register"]["confirmationMailed"] is False
@@ -451,18 +497,22 @@ def test_registrations_are_confirmed_by_mail_in_production_by_default():
 
     assert production.registrations_by_mail
     assert not test_settings("sqlite://:memory:").registrations_by_mail
-    assert not test_settings("sqlite://:memory:", environment="production", confirm_registrations=False
-                             ).registrations_by_mail
+    assert not test_settings(
+        "sqlite://:memory:", environment="production", confirm_registrations=False
+    ).registrations_by_mail
 
 
 async def test_without_the_rate_storage_a_sign_in_is_unavailable_before_any_password_is_checked(
-        database_url, held_verifies):
+    database_url, held_verifies
+):
     from tests.conftest import free_port
 
     held_verifies["release"].set()
     async with portal(database_url, rate_limit_storage=f"redis://127.0.0.1:{free_port()}", query_budget=0) as api:
-        response = await api.client.post("/graphql", json={"query": LOGIN, "variables": {"input": {
-            "email": "ann@example.com", "password": PASSWORD}}})
+        response = await api.client.post(
+            "/graphql",
+            json={"query": LOGIN, "variables": {"input": {"email": "ann@example.com", "password": PASSWORD}}},
+        )
 
     assert response.status_code == 503, response.text
     assert [error["extensions"]["code"] for error in response.json()["errors"]] == ["SERVICE_UNAVAILABLE"]

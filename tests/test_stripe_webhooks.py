@@ -24,8 +24,8 @@ import httpx
 import pytest
 from strawberry.relay import GlobalID
 
-from partner_portal.web.stripe_webhooks import from_stripe_minor, monthly_amount
 from partner_portal.models.billing import BillingEvent, Payment, Refund
+from partner_portal.web.stripe_webhooks import from_stripe_minor, monthly_amount
 from tests.conftest import Api, start_api, test_settings
 from tests.documents import CREATE_PLAN, CREATE_PRODUCT, CREATE_RULE, SET_EXCHANGE_RATE, SET_SERVICE_PARTNER
 from tests.support import Partner, Person, create_organization, make_operator, make_partner, operator, register
@@ -70,8 +70,14 @@ def signature_header(payload: str, secret: str = SECRET, timestamp: int | None =
     return f"t={ts},v1={digest}"
 
 
-async def deliver(api: Api, event: dict[str, Any] | str, *, secret: str = SECRET, timestamp: int | None = None,
-                  header: str | None = None) -> httpx.Response:
+async def deliver(
+    api: Api,
+    event: dict[str, Any] | str,
+    *,
+    secret: str = SECRET,
+    timestamp: int | None = None,
+    header: str | None = None,
+) -> httpx.Response:
     payload = event if isinstance(event, str) else json.dumps(event)
     headers = {"content-type": "application/json"}
     signature = header if header is not None else signature_header(payload, secret, timestamp)
@@ -81,34 +87,81 @@ async def deliver(api: Api, event: dict[str, Any] | str, *, secret: str = SECRET
 
 
 def event(event_id: str, type_: str, obj: dict[str, Any]) -> dict[str, Any]:
-    return {"id": event_id, "object": "event", "api_version": "2024-06-20", "created": int(time.time()),
-            "livemode": False, "pending_webhooks": 1, "type": type_, "data": {"object": obj}}
+    return {
+        "id": event_id,
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": int(time.time()),
+        "livemode": False,
+        "pending_webhooks": 1,
+        "type": type_,
+        "data": {"object": obj},
+    }
 
 
-def invoice_paid(event_id: str = "evt_paid_1", invoice_id: str = "in_1001", *, amount: int = 10000,
-                 currency: str = "usd", customer: Any = CUSTOMER, metadata: dict | None = None) -> dict[str, Any]:
+def invoice_paid(
+    event_id: str = "evt_paid_1",
+    invoice_id: str = "in_1001",
+    *,
+    amount: int = 10000,
+    currency: str = "usd",
+    customer: Any = CUSTOMER,
+    metadata: dict | None = None,
+) -> dict[str, Any]:
     now = int(time.time())
-    return event(event_id, "invoice.paid", {
-        "id": invoice_id, "object": "invoice", "customer": customer, "currency": currency, "amount_paid": amount,
-        "amount_due": amount, "status": "paid", "metadata": metadata or {},
-        "status_transitions": {"finalized_at": now - 60, "paid_at": now},
-        "lines": {"object": "list", "has_more": False, "data": [{
-            "id": "il_1", "object": "line_item", "amount": amount, "currency": currency, "quantity": 1,
-            "price": {"id": "price_business", "object": "price", "lookup_key": "business", "metadata": {}},
-        }]},
-    })
+    return event(
+        event_id,
+        "invoice.paid",
+        {
+            "id": invoice_id,
+            "object": "invoice",
+            "customer": customer,
+            "currency": currency,
+            "amount_paid": amount,
+            "amount_due": amount,
+            "status": "paid",
+            "metadata": metadata or {},
+            "status_transitions": {"finalized_at": now - 60, "paid_at": now},
+            "lines": {
+                "object": "list",
+                "has_more": False,
+                "data": [
+                    {
+                        "id": "il_1",
+                        "object": "line_item",
+                        "amount": amount,
+                        "currency": currency,
+                        "quantity": 1,
+                        "price": {"id": "price_business", "object": "price", "lookup_key": "business", "metadata": {}},
+                    }
+                ],
+            },
+        },
+    )
 
 
 def refund(refund_id: str, amount: int, *, status: str = "succeeded") -> dict[str, Any]:
-    return {"id": refund_id, "object": "refund", "amount": amount, "currency": "usd", "status": status,
-            "created": int(time.time())}
+    return {
+        "id": refund_id,
+        "object": "refund",
+        "amount": amount,
+        "currency": "usd",
+        "status": status,
+        "created": int(time.time()),
+    }
 
 
-def charge_refunded(event_id: str, refunds: list[dict] | None, *, invoice: str | None = "in_1001",
-                    amount_refunded: int | None = None) -> dict[str, Any]:
+def charge_refunded(
+    event_id: str, refunds: list[dict] | None, *, invoice: str | None = "in_1001", amount_refunded: int | None = None
+) -> dict[str, Any]:
     charge: dict[str, Any] = {
-        "id": "ch_1001", "object": "charge", "amount": 10000, "currency": "usd", "customer": CUSTOMER,
-        "invoice": invoice, "refunded": False,
+        "id": "ch_1001",
+        "object": "charge",
+        "amount": 10000,
+        "currency": "usd",
+        "customer": CUSTOMER,
+        "invoice": invoice,
+        "refunded": False,
         "amount_refunded": amount_refunded if amount_refunded is not None else sum(r["amount"] for r in refunds or []),
     }
     if refunds is not None:
@@ -116,19 +169,50 @@ def charge_refunded(event_id: str, refunds: list[dict] | None, *, invoice: str |
     return event(event_id, "charge.refunded", charge)
 
 
-def subscription(event_id: str, type_: str, status: str, *, quantity: int = 5, unit_amount: int = 12000,
-                 interval: str = "year", metadata: dict | None = None, trial_end: int | None = None) -> dict[str, Any]:
-    return event(event_id, type_, {
-        "id": "sub_1", "object": "subscription", "customer": CUSTOMER, "status": status, "currency": "usd",
-        "metadata": metadata or {}, "trial_end": trial_end,
-        "items": {"object": "list", "data": [{
-            "id": "si_1", "object": "subscription_item", "quantity": quantity,
-            "price": {"id": "price_business_yearly", "object": "price", "nickname": "Business (yearly)",
-                      "lookup_key": None, "currency": "usd", "unit_amount": unit_amount,
-                      "unit_amount_decimal": str(unit_amount),
-                      "recurring": {"interval": interval, "interval_count": 1, "usage_type": "licensed"}},
-        }]},
-    })
+def subscription(
+    event_id: str,
+    type_: str,
+    status: str,
+    *,
+    quantity: int = 5,
+    unit_amount: int = 12000,
+    interval: str = "year",
+    metadata: dict | None = None,
+    trial_end: int | None = None,
+) -> dict[str, Any]:
+    return event(
+        event_id,
+        type_,
+        {
+            "id": "sub_1",
+            "object": "subscription",
+            "customer": CUSTOMER,
+            "status": status,
+            "currency": "usd",
+            "metadata": metadata or {},
+            "trial_end": trial_end,
+            "items": {
+                "object": "list",
+                "data": [
+                    {
+                        "id": "si_1",
+                        "object": "subscription_item",
+                        "quantity": quantity,
+                        "price": {
+                            "id": "price_business_yearly",
+                            "object": "price",
+                            "nickname": "Business (yearly)",
+                            "lookup_key": None,
+                            "currency": "usd",
+                            "unit_amount": unit_amount,
+                            "unit_amount_decimal": str(unit_amount),
+                            "recurring": {"interval": interval, "interval_count": 1, "usage_type": "licensed"},
+                        },
+                    }
+                ],
+            },
+        },
+    )
 
 
 # --- the world ---------------------------------------------------------------------------------------------
@@ -162,21 +246,36 @@ async def build_world(api: Api, clock: Any, *, exchange_rate: bool = True) -> Wo
     customer = await create_organization(api, admin, "Contoso Ltd")
     chosen = await api.data(SET_SERVICE_PARTNER, {"id": customer["id"], "code": partner.code}, token=admin.token)
     assert chosen["setServicePartner"]["errors"] == []
-    rule = await api.data(CREATE_RULE, {"input": {"program": "SERVICE_PARTNER", "kind": "PERCENT", "rate": "20.00",
-                                                  "recurrence": "LIFETIME", "holdDays": 30}}, token=reviewer.token)
+    rule = await api.data(
+        CREATE_RULE,
+        {
+            "input": {
+                "program": "SERVICE_PARTNER",
+                "kind": "PERCENT",
+                "rate": "20.00",
+                "recurrence": "LIFETIME",
+                "holdDays": 30,
+            }
+        },
+        token=reviewer.token,
+    )
     assert rule["createCommissionRule"]["errors"] == []
     if exchange_rate:
         await set_eur_rate(api, reviewer)
-    linked = await api.data(LINK, {"input": {"stripeCustomerId": CUSTOMER, "organizationId": customer["id"]}},
-                            token=reviewer.token)
+    linked = await api.data(
+        LINK, {"input": {"stripeCustomerId": CUSTOMER, "organizationId": customer["id"]}}, token=reviewer.token
+    )
     assert linked["linkStripeCustomer"]["errors"] == []
     clock.shift(timedelta(hours=1))
     return World(reviewer, partner, admin, customer["id"])
 
 
 async def set_eur_rate(api: Api, reviewer: Person) -> None:
-    rate = await api.data(SET_EXCHANGE_RATE, {"input": {"currency": "EUR", "rate": "0.9", "validFrom": "2026-01-01"}},
-                          token=reviewer.token)
+    rate = await api.data(
+        SET_EXCHANGE_RATE,
+        {"input": {"currency": "EUR", "rate": "0.9", "validFrom": "2026-01-01"}},
+        token=reviewer.token,
+    )
     assert rate["setExchangeRate"]["errors"] == []
 
 
@@ -203,14 +302,22 @@ async def test_a_paid_invoice_records_the_payment_and_its_commission(api: Api, c
     response = await deliver(api, invoice_paid())
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"received": True, "event": "evt_paid_1", "status": "processed",
-                               "objects": [{"id": "in_1001", "status": "recorded"}]}
+    assert response.json() == {
+        "received": True,
+        "event": "evt_paid_1",
+        "status": "processed",
+        "objects": [{"id": "in_1001", "status": "recorded"}],
+    }
     payment = await Payment.get(external_id="in_1001")
     assert (payment.organization_id, payment.amount, payment.currency) == (world.customer_pk, 10000, "USD")
-    assert await lines(api, world) == [{
-        "status": "PENDING", "isRefundAdjustment": False, "amount": {"amount": "18.00", "currency": "EUR"},
-        "original": {"amount": "100.00", "currency": "USD"},
-    }]
+    assert await lines(api, world) == [
+        {
+            "status": "PENDING",
+            "isRefundAdjustment": False,
+            "amount": {"amount": "18.00", "currency": "EUR"},
+            "original": {"amount": "100.00", "currency": "USD"},
+        }
+    ]
     audit = (await api.data(AUDIT, {"org": world.customer_id}, token=world.reviewer.token))["auditEvents"]["edges"]
     assert {"action": "payment.record", "via": "WEBHOOK"} in [edge["node"] for edge in audit]
 
@@ -317,8 +424,15 @@ async def test_a_stale_signature_is_refused(api: Api, clock: Any) -> None:
     assert fresh_enough.status_code == 200
 
 
-@pytest.mark.parametrize("payload", ["not json at all", "[1, 2, 3]", '{"id": "evt_1", "type": "invoice.paid"}',
-                                     '{"id": "evt_1", "type": "invoice.paid", "data": {"object": "in_1"}}'])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "not json at all",
+        "[1, 2, 3]",
+        '{"id": "evt_1", "type": "invoice.paid"}',
+        '{"id": "evt_1", "type": "invoice.paid", "data": {"object": "in_1"}}',
+    ],
+)
 async def test_a_signed_body_that_is_no_event_is_refused(api: Api, payload: str) -> None:
     response = await deliver(api, payload)
 
@@ -345,8 +459,12 @@ async def test_an_unhandled_event_type_is_acknowledged_and_ignored(api: Api) -> 
     response = await deliver(api, created)
 
     assert response.status_code == 200
-    assert response.json() == {"received": True, "event": "evt_customer", "status": "ignored",
-                               "reason": "unhandled_type"}
+    assert response.json() == {
+        "received": True,
+        "event": "evt_customer",
+        "status": "ignored",
+        "reason": "unhandled_type",
+    }
     assert await stored() == (0, 0, 0)
 
 
@@ -384,10 +502,18 @@ async def test_a_refund_before_its_payment_is_applied_when_the_payment_arrives(a
     assert (await Refund.get(external_id="re_1")).payment_id == payment.id
     # 20 % of 100.00 USD at 0.9 = 18.00 EUR; a quarter refunded takes 4.50 EUR off.
     assert await lines(api, world) == [
-        {"status": "PENDING", "isRefundAdjustment": False, "amount": {"amount": "13.50", "currency": "EUR"},
-         "original": {"amount": "100.00", "currency": "USD"}},
-        {"status": "REVERSED", "isRefundAdjustment": True, "amount": {"amount": "4.50", "currency": "EUR"},
-         "original": {"amount": "-25.00", "currency": "USD"}},
+        {
+            "status": "PENDING",
+            "isRefundAdjustment": False,
+            "amount": {"amount": "13.50", "currency": "EUR"},
+            "original": {"amount": "100.00", "currency": "USD"},
+        },
+        {
+            "status": "REVERSED",
+            "isRefundAdjustment": True,
+            "amount": {"amount": "4.50", "currency": "EUR"},
+            "original": {"amount": "-25.00", "currency": "USD"},
+        },
     ]
 
 
@@ -424,8 +550,12 @@ async def test_failed_refunds_and_charges_without_an_invoice_are_not_recorded(ap
     loose = await deliver(api, charge_refunded("evt_refund_2", [refund("re_2", 2500)], invoice=None))
 
     assert failed.json()["status"] == "ignored"
-    assert loose.json() == {"received": True, "event": "evt_refund_2", "status": "ignored",
-                            "reason": "charge_without_invoice"}
+    assert loose.json() == {
+        "received": True,
+        "event": "evt_refund_2",
+        "status": "ignored",
+        "reason": "charge_without_invoice",
+    }
     assert await stored() == (0, 0, 0)
 
 
@@ -452,11 +582,14 @@ async def test_subscription_events_change_the_license(api: Api, clock: Any) -> N
     world = await build_world(api, clock)
     trial_end = int(time.time()) + 14 * 86400
 
-    created = await deliver(api, subscription("evt_sub_1", "customer.subscription.created", "trialing",
-                                              trial_end=trial_end))
+    created = await deliver(
+        api, subscription("evt_sub_1", "customer.subscription.created", "trialing", trial_end=trial_end)
+    )
     assert created.status_code == 200 and created.json()["status"] == "processed"
     assert await license_of(api, world) == {
-        "status": "TRIAL", "plan": "Business (yearly)", "seats": 5,
+        "status": "TRIAL",
+        "plan": "Business (yearly)",
+        "seats": 5,
         "monthlyRecurringRevenue": {"amount": "50.00", "currency": "USD"},  # 5 × 120.00 a year
         "trialEndsAt": "2026-03-16T10:00:00+00:00",
     }
@@ -464,8 +597,11 @@ async def test_subscription_events_change_the_license(api: Api, clock: Any) -> N
     updated = await deliver(api, subscription("evt_sub_2", "customer.subscription.updated", "active", quantity=8))
     assert updated.status_code == 200
     assert await license_of(api, world) == {
-        "status": "ACTIVE", "plan": "Business (yearly)", "seats": 8,
-        "monthlyRecurringRevenue": {"amount": "80.00", "currency": "USD"}, "trialEndsAt": None,
+        "status": "ACTIVE",
+        "plan": "Business (yearly)",
+        "seats": 8,
+        "monthlyRecurringRevenue": {"amount": "80.00", "currency": "USD"},
+        "trialEndsAt": None,
     }
 
     past_due = await deliver(api, subscription("evt_sub_3", "customer.subscription.updated", "past_due", quantity=8))
@@ -475,8 +611,11 @@ async def test_subscription_events_change_the_license(api: Api, clock: Any) -> N
     deleted = await deliver(api, subscription("evt_sub_4", "customer.subscription.deleted", "canceled", quantity=8))
     assert deleted.status_code == 200
     assert await license_of(api, world) == {
-        "status": "CANCELED", "plan": "Business (yearly)", "seats": 8,
-        "monthlyRecurringRevenue": {"amount": "0.00", "currency": "USD"}, "trialEndsAt": None,
+        "status": "CANCELED",
+        "plan": "Business (yearly)",
+        "seats": 8,
+        "monthlyRecurringRevenue": {"amount": "0.00", "currency": "USD"},
+        "trialEndsAt": None,
     }
     audit = (await api.data(AUDIT, {"org": world.customer_id}, token=world.reviewer.token))["auditEvents"]["edges"]
     assert [e["node"]["via"] for e in audit if e["node"]["action"] == "license.set"] == ["WEBHOOK"] * 4
@@ -507,8 +646,13 @@ async def test_an_older_subscription_event_after_a_newer_one_changes_nothing(api
 
     # Then it is acknowledged, kept (a replay is a duplicate) and not applied
     assert late.status_code == 200
-    assert late.json() == {"received": True, "event": "evt_sub_active", "status": "ignored", "reason": "superseded",
-                           "objects": [{"id": "evt_sub_active", "status": "superseded"}]}
+    assert late.json() == {
+        "received": True,
+        "event": "evt_sub_active",
+        "status": "ignored",
+        "reason": "superseded",
+        "objects": [{"id": "evt_sub_active", "status": "superseded"}],
+    }
     assert (await deliver(api, active)).json()["status"] == "duplicate"
     license = await license_of(api, world)
     assert (license["status"], license["monthlyRecurringRevenue"]["amount"]) == ("CANCELED", "0.00")
@@ -522,7 +666,9 @@ async def test_an_older_subscription_event_after_a_newer_one_changes_nothing(api
 
 @pytest.mark.parametrize("delivery", ["in order", "reversed"])
 async def test_events_of_the_same_second_end_in_the_same_license_whatever_the_delivery_order(
-    api: Api, clock: Any, delivery: str,
+    api: Api,
+    clock: Any,
+    delivery: str,
 ) -> None:
     """Same `created` second: created < updated < deleted, then the event id (evt_b after evt_a)."""
     world = await build_world(api, clock)
@@ -543,8 +689,10 @@ async def test_concurrent_subscription_events_leave_the_newest_applied(api: Api,
     world = await build_world(api, clock)
     made = int(time.time())
     statuses = ["trialing", "active", "past_due", "active", "canceled"]
-    events = [at(subscription(f"evt_{i}", "customer.subscription.updated", status, quantity=i + 1), made - 50 + i * 10)
-              for i, status in enumerate(statuses)]
+    events = [
+        at(subscription(f"evt_{i}", "customer.subscription.updated", status, quantity=i + 1), made - 50 + i * 10)
+        for i, status in enumerate(statuses)
+    ]
 
     responses = await asyncio.gather(*(deliver(api, sent) for sent in reversed(events)))
 
@@ -556,11 +704,21 @@ async def test_concurrent_subscription_events_leave_the_newest_applied(api: Api,
 
 async def test_a_price_named_like_a_catalog_plan_names_the_plan(api: Api, clock: Any) -> None:
     world = await build_world(api, clock)
-    product = await api.data(CREATE_PRODUCT, {"input": {"code": "PORTAL", "name": "Portal"}},
-                             token=world.reviewer.token)
-    plan = await api.data(CREATE_PLAN, {"input": {
-        "productId": product["createProduct"]["product"]["id"], "code": "BUSINESS", "name": "Business",
-        "prices": [{"amount": "10.00", "currency": "USD"}]}}, token=world.reviewer.token)
+    product = await api.data(
+        CREATE_PRODUCT, {"input": {"code": "PORTAL", "name": "Portal"}}, token=world.reviewer.token
+    )
+    plan = await api.data(
+        CREATE_PLAN,
+        {
+            "input": {
+                "productId": product["createProduct"]["product"]["id"],
+                "code": "BUSINESS",
+                "name": "Business",
+                "prices": [{"amount": "10.00", "currency": "USD"}],
+            }
+        },
+        token=world.reviewer.token,
+    )
     assert plan["createPlan"]["errors"] == []
     sub = subscription("evt_sub_1", "customer.subscription.created", "active")
     sub["data"]["object"]["items"]["data"][0]["price"]["lookup_key"] = "business"
@@ -599,21 +757,35 @@ async def test_the_organization_is_found_through_the_customers_metadata(api: Api
 async def test_the_organization_is_found_through_the_objects_own_metadata(api: Api, clock: Any) -> None:
     world = await build_world(api, clock)
 
-    paid = await deliver(api, invoice_paid(customer="cus_Unmapped1",
-                                           metadata={"organization_id": str(world.customer_pk)}))
-    sub = await deliver(api, subscription("evt_sub_1", "customer.subscription.created", "active",
-                                          metadata={"organization_id": world.customer_id}))
+    paid = await deliver(
+        api, invoice_paid(customer="cus_Unmapped1", metadata={"organization_id": str(world.customer_pk)})
+    )
+    sub = await deliver(
+        api,
+        subscription(
+            "evt_sub_1", "customer.subscription.created", "active", metadata={"organization_id": world.customer_id}
+        ),
+    )
 
     assert paid.json()["status"] == sub.json()["status"] == "processed"
     assert (await Payment.get(external_id="in_1001")).organization_id == world.customer_pk
     assert (await license_of(api, world))["status"] == "ACTIVE"
 
 
-@pytest.mark.parametrize("organization_id", [
-    "9" * 30, str(2**31), base64.b64encode(f"Organization:{2**63}".encode()).decode(), "١٢", "0042",
-], ids=["huge", "beyond-the-column", "global-id-beyond-64-bits", "unicode-digits", "leading-zeros"])
+@pytest.mark.parametrize(
+    "organization_id",
+    [
+        "9" * 30,
+        str(2**31),
+        base64.b64encode(f"Organization:{2**63}".encode()).decode(),
+        "١٢",
+        "0042",
+    ],
+    ids=["huge", "beyond-the-column", "global-id-beyond-64-bits", "unicode-digits", "leading-zeros"],
+)
 async def test_metadata_naming_no_possible_organization_is_an_unknown_customer(
-        api: Api, clock: Any, organization_id: str) -> None:
+    api: Api, clock: Any, organization_id: str
+) -> None:
     await build_world(api, clock)
 
     response = await deliver(api, invoice_paid(customer="cus_Newcomer7", metadata={"organization_id": organization_id}))
@@ -632,10 +804,15 @@ async def test_an_unknown_customer_is_acknowledged_and_counts_once_it_is_linked(
     assert unknown.json()["status"] == "ignored" and unknown.json()["reason"] == "unknown_customer"
     assert await stored() == (0, 0, 0)
 
-    linked = await api.data(LINK, {"input": {"stripeCustomerId": "cus_Newcomer7", "organizationId": world.customer_id}},
-                            token=world.reviewer.token)
+    linked = await api.data(
+        LINK,
+        {"input": {"stripeCustomerId": "cus_Newcomer7", "organizationId": world.customer_id}},
+        token=world.reviewer.token,
+    )
     assert linked["linkStripeCustomer"] == {
-        "link": {"stripeCustomerId": "cus_Newcomer7", "organizationId": world.customer_id}, "errors": []}
+        "link": {"stripeCustomerId": "cus_Newcomer7", "organizationId": world.customer_id},
+        "errors": [],
+    }
     resent = await deliver(api, paid)  # "Resend" in the Stripe dashboard
 
     assert resent.json()["status"] == "processed"
@@ -649,8 +826,9 @@ async def test_linking_a_customer_again_moves_it(api: Api, clock: Any) -> None:
     world = await build_world(api, clock)
     other = await create_organization(api, world.customer_admin, "Contoso Labs")
 
-    moved = await api.data(LINK, {"input": {"stripeCustomerId": CUSTOMER, "organizationId": other["id"]}},
-                           token=world.reviewer.token)
+    moved = await api.data(
+        LINK, {"input": {"stripeCustomerId": CUSTOMER, "organizationId": other["id"]}}, token=world.reviewer.token
+    )
     assert moved["linkStripeCustomer"]["errors"] == []
     assert (await deliver(api, invoice_paid())).json()["status"] == "processed"
 
@@ -676,31 +854,52 @@ async def test_linking_needs_an_operator_with_manage_programs(api: Api, clock: A
 async def test_linking_checks_the_customer_id_and_the_organization(api: Api, clock: Any) -> None:
     world = await build_world(api, clock)
 
-    bad_id = await api.data(LINK, {"input": {"stripeCustomerId": "acct_123", "organizationId": world.customer_id}},
-                            token=world.reviewer.token)
-    missing = await api.error_code(LINK, {"input": {"stripeCustomerId": "cus_Other1",
-                                                    "organizationId": str(GlobalID("Organization", "999999"))}},
-                                   token=world.reviewer.token)
+    bad_id = await api.data(
+        LINK,
+        {"input": {"stripeCustomerId": "acct_123", "organizationId": world.customer_id}},
+        token=world.reviewer.token,
+    )
+    missing = await api.error_code(
+        LINK,
+        {"input": {"stripeCustomerId": "cus_Other1", "organizationId": str(GlobalID("Organization", "999999"))}},
+        token=world.reviewer.token,
+    )
 
-    assert bad_id["linkStripeCustomer"]["errors"] == [{
-        "field": "stripeCustomerId", "code": "INVALID_VALUE", "message": "A Stripe customer id looks like cus_NffrFeUfNV2Hib."}]
+    assert bad_id["linkStripeCustomer"]["errors"] == [
+        {
+            "field": "stripeCustomerId",
+            "code": "INVALID_VALUE",
+            "message": "A Stripe customer id looks like cus_NffrFeUfNV2Hib.",
+        }
+    ]
     assert missing == "NOT_FOUND"
 
 
 # --- money in Stripe's minor units -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("amount", "currency", "expected"), [
-    (1999, "usd", "19.99"), (500, "JPY", "500"), (100000, "isk", "1000.00"), (5120, "KWD", "5.120"),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "expected"),
+    [
+        (1999, "usd", "19.99"),
+        (500, "JPY", "500"),
+        (100000, "isk", "1000.00"),
+        (5120, "KWD", "5.120"),
+    ],
+)
 def test_stripe_amounts_become_exact_decimals(amount: int, currency: str, expected: str) -> None:
     assert from_stripe_minor(amount, currency) == Decimal(expected)
 
 
 def test_monthly_revenue_is_normalized_to_a_month() -> None:
     def item(unit: str, interval: str, quantity: int | None = 1, count: int = 1, usage: str = "licensed") -> dict:
-        return {"quantity": quantity, "price": {"unit_amount_decimal": unit, "recurring": {
-            "interval": interval, "interval_count": count, "usage_type": usage}}}
+        return {
+            "quantity": quantity,
+            "price": {
+                "unit_amount_decimal": unit,
+                "recurring": {"interval": interval, "interval_count": count, "usage_type": usage},
+            },
+        }
 
     assert monthly_amount([item("2500", "month", 3)], "USD") == Decimal("75.00")
     assert monthly_amount([item("10000", "year")], "USD") == Decimal("8.33")

@@ -44,13 +44,19 @@ from tests.tier_world import (
     tiers_job,
 )
 
-UPDATE_TIER = """
+UPDATE_TIER = (
+    """
 mutation Update($input: UpdateTierInput!) {
   updateTier(input: $input) { tier { ...TierFields } errors { field code message } }
-}""" + TIER
-TIERS = """
+}"""
+    + TIER
+)
+TIERS = (
+    """
 query Tiers($inactive: Boolean!) { tiers(includeInactive: $inactive, first: 100) { edges { node { ...TierFields } } } }
-""" + TIER
+"""
+    + TIER
+)
 RECORD_CERTIFICATION = """
 mutation Certify($input: RecordCertificationInput!) {
   recordCertification(input: $input) { certification { name validUntil } errors { field code } }
@@ -63,11 +69,16 @@ RECORD_USAGE = """
 mutation Usage($input: RecordFeatureUsageInput!) {
   recordFeatureUsage(input: $input) { usage { externalId features usedAt } errors { field code message } }
 }"""
-FIGURES = "fragment Figures on TierFigures { soldMrr { amount } soldCustomers managedMrr { amount } " \
-          "managedCustomers medianFeaturesUsed asOf }"
-GAP = "fragment Gap on TierProgress { tier { name } qualifies missing { soldMrr { amount currency } " \
-      "managedMrr { amount } certification medianFeaturesUsed } }"
-PARTNER_TIER = """
+FIGURES = (
+    "fragment Figures on TierFigures { soldMrr { amount } soldCustomers managedMrr { amount } "
+    "managedCustomers medianFeaturesUsed asOf }"
+)
+GAP = (
+    "fragment Gap on TierProgress { tier { name } qualifies missing { soldMrr { amount currency } "
+    "managedMrr { amount } certification medianFeaturesUsed } }"
+)
+PARTNER_TIER = (
+    """
 query Standing($partnerId: ID) {
   partnerTier(partnerId: $partnerId) {
     tierName
@@ -82,7 +93,10 @@ query Standing($partnerId: ID) {
       edges { node { period tierName previousTierName changed figures { soldMrr { amount } managedMrr { amount } } } }
     }
   }
-}""" + FIGURES + GAP
+}"""
+    + FIGURES
+    + GAP
+)
 ASSESSMENTS = """
 query History($partnerId: ID, $period: String, $changedOnly: Boolean! = false) {
   tierAssessments(partnerId: $partnerId, period: $period, changedOnly: $changedOnly, first: 100) {
@@ -146,7 +160,9 @@ async def test_a_customer_whose_first_payment_leaves_the_12_month_window_stops_c
     assert march["tierName"] is None and march["tier"] is None
     history = [edge["node"] for edge in march["assessments"]["edges"]]
     assert [(h["period"], h["previousTierName"], h["tierName"], h["changed"]) for h in history] == [
-        ("2027-03", "Silver", None, True), ("2027-02", None, "Silver", True)]
+        ("2027-03", "Silver", None, True),
+        ("2027-02", None, "Silver", True),
+    ]
     assert [amounts(h["figures"]) for h in history] == [("800.00", "1500.00"), ("1600.00", "1500.00")]
 
 
@@ -186,11 +202,20 @@ async def test_a_partner_meeting_one_threshold_of_a_tier_but_not_the_other_does_
     # Then it stays Silver, and it sees what it misses for Gold: managed MRR only
     assert amounts(april["lastAssessment"]["figures"]) == ("2500.00", "1500.00")
     assert (april["tierName"], april["lastAssessment"]["changed"]) == ("Silver", False)
-    assert april["nextTier"] == {"tier": {"name": "Gold"}, "qualifies": False, "missing": {
-        "soldMrr": {"amount": "0.00", "currency": "USD"}, "managedMrr": {"amount": "4500.00"}, "certification": None,
-        "medianFeaturesUsed": "0"}}
+    assert april["nextTier"] == {
+        "tier": {"name": "Gold"},
+        "qualifies": False,
+        "missing": {
+            "soldMrr": {"amount": "0.00", "currency": "USD"},
+            "managedMrr": {"amount": "4500.00"},
+            "certification": None,
+            "medianFeaturesUsed": "0",
+        },
+    }
     assert [(h["node"]["period"], h["node"]["tierName"]) for h in april["assessments"]["edges"]] == [
-        ("2026-04", "Silver"), ("2026-03", "Silver")]
+        ("2026-04", "Silver"),
+        ("2026-03", "Silver"),
+    ]
 
 
 async def test_managed_mrr_alone_does_not_make_a_tier(clock, api, world):
@@ -233,8 +258,12 @@ async def test_the_job_evaluates_a_month_once_however_often_it_runs(clock, api, 
     operator_ = await fresh(api, world.operator)
     history = (await api.data(ASSESSMENTS, {"period": "2026-03"}, token=operator_.token))["tierAssessments"]
     assert history["totalCount"] == 1
-    assert history["edges"][0]["node"] == {"partnerName": "Northwind Partners", "period": "2026-03",
-                                           "tierName": "Silver", "changed": True}
+    assert history["edges"][0]["node"] == {
+        "partnerName": "Northwind Partners",
+        "period": "2026-03",
+        "tierName": "Silver",
+        "changed": True,
+    }
 
 
 async def test_managed_mrr_is_refreshed_daily_while_the_tier_waits_for_the_evaluation(clock, api, world):
@@ -266,12 +295,10 @@ async def test_managed_mrr_is_refreshed_daily_while_the_tier_waits_for_the_evalu
     await grant(api, tailspin_admin, tailspin, expires_at=EVALUATION_DAY + timedelta(days=2))
     clock.move_to(EVALUATION_DAY + timedelta(days=1, hours=1))
     await tiers_job(api)
-    assert amounts((await standing(api, await fresh(api, world.northwind.admin)))["current"]) == (
-        "1200.00", "1500.00")
+    assert amounts((await standing(api, await fresh(api, world.northwind.admin)))["current"]) == ("1200.00", "1500.00")
     clock.move_to(EVALUATION_DAY + timedelta(days=3))
     await tiers_job(api)
-    assert amounts((await standing(api, await fresh(api, world.northwind.admin)))["current"]) == (
-        "1200.00", "0.00")
+    assert amounts((await standing(api, await fresh(api, world.northwind.admin)))["current"]) == ("1200.00", "0.00")
 
 
 async def test_mrr_in_other_currencies_is_converted_at_the_evaluation_days_rate(clock, api, world):
@@ -280,8 +307,9 @@ async def test_mrr_in_other_currencies_is_converted_at_the_evaluation_days_rate(
     _, contoso = await customer(api, world, "Contoso Ltd", mrr="900.00", currency="EUR", chooses=world.northwind)
     await pay(api, world, "contoso-first", contoso)
     await customer(api, world, "Fabrikam Inc", mrr="450.00", chooses=world.northwind)
-    tailspin_admin, tailspin = await customer(api, world, "Tailspin Toys", mrr="450.00", currency="EUR",
-                                              chooses=world.northwind)
+    tailspin_admin, tailspin = await customer(
+        api, world, "Tailspin Toys", mrr="450.00", currency="EUR", chooses=world.northwind
+    )
     await grant(api, tailspin_admin, tailspin)
 
     # When the job runs
@@ -298,8 +326,9 @@ async def test_mrr_in_other_currencies_is_converted_at_the_evaluation_days_rate(
 
 async def test_certification_and_median_feature_usage_are_criteria_of_a_tier(clock, api, world):
     # Given Silver requiring the agency certification and a median of 3 features used
-    silver = await create_tier(api, world, "Silver", 1, "1000.00", "1000.00",
-                               requiredCertification="Agency Partner", minimumMedianFeatures=3)
+    silver = await create_tier(
+        api, world, "Silver", 1, "1000.00", "1000.00", requiredCertification="Agency Partner", minimumMedianFeatures=3
+    )
     assert (silver["requiredCertification"], silver["minimumMedianFeatures"]) == ("Agency Partner", 3)
     _, contoso = await sold_customer(api, world, "Contoso Ltd", mrr="1200.00")
     _, tailspin = await managed_customer(api, world, "Tailspin Toys", mrr="1500.00")
@@ -308,22 +337,34 @@ async def test_certification_and_median_feature_usage_are_criteria_of_a_tier(clo
 
     # Then, MRR met, Northwind misses the certification and 3 features of median usage
     state = await standing(api, world.northwind.admin)
-    assert state["nextTier"]["missing"] == {"soldMrr": {"amount": "0.00", "currency": "USD"},
-                                            "managedMrr": {"amount": "0.00"}, "certification": "Agency Partner",
-                                            "medianFeaturesUsed": "3"}
+    assert state["nextTier"]["missing"] == {
+        "soldMrr": {"amount": "0.00", "currency": "USD"},
+        "managedMrr": {"amount": "0.00"},
+        "certification": "Agency Partner",
+        "medianFeaturesUsed": "3",
+    }
 
     # When an operator records the certification and the integrator reports usage: Contoso 4 features
     # (in two reports, one feature twice), Tailspin 3, Fabrikam 1 → median 3
-    certified = (await api.data(RECORD_CERTIFICATION, {"input": {
-        "partnerId": world.northwind.id, "name": "agency partner", "validUntil": "2027-12-31"}},
-        token=world.operator.token))["recordCertification"]
+    certified = (
+        await api.data(
+            RECORD_CERTIFICATION,
+            {"input": {"partnerId": world.northwind.id, "name": "agency partner", "validUntil": "2027-12-31"}},
+            token=world.operator.token,
+        )
+    )["recordCertification"]
     assert certified == {"certification": {"name": "agency partner", "validUntil": "2027-12-31"}, "errors": []}
     for external_id, organization, features in [
-        ("u-1", contoso, ["Email", "CRM", "forms"]), ("u-2", contoso, ["crm", "Workflows"]),
-        ("u-3", tailspin, ["email", "lists", "crm"]), ("u-4", fabrikam, ["email"]),
+        ("u-1", contoso, ["Email", "CRM", "forms"]),
+        ("u-2", contoso, ["crm", "Workflows"]),
+        ("u-3", tailspin, ["email", "lists", "crm"]),
+        ("u-4", fabrikam, ["email"]),
     ]:
-        reported = (await api.data(RECORD_USAGE, {"input": {"externalId": external_id, "organizationId": organization,
-                                                            "features": features}}, api_key=world.key))
+        reported = await api.data(
+            RECORD_USAGE,
+            {"input": {"externalId": external_id, "organizationId": organization, "features": features}},
+            api_key=world.key,
+        )
         assert reported["recordFeatureUsage"]["errors"] == []
     clock.move_to(EVALUATION_DAY)
     await tiers_job(api)
@@ -337,9 +378,13 @@ async def test_certification_and_median_feature_usage_are_criteria_of_a_tier(clo
 
     # When the certification is withdrawn, the next evaluation takes the tier away
     operator_ = await fresh(api, world.operator)
-    withdrawn = (await api.data(WITHDRAW_CERTIFICATION, {"input": {"partnerId": world.northwind.id,
-                                                                   "name": "Agency Partner"}},
-                                token=operator_.token))["withdrawCertification"]
+    withdrawn = (
+        await api.data(
+            WITHDRAW_CERTIFICATION,
+            {"input": {"partnerId": world.northwind.id, "name": "Agency Partner"}},
+            token=operator_.token,
+        )
+    )["withdrawCertification"]
     assert withdrawn == {"certification": {"name": "agency partner"}, "errors": []}
     clock.move_to(datetime(2026, 4, 15, 6, 0, tzinfo=UTC))
     await tiers_job(api)
@@ -359,10 +404,12 @@ async def test_feature_usage_reports_are_taken_once_by_external_id(clock, api, w
     first = (await api.data(RECORD_USAGE, {"input": report}, api_key=world.key))["recordFeatureUsage"]
     clock.shift(60)  # a retry a minute later, still without usedAt, is the same report
     again = (await api.data(RECORD_USAGE, {"input": report}, api_key=world.key))["recordFeatureUsage"]
-    other = (await api.data(RECORD_USAGE, {"input": {**report, "features": ["forms"]}},
-                            api_key=world.key))["recordFeatureUsage"]
-    empty = (await api.data(RECORD_USAGE, {"input": {**report, "externalId": "usage-2", "features": []}},
-                            api_key=world.key))["recordFeatureUsage"]
+    other = (await api.data(RECORD_USAGE, {"input": {**report, "features": ["forms"]}}, api_key=world.key))[
+        "recordFeatureUsage"
+    ]
+    empty = (
+        await api.data(RECORD_USAGE, {"input": {**report, "externalId": "usage-2", "features": []}}, api_key=world.key)
+    )["recordFeatureUsage"]
 
     assert first["usage"]["features"] == ["email", "crm"] and first["errors"] == []
     assert again == first
@@ -376,12 +423,27 @@ async def test_feature_usage_reports_are_taken_once_by_external_id(clock, api, w
 async def test_a_tiers_benefits_are_its_commission_rules_and_apply_once_the_partner_holds_it(clock, api, world):
     # Given Silver with a 25 % service-partner rule (the program default is 10 %)
     await hubspot_tiers(api, world)
-    rule = (await api.data(CREATE_RULE, {"input": {"program": "SERVICE_PARTNER", "kind": "PERCENT", "rate": "25.00",
-                                                   "recurrence": "LIFETIME", "holdDays": 0, "tier": "Silver"}},
-                           token=world.operator.token))["createCommissionRule"]["rule"]
+    rule = (
+        await api.data(
+            CREATE_RULE,
+            {
+                "input": {
+                    "program": "SERVICE_PARTNER",
+                    "kind": "PERCENT",
+                    "rate": "25.00",
+                    "recurrence": "LIFETIME",
+                    "holdDays": 0,
+                    "tier": "Silver",
+                }
+            },
+            token=world.operator.token,
+        )
+    )["createCommissionRule"]["rule"]
     tiers = (await api.data(TIERS, {"inactive": False}, token=world.operator.token))["tiers"]["edges"]
     assert [(t["node"]["name"], [r["rate"] for r in t["node"]["commissionRules"]]) for t in tiers] == [
-        ("Silver", ["25.00"]), ("Gold", [])]
+        ("Silver", ["25.00"]),
+        ("Gold", []),
+    ]
     assert tiers[0]["node"]["commissionRules"][0]["id"] == rule["id"]
     _, contoso = await sold_customer(api, world, "Contoso Ltd", mrr="1200.00")
     await managed_customer(api, world, "Tailspin Toys", mrr="1500.00")
@@ -399,22 +461,38 @@ async def test_a_tiers_benefits_are_its_commission_rules_and_apply_once_the_part
 
 async def test_operators_manage_tiers_with_unique_names_and_ranks_in_the_base_currency(clock, api, world):
     await hubspot_tiers(api, world)
-    taken = (await api.data(CREATE_TIER, {"input": {"name": "silver", "rank": 5}},
-                            token=world.operator.token))["createTier"]
-    same_rank = (await api.data(CREATE_TIER, {"input": {"name": "Platinum", "rank": 2}},
-                                token=world.operator.token))["createTier"]
-    euros = (await api.data(CREATE_TIER, {"input": {"name": "Platinum", "rank": 3,
-                                                    "minimumSoldMrr": {"amount": "10.00", "currency": "EUR"}}},
-                            token=world.operator.token))["createTier"]
+    taken = (await api.data(CREATE_TIER, {"input": {"name": "silver", "rank": 5}}, token=world.operator.token))[
+        "createTier"
+    ]
+    same_rank = (await api.data(CREATE_TIER, {"input": {"name": "Platinum", "rank": 2}}, token=world.operator.token))[
+        "createTier"
+    ]
+    euros = (
+        await api.data(
+            CREATE_TIER,
+            {"input": {"name": "Platinum", "rank": 3, "minimumSoldMrr": {"amount": "10.00", "currency": "EUR"}}},
+            token=world.operator.token,
+        )
+    )["createTier"]
     assert [(e["field"], e["code"]) for e in taken["errors"]] == [("name", "INVALID_VALUE")]
     assert [(e["field"], e["code"]) for e in same_rank["errors"]] == [("rank", "INVALID_VALUE")]
     assert [(e["field"], e["code"]) for e in euros["errors"]] == [("minimumSoldMrr", "INVALID_VALUE")]
 
     # Deactivating Gold keeps it out of the active list and the ladder; null clears a criterion
     gold = (await api.data(TIERS, {"inactive": False}, token=world.operator.token))["tiers"]["edges"][1]["node"]
-    updated = (await api.data(UPDATE_TIER, {"input": {"tierId": gold["id"], "active": False,
-                                                      "minimumManagedMrr": {"amount": "5000", "currency": "USD"}}},
-                              token=world.operator.token))["updateTier"]
+    updated = (
+        await api.data(
+            UPDATE_TIER,
+            {
+                "input": {
+                    "tierId": gold["id"],
+                    "active": False,
+                    "minimumManagedMrr": {"amount": "5000", "currency": "USD"},
+                }
+            },
+            token=world.operator.token,
+        )
+    )["updateTier"]
     assert updated["errors"] == []
     assert (updated["tier"]["active"], updated["tier"]["minimumManagedMrr"]["amount"]) == (False, "5000.00")
     active = (await api.data(TIERS, {"inactive": False}, token=world.operator.token))["tiers"]["edges"]
@@ -434,13 +512,13 @@ async def test_partner_staff_with_manage_partner_portal_see_their_standing_and_o
     await add_member(api, partner.admin, partner.id, portal.email, partner_permissions=["MANAGE_PARTNER_PORTAL"])
     staff = await register(api, "staff@northwind.example")
     await add_member(api, partner.admin, partner.id, staff.email, partner_permissions=["ADMINISTER_CUSTOMERS"])
-    fabrikam = await make_partner(api, world.operator, "admin@fabrikam.example", "Fabrikam Affiliates",
-                                  programs=["AFFILIATE"])
+    fabrikam = await make_partner(
+        api, world.operator, "admin@fabrikam.example", "Fabrikam Affiliates", programs=["AFFILIATE"]
+    )
 
     # allowed: its MANAGE_PARTNER_PORTAL holders; an operator with MANAGE_PROGRAMS naming the partner
     assert (await standing(api, portal, partner.id))["tierName"] is None
-    assert [t["tier"]["name"] for t in (await standing(api, world.operator, partner.id))["tiers"]] == [
-        "Silver", "Gold"]
+    assert [t["tier"]["name"] for t in (await standing(api, world.operator, partner.id))["tiers"]] == ["Silver", "Gold"]
     # denied: staff without the permission, another partner's staff, anonymous callers
     assert await api.error_code(PARTNER_TIER, {"partnerId": partner.id}, token=staff.token) == "FORBIDDEN"
     assert await api.error_code(PARTNER_TIER, {"partnerId": partner.id}, token=fabrikam.admin.token) == "NOT_FOUND"
@@ -456,8 +534,9 @@ async def test_partner_staff_with_manage_partner_portal_see_their_standing_and_o
     # nobody else's
     gold = (await api.data(TIERS, {"inactive": False}, token=world.operator.token))["tiers"]["edges"][1]["node"]
     await PartnerProfile.filter(organization_id=pk(partner.id)).update(tier="Gold")
-    retired = (await api.data(UPDATE_TIER, {"input": {"tierId": gold["id"], "active": False}},
-                              token=world.operator.token))["updateTier"]
+    retired = (
+        await api.data(UPDATE_TIER, {"input": {"tierId": gold["id"], "active": False}}, token=world.operator.token)
+    )["updateTier"]
     assert retired["errors"] == []
     assert (await standing(api, portal))["tierName"] == "Gold"
     assert (await api.data(NODE, {"id": gold["id"]}, token=portal.token))["node"] == {"name": "Gold"}
@@ -473,8 +552,9 @@ async def test_only_operators_with_manage_programs_manage_tiers_certifications_a
 
     # allowed
     assert (await api.data(CREATE_TIER, tier_input, token=world.operator.token))["createTier"]["errors"] == []
-    assert (await api.data(RECORD_CERTIFICATION, certification,
-                           token=world.operator.token))["recordCertification"]["errors"] == []
+    assert (await api.data(RECORD_CERTIFICATION, certification, token=world.operator.token))["recordCertification"][
+        "errors"
+    ] == []
     assert (await api.data(ASSESSMENTS, {}, token=world.operator.token))["tierAssessments"]["totalCount"] == 0
     # denied
     for who in (partner.admin, finance):

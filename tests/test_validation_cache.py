@@ -29,4 +29,3 @@ async def test_an_operation_sent_again_is_not_validated_again(api, monkeypatch):
     assert second["data"] == first["data"]
     assert once <= 1
     assert len(validations) == once
-

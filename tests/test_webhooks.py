@@ -297,7 +297,7 @@ async def test_redelivery_sends_the_same_event_again(api, hooks, receiver):
     await run_outbox(api)
     [original] = await hooks.deliveries(created["subscription"]["id"])
 
-    redone = (await api.data(REDELIVER, {"input": {"deliveryId": original["id"]}}, api_key=hooks.key))
+    redone = await api.data(REDELIVER, {"input": {"deliveryId": original["id"]}}, api_key=hooks.key)
     redone = redone["redeliverWebhook"]
     assert redone["errors"] == []
     assert redone["delivery"]["status"] == "PENDING"
@@ -330,33 +330,65 @@ async def test_domain_actions_publish_their_events(api, hooks, receiver, clock):
     created = await hooks.subscribe(receiver.url)
     olivia = hooks.operator
     partner = await make_partner(api, olivia)
-    await api.data(SET_EXCHANGE_RATE, {"input": {"currency": "EUR", "rate": "0.90", "validFrom": "2026-01-01"}},
-                   token=olivia.token)
-    await api.data(CREATE_RULE, {"input": {
-        "program": "SERVICE_PARTNER", "kind": "PERCENT", "rate": "20.00", "recurrence": "LIFETIME", "holdDays": 30,
-    }}, token=olivia.token)
+    await api.data(
+        SET_EXCHANGE_RATE, {"input": {"currency": "EUR", "rate": "0.90", "validFrom": "2026-01-01"}}, token=olivia.token
+    )
+    await api.data(
+        CREATE_RULE,
+        {
+            "input": {
+                "program": "SERVICE_PARTNER",
+                "kind": "PERCENT",
+                "rate": "20.00",
+                "recurrence": "LIFETIME",
+                "holdDays": 30,
+            }
+        },
+        token=olivia.token,
+    )
     billing = await create_api_key(api, olivia, ["BILLING_WRITE"], "billing")
     casey = await register(api, "admin@acme.example", "Casey Customer")
     customer = await create_organization(api, casey, "Acme GmbH")
     customer_input = {"organizationId": customer["id"]}
     await api.data(SET_SERVICE_PARTNER, {"id": customer["id"], "code": partner.code}, token=casey.token)
-    await api.data(SET_DELEGATED_PERMISSIONS, {"input": {**customer_input, "permissions": ["MANAGE_MEMBERS"]}},
-                   token=casey.token)
+    await api.data(
+        SET_DELEGATED_PERMISSIONS, {"input": {**customer_input, "permissions": ["MANAGE_MEMBERS"]}}, token=casey.token
+    )
     for external_id in ("pay-1", "pay-2"):
-        paid = await api.data(RECORD_PAYMENT, {"input": {
-            "externalId": external_id, "organizationId": customer["id"],
-            "amount": {"amount": "1000.00", "currency": "EUR"}, "paidAt": now().isoformat()}}, api_key=billing)
+        paid = await api.data(
+            RECORD_PAYMENT,
+            {
+                "input": {
+                    "externalId": external_id,
+                    "organizationId": customer["id"],
+                    "amount": {"amount": "1000.00", "currency": "EUR"},
+                    "paidAt": now().isoformat(),
+                }
+            },
+            api_key=billing,
+        )
         assert paid["recordPayment"]["errors"] == []
     clock.shift(timedelta(days=31))
     await run_job("commissions", api.settings)
-    await api.data(RECORD_REFUND, {"input": {
-        "externalId": "refund-1", "paymentExternalId": "pay-2", "amount": {"amount": "1000.00", "currency": "EUR"},
-        "refundedAt": now().isoformat()}}, api_key=billing)
+    await api.data(
+        RECORD_REFUND,
+        {
+            "input": {
+                "externalId": "refund-1",
+                "paymentExternalId": "pay-2",
+                "amount": {"amount": "1000.00", "currency": "EUR"},
+                "refundedAt": now().isoformat(),
+            }
+        },
+        api_key=billing,
+    )
     settings = {"partnerId": partner.id, "method": "BANK_TRANSFER", "accountHolder": "Northwind", "iban": IBAN}
-    assert (await api.data(SET_PAYOUT_SETTINGS, {"input": settings}, token=partner.admin.token))[
-        "setPayoutSettings"]["errors"] == []
+    assert (await api.data(SET_PAYOUT_SETTINGS, {"input": settings}, token=partner.admin.token))["setPayoutSettings"][
+        "errors"
+    ] == []
     payout = (await api.data(REQUEST_PAYOUT, {"input": {"partnerId": partner.id}}, token=partner.admin.token))[
-        "requestPayout"]
+        "requestPayout"
+    ]
     assert payout["errors"] == []
     payout_id = payout["payout"]["id"]
     await api.data(APPROVE_PAYOUT, {"input": {"payoutId": payout_id}}, token=olivia.token)
@@ -366,9 +398,18 @@ async def test_domain_actions_publish_their_events(api, hooks, receiver, clock):
     await run_outbox(api)
 
     assert receiver.types() == [
-        "partner.approved", "customer.linked", "grant.changed", "commission.created", "commission.created",
-        "commission.approved", "commission.approved", "commission.reversed", "payout.requested", "payout.approved",
-        "payout.paid", "customer.unlinked",
+        "partner.approved",
+        "customer.linked",
+        "grant.changed",
+        "commission.created",
+        "commission.created",
+        "commission.approved",
+        "commission.approved",
+        "commission.reversed",
+        "payout.requested",
+        "payout.approved",
+        "payout.paid",
+        "customer.unlinked",
     ]
     by_type = {r.json["type"]: r.json["data"] for r in receiver.received}
     assert by_type["customer.linked"]["customerId"] == customer["id"]
@@ -417,8 +458,12 @@ async def test_a_tier_change_of_the_monthly_evaluation_is_published(api, hooks, 
 
     [request] = receiver.received
     assert request.json["type"] == "tier.changed"
-    assert request.json["data"] == {"partnerId": partner.id, "previousTier": None, "tier": "Silver",
-                                    "period": "2026-03"}
+    assert request.json["data"] == {
+        "partnerId": partner.id,
+        "previousTier": None,
+        "tier": "Silver",
+        "period": "2026-03",
+    }
 
 
 async def test_only_subscribed_types_are_sent(api, hooks, receiver):
@@ -455,15 +500,17 @@ async def test_publishing_without_subscriptions_costs_one_query(api, hooks):
 async def test_a_paused_subscription_receives_nothing_and_a_rotated_secret_signs_at_once(api, hooks, receiver):
     created = await hooks.subscribe(receiver.url, ["PARTNER_APPROVED"])
     subscription_id = created["subscription"]["id"]
-    paused = (await api.data(UPDATE, {"input": {"subscriptionId": subscription_id, "active": False}},
-                             api_key=hooks.key))["updateWebhookSubscription"]
+    paused = (
+        await api.data(UPDATE, {"input": {"subscriptionId": subscription_id, "active": False}}, api_key=hooks.key)
+    )["updateWebhookSubscription"]
     assert paused["subscription"]["active"] is False and paused["secret"] is None
     await make_partner(api, hooks.operator)
     await run_outbox(api)
     assert receiver.received == []
 
-    rotated = (await api.data(UPDATE, {"input": {"subscriptionId": subscription_id, "active": True,
-                                                 "rotateSecret": True}}, api_key=hooks.key))
+    rotated = await api.data(
+        UPDATE, {"input": {"subscriptionId": subscription_id, "active": True, "rotateSecret": True}}, api_key=hooks.key
+    )
     rotated = rotated["updateWebhookSubscription"]
     await make_partner(api, hooks.operator, admin_email="admin@eastwind.example", name="Eastwind")
     await run_outbox(api)
@@ -484,7 +531,7 @@ async def test_a_delivery_due_while_paused_fails_and_is_sent_again_once_resumed(
     assert failed["status"] == "FAILED" and receiver.received == []
 
     await api.data(UPDATE, {"input": {"subscriptionId": subscription_id, "active": True}}, api_key=hooks.key)
-    redone = (await api.data(REDELIVER, {"input": {"deliveryId": failed["id"]}}, api_key=hooks.key))
+    redone = await api.data(REDELIVER, {"input": {"deliveryId": failed["id"]}}, api_key=hooks.key)
     assert redone["redeliverWebhook"]["errors"] == []
     await run_outbox(api)
 
@@ -522,8 +569,11 @@ async def test_keys_with_the_scope_and_program_managers_administer_every_subscri
     assert "secret" not in listed["edges"][0]["node"]
     node = await api.data(NODE, {"id": created["subscription"]["id"]}, api_key=other_key)
     assert node["node"]["url"] == receiver.url
-    made_by_operator = (await api.data(CREATE, {"input": {"url": receiver.url, "eventTypes": ["TIER_CHANGED"]}},
-                                       token=hooks.operator.token))["createWebhookSubscription"]
+    made_by_operator = (
+        await api.data(
+            CREATE, {"input": {"url": receiver.url, "eventTypes": ["TIER_CHANGED"]}}, token=hooks.operator.token
+        )
+    )["createWebhookSubscription"]
     assert made_by_operator["errors"] == [] and made_by_operator["subscription"]["createdByApiKeyId"] is None
 
 
@@ -543,10 +593,13 @@ async def test_everybody_else_is_refused(api, hooks, receiver):
     assert await api.error_code(SUBSCRIPTIONS, api_key=billing) == "FORBIDDEN"
     assert await api.error_code(SUBSCRIPTIONS) == "UNAUTHENTICATED"
     assert await api.error_code(DELIVERIES, {"id": subscription_id}, api_key=billing) == "FORBIDDEN"
-    assert await api.error_code(UPDATE, {"input": {"subscriptionId": subscription_id, "active": False}},
-                                token=member.token) == "FORBIDDEN"
-    assert await api.error_code(DELETE, {"input": {"subscriptionId": subscription_id}},
-                                api_key=billing) == "FORBIDDEN"
+    assert (
+        await api.error_code(
+            UPDATE, {"input": {"subscriptionId": subscription_id, "active": False}}, token=member.token
+        )
+        == "FORBIDDEN"
+    )
+    assert await api.error_code(DELETE, {"input": {"subscriptionId": subscription_id}}, api_key=billing) == "FORBIDDEN"
     assert await api.error_code(NODE, {"id": subscription_id}, api_key=billing) == "NOT_FOUND"
     assert (await api.data(SUBSCRIPTIONS, api_key=hooks.key))["webhookSubscriptions"]["totalCount"] == 1
 
@@ -566,10 +619,20 @@ async def test_subscriptions_need_event_types(api, hooks, receiver):
 
 
 REFUSED_URLS = (
-    "http://127.0.0.1:8080/hook", "http://localhost/hook", "http://[::1]/hook", "http://[::ffff:127.0.0.1]/hook",
-    "http://10.0.0.5/hook", "http://192.168.1.20/hook", "http://172.16.0.1/hook", "http://169.254.169.254/latest",
-    "http://100.64.0.1/hook", "http://0.0.0.0/hook", "http://224.0.0.1/hook", "http://[fd00::1]/hook",
-    "http://[fe80::1]/hook", "http://240.0.0.1/hook",
+    "http://127.0.0.1:8080/hook",
+    "http://localhost/hook",
+    "http://[::1]/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://10.0.0.5/hook",
+    "http://192.168.1.20/hook",
+    "http://172.16.0.1/hook",
+    "http://169.254.169.254/latest",
+    "http://100.64.0.1/hook",
+    "http://0.0.0.0/hook",
+    "http://224.0.0.1/hook",
+    "http://[fd00::1]/hook",
+    "http://[fe80::1]/hook",
+    "http://240.0.0.1/hook",
 )
 # IPv6 addresses that stand for or carry a refused IPv4 address
 TUNNELLED_URLS = (
@@ -587,8 +650,9 @@ async def test_loopback_private_and_reserved_addresses_are_refused(database_url,
     async for guarded in start_api(test_settings(database_url)):  # WEBHOOK_ALLOW_PRIVATE_NETWORKS off
         olivia = await operator(guarded)
         for url in REFUSED_URLS:
-            created = (await guarded.data(CREATE, {"input": {"url": url, "eventTypes": ["PAYOUT_PAID"]}},
-                                          token=olivia.token))["createWebhookSubscription"]
+            created = (
+                await guarded.data(CREATE, {"input": {"url": url, "eventTypes": ["PAYOUT_PAID"]}}, token=olivia.token)
+            )["createWebhookSubscription"]
             assert created["subscription"] is None, url
             [error] = created["errors"]
             assert (error["field"], error["code"]) == ("url", "INVALID_VALUE")
@@ -600,8 +664,9 @@ async def test_in_production_only_https_urls_on_public_addresses_are_taken(datab
         olivia = await operator(production)
 
         async def errors(url: str) -> list:
-            data = await production.data(CREATE, {"input": {"url": url, "eventTypes": ["PAYOUT_PAID"]}},
-                                         token=olivia.token)
+            data = await production.data(
+                CREATE, {"input": {"url": url, "eventTypes": ["PAYOUT_PAID"]}}, token=olivia.token
+            )
             return [(e["code"], e["message"]) for e in data["createWebhookSubscription"]["errors"]]
 
         assert await errors("http://93.184.215.14/hook") == [("INVALID_VALUE", "Only https URLs receive webhooks.")]
@@ -616,8 +681,11 @@ async def test_in_production_only_https_urls_on_public_addresses_are_taken(datab
 @pytest.mark.parametrize("url", TUNNELLED_URLS)
 async def test_ipv6_addresses_carrying_a_refused_ipv4_address_are_refused(database_url, clock, url):
     async for guarded in start_api(test_settings(database_url)):  # WEBHOOK_ALLOW_PRIVATE_NETWORKS off
-        created = (await guarded.data(CREATE, {"input": {"url": url, "eventTypes": ["PAYOUT_PAID"]}},
-                                      token=(await operator(guarded)).token))["createWebhookSubscription"]
+        created = (
+            await guarded.data(
+                CREATE, {"input": {"url": url, "eventTypes": ["PAYOUT_PAID"]}}, token=(await operator(guarded)).token
+            )
+        )["createWebhookSubscription"]
 
         assert created["subscription"] is None
         [error] = created["errors"]
@@ -723,12 +791,19 @@ async def test_https_connects_to_the_checked_address_and_verifies_the_hosts_name
     assert delivery["status"] == "SENT"
 
 
-@pytest.mark.parametrize(("certified_name", "trusted"), [
-    pytest.param("elsewhere.example", True, id="certificate-for-another-host"),
-    pytest.param("localhost", False, id="unknown-authority"),
-])
+@pytest.mark.parametrize(
+    ("certified_name", "trusted"),
+    [
+        pytest.param("elsewhere.example", True, id="certificate-for-another-host"),
+        pytest.param("localhost", False, id="unknown-authority"),
+    ],
+)
 async def test_https_to_a_receiver_without_a_valid_certificate_for_its_name_fails(
-    api, hooks, tmp_path, certified_name, trusted,
+    api,
+    hooks,
+    tmp_path,
+    certified_name,
+    trusted,
 ):
     # given
     authority = trustme.CA()

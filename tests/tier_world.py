@@ -31,10 +31,13 @@ fragment TierFields on Tier {
   minimumSoldMrr { amount currency } minimumManagedMrr { amount currency }
   commissionRules { id program rate tier }
 }"""
-CREATE_TIER = """
+CREATE_TIER = (
+    """
 mutation Create($input: CreateTierInput!) {
   createTier(input: $input) { tier { ...TierFields } errors { field code message } }
-}""" + TIER
+}"""
+    + TIER
+)
 
 
 @dataclass
@@ -49,21 +52,49 @@ async def tier_world(api: Api, reviewer: Person, northwind: Partner | None = Non
     unless given (SERVICE_PARTNER and AFFILIATE, paid out in EUR)."""
     key = await create_api_key(api, reviewer, ["BILLING_WRITE"], "Billing")
     northwind = northwind or await make_partner(api, reviewer)
-    rate = (await api.data(SET_EXCHANGE_RATE, {"input": {"currency": "EUR", "rate": "0.90", "validFrom": "2020-01-01"}},
-                           token=reviewer.token))["setExchangeRate"]
+    rate = (
+        await api.data(
+            SET_EXCHANGE_RATE,
+            {"input": {"currency": "EUR", "rate": "0.90", "validFrom": "2020-01-01"}},
+            token=reviewer.token,
+        )
+    )["setExchangeRate"]
     assert rate["errors"] == []
-    rule = (await api.data(CREATE_RULE, {"input": {"program": "SERVICE_PARTNER", "kind": "PERCENT", "rate": "10.00",
-                                                   "recurrence": "LIFETIME", "holdDays": 0}},
-                           token=reviewer.token))["createCommissionRule"]
+    rule = (
+        await api.data(
+            CREATE_RULE,
+            {
+                "input": {
+                    "program": "SERVICE_PARTNER",
+                    "kind": "PERCENT",
+                    "rate": "10.00",
+                    "recurrence": "LIFETIME",
+                    "holdDays": 0,
+                }
+            },
+            token=reviewer.token,
+        )
+    )["createCommissionRule"]
     assert rule["errors"] == []
     return World(reviewer, key, northwind)
 
 
 async def create_tier(api: Api, world: World, name: str, rank: int, sold: str, managed: str, **criteria) -> dict:
-    payload = (await api.data(CREATE_TIER, {"input": {
-        "name": name, "rank": rank, "minimumSoldMrr": {"amount": sold, "currency": "USD"},
-        "minimumManagedMrr": {"amount": managed, "currency": "USD"}, **criteria}},
-        token=world.operator.token))["createTier"]
+    payload = (
+        await api.data(
+            CREATE_TIER,
+            {
+                "input": {
+                    "name": name,
+                    "rank": rank,
+                    "minimumSoldMrr": {"amount": sold, "currency": "USD"},
+                    "minimumManagedMrr": {"amount": managed, "currency": "USD"},
+                    **criteria,
+                }
+            },
+            token=world.operator.token,
+        )
+    )["createTier"]
     assert payload["errors"] == [], payload["errors"]
     return payload["tier"]
 
@@ -74,42 +105,75 @@ async def hubspot_tiers(api: Api, world: World, **criteria) -> None:
     await create_tier(api, world, "Gold", 2, "2100.00", "6000.00", **criteria)
 
 
-async def customer(api: Api, world: World, name: str, *, mrr: str, chooses: Partner | None = None,
-                   currency: str = "USD") -> tuple[Person, str]:
+async def customer(
+    api: Api, world: World, name: str, *, mrr: str, chooses: Partner | None = None, currency: str = "USD"
+) -> tuple[Person, str]:
     """A customer organization with an ACTIVE license of `mrr` a month; it chose `chooses` as its
     service partner (so its payments from now on earn that partner commission)."""
     slug = re.sub(r"[^a-z]", "", name.lower())
     admin = await register(api, f"admin@{slug}.example", f"{name} Admin")
     organization = (await create_organization(api, admin, name))["id"]
     if chooses is not None:
-        chosen = (await api.data(SET_SERVICE_PARTNER, {"id": organization, "code": chooses.code}, token=admin.token))
+        chosen = await api.data(SET_SERVICE_PARTNER, {"id": organization, "code": chooses.code}, token=admin.token)
         assert chosen["setServicePartner"]["errors"] == []
     await license_change(api, world, organization, "ACTIVE", mrr, currency)
     return admin, organization
 
 
-async def license_change(api: Api, world: World, organization: str, status: str, mrr: str,
-                         currency: str = "USD") -> None:
-    payload = (await api.data(RECORD_LICENSE_CHANGE, {"input": {
-        "externalId": f"lic-{organization}-{status}-{mrr}-{datetime.now(UTC).isoformat()}",
-        "organizationId": organization, "status": status, "plan": "Business",
-        "mrr": {"amount": mrr, "currency": currency}}},
-        api_key=world.key))["recordLicenseChange"]
+async def license_change(
+    api: Api, world: World, organization: str, status: str, mrr: str, currency: str = "USD"
+) -> None:
+    payload = (
+        await api.data(
+            RECORD_LICENSE_CHANGE,
+            {
+                "input": {
+                    "externalId": f"lic-{organization}-{status}-{mrr}-{datetime.now(UTC).isoformat()}",
+                    "organizationId": organization,
+                    "status": status,
+                    "plan": "Business",
+                    "mrr": {"amount": mrr, "currency": currency},
+                }
+            },
+            api_key=world.key,
+        )
+    )["recordLicenseChange"]
     assert payload["errors"] == [], payload["errors"]
 
 
 async def pay(api: Api, world: World, external_id: str, organization: str, amount: str = "100.00") -> dict:
-    payload = (await api.data(RECORD_PAYMENT, {"input": {
-        "externalId": external_id, "organizationId": organization, "amount": {"amount": amount, "currency": "USD"},
-        "paidAt": datetime.now(UTC).isoformat()}}, api_key=world.key))["recordPayment"]
+    payload = (
+        await api.data(
+            RECORD_PAYMENT,
+            {
+                "input": {
+                    "externalId": external_id,
+                    "organizationId": organization,
+                    "amount": {"amount": amount, "currency": "USD"},
+                    "paidAt": datetime.now(UTC).isoformat(),
+                }
+            },
+            api_key=world.key,
+        )
+    )["recordPayment"]
     assert payload["errors"] == [], payload["errors"]
     return payload
 
 
 async def grant(api: Api, admin: Person, organization: str, expires_at: datetime | None = None) -> None:
-    payload = (await api.data(SET_DELEGATED_PERMISSIONS, {"input": {
-        "organizationId": organization, "permissions": ["MANAGE_SETTINGS"],
-        "expiresAt": expires_at.isoformat() if expires_at else None}}, token=admin.token))["setDelegatedPermissions"]
+    payload = (
+        await api.data(
+            SET_DELEGATED_PERMISSIONS,
+            {
+                "input": {
+                    "organizationId": organization,
+                    "permissions": ["MANAGE_SETTINGS"],
+                    "expiresAt": expires_at.isoformat() if expires_at else None,
+                }
+            },
+            token=admin.token,
+        )
+    )["setDelegatedPermissions"]
     assert payload["errors"] == []
 
 

@@ -81,7 +81,8 @@ def bounded_list(at_most: int, description: str, *, computed: bool = False, **op
     """A list field of at most `at_most` items (its resolver must keep to it): the description
     says so, and the cost model counts that many items, or one when `computed` (see above)."""
     return strawberry.field(
-        description=f"{description} At most {at_most:,}.", metadata={MAX_ITEMS: at_most, COMPUTED: computed},
+        description=f"{description} At most {at_most:,}.",
+        metadata={MAX_ITEMS: at_most, COMPUTED: computed},
         **options,
     )
 
@@ -99,9 +100,7 @@ class _CostWalk:
     def __init__(self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]) -> None:
         self.schema = schema
         self.variables = variables
-        self.fragments = {
-            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-        }
+        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
 
     def operation(self, operation: OperationDefinitionNode) -> int:
         root = self.schema.get_root_type(operation.operation)
@@ -115,8 +114,7 @@ class _CostWalk:
         self.variables = {**defaults, **self.variables}  # as execution coerces them
         if operation.operation is OperationType.MUTATION:
             return sum(
-                MUTATION_COST + self._field(root, node, None)
-                for node in self._fields(root, operation.selection_set)
+                MUTATION_COST + self._field(root, node, None) for node in self._fields(root, operation.selection_set)
             )
         return self._selection(root, operation.selection_set, None)
 
@@ -143,8 +141,12 @@ class _CostWalk:
         return common + max(by_type.values(), default=0)
 
     def _collect(
-        self, parent: GraphQLCompositeType, selection_set: SelectionSetNode, page: int | None,
-        narrowed_to: str | None, by_type: dict[str | None, int],
+        self,
+        parent: GraphQLCompositeType,
+        selection_set: SelectionSetNode,
+        page: int | None,
+        narrowed_to: str | None,
+        by_type: dict[str | None, int],
     ) -> None:
         for selection in selection_set.selections:
             if self._skipped(selection):
@@ -256,7 +258,10 @@ _COSTS: LruCache[int] = LruCache()
 
 
 def cached_cost(
-    schema: GraphQLSchema, query: str | None, document: DocumentNode, operation_name: str | None,
+    schema: GraphQLSchema,
+    query: str | None,
+    document: DocumentNode,
+    operation_name: str | None,
     variables: Mapping[str, Any] | None,
 ) -> int:
     """`operation_cost`, kept by query text, operation and the variables a cost can depend on."""
@@ -306,14 +311,20 @@ class QueryCost(SchemaExtension):
         document = execution.graphql_document
         assert document is not None, "strawberry executes parsed documents only"
         self.requested = cached_cost(
-            graphql_schema(execution.schema), execution.query, document, execution.operation_name, execution.variables,
+            graphql_schema(execution.schema),
+            execution.query,
+            document,
+            execution.operation_name,
+            execution.variables,
         )
         budget, client = self._budget()
         if self.requested > settings.max_query_cost:
             execution.result = _error(
                 f"This operation would cost {self.requested} points; at most {settings.max_query_cost} are "
                 "allowed. Ask for smaller pages (`first`) or fewer nested lists.",
-                code=TOO_COMPLEX, cost=self.requested, maxCost=settings.max_query_cost,
+                code=TOO_COMPLEX,
+                cost=self.requested,
+                maxCost=settings.max_query_cost,
             )
         elif budget is not None:
             self.balance = await budget.spend(client, self.requested)

@@ -75,10 +75,12 @@ class LimitedValidationCache(SchemaExtension):
 
     def _errors(self, document: DocumentNode, rules: tuple) -> list[GraphQLError]:
         if count_selections(document, self.max_selections) > self.max_selections:
-            return [GraphQLError(
-                f"The operation has more than {self.max_selections} selections (fields and fragments); "
-                "split it into several requests."
-            )]
+            return [
+                GraphQLError(
+                    f"The operation has more than {self.max_selections} selections (fields and fragments); "
+                    "split it into several requests."
+                )
+            ]
         return validate(graphql_schema(self.execution_context.schema), document, rules)
 
     def on_validate(self) -> Iterator[None]:
@@ -143,10 +145,13 @@ class OnePasswordFieldPerOperation(ValidationRule):
         if node.operation is not OperationType.MUTATION:
             return
         if len(password_fields(node.selection_set, self.context.get_fragment)) > 1:
-            self.report_error(GraphQLError(
-                f"An operation may sign in or register once: it selects more than one of "
-                f"{', '.join(sorted(PASSWORD_FIELDS))}. Send them as separate requests.", node,
-            ))
+            self.report_error(
+                GraphQLError(
+                    f"An operation may sign in or register once: it selects more than one of "
+                    f"{', '.join(sorted(PASSWORD_FIELDS))}. Send them as separate requests.",
+                    node,
+                )
+            )
 
 
 def _refusal(message: str, **extensions: object) -> GraphQLExecutionResult:

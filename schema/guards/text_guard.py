@@ -13,8 +13,8 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
+from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
 from partner_portal.schema.guards.lru import LruCache
@@ -63,5 +63,6 @@ class RefuseUnstorableText(SchemaExtension):
                 unstorable = _UNSTORABLE_LITERALS.get(execution.query, lambda: _literals_unstorable(document))
         if unstorable and execution.result is None:
             execution.result = GraphQLExecutionResult(
-                data=None, errors=[GraphQLError(MESSAGE, extensions={"code": "BAD_USER_INPUT"})])
+                data=None, errors=[GraphQLError(MESSAGE, extensions={"code": "BAD_USER_INPUT"})]
+            )
         yield
