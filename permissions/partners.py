@@ -7,9 +7,9 @@ partner profile they need is read here, with a statement built once (`models/com
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from partner_portal.models.clock import now
 from partner_portal.models.compiled import CompiledValues
 from partner_portal.models.enums import Program
 from partner_portal.models.partners import PartnerProfile, ProgramEnrollment
@@ -136,7 +136,7 @@ async def report_partner(actor: Actor, partner_id: int | None) -> tuple[int | No
 def grant_in_force(row: dict[str, Any]) -> list[str]:
     """The delegated permissions of a relationship row, empty once the grant has expired."""
     expires_at = row["grant_expires_at"]
-    if expires_at is not None and expires_at <= datetime.now(UTC):
+    if expires_at is not None and expires_at <= now():
         return []
     return sorted(row["grant_permissions"])
 

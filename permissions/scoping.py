@@ -6,7 +6,7 @@ simply absent: NOT_FOUND, the same as an object that does not exist.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import reduce
 from operator import or_
 
@@ -17,6 +17,7 @@ from partner_portal.models.affiliates import AffiliateLink
 from partner_portal.models.audit import AuditEvent
 from partner_portal.models.billing import License
 from partner_portal.models.catalog import Plan, Product
+from partner_portal.models.clock import now
 from partner_portal.models.codes import DiscountCode
 from partner_portal.models.commissions import Commission, CommissionRule
 from partner_portal.models.coupons import Coupon, CouponOrder
@@ -88,7 +89,7 @@ async def load_delegations(actor: Actor, *, idle: timedelta) -> dict[int, Member
     memberships = await actor.memberships()
     if not _holding(memberships, PartnerPermission.ADMINISTER_CUSTOMERS):
         return {}  # not partner staff: no query
-    moment = datetime.now(UTC)
+    moment = now()
     rows = await ManagementSession.filter(
         user_id=actor.user_id, ended_at=None, last_activity_at__gt=moment - idle, relationship__ended_at=None
     ).values("id", "partner_id", "customer_id", "relationship__grant_permissions", "relationship__grant_expires_at")

@@ -26,6 +26,7 @@ from tortoise.transactions import in_transaction
 
 from partner_portal.models.affiliates import AffiliateClick, AffiliateLink, AffiliateSignup
 from partner_portal.models.billing import Payment
+from partner_portal.models.clock import now
 from partner_portal.models.enums import CommissionType
 from partner_portal.models.organizations import Organization
 from partner_portal.models.referrals import Referral
@@ -34,7 +35,6 @@ from partner_portal.permissions.actor import Actor
 from partner_portal.permissions.errors import NotFound
 from partner_portal.permissions.requirements import AFFILIATE_PORTAL, BILLING_WRITER, PARTNER_PORTAL
 from partner_portal.resolvers import audit
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.commissions import own_organization
 from partner_portal.resolvers.errors import BadArgument, UserErrorCode, UserInputError, fail
 from partner_portal.resolvers.pagination import Page, paginate

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from partner_portal.models.audit import AuditEvent
+from partner_portal.models.clock import now
 from partner_portal.models.customers import ManagementSession
 from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor, MembershipInfo
 from partner_portal.permissions.requirements import AUDIT_READER
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.pagination import Page, paginate
 
 AUDIT_FIELDS = (

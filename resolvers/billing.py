@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 
 from partner_portal.models.billing import BillingEvent, License, Payment, Refund
 from partner_portal.models.catalog import Plan
+from partner_portal.models.clock import now
 from partner_portal.models.customers import CustomerRelationship
 from partner_portal.models.enums import BillingEventKind, LicenseStatus
 from partner_portal.models.organizations import Organization
@@ -25,7 +26,6 @@ from partner_portal.permissions.errors import NotFound
 from partner_portal.permissions.requirements import BILLING_WRITER, PROGRAM_MANAGER
 from partner_portal.resolvers import audit
 from partner_portal.resolvers.catalog import MissingExchangeRate
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.commissions import apply_refund, commission_for_payment
 from partner_portal.resolvers.errors import UserErrorCode, fail
 from partner_portal.resolvers.money import to_minor

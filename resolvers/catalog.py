@@ -10,12 +10,12 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from partner_portal.models.catalog import ExchangeRate, Plan, Product
+from partner_portal.models.clock import now
 from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor
 from partner_portal.permissions.errors import NotFound
 from partner_portal.permissions.requirements import PROGRAM_MANAGER
 from partner_portal.resolvers import audit
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.errors import UserErrorCode, fail, query_argument
 from partner_portal.resolvers.money import clean_rate, minor_exact, round_minor, to_minor
 from partner_portal.resolvers.pagination import Page, paginate

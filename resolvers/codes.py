@@ -30,6 +30,7 @@ from tortoise.transactions import in_transaction
 
 from partner_portal.models.billing import Payment
 from partner_portal.models.catalog import Plan
+from partner_portal.models.clock import now
 from partner_portal.models.codes import DiscountCode, DiscountRedemption
 from partner_portal.models.commissions import Commission
 from partner_portal.models.enums import CommissionStatus, CommissionType, Program
@@ -43,7 +44,6 @@ from partner_portal.permissions.errors import NotFound
 from partner_portal.permissions.requirements import BILLING_WRITER, EXPERT_PORTAL
 from partner_portal.resolvers import audit
 from partner_portal.resolvers.catalog import PLAN_FIELDS
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.commissions import own_organization
 from partner_portal.resolvers.errors import UserErrorCode, fail
 from partner_portal.resolvers.money import basis_points

@@ -31,6 +31,7 @@ from tortoise.transactions import in_transaction
 
 from partner_portal.models.billing import Payment, Refund
 from partner_portal.models.catalog import Plan, Product
+from partner_portal.models.clock import now
 from partner_portal.models.commissions import Commission, CommissionRule
 from partner_portal.models.customers import CustomerRelationship
 from partner_portal.models.enums import (
@@ -51,7 +52,6 @@ from partner_portal.permissions.errors import NotFound
 from partner_portal.permissions.requirements import PARTNER_PORTAL, PAYOUT_READER, PROGRAM_MANAGER
 from partner_portal.resolvers import audit, webhooks
 from partner_portal.resolvers.catalog import conversion_rate
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.errors import UserErrorCode, fail
 from partner_portal.resolvers.money import MAX_MINOR, basis_points, minor_exact, round_minor, to_minor
 from partner_portal.resolvers.pagination import Page, paginate

@@ -35,6 +35,7 @@ from tortoise.transactions import in_transaction
 
 from partner_portal.models.billing import License
 from partner_portal.models.catalog import Plan
+from partner_portal.models.clock import now
 from partner_portal.models.coupons import Coupon, CouponOrder, Invoice, ResellerDiscount
 from partner_portal.models.enums import LicenseStatus, Program
 from partner_portal.models.organizations import Organization
@@ -47,7 +48,6 @@ from partner_portal.permissions.requirements import LICENSE_ORDERER, PROGRAM_MAN
 from partner_portal.resolvers import audit
 from partner_portal.resolvers.billing import _write_license
 from partner_portal.resolvers.catalog import PLAN_FIELDS
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.errors import UserErrorCode, fail, query_argument
 from partner_portal.resolvers.money import basis_points, round_minor
 from partner_portal.resolvers.pagination import Page, paginate

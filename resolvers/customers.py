@@ -14,6 +14,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from partner_portal.models.billing import License
+from partner_portal.models.clock import now
 from partner_portal.models.customers import CustomerRelationship, ManagementSession
 from partner_portal.models.enums import LicenseStatus, Program, RelationshipSource
 from partner_portal.models.organizations import Organization
@@ -28,7 +29,6 @@ from partner_portal.permissions.partners import grant_in_force
 from partner_portal.permissions.requirements import CUSTOMER_ADMINISTRATION, SERVICE_PROVIDER_MANAGER, SIGNED_IN
 from partner_portal.resolvers import audit, webhooks
 from partner_portal.resolvers.audit import AUDIT_FIELDS
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.commissions import own_organization
 from partner_portal.resolvers.errors import BadArgument, UserErrorCode, fail
 from partner_portal.resolvers.mail import MailLimits

@@ -10,6 +10,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
+from partner_portal.models.clock import now
 from partner_portal.models.commissions import Commission
 from partner_portal.models.compiled import CompiledValues
 from partner_portal.models.customers import CustomerRelationship
@@ -19,7 +20,6 @@ from partner_portal.models.partners import PartnerProfile
 from partner_portal.models.payouts import Payout
 from partner_portal.permissions.actor import Actor
 from partner_portal.permissions.requirements import PARTNER_PORTAL_STAFF
-from partner_portal.resolvers.clock import now
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from decimal import Decimal
 from functools import partial
 
 from partner_portal.models.catalog import Plan
+from partner_portal.models.clock import now
 from partner_portal.models.coupons import Coupon
 from partner_portal.models.customers import CustomerRelationship
 from partner_portal.models.enums import CommissionRuleKind, LicenseStatus, Program, Recurrence
@@ -54,7 +55,6 @@ from partner_portal.resolvers import (
     partners,
     tiers,
 )
-from partner_portal.resolvers.clock import now
 from partner_portal.settings import Settings
 
 DEMO_PASSWORD = "demo-password-1"

@@ -11,9 +11,9 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
+from partner_portal.models.clock import now
 from partner_portal.models.commissions import IdempotencyRecord
 from partner_portal.permissions.actor import Actor
-from partner_portal.resolvers.clock import now
 
 
 def principal_of(actor: Actor) -> str | None:

@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 from zxcvbn import zxcvbn
 
 from partner_portal.integrations.oidc import InvalidToken, OidcVerifier
+from partner_portal.models.clock import now
 from partner_portal.models.compiled import CompiledValues
 from partner_portal.models.identity import (
     ApiKey,
@@ -38,7 +39,6 @@ from partner_portal.permissions.enums import ApiKeyScope, OperatorPermission, Vi
 from partner_portal.permissions.errors import NotFound, Unauthenticated
 from partner_portal.permissions.requirements import PROGRAM_MANAGER, SIGNED_IN
 from partner_portal.resolvers import audit
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.errors import Problem, UserErrorCode, UserInputError, fail
 from partner_portal.resolvers.mail import queue_mail
 from partner_portal.resolvers.pagination import Page, paginate

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from partner_portal.models.clock import now
 from partner_portal.models.customers import CustomerRelationship
 from partner_portal.models.enums import InvitationStatus, RelationshipSource
 from partner_portal.models.identity import User
@@ -23,7 +24,6 @@ from partner_portal.permissions.enums import Role, Via
 from partner_portal.permissions.errors import NotFound
 from partner_portal.permissions.requirements import CUSTOMER_INVITATIONS, CUSTOMER_INVITER
 from partner_portal.resolvers import audit, webhooks
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.errors import UserErrorCode, fail
 from partner_portal.resolvers.identity import (
     IssuedSession,

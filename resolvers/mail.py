@@ -63,9 +63,9 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from partner_portal import integrations
+from partner_portal.models.clock import now
 from partner_portal.models.outbox import OutboxKind, OutboxMessage, OutboxStatus
 from partner_portal.permissions.errors import Throttled
-from partner_portal.resolvers.clock import now
 from partner_portal.settings import Settings
 
 TEMPLATE_DIR = Path(integrations.__file__).parent / "mail_templates"

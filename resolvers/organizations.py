@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from tortoise.transactions import in_transaction
 
 from partner_portal.models.audit import AuditEvent
+from partner_portal.models.clock import now
 from partner_portal.models.customers import CustomerRelationship, ManagementSession
 from partner_portal.models.enums import MembershipInvitationStatus
 from partner_portal.models.identity import User
@@ -25,7 +26,6 @@ from partner_portal.permissions.errors import AccessError, Forbidden, NotFound, 
 from partner_portal.permissions.partners import grant_lets_manage_members
 from partner_portal.permissions.requirements import MEMBER, MEMBER_MANAGER, SETTINGS_MANAGER, SIGNED_IN
 from partner_portal.resolvers import audit
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.errors import UserErrorCode, UserInputError, fail
 from partner_portal.resolvers.identity import token_digest
 from partner_portal.resolvers.mail import MailLimits, queue_mail

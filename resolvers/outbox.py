@@ -48,12 +48,12 @@ from typing import Any
 from tortoise.expressions import Q
 
 from partner_portal.integrations.smtp import DEFAULT_TIMEOUT_SECONDS, SmtpSender, SmtpServer, build_message, domain_of
+from partner_portal.models.clock import now
 from partner_portal.models.outbox import OutboxKind, OutboxMessage, OutboxStatus
 from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor
 from partner_portal.permissions.requirements import PROGRAM_MANAGER
 from partner_portal.resolvers import webhooks
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.pagination import Page, paginate
 from partner_portal.settings import Settings
 

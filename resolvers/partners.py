@@ -10,6 +10,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
+from partner_portal.models.clock import now
 from partner_portal.models.enums import ApplicationStatus, Program
 from partner_portal.models.organizations import Membership, Organization
 from partner_portal.models.partners import PartnerApplication, PartnerProfile, ProgramEnrollment
@@ -21,7 +22,6 @@ from partner_portal.permissions.errors import NotFound
 from partner_portal.permissions.partners import partner_profile
 from partner_portal.permissions.requirements import PARTNER_APPLICANT, PARTNER_PORTAL, PARTNER_REVIEWER
 from partner_portal.resolvers import audit, webhooks
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.errors import UserErrorCode, fail, query_argument
 from partner_portal.resolvers.mail import MailLimits, queue_mail
 from partner_portal.resolvers.pagination import Page, paginate

@@ -33,6 +33,7 @@ from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
 from partner_portal.integrations.spreadsheet import safe_cell, safe_row
+from partner_portal.models.clock import now
 from partner_portal.models.commissions import Commission
 from partner_portal.models.enums import CommissionStatus, PayoutMethod, PayoutStatus
 from partner_portal.models.organizations import Organization
@@ -46,7 +47,6 @@ from partner_portal.permissions.errors import NotFound
 from partner_portal.permissions.requirements import PARTNER_PORTAL, PAYOUT_LIST_READER, PAYOUT_MANAGER, PAYOUT_READER
 from partner_portal.resolvers import audit, webhooks
 from partner_portal.resolvers.catalog import MissingExchangeRate, threshold_in
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.commissions import COMMISSION_FIELDS
 from partner_portal.resolvers.errors import Problem, UserErrorCode, UserInputError, fail
 from partner_portal.resolvers.money import to_decimal

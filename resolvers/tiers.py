@@ -36,6 +36,7 @@ from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from partner_portal.models.billing import BillingEvent, License
+from partner_portal.models.clock import now
 from partner_portal.models.commissions import CommissionRule
 from partner_portal.models.enums import CommissionStatus, LicenseStatus
 from partner_portal.models.organizations import Organization
@@ -51,7 +52,6 @@ from partner_portal.permissions.requirements import BILLING_WRITER, PROGRAM_MANA
 from partner_portal.resolvers import audit, webhooks
 from partner_portal.resolvers.billing import once
 from partner_portal.resolvers.catalog import MissingExchangeRate, conversion_rate
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.commissions import RULE_FIELDS
 from partner_portal.resolvers.errors import BadArgument, UserErrorCode, fail
 from partner_portal.resolvers.money import minor_exact, round_minor, to_minor

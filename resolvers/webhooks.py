@@ -42,6 +42,7 @@ from partner_portal.integrations.webhook_http import (
     check_destination,
     sign,
 )
+from partner_portal.models.clock import now
 from partner_portal.models.outbox import OutboxKind, OutboxMessage, OutboxStatus
 from partner_portal.models.webhooks import WebhookDelivery, WebhookEvent, WebhookEventType, WebhookSubscription
 from partner_portal.permissions import scoping
@@ -49,7 +50,6 @@ from partner_portal.permissions.actor import Actor
 from partner_portal.permissions.errors import NotFound
 from partner_portal.permissions.requirements import WEBHOOK_MANAGER
 from partner_portal.resolvers import audit
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.errors import UserErrorCode, fail
 from partner_portal.resolvers.money import to_decimal
 from partner_portal.resolvers.pagination import Page, paginate

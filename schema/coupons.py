@@ -11,9 +11,9 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.relay import GlobalID
 
+from partner_portal.models.clock import now
 from partner_portal.permissions.requirements import LICENSE_ORDERER, PROGRAM_MANAGER, RESELLER_PORTAL, RESELLER_READER
 from partner_portal.resolvers import billing, coupons
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.coupons import MAX_COUPONS_PER_ORDER
 from partner_portal.resolvers.money import percent
 from partner_portal.schema.billing import License

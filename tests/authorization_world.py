@@ -29,9 +29,9 @@ from uuid import uuid4
 from strawberry.relay import GlobalID
 from tortoise import Tortoise, connections
 
+from partner_portal.models.clock import now
 from partner_portal.models.commissions import Commission
 from partner_portal.models.tortoise_internals import foreign_keys, related_model, table
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.money import to_minor
 from tests.conftest import START, Api
 from tests.documents import (

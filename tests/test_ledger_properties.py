@@ -56,6 +56,7 @@ from tortoise import Tortoise, connections
 from partner_portal.models import tortoise_internals
 from partner_portal.models.audit import AuditEvent
 from partner_portal.models.billing import BillingEvent, Payment, Refund
+from partner_portal.models.clock import now
 from partner_portal.models.commissions import Commission, CommissionRule, IdempotencyRecord
 from partner_portal.models.customers import CustomerRelationship
 from partner_portal.models.db import open_database
@@ -78,7 +79,6 @@ from partner_portal.permissions.actor import Actor
 from partner_portal.permissions.enums import ApiKeyScope, OperatorPermission, Via
 from partner_portal.permissions.scoping import load_delegations, load_memberships, load_operator_permissions
 from partner_portal.resolvers import billing, catalog, commissions, identity, organizations, partners, payouts
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.errors import UserErrorCode, UserInputError
 from partner_portal.resolvers.jobs import run_job
 from partner_portal.settings import Settings

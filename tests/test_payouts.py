@@ -27,10 +27,10 @@ from uuid import uuid4
 import pytest
 from strawberry.relay import GlobalID
 
+from partner_portal.models.clock import now
 from partner_portal.models.commissions import Commission, IdempotencyRecord
 from partner_portal.models.identity import User
 from partner_portal.models.payouts import Payout, PayoutSettings
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.jobs import run_job
 from partner_portal.resolvers.money import to_minor
 from tests.conftest import START, Api, start_api, test_settings

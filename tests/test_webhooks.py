@@ -20,10 +20,10 @@ import pytest
 import trustme
 from tortoise.transactions import in_transaction
 
+from partner_portal.models.clock import now
 from partner_portal.models.outbox import OutboxMessage
 from partner_portal.models.webhooks import WebhookDelivery, WebhookEvent, WebhookEventType
 from partner_portal.resolvers import webhooks
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.jobs import run_job
 from tests.conftest import START, Api, free_port, start_api, test_settings
 from tests.customer_invitations import accept, invited, newest_link

@@ -27,11 +27,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from strawberry.relay import GlobalID, GlobalIDValueError
 
 from partner_portal.integrations.spreadsheet import safe_row
+from partner_portal.models.clock import now
 from partner_portal.models.enums import CommissionStatus, CommissionType, Program
 from partner_portal.permissions.actor import Actor
 from partner_portal.permissions.errors import AccessError
 from partner_portal.resolvers import reports
-from partner_portal.resolvers.clock import now
 from partner_portal.resolvers.errors import BadArgument
 from partner_portal.resolvers.keys import primary_key_in
 from partner_portal.resolvers.money import to_decimal
