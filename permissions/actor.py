@@ -94,6 +94,19 @@ class Actor:
                     self._operator = await self._load_operator(self.user_id)
         return self._operator
 
+    def sign_in(self, user_id: int, session_token_id: int, user_row: dict) -> None:
+        """A sign-in within the request (login, registration, accepted invitation): the rest of
+        the operation answers as the new session's user, not as the caller it came with."""
+        self.via = Via.SESSION
+        self.user_id = user_id
+        self.session_token_id = session_token_id
+        self.api_key_id = None
+        self.scopes = frozenset()
+        self.rejected_credentials = None
+        self.user_row = user_row
+        self._operator = None
+        self.forget_memberships()
+
     def forget_memberships(self) -> None:
         """Called after a change to the actor's own memberships or sessions within the request."""
         self._memberships = None

@@ -66,32 +66,57 @@ def clean_code(raw: str | None) -> str | None:
     return code
 
 
-def clean_landing(settings: Settings, raw: str | None) -> str:
-    """`https://<allowed host><path>`: a path ("/pricing?x=1") lands on the first allowed host; a full
-    URL must be https on an allowed host. Anything else (other hosts, `//evil`, userinfo, ports,
-    backslashes, control characters) is refused: the redirect can never leave the vendor's hosts."""
+Origin = tuple[str, str, int | None]  # scheme, host, port (None: the scheme's default)
+
+
+def landing_origins(settings: Settings) -> list[Origin]:
+    """Where a landing may go, the first one where a path lands: https on every allowed host and,
+    when its host is allowed, PUBLIC_URL's own scheme and port (`http://localhost:8000` in
+    development; plain http only in development)."""
     hosts = [host.lower() for host in settings.affiliate_hosts]
+    origins: list[Origin] = [("https", host, None) for host in hosts]
+    public = urlsplit(settings.public_url)
+    scheme, host = public.scheme, public.hostname or ""
+    own: Origin = (scheme, host, public.port)
+    safe_scheme = scheme == "https" or (scheme == "http" and settings.is_development)
+    if host in hosts and safe_scheme and own not in origins:
+        origins.insert(hosts.index(host), own)
+    return origins
+
+
+def _netloc(host: str, port: int | None) -> str:
+    return host if port is None else f"{host}:{port}"
+
+
+def clean_landing(settings: Settings, raw: str | None) -> str:
+    """An address on one of `landing_origins`: a path ("/pricing?x=1") lands on the first one; a full
+    URL must match one in scheme, host and port. Anything else (other hosts or ports, `//evil`,
+    userinfo, backslashes, control characters) is refused: the redirect never leaves the vendor's hosts."""
+    origins = landing_origins(settings)
     value = (raw or "/").strip()
     refused = fail(
         "landing_url",
         UserErrorCode.INVALID_VALUE,
-        f"Give a path such as /pricing, or an https address on {', '.join(hosts)}.",
+        "Give a path such as /pricing, or an address on "
+        + ", ".join(f"{scheme}://{_netloc(host, port)}" for scheme, host, port in origins)
+        + ".",
     )
     if len(value) > 900 or "\\" in value or any(ord(ch) < 33 or ord(ch) == 127 for ch in value):
         raise refused
     if value.startswith("/") and not value.startswith("//"):
-        parts = urlsplit(f"https://{hosts[0]}{value}")
+        scheme, host, port = origins[0]
+        parts = urlsplit(f"{scheme}://{_netloc(host, port)}{value}")
     else:
         parts = urlsplit(value)
-        if parts.scheme.lower() != "https":
-            raise refused
     try:
         port = parts.port
     except ValueError as error:
         raise refused from error
-    if parts.username or parts.password or port is not None or (parts.hostname or "") not in hosts:
+    if parts.username or parts.password or (parts.scheme, parts.hostname or "", port) not in origins:
         raise refused
-    return urlunsplit(("https", parts.hostname, parts.path or "/", parts.query, parts.fragment))
+    return urlunsplit(
+        (parts.scheme, _netloc(parts.hostname or "", port), parts.path or "/", parts.query, parts.fragment)
+    )
 
 
 async def create_link(

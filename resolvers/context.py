@@ -29,6 +29,11 @@ class RequestContext:
         if self.throttle is not None:
             await self.throttle.hit(client_key(self.actor, self.client_address), scope)
 
+    def sign_in(self, user_id: int, session_token_id: int, user_row: dict) -> None:
+        """The actor becomes the user just signed in; loaders start afresh, none answers as the caller."""
+        self.actor.sign_in(user_id, session_token_id, user_row)
+        self.loaders = Loaders(self.actor)
+
     def __post_init__(self) -> None:
         if self.loaders is None:
             self.loaders = Loaders(self.actor)

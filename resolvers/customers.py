@@ -67,6 +67,7 @@ CUSTOMER_FIELDS = (
 )
 MAX_HISTORY = 100  # `Organization.servicePartnerHistory`, newest first
 SESSION_FIELDS = ("id", "partner_id", "customer_id", "user_id", "started_at", "last_activity_at", "ended_at")
+MAX_OPEN_SESSIONS = 100  # `viewerManagementSessions`, most recently active first
 
 
 class CustomerOrder(StrEnum):
@@ -377,6 +378,17 @@ async def get_session(actor: Actor, session_id: int) -> dict[str, Any] | None:
     """The staff member's own sessions."""
     return (
         await (await scoping.visible_management_sessions(actor)).filter(id=session_id).first().values(*SESSION_FIELDS)
+    )
+
+
+async def open_sessions(actor: Actor, settings: Settings) -> list[dict[str, Any]]:
+    """The actor's own open management sessions (see `session_is_open`), most recently active first."""
+    sessions = await scoping.visible_management_sessions(actor)
+    return (
+        await sessions.filter(ended_at=None, last_activity_at__gt=now() - settings.management_session_idle)
+        .order_by("-last_activity_at", "-id")
+        .limit(MAX_OPEN_SESSIONS)
+        .values(*SESSION_FIELDS)
     )
 
 

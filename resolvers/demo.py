@@ -10,7 +10,9 @@
 - a finished management session in which Northwind's staff changed Contoso's website;
 - a catalog (two products), an EUR exchange rate, commission rules like common programs
   (20% lifetime for expert codes, per-product kickbacks for affiliates, 15% for service
-  partners) and Contoso's payments, which earned Northwind commission lines;
+  partners) and nine months of Contoso's payments, which earned Northwind commission lines;
+- Northwind's payouts by bank transfer: one paid, one requested and waiting for the operator,
+  and the last payment's line still in its hold;
 - referral channels: Northwind's affiliate links with clicks and a signup that paid;
   Adventure Works, an expert whose code a customer redeemed and paid with; Litware, a
   reseller with an order of coupons, two of them redeemed;
@@ -29,8 +31,9 @@ from partner_portal.models.catalog import Plan
 from partner_portal.models.clock import now
 from partner_portal.models.coupons import Coupon
 from partner_portal.models.customers import CustomerRelationship
-from partner_portal.models.enums import CommissionRuleKind, LicenseStatus, Program, Recurrence
+from partner_portal.models.enums import CommissionRuleKind, LicenseStatus, PayoutMethod, Program, Recurrence
 from partner_portal.models.identity import User
+from partner_portal.models.payouts import Payout
 from partner_portal.permissions.actor import Actor
 from partner_portal.permissions.enums import (
     ApiKeyScope,
@@ -53,6 +56,7 @@ from partner_portal.resolvers import (
     invitations,
     organizations,
     partners,
+    payouts,
     tiers,
 )
 from partner_portal.settings import Settings
@@ -94,7 +98,7 @@ class Login:
 def _logins() -> list[Login]:
     logins = [
         Login(OPERATOR_EMAIL, "vendor operator (every operator permission)"),
-        Login(PARTNER_ADMIN_EMAIL, "administrator of the partner Northwind Partners"),
+        Login(PARTNER_ADMIN_EMAIL, "administrator of the partner Northwind Partners (a paid and a requested payout)"),
     ]
     logins += [Login(email, f"Northwind staff with {perm.value}") for email, (_, perm) in STAFF.items()]
     logins += [Login(email, f"administrator of the customer {name}") for email, (name, _) in CUSTOMERS.items()]
@@ -198,8 +202,8 @@ async def seed_demo(settings: Settings) -> list[Login]:
         if name == "Contoso Ltd":
             contoso = customer
             await customers.set_service_partner(customer_admin, customer, code)
-            # The demo's story starts three months ago, so that its payments are past their hold.
-            await CustomerRelationship.filter(customer_id=customer).update(started_at=now() - timedelta(days=90))
+            # The demo's story starts ten months ago, so that its payments are past their hold.
+            await CustomerRelationship.filter(customer_id=customer).update(started_at=now() - timedelta(days=300))
             await customers.set_delegated_permissions(
                 customer_admin,
                 customer,
@@ -257,14 +261,15 @@ async def seed_demo(settings: Settings) -> list[Login]:
     await organizations.update_organization(manager, contoso, website="https://contoso.example")
     await customers.end_management_session(manager, session["id"])
 
-    await _money(demo, operator, contoso)
+    await _money(demo, operator)
+    await _payouts(demo, operator, admin, northwind, contoso)
     await _referral_channels(demo, operator, admin, northwind)
     await _tiers(demo, operator, northwind)
     return _logins()
 
 
-async def _money(demo: _Demo, operator: Actor, contoso: int) -> None:
-    """Catalog, rates, rules like common programs, and payments that earned commission."""
+async def _money(demo: _Demo, operator: Actor) -> None:
+    """Catalog, rates and rules like common programs."""
     settings = demo.settings
     await catalog.set_exchange_rate(operator, settings, currency="EUR", rate="0.92", valid_from=date(2020, 1, 1))
     mind = await catalog.create_product(operator, code="MINDMAP", name="MindMap")
@@ -321,20 +326,55 @@ async def _money(demo: _Demo, operator: Actor, contoso: int) -> None:
                 **rule,
             },
         )
-    paid = now() - timedelta(days=60)
-    for month in range(3):  # the first two are past their hold and payable
+
+
+CONTOSO_MONTHS = 9  # monthly payments of 249.00, the first 270 days ago, the last today
+PAYOUT_MONTHS = 4  # 4 × 37.35 = 149.40 EUR, above the default threshold (150.00 USD = 138.00 EUR)
+
+
+async def _contoso_pays(demo: _Demo, operator: Actor, contoso: int, months: range) -> None:
+    """Contoso's monthly payments; the lines past their 30-day hold are approved."""
+    first = now() - timedelta(days=30 * (CONTOSO_MONTHS - 1))
+    for month in months:
         await billing.record_payment(
             operator,
-            settings,
+            demo.settings,
             source="demo",
             external_id=f"demo-invoice-{month + 1}",
             organization_id=contoso,
             amount="249.00",
             currency="EUR",
-            paid_at=paid + timedelta(days=30 * month),
+            paid_at=first + timedelta(days=30 * month),
             plan_code="TASKBOARD_BUSINESS",
         )
-    await commissions.release_held(settings)
+    await commissions.release_held(demo.settings)
+
+
+async def _payouts(demo: _Demo, operator: Actor, admin: Actor, northwind: int, contoso: int) -> None:
+    """Northwind's payouts: the first four months paid out four months ago, the next four requested
+    and waiting for the operator; the last month's line is still in its hold."""
+    settings = demo.settings
+    await payouts.set_settings(
+        admin,
+        northwind,
+        method=PayoutMethod.BANK_TRANSFER,
+        paypal_email=None,
+        account_holder="Northwind Partners GmbH",
+        iban="DE89370400440532013000",
+        bic="COBADEFFXXX",
+        automatic=False,
+    )
+    await _contoso_pays(demo, operator, contoso, range(PAYOUT_MONTHS))
+    paid = await payouts.request_payout(admin, settings, northwind)
+    await payouts.approve_payout(operator, paid["id"])
+    await payouts.mark_paid(operator, paid["id"], "DEMO-SEPA-0001")
+    back = now() - timedelta(days=30 * PAYOUT_MONTHS)
+    await Payout.filter(id=paid["id"]).update(
+        requested_at=back, decided_at=back + timedelta(days=1), paid_at=back + timedelta(days=2)
+    )
+    await _contoso_pays(demo, operator, contoso, range(PAYOUT_MONTHS, 2 * PAYOUT_MONTHS))
+    await payouts.request_payout(admin, settings, northwind)
+    await _contoso_pays(demo, operator, contoso, range(2 * PAYOUT_MONTHS, CONTOSO_MONTHS))
 
 
 # HubSpot's tiers: both MRR thresholds (sold in the last 12 months, managed), and its service-partner rate.

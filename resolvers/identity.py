@@ -162,17 +162,19 @@ def token_digest(token: str) -> str:
 class IssuedSession:
     token: str
     expires_at: datetime
-    user: dict[str, Any]
+    user: dict[str, Any]  # the `USER_FIELDS` row
+    token_id: int
 
 
-async def issue_session(settings: Settings, user_id: int) -> tuple[str, datetime]:
+async def issue_session(settings: Settings, user: dict[str, Any]) -> IssuedSession:
+    """A new session token for `user` (its `USER_FIELDS` row)."""
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
     issued_at = now()
     expires_at = issued_at + settings.session_ttl
-    await SessionToken.create(
-        token_hash=token_digest(token), user_id=user_id, created_at=issued_at, expires_at=expires_at
+    row = await SessionToken.create(
+        token_hash=token_digest(token), user_id=user["id"], created_at=issued_at, expires_at=expires_at
     )
-    return token, expires_at
+    return IssuedSession(token, expires_at, user, row.id)
 
 
 def _registration_input(email: str, password: str, name: str) -> tuple[str, str]:
@@ -210,14 +212,12 @@ async def _create_account(settings: Settings, email: str, name: str, password_ha
     try:
         async with in_transaction():
             user = await User.create(email=email, name=name, password_hash=password_hash)
-            token, expires_at = await issue_session(settings, user.id)
+            issued = await issue_session(settings, {field: getattr(user, field) for field in USER_FIELDS})
             signed_in = Actor(via=Via.SESSION, user_id=user.id)
             await audit.record(signed_in, "user.register", "User", user.id, changes={"email": email})
     except IntegrityError as error:  # a concurrent registration won the race
         raise email_taken from error
-    return IssuedSession(
-        token, expires_at, {"id": user.id, "email": user.email, "name": user.name, "created_at": user.created_at}
-    )
+    return issued
 
 
 async def _mail_registration_link(settings: Settings, email: str, name: str, password_hash: str) -> None:
@@ -413,7 +413,7 @@ async def login(actor: Actor, settings: Settings, *, email: str, password: str, 
         raise invalid from error
     per_client, account = _counters(settings, normalized, client)
     await _reserve_attempt(per_client, account)
-    user = await User.filter(email=normalized).first().values("id", "email", "name", "created_at", "password_hash")
+    user = await User.filter(email=normalized).first().values(*USER_FIELDS, "password_hash")
     stored_hash = (user or {}).get("password_hash")
     if not await verify_password(settings, stored_hash, password):
         await _count_failure(settings, per_client, account)
@@ -423,10 +423,10 @@ async def login(actor: Actor, settings: Settings, *, email: str, password: str, 
         if rehashed is not None:
             await User.filter(id=user["id"]).update(password_hash=rehashed)
         await _clear(per_client, account)
-        token, expires_at = await issue_session(settings, user["id"])
+        user.pop("password_hash")
+        issued = await issue_session(settings, user)
         await audit.record(Actor(via=Via.SESSION, user_id=user["id"]), "user.login", "User", user["id"])
-    user.pop("password_hash")
-    return IssuedSession(token, expires_at, user)
+    return issued
 
 
 async def unlock_account(actor: Actor, settings: Settings, *, token: str, client: str | None) -> None:

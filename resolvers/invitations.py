@@ -26,6 +26,7 @@ from partner_portal.permissions.requirements import CUSTOMER_INVITATIONS, CUSTOM
 from partner_portal.resolvers import audit, webhooks
 from partner_portal.resolvers.errors import UserErrorCode, fail
 from partner_portal.resolvers.identity import (
+    USER_FIELDS,
     IssuedSession,
     hash_password,
     issue_session,
@@ -366,17 +367,7 @@ async def accept_invitation(
                 ),
             )
             if new_user:
-                token_value, expires_at = await issue_session(settings, user_id)
-                session = IssuedSession(
-                    token_value,
-                    expires_at,
-                    {
-                        "id": user_id,
-                        "email": invitation.email,
-                        "name": user_name,
-                        "created_at": user.created_at,
-                    },
-                )
+                session = await issue_session(settings, {field: getattr(user, field) for field in USER_FIELDS})
     except IntegrityError as error:  # the address was registered meanwhile
         raise fail(
             "token", UserErrorCode.EMAIL_TAKEN, "An account with this email address exists: sign in first."

@@ -102,7 +102,9 @@ class CreateAffiliateLinkInput:
     )
     campaign: str | None = strawberry.field(default=None, description="A campaign name, at most 100 characters.")
     landing_url: str | None = strawberry.field(
-        default=None, description="A path (`/pricing`) or an https address on an allowed host; default `/`."
+        default=None,
+        description="A path (`/pricing`) or an address on an allowed host: https, or the scheme and port of "
+        "PUBLIC_URL on its host; default `/`.",
     )
 
 

@@ -30,6 +30,7 @@ from partner_portal.schema.common import (
     node_type,
     run_mutation,
 )
+from partner_portal.schema.guards.cost import bounded_list
 from partner_portal.schema.organizations import Organization
 from partner_portal.schema.partners import PartnerId, partner_id_of
 from partner_portal.schema.requires import Requires
@@ -207,6 +208,15 @@ def _organization_id(value: GlobalID) -> int:
 
 @strawberry.type
 class CustomersQuery:
+    @bounded_list(
+        customers.MAX_OPEN_SESSIONS,
+        "The viewer's own open management sessions, most recently active first.",
+        extensions=[Requires(SIGNED_IN)],
+    )
+    async def viewer_management_sessions(self, info: Info) -> list[ManagementSession]:
+        rows = await customers.open_sessions(info.context.actor, info.context.settings)
+        return [ManagementSession.from_row(row) for row in rows]
+
     @strawberry.field(
         description="The partner's current customers; never referral-only ones.",
         extensions=[Requires(CUSTOMER_ADMINISTRATION, "partner_id")],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -172,8 +173,11 @@ class RevokeApiKeyPayload(Payload):
     api_key: ApiKey | None = strawberry.field(default=None, description="The key, now revoked.")
 
 
-def _session(result: identity.IssuedSession) -> dict[str, Any]:
-    return {"user": User.from_row(result.user), "token": result.token, "expires_at": result.expires_at}
+def signed_in(info: Info, issued: identity.IssuedSession) -> dict[str, Any]:
+    """The payload fields of a sign-in; the rest of the operation (the payload's own fields
+    included) answers as the signed-in user."""
+    info.context.sign_in(issued.user["id"], issued.token_id, issued.user)
+    return {"user": User.from_row(issued.user), "token": issued.token, "expires_at": issued.expires_at}
 
 
 @strawberry.type
@@ -208,7 +212,7 @@ class IdentityMutation:
         ctx = info.context
         change = identity.register(ctx.actor, ctx.settings, email=input.email, password=input.password, name=input.name)
         return await run_mutation(
-            RegisterPayload, change, lambda issued: _session(issued) if issued else {"confirmation_mailed": True}
+            RegisterPayload, change, lambda issued: signed_in(info, issued) if issued else {"confirmation_mailed": True}
         )
 
     @strawberry.mutation(
@@ -217,7 +221,7 @@ class IdentityMutation:
     async def confirm_registration(self, info: Info, input: ConfirmRegistrationInput) -> RegisterPayload:
         ctx = info.context
         change = identity.confirm_registration(ctx.actor, ctx.settings, token=input.token)
-        return await run_mutation(RegisterPayload, change, _session)
+        return await run_mutation(RegisterPayload, change, partial(signed_in, info))
 
     @strawberry.mutation(
         description="Sign in with email and password; returns a session token. One sign-in or "
@@ -228,7 +232,7 @@ class IdentityMutation:
         change = identity.login(
             ctx.actor, ctx.settings, email=input.email, password=input.password, client=ctx.client_address
         )
-        return await run_mutation(LoginPayload, change, _session)
+        return await run_mutation(LoginPayload, change, partial(signed_in, info))
 
     @strawberry.mutation(
         description="End the lock of a sign-in address with the link mailed to its owner when "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 import strawberry
@@ -25,7 +26,7 @@ from partner_portal.schema.common import (
     node_type,
     run_mutation,
 )
-from partner_portal.schema.identity import User
+from partner_portal.schema.identity import User, signed_in
 from partner_portal.schema.organizations import Organization
 from partner_portal.schema.partners import PartnerId, partner_id_of
 from partner_portal.schema.requires import Requires
@@ -104,13 +105,12 @@ class AcceptInvitationPayload(Payload):
     token: str | None = strawberry.field(default=None, description="A session token for the new account.")
 
 
-def _accepted(result: tuple[dict[str, Any], Any]) -> dict[str, Any]:
+def _accepted(info: Info, result: tuple[dict[str, Any], Any]) -> dict[str, Any]:
     organization, session = result
-    return {
-        "organization": Organization.from_row(organization),
-        "user": User.from_row(session.user) if session else None,
-        "token": session.token if session else None,
-    }
+    if session is None:  # a signed-in caller accepted
+        return {"organization": Organization.from_row(organization)}
+    session_fields = signed_in(info, session)  # a new user: the payload answers as that user
+    return {"organization": Organization.from_row(organization), "user": session_fields["user"], "token": session.token}
 
 
 @strawberry.type
@@ -183,4 +183,4 @@ class InvitationsMutation:
             password=input.password,
             organization_name=input.organization_name,
         )
-        return await run_mutation(AcceptInvitationPayload, change, _accepted)
+        return await run_mutation(AcceptInvitationPayload, change, partial(_accepted, info))

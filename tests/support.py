@@ -113,8 +113,7 @@ async def session_of(api: Api, email: str) -> str:
 
     user_id = await User.filter(email=email).first().values_list("id", flat=True)
     assert user_id is not None, f"no account for {email}"
-    token, _ = await issue_session(api.settings, user_id)
-    return token
+    return (await issue_session(api.settings, {"id": user_id})).token
 
 
 async def accept_membership(api: Api, email: str) -> dict:

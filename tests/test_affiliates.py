@@ -158,7 +158,7 @@ def figures(clicks=0, signups=0, paying=0, commission="0.00") -> dict:
 async def test_click_cookie_signup_payment_earns_affiliate_commission_outside_my_customers(clock, api, world):
     northwind = world["northwind"]
     link = await new_link(api, northwind, code="Spring-26", campaign="Newsletter", landingUrl="/pricing?plan=pro")
-    assert link["code"] == "spring-26" and link["landingUrl"] == "https://localhost/pricing?plan=pro"
+    assert link["code"] == "spring-26" and link["landingUrl"] == "http://localhost:8000/pricing?plan=pro"
 
     api.client.cookies.clear()
     response = await api.client.get(
@@ -167,7 +167,7 @@ async def test_click_cookie_signup_payment_earns_affiliate_commission_outside_my
         headers={"user-agent": "Mozilla/5.0 Test", "referer": "https://blog.example/p"},
     )
     assert response.status_code == 302
-    assert response.headers["location"] == "https://localhost/pricing?plan=pro"
+    assert response.headers["location"] == "http://localhost:8000/pricing?plan=pro"  # PUBLIC_URL's scheme and port
     cookie = response.headers["set-cookie"]
     assert cookie.startswith(f"{COOKIE}=")
     assert "Max-Age=7776000" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
@@ -338,6 +338,8 @@ async def test_forged_or_unknown_tokens_are_refused(clock, api, world):
         "ftp://localhost/",
         "/path\nLocation: https://evil.example",
         "https://localhost:444/",
+        "https://localhost:8000/",
+        "http://localhost:8001/",
     ],
 )
 async def test_landing_outside_the_allowed_hosts_is_refused(clock, api, world, landing):
@@ -374,6 +376,43 @@ async def test_configured_hosts_and_the_default_landing(clock, database_url):
         assert disabled["errors"] == [] and disabled["link"]["active"] is False
         assert await click(api, "other") == ("https://www.vendor.example/welcome", None)
         assert await click(api, "evil.example%3F%22x") == ("https://www.vendor.example/welcome", None)
+
+
+async def test_the_landing_keeps_the_scheme_and_port_of_the_public_url(clock, api, world):
+    northwind = world["northwind"]
+    full = await new_link(api, northwind, code="full", landingUrl="http://localhost:8000/signup?x=1")
+    secure = await new_link(api, northwind, code="secure", landingUrl="https://localhost/pricing")
+
+    assert full["landingUrl"] == "http://localhost:8000/signup?x=1"
+    assert (await click(api, "full"))[0] == "http://localhost:8000/signup?x=1"
+    assert secure["landingUrl"] == "https://localhost/pricing"  # https on the allowed host stays allowed
+    assert (await click(api, "secure"))[0] == "https://localhost/pricing"
+
+
+@pytest.mark.parametrize(
+    ("public_url", "landing", "expected"),
+    [
+        ("https://partners.vendor.test:8443/portal", "/pricing", "https://partners.vendor.test:8443/pricing"),
+        (
+            "https://partners.vendor.test:8443",
+            "https://partners.vendor.test:8443/a",
+            "https://partners.vendor.test:8443/a",
+        ),
+        ("https://partners.vendor.test:8443", "https://partners.vendor.test:9443/a", None),
+        ("http://partners.vendor.test:8000", "/pricing", "https://partners.vendor.test/pricing"),
+        ("http://partners.vendor.test:8000", "http://partners.vendor.test:8000/a", None),
+    ],
+)
+async def test_production_keeps_the_port_of_an_https_public_url_only(
+    clock, database_url, public_url, landing, expected
+):
+    settings = test_settings(database_url, environment="production", public_url=public_url)
+    async for api in start_api(settings):
+        northwind = await make_partner(api, await operator(api))
+        payload = (await api.data(CREATE_LINK, {"input": {"landingUrl": landing}}, token=northwind.admin.token))[
+            "createAffiliateLink"
+        ]
+        assert (payload["link"] or {}).get("landingUrl") == expected, payload["errors"]
 
 
 async def test_production_cookies_are_secure(clock, database_url):

@@ -730,6 +730,33 @@ async def test_ending_a_session(clock, api, linked):
     assert instant(again["session"]["endedAt"]) == START + timedelta(minutes=5)
 
 
+VIEWER_SESSIONS = "{ viewerManagementSessions { id isOpen customer { name } } }"
+
+
+async def test_the_viewer_sees_only_the_own_open_sessions(clock, api, linked):
+    world = linked
+    session = await start_session(api, world.staff, world.customer_id)
+    colleague = await register(api, "cole@northwind.example", "Cole Colleague")
+    await add_member(
+        api, world.partner.admin, world.partner.id, colleague.email, partner_permissions=["ADMINISTER_CUSTOMERS"]
+    )
+
+    # Its owner sees the open session
+    sessions = (await api.data(VIEWER_SESSIONS, token=world.staff.token))["viewerManagementSessions"]
+    assert sessions == [{"id": session["id"], "isOpen": True, "customer": {"name": "Contoso Ltd"}}]
+    # Nobody else does: a colleague, the customer's administrator; anonymous callers are refused
+    for other in (colleague, world.admin, world.partner.admin):
+        assert (await api.data(VIEWER_SESSIONS, token=other.token))["viewerManagementSessions"] == []
+    assert await api.error_code(VIEWER_SESSIONS) == "UNAUTHENTICATED"
+
+    # An ended session is gone, and so is one idled out
+    await api.data(END_SESSION, {"id": session["id"]}, token=world.staff.token)
+    assert (await api.data(VIEWER_SESSIONS, token=world.staff.token))["viewerManagementSessions"] == []
+    await start_session(api, world.staff, world.customer_id)
+    clock.shift(timedelta(minutes=30))
+    assert (await api.data(VIEWER_SESSIONS, token=world.staff.token))["viewerManagementSessions"] == []
+
+
 async def test_members_within_a_session_stay_within_the_grant(api, linked):
     world = linked
     await register(api, "newbie@contoso.example", "Nick Newbie")

@@ -6,7 +6,16 @@ from partner_portal.resolvers.demo import DEMO_PASSWORD, seed_demo
 from tests.documents import LOGIN
 
 DASHBOARD = "{ partnerDashboard { customers openInvitations activeCustomers trialCustomers } }"
-COMMISSIONS = "{ commissions(first: 10) { totals { pending { amount } approved { amount currency } } } }"
+COMMISSIONS = """
+{ commissions(first: 10) { totals { pending { amount } approved { amount currency } paid { amount } } } }"""
+PAYOUTS = """
+query P($status: PayoutStatus) { payouts(status: $status, first: 10) { edges { node {
+  id status partnerName amount { amount currency } method reference destination { iban }
+  lines(first: 10) { totalCount } } } } }"""
+BALANCE = """
+{ payoutBalance { approved { amount } threshold { amount currency } missing { amount } canRequest } }"""
+APPROVE = """
+mutation A($input: ApprovePayoutInput!) { approvePayout(input: $input) { payout { status } errors { code } } }"""
 APPLICATIONS = "query A($s: ApplicationStatus) { partnerApplications(status: $s) { totalCount } }"
 MY_CUSTOMERS = "{ myCustomers(first: 10) { edges { node { source customer { name } grant { permissions } } } } }"
 AFFILIATES = """
@@ -37,8 +46,10 @@ async def test_the_demo_shows_partners_customers_and_their_history(api):
         "trialCustomers": 1,
     }
     totals = (await api.data(COMMISSIONS, token=partner))["commissions"]["totals"]
-    assert totals["approved"] == {"amount": "74.70", "currency": "EUR"}  # two payments of 249.00 at 15%
-    assert totals["pending"] == {"amount": "62.10"}  # the third payment's 37.35, and 24.75 from the affiliate link
+    # Nine monthly payments of 249.00 at 15% (37.35): four paid out, four in the requested payout
+    assert totals["paid"] == {"amount": "149.40"}
+    assert totals["approved"] == {"amount": "149.40", "currency": "EUR"}
+    assert totals["pending"] == {"amount": "62.10"}  # the last payment's 37.35, and 24.75 from the affiliate link
     staff = await _login(api, "customers@northwind.example")
     customers = {
         e["node"]["customer"]["name"]: e["node"]
@@ -85,3 +96,31 @@ async def test_the_demo_shows_partners_customers_and_their_history(api):
     assert orders["coupons"]["totalCount"] == 2
     for login in logins:  # every printed login works
         assert await _login(api, login.email)
+
+
+async def test_the_demo_shows_a_paid_and_a_requested_payout(api):
+    await seed_demo(api.settings)
+
+    partner = await _login(api, "admin@northwind.example")
+    payouts = [e["node"] for e in (await api.data(PAYOUTS, token=partner))["payouts"]["edges"]]
+    by_status = {p["status"]: p for p in payouts}
+    assert sorted(by_status) == ["PAID", "REQUESTED"]
+    for payout in payouts:  # four monthly lines of 37.35 each, by bank transfer to a masked IBAN
+        assert payout["amount"] == {"amount": "149.40", "currency": "EUR"}
+        assert (payout["method"], payout["lines"]["totalCount"]) == ("BANK_TRANSFER", 4)
+        assert payout["destination"]["iban"].endswith("3000") and "0532" not in payout["destination"]["iban"]
+    assert by_status["PAID"]["reference"] == "DEMO-SEPA-0001"
+    assert (await api.data(BALANCE, token=partner))["payoutBalance"] == {
+        "approved": {"amount": "0.00"},  # everything approved is claimed
+        "threshold": {"amount": "138.00", "currency": "EUR"},  # 150.00 USD at 0.92
+        "missing": {"amount": "138.00"},
+        "canRequest": False,
+    }
+
+    operator = await _login(api, "operator@vendor.example")
+    waiting = (await api.data(PAYOUTS, {"status": "REQUESTED"}, token=operator))["payouts"]["edges"]
+    assert [(e["node"]["partnerName"], e["node"]["id"]) for e in waiting] == [
+        ("Northwind Partners", by_status["REQUESTED"]["id"])
+    ]
+    approved = await api.data(APPROVE, {"input": {"payoutId": by_status["REQUESTED"]["id"]}}, token=operator)
+    assert approved["approvePayout"] == {"payout": {"status": "APPROVED"}, "errors": []}

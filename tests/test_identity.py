@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.documents import LOGIN, LOGOUT, REGISTER
-from tests.support import register
+from tests.support import create_organization, register
 
 VIEWER = "{ viewer { id email name } }"
 CREATE_ORGANIZATION = """
@@ -164,3 +164,47 @@ async def test_a_forged_token_is_anonymous(api):
     assert (await api.data(VIEWER, token="pps_forged"))["viewer"] is None
     assert await api.error_code(CREATE_ORGANIZATION, token="pps_forged") == "UNAUTHENTICATED"
     assert await api.error_code(CREATE_ORGANIZATION, headers={"authorization": "Basic abc"}) == "UNAUTHENTICATED"
+
+
+# --- a sign-in answers as the signed-in user -----------------------------------------------------
+
+LOGIN_WITH_MEMBERSHIPS = """
+mutation Login($input: LoginInput!) {
+  login(input: $input) { token user { email memberships { role organization { name } } } errors { code } }
+}"""
+REGISTER_THEN_CREATE = """
+mutation Register($input: RegisterInput!) {
+  register(input: $input) { user { email memberships { role } } errors { code } }
+  createOrganization(input: {name: "Made right after"}) { organization { name } errors { code } }
+}"""
+
+
+async def test_the_login_payload_answers_as_the_signed_in_user(api):
+    ann = await register(api, "ann@example.com")
+    await create_organization(api, ann, "Acme GmbH")
+
+    payload = (await api.data(LOGIN_WITH_MEMBERSHIPS, {"input": {"email": ann.email, "password": PASSWORD}}))["login"]
+
+    assert payload["errors"] == []
+    assert payload["user"]["memberships"] == [{"role": "ADMINISTRATOR", "organization": {"name": "Acme GmbH"}}]
+
+
+async def test_a_failed_login_shows_no_user(api):
+    ann = await register(api, "ann@example.com")
+    await create_organization(api, ann, "Acme GmbH")
+
+    payload = (await api.data(LOGIN_WITH_MEMBERSHIPS, {"input": {"email": ann.email, "password": "wrong" + PASSWORD}}))[
+        "login"
+    ]
+
+    assert [e["code"] for e in payload["errors"]] == ["INVALID_CREDENTIALS"]
+    assert payload["user"] is None and payload["token"] is None
+
+
+async def test_the_rest_of_a_registering_operation_acts_as_the_new_user(api):
+    variables = {"input": {"email": "ann@example.com", "password": PASSWORD, "name": "Ann"}}
+
+    data = await api.data(REGISTER_THEN_CREATE, variables)
+
+    assert data["register"] == {"user": {"email": "ann@example.com", "memberships": []}, "errors": []}
+    assert data["createOrganization"] == {"organization": {"name": "Made right after"}, "errors": []}

@@ -737,3 +737,28 @@ async def test_invitation_mails_are_rated_per_sending_organization_and_per_addre
     clock.shift(timedelta(hours=1))
     admin = await fresh(api, partner.admin)
     assert (await api.data(ADD_MEMBER, member, token=admin.token))["addMember"]["errors"] == []
+
+
+ACCEPT_WITH_MEMBERSHIPS = """
+mutation Accept($input: AcceptInvitationInput!) {
+  acceptInvitation(input: $input) {
+    organization { name viewerMembership { role } }
+    user { email memberships { role organization { name } } }
+    errors { code }
+  }
+}"""
+
+
+async def test_the_accept_payload_answers_as_the_new_user(api, world):
+    await invited(api, world.inviter)
+    token = await newest_link(api, world.operator, "chris@contoso.example")
+    variables = {"input": {"token": token, "name": "Chris Contoso", "password": PASSWORD}}
+
+    accepted = (await api.data(ACCEPT_WITH_MEMBERSHIPS, variables))["acceptInvitation"]
+
+    assert accepted["errors"] == []
+    assert accepted["organization"] == {"name": "Contoso Ltd", "viewerMembership": {"role": "ADMINISTRATOR"}}
+    assert accepted["user"] == {
+        "email": "chris@contoso.example",
+        "memberships": [{"role": "ADMINISTRATOR", "organization": {"name": "Contoso Ltd"}}],
+    }

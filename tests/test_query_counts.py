@@ -118,8 +118,7 @@ async def _person(settings: Any, organization: Organization | None, role: str = 
     user = await make(User, email=f"person{next(_unique)}@example.com")
     if organization is not None:
         await Membership.create(organization=organization, user=user, role=role, permissions=[])
-    token, _ = await issue_session(settings, user.id)
-    return user, token
+    return user, (await issue_session(settings, {"id": user.id})).token
 
 
 async def build_world(settings: Any) -> World:

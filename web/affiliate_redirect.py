@@ -1,8 +1,9 @@
 """`GET /r/{code}`: record the click of an affiliate link, set the attribution cookie, redirect.
 
 Unknown or disabled codes redirect to AFFILIATE_DEFAULT_URL (default PUBLIC_URL) without a
-cookie. The landing address was checked against AFFILIATE_ALLOWED_HOSTS when the link was
-saved, so this endpoint never redirects anywhere else (no open redirect).
+cookie. The landing address was checked against AFFILIATE_ALLOWED_HOSTS (and the scheme and
+port of PUBLIC_URL) when the link was saved, so this endpoint never redirects anywhere else
+(no open redirect).
 """
 
 from __future__ import annotations
