@@ -92,7 +92,7 @@ class AffiliateReport:
     by_day: list[AffiliateDay] = bounded_list(MAX_REPORT_DAYS, "Every day of the range, oldest first.", computed=True)
 
 
-@strawberry.input(description="A new affiliate link (MANAGE_PARTNER_PORTAL, AFFILIATE program).")
+@strawberry.input(description="A new affiliate link.")
 class CreateAffiliateLinkInput:
     partner_id: GlobalID | None = strawberry.field(
         default=None, description="The partner organization; default: the viewer's first organization."
@@ -108,7 +108,7 @@ class CreateAffiliateLinkInput:
     )
 
 
-@strawberry.input(description="Change a link (MANAGE_PARTNER_PORTAL); omitted fields stay as they are.")
+@strawberry.input(description="Change a link; omitted fields stay as they are.")
 class UpdateAffiliateLinkInput:
     link_id: GlobalID = strawberry.field(description="The link.")
     campaign: str | None = strawberry.field(default=strawberry.UNSET, description="A new campaign (null clears).")

@@ -81,7 +81,7 @@ class StripeCustomerLink:
 # --- inputs and payloads ---------------------------------------------------------------------------------
 
 
-@strawberry.input(description="Set an organization's license (operators with MANAGE_PROGRAMS).")
+@strawberry.input(description="Set an organization's license.")
 class SetLicenseInput:
     organization_id: GlobalID = strawberry.field(description="The organization.")
     status: LicenseStatus = strawberry.field(description="The license status.")
@@ -96,9 +96,7 @@ class SetLicensePayload(Payload):
     license: License | None = strawberry.field(default=None, description="The license.")
 
 
-@strawberry.input(
-    description="A payment from the billing system (API keys with billing:write); idempotent by externalId."
-)
+@strawberry.input(description="A payment from the billing system; idempotent by externalId.")
 class RecordPaymentInput:
     external_id: str = strawberry.field(description="The billing system's unique id of the payment.")
     organization_id: GlobalID = strawberry.field(description="The paying organization.")
@@ -117,7 +115,7 @@ class RecordPaymentPayload(Payload):
     )
 
 
-@strawberry.input(description="A full or partial refund (API keys with billing:write); idempotent by externalId.")
+@strawberry.input(description="A full or partial refund; idempotent by externalId.")
 class RecordRefundInput:
     external_id: str = strawberry.field(description="The billing system's unique id of the refund.")
     payment_external_id: str = strawberry.field(description="The refunded payment's external id.")
@@ -130,7 +128,7 @@ class RecordRefundPayload(Payload):
     payment: Payment | None = strawberry.field(default=None, description="The refunded payment, once known.")
 
 
-@strawberry.input(description="A license change from the billing system (API keys with billing:write).")
+@strawberry.input(description="A license change from the billing system.")
 class RecordLicenseChangeInput:
     external_id: str = strawberry.field(description="The billing system's unique id of the change.")
     organization_id: GlobalID = strawberry.field(description="The organization.")
@@ -147,7 +145,7 @@ class RecordLicenseChangePayload(Payload):
 
 
 @strawberry.input(
-    description="Link a Stripe customer to an organization (operators with MANAGE_PROGRAMS). Used "
+    description="Link a Stripe customer to an organization. Used "
     "when the customer's Stripe metadata has no `organization_id`; linking again moves it."
 )
 class LinkStripeCustomerInput:

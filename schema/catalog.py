@@ -76,7 +76,7 @@ class ExchangeRate(RowType):
 # --- inputs and payloads ---------------------------------------------------------------------------------
 
 
-@strawberry.input(description="A new product (operators with MANAGE_PROGRAMS).")
+@strawberry.input(description="A new product.")
 class CreateProductInput:
     code: str = strawberry.field(description="A stable code.")
     name: str = strawberry.field(description="The product's name.")
@@ -87,7 +87,7 @@ class CreateProductPayload(Payload):
     product: Product | None = strawberry.field(default=None, description="The product.")
 
 
-@strawberry.input(description="A new plan of a product (operators with MANAGE_PROGRAMS).")
+@strawberry.input(description="A new plan of a product.")
 class CreatePlanInput:
     product_id: GlobalID = strawberry.field(description="The product.")
     code: str = strawberry.field(description="A stable code billing events refer to.")
@@ -100,7 +100,7 @@ class CreatePlanPayload(Payload):
     plan: Plan | None = strawberry.field(default=None, description="The plan.")
 
 
-@strawberry.input(description="Set an exchange rate from a date on (operators with MANAGE_PROGRAMS).")
+@strawberry.input(description="Set an exchange rate from a date on.")
 class SetExchangeRateInput:
     currency: str = strawberry.field(description="ISO 4217 code (not the base currency).")
     rate: Decimal = strawberry.field(description="Units of the currency per unit of the base currency.")

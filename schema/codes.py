@@ -99,7 +99,7 @@ class DiscountRedemption(RowType):
     created_at: datetime = strawberry.field(description="When it was redeemed.")
 
 
-@strawberry.input(description="Redeem a discount code for a customer at checkout (API keys with billing:write).")
+@strawberry.input(description="Redeem a discount code for a customer at checkout.")
 class RedeemDiscountCodeInput:
     code: str = strawberry.field(description="The code as the customer typed it.")
     organization_id: GlobalID = strawberry.field(description="The customer organization.")

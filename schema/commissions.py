@@ -199,10 +199,7 @@ class ProgramTerms:
 # --- inputs and payloads ---------------------------------------------------------------------------------
 
 
-@strawberry.input(
-    description="A commission rule (operators with MANAGE_PROGRAMS). Precedence: partner > product > "
-    "tier > program default."
-)
+@strawberry.input(description="A commission rule. Precedence: partner > product > tier > program default.")
 class CreateCommissionRuleInput:
     program: Program = strawberry.field(description="The program.")
     kind: CommissionRuleKind = strawberry.field(description="Percent or flat.")

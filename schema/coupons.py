@@ -154,7 +154,7 @@ class CouponOrder:
 # --- inputs and payloads -----------------------------------------------------------------------------------
 
 
-@strawberry.input(description="Order coupons (MANAGE_PARTNER_PORTAL of a partner in the RESELLER program).")
+@strawberry.input(description="Order coupons.")
 class CreateCouponsInput:
     partner_id: GlobalID | None = strawberry.field(
         default=None, description="The reseller organization; default: the viewer's first organization."
@@ -190,7 +190,7 @@ class RedeemCouponPayload(Payload):
     paid_until: datetime | None = strawberry.field(default=None, description="The end of the months bought.")
 
 
-@strawberry.input(description="Set a reseller's discount level (operators with MANAGE_PROGRAMS).")
+@strawberry.input(description="Set a reseller's discount level.")
 class SetResellerDiscountInput:
     partner_id: GlobalID = strawberry.field(description="The reseller organization.")
     discount: Decimal = strawberry.field(description="The discount off list price in percent, 10.00 to 60.00.")

@@ -278,7 +278,7 @@ class CreateOrganizationInput:
     )
 
 
-@strawberry.input(description="Settings to change; omitted fields stay as they are (MANAGE_SETTINGS).")
+@strawberry.input(description="Settings to change; omitted fields stay as they are.")
 class UpdateOrganizationInput:
     organization_id: GlobalID = strawberry.field(description="The organization.")
     name: str | None = strawberry.field(default=strawberry.UNSET, description="A new name.")
@@ -348,7 +348,7 @@ class DeclineMembershipInvitationPayload(Payload):
     declined: bool = strawberry.field(default=False, description="True once declined.")
 
 
-@strawberry.input(description="Withdraw an invitation to become a member (MANAGE_MEMBERS).")
+@strawberry.input(description="Withdraw an invitation to become a member.")
 class RevokeMembershipInvitationInput:
     invitation_id: GlobalID = strawberry.field(description="The invitation.")
 

@@ -153,7 +153,7 @@ class PartnerApplicationPayload(Payload):
     application: PartnerApplication | None = strawberry.field(default=None, description="The application.")
 
 
-@strawberry.input(description="Approve an application (operators with REVIEW_PARTNERS).")
+@strawberry.input(description="Approve an application.")
 class ApprovePartnerApplicationInput:
     application_id: GlobalID = strawberry.field(description="The application.")
     programs: list[Program] = strawberry.field(description="The programs to enroll the partner in.")
@@ -161,13 +161,13 @@ class ApprovePartnerApplicationInput:
     payout_currency: str = strawberry.field(default="USD", description="The partner's payout currency.")
 
 
-@strawberry.input(description="Reject an application (operators with REVIEW_PARTNERS).")
+@strawberry.input(description="Reject an application.")
 class RejectPartnerApplicationInput:
     application_id: GlobalID = strawberry.field(description="The application.")
     note: str = strawberry.field(description="Why, for the applicant.")
 
 
-@strawberry.input(description="Change the partner's own settings (MANAGE_PARTNER_PORTAL).")
+@strawberry.input(description="Change the partner's own settings.")
 class UpdatePartnerProfileInput:
     partner_id: GlobalID | None = strawberry.field(default=None, description="The partner organization.")
     listed_in_directory: bool | None = strawberry.field(default=None, description="Show in the public directory.")

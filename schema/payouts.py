@@ -172,7 +172,7 @@ class PayoutFile:
 
 
 @strawberry.input(
-    description="How the partner is paid (MANAGE_PARTNER_PORTAL). The other method's details are "
+    description="How the partner is paid. The other method's details are "
     "cleared. The payout currency is set with updatePartnerProfile."
 )
 class SetPayoutSettingsInput:
@@ -194,7 +194,7 @@ class SetPayoutSettingsPayload(Payload):
     payout_settings: PayoutSettings | None = strawberry.field(default=None, description="The settings.")
 
 
-@strawberry.input(description="Claim the whole approved balance (MANAGE_PARTNER_PORTAL); send an Idempotency-Key.")
+@strawberry.input(description="Claim the whole approved balance; send an Idempotency-Key.")
 class RequestPayoutInput:
     partner_id: GlobalID | None = strawberry.field(
         default=None, description="The partner organization; default: the viewer's first organization."
@@ -208,12 +208,12 @@ class PayoutPayload(Payload):
     payout: Payout | None = strawberry.field(default=None, description="The payout.")
 
 
-@strawberry.input(description="Approve a requested payout (operators with MANAGE_PAYOUTS).")
+@strawberry.input(description="Approve a requested payout.")
 class ApprovePayoutInput:
     payout_id: GlobalID = strawberry.field(description="The payout.")
 
 
-@strawberry.input(description="Record that an approved payout was paid (operators with MANAGE_PAYOUTS).")
+@strawberry.input(description="Record that an approved payout was paid.")
 class MarkPayoutPaidInput:
     payout_id: GlobalID = strawberry.field(description="The payout.")
     reference: str = strawberry.field(
@@ -221,10 +221,7 @@ class MarkPayoutPaidInput:
     )
 
 
-@strawberry.input(
-    description="Reject a requested or approved payout (operators with MANAGE_PAYOUTS); its "
-    "commissions become payable again."
-)
+@strawberry.input(description="Reject a requested or approved payout; its commissions become payable again.")
 class RejectPayoutInput:
     payout_id: GlobalID = strawberry.field(description="The payout.")
     note: str = strawberry.field(description="Why, for the partner.")
@@ -238,7 +235,7 @@ class SepaDebtorInput:
 
 
 @strawberry.input(
-    description="Produce a payment file of approved payouts (operators with MANAGE_PAYOUTS). Read-only: "
+    description="Produce a payment file of approved payouts. Read-only: "
     "mark the payouts paid once the transfers are done."
 )
 class ExportPayoutsInput:

@@ -224,7 +224,7 @@ class FeatureUsageReport:
 # --- inputs and payloads ---------------------------------------------------------------------------------------
 
 
-@strawberry.input(description="A new tier (operators with MANAGE_PROGRAMS).")
+@strawberry.input(description="A new tier.")
 class CreateTierInput:
     name: str = strawberry.field(description="Unique; fixed once created (commission rules match it).")
     rank: int = strawberry.field(description="Unique, from 1; higher is better.")
@@ -236,7 +236,7 @@ class CreateTierInput:
     minimum_median_features: int | None = strawberry.field(default=None, description="A minimum median feature usage.")
 
 
-@strawberry.input(description="Change a tier (operators with MANAGE_PROGRAMS); fields left out stay, null clears.")
+@strawberry.input(description="Change a tier; fields left out stay, null clears.")
 class UpdateTierInput:
     tier_id: GlobalID = strawberry.field(description="The tier.")
     rank: int | None = strawberry.field(default=strawberry.UNSET, description="A new rank.")
@@ -260,14 +260,14 @@ class TierPayload(Payload):
     tier: Tier | None = strawberry.field(default=None, description="The tier.")
 
 
-@strawberry.input(description="Record a partner's certification (operators with MANAGE_PROGRAMS).")
+@strawberry.input(description="Record a partner's certification.")
 class RecordCertificationInput:
     partner_id: GlobalID = strawberry.field(description="The partner organization.")
     name: str = strawberry.field(description="The certification; recording it again replaces its validity.")
     valid_until: date | None = strawberry.field(default=None, description="The last day it counts (null: no end).")
 
 
-@strawberry.input(description="Withdraw a partner's certification (operators with MANAGE_PROGRAMS).")
+@strawberry.input(description="Withdraw a partner's certification.")
 class WithdrawCertificationInput:
     partner_id: GlobalID = strawberry.field(description="The partner organization.")
     name: str = strawberry.field(description="The certification.")
@@ -278,7 +278,7 @@ class CertificationPayload(Payload):
     certification: Certification | None = strawberry.field(default=None, description="The certification.")
 
 
-@strawberry.input(description="The features a customer used (API keys with billing:write); idempotent by externalId.")
+@strawberry.input(description="The features a customer used; idempotent by externalId.")
 class RecordFeatureUsageInput:
     external_id: str = strawberry.field(description="The integrator's unique id of this report.")
     organization_id: GlobalID = strawberry.field(description="The customer organization.")

@@ -67,6 +67,21 @@ def test_the_committed_sdl_shows_each_declaration_once(schema):
     assert wrong == {}
 
 
+def test_input_types_leave_who_may_send_them_to_the_declarations():
+    """An input's description that restated its field's requirement ("operators with …") would be a
+    second copy of the rule, free to drift from the declaration."""
+    committed = graphql.build_schema(COMMITTED_SDL.read_text())
+    restating = [
+        name
+        for name, named in committed.type_map.items()
+        if isinstance(named, graphql.GraphQLInputObjectType)
+        and any(words in (named.description or "") for words in ("operators with", "API keys with"))
+    ]
+
+    assert [name for name in committed.type_map if name.endswith("Input")]
+    assert restating == []
+
+
 def test_an_undeclared_requirement_text_in_the_description_would_be_caught(schema):
     """The comparison above reads the text after "Requires:" from the declaration, not a copy."""
     _, _, field = next(item for item in root_fields(schema) if item[1] == "approvePayout")
