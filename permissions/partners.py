@@ -20,7 +20,9 @@ from partner_portal.permissions.enums import (
     OperatorPermission,
     PartnerPermission,
 )
-from partner_portal.permissions.errors import Forbidden, NotFound
+from partner_portal.permissions.errors import Missing, NotFound
+from partner_portal.permissions.refusals import Refusal, needed_permission
+from partner_portal.permissions.verified_email import require_verified_email
 
 PROFILE_FIELDS = ("id", "organization_id", "code", "payout_currency", "listed_in_directory", "tier", "approved_at")
 
@@ -42,10 +44,10 @@ async def programs_of(organization_id: int) -> list[str]:
     return sorted(await ProgramEnrollment.filter(partner_id=organization_id).values_list("program", flat=True))
 
 
-def require_partner(profile_field: object) -> None:
-    """FORBIDDEN unless the organization's partner profile (or a field of it) was found."""
+def require_partner(profile_field: object, organization_id: int) -> None:
+    """FORBIDDEN (missing PARTNER_STATUS) unless the organization's partner profile (or a field of it) was found."""
     if profile_field is None:
-        raise Forbidden("Your organization is not a partner yet: request partner status first.")
+        raise Refusal(Missing("PARTNER_STATUS"), organization_id)
 
 
 async def partner_side_membership(actor: Actor, partner_id: int | None, permission: str) -> MembershipInfo:
@@ -53,11 +55,17 @@ async def partner_side_membership(actor: Actor, partner_id: int | None, permissi
     organization is a partner is the caller's to check (`acting_partner`, `require_partner`).
 
     No organization: NO_ORGANIZATION; not a member: NOT_FOUND, or FORBIDDEN where the actor
-    sees the organization (`scoping.acting_membership`); lacking the permission: FORBIDDEN.
+    sees the organization (`scoping.acting_membership`); an unverified address: FORBIDDEN (missing
+    VERIFIED_EMAIL, `permissions/verified_email.py`); lacking the permission: FORBIDDEN.
     """
-    membership = await scoping.acting_membership(actor, partner_id)
+    membership = await scoping.acting_membership(actor, partner_id, needed_permission(permission))
     if membership.management_session_id is not None:
-        raise Forbidden()  # a management session acts on a customer, never partner-side
+        raise Refusal(
+            Missing("OUTSIDE_MANAGEMENT_SESSION"),
+            membership.organization_id,
+            because="A management session acts on the customer, never on the partner side.",
+        )
+    await require_verified_email(actor, "acting for a partner organization")
     policy.require_permission(membership, permission)
     return membership
 
@@ -71,9 +79,9 @@ async def acting_partner(
     """
     membership = await partner_side_membership(actor, partner_id, permission)
     profile = await partner_profile(membership.organization_id)
-    require_partner(profile)
+    require_partner(profile, membership.organization_id)
     if program is not None and program not in await programs_of(membership.organization_id):
-        raise Forbidden(f"Your organization is not in the {program.value} program.")
+        raise Refusal(Missing("PROGRAM", program.value), membership.organization_id)
     return membership, profile
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from partner_portal.permissions import two_factor
 from partner_portal.permissions.actor import Actor, MembershipInfo
 from partner_portal.permissions.enums import (
     MEMBER_PERMISSIONS,
@@ -17,7 +18,8 @@ from partner_portal.permissions.enums import (
     PartnerPermission,
     Role,
 )
-from partner_portal.permissions.errors import Forbidden, NoOrganization, NotFound, Unauthenticated
+from partner_portal.permissions.errors import Missing, NoOrganization, NotFound, Unauthenticated
+from partner_portal.permissions.refusals import Refusal, lacking_permission
 
 # A partner permission includes the narrower ones below it.
 PARTNER_IMPLIES: dict[str, frozenset[str]] = {
@@ -49,13 +51,14 @@ def require_scope(actor: Actor, scope: ApiKeyScope) -> None:
     if actor.api_key_id is None:
         raise Unauthenticated(actor.rejected_credentials or "This operation needs an API key.")
     if scope not in actor.scopes:
-        raise Forbidden(f"This API key lacks the scope {scope.value}.")
+        raise Refusal(Missing("API_KEY_SCOPE", scope.value))
 
 
 async def require_operator(actor: Actor, permission: OperatorPermission) -> None:
     require_user(actor)
     if permission not in await actor.operator_permissions():
-        raise Forbidden()
+        await two_factor.refuse_withheld_operator_permission(actor, permission)
+        raise Refusal(Missing("OPERATOR_PERMISSION", permission.value))
 
 
 async def is_operator_with(actor: Actor, permission: OperatorPermission) -> bool:
@@ -92,13 +95,14 @@ async def acting_membership(actor: Actor, organization_id: int | None) -> Member
 
 
 def require_permission(membership: MembershipInfo, permission: str) -> None:
+    """FORBIDDEN, naming the permission (in a management session: the customer's grant), unless held."""
     if permission not in membership.permissions:
-        raise Forbidden()
+        raise Refusal(lacking_permission(membership, permission), membership.organization_id)
 
 
 def require_administrator(membership: MembershipInfo) -> None:
     if membership.role is not Role.ADMINISTRATOR:
-        raise Forbidden("Only administrators may do this.")
+        raise Refusal(Missing("ADMINISTRATOR"), membership.organization_id)
 
 
 def require_member_manager(membership: MembershipInfo) -> None:
@@ -114,7 +118,11 @@ def check_grant(granter: MembershipInfo, current: Iterable[str], requested: Iter
     changed = set(current) ^ set(requested)
     not_held = sorted(changed - granter.permissions)
     if not_held:
-        raise Forbidden(f"You cannot grant or withdraw permissions you do not hold: {', '.join(not_held)}.")
+        raise Refusal(
+            lacking_permission(granter, not_held[0]),
+            granter.organization_id,
+            because=f"Nobody grants or withdraws a permission they do not hold; you lack {', '.join(not_held)}.",
+        )
     if changed & set(PartnerPermission):
         require_permission(granter, PartnerPermission.MANAGE_PARTNER_PORTAL)
     if changed - set(PartnerPermission):
@@ -161,8 +169,7 @@ async def reads_all_reports(actor: Actor) -> bool:
     partner's (True); any other API key is FORBIDDEN; no credentials are UNAUTHENTICATED;
     other users (False) read the partners they hold MANAGE_PARTNER_PORTAL in."""
     if actor.api_key_id is not None:
-        if ApiKeyScope.REPORTS_READ not in actor.scopes:
-            raise Forbidden(f"This API key lacks the scope {ApiKeyScope.REPORTS_READ.value}.")
+        require_scope(actor, ApiKeyScope.REPORTS_READ)
         return True
     require_user(actor)
     return await is_operator_with(actor, OperatorPermission.VIEW_ALL_REPORTS)
@@ -171,4 +178,7 @@ async def reads_all_reports(actor: Actor) -> bool:
 def require_all_reports(reads_all: bool, what: str) -> None:
     """Comparing partners (the leaderboard, a breakdown by partner) is for those who read them all."""
     if not reads_all:
-        raise Forbidden(f"{what} is for operators with VIEW_ALL_REPORTS and reports:read API keys.")
+        raise Refusal(
+            Missing("OPERATOR_PERMISSION", OperatorPermission.VIEW_ALL_REPORTS.value),
+            because=f"{what} compares partners; API keys with the scope {ApiKeyScope.REPORTS_READ.value} read it too.",
+        )

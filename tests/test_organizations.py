@@ -687,7 +687,7 @@ async def test_another_organization_looks_exactly_like_a_missing_one(api, acme, 
 
     # the budget report in `extensions` counts down between requests; the answers are the same
     assert hidden["errors"] == absent["errors"]
-    assert hidden["data"] == absent["data"] is None
+    assert hidden["data"] == absent["data"] == {"node": None}
     assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     # an id that is no id of this API says so, whoever asks (tests/test_opaque_inputs.py)
     assert malformed["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
@@ -703,8 +703,8 @@ async def test_nodes_reveal_nothing_across_organizations(api, acme, globex):
         {"ids": [globex["id"], acme["id"]]},
         token=globex["admin"].token,
     )
-    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
-    assert body["data"] is None
+    assert [(e["extensions"]["code"], e["path"]) for e in body["errors"]] == [("NOT_FOUND", ["nodes", 1])]
+    assert body["data"] == {"nodes": [{"id": globex["id"]}, None]}
 
 
 async def test_members_see_each_other_and_operators_see_every_organization(api, acme, globex):
