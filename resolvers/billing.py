@@ -345,8 +345,9 @@ async def record_license_change(
     )
 
 
-async def get_payment(payment_id: int) -> dict[str, Any] | None:
-    return await Payment.filter(id=payment_id).first().values(*PAYMENT_FIELDS)
+async def visible_payment(actor: Actor, payment_id: int) -> dict[str, Any] | None:
+    """A payment the actor sees (`scoping.visible_payments`), None otherwise."""
+    return await (await scoping.visible_payments(actor)).filter(id=payment_id).first().values(*PAYMENT_FIELDS)
 
 
 async def get_license(organization_id: int) -> dict[str, Any] | None:

@@ -168,6 +168,12 @@ async def check_code(actor: Actor, throttle_lookup: Any, raw: str) -> dict[str, 
     return await _valid_code(actor, throttle_lookup, raw)
 
 
+async def visible_redemption(actor: Actor, redemption_id: int) -> dict[str, Any] | None:
+    """A redemption the actor sees (`scoping.visible_discount_redemptions`), None otherwise."""
+    visible = await scoping.visible_discount_redemptions(actor)
+    return await visible.filter(id=redemption_id).first().values(*REDEMPTION_FIELDS)
+
+
 async def _redemption(redemption_id: int) -> dict[str, Any] | None:
     return await DiscountRedemption.filter(id=redemption_id).first().values(*REDEMPTION_FIELDS)
 

@@ -101,6 +101,7 @@ COMMISSION_FIELDS = (
     "hold_until",
     "created_at",
     "customer__name",
+    "payment__plan__product_id",
 )
 
 

@@ -264,8 +264,19 @@ async def create_coupons(
     raise fail(None, UserErrorCode.CONFLICT, "The coupons could not be made; order again.")
 
 
-async def get_order(order_id: int) -> dict[str, Any] | None:
-    return await CouponOrder.filter(id=order_id).first().values(*ORDER_FIELDS)
+async def visible_order(actor: Actor, order_id: int) -> dict[str, Any] | None:
+    """An order the actor sees (`scoping.visible_coupon_orders`), None otherwise."""
+    return await (await scoping.visible_coupon_orders(actor)).filter(id=order_id).first().values(*ORDER_FIELDS)
+
+
+async def visible_coupon(actor: Actor, coupon_id: int) -> dict[str, Any] | None:
+    """A coupon the actor sees (`scoping.visible_coupons`), None otherwise."""
+    return await (await scoping.visible_coupons(actor)).filter(id=coupon_id).first().values(*COUPON_FIELDS)
+
+
+async def visible_invoice(actor: Actor, invoice_id: int) -> dict[str, Any] | None:
+    """An invoice the actor sees (`scoping.visible_coupon_invoices`), None otherwise."""
+    return await (await scoping.visible_coupon_invoices(actor)).filter(id=invoice_id).first().values(*INVOICE_FIELDS)
 
 
 async def list_orders(actor: Actor, partner_id: int | None, *, first: int | None, after: str | None) -> Page:
@@ -274,9 +285,9 @@ async def list_orders(actor: Actor, partner_id: int | None, *, first: int | None
     return await paginate(orders, fields=ORDER_FIELDS, first=first, after=after, order=("-id",))
 
 
-async def invoices_of(order_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The invoices of several orders in one query (for the orders of a page)."""
-    rows = await Invoice.filter(order_id__in=order_ids).values(*INVOICE_FIELDS)
+async def invoices_of(actor: Actor, order_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The invoices the actor sees of several orders in one query (for the orders of a page)."""
+    rows = await (await scoping.visible_coupon_invoices(actor)).filter(order_id__in=order_ids).values(*INVOICE_FIELDS)
     return {row["order_id"]: row for row in rows}
 
 
@@ -288,9 +299,9 @@ def coupon_status(row: dict[str, Any], moment: datetime) -> str:
     return "UNUSED"
 
 
-async def coupons_of_order(order_id: int) -> list[dict[str, Any]]:
-    """The coupons of an order just placed (for the payload of `createCoupons`)."""
-    return await Coupon.filter(order_id=order_id).order_by("id").values(*COUPON_FIELDS)
+async def coupons_of_order(actor: Actor, order_id: int) -> list[dict[str, Any]]:
+    """The coupons of an order just placed (for the payload of `createCoupons`) that the actor sees."""
+    return await (await scoping.visible_coupons(actor)).filter(order_id=order_id).order_by("id").values(*COUPON_FIELDS)
 
 
 async def list_coupons(

@@ -34,11 +34,16 @@ def column_holds(field: Field, value: object) -> bool:
 PRIMARY_KEY = re.compile(r"[1-9][0-9]{0,18}")
 
 
+# The global id types whose model has another name (every other type is named as its model).
+MODEL_OF_TYPE = {"CouponInvoice": "Invoice"}
+
+
 def primary_key_in(model_name: str, text: str) -> int | None:
     """The id written in `text` when the table of the model named `model_name` can hold it, else None
-    (also for no such model). A global id's type name is its model's name (`Organization`)."""
+    (also for no such model). A global id's type name is its model's name (`Organization`), or the
+    one `MODEL_OF_TYPE` gives."""
     try:
-        model = Tortoise.apps.get_model("models", model_name)
+        model = Tortoise.apps.get_model("models", MODEL_OF_TYPE.get(model_name, model_name))
     except ConfigurationError:
         return None
     if not PRIMARY_KEY.fullmatch(text):

@@ -17,8 +17,8 @@ from partner_portal.models.partners import PartnerProfile
 from partner_portal.permissions import scoping
 from partner_portal.permissions.actor import Actor
 from partner_portal.permissions.partners import PROFILE_FIELDS
-from partner_portal.resolvers.billing import licenses_of
-from partner_portal.resolvers.catalog import plans_of
+from partner_portal.resolvers.billing import PAYMENT_FIELDS, licenses_of
+from partner_portal.resolvers.catalog import PRODUCT_FIELDS, plans_of
 from partner_portal.resolvers.customers import (
     current_relationships,
     relationship_histories,
@@ -38,6 +38,7 @@ from partner_portal.resolvers.organizations import (
 )
 from partner_portal.resolvers.pagination import Page
 from partner_portal.resolvers.partners import APPLICATION_FIELDS, enrolled_programs
+from partner_portal.resolvers.payouts import PAYOUT_FIELDS
 from partner_portal.resolvers.per_parent import ParentPage, first_rows_per_parent
 
 Scope = Callable[[Actor], Awaitable[QuerySet]]
@@ -154,3 +155,6 @@ class Loaders:
         )
         self.partner_profile = _keyed_loader(actor, _partner_profiles)
         self.partner_application = _keyed_loader(actor, _latest_applications)
+        self.payment = _by_id_loader(actor, scoping.visible_payments, PAYMENT_FIELDS)
+        self.product = _by_id_loader(actor, scoping.visible_products, PRODUCT_FIELDS)
+        self.payout = _by_id_loader(actor, scoping.visible_payouts, PAYOUT_FIELDS)

@@ -707,6 +707,12 @@ async def list_assessments(
     return await assessments_of(actor, partner_id, period=period, changed_only=changed_only, first=first, after=after)
 
 
+async def visible_assessment(actor: Actor, assessment_id: int) -> dict[str, Any] | None:
+    """An assessment the actor sees (`scoping.visible_tier_assessments`), None otherwise."""
+    visible = await scoping.visible_tier_assessments(actor)
+    return await visible.filter(id=assessment_id).first().values(*ASSESSMENT_FIELDS)
+
+
 async def assessments_of(
     actor: Actor,
     partner_id: int | None,

@@ -15,10 +15,20 @@ from partner_portal.permissions.actor import Actor
 from partner_portal.permissions.requirements import BILLING_WRITER, PROGRAM_MANAGER
 from partner_portal.resolvers import billing, commissions, stripe
 from partner_portal.schema.commissions import Commission
-from partner_portal.schema.common import Info, Payload, decode_id, describe_enum, global_id, run_mutation
+from partner_portal.schema.common import (
+    Info,
+    Node,
+    NodeID,
+    Payload,
+    decode_id,
+    describe_enum,
+    global_id,
+    node_type,
+    run_mutation,
+)
 from partner_portal.schema.money import Money, MoneyInput
 from partner_portal.schema.requires import Requires
-from partner_portal.schema.rows import IdOf, RowType, row_type
+from partner_portal.schema.rows import RowType, row_type
 
 describe_enum(
     LicenseStatus,
@@ -59,17 +69,22 @@ class License:
 
 @row_type(
     billing.PAYMENT_FIELDS,
-    id=IdOf("Payment", "id"),
     amount=lambda row: Money.of(row["amount"], row["currency"]),
     refunded=lambda row: Money.of(row["refunded_amount"], row["currency"]),
 )
 @strawberry.type(description="A payment as recorded.")
-class Payment(RowType):
-    id: GlobalID = strawberry.field(description="The payment's global id.")
+class Payment(Node, RowType):
+    id: NodeID[int]
     external_id: str = strawberry.field(description="The billing system's id.")
     amount: Money = strawberry.field(description="What was paid.")
     refunded: Money = strawberry.field(description="What was refunded of it so far.")
     paid_at: datetime = strawberry.field(description="When it was paid.")
+
+
+@node_type("Payment")
+async def _fetch_payment(context: Any, pk: int) -> Payment | None:
+    row = await billing.visible_payment(context.actor, pk)
+    return Payment.from_row(row) if row else None
 
 
 @strawberry.type(description="A Stripe customer linked to an organization: its Stripe events count for it.")
@@ -159,13 +174,16 @@ class LinkStripeCustomerPayload(Payload):
 
 
 async def _payment_result(actor: Actor, result: dict[str, Any]) -> dict[str, Any]:
-    payment = await billing.get_payment(result["payment_id"])
+    payment = await billing.visible_payment(actor, result["payment_id"])
     line = await commissions.visible_line(actor, result["commission_id"]) if result["commission_id"] else None
-    return {"payment": Payment.from_row(payment), "commission": Commission.from_row(line) if line else None}
+    return {
+        "payment": Payment.from_row(payment) if payment else None,
+        "commission": Commission.from_row(line) if line else None,
+    }
 
 
-async def _refund_result(result: dict[str, Any]) -> dict[str, Any]:
-    payment = await billing.get_payment(result["payment_id"]) if result["payment_id"] else None
+async def _refund_result(actor: Actor, result: dict[str, Any]) -> dict[str, Any]:
+    payment = await billing.visible_payment(actor, result["payment_id"]) if result["payment_id"] else None
     return {"payment": Payment.from_row(payment) if payment else None}
 
 
@@ -236,7 +254,7 @@ class BillingMutation:
             currency=input.amount.currency,
             refunded_at=input.refunded_at,
         )
-        return await run_mutation(RecordRefundPayload, change, _refund_result)
+        return await run_mutation(RecordRefundPayload, change, partial(_refund_result, info.context.actor))
 
     @strawberry.mutation(
         description="Record a license change; idempotent by externalId.", extensions=[Requires(BILLING_WRITER)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.relay import GlobalID
@@ -14,7 +14,7 @@ from partner_portal.permissions.requirements import BILLING_WRITER, EXPERT_PORTA
 from partner_portal.resolvers import codes
 from partner_portal.resolvers.money import percent
 from partner_portal.schema.catalog import Plan
-from partner_portal.schema.common import Info, Payload, decode_id, run_mutation
+from partner_portal.schema.common import Info, Node, NodeID, Payload, decode_id, node_type, run_mutation
 from partner_portal.schema.money import Money
 from partner_portal.schema.partners import PartnerId, partner_id_of
 from partner_portal.schema.requires import Requires
@@ -80,14 +80,13 @@ class DiscountCodeCheck:
 
 @row_type(
     codes.REDEMPTION_FIELDS,
-    id=IdOf("DiscountRedemption", "id"),
     code="code__code",
     organization_id=IdOf("Organization", "customer_id"),
     percent_off=lambda row: percent(row["percent_bp"]),
 )
 @strawberry.type(description="A customer organization's use of a discount code (one per customer).")
-class DiscountRedemption(RowType):
-    id: GlobalID = strawberry.field(description="The redemption's global id.")
+class DiscountRedemption(Node, RowType):
+    id: NodeID[int]
     code: str = strawberry.field(description="The code redeemed.")
     organization_id: GlobalID = strawberry.field(description="The customer organization.")
     percent_off: Decimal = strawberry.field(description="The one-time discount granted, in percent.")
@@ -97,6 +96,12 @@ class DiscountRedemption(RowType):
         "a referral already: the first one wins)."
     )
     created_at: datetime = strawberry.field(description="When it was redeemed.")
+
+
+@node_type("DiscountRedemption")
+async def _fetch_redemption(context: Any, pk: int) -> DiscountRedemption | None:
+    row = await codes.visible_redemption(context.actor, pk)
+    return DiscountRedemption.from_row(row) if row else None
 
 
 @strawberry.input(description="Redeem a discount code for a customer at checkout.")

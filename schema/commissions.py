@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.relay import GlobalID
@@ -29,9 +29,14 @@ from partner_portal.schema.common import (
     run_mutation,
 )
 from partner_portal.schema.money import Money, MoneyInput
+from partner_portal.schema.organizations import Organization
 from partner_portal.schema.partners import PartnerId, partner_id_of
 from partner_portal.schema.requires import Requires
-from partner_portal.schema.rows import Row, RowType, row_type
+from partner_portal.schema.rows import IdOf, Row, RowType, row_type
+
+if TYPE_CHECKING:
+    from partner_portal.schema.billing import Payment
+    from partner_portal.schema.payouts import Payout
 
 describe_enum(
     CommissionType,
@@ -116,6 +121,8 @@ async def _fetch_commission_rule(context: Any, pk: int) -> CommissionRule | None
     rate=lambda row: percent(row["rate_bp"]),
     customer_name="customer__name",
     is_refund_adjustment=lambda row: row["refund_id"] is not None,
+    customer_id=IdOf("Organization", "customer_id"),
+    _product_id="payment__plan__product_id",
 )
 @strawberry.type(description="A commission ledger line, in the partner's payout currency.")
 class Commission(Node, RowType):
@@ -132,6 +139,54 @@ class Commission(Node, RowType):
     hold_until: datetime | None = strawberry.field(description="When a held line becomes payable.")
     created_at: datetime = strawberry.field(description="When the line was written.")
     is_refund_adjustment: bool = strawberry.field(description="The line records a refund.")
+    customer_id: GlobalID | None = strawberry.field(
+        description="The global id of the paying customer organization (null once it is deleted), shown whether "
+        "or not you may read the organization itself: pass it as `commissions(customerId:)`."
+    )
+    _customer_id: strawberry.Private[int | None]
+    _payment_id: strawberry.Private[int | None]
+    _payout_id: strawberry.Private[int | None]
+    _product_id: strawberry.Private[int | None]
+
+    @strawberry.field(
+        description="The paying customer organization; null where you may not read it (a customer that came "
+        "through a link or a code is no customer you administer: `customerName` and `customerId` still say who)."
+    )
+    async def customer(self, info: Info) -> Organization | None:
+        if self._customer_id is None:
+            return None
+        row = await info.context.loaders.organization.load(self._customer_id)
+        return Organization.from_row(row) if row else None
+
+    @strawberry.field(
+        description="The payment the line was computed from (for a refund line: the refunded one); "
+        "null where you may not read it."
+    )
+    async def payment(self, info: Info) -> Annotated[Payment, strawberry.lazy("partner_portal.schema.billing")] | None:
+        from partner_portal.schema.billing import Payment
+
+        if self._payment_id is None:
+            return None
+        row = await info.context.loaders.payment.load(self._payment_id)
+        return Payment.from_row(row) if row else None
+
+    @strawberry.field(description="The product of the payment's plan; null for a payment without a catalog plan.")
+    async def product(self, info: Info) -> Product | None:
+        if self._product_id is None:
+            return None
+        row = await info.context.loaders.product.load(self._product_id)
+        return Product.from_row(row) if row else None
+
+    @strawberry.field(
+        description="The payout that claimed the line; null before one does or where you may not read it."
+    )
+    async def payout(self, info: Info) -> Annotated[Payout, strawberry.lazy("partner_portal.schema.payouts")] | None:
+        from partner_portal.schema.payouts import Payout
+
+        if self._payout_id is None:
+            return None
+        row = await info.context.loaders.payout.load(self._payout_id)
+        return Payout.from_row(row) if row else None
 
 
 @node_type("Commission")

@@ -6,12 +6,14 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Annotated, Any
 
 import strawberry
 from strawberry.relay import GlobalID
 
 from partner_portal.models.clock import now
+from partner_portal.permissions.actor import Actor
 from partner_portal.permissions.requirements import LICENSE_ORDERER, PROGRAM_MANAGER, RESELLER_PORTAL, RESELLER_READER
 from partner_portal.resolvers import billing, coupons
 from partner_portal.resolvers.coupons import MAX_COUPONS_PER_ORDER
@@ -23,18 +25,21 @@ from partner_portal.schema.common import (
     Connection,
     First,
     Info,
+    Node,
+    NodeID,
     Payload,
     connection,
     decode_id,
     describe_enum,
     global_id,
+    node_type,
     run_mutation,
 )
 from partner_portal.schema.guards.cost import bounded_list
 from partner_portal.schema.money import Money
 from partner_portal.schema.partners import PartnerId, partner_id_of
 from partner_portal.schema.requires import Requires
-from partner_portal.schema.rows import IdOf, RowType, row_type
+from partner_portal.schema.rows import RowType, row_type
 
 
 class CouponStatus(enum.StrEnum):
@@ -73,20 +78,24 @@ class ResellerPriceTable:
     rows: list[PriceTableRow] = strawberry.field(description="One row per plan and currency.")
 
 
-@row_type(
-    coupons.INVOICE_FIELDS, id=IdOf("CouponInvoice", "id"), amount=lambda row: Money.of(row["amount"], row["currency"])
-)
+@row_type(coupons.INVOICE_FIELDS, amount=lambda row: Money.of(row["amount"], row["currency"]))
 @strawberry.type(description="The invoice of a coupon order, issued when the order was placed.")
-class CouponInvoice(RowType):
-    id: GlobalID = strawberry.field(description="The invoice's global id.")
+class CouponInvoice(Node, RowType):
+    id: NodeID[int]
     number: str = strawberry.field(description="The invoice number.")
     amount: Money = strawberry.field(description="Wholesale price x coupons x months.")
     issued_at: datetime = strawberry.field(description="When it was issued.")
 
 
+@node_type("CouponInvoice")
+async def _fetch_invoice(context: Any, pk: int) -> CouponInvoice | None:
+    row = await coupons.visible_invoice(context.actor, pk)
+    return CouponInvoice.from_row(row) if row else None
+
+
 @strawberry.type(description="A coupon: a code a customer organization redeems once for a plan and months.")
-class Coupon:
-    id: GlobalID = strawberry.field(description="The coupon's global id.")
+class Coupon(Node):
+    id: NodeID[int]
     code: str = strawberry.field(description="The code to hand to a customer.")
     status: CouponStatus = strawberry.field(description="Unused, redeemed or expired.")
     plan_code: str = strawberry.field(description="The plan it gives.")
@@ -101,7 +110,7 @@ class Coupon:
     def from_row(cls, row: dict[str, Any], moment: datetime | None = None) -> Coupon:
         organization = row["organization_id"]
         return cls(
-            id=global_id("Coupon", row["id"]),
+            id=row["id"],
             code=row["code"],
             status=CouponStatus(coupons.coupon_status(row, moment or now())),
             plan_code=row["order__plan__code"],
@@ -114,9 +123,15 @@ class Coupon:
         )
 
 
+@node_type("Coupon")
+async def _fetch_coupon(context: Any, pk: int) -> Coupon | None:
+    row = await coupons.visible_coupon(context.actor, pk)
+    return Coupon.from_row(row) if row else None
+
+
 @strawberry.type(description="An order of coupons for one plan and a number of months, invoiced at once.")
-class CouponOrder:
-    id: GlobalID = strawberry.field(description="The order's global id.")
+class CouponOrder(Node):
+    id: NodeID[int]
     plan: Plan = strawberry.field(description="The plan the coupons give.")
     count: int = strawberry.field(description="How many coupons.")
     months: int = strawberry.field(description="Months per coupon.")
@@ -131,7 +146,7 @@ class CouponOrder:
     def from_row(cls, row: dict[str, Any], invoice: dict[str, Any] | None) -> CouponOrder:
         currency = row["currency"]
         return cls(
-            id=global_id("CouponOrder", row["id"]),
+            id=row["id"],
             plan=Plan.from_row(
                 {
                     "id": row["plan_id"],
@@ -149,6 +164,15 @@ class CouponOrder:
             created_at=row["created_at"],
             invoice=CouponInvoice.from_row(invoice) if invoice else None,
         )
+
+
+@node_type("CouponOrder")
+async def _fetch_order(context: Any, pk: int) -> CouponOrder | None:
+    row = await coupons.visible_order(context.actor, pk)
+    if row is None:
+        return None
+    invoices = await coupons.invoices_of(context.actor, [pk])
+    return CouponOrder.from_row(row, invoices.get(pk))
 
 
 # --- inputs and payloads -----------------------------------------------------------------------------------
@@ -202,19 +226,19 @@ class SetResellerDiscountPayload(Payload):
     discount: Decimal | None = strawberry.field(default=None, description="The discount in percent.")
 
 
-async def _orders_with_invoices(page: Any) -> Connection[CouponOrder]:
-    invoices = await coupons.invoices_of([row["id"] for row in page.rows])
+async def _orders_with_invoices(actor: Actor, page: Any) -> Connection[CouponOrder]:
+    invoices = await coupons.invoices_of(actor, [row["id"] for row in page.rows])
     return connection(page, lambda row: CouponOrder.from_row(row, invoices.get(row["id"])))
 
 
-async def _created(result: dict[str, Any]) -> dict[str, Any]:
+async def _created(actor: Actor, result: dict[str, Any]) -> dict[str, Any]:
     order_id = result["order_id"]
-    order = await coupons.get_order(order_id)
-    invoices = await coupons.invoices_of([order_id])
+    order = await coupons.visible_order(actor, order_id)
+    invoices = await coupons.invoices_of(actor, [order_id])
     moment = now()
-    rows = await coupons.coupons_of_order(order_id)
+    rows = await coupons.coupons_of_order(actor, order_id)
     return {
-        "order": CouponOrder.from_row(order, invoices.get(order_id)),
+        "order": CouponOrder.from_row(order, invoices.get(order_id)) if order else None,
         "coupons": [Coupon.from_row(row, moment) for row in rows],
     }
 
@@ -262,7 +286,7 @@ class CouponsQuery:
         self, info: Info, partner_id: PartnerId = None, first: First = None, after: After = None
     ) -> Connection[CouponOrder]:
         page = await coupons.list_orders(info.context.actor, partner_id_of(partner_id), first=first, after=after)
-        return await _orders_with_invoices(page)
+        return await _orders_with_invoices(info.context.actor, page)
 
     @strawberry.field(
         description="The reseller's coupons, optionally of one order or in one status.",
@@ -304,7 +328,7 @@ class CouponsMutation:
             months=input.months,
             currency=input.currency,
         )
-        return await run_mutation(CreateCouponsPayload, change, _created)
+        return await run_mutation(CreateCouponsPayload, change, partial(_created, info.context.actor))
 
     @strawberry.mutation(
         description="Redeem a coupon for an organization (rate limited per client: THROTTLED with "

@@ -112,7 +112,6 @@ class TierFigures:
 
 @row_type(
     tiers.ASSESSMENT_FIELDS,
-    id=IdOf("TierAssessment", "id"),
     partner_id=IdOf("Organization", "partner_id"),
     partner_name="partner__name",
     figures=lambda row: TierFigures.from_row(row, row["evaluated_at"]),
@@ -121,8 +120,8 @@ class TierFigures:
     previous_tier_name="previous_tier",
 )
 @strawberry.type(description="One monthly evaluation of a partner: its figures, the tier it qualified for, the change.")
-class TierAssessment(RowType):
-    id: GlobalID = strawberry.field(description="The assessment's global id.")
+class TierAssessment(Node, RowType):
+    id: NodeID[int]
     partner_id: GlobalID = strawberry.field(description="The partner organization.")
     partner_name: str = strawberry.field(description="The partner's name.")
     period: str = strawberry.field(description="The month evaluated, YYYY-MM.")
@@ -132,6 +131,12 @@ class TierAssessment(RowType):
     tier_name: str | None = strawberry.field(description="The tier it qualified for and holds since (null: none).")
     previous_tier_name: str | None = strawberry.field(description="The tier it held before.")
     changed: bool = strawberry.field(description="The evaluation changed the partner's tier.")
+
+
+@node_type("TierAssessment")
+async def _fetch_assessment(context: Any, pk: int) -> TierAssessment | None:
+    row = await tiers.visible_assessment(context.actor, pk)
+    return TierAssessment.from_row(row) if row else None
 
 
 @strawberry.type(description="What a partner misses for a tier (zero or null where it meets the criterion).")

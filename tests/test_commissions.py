@@ -1643,3 +1643,81 @@ async def test_the_dashboard_license_counts_follow_every_license_change_and_move
 
     await change_license("lic-5", "CANCELED")
     assert await counts(southwind) == (1, 0, 0)
+
+
+# --- what a line links to: customer, payment, product, payout ---------------------------------------------------
+
+LINKS = """
+fragment Links on Commission {
+  id customerId customerName customer { id name } payment { id externalId } product { id } payout { id }
+}"""
+LINE_LINKS = (
+    """
+query Links($customerId: ID) {
+  commissions(customerId: $customerId, first: 100, newestFirst: false) { lines { edges { node { ...Links } } } }
+}"""
+    + LINKS
+)
+NODE_LINKS = "query Line($id: ID!) { node(id: $id) { ...Links } }" + LINKS
+SET_PAYOUT_SETTINGS = """
+mutation Settings($input: SetPayoutSettingsInput!) { setPayoutSettings(input: $input) { errors { code } } }"""
+REQUEST_PAYOUT = "mutation { requestPayout(input: {}) { payout { id } errors { code } } }"
+
+
+async def linked_lines(api, who: Person, customer_id: str | None = None) -> list[dict]:
+    data = await api.post(LINE_LINKS, {"customerId": customer_id}, token=who.token)
+    assert not data.get("errors"), data["errors"]
+    return [edge["node"] for edge in data["data"]["commissions"]["lines"]["edges"]]
+
+
+async def test_a_line_links_its_customer_payment_product_and_payout_where_the_viewer_sees_them(clock, api, world):
+    # Given Contoso chose Northwind, paid for a plan of a product, and Northwind requested the payout of its line
+    await exchange_rate(api, world, "EUR", "0.90")
+    await rule(api, world, program="SERVICE_PARTNER", holdDays=0)
+    product_id, plan = await product_with_plan(api, world, "TASKS")
+    _, customer_id = await customer(api, "Contoso Ltd", choose=world.northwind)
+    payment = (await paid(api, world, "inv-1", customer_id, amount="1000.00", plan=plan))["payment"]
+    partner = world.northwind.admin
+    settings = {"method": "PAYPAL", "paypalEmail": "payouts@northwind.example", "automatic": False}
+    assert (await api.data(SET_PAYOUT_SETTINGS, {"input": settings}, token=partner.token))["setPayoutSettings"][
+        "errors"
+    ] == []
+    payout = (await api.data(REQUEST_PAYOUT, token=partner.token))["requestPayout"]["payout"]
+
+    # When the partner reads its lines, and the billing system (which sees every line, no organization) the same
+    (line,) = await linked_lines(api, partner)
+    as_billing = await api.post(NODE_LINKS, {"id": line["id"]}, api_key=world.key)
+
+    # Then the partner sees every object the line links to, and the filter takes the customer's id
+    assert line["customer"] == {"id": customer_id, "name": "Contoso Ltd"} and line["customerId"] == customer_id
+    assert line["payment"] == {"id": payment["id"], "externalId": "inv-1"}
+    assert line["product"] == {"id": product_id}
+    assert line["payout"] == {"id": payout["id"]}
+    assert [row["id"] for row in await linked_lines(api, partner, line["customer"]["id"])] == [line["id"]]
+    # the billing key sees the payment and the product, not the organization nor the payout (null, no error)
+    assert not as_billing.get("errors"), as_billing["errors"]
+    node = as_billing["data"]["node"]
+    assert (node["customerId"], node["customer"], node["payout"]) == (customer_id, None, None)
+    assert (node["payment"], node["product"]) == ({"id": payment["id"], "externalId": "inv-1"}, {"id": product_id})
+
+
+async def test_a_referred_customers_line_names_it_without_showing_it_and_filters_by_its_id(clock, api, world):
+    # Given two customers that came through Northwind's affiliate link (referrals: no customers it administers)
+    await rule(api, world, program="AFFILIATE", rate="10.00")
+    _, contoso = await customer(api, "Contoso Ltd")
+    _, fabrikam = await customer(api, "Fabrikam Inc")
+    for external_id, customer_id in (("inv-1", contoso), ("inv-2", fabrikam)):
+        await refer(customer_id, world.northwind, "AFFILIATE")
+        await paid(api, world, external_id, customer_id)
+
+    # When Northwind reads its lines, then filters by the id the first line shows
+    first, second = await linked_lines(api, world.northwind.admin)
+    filtered = await linked_lines(api, world.northwind.admin, first["customerId"])
+
+    # Then the lines name the customers and carry their ids, but the organizations stay hidden (null)
+    assert [(row["customerName"], row["customerId"], row["customer"]) for row in (first, second)] == [
+        ("Contoso Ltd", contoso, None),
+        ("Fabrikam Inc", fabrikam, None),
+    ]
+    assert first["payment"] is not None and first["payout"] is None
+    assert [row["id"] for row in filtered] == [first["id"]]

@@ -41,10 +41,11 @@ from graphql import (
 from strawberry.relay import GlobalID
 from tortoise import Tortoise
 
+from partner_portal.resolvers.keys import MODEL_OF_TYPE
 from partner_portal.schema import build_schema
 from partner_portal.schema.strawberry_internals import graphql_schema
 from partner_portal.settings import Settings
-from tests.authorization_world import ACTORS, World, build_world, credentials
+from tests.authorization_world import ACTORS, World, add_assessments_and_a_redemption, build_world, credentials
 from tests.conftest import POSTGRES_URL, START, Api, start_api, test_settings
 
 pytestmark = pytest.mark.slow  # the world, then some 10,000 objects asked for by 19 actors (tens of seconds)
@@ -107,7 +108,7 @@ def _argument_sets(field_def: GraphQLField, world: World | None) -> list[str] | 
         if name == PARTNER_ARGUMENT and world is not None:
             partners = [world.partner.id, world.other_partner.id]
             variants = ["", *(f'{name}: "{partner}"' for partner in partners)]
-        elif name in ARGUMENTS:
+        elif name in ARGUMENTS and _fits(argument, ARGUMENTS[name]):
             fixed.append(f"{name}: {ARGUMENTS[name]}")
         elif name in WORLD_ARGUMENTS:
             fixed.append(f"{name}: {WORLD_ARGUMENTS[name](world)[0]}" if world is not None else f'{name}: "x"')
@@ -119,6 +120,13 @@ def _argument_sets(field_def: GraphQLField, world: World | None) -> list[str] | 
             else:
                 return None
     return [", ".join(part for part in (*fixed, variant) if part) for variant in variants]
+
+
+def _fits(argument: Any, value: str) -> bool:
+    """An enum value (a bare name) fits an enum argument only: `period` is a report's MONTH, but a
+    tier assessment's "2026-03" (left out)."""
+    bare_name = value.isidentifier() and value not in ("true", "false")
+    return not bare_name or isinstance(get_named_type(argument.type), GraphQLEnumType)
 
 
 def _is_list(type_: Any) -> bool:
@@ -254,9 +262,10 @@ class Views:
 
 
 def _model(type_name: str) -> Any:
+    model_name = MODEL_OF_TYPE.get(type_name, type_name)
     for app in Tortoise.apps.values():
-        if type_name in app:
-            return app[type_name]
+        if model_name in app:
+            return app[model_name]
     raise AssertionError(f"No model named {type_name} for the Node type {type_name}: teach the test its table.")
 
 
@@ -286,7 +295,7 @@ async def _views(api: Api, world: World) -> Views:
                 for type_name, ids in views.every_id.items()
             ],
         )
-        views.by_node[actor] = {answer["id"] for answer in answers.values()}
+        views.by_node[actor] = {answer["id"] for answer in answers.values() if answer is not None}  # null: refused
         views.node_refusals[actor] = set(failures.values())
 
         answers, _ = await ask(api, who, [{f"r{i}": path.document} for i, path in enumerate(paths)])
@@ -301,7 +310,9 @@ async def _views(api: Api, world: World) -> Views:
                 asked[alias] = (parent, name)
                 groups[type_name, name][alias] = f'node(id: "{parent}") {{ ... on {type_name} {{ {text} }} }}'
         answers, failures = await ask(api, who, groups.values())
-        views.by_field[actor] = {key: ids_in(answers[alias]) for alias, key in asked.items() if alias in answers}
+        views.by_field[actor] = {  # a field that failed is closed, not empty (`node` is nullable: data stays)
+            key: ids_in(answers[alias]) for alias, key in asked.items() if alias in answers and alias not in failures
+        }
         views.closed[actor] = {asked[alias]: code for alias, code in failures.items()}
     return views
 
@@ -317,6 +328,7 @@ async def views(template_database: str, tmp_path_factory: pytest.TempPathFactory
     with time_machine.travel(START, tick=False) as clock:
         async for api in start_api(test_settings(url, webhook_allow_private_networks=True, **UNLIMITED)):
             world = await build_world(api, clock)
+            await add_assessments_and_a_redemption(api, world)
             yield await _views(api, world)
 
 
@@ -458,3 +470,74 @@ def test_a_billing_key_reads_the_commission_lines_its_payments_earn_through_node
     assert lines
 
     assert (lines <= views.by_node[actor]) is sees
+
+
+def _seen(views: Views, type_name: str, actor: str) -> str:
+    """How many objects of the type the actor reads through `node(id:)`: "all", "some" or "none"."""
+    every = views.every_id[type_name]
+    assert every, f"the world holds no {type_name}"
+    seen = every & views.by_node[actor]
+    return "all" if seen == every else "some" if seen else "none"
+
+
+@pytest.mark.parametrize(
+    ("type_name", "actor", "sees"),
+    [
+        # a payment: the billing system that records it, and whoever reads the commission lines it earned
+        ("Payment", "key_billing", "all"),
+        ("Payment", "key_reports", "all"),
+        ("Payment", "operator", "all"),
+        ("Payment", "partner_admin", "all"),  # the world's one payment earned Northwind a line
+        ("Payment", "MANAGE_PARTNER_PORTAL", "all"),
+        ("Payment", "partner_member", "none"),
+        ("Payment", "ADMINISTER_CUSTOMERS", "none"),
+        ("Payment", "administrator", "none"),
+        ("Payment", "other_administrator", "none"),
+        ("Payment", "operator_reviewer", "none"),
+        ("Payment", "key_webhooks", "none"),
+        ("Payment", "anonymous", "none"),
+        # coupons, their orders and invoices: the reseller's portal staff and operators with MANAGE_PROGRAMS
+        *(
+            (type_name, actor, sees)
+            for type_name in ("Coupon", "CouponOrder", "CouponInvoice")
+            for actor, sees in [
+                ("partner_admin", "all"),
+                ("MANAGE_PARTNER_PORTAL", "all"),
+                ("operator", "all"),
+                ("partner_member", "none"),
+                ("CREATE_CUSTOMER_ORGANIZATIONS", "none"),
+                ("other_administrator", "none"),
+                ("administrator", "none"),
+                ("operator_reviewer", "none"),
+                ("key_billing", "none"),
+                ("key_reports", "none"),
+                ("anonymous", "none"),
+            ]
+        ),
+        # tier assessments: each partner's portal staff its own, operators with MANAGE_PROGRAMS every one
+        ("TierAssessment", "operator", "all"),
+        ("TierAssessment", "partner_admin", "some"),
+        ("TierAssessment", "other_administrator", "some"),
+        ("TierAssessment", "MANAGE_PARTNER_PORTAL", "some"),
+        ("TierAssessment", "partner_member", "none"),
+        ("TierAssessment", "operator_reviewer", "none"),
+        ("TierAssessment", "key_reports", "none"),
+        ("TierAssessment", "anonymous", "none"),
+        # discount code redemptions: the checkout (billing key) that records them, nobody else
+        ("DiscountRedemption", "key_billing", "all"),
+        ("DiscountRedemption", "partner_admin", "none"),
+        ("DiscountRedemption", "operator", "none"),
+        ("DiscountRedemption", "key_reports", "none"),
+        ("DiscountRedemption", "anonymous", "none"),
+    ],
+)
+def test_node_reads_the_new_node_types_as_the_other_paths_do(views, type_name, actor, sees):
+    assert _seen(views, type_name, actor) == sees
+
+
+def test_the_partners_assessments_are_their_own(views):
+    """Northwind's and Southwind's portal staff read disjoint assessments: each its partner's."""
+    northwind = views.every_id["TierAssessment"] & views.by_node["partner_admin"]
+    southwind = views.every_id["TierAssessment"] & views.by_node["other_administrator"]
+
+    assert northwind and southwind and not northwind & southwind

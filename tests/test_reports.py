@@ -753,7 +753,7 @@ async def test_csv_reports_equal_the_graphql_reports(clock, api, world):
         sum(line["amount"] for line in expected if line["currency"] == "EUR"), "EUR"
     )
     assert {r["customer_name"] for r in lines} <= {"Contoso", "Globex", "'+Initech", "Umbrella"}
-    assert [int(r["id"]) for r in lines] == sorted(int(r["id"]) for r in lines)
+    assert [pk(r["id"]) for r in lines] == sorted(pk(r["id"]) for r in lines)
 
     # the funnel and the leaderboard
     funnel = await get_csv(api, "customer-funnel", {"period": "MONTH"}, token=world.northwind.admin.token)
@@ -767,6 +767,37 @@ async def test_csv_reports_equal_the_graphql_reports(clock, api, world):
     assert [(r["partner_id"], r["commission"]) for r in board] == [
         (e["partner"]["id"], e["commission"]["amount"]) for e in graphql_board
     ]
+
+
+LINE_IDS = """
+query Lines {
+  commissions(first: 100) { lines { edges { node { id customerId payment { id } product { id } } } } }
+}"""
+
+
+async def test_the_csv_lines_carry_the_global_ids_graphql_shows(clock, api, world):
+    # given: Northwind's lines, some of payments with a catalog plan
+    await write_ledger(world, count=60)
+    partner = world.northwind.admin
+
+    # when: the partner exports its lines and reads them through GraphQL
+    rows = parse_csv((await get_csv(api, "commission-lines", {}, token=partner.token)).text)
+    edges = (await api.data(LINE_IDS, token=partner.token))["commissions"]["lines"]["edges"]
+
+    # then: every id column holds the id GraphQL shows for the same object (empty where GraphQL has null)
+    def linked(node: dict, name: str) -> str:
+        return (node[name] or {}).get("id", "")
+
+    graphql = {
+        e["node"]["id"]: (e["node"]["customerId"] or "", linked(e["node"], "payment"), linked(e["node"], "product"))
+        for e in edges
+    }
+    exported = {r["id"]: (r["customer_id"], r["payment_id"], r["product_id"]) for r in rows}
+    assert len(exported) == len(rows) < 100
+    assert exported == graphql
+    assert any(product for _, _, product in exported.values())
+    assert {r["partner_id"] for r in rows} == {world.northwind.id}
+    assert all(GlobalID.from_id(r["id"]).type_name == "Commission" for r in rows)
 
 
 NUMBER = re.compile(r"-?\d+(\.\d+)?(?=$|[,;|\t\r\n\"])")  # a whole number cell, e.g. -2.50

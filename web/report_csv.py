@@ -30,12 +30,13 @@ from partner_portal.integrations.spreadsheet import safe_row
 from partner_portal.models.clock import now
 from partner_portal.models.enums import CommissionStatus, CommissionType, Program
 from partner_portal.permissions.actor import Actor
-from partner_portal.permissions.errors import AccessError
+from partner_portal.permissions.errors import AccessError, Missing
 from partner_portal.resolvers import reports
 from partner_portal.resolvers.errors import BadArgument
 from partner_portal.resolvers.keys import primary_key_in
 from partner_portal.resolvers.money import to_decimal
 from partner_portal.resolvers.reports import LeaderboardMetric, ReportDimension, ReportPeriod
+from partner_portal.schema.common import global_id
 
 STATUS_OF_ERROR = {"UNAUTHENTICATED": 401, "NO_ORGANIZATION": 403, "FORBIDDEN": 403, "NOT_FOUND": 404}
 ROWS_PER_CHUNK = 500  # aggregate rows per written chunk
@@ -50,7 +51,8 @@ def _amount(minor: int, currency: str) -> Decimal:
 
 
 def _id(type_name: str, value: int | None) -> str:
-    return str(GlobalID(type_name, str(value))) if value is not None else ""
+    """The global id GraphQL shows for the object (`schema.common.global_id`), empty for none."""
+    return str(global_id(type_name, value)) if value is not None else ""
 
 
 # --- query parameters ------------------------------------------------------------------------------------
@@ -198,7 +200,7 @@ async def commission_lines_csv(actor: Actor, request: Request) -> tuple[list[str
         async for batch in batches:
             yield (
                 [
-                    row["id"],
+                    _id("Commission", row["id"]),
                     row["created_at"].isoformat(),
                     _id("Organization", row["partner_id"]),
                     row["partner__name"] or "",
@@ -285,8 +287,12 @@ EXPORTS: dict[str, Export] = {
 # --- the endpoint ------------------------------------------------------------------------------------------
 
 
-def _error(status: int, code: str, message: str) -> Response:
-    return JSONResponse({"error": code, "message": message}, status_code=status, headers={"Cache-Control": "no-store"})
+def _error(status: int, code: str, message: str, missing: Missing | None = None) -> Response:
+    """The JSON error; a refusal that says what is missing carries it as in GraphQL (`extensions.missing`)."""
+    body: dict[str, object] = {"error": code, "message": message}
+    if missing is not None:
+        body["missing"] = missing.as_extension()
+    return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
 async def _encode(header: list[str], rows: Rows) -> AsyncIterator[str]:
@@ -314,7 +320,7 @@ async def report_csv(request: Request) -> Response:
     try:
         header, rows = await export(actor, request)
     except AccessError as error:
-        return _error(STATUS_OF_ERROR.get(error.code, 403), error.code, str(error))
+        return _error(STATUS_OF_ERROR.get(error.code, 403), error.code, str(error), error.missing)
     except BadArgument as error:
         return _error(400, error.code, str(error))
     filename = f"{name}-{now():%Y%m%d-%H%M%S}.csv"
