@@ -137,6 +137,21 @@ def cmd_create_operator(args: argparse.Namespace) -> None:
         print(f"Password (for a new account; shown once): {password}")
 
 
+def cmd_remove_operator(args: argparse.Namespace) -> None:
+    from partner_portal.models.db import open_database
+    from partner_portal.resolvers.my_data import remove_operator
+
+    settings = _settings()
+
+    async def run() -> bool:
+        async with open_database(settings.database_url):
+            return await remove_operator(Actor(via=Via.CLI), args.email)
+
+    if not _run_or_exit(run()):
+        sys.exit(f"{args.email} is no operator.")
+    print(f"{args.email} is no operator any more (the account stays; its owner may now delete it).")
+
+
 def cmd_create_api_key(args: argparse.Namespace) -> None:
     from partner_portal.models.db import open_database
     from partner_portal.resolvers.identity import issue_api_key
@@ -229,6 +244,10 @@ def parser() -> argparse.ArgumentParser:
         help="repeat for several; default: all",
     )
     operator.set_defaults(run=cmd_create_operator)
+
+    remove_operator = commands.add_parser("remove-operator", help="withdraw a user's operator role")
+    remove_operator.add_argument("email")
+    remove_operator.set_defaults(run=cmd_remove_operator)
 
     api_key = commands.add_parser("create-api-key", help="create an integrator API key")
     api_key.add_argument("--name", required=True)

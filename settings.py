@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "insecure-development-secret-change-me"
 DEFAULT_DATABASE_URL = "sqlite://./var/portal.sqlite3"
@@ -25,6 +25,13 @@ class Environment(str, Enum):
     PRODUCTION = "production"
 
 
+class TwoFactorRequirement(StrEnum):
+    """Who must have proved a second factor in their session (`REQUIRE_TWO_FACTOR`)."""
+
+    OPERATORS = "operators"  # to act with operator permissions
+    MANAGEMENT_SESSIONS = "management-sessions"  # partner staff, to open and act in management sessions
+
+
 class Settings(BaseSettings):
     """Every knob of a deployment, with the defaults of a development box."""
 
@@ -33,6 +40,11 @@ class Settings(BaseSettings):
     environment: Environment = Environment.DEVELOPMENT
     database_url: str = DEFAULT_DATABASE_URL
     public_url: str = "http://localhost:8000"
+    portal_api_url: str | None = Field(
+        default=None,
+        description="The GraphQL endpoint the web portal at `/` calls (e.g. `https://api.example.com/graphql`). "
+        "Default: its own server's API, in-process.",
+    )
     secret_key: str = DEFAULT_SECRET_KEY
 
     graphiql: bool | None = Field(default=None, description="Default: on in development only.")
@@ -55,10 +67,23 @@ class Settings(BaseSettings):
     unlock_link_ttl_minutes: int = Field(
         default=60, ge=1, description="How long an unlock link of a locked address works."
     )
+    password_reset_ttl_minutes: int = Field(
+        default=60, ge=1, le=24 * 60, description="How long a password reset link works."
+    )
     sign_in_rate: str = Field(default="10/minute", description="Sign-ins and registrations per client address.")
     sign_in_global_rate: str = Field(default="10/second", description="Sign-ins and registrations of all clients.")
     password_hash_workers: int = Field(
         default=2, ge=1, le=64, description="Threads hashing and verifying passwords; more wait their turn."
+    )
+
+    require_two_factor: Annotated[frozenset[TwoFactorRequirement], NoDecode] = Field(
+        default=frozenset(),
+        description="Comma-separated: `operators` act with operator permissions, and partner staff "
+        "(`management-sessions`) open and act in management sessions, only in a session that proved a "
+        "second factor (two-factor sign-in, or the identity provider's token). Default: neither.",
+    )
+    two_factor_issuer: str = Field(
+        default="Partner Portal", max_length=100, description="The name authenticator apps show for the account."
     )
 
     oidc_issuer: str | None = None
@@ -96,7 +121,9 @@ class Settings(BaseSettings):
     affiliate_window_days: int = Field(default=90, ge=1, description="How long a click's attribution cookie counts.")
     expert_discount_percent: str = Field(default="10.00", description="The expert program's one-time discount.")
     rate_limit_storage: str = Field(default="memory://", description="The `limits` storage URI (memory or redis).")
-    code_lookup_rate: str = Field(default="20/minute", description="Code and coupon look-ups per client.")
+    code_lookup_rate: str = Field(
+        default="20/minute", description="Code and coupon look-ups, and password reset requests, per client (apart)."
+    )
 
     max_organizations_per_user: int = Field(
         default=50,
@@ -111,6 +138,14 @@ class Settings(BaseSettings):
         default="50/hour", description="Invitation mails (customers and members) per sending organization."
     )
     mail_recipient_rate: str = Field(default="5/day", description="Invitation mails to one address, from anyone.")
+    mail_password_reset_rate: str = Field(
+        default="5/hour", description="Password reset mails to one address; past it a request mails nothing."
+    )
+    mail_verification_rate: str = Field(
+        default="5/hour",
+        description="Verification mails an account asks for (resendVerificationEmail, changeEmail), per account "
+        "and per address; past it THROTTLED.",
+    )
     mail_notice_rate: str = Field(
         default="20/hour", description="Service partner and grant notices an organization's changes may send."
     )
@@ -134,6 +169,13 @@ class Settings(BaseSettings):
     query_budget: int = Field(
         default=50_000, ge=0, description="Cost points per minute per client, refilling continuously; 0: no budget."
     )
+
+    @field_validator("require_two_factor", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:
@@ -192,6 +234,10 @@ class Settings(BaseSettings):
     @property
     def unlock_link_ttl(self) -> timedelta:
         return timedelta(minutes=self.unlock_link_ttl_minutes)
+
+    @property
+    def password_reset_ttl(self) -> timedelta:
+        return timedelta(minutes=self.password_reset_ttl_minutes)
 
     @property
     def oidc_enabled(self) -> bool:

@@ -196,7 +196,13 @@ def build(scale: float, seed: int = SEED, moment: datetime | None = None) -> Dat
         for staff in range(PARTNER_STAFF):
             user_id = len(users) + 1
             users.append(
-                (user_id, f"partner{org_id}.{staff}@bench.example", f"Partner {org_id} person {staff}", created)
+                (
+                    user_id,
+                    f"partner{org_id}.{staff}@bench.example",
+                    f"Partner {org_id} person {staff}",
+                    created,
+                    created,
+                )
             )
             if staff == 0:
                 partner_admin[org_id] = user_id
@@ -236,7 +242,7 @@ def build(scale: float, seed: int = SEED, moment: datetime | None = None) -> Dat
             )
         )
         user_id = len(users) + 1
-        users.append((user_id, f"customer{org_id}@bench.example", f"Customer {org_id} admin", created))
+        users.append((user_id, f"customer{org_id}@bench.example", f"Customer {org_id} admin", created, created))
         memberships.append((len(memberships) + 1, org_id, user_id, "ADMINISTRATOR", [], created))
         customer_currency[org_id] = _pick(rng, CURRENCIES)
         status = _pick(rng, LICENSES)
@@ -425,7 +431,7 @@ def build(scale: float, seed: int = SEED, moment: datetime | None = None) -> Dat
     api_key = _token(rng, "ppk_")
 
     data.add(Organization, ("id", "name", "search_name", "website", "country", "language", "created_at"), organizations)
-    data.add(User, ("id", "email", "name", "created_at"), users)
+    data.add(User, ("id", "email", "name", "created_at", "email_verified_at"), users)  # verified: partner staff act
     data.add(Membership, ("id", "organization_id", "user_id", "role", "permissions", "created_at"), memberships)
     data.add(
         PartnerProfile,

@@ -15,6 +15,16 @@ class User(Model):
     oidc_subject = fields.CharField(max_length=255, null=True)
     language = fields.CharField(max_length=8, default="en")
     created_at = fields.DatetimeField(auto_now_add=True)
+    # When the address was proved to reach its owner (a mailed link, an invitation, the identity
+    # provider); null while unverified. See docs/accounts.md for what an unverified account may not do.
+    email_verified_at = fields.DatetimeField(null=True)
+    # Two-factor sign-in (TOTP): the secret, encrypted with the server's key; `totp_enabled_at` is set
+    # once a first code confirmed the set-up. `totp_last_step` refuses a code used twice.
+    totp_secret = fields.CharField(max_length=500, null=True)
+    totp_enabled_at = fields.DatetimeField(null=True)
+    totp_last_step = fields.BigIntField(null=True)
+    # Set when the account was deleted: the row stays, pseudonymized, for the ledger and audit log.
+    deleted_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "users"
@@ -31,6 +41,12 @@ class SessionToken(Model):
     expires_at = fields.DatetimeField()
     revoked_at = fields.DatetimeField(null=True)
     last_used_at = fields.DatetimeField(null=True)
+    # The device, as the user sees it in their list of sessions: what the client called itself
+    # (User-Agent, cut to 300 characters) and its address when the session began.
+    user_agent = fields.CharField(max_length=300, null=True)
+    client_address = fields.CharField(max_length=64, null=True)
+    # When this session proved a second factor (sign-in with a code, or setting one up); null when not.
+    two_factor_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "session_tokens"
@@ -91,6 +107,68 @@ class UnlockToken(Model):
 
     class Meta:
         table = "unlock_tokens"
+
+
+class PasswordResetToken(Model):
+    """A single-use link to choose a new password, of which only the SHA-256 is stored."""
+
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user = fields.ForeignKeyField("models.User", related_name="password_resets", on_delete=fields.CASCADE)
+    # The address the link was mailed to: it works only while the account still has it.
+    email = fields.CharField(max_length=320)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "password_reset_tokens"
+
+
+class EmailVerificationToken(Model):
+    """A single-use link proving that `email` reaches the user (a new account's address, or the one it
+    changes to), of which only the SHA-256 is stored."""
+
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user = fields.ForeignKeyField("models.User", related_name="email_verifications", on_delete=fields.CASCADE)
+    email = fields.CharField(max_length=320)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "email_verification_tokens"
+
+
+class RecoveryCode(Model):
+    """A single-use code that stands in for the second factor, of which only the SHA-256 is stored."""
+
+    id = fields.IntField(primary_key=True)
+    user = fields.ForeignKeyField("models.User", related_name="recovery_codes", on_delete=fields.CASCADE)
+    code_hash = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "recovery_codes"
+        unique_together = (("user", "code_hash"),)
+
+
+class SignInChallenge(Model):
+    """The step between a correct password and a session for an account with a second factor: a
+    short-lived token (only its SHA-256 stored) that a TOTP or recovery code turns into a session."""
+
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user = fields.ForeignKeyField("models.User", related_name="sign_in_challenges", on_delete=fields.CASCADE)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    failures = fields.IntField(default=0)
+
+    class Meta:
+        table = "sign_in_challenges"
 
 
 class ApiKey(Model):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from partner_portal.permissions import two_factor
 from partner_portal.permissions.enums import ApiKeyScope, OperatorPermission, Role, Via
+from partner_portal.settings import TwoFactorRequirement
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,10 @@ class Actor:
     # The signed-in user's own row (`resolvers.identity.USER_FIELDS`), read by authentication with
     # the session or identity-provider token: `viewer` costs no query.
     user_row: dict | None = field(default=None, repr=False)
+    # When the session proved a second factor (None: it did not), and for what the vendor requires
+    # one (`REQUIRE_TWO_FACTOR`; `permissions/two_factor.py` decides).
+    two_factor_at: datetime | None = None
+    two_factor_required: frozenset[TwoFactorRequirement] = frozenset()
     _load_memberships: MembershipLoader | None = None
     _load_operator: OperatorLoader | None = None
     _load_delegations: DelegationLoader | None = None
@@ -76,7 +83,13 @@ class Actor:
         return self._memberships
 
     async def delegations(self) -> dict[int, MembershipInfo]:
-        """Customer organizations the actor manages in an open management session, by id."""
+        """Customer organizations the actor manages in an open management session, by id; none in a
+        session without the second factor the vendor requires for them (`permissions/two_factor.py`)."""
+        held = await self.held_delegations()
+        return held if two_factor.proved(self, TwoFactorRequirement.MANAGEMENT_SESSIONS) else {}
+
+    async def held_delegations(self) -> dict[int, MembershipInfo]:
+        """The open management sessions, whether or not in force in this session."""
         async with self._delegations_lock:
             if self._delegations is None:
                 if self.user_id is None or self._load_delegations is None:
@@ -86,6 +99,13 @@ class Actor:
         return self._delegations
 
     async def operator_permissions(self) -> frozenset[OperatorPermission]:
+        """The operator permissions in force: none in a session without the second factor the vendor
+        requires of operators (`permissions/two_factor.py`)."""
+        held = await self.held_operator_permissions()
+        return held if two_factor.proved(self, TwoFactorRequirement.OPERATORS) else frozenset()
+
+    async def held_operator_permissions(self) -> frozenset[OperatorPermission]:
+        """The operator row's permissions, whether or not in force in this session."""
         async with self._operator_lock:
             if self._operator is None:
                 if self.user_id is None or self._load_operator is None:
@@ -94,12 +114,15 @@ class Actor:
                     self._operator = await self._load_operator(self.user_id)
         return self._operator
 
-    def sign_in(self, user_id: int, session_token_id: int, user_row: dict) -> None:
+    def sign_in(
+        self, user_id: int, session_token_id: int, user_row: dict, two_factor_at: datetime | None = None
+    ) -> None:
         """A sign-in within the request (login, registration, accepted invitation): the rest of
         the operation answers as the new session's user, not as the caller it came with."""
         self.via = Via.SESSION
         self.user_id = user_id
         self.session_token_id = session_token_id
+        self.two_factor_at = two_factor_at
         self.api_key_id = None
         self.scopes = frozenset()
         self.rejected_credentials = None

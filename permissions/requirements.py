@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from partner_portal.models.enums import Program
-from partner_portal.permissions import partners, policy, scoping
+from partner_portal.permissions import partners, policy, scoping, two_factor
 from partner_portal.permissions.actor import Actor, MembershipInfo
 from partner_portal.permissions.enums import (
     ApiKeyScope,
@@ -23,7 +23,10 @@ from partner_portal.permissions.enums import (
     OrganizationPermission,
     PartnerPermission,
 )
-from partner_portal.permissions.errors import Forbidden, Unauthenticated
+from partner_portal.permissions.errors import Missing, Unauthenticated
+from partner_portal.permissions.refusals import Refusal, needed_permission
+from partner_portal.permissions.verified_email import require_verified_email
+from partner_portal.settings import TwoFactorRequirement
 
 _ANSWERS = "requirements"
 _DECIDING = "requirements deciding"
@@ -134,9 +137,12 @@ class Member(Requirement):
     session_refusal: str | None = None
 
     async def decide(self, actor: Actor, organization_id: int | None) -> MembershipInfo:
-        membership = await scoping.acting_membership(actor, organization_id)
+        needs = needed_permission(self.permission) if self.permission is not None else None
+        membership = await scoping.acting_membership(actor, organization_id, needs)
         if self.in_person and membership.management_session_id is not None:
-            raise Forbidden(self.session_refusal)
+            raise Refusal(
+                Missing("OUTSIDE_MANAGEMENT_SESSION"), membership.organization_id, because=self.session_refusal
+            )
         if self.permission is not None:
             policy.require_permission(membership, self.permission)
         return membership
@@ -150,16 +156,24 @@ class Member(Requirement):
 @dataclass(frozen=True, slots=True)
 class Partner(Requirement):
     """`permission` in an approved partner organization (in `program`, if given), never through a
-    management session. Answers (membership, the partner's profile) (`partners.acting_partner`)."""
+    management session; with `second_factor`, in a session that proved one where the vendor requires
+    it (`two_factor`). Answers (membership, the partner's profile) (`partners.acting_partner`)."""
 
     permission: PartnerPermission
     program: Program | None = None
+    second_factor: TwoFactorRequirement | None = None
 
     async def decide(self, actor: Actor, organization_id: int | None) -> tuple[MembershipInfo, dict[str, Any]]:
-        return await partners.acting_partner(actor, organization_id, self.permission, self.program)
+        answer = await partners.acting_partner(actor, organization_id, self.permission, self.program)
+        if self.second_factor is not None:
+            two_factor.require(actor, self.second_factor)
+        return answer
 
     def describe(self, where: str | None = None) -> str:
-        return _partner_text(self.permission, self.program, where)
+        text = _partner_text(self.permission, self.program, where)
+        if self.second_factor is not None:
+            text += ", in a session signed in with a second factor where the vendor requires it (REQUIRE_TWO_FACTOR)"
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +187,8 @@ class PartnerStaff(Requirement):
         return await partners.partner_side_membership(actor, organization_id, self.permission)
 
     @staticmethod
-    def confirm(profile_field: object) -> None:
-        partners.require_partner(profile_field)
+    def confirm(profile_field: object, organization_id: int) -> None:
+        partners.require_partner(profile_field, organization_id)
 
     def describe(self, where: str | None = None) -> str:
         return _partner_text(self.permission, None, where)
@@ -290,7 +304,8 @@ class AuditReader(Requirement):
             and not await policy.is_operator_with(actor, OperatorPermission.VIEW_ALL_REPORTS)
         ):
             # A member learns it may not read the log; an outsider learns nothing.
-            policy.require_administrator(await scoping.acting_membership(actor, organization_id))
+            membership = await scoping.acting_membership(actor, organization_id, Missing("ADMINISTRATOR"))
+            policy.require_administrator(membership)
 
     def describe(self, where: str | None = None) -> str:
         return (
@@ -300,6 +315,26 @@ class AuditReader(Requirement):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class WithVerifiedEmail(Requirement):
+    """`inner`, by a user whose email address is verified (`permissions/verified_email.py`); `action`
+    names what waits for it in the refusal. Answers what `inner` answers."""
+
+    inner: Requirement
+    action: str
+
+    async def admit(self, actor: Actor) -> None:
+        await self.inner.admit(actor)
+
+    async def decide(self, actor: Actor, organization_id: int | None) -> Any:
+        answer = await self.inner.enforce(actor, organization_id)
+        await require_verified_email(actor, self.action)
+        return answer
+
+    def describe(self, where: str | None = None) -> str:
+        return f"{self.inner.describe(where)}, with a verified email address"
+
+
 # --- the requirements the operations declare (`schema/requires.py` shows each one's text) ---------------
 
 SIGNED_IN = SignedIn()
@@ -307,7 +342,14 @@ MEMBER = Member()
 SETTINGS_MANAGER = Member(OrganizationPermission.MANAGE_SETTINGS)
 MEMBER_MANAGER = Member(OrganizationPermission.MANAGE_MEMBERS)
 LICENSE_ORDERER = Member(OrganizationPermission.ORDER_LICENSES)
-PARTNER_APPLICANT = Member(OrganizationPermission.REQUEST_PARTNER_STATUS, in_person=True)
+PARTNER_APPLICANT = WithVerifiedEmail(
+    Member(
+        OrganizationPermission.REQUEST_PARTNER_STATUS,
+        in_person=True,
+        session_refusal="Only the organization's own members apply for partner status.",
+    ),
+    "applying for partner status",
+)
 SERVICE_PROVIDER_MANAGER = Member(
     OrganizationPermission.MANAGE_SERVICE_PROVIDER,
     in_person=True,
@@ -320,6 +362,9 @@ AFFILIATE_PORTAL = Partner(PartnerPermission.MANAGE_PARTNER_PORTAL, Program.AFFI
 EXPERT_PORTAL = Partner(PartnerPermission.MANAGE_PARTNER_PORTAL, Program.EXPERT)
 RESELLER_PORTAL = Partner(PartnerPermission.MANAGE_PARTNER_PORTAL, Program.RESELLER)
 CUSTOMER_ADMINISTRATION = Partner(PartnerPermission.ADMINISTER_CUSTOMERS)
+MANAGEMENT_SESSION_OPENER = Partner(
+    PartnerPermission.ADMINISTER_CUSTOMERS, second_factor=TwoFactorRequirement.MANAGEMENT_SESSIONS
+)
 CUSTOMER_INVITATIONS = Partner(PartnerPermission.CREATE_CUSTOMER_ORGANIZATIONS)
 CUSTOMER_INVITER = Partner(PartnerPermission.CREATE_CUSTOMER_ORGANIZATIONS, Program.SERVICE_PARTNER)
 

@@ -15,14 +15,14 @@ from tortoise.queryset import QuerySet
 
 from partner_portal.models.affiliates import AffiliateLink
 from partner_portal.models.audit import AuditEvent
-from partner_portal.models.billing import License
+from partner_portal.models.billing import License, Payment
 from partner_portal.models.catalog import Plan, Product
 from partner_portal.models.clock import now
-from partner_portal.models.codes import DiscountCode
+from partner_portal.models.codes import DiscountCode, DiscountRedemption
 from partner_portal.models.commissions import Commission, CommissionRule
-from partner_portal.models.coupons import Coupon, CouponOrder
+from partner_portal.models.coupons import Coupon, CouponOrder, Invoice
 from partner_portal.models.customers import CustomerRelationship, ManagementSession
-from partner_portal.models.identity import ApiKey, Operator, User
+from partner_portal.models.identity import ApiKey, Operator, SessionToken, User
 from partner_portal.models.invitations import Invitation
 from partner_portal.models.organizations import Membership, MembershipInvitation, Organization
 from partner_portal.models.outbox import OutboxMessage
@@ -30,6 +30,7 @@ from partner_portal.models.partners import PartnerApplication, PartnerProfile, P
 from partner_portal.models.payouts import Payout
 from partner_portal.models.tiers import Tier, TierAssessment
 from partner_portal.models.webhooks import WebhookDelivery, WebhookSubscription
+from partner_portal.permissions import two_factor
 from partner_portal.permissions.actor import Actor, MembershipInfo
 from partner_portal.permissions.enums import (
     ApiKeyScope,
@@ -39,7 +40,7 @@ from partner_portal.permissions.enums import (
     PartnerPermission,
     Role,
 )
-from partner_portal.permissions.errors import Forbidden, NotFound
+from partner_portal.permissions.errors import Missing, NotFound
 from partner_portal.permissions.policy import acting_membership as policy_acting_membership
 from partner_portal.permissions.policy import (
     effective_permissions,
@@ -47,10 +48,13 @@ from partner_portal.permissions.policy import (
     manages_webhooks,
     reads_all_reports,
 )
+from partner_portal.permissions.refusals import Refusal
+from partner_portal.permissions.verified_email import in_force
 
 
-def memberships_from_rows(rows: list[dict]) -> dict[int, MembershipInfo]:
-    """Membership rows (`id`, `organization_id`, `role`, `permissions`) by organization id."""
+def memberships_from_rows(rows: list[dict], *, email_verified: bool) -> dict[int, MembershipInfo]:
+    """Membership rows (`id`, `organization_id`, `role`, `permissions`) by organization id, with the
+    permissions in force for a user whose address is (not) verified (`verified_email.in_force`)."""
     memberships = {}
     for row in rows:
         role = row["role"]
@@ -58,7 +62,7 @@ def memberships_from_rows(rows: list[dict]) -> dict[int, MembershipInfo]:
             membership_id=row["id"],
             organization_id=row["organization_id"],
             role=role,
-            permissions=effective_permissions(role, row["permissions"]),
+            permissions=in_force(effective_permissions(role, row["permissions"]), email_verified),
         )
     return memberships
 
@@ -69,9 +73,11 @@ def operator_permissions_from(permissions: list[str] | None) -> frozenset[Operat
 
 
 async def load_memberships(user_id: int) -> dict[int, MembershipInfo]:
-    """All of a user's memberships in one query."""
-    rows = await Membership.filter(user_id=user_id).values("id", "organization_id", "role", "permissions")
-    return memberships_from_rows(rows)
+    """All of a user's memberships in one query (with whether the user's address is verified)."""
+    rows = await Membership.filter(user_id=user_id).values(
+        "id", "organization_id", "role", "permissions", "user__email_verified_at"
+    )
+    return memberships_from_rows(rows, email_verified=bool(rows) and rows[0]["user__email_verified_at"] is not None)
 
 
 async def load_operator_permissions(user_id: int) -> frozenset[OperatorPermission]:
@@ -136,12 +142,13 @@ async def visible_organizations(actor: Actor) -> QuerySet[Organization]:
     return Organization.filter(visible)
 
 
-async def acting_membership(actor: Actor, organization_id: int | None) -> MembershipInfo:
+async def acting_membership(actor: Actor, organization_id: int | None, needs: Missing | None = None) -> MembershipInfo:
     """`policy.acting_membership` with the design rule on its failure path.
 
     An organization the actor sees (an operator; partner staff on a current customer) but does
-    not act in is FORBIDDEN; one it cannot see stays NOT_FOUND, exactly like an absent id.
-    The visibility query runs only when the actor has no membership or session there.
+    not act in is FORBIDDEN, missing what the operation `needs` there (None: a membership); one it
+    cannot see stays NOT_FOUND, exactly like an absent id. The visibility query runs only when the
+    actor has no membership or session there.
     """
     try:
         return await policy_acting_membership(actor, organization_id)
@@ -149,7 +156,8 @@ async def acting_membership(actor: Actor, organization_id: int | None) -> Member
         if organization_id is None:
             raise
         if await (await visible_organizations(actor)).filter(id=organization_id).exists():
-            raise Forbidden() from None
+            await two_factor.refuse_withheld_delegation(actor, organization_id)
+            raise Refusal(needs or Missing("MEMBERSHIP"), organization_id) from None
         raise
 
 
@@ -220,6 +228,11 @@ async def visible_api_keys(actor: Actor) -> QuerySet[ApiKey]:
     return ApiKey.filter(id__in=[actor.api_key_id] if actor.api_key_id is not None else [])
 
 
+async def visible_sessions(actor: Actor) -> QuerySet[SessionToken]:
+    """A user's sign-in sessions are the user's alone: nobody else sees them, operators neither."""
+    return SessionToken.filter(user_id__in=[actor.user_id] if actor.user_id is not None else [])
+
+
 async def visible_outbox_messages(actor: Actor) -> QuerySet[OutboxMessage]:
     """Outgoing mail (with its bodies) is for operators with MANAGE_PROGRAMS only."""
     if await is_operator_with(actor, OperatorPermission.MANAGE_PROGRAMS):
@@ -264,6 +277,23 @@ async def visible_commissions(actor: Actor) -> QuerySet[Commission]:
         return Commission.all()
     portal = _holding(await actor.memberships(), PartnerPermission.MANAGE_PARTNER_PORTAL)
     return Commission.filter(partner_id__in=portal)
+
+
+async def visible_payments(actor: Actor) -> QuerySet[Payment]:
+    """`billing:write` API keys (the billing system, which records them) see every payment; anybody
+    else the payments of the commission lines it sees (`visible_commissions`, `Commission.payment`)."""
+    if ApiKeyScope.BILLING_WRITE in actor.scopes:
+        return Payment.all()
+    lines = (await visible_commissions(actor)).filter(payment_id__isnull=False).values("payment_id")
+    return Payment.filter(id__in=Subquery(lines))
+
+
+async def visible_discount_redemptions(actor: Actor) -> QuerySet[DiscountRedemption]:
+    """Only `billing:write` API keys (the checkout, which records them with `redeemDiscountCode`) see
+    discount code redemptions; partners see their code's figures, not the redemptions."""
+    if ApiKeyScope.BILLING_WRITE in actor.scopes:
+        return DiscountRedemption.all()
+    return DiscountRedemption.filter(id__in=[])
 
 
 async def visible_commission_rules(actor: Actor) -> QuerySet[CommissionRule]:
@@ -401,6 +431,12 @@ async def visible_coupons(actor: Actor) -> QuerySet[Coupon]:
     """The coupons of the orders the actor sees (`visible_coupon_orders`)."""
     partners = await _resellers_seen(actor)
     return Coupon.all() if partners is None else Coupon.filter(order__partner_id__in=partners)
+
+
+async def visible_coupon_invoices(actor: Actor) -> QuerySet[Invoice]:
+    """The invoices of the coupon orders the actor sees (`visible_coupon_orders`)."""
+    partners = await _resellers_seen(actor)
+    return Invoice.all() if partners is None else Invoice.filter(order__partner_id__in=partners)
 
 
 async def visible_discount_codes(actor: Actor) -> QuerySet[DiscountCode]:

@@ -26,7 +26,12 @@ from partner_portal.permissions.actor import Actor, MembershipInfo
 from partner_portal.permissions.enums import DelegatedPermission
 from partner_portal.permissions.errors import AccessError, NotFound
 from partner_portal.permissions.partners import grant_in_force
-from partner_portal.permissions.requirements import CUSTOMER_ADMINISTRATION, SERVICE_PROVIDER_MANAGER, SIGNED_IN
+from partner_portal.permissions.requirements import (
+    CUSTOMER_ADMINISTRATION,
+    MANAGEMENT_SESSION_OPENER,
+    SERVICE_PROVIDER_MANAGER,
+    SIGNED_IN,
+)
 from partner_portal.resolvers import audit, webhooks
 from partner_portal.resolvers.audit import AUDIT_FIELDS
 from partner_portal.resolvers.commissions import own_organization
@@ -312,11 +317,11 @@ async def start_management_session(actor: Actor, customer_id: int) -> dict[str, 
     The session opens even without a grant: the customer decides what it allows, and
     every action inside is checked against the grant in force at that moment.
     """
-    await CUSTOMER_ADMINISTRATION.admit(actor)
+    await MANAGEMENT_SESSION_OPENER.admit(actor)
     relationship = await CustomerRelationship.filter(customer_id=customer_id, ended_at=None).first()
     if relationship is None or await policy.membership_in(actor, relationship.partner_id) is None:
         raise NotFound()
-    membership, _ = await CUSTOMER_ADMINISTRATION.enforce(actor, relationship.partner_id)
+    membership, _ = await MANAGEMENT_SESSION_OPENER.enforce(actor, relationship.partner_id)
     moment = now()
     async with in_transaction():
         await ManagementSession.filter(user_id=actor.user_id, customer_id=customer_id, ended_at=None).update(

@@ -108,7 +108,8 @@ async def partner_dashboard(actor: Actor, partner_id: int | None) -> Dashboard:
     """
     membership = await PARTNER_PORTAL_STAFF.enforce(actor, partner_id)
     [figures] = await _FIGURES.rows(membership.organization_id, now())
-    PARTNER_PORTAL_STAFF.confirm(figures["payout_currency"])  # a partner profile always has a payout currency
+    # a partner profile always has a payout currency
+    PARTNER_PORTAL_STAFF.confirm(figures["payout_currency"], membership.organization_id)
     return Dashboard(
         partner_id=membership.organization_id,
         currency=figures["payout_currency"],

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any, TypeVar
-from urllib.parse import urlencode
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -21,6 +20,7 @@ from tortoise.transactions import in_transaction
 from zxcvbn import zxcvbn
 
 from partner_portal.integrations.oidc import InvalidToken, OidcVerifier
+from partner_portal.integrations.portal_links import PortalPage, portal_link
 from partner_portal.models.clock import now
 from partner_portal.models.compiled import CompiledValues
 from partner_portal.models.identity import (
@@ -30,6 +30,7 @@ from partner_portal.models.identity import (
     Operator,
     PendingRegistration,
     SessionToken,
+    SignInChallenge,
     UnlockToken,
     User,
 )
@@ -42,6 +43,7 @@ from partner_portal.resolvers import audit
 from partner_portal.resolvers.errors import Problem, UserErrorCode, UserInputError, fail
 from partner_portal.resolvers.mail import queue_mail
 from partner_portal.resolvers.pagination import Page, paginate
+from partner_portal.resolvers.sessions import SessionClient
 from partner_portal.resolvers.validation import MAX_NAME_LENGTH, Checks, clean_name, normalize_email
 from partner_portal.settings import Settings
 
@@ -52,6 +54,8 @@ API_KEY_PREFIX = "ppk_"
 UNLOCK_PREFIX = "ppu_"
 REGISTRATION_PREFIX = "ppr_"
 REGISTRATION_LINK_TTL = timedelta(hours=24)
+CHALLENGE_PREFIX = "ppc_"
+SIGN_IN_CHALLENGE_TTL = timedelta(minutes=5)
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 # zxcvbn judges at most this many characters (it refuses longer passwords: its matching grows fast).
@@ -59,11 +63,12 @@ STRENGTH_CHECKED_LENGTH = 72
 # Timestamps of use are written at most this often, not on every request.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 
-USER_FIELDS = ("id", "email", "name", "created_at")
+USER_FIELDS = ("id", "email", "name", "created_at", "email_verified_at", "totp_enabled_at")
 SESSION_AUTH_FIELDS = (
     "id",
     "user_id",
     "last_used_at",
+    "two_factor_at",
     *(f"user__{field}" for field in USER_FIELDS if field != "id"),
     "user__memberships__id",
     "user__memberships__organization_id",
@@ -164,15 +169,24 @@ class IssuedSession:
     expires_at: datetime
     user: dict[str, Any]  # the `USER_FIELDS` row
     token_id: int
+    two_factor_at: datetime | None = None  # when the session proved a second factor
 
 
-async def issue_session(settings: Settings, user: dict[str, Any]) -> IssuedSession:
-    """A new session token for `user` (its `USER_FIELDS` row)."""
+async def issue_session(
+    settings: Settings, user: dict[str, Any], *, client: SessionClient | None = None
+) -> IssuedSession:
+    """A new session token for `user` (its `USER_FIELDS` row), on the device `client` (the
+    request's: `sessions.session_client(context)`; None outside a request)."""
     token = SESSION_PREFIX + secrets.token_urlsafe(32)
     issued_at = now()
     expires_at = issued_at + settings.session_ttl
     row = await SessionToken.create(
-        token_hash=token_digest(token), user_id=user["id"], created_at=issued_at, expires_at=expires_at
+        token_hash=token_digest(token),
+        user_id=user["id"],
+        created_at=issued_at,
+        expires_at=expires_at,
+        user_agent=client.user_agent if client else None,
+        client_address=client.address if client else None,
     )
     return IssuedSession(token, expires_at, user, row.id)
 
@@ -187,7 +201,15 @@ def _registration_input(email: str, password: str, name: str) -> tuple[str, str]
     return values["email"], values["name"]
 
 
-async def register(actor: Actor, settings: Settings, *, email: str, password: str, name: str) -> IssuedSession | None:
+async def register(
+    actor: Actor,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    name: str,
+    session_client: SessionClient | None = None,
+) -> IssuedSession | None:
     """A built-in account, signed in at once. With `CONFIRM_REGISTRATIONS` (production) a link is
     mailed instead and None returned, alike whether or not the address has an account: the password
     is hashed either way, and an owner gets a notice in place of a link."""
@@ -196,23 +218,35 @@ async def register(actor: Actor, settings: Settings, *, email: str, password: st
     if settings.registrations_by_mail:
         await _mail_registration_link(settings, normalized, clean, password_hash)
         return None
-    return await _create_account(settings, normalized, clean, password_hash)
+    return await _create_account(settings, normalized, clean, password_hash, session_client)
 
 
 async def create_account(settings: Settings, *, email: str, password: str, name: str) -> IssuedSession:
-    """An account signed in at once, without a mailed link: for the demo."""
+    """An account signed in at once, without a mailed link, its address taken as verified: for the demo."""
     normalized, clean = _registration_input(email, password, name)
-    return await _create_account(settings, normalized, clean, await hash_password(settings, password))
+    return await _create_account(settings, normalized, clean, await hash_password(settings, password), verified=True)
 
 
-async def _create_account(settings: Settings, email: str, name: str, password_hash: str) -> IssuedSession:
+async def _create_account(
+    settings: Settings,
+    email: str,
+    name: str,
+    password_hash: str,
+    session_client: SessionClient | None = None,
+    *,
+    verified: bool = False,
+) -> IssuedSession:
+    """The account, signed in; `verified` when the address was proved on the way (a mailed link)."""
     email_taken = fail("email", UserErrorCode.EMAIL_TAKEN, "An account with this email address exists already.")
     if await User.filter(email=email).exists():
         raise email_taken
     try:
         async with in_transaction():
-            user = await User.create(email=email, name=name, password_hash=password_hash)
-            issued = await issue_session(settings, {field: getattr(user, field) for field in USER_FIELDS})
+            user = await User.create(
+                email=email, name=name, password_hash=password_hash, email_verified_at=now() if verified else None
+            )
+            user_row = {field: getattr(user, field) for field in USER_FIELDS}
+            issued = await issue_session(settings, user_row, client=session_client)
             signed_in = Actor(via=Via.SESSION, user_id=user.id)
             await audit.record(signed_in, "user.register", "User", user.id, changes={"email": email})
     except IntegrityError as error:  # a concurrent registration won the race
@@ -232,7 +266,7 @@ async def _mail_registration_link(settings: Settings, email: str, name: str, pas
                 language=owner_language,
                 context={
                     "email": email,
-                    "link": settings.public_url,
+                    "link": portal_link(settings.public_url, PortalPage.SIGN_IN),
                 },
             )
             return
@@ -252,13 +286,15 @@ async def _mail_registration_link(settings: Settings, email: str, name: str, pas
             language=None,
             context={
                 "email": email,
-                "link": f"{settings.public_url.rstrip('/')}/register/confirm?{urlencode({'token': token})}",
+                "link": portal_link(settings.public_url, PortalPage.CONFIRM_REGISTRATION, token=token),
                 "expires_at": expires_at,
             },
         )
 
 
-async def confirm_registration(actor: Actor, settings: Settings, *, token: str) -> IssuedSession:
+async def confirm_registration(
+    actor: Actor, settings: Settings, *, token: str, session_client: SessionClient | None = None
+) -> IssuedSession:
     """The account of a mailed registration link, signed in; the link works once."""
     invalid = fail(
         "token", UserErrorCode.INVALID_TOKEN, "This registration link is not valid, was used or has expired."
@@ -275,7 +311,9 @@ async def confirm_registration(actor: Actor, settings: Settings, *, token: str) 
         if pending is None or not await PendingRegistration.filter(id=pending["id"]).delete():
             raise invalid
         await PendingRegistration.filter(email=pending["email"]).delete()  # other links for the address
-        return await _create_account(settings, pending["email"], pending["name"], pending["password_hash"])
+        return await _create_account(
+            settings, pending["email"], pending["name"], pending["password_hash"], session_client, verified=True
+        )
 
 
 # --- sign-in lockout ---------------------------------------------------------------------------
@@ -387,7 +425,7 @@ async def _mail_unlock_link(settings: Settings, email: str, locked_until: dateti
     await UnlockToken.create(
         token_hash=token_digest(token), user_id=user["id"], created_at=moment, expires_at=expires_at
     )
-    link = f"{settings.public_url.rstrip('/')}/unlock?{urlencode({'token': token})}"
+    link = portal_link(settings.public_url, PortalPage.UNLOCK_ACCOUNT, token=token)
     await queue_mail(
         to=email,
         template="account_locked",
@@ -401,9 +439,38 @@ async def _mail_unlock_link(settings: Settings, email: str, locked_until: dateti
     )
 
 
-async def login(actor: Actor, settings: Settings, *, email: str, password: str, client: str | None) -> IssuedSession:
+async def check_password_counted(
+    settings: Settings, email: str, stored_hash: str | None, password: str, client: str | None
+) -> bool:
+    """Whether `password` matches `stored_hash` (the account of `email`), counted like a sign-in: a
+    signed-in user confirming their password is no unlimited oracle. TOO_MANY_ATTEMPTS while the
+    address is locked; a failure counts (and may lock it), a success starts the counts afresh."""
+    per_client, account = _counters(settings, email, client)
+    await _reserve_attempt(per_client, account)
+    if not await verify_password(settings, stored_hash, password):
+        await _count_failure(settings, per_client, account)
+        return False
+    await _clear(per_client, account)
+    return True
+
+
+async def clear_sign_in_failures(settings: Settings, email: str, client: str | None) -> None:
+    """End the address's lock for all clients and the failures of this client (as an unlock link does)."""
+    await _clear(*_counters(settings, email, client))
+
+
+async def login(
+    actor: Actor,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    client: str | None,
+    session_client: SessionClient | None = None,
+) -> IssuedSession | SecondFactorRequired:
     """Unknown address and wrong password give the same answer in about the same time. `client`
-    is the client's address, for the lockout."""
+    is the client's address, for the lockout; `session_client` the device the session is for. An
+    account with two-factor sign-in gets a challenge instead of a session (`two_factor.complete_sign_in`)."""
     if too_long := password_too_long(password):
         raise UserInputError(too_long)
     invalid = fail(None, UserErrorCode.INVALID_CREDENTIALS, "The email address or the password is wrong.")
@@ -422,11 +489,47 @@ async def login(actor: Actor, settings: Settings, *, email: str, password: str, 
     async with in_transaction():
         if rehashed is not None:
             await User.filter(id=user["id"]).update(password_hash=rehashed)
-        await _clear(per_client, account)
         user.pop("password_hash")
-        issued = await issue_session(settings, user)
+        if user["totp_enabled_at"] is not None:  # the attempt counts until a code completes it
+            return await _sign_in_challenge(user["id"])
+        await _clear(per_client, account)
+        issued = await issue_session(settings, user, client=session_client)
         await audit.record(Actor(via=Via.SESSION, user_id=user["id"]), "user.login", "User", user["id"])
     return issued
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactorRequired:
+    """A correct password of an account with two-factor sign-in: no session yet, but a short-lived,
+    single-use challenge that a code turns into one (`two_factor.complete_sign_in`)."""
+
+    challenge: str
+    expires_at: datetime
+
+
+async def _sign_in_challenge(user_id: int) -> SecondFactorRequired:
+    challenge = CHALLENGE_PREFIX + secrets.token_urlsafe(32)
+    moment = now()
+    expires_at = moment + SIGN_IN_CHALLENGE_TTL
+    await SignInChallenge.create(
+        token_hash=token_digest(challenge), user_id=user_id, created_at=moment, expires_at=expires_at
+    )
+    return SecondFactorRequired(challenge, expires_at)
+
+
+async def reserve_sign_in_attempt(settings: Settings, email: str, client: str | None) -> None:
+    """A later step of signing in (a second factor's code) counts like a password: one attempt of the
+    address's counts, or TOO_MANY_ATTEMPTS."""
+    await _reserve_attempt(*_counters(settings, email, client))
+
+
+async def end_sign_in_attempt(settings: Settings, email: str, client: str | None, *, succeeded: bool) -> None:
+    """After `reserve_sign_in_attempt`: a success starts the counts afresh, a failure locks what is spent."""
+    per_client, account = _counters(settings, email, client)
+    if succeeded:
+        await _clear(per_client, account)
+    else:
+        await _count_failure(settings, per_client, account)
 
 
 async def unlock_account(actor: Actor, settings: Settings, *, token: str, client: str | None) -> None:
@@ -495,6 +598,7 @@ class Authenticator:
             _load_memberships=scoping.load_memberships,
             _load_operator=scoping.load_operator_permissions,
             _load_delegations=partial(scoping.load_delegations, idle=self.settings.management_session_idle),
+            two_factor_required=frozenset(self.settings.require_two_factor),
             **values,
         )
 
@@ -542,8 +646,11 @@ class Authenticator:
             via=Via.SESSION,
             user_id=row["user_id"],
             session_token_id=row["id"],
+            two_factor_at=row["two_factor_at"],
             user_row={field: row["user_id" if field == "id" else f"user__{field}"] for field in USER_FIELDS},
-            _memberships=scoping.memberships_from_rows(memberships),
+            _memberships=scoping.memberships_from_rows(
+                memberships, email_verified=row["user__email_verified_at"] is not None
+            ),
             _operator=scoping.operator_permissions_from(operator),
         )
 
@@ -582,10 +689,16 @@ async def user_for_oidc_identity(
     token's email.
 
     An existing built-in account with the same address is linked only when the provider
-    says the address is verified; otherwise the token is refused (None).
+    says the address is verified; otherwise the token is refused (None). The account's address counts
+    as verified (`email_verified_at`) whenever the provider says it is. Linking an account whose
+    address was never verified ends its password, second factor and sessions: someone else may have
+    registered the address first.
     """
     row = await User.filter(oidc_issuer=issuer, oidc_subject=subject).first().values(*USER_FIELDS)
     if row is not None:
+        if email_verified and row["email_verified_at"] is None and email and email.strip().lower() == row["email"]:
+            row["email_verified_at"] = now()  # the provider vouches for the address the account has
+            await User.filter(id=row["id"]).update(email_verified_at=row["email_verified_at"])
         return row
     if not email:
         return None
@@ -599,7 +712,15 @@ async def user_for_oidc_identity(
             if not email_verified or existing.oidc_subject is not None:
                 return None
             existing.oidc_issuer, existing.oidc_subject = issuer, subject
-            await existing.save(update_fields=["oidc_issuer", "oidc_subject"])
+            fields = ["oidc_issuer", "oidc_subject", "email_verified_at"]
+            if existing.email_verified_at is None:
+                # The address was never proved: whoever registered it need not be the person the
+                # provider vouches for, so their password, second factor and sessions go.
+                existing.password_hash = existing.totp_secret = existing.totp_enabled_at = None
+                fields += ["password_hash", "totp_secret", "totp_enabled_at"]
+                await SessionToken.filter(user_id=existing.id, revoked_at=None).update(revoked_at=now())
+            existing.email_verified_at = existing.email_verified_at or now()
+            await existing.save(update_fields=fields)
             user, action = existing, "user.link_sso"
         else:
             user = await User.create(
@@ -607,6 +728,7 @@ async def user_for_oidc_identity(
                 name=(name or normalized.split("@")[0])[:MAX_NAME_LENGTH],
                 oidc_issuer=issuer,
                 oidc_subject=subject,
+                email_verified_at=now() if email_verified else None,
             )
             action = "user.register_sso"
         await audit.record(Actor(via=Via.JWT, user_id=user.id), action, "User", user.id, changes={"issuer": issuer})
@@ -677,7 +799,8 @@ async def make_operator(
     password: str | None = None,
     settings: Settings,
 ) -> int:
-    """Create (or promote) an operator account; for the trusted CLI and the demo."""
+    """Create (or promote) an operator account; for the trusted CLI and the demo. A new account's
+    address counts as verified (the vendor's staff named it); a promoted one keeps its state."""
     normalized = normalize_email(email)
     async with in_transaction():
         user = await User.filter(email=normalized).first()
@@ -690,6 +813,7 @@ async def make_operator(
                 email=normalized,
                 name=clean_name(name or normalized.split("@")[0]),
                 password_hash=await hash_password(settings, password) if password else None,
+                email_verified_at=now(),
             )
         perms = sorted({OperatorPermission(p).value for p in permissions})
         await Operator.update_or_create(defaults={"permissions": perms}, user_id=user.id)

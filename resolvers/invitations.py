@@ -6,11 +6,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from partner_portal.integrations.portal_links import PortalPage, portal_link
 from partner_portal.models.clock import now
 from partner_portal.models.customers import CustomerRelationship
 from partner_portal.models.enums import InvitationStatus, RelationshipSource
@@ -24,6 +24,7 @@ from partner_portal.permissions.enums import Role, Via
 from partner_portal.permissions.errors import NotFound
 from partner_portal.permissions.requirements import CUSTOMER_INVITATIONS, CUSTOMER_INVITER
 from partner_portal.resolvers import audit, webhooks
+from partner_portal.resolvers.email_verification import mark_verified
 from partner_portal.resolvers.errors import UserErrorCode, fail
 from partner_portal.resolvers.identity import (
     USER_FIELDS,
@@ -43,6 +44,7 @@ from partner_portal.resolvers.organizations import (
 )
 from partner_portal.resolvers.pagination import Page, paginate
 from partner_portal.resolvers.partners import notify_administrators
+from partner_portal.resolvers.sessions import SessionClient
 from partner_portal.resolvers.validation import Checks, clean_language, clean_name, clean_text, collect, normalize_email
 from partner_portal.settings import Settings
 
@@ -71,7 +73,7 @@ def effective_status(row: dict[str, Any]) -> InvitationStatus:
 
 
 def _link(settings: Settings, token: str) -> str:
-    return f"{settings.public_url.rstrip('/')}/invitations/accept?{urlencode({'token': token})}"
+    return portal_link(settings.public_url, PortalPage.ACCEPT_INVITATION, token=token)
 
 
 async def _send(settings: Settings, invitation: dict[str, Any], token: str, partner_name: str) -> None:
@@ -277,6 +279,7 @@ async def accept_invitation(
     name: str | None,
     password: str | None,
     organization_name: str | None,
+    session_client: SessionClient | None = None,
 ) -> tuple[dict[str, Any], IssuedSession | None]:
     """Creates (or uses the signed-in) user, the organization with that user as administrator,
     and the INVITATION relationship. Returns the organization and, for a new user, a session."""
@@ -313,12 +316,17 @@ async def accept_invitation(
                 raise fail("token", UserErrorCode.INVITATION_USED, "This invitation was accepted already.")
             if new_user:
                 user = await User.create(
-                    email=invitation.email, name=user_name, password_hash=password_hash, language=invitation.language
+                    email=invitation.email,
+                    name=user_name,
+                    password_hash=password_hash,
+                    language=invitation.language,
+                    email_verified_at=moment,  # the link came to this address
                 )
                 user_id = user.id
                 actor = Actor(via=Via.SESSION, user_id=user_id)
             else:
                 user_id = actor.user_id
+                await mark_verified(user_id, invitation.email)  # if it is the signed-in user's address
             organization = await Organization.create(
                 name=org_name, search_name=search_key(org_name), language=invitation.language
             )
@@ -367,7 +375,8 @@ async def accept_invitation(
                 ),
             )
             if new_user:
-                session = await issue_session(settings, {field: getattr(user, field) for field in USER_FIELDS})
+                user_row = {field: getattr(user, field) for field in USER_FIELDS}
+                session = await issue_session(settings, user_row, client=session_client)
     except IntegrityError as error:  # the address was registered meanwhile
         raise fail(
             "token", UserErrorCode.EMAIL_TAKEN, "An account with this email address exists: sign in first."

@@ -82,6 +82,11 @@ TEMPLATES = (
     "account_locked",
     "registration_confirm",
     "registration_exists",
+    "email_verification",
+    "email_changed",
+    "password_reset",
+    "two_factor_changed",
+    "two_factor_reset",
 )
 PARTS = ("subject", "txt", "html")
 # Context keys whose value picks a variant of a template: anything else is a caller's mistake.
@@ -306,6 +311,8 @@ class MailLimits:
         self.per_recipient = parse(settings.mail_recipient_rate)
         self.notices = parse(settings.mail_notice_rate)
         self.debounce = RateLimitItemPerMinute(1, settings.mail_debounce_minutes)
+        self.password_resets = parse(settings.mail_password_reset_rate)
+        self.verifications = parse(settings.mail_verification_rate)
 
     async def take_invitation(self, organization_id: int, recipient: str) -> None:
         """Count one invitation mail from the organization to the address, or THROTTLED."""
@@ -320,6 +327,25 @@ class MailLimits:
                 raise Throttled(f"Too many invitations; try again in {wait} seconds.")
         for item, *identifiers in counted:
             await self.limiter.hit(item, *identifiers)
+
+    async def allow_password_reset(self, recipient: str) -> bool:
+        """Count one password reset asked for the address, whether or not it has an account: whether
+        a link may be mailed to it, so that anyone asking cannot flood its owner's mailbox."""
+        return await self.limiter.hit(self.password_resets, "mail-password-reset", _address_key(recipient))
+
+    async def take_verification(self, user_id: int, recipient: str) -> None:
+        """Count one verification mail an account asks for, per account and per address, or THROTTLED."""
+        counted = [
+            ("mail-verification-account", str(user_id)),
+            ("mail-verification-recipient", _address_key(recipient)),
+        ]
+        for identifiers in counted:
+            if not await self.limiter.test(self.verifications, *identifiers):
+                stats = await self.limiter.get_window_stats(self.verifications, *identifiers)
+                wait = max(1, int(stats.reset_time - time.time()) + 1)
+                raise Throttled(f"Too many verification mails; try again in {wait} seconds.")
+        for identifiers in counted:
+            await self.limiter.hit(self.verifications, *identifiers)
 
     async def allow_notice(self, organization_id: int, recipient: str, template: str, context: dict) -> bool:
         """Whether a notice caused by the organization goes out: not when the same notice went to

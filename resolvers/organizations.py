@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from tortoise.transactions import in_transaction
 
+from partner_portal.integrations.portal_links import PortalPage, portal_link
 from partner_portal.models.audit import AuditEvent
 from partner_portal.models.clock import now
 from partner_portal.models.customers import CustomerRelationship, ManagementSession
@@ -22,10 +22,12 @@ from partner_portal.models.organizations import Membership, MembershipInvitation
 from partner_portal.permissions import policy, scoping
 from partner_portal.permissions.actor import Actor, MembershipInfo
 from partner_portal.permissions.enums import Role, Via
-from partner_portal.permissions.errors import AccessError, Forbidden, NotFound, Throttled
+from partner_portal.permissions.errors import AccessError, Missing, NotFound, Throttled
 from partner_portal.permissions.partners import grant_lets_manage_members
+from partner_portal.permissions.refusals import Refusal
 from partner_portal.permissions.requirements import MEMBER, MEMBER_MANAGER, SETTINGS_MANAGER, SIGNED_IN
 from partner_portal.resolvers import audit
+from partner_portal.resolvers.email_verification import mark_verified
 from partner_portal.resolvers.errors import UserErrorCode, UserInputError, fail
 from partner_portal.resolvers.identity import token_digest
 from partner_portal.resolvers.mail import MailLimits, queue_mail
@@ -94,10 +96,12 @@ async def create_organization(
     country: str | None = None,
     language: str = "en",
     affiliate_token: str | None = None,
+    affiliate_cookie: str | None = None,
     settings: Any = None,
 ) -> dict[str, Any]:
     """A new organization with the creator as its administrator (and its AFFILIATE referral when
-    `affiliate_token` is a valid click within the window: resolvers/affiliates.py)."""
+    `affiliate_token`, else the request's `affiliate_cookie`, is a valid click within the window:
+    resolvers/affiliates.py). The row holds besides `attribution`: what the token did, or None."""
     user_id = await SIGNED_IN.enforce(actor)
     values = _collect(
         name=(clean_name, name),
@@ -128,12 +132,13 @@ async def create_organization(
             organization_id=organization.id,
             changes={"role": Role.ADMINISTRATOR.value},
         )
-        if affiliate_token and settings is not None:
+        attribution = None
+        if (affiliate_token or affiliate_cookie) and settings is not None:
             from partner_portal.resolvers.affiliates import refer_new_organization  # noqa: PLC0415 — avoids an import cycle
 
-            await refer_new_organization(settings, organization.id, affiliate_token)
+            attribution = await refer_new_organization(settings, organization.id, affiliate_token, affiliate_cookie)
     actor.forget_memberships()
-    return {field: getattr(organization, field) for field in ORGANIZATION_FIELDS}
+    return {**{field: getattr(organization, field) for field in ORGANIZATION_FIELDS}, "attribution": attribution}
 
 
 async def _check_room_for_an_organization(user_id: int, settings: Settings) -> None:
@@ -309,7 +314,11 @@ async def add_member(
         and await Membership.filter(organization_id=mine.partner_organization_id, user__email=normalized).exists()
     ):
         # A grant is lent, not given: partner staff never turn it into memberships of their own.
-        raise Forbidden("In a management session you cannot make yourself or your colleagues members.")
+        raise Refusal(
+            Missing("OUTSIDE_MANAGEMENT_SESSION"),
+            organization_id,
+            because="You cannot make yourself or your colleagues members of the customer.",
+        )
     if await Membership.filter(organization_id=organization_id, user__email=normalized).exists():
         raise fail("email", UserErrorCode.ALREADY_MEMBER, "This person is a member already.")
     if await MembershipInvitation.filter(
@@ -366,7 +375,7 @@ async def _send_membership_invitation(
     language = invitee_language or await Organization.filter(id=invitation["organization_id"]).first().values_list(
         "language", flat=True
     )
-    link = f"{settings.public_url.rstrip('/')}/memberships/accept?{urlencode({'token': token})}"
+    link = portal_link(settings.public_url, PortalPage.ACCEPT_MEMBERSHIP, token=token)
     await queue_mail(
         to=invitation["email"],
         template="membership_invitation",
@@ -536,6 +545,7 @@ async def accept_membership_invitation(actor: Actor, settings: Settings, token: 
             permissions=invitation.permissions,
             relationship_id=invitation.relationship_id,
         )
+        await mark_verified(user_id, invitation.email)  # the link came to this address
         await audit.record(
             actor,
             "membership_invitation.accept",

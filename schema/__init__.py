@@ -28,6 +28,7 @@ from partner_portal.schema.common import Info, Node, fetch_node
 from partner_portal.schema.coupons import CouponsMutation, CouponsQuery
 from partner_portal.schema.customers import CustomersMutation, CustomersQuery
 from partner_portal.schema.dashboard import DashboardQuery
+from partner_portal.schema.email_verification import EmailVerificationMutation
 from partner_portal.schema.errors import ErrorPresenter
 from partner_portal.schema.guards.cost import QueryCost
 from partner_portal.schema.guards.limits import (
@@ -39,12 +40,16 @@ from partner_portal.schema.guards.limits import (
 from partner_portal.schema.guards.text_guard import RefuseUnstorableText
 from partner_portal.schema.identity import IdentityMutation, IdentityQuery
 from partner_portal.schema.invitations import InvitationsMutation, InvitationsQuery
+from partner_portal.schema.my_data import MyDataMutation, MyDataQuery
 from partner_portal.schema.organizations import OrganizationsMutation, OrganizationsQuery
 from partner_portal.schema.outbox import OutboxQuery
 from partner_portal.schema.partners import PartnersMutation, PartnersQuery
+from partner_portal.schema.passwords import PasswordsMutation
 from partner_portal.schema.payouts import PayoutsMutation, PayoutsQuery
 from partner_portal.schema.reports import ReportsQuery
+from partner_portal.schema.sessions import SessionsMutation, SessionsQuery
 from partner_portal.schema.tiers import TiersMutation, TiersQuery
+from partner_portal.schema.two_factor import TwoFactorMutation
 from partner_portal.schema.webhooks import WebhooksMutation, WebhooksQuery
 from partner_portal.settings import Settings
 
@@ -53,19 +58,27 @@ MAX_NODES = 100
 
 @strawberry.type
 class NodeQuery:
-    @strawberry.field(description="Any object by its global id; NOT_FOUND when absent or not visible to you.")
+    @strawberry.field(
+        description="Any object by its global id; null with a NOT_FOUND error when absent or not visible to you."
+    )
     async def node(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")]
-    ) -> Node:
+    ) -> Node | None:
         return await fetch_node(info.context, id)
 
-    @strawberry.field(description="Several objects by global id (at most 100), in the order asked.")
-    async def nodes(
+    @strawberry.field(
+        description=(
+            "Several objects by global id (at most 100), in the order asked: an id absent or not visible to "
+            'you is null with a NOT_FOUND error at its index (`path: ["nodes", i]`), the others still come.'
+        )
+    )
+    def nodes(
         self, info: Info, ids: Annotated[list[strawberry.ID], strawberry.argument(description="Global ids.")]
-    ) -> list[Node]:
+    ) -> list[Node | None]:
         if len(ids) > MAX_NODES:
             raise BadArgument(f"Ask for at most {MAX_NODES} ids at once.")
-        return [await fetch_node(info.context, i) for i in ids]
+        # One awaitable per item: graphql-core completes each at its own path, so a refusal nulls only its item.
+        return [fetch_node(info.context, i) for i in ids]  # type: ignore[misc]
 
 
 Query = merge_types(
@@ -73,6 +86,8 @@ Query = merge_types(
     (
         NodeQuery,
         IdentityQuery,
+        SessionsQuery,
+        MyDataQuery,
         OrganizationsQuery,
         PartnersQuery,
         DashboardQuery,
@@ -95,6 +110,10 @@ Mutation = merge_types(
     "Mutation",
     (
         IdentityMutation,
+        EmailVerificationMutation,
+        SessionsMutation,
+        MyDataMutation,
+        PasswordsMutation,
         OrganizationsMutation,
         PartnersMutation,
         InvitationsMutation,
@@ -110,6 +129,7 @@ Mutation = merge_types(
         CouponsMutation,
         WebhooksMutation,
         TiersMutation,
+        TwoFactorMutation,
     ),
 )
 

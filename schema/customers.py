@@ -12,7 +12,12 @@ from strawberry.relay import GlobalID
 from partner_portal.models.enums import LicenseStatus, RelationshipSource
 from partner_portal.permissions.enums import DelegatedPermission
 from partner_portal.permissions.partners import grant_in_force
-from partner_portal.permissions.requirements import CUSTOMER_ADMINISTRATION, SERVICE_PROVIDER_MANAGER, SIGNED_IN
+from partner_portal.permissions.requirements import (
+    CUSTOMER_ADMINISTRATION,
+    MANAGEMENT_SESSION_OPENER,
+    SERVICE_PROVIDER_MANAGER,
+    SIGNED_IN,
+)
 from partner_portal.resolvers import customers
 from partner_portal.resolvers.customers import CustomerOrder
 from partner_portal.schema.billing import License
@@ -300,7 +305,7 @@ class CustomersMutation:
     @strawberry.mutation(
         description="Open a management session on a customer; then use the ordinary mutations "
         "with the customer's organization id.",
-        extensions=[Requires(CUSTOMER_ADMINISTRATION, checked_on="the customer's current partner")],
+        extensions=[Requires(MANAGEMENT_SESSION_OPENER, checked_on="the customer's current partner")],
     )
     async def start_management_session(
         self, info: Info, input: StartManagementSessionInput

@@ -39,9 +39,13 @@ ID_TYPES = {
     "plan_id": "Plan",
     "delivery_id": "WebhookDelivery",
     "tier_id": "Tier",
+    "user_id": "User",
 }
 # (root field, name) where the name means another type than in ID_TYPES.
-ID_TYPE_EXCEPTIONS = {("revoke_membership_invitation", "invitation_id"): "MembershipInvitation"}
+ID_TYPE_EXCEPTIONS = {
+    ("revoke_membership_invitation", "invitation_id"): "MembershipInvitation",
+    ("end_session", "session_id"): "SessionToken",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,9 @@ from strawberry.relay import GlobalID
 
 from partner_portal.permissions.enums import ApiKeyScope
 from partner_portal.permissions.requirements import PROGRAM_MANAGER, SIGNED_IN
-from partner_portal.resolvers import identity
+from partner_portal.resolvers import email_verification, identity, two_factor
 from partner_portal.resolvers.organizations import MAX_LISTED_MEMBERSHIPS
+from partner_portal.resolvers.sessions import session_client
 from partner_portal.schema.common import (
     After,
     Connection,
@@ -45,13 +46,32 @@ describe_enum(
 )
 
 
-@row_type(identity.USER_FIELDS)
+@row_type(
+    identity.USER_FIELDS,
+    email_verified=lambda row: row["email_verified_at"] is not None,
+    two_factor_enabled=lambda row: row["totp_enabled_at"] is not None,
+)
 @strawberry.type(description="A person who signs in.")
 class User(Node, RowType):
     id: NodeID[int]
     email: str = strawberry.field(description="The sign-in address, in its normalized (lower-case) form.")
+    email_verified: bool = strawberry.field(
+        description="Whether the address was proved to reach this person (`verifyEmail`, an accepted "
+        "invitation, the identity provider). Until it is, the account cannot apply for partner status "
+        "nor act for a partner organization (its partner permissions, payouts included, are not in force)."
+    )
     name: str = strawberry.field(description="The display name.")
     created_at: datetime = strawberry.field(description="When the account was created.")
+    two_factor_enabled: bool = strawberry.field(
+        description="Whether signing in asks for a second factor (a code of an authenticator app)."
+    )
+
+    @strawberry.field(
+        description="How many unused recovery codes the viewer has: on the viewer's own account with "
+        "two-factor sign-in on; null otherwise."
+    )
+    async def recovery_codes_left(self, info: Info) -> int | None:
+        return await two_factor.recovery_codes_left(info.context.actor, self.id, self.two_factor_enabled)
 
     @bounded_list(
         MAX_LISTED_MEMBERSHIPS,
@@ -127,13 +147,27 @@ class LoginInput:
     password: str = strawberry.field(description="The password (at most 1024 characters).")
 
 
-@strawberry.type(description="A session for the signed-in user.")
+@strawberry.type(
+    description="A session for the signed-in user; for an account with two-factor sign-in, a challenge "
+    "that `completeSignIn` turns into one with a code."
+)
 class LoginPayload(Payload):
     user: User | None = strawberry.field(default=None, description="The signed-in user.")
     token: str | None = strawberry.field(
         default=None, description="A session token: send it as `Authorization: Bearer <token>`."
     )
     expires_at: datetime | None = strawberry.field(default=None, description="When the session token expires.")
+    second_factor_required: bool = strawberry.field(
+        default=False,
+        description="True when the password was right and the account asks for a second factor: there is "
+        "no user or token yet; send `challenge` with a code to `completeSignIn`.",
+    )
+    challenge: str | None = strawberry.field(
+        default=None, description="With `secondFactorRequired`: the sign-in to complete (single use, short-lived)."
+    )
+    challenge_expires_at: datetime | None = strawberry.field(
+        default=None, description="With `secondFactorRequired`: until when `challenge` can be completed."
+    )
 
 
 @strawberry.input(description="The token of an unlock link.")
@@ -176,8 +210,20 @@ class RevokeApiKeyPayload(Payload):
 def signed_in(info: Info, issued: identity.IssuedSession) -> dict[str, Any]:
     """The payload fields of a sign-in; the rest of the operation (the payload's own fields
     included) answers as the signed-in user."""
-    info.context.sign_in(issued.user["id"], issued.token_id, issued.user)
+    info.context.sign_in(issued.user["id"], issued.token_id, issued.user, issued.two_factor_at)
     return {"user": User.from_row(issued.user), "token": issued.token, "expires_at": issued.expires_at}
+
+
+def _signed_in_or_challenged(
+    info: Info, outcome: identity.IssuedSession | identity.SecondFactorRequired
+) -> dict[str, Any]:
+    if isinstance(outcome, identity.SecondFactorRequired):
+        return {
+            "second_factor_required": True,
+            "challenge": outcome.challenge,
+            "challenge_expires_at": outcome.expires_at,
+        }
+    return signed_in(info, outcome)
 
 
 @strawberry.type
@@ -204,13 +250,20 @@ class IdentityQuery:
 @strawberry.type
 class IdentityMutation:
     @strawberry.mutation(
-        description="Create a built-in account and sign it in; where registrations are confirmed "
-        "by mail, mail the address a link instead (the answer is the same whether or not "
-        "the address has an account)."
+        description="Create a built-in account and sign it in, its address unverified until the link "
+        "mailed to it is used (`verifyEmail`); where registrations are confirmed by mail, mail the "
+        "address a link instead (the answer is the same whether or not the address has an account)."
     )
     async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:
         ctx = info.context
-        change = identity.register(ctx.actor, ctx.settings, email=input.email, password=input.password, name=input.name)
+        change = email_verification.register(
+            ctx.actor,
+            ctx.settings,
+            email=input.email,
+            password=input.password,
+            name=input.name,
+            session_client=session_client(ctx),
+        )
         return await run_mutation(
             RegisterPayload, change, lambda issued: signed_in(info, issued) if issued else {"confirmation_mailed": True}
         )
@@ -220,7 +273,9 @@ class IdentityMutation:
     )
     async def confirm_registration(self, info: Info, input: ConfirmRegistrationInput) -> RegisterPayload:
         ctx = info.context
-        change = identity.confirm_registration(ctx.actor, ctx.settings, token=input.token)
+        change = identity.confirm_registration(
+            ctx.actor, ctx.settings, token=input.token, session_client=session_client(ctx)
+        )
         return await run_mutation(RegisterPayload, change, partial(signed_in, info))
 
     @strawberry.mutation(
@@ -230,9 +285,14 @@ class IdentityMutation:
     async def login(self, info: Info, input: LoginInput) -> LoginPayload:
         ctx = info.context
         change = identity.login(
-            ctx.actor, ctx.settings, email=input.email, password=input.password, client=ctx.client_address
+            ctx.actor,
+            ctx.settings,
+            email=input.email,
+            password=input.password,
+            client=ctx.client_address,
+            session_client=session_client(ctx),
         )
-        return await run_mutation(LoginPayload, change, partial(signed_in, info))
+        return await run_mutation(LoginPayload, change, partial(_signed_in_or_challenged, info))
 
     @strawberry.mutation(
         description="End the lock of a sign-in address with the link mailed to its owner when "

@@ -12,6 +12,7 @@ from strawberry.relay import GlobalID
 from partner_portal.models.enums import InvitationStatus
 from partner_portal.permissions.requirements import CUSTOMER_INVITATIONS, CUSTOMER_INVITER
 from partner_portal.resolvers import invitations
+from partner_portal.resolvers.sessions import session_client
 from partner_portal.schema.common import (
     After,
     Connection,
@@ -182,5 +183,6 @@ class InvitationsMutation:
             name=input.name,
             password=input.password,
             organization_name=input.organization_name,
+            session_client=session_client(ctx),
         )
         return await run_mutation(AcceptInvitationPayload, change, partial(_accepted, info))

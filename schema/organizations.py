@@ -13,6 +13,7 @@ from partner_portal.permissions import policy
 from partner_portal.permissions.enums import OrganizationPermission, PartnerPermission, Role
 from partner_portal.permissions.requirements import MEMBER, MEMBER_MANAGER, SETTINGS_MANAGER, SIGNED_IN
 from partner_portal.resolvers import organizations
+from partner_portal.resolvers.affiliates import token_in_cookie
 from partner_portal.resolvers.customers import MAX_HISTORY
 from partner_portal.resolvers.organizations import UNSET as RESOLVER_UNSET
 from partner_portal.schema.common import (
@@ -36,6 +37,7 @@ from partner_portal.schema.requires import Requires
 from partner_portal.schema.rows import Row, RowType, row_type
 
 if TYPE_CHECKING:
+    from partner_portal.schema.affiliates import Attribution
     from partner_portal.schema.audit import AuditEvent
     from partner_portal.schema.billing import License
     from partner_portal.schema.customers import CustomerRelationship
@@ -272,9 +274,10 @@ class CreateOrganizationInput:
     language: str = strawberry.field(default="en", description="The language of mails (`en`, `de`).")
     affiliate_token: str | None = strawberry.field(
         default=None,
-        description="The `pp_affiliate` cookie's value, when the customer came through an affiliate "
-        "link: creates the AFFILIATE referral (ignored when invalid, expired or a "
-        "self-referral).",
+        description="The token of an affiliate link's click: the `pp_affiliate` query parameter of the "
+        "landing address (or the cookie's value). Creates the AFFILIATE referral; an invalid, expired "
+        "or self-referring token does not fail the mutation, `attribution` says why. Without it, the "
+        "request's `pp_affiliate` cookie counts (a frontend on the API's origin).",
     )
 
 
@@ -290,6 +293,11 @@ class UpdateOrganizationInput:
 @strawberry.type(description="The created or changed organization.")
 class OrganizationPayload(Payload):
     organization: Organization | None = strawberry.field(default=None, description="The organization.")
+    attribution: Annotated[Attribution, strawberry.lazy("partner_portal.schema.affiliates")] | None = strawberry.field(
+        default=None,
+        description="createOrganization only: what its affiliate token (the input's, else the request's "
+        "`pp_affiliate` cookie) did; null when there was none.",
+    )
 
 
 @strawberry.input(
@@ -407,9 +415,17 @@ class OrganizationsMutation:
             country=input.country,
             language=input.language,
             affiliate_token=input.affiliate_token,
+            affiliate_cookie=token_in_cookie(info.context.request),
             settings=info.context.settings,
         )
-        return await run_mutation(OrganizationPayload, change, organization=Organization.from_row)
+        from partner_portal.schema.affiliates import Attribution  # noqa: PLC0415 — affiliates imports this module
+
+        return await run_mutation(
+            OrganizationPayload,
+            change,
+            organization=Organization.from_row,
+            attribution=lambda row: Attribution.of(row["attribution"]),
+        )
 
     @strawberry.mutation(
         description="Change an organization's settings.",

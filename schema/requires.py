@@ -40,9 +40,13 @@ PUBLIC_FIELDS = frozenset(
         "register",
         "confirmRegistration",
         "login",
+        "completeSignIn",
         "unlockAccount",
+        "requestPasswordReset",
+        "resetPassword",
         "acceptInvitation",
         "declineMembershipInvitation",
+        "verifyEmail",
     }
 )
 

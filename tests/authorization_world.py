@@ -32,6 +32,7 @@ from tortoise import Tortoise, connections
 from partner_portal.models.clock import now
 from partner_portal.models.commissions import Commission
 from partner_portal.models.tortoise_internals import foreign_keys, related_model, table
+from partner_portal.resolvers import tiers
 from partner_portal.resolvers.money import to_minor
 from tests.conftest import START, Api
 from tests.documents import (
@@ -112,6 +113,7 @@ CREATE_LINK = """
 mutation Link($input: CreateAffiliateLinkInput!) {
   createAffiliateLink(input: $input) { link { id code } errors { code } }
 }"""
+OWN_SESSIONS = "{ viewerSessions(first: 1) { edges { node { id } } } }"
 CREATE_COUPONS = """
 mutation Coupons($input: CreateCouponsInput!) {
   createCoupons(input: $input) { order { id } coupons { code } errors { code } }
@@ -356,6 +358,8 @@ async def build_world(api: Api, clock: Any) -> World:
             token=partner.admin.token,
         )
     )["invitation"]["id"]
+    sessions = (await api.data(OWN_SESSIONS, token=olivia.token))["viewerSessions"]
+    world.ids["session:operator"] = sessions["edges"][0]["node"]["id"]
 
     clock.move_to(START)
     for actor in ("grant_active", "grant_none", "grant_expired", "grant_revoked"):
@@ -364,6 +368,28 @@ async def build_world(api: Api, clock: Any) -> World:
         )
         world.sessions[actor] = started["session"]["id"]
     return world
+
+
+REDEEM_CODE = """
+mutation Redeem($input: RedeemDiscountCodeInput!) {
+  redeemDiscountCode(input: $input) { redemption { id } errors { code } }
+}"""
+
+
+async def add_assessments_and_a_redemption(api: Api, world: World) -> None:
+    """What `build_world` leaves out (the authorization matrix needs neither) and the `node(id:)`
+    tests need: a tier assessment of each partner (the month's evaluation, as the tiers job runs it
+    from TIER_EVALUATION_DAY on) and a discount code redemption (Adatum at the checkout, with
+    Northwind's code); its id is `world.ids["redemption"]`."""
+    moment = now()
+    await tiers.evaluate(api.settings, await tiers.compute_figures(api.settings, moment), moment)
+    redeemed = await _ok(
+        api,
+        REDEEM_CODE,
+        {"input": {"code": world.values["expert_code"], "organizationId": world.ids["organization:adatum"]}},
+        api_key=world.keys["BILLING_WRITE"],
+    )
+    world.ids["redemption"] = redeemed["redemption"]["id"]
 
 
 # --- saving and restoring the rows -------------------------------------------------------------------------

@@ -14,6 +14,10 @@ CONFIRM_REGISTRATION = """
 mutation Confirm($token: String!) {
   confirmRegistration(input: {token: $token}) { token expiresAt user { id email name } errors { field code message } }
 }"""
+VERIFY_EMAIL = """
+mutation Verify($token: String!) {
+  verifyEmail(input: {token: $token}) { user { id email emailVerified } errors { field code message } }
+}"""
 LOGIN = """
 mutation Login($input: LoginInput!) {
   login(input: $input) { token expiresAt user { id email } errors { field code message } }

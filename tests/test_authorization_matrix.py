@@ -571,6 +571,98 @@ OPERATIONS: dict[str, Operation] = {
         mutation("redeliverWebhook", "RedeliverWebhookInput", "delivery { id }"),
         inputs(deliveryId=ident("delivery")),
     ),
+    # --- operations: passwords ---
+    # Public: the answer is the same for every address.
+    "requestPasswordReset": Operation(
+        "requestPasswordReset",
+        mutation("requestPasswordReset", "RequestPasswordResetInput", "requested"),
+        inputs(email="nora@nowhere.example"),
+    ),
+    # A wrong reset link: public, and the payload says why.
+    "resetPassword": Operation(
+        "resetPassword",
+        mutation("resetPassword", "ResetPasswordInput", "passwordChanged"),
+        inputs(token="ppw_not-a-real-token", newPassword="another-Sturdy-passphrase-43"),
+        frozenset({"INVALID_TOKEN"}),
+    ),
+    "changePassword": Operation(
+        "changePassword",
+        mutation("changePassword", "ChangePasswordInput", "sessionsEnded"),
+        inputs(currentPassword=PASSWORD, newPassword="another-Sturdy-passphrase-43"),
+    ),
+    # --- operations: email ---
+    "verifyEmail": Operation(
+        "verifyEmail",
+        mutation("verifyEmail", "VerifyEmailInput", "user { id }"),
+        inputs(token="ppv_unknown"),
+        frozenset({"INVALID_TOKEN"}),
+    ),
+    "resendVerificationEmail": Operation(
+        "resendVerificationEmail",
+        "mutation M { resendVerificationEmail { email errors { field code } } }",
+        tolerated=frozenset({"ALREADY_VERIFIED"}),  # everyone of the world is verified
+    ),
+    "changeEmail": Operation(
+        "changeEmail",
+        mutation("changeEmail", "ChangeEmailInput", "pendingEmail"),
+        inputs(newEmail=lambda world, actor: f"{actor.replace('_', '.')}@changed.example", password=PASSWORD),
+    ),
+    # --- operations: two_factor ---
+    "beginTwoFactorSetup": Operation(
+        "beginTwoFactorSetup",
+        mutation("beginTwoFactorSetup", "BeginTwoFactorSetupInput", "secret"),
+        inputs(password=PASSWORD),
+    ),
+    # Nobody in the world has two-factor sign-in on (or begun): the payload says so.
+    "confirmTwoFactorSetup": Operation(
+        "confirmTwoFactorSetup",
+        mutation("confirmTwoFactorSetup", "ConfirmTwoFactorSetupInput", "recoveryCodes"),
+        inputs(code="123456"),
+        frozenset({"TWO_FACTOR_NOT_ENABLED"}),
+    ),
+    "regenerateRecoveryCodes": Operation(
+        "regenerateRecoveryCodes",
+        mutation("regenerateRecoveryCodes", "RegenerateRecoveryCodesInput", "recoveryCodes"),
+        inputs(code="123456"),
+        frozenset({"TWO_FACTOR_NOT_ENABLED"}),
+    ),
+    "disableTwoFactor": Operation(
+        "disableTwoFactor",
+        mutation("disableTwoFactor", "DisableTwoFactorInput", "user { id }"),
+        inputs(password=PASSWORD, code="123456"),
+        frozenset({"TWO_FACTOR_NOT_ENABLED"}),
+    ),
+    # A wrong challenge: public, and the payload says why.
+    "completeSignIn": Operation(
+        "completeSignIn",
+        mutation("completeSignIn", "CompleteSignInInput", "token"),
+        inputs(challenge="ppc_not-a-real-challenge", code="123456"),
+        frozenset({"INVALID_TOKEN"}),
+    ),
+    "resetTwoFactor": Operation(
+        "resetTwoFactor",
+        mutation("resetTwoFactor", "ResetTwoFactorInput", "user { id }"),
+        inputs(userId=lambda world, actor: world.people["member"].user_id),
+        frozenset({"TWO_FACTOR_NOT_ENABLED"}),
+    ),
+    # --- operations: sessions_and_data ---
+    # my data
+    "viewerDataExport": Operation("viewerDataExport", query("viewerDataExport", "")),
+    "deleteAccount": Operation(  # administrators of organizations with members and operators must stay
+        "deleteAccount",
+        mutation("deleteAccount", "DeleteAccountInput", "deletedAt"),
+        inputs(password=PASSWORD, confirmation="DELETE"),
+        frozenset({"LAST_ADMINISTRATOR", "OPERATOR_ACCOUNT"}),
+    ),
+    # sessions
+    "viewerSessions": Operation("viewerSessions", query("viewerSessions", CONNECTION)),
+    "endSession": Operation(  # the operator's own session: for everyone else another user's
+        "endSession",
+        mutation("endSession", "EndSessionInput", "session { id }"),
+        inputs(sessionId=ident("session:operator")),
+    ),
+    # --- operations: nodes ---
+    # --- operations: attribution ---
 }
 
 # --- the matrix: operation → expected outcome per actor, in ACTORS order ----------------------------------------
@@ -711,6 +803,30 @@ _ROWS: dict[str, tuple[str, ...]] = {
     "updateWebhookSubscription": (U, F, F, F, F, F, F, F, F, F, F, F, F, F, A, F, F, F, A),
     "deleteWebhookSubscription": (U, F, F, F, F, F, F, F, F, F, F, F, F, F, A, F, F, F, A),
     "redeliverWebhook": (U, F, F, F, F, F, F, F, F, F, F, F, F, F, A, F, F, F, A),
+    # --- rows: passwords ---
+    "requestPasswordReset": (A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A),
+    "resetPassword": (A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A),
+    "changePassword": (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
+    # --- rows: email ---
+    "verifyEmail": (A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A),
+    "resendVerificationEmail": (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
+    "changeEmail": (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
+    # --- rows: two_factor ---
+    "beginTwoFactorSetup": (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
+    "confirmTwoFactorSetup": (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
+    "regenerateRecoveryCodes": (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
+    "disableTwoFactor": (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
+    "completeSignIn": (A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A),
+    "resetTwoFactor": (U, F, F, F, F, F, F, F, F, F, F, F, F, F, A, F, U, U, U),
+    # --- rows: sessions_and_data ---
+    # my data
+    "viewerDataExport": (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
+    "deleteAccount": (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
+    # sessions
+    "viewerSessions": (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
+    "endSession": (U, N, N, N, N, N, N, N, N, N, N, N, N, N, A, N, U, U, U),
+    # --- rows: nodes ---
+    # --- rows: attribution ---
 }
 MATRIX: dict[str, dict[str, str]] = {op: dict(zip(ACTORS, row, strict=True)) for op, row in _ROWS.items()}
 
@@ -796,6 +912,8 @@ async def test_authorization(env, name, actor, expected):
 
     # then
     assert result == expected, f"{name} by {actor}: expected {expected}, got {result}: {body}"
+    if result == F:  # a refusal says what is missing (permissions/refusals.py)
+        assert "missing" in body["errors"][0]["extensions"], f"{name} by {actor}: FORBIDDEN without `missing`: {body}"
     if result == ALLOWED:
         unexpected = payload_errors - OPERATIONS[name].tolerated
         assert not unexpected, f"{name} by {actor} was allowed but refused in its payload: {body}"

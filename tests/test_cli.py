@@ -376,6 +376,23 @@ def test_create_operator_refuses_a_weak_password_without_a_traceback(migrated, c
     assert log_in(migrated, "weak@vendor.example", "password") is None
 
 
+def test_remove_operator_withdraws_the_role_and_keeps_the_account(migrated, capsys, monkeypatch):
+    # given
+    monkeypatch.setenv("OPERATOR_PASSWORD", PASSWORD)
+    run(capsys, "create-operator", "leaving@vendor.example")
+
+    # when
+    output = run(capsys, "remove-operator", "Leaving@Vendor.example")
+
+    # then
+    assert "no operator any more" in output
+    token = log_in(migrated, "leaving@vendor.example", PASSWORD)
+    assert graphql(migrated, API_KEYS, token=token)["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["remove-operator", "leaving@vendor.example"])
+    assert "is no operator" in str(exit_.value.code)
+
+
 # --- create-api-key ------------------------------------------------------------------------------
 
 

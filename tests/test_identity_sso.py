@@ -132,6 +132,25 @@ async def test_an_existing_account_is_linked_only_for_a_verified_email(sso_api):
     assert linked["id"] == person.user_id
 
 
+async def test_linking_an_unverified_account_ends_what_its_registrant_held(sso_api):
+    """Someone registers the victim's address first (never verifying it); when the victim signs in
+    through the provider, the account becomes theirs and the squatter's password and session end."""
+    from tests.conftest import PASSWORD
+    from tests.documents import LOGIN, REGISTER
+
+    registered = await sso_api.data(
+        REGISTER, {"input": {"email": "victim@example.com", "password": PASSWORD, "name": "Squatter"}}
+    )
+    squatter = registered["register"]["token"]
+
+    linked = (await sso_api.data(VIEWER, token=_token(email="victim@example.com")))["viewer"]
+    login = await sso_api.data(LOGIN, {"input": {"email": "victim@example.com", "password": PASSWORD}})
+
+    assert linked["id"] == registered["register"]["user"]["id"]
+    assert (await sso_api.data(VIEWER, token=squatter))["viewer"] is None
+    assert [error["code"] for error in login["login"]["errors"]] == ["INVALID_CREDENTIALS"]
+
+
 @pytest.mark.parametrize("claim", ["false", "true", 1, "yes", None])
 async def test_only_a_json_true_counts_as_a_verified_email(sso_api, claim):
     from tests.support import register

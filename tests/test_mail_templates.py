@@ -120,6 +120,40 @@ SAMPLES: dict[str, list[dict]] = {
         },
     ],
     "registration_exists": [{"email": "ann@example.com", "link": "https://portal.example"}],
+    "email_verification": [
+        {
+            "email": "ann@example.com",
+            "link": "https://portal.example/email/verify?token=ppv_abc",
+            "expires_at": EXPIRES,
+            "address_change": address_change,
+        }
+        for address_change in (False, True)
+    ],
+    "email_changed": [
+        {
+            "old_email": "ann@example.com",
+            "new_email": "ann@example.org",
+            "changed_at": EXPIRES,
+            "link": "https://portal.example/sign-in",
+        }
+    ],
+    "password_reset": [
+        {
+            "email": "ann@example.com",
+            "link": "https://portal.example/password/reset?token=ppw_abc",
+            "expires_at": EXPIRES,
+        }
+    ],
+    "two_factor_changed": [
+        {
+            "email": "ann@example.com",
+            "enabled": enabled,
+            "changed_at": EXPIRES,
+            "link": "https://portal.example/sign-in",
+        }
+        for enabled in (True, False)
+    ],
+    "two_factor_reset": [{"email": "ann@example.com", "reset_at": EXPIRES, "link": "https://portal.example/sign-in"}],
 }
 NAMES_IN_TEXT = {"organization_name", "partner_name", "customer_name"}
 

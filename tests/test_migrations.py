@@ -174,6 +174,19 @@ async def test_existing_relationships_get_their_customer_license_status(tmp_path
     assert rows == [{"customer_id": 2, "license_status": "ACTIVE"}, {"customer_id": 3, "license_status": None}]
 
 
+@pytest.mark.slow  # applies the migrations
+async def test_accounts_from_before_verified_addresses_count_as_verified(tmp_path):
+    rows = await rows_after_upgrade(
+        tmp_path,
+        "0009_enum_columns",
+        "INSERT INTO users (email, name, language, created_at) VALUES ('ann@example.com', 'Ann', 'en', '2026-01-01')",
+        "SELECT email_verified_at, totp_enabled_at, deleted_at FROM users",
+    )
+
+    assert len(rows) == 1 and rows[0]["email_verified_at"] is not None
+    assert rows[0]["totp_enabled_at"] is None and rows[0]["deleted_at"] is None
+
+
 # --- refilling the copies after a rolling upgrade (`partner-portal repair-copies`) ---------------------
 
 FIGURES = """

@@ -38,7 +38,8 @@ from strawberry.relay import GlobalID
 from tortoise import Tortoise
 
 from partner_portal.models.tortoise_internals import primary_key
-from tests.authorization_world import World, build_world
+from partner_portal.resolvers.keys import MODEL_OF_TYPE
+from tests.authorization_world import World, add_assessments_and_a_redemption, build_world
 from tests.conftest import POSTGRES_URL, START, Api, start_api, test_settings
 
 INT4_MAX, INT8_MAX = 2**31 - 1, 2**63 - 1
@@ -116,6 +117,7 @@ async def env(template_database: str, tmp_path_factory: pytest.TempPathFactory) 
     with time_machine.travel(START, tick=False) as clock:
         async for api in start_api(test_settings(url, webhook_allow_private_networks=True, query_budget=0)):
             world = await build_world(api, clock)
+            await add_assessments_and_a_redemption(api, world)
             introspection = await api.data(get_introspection_query())
             yield Env(api, world, build_client_schema(introspection))
 
@@ -280,7 +282,7 @@ async def test_a_cursor_by_name_checks_both_keys(env, crafted):
 
 
 def largest_id(type_name: str) -> int:
-    return primary_key(Tortoise.apps.get_model("models", type_name)).constraints["le"]
+    return primary_key(Tortoise.apps.get_model("models", MODEL_OF_TYPE.get(type_name, type_name))).constraints["le"]
 
 
 def crafted_ids(type_name: str) -> dict[str, str]:
@@ -320,7 +322,7 @@ async def test_node_and_nodes_refuse_crafted_ids(env):
         for name, value in crafted_ids(type_name).items()
         if name != "another-type"
     }  # `node` takes any type
-    cases["not-a-node-type"] = id_of("Payment:1")
+    cases["not-a-node-type"] = id_of("Refund:1")  # a table, but no GraphQL type
 
     for name, crafted in cases.items():
         # when
@@ -374,8 +376,12 @@ ID_TYPES = {
     "planId": "Plan",
     "deliveryId": "WebhookDelivery",
     "tierId": "Tier",
+    "userId": "User",
 }
-ID_TYPE_EXCEPTIONS = {("revokeMembershipInvitation", "invitationId"): "MembershipInvitation"}
+ID_TYPE_EXCEPTIONS = {
+    ("revokeMembershipInvitation", "invitationId"): "MembershipInvitation",
+    ("endSession", "sessionId"): "SessionToken",
+}
 
 
 def _is_id(type_: GraphQLInputType) -> bool:
@@ -516,7 +522,10 @@ async def test_a_crafted_id_is_refused_before_who_may_ask(env, actor, document):
 INSTANCES = """query Instances($partnerId: ID) {
   auditEvents(first: 1) { edges { node { id } } }
   outboxMessages(first: 1) { edges { node { id } } }
-  commissions(partnerId: $partnerId, first: 1) { lines { edges { node { id } } } }
+  commissions(partnerId: $partnerId, first: 100) { lines { edges { node { id payment { id } } } } }
+  coupons(partnerId: $partnerId, first: 1) { edges { node { id } } }
+  couponOrders(partnerId: $partnerId, first: 1) { edges { node { id invoice { id } } } }
+  tierAssessments(first: 1) { edges { node { id } } }
 }"""
 CUSTOMERS = "query { myCustomers(first: 1) { edges { node { id } } } }"
 MEMBERSHIP_INVITATIONS = """query Q($id: ID!) {
@@ -559,7 +568,7 @@ async def test_node_fetches_an_object_of_every_node_type(env):
             await env.api.post(
                 "query Q($id: ID!) { node(id: $id) { __typename id } }", {"id": value}, **env.credentials(actor)
             )
-            for actor in [*ACTORS, *env.world.people]
+            for actor in [*ACTORS, "key:BILLING_WRITE", *env.world.people]  # the billing key: redemptions
         ]
 
         # then

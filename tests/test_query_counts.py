@@ -38,7 +38,7 @@ from partner_portal.models.catalog import ExchangeRate, Plan, Product
 from partner_portal.models.commissions import Commission, CommissionRule
 from partner_portal.models.coupons import Coupon, CouponOrder
 from partner_portal.models.customers import CustomerRelationship, ManagementSession
-from partner_portal.models.identity import ApiKey, Operator, User
+from partner_portal.models.identity import ApiKey, Operator, SessionToken, User
 from partner_portal.models.invitations import Invitation
 from partner_portal.models.organizations import Membership, MembershipInvitation, Organization
 from partner_portal.models.outbox import OutboxMessage
@@ -48,7 +48,7 @@ from partner_portal.models.tiers import Tier, TierAssessment
 from partner_portal.models.tortoise_internals import fields
 from partner_portal.models.webhooks import WebhookDelivery, WebhookEvent, WebhookSubscription
 from partner_portal.permissions.enums import OperatorPermission
-from partner_portal.resolvers.identity import issue_session
+from partner_portal.resolvers.identity import issue_session, token_digest
 from partner_portal.schema import build_schema
 from partner_portal.schema.strawberry_internals import graphql_schema
 from tests.conftest import start_api, test_settings
@@ -115,7 +115,7 @@ class World:
 
 
 async def _person(settings: Any, organization: Organization | None, role: str = "ADMINISTRATOR") -> tuple[User, str]:
-    user = await make(User, email=f"person{next(_unique)}@example.com")
+    user = await make(User, email=f"person{next(_unique)}@example.com", email_verified_at=datetime.now(UTC))
     if organization is not None:
         await Membership.create(organization=organization, user=user, role=role, permissions=[])
     return user, (await issue_session(settings, {"id": user.id})).token
@@ -201,6 +201,12 @@ async def _audit(world: World, n: int) -> None:
             target_id=str(world.partner.id),
             created_at=world.now,
         )
+
+
+async def _sessions(world: World, n: int) -> None:
+    operator = (await SessionToken.get(token_hash=token_digest(world.operator))).user_id
+    for _ in range(n):
+        await make(SessionToken, user_id=operator, expires_at=world.now + timedelta(days=1))
 
 
 async def _api_keys(world: World, n: int) -> None:
@@ -479,6 +485,7 @@ CASES: dict[str, Case] = {
     ),
     "Query.tiers": Case("{ tiers(first: 20) {connection} }", "operator", _tiers),
     "Query.tierAssessments": Case("{ tierAssessments(first: 20) {connection} }", "operator", _assessments),
+    "Query.viewerSessions": Case("{ viewerSessions(first: 20) {connection} }", "operator", _sessions),
     "PartnerTierStatus.assessments": Case(
         "{ partnerTier { assessments(first: 20) {connection} } }", "partner_admin", _assessments
     ),

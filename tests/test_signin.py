@@ -184,7 +184,8 @@ def test_every_mutation_taking_a_password_is_one_sign_in():
     takes_password = {
         name
         for name, field in mutation.fields.items()
-        if any("password" in getattr(get_named_type(argument.type), "fields", {}) for argument in field.args.values())
+        for argument in field.args.values()
+        if any(key.lower().endswith("password") for key in getattr(get_named_type(argument.type), "fields", {}))
     }
 
     assert takes_password == PASSWORD_FIELDS

@@ -61,6 +61,7 @@ class GraphQLView(GraphQL):
             throttle=self.throttle,
             mail_limits=self.mail_limits,
             client_address=request.client.host if request.client else None,
+            user_agent=request.headers.get("user-agent"),
             query_budget=self.query_budget,
         )
 

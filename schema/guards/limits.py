@@ -112,8 +112,20 @@ def hide_suggestions(errors: list[GraphQLError]) -> None:
 # --- sign-in and registration ----------------------------------------------------------------
 
 # The mutations that verify or hash a password (argon2, slow on purpose). tests/test_signin.py
-# checks that every mutation whose input has a `password` is here.
-PASSWORD_FIELDS = frozenset({"login", "register", "acceptInvitation"})
+# checks that every mutation whose input has a `password` (or a `…Password`) is here.
+PASSWORD_FIELDS = frozenset(
+    {
+        "login",
+        "register",
+        "acceptInvitation",
+        "resetPassword",
+        "changePassword",
+        "deleteAccount",
+        "changeEmail",
+        "beginTwoFactorSetup",
+        "disableTwoFactor",
+    }
+)
 
 
 def password_fields(
