@@ -1,10 +1,13 @@
 """Affiliate links: creating them, the click behind `GET /r/{code}`, the signed attribution
 token, the AFFILIATE referral a signup with that token (or code) creates, and the report.
 
-The token (the cookie's value) is `itsdangerous`-signed with SECRET_KEY: link code, click id
-and the signing time. A signup within `AFFILIATE_WINDOW_DAYS` of the click creates the
-referral; the first referral of a customer wins (one `Referral` row per customer). A partner
-never refers its own organization nor one that a member of the partner belongs to.
+The token is `itsdangerous`-signed with SECRET_KEY: link code, click id and the signing time. The
+redirect hands it over twice, as the `pp_affiliate` cookie (read by the server itself when the
+frontend calls /graphql on the same origin) and as the `pp_affiliate` query parameter of the
+landing address (read by a single-page frontend on another origin). A signup within
+`AFFILIATE_WINDOW_DAYS` of the click creates the referral; the first referral of a customer wins
+(one `Referral` row per customer). A partner never refers its own organization nor one that a
+member of the partner belongs to.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -36,7 +40,7 @@ from partner_portal.permissions.errors import NotFound
 from partner_portal.permissions.requirements import AFFILIATE_PORTAL, BILLING_WRITER, PARTNER_PORTAL
 from partner_portal.resolvers import audit
 from partner_portal.resolvers.commissions import own_organization
-from partner_portal.resolvers.errors import BadArgument, UserErrorCode, UserInputError, fail
+from partner_portal.resolvers.errors import BadArgument, Problem, UserErrorCode, UserInputError, fail
 from partner_portal.resolvers.pagination import Page, paginate
 from partner_portal.resolvers.partners import random_code
 from partner_portal.resolvers.sql import placeholders
@@ -46,6 +50,7 @@ LINK_FIELDS = ("id", "partner_id", "code", "campaign", "landing_url", "active", 
 CODE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{2,39}")
 CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 TOKEN_SALT = "affiliate-click"
+TOKEN_NAME = "pp_affiliate"  # the cookie and the landing address's query parameter
 MAX_REPORT_DAYS = 366
 MAX_LINKS_PER_PARTNER = 1000  # the affiliate report lists every link
 
@@ -238,7 +243,17 @@ def default_landing(settings: Settings) -> str:
 @dataclass(frozen=True, slots=True)
 class Redirect:
     url: str
-    token: str | None  # the cookie's value; None for unknown or disabled codes
+    token: str | None  # the cookie's value (also in `url`); None for unknown or disabled codes
+
+
+def with_token(landing: str, token: str) -> str:
+    """The landing address with `pp_affiliate=<token>` as its last query parameter (one the stored
+    address may hold is dropped); the rest of the address stays as it was saved."""
+    head, hash_mark, fragment = landing.partition("#")
+    path, _, query = head.partition("?")
+    kept = [part for part in query.split("&") if part and part.partition("=")[0] != TOKEN_NAME]
+    query = "&".join([*kept, f"{TOKEN_NAME}={token}"])  # the token is URL-safe base64 and dots
+    return f"{path}?{query}{hash_mark}{fragment}"
 
 
 async def record_click(
@@ -262,7 +277,48 @@ async def record_click(
         referrer=(referrer or None) and referrer[:1000],
     )
     token = _serializer(settings).dumps({"l": link["code"], "c": click.id, "t": int(moment.timestamp())})
-    return Redirect(link["landing_url"], token)
+    return Redirect(with_token(link["landing_url"], token), token)
+
+
+def token_in_cookie(request: object | None) -> str | None:
+    """The `pp_affiliate` cookie the request carries (a browser on the redirect's origin), if any."""
+    cookies = getattr(request, "cookies", None) or {}
+    return cookies.get(TOKEN_NAME) or None
+
+
+# --- the referral -----------------------------------------------------------------------------------------
+
+
+class NotAttributed(StrEnum):
+    """Why a signup's token created no referral."""
+
+    INVALID_TOKEN = "INVALID_TOKEN"  # not signed by this server: malformed, cut or changed
+    EXPIRED = "EXPIRED"  # the click is older than AFFILIATE_WINDOW_DAYS
+    LINK_INACTIVE = "LINK_INACTIVE"  # the link was disabled since the click
+    SELF_REFERRAL = "SELF_REFERRAL"  # the partner's own organization or one of its members'
+
+
+class AttributionRefused(UserInputError):
+    """A user error of attribution that also says why, for a signup that stands unattributed."""
+
+    def __init__(self, reason: NotAttributed, field: str, code: UserErrorCode, message: str) -> None:
+        super().__init__(Problem(field, code, message))
+        self.reason = reason
+
+
+class TokenSource(StrEnum):
+    """Where a signup's token came from."""
+
+    INPUT = "INPUT"  # the mutation's `affiliateToken`
+    COOKIE = "COOKIE"  # the request's `pp_affiliate` cookie
+
+
+@dataclass(frozen=True, slots=True)
+class SignupAttribution:
+    """What a signup's token did: a referral (reason None) or why not."""
+
+    source: TokenSource
+    reason: NotAttributed | None
 
 
 def read_token(settings: Settings, token: str) -> tuple[str, int, datetime]:
@@ -273,10 +329,12 @@ def read_token(settings: Settings, token: str) -> tuple[str, int, datetime]:
         clicked = datetime.fromtimestamp(int(data["t"]), tz=now().tzinfo)
         return str(data["l"]), int(data["c"]), clicked
     except (BadSignature, SignatureExpired, KeyError, TypeError, ValueError) as error:
-        raise fail("affiliate_token", UserErrorCode.INVALID_TOKEN, "The affiliate token is malformed.") from error
-
-
-# --- the referral -----------------------------------------------------------------------------------------
+        raise AttributionRefused(
+            NotAttributed.INVALID_TOKEN,
+            "affiliate_token",
+            UserErrorCode.INVALID_TOKEN,
+            "The affiliate token is malformed.",
+        ) from error
 
 
 async def _resolve(settings: Settings, token: str | None, code: str | None) -> tuple[dict[str, Any], int | None]:
@@ -284,14 +342,20 @@ async def _resolve(settings: Settings, token: str | None, code: str | None) -> t
     if token:
         link_code, click_id, clicked_at = read_token(settings, token)
         if now() - clicked_at > timedelta(days=settings.affiliate_window_days):
-            raise fail(
+            raise AttributionRefused(
+                NotAttributed.EXPIRED,
                 "affiliate_token",
                 UserErrorCode.ATTRIBUTION_EXPIRED,
                 f"The click is older than {settings.affiliate_window_days} days.",
             )
         link = await AffiliateLink.filter(code=link_code, active=True).first().values("id", "partner_id", "code")
         if link is None or not await AffiliateClick.filter(id=click_id, link_id=link["id"]).exists():
-            raise fail("affiliate_token", UserErrorCode.INVALID_TOKEN, "The affiliate link is unknown or disabled.")
+            raise AttributionRefused(
+                NotAttributed.LINK_INACTIVE,
+                "affiliate_token",
+                UserErrorCode.INVALID_TOKEN,
+                "The affiliate link is unknown or disabled.",
+            )
         return link, click_id
     if code:
         link = (
@@ -309,7 +373,8 @@ async def _refer(customer_id: int, link: dict[str, Any], click_id: int | None) -
     """Write the referral and its signup row (inside the caller's transaction)."""
     partner_id = link["partner_id"]
     if await own_organization(partner_id, customer_id):
-        raise fail(
+        raise AttributionRefused(
+            NotAttributed.SELF_REFERRAL,
             "organization_id",
             UserErrorCode.SELF_REFERRAL,
             "A partner cannot refer its own organization or an organization of its members.",
@@ -334,17 +399,22 @@ async def _refer(customer_id: int, link: dict[str, Any], click_id: int | None) -
     )
 
 
-async def refer_new_organization(settings: Settings, organization_id: int, token: str | None) -> bool:
-    """Called by createOrganization inside its transaction. A bad, expired or self-referring token
-    never fails the registration: the organization is simply not attributed."""
-    if not token:
-        return False
+async def refer_new_organization(
+    settings: Settings, organization_id: int, token: str | None, cookie: str | None = None
+) -> SignupAttribution | None:
+    """Called by createOrganization inside its transaction, with its `affiliateToken` or else the
+    request's cookie; None when there is neither. A bad, expired or self-referring token never fails
+    the registration: the organization is simply not attributed, and the answer says why."""
+    source = TokenSource.INPUT if token else TokenSource.COOKIE
+    chosen = token or cookie
+    if not chosen:
+        return None
     try:
-        link, click_id = await _resolve(settings, token, None)
+        link, click_id = await _resolve(settings, chosen, None)
         await _refer(organization_id, link, click_id)
-    except UserInputError:  # the registration stands, unattributed
-        return False
-    return True
+    except AttributionRefused as refused:  # the registration stands, unattributed
+        return SignupAttribution(source, refused.reason)
+    return SignupAttribution(source, None)
 
 
 async def attribute_signup(

@@ -10,7 +10,13 @@ from strawberry.relay import GlobalID
 
 from partner_portal.permissions.requirements import AFFILIATE_PORTAL, BILLING_WRITER, PARTNER_PORTAL
 from partner_portal.resolvers import affiliates
-from partner_portal.resolvers.affiliates import MAX_LINKS_PER_PARTNER, MAX_REPORT_DAYS
+from partner_portal.resolvers.affiliates import (
+    MAX_LINKS_PER_PARTNER,
+    MAX_REPORT_DAYS,
+    NotAttributed,
+    SignupAttribution,
+    TokenSource,
+)
 from partner_portal.schema.common import (
     After,
     Connection,
@@ -21,6 +27,7 @@ from partner_portal.schema.common import (
     Payload,
     connection,
     decode_id,
+    describe_enum,
     global_id,
     node_type,
     run_mutation,
@@ -47,6 +54,41 @@ class AffiliateLink(Node, RowType):
 async def _fetch_link(context: Any, pk: int) -> AffiliateLink | None:
     row = await affiliates.get_link(context.actor, pk)
     return AffiliateLink.from_row(row) if row else None
+
+
+describe_enum(
+    NotAttributed,
+    "Why an organization's signup created no affiliate referral.",
+    {
+        "INVALID_TOKEN": "The token was not signed by this server: malformed, cut short or changed.",
+        "EXPIRED": "The click is older than the attribution window (`AFFILIATE_WINDOW_DAYS`).",
+        "LINK_INACTIVE": "The link was disabled after the click.",
+        "SELF_REFERRAL": "The organization's creator is a member of the link's partner.",
+    },
+)
+describe_enum(
+    TokenSource,
+    "Where the server found the affiliate token of a signup.",
+    {
+        "INPUT": "The mutation's `affiliateToken`.",
+        "COOKIE": "The `pp_affiliate` cookie the request carried (a frontend on the API's origin).",
+    },
+)
+
+
+@strawberry.type(description="What the affiliate token of a new organization did: an AFFILIATE referral, or why not.")
+class Attribution:
+    attributed: bool = strawberry.field(
+        description="True: the organization is referred by the link's partner (AFFILIATE commission)."
+    )
+    source: TokenSource = strawberry.field(description="Where the token came from.")
+    reason: NotAttributed | None = strawberry.field(description="Why it was not attributed; null when it was.")
+
+    @classmethod
+    def of(cls, outcome: SignupAttribution | None) -> Attribution | None:
+        if outcome is None:
+            return None
+        return cls(attributed=outcome.reason is None, source=outcome.source, reason=outcome.reason)
 
 
 @strawberry.type(description="Affiliate figures: clicks, signups, paying customers, commission earned.")
@@ -123,14 +165,16 @@ class AffiliateLinkPayload(Payload):
 
 @strawberry.input(
     description="Attribute an organization to an affiliate link (API key with billing:write). "
-    "Give the attribution cookie's value or a link code."
+    "Give the click's token or a link code."
 )
 class AttributeSignupInput:
     organization_id: GlobalID = strawberry.field(description="The newly registered customer organization.")
     affiliate_token: str | None = strawberry.field(
-        default=None, description="The `pp_affiliate` cookie's value; it must be within the attribution window."
+        default=None,
+        description="The token of the click (the `pp_affiliate` query parameter of the landing address, "
+        "or the cookie's value); it must be within the attribution window.",
     )
-    code: str | None = strawberry.field(default=None, description="A link code, when there is no cookie.")
+    code: str | None = strawberry.field(default=None, description="A link code, when there is no token.")
 
 
 @strawberry.type(

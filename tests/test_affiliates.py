@@ -92,12 +92,19 @@ async def new_link(api, partner: Partner, **fields) -> dict:
 
 
 async def click(api, code: str, **headers) -> tuple[str, str | None]:
-    """(Location, the cookie's value) of a visit of /r/{code}; the jar is cleared (a fresh browser)."""
+    """(Location, the cookie's value) of a visit of /r/{code}; the jar is cleared (a fresh browser). The
+    Location's last parameter, `pp_affiliate`, is the cookie's value (tests/test_attribution.py): it is
+    checked and left out."""
     api.client.cookies.clear()
     response = await api.client.get(f"/r/{code}", follow_redirects=False, headers=headers)
     assert response.status_code == 302, response.text
     api.client.cookies.clear()
-    return response.headers["location"], response.cookies.get(COOKIE)
+    location, token = response.headers["location"], response.cookies.get(COOKIE)
+    if token is not None:
+        head, _, fragment = location.partition("#")
+        assert head.endswith(f"{COOKIE}={token}"), location
+        location = head.removesuffix(f"{COOKIE}={token}")[:-1] + (f"#{fragment}" if fragment else "")
+    return location, token
 
 
 async def sign_up(api, email: str, token: str | None, name: str = "Contoso") -> tuple[Person, str]:
@@ -167,12 +174,13 @@ async def test_click_cookie_signup_payment_earns_affiliate_commission_outside_my
         headers={"user-agent": "Mozilla/5.0 Test", "referer": "https://blog.example/p"},
     )
     assert response.status_code == 302
-    assert response.headers["location"] == "http://localhost:8000/pricing?plan=pro"  # PUBLIC_URL's scheme and port
     cookie = response.headers["set-cookie"]
     assert cookie.startswith(f"{COOKIE}=")
     assert "Max-Age=7776000" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
     assert "Secure" not in cookie  # development; production adds it
     token = response.cookies[COOKIE]
+    # PUBLIC_URL's scheme and port; the token also as a parameter, for a frontend on another origin
+    assert response.headers["location"] == f"http://localhost:8000/pricing?plan=pro&{COOKIE}={token}"
     api.client.cookies.clear()
 
     clicks = await AffiliateClick.all().values("ip_hash", "user_agent", "referrer", "day")
