@@ -4,9 +4,9 @@ Routes: `/graphql` (POST JSON, GET for queries; GraphiQL when enabled; web/graph
 `/healthz` (the process is up) and `/readyz` (the database answers; web/health.py),
 `/webhooks/stripe` (signed billing events, web/stripe_webhooks.py), `/r/{code}` (the affiliate
 redirect, web/affiliate_redirect.py), `/reports/{name}.csv` (streamed CSV reports,
-web/report_csv.py). The lifespan opens the database and runs the outbox worker every
-OUTBOX_POLL_SECONDS (unless 0); at shutdown the worker ends after the message in flight and
-hands the rest of its batch back.
+web/report_csv.py), and the web portal's pages (portal/app.py). The lifespan opens the
+database and runs the outbox worker every OUTBOX_POLL_SECONDS (unless 0); at shutdown the worker
+ends after the message in flight and hands the rest of its batch back.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from starlette.routing import Route, request_response
 from tortoise.contrib.starlette import RegisterTortoise
 
 from partner_portal.models.db import ensure_sqlite_folder, tortoise_config
+from partner_portal.portal.app import Portal
 from partner_portal.resolvers.health import MIGRATE_COMMAND, missing_migrations
 from partner_portal.resolvers.identity import Authenticator
 from partner_portal.resolvers.jobs import PeriodicJob
@@ -53,6 +54,7 @@ async def warn_of_missing_migrations() -> None:
 def build_app(settings: Settings) -> Starlette:
     authenticator = Authenticator(settings)
     graphql = GraphQLView(settings, authenticator)
+    portal = Portal(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -80,6 +82,7 @@ def build_app(settings: Settings) -> Starlette:
             ),
             Route("/r/{code}", affiliate_redirect, methods=["GET"]),
             Route("/reports/{name}.csv", report_csv, methods=["GET"]),
+            *portal.routes(),  # the web portal's pages (portal/app.py)
         ],
         lifespan=lifespan,
         middleware=[Middleware(Outage)],
@@ -87,6 +90,7 @@ def build_app(settings: Settings) -> Starlette:
     app.state.settings = settings
     app.state.limits_storage = graphql.limits_storage  # readiness asks it too
     app.state.authenticator = authenticator  # the CSV reports authenticate as /graphql does
+    portal.api.bind(app)  # the portal calls this app's /graphql in-process unless PORTAL_API_URL is set
     return app
 
 

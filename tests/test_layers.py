@@ -70,12 +70,14 @@ def test_the_check_sees_a_query_in_the_schema():
 # --- the arrows point down: models, permissions < integrations < resolvers < schema < web < server, cli ------
 
 BACK_ARROWS = {  # layer: the layers above it, which it may not import
-    "models": {"resolvers", "schema", "web"},
-    "permissions": {"resolvers", "schema", "web"},
-    "integrations": {"resolvers", "schema", "web"},  # outbound adapters only
-    "resolvers": {"schema", "web"},
-    "schema": {"web"},
-    "web": {"server", "cli"},  # the web edge may import every layer below it
+    "models": {"resolvers", "schema", "web", "portal"},
+    "permissions": {"resolvers", "schema", "web", "portal"},
+    "integrations": {"resolvers", "schema", "web", "portal"},  # outbound adapters only
+    "resolvers": {"schema", "web", "portal"},
+    "schema": {"web", "portal"},
+    "web": {"server", "cli", "portal"},  # the web edge may import every layer below it
+    # The portal is a client of the public API: GraphQL only, beside settings and the mail-link paths.
+    "portal": {"models", "permissions", "resolvers", "schema", "web", "server", "cli"},
 }
 DYNAMIC_IMPORTS = {"lazy", "import_module", "__import__"}  # strawberry.lazy, importlib.import_module
 
