@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -43,6 +44,16 @@ UNLOCK_ACCOUNT = MailedLink(
     N_("Your account was locked after too many failed sign-ins. Unlock it to sign in again."),
     N_("Unlock my account"),
 )
+ACCEPT_MEMBERSHIP = MailedLink(
+    N_("Join an organization"),
+    N_("You were invited to become a member of an organization. Accept to join it."),
+    N_("Join"),
+)
+INVITATION_CLOSED = {
+    "ACCEPTED": N_("This invitation was accepted already: sign in instead."),
+    "EXPIRED": N_("This invitation has expired: ask the partner who invited you to send it again."),
+    "REVOKED": N_("The partner withdrew this invitation."),
+}
 CONFIRM_REGISTRATION = MailedLink(
     N_("Confirm your registration"),
     N_("One step left: confirm the registration to create your account and sign in."),
@@ -73,6 +84,9 @@ class Portal:
             ("/email/verify", self.verify_email, ["GET", "POST"]),
             ("/unlock", self.unlock_account, ["GET", "POST"]),
             ("/register/confirm", self.confirm_registration, ["GET", "POST"]),
+            ("/invitations/accept", self.invitation_page, ["GET"]),
+            ("/invitations/accept", self.accept_invitation, ["POST"]),
+            ("/memberships/accept", self.accept_membership, ["GET", "POST"]),
             ("/language", self.change_language, ["POST"]),
         ]
         routes: list[BaseRoute] = [
@@ -277,6 +291,53 @@ class Portal:
     async def confirm_registration(self, request: Request) -> Response:
         page, payload = await self.mailed_link(request, "ConfirmRegistration", CONFIRM_REGISTRATION)
         return page if page is not None else self.start_session(redirect("/"), payload)
+
+    async def invitation_page(self, request: Request, token: str | None = None, **values: Any) -> Response:
+        """A partner's invitation: who invites, for which address and organization; the form to accept."""
+        token = (token or request.query_params.get("token", ""))[:200]
+        try:
+            result = await self.call(request, "AcceptInvitationPage", {"token": token})
+        except ApiUnavailable:
+            return self.unavailable(request)
+        invitation = result.data.get("invitationPreview")
+        closed = text(request, INVITATION_CLOSED.get(invitation["status"], "")) if invitation else ""
+        here = f"/invitations/accept?{urlencode({'token': token})}"
+        return self.render(
+            request,
+            "accept_invitation.html",
+            viewer=result.data.get("viewer"),
+            invitation=invitation,
+            closed=closed,
+            token=token,
+            here=here,
+            **values,
+        )
+
+    async def accept_invitation(self, request: Request) -> Response:
+        form = await self.form(request)
+        if form is None:
+            return self.refused_form(request)
+        token = form.get("token", "")[:200]
+        signed_in = bool(request.cookies.get(security.SESSION_COOKIE))
+        account = {} if signed_in else {"name": form.get("name", "")[:200], "password": form.get("password", "")[:1024]}
+        variables = {"input": {"token": token, "organizationName": form.get("organization_name", "")[:200], **account}}
+        try:
+            result = await self.call(request, "AcceptInvitation", variables)
+        except ApiUnavailable:
+            return self.unavailable(request)
+        payload = result.data.get("acceptInvitation") or {}
+        if result.errors or payload.get("errors"):
+            problems = problem_texts(request, payload.get("errors") or result.errors)
+            return await self.invitation_page(request, token, problems=problems)
+        return self.start_session(redirect("/"), payload) if payload.get("token") else redirect("/")
+
+    async def accept_membership(self, request: Request) -> Response:
+        """An invitation to join an organization: accepted signed in with the invited address."""
+        if not request.cookies.get(security.SESSION_COOKIE):
+            here = f"/memberships/accept?{urlencode({'token': request.query_params.get('token', '')[:200]})}"
+            return redirect(f"/sign-in?{urlencode({'next': here})}")
+        page, _ = await self.mailed_link(request, "AcceptMembership", ACCEPT_MEMBERSHIP)
+        return page if page is not None else redirect("/")
 
     async def change_language(self, request: Request) -> Response:
         form = await self.form(request)

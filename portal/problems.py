@@ -20,6 +20,9 @@ MESSAGES = {
     "TOKEN_EXPIRED": N_("This link has expired. Ask for a new one."),
     "TOKEN_USED": N_("This link was used already; it works once."),
     "INVALID_CODE": N_("The code is not right. Enter the code your app shows now."),
+    "INVITATION_EXPIRED": N_("This invitation has expired: ask the partner who invited you to send it again."),
+    "INVITATION_REVOKED": N_("The partner withdrew this invitation."),
+    "INVITATION_USED": N_("This invitation was accepted already: sign in instead."),
     "THROTTLED": N_("Too many requests; try again in a few minutes."),
 }
 

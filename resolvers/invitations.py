@@ -251,6 +251,21 @@ async def get_invitation(actor: Actor, invitation_id: int) -> dict[str, Any] | N
 # --- accepting ---------------------------------------------------------------------------------
 
 
+async def preview_invitation(token: str) -> dict[str, Any] | None:
+    """What the holder of an invitation link may see (the link is the permission): whose invitation,
+    to which address, for which organization, until when; None for a token that is none."""
+    if not token.startswith(INVITATION_PREFIX) or len(token) > 100:
+        return None
+    row = (
+        await Invitation.filter(token_hash=token_digest(token))
+        .first()
+        .values("email", "organization_name", "message", "status", "expires_at", partner_name="partner__name")
+    )
+    if row is not None:
+        row["status"] = effective_status(row)
+    return row
+
+
 async def _open_invitation(token: str) -> Invitation:
     """The invitation behind a token, or a distinct error for each way it is unusable."""
     invalid = fail("token", UserErrorCode.INVALID_TOKEN, "This invitation link is not valid.")

@@ -104,6 +104,17 @@ class AcceptInvitationPayload(Payload):
     organization: Organization | None = strawberry.field(default=None, description="The created organization.")
     user: User | None = strawberry.field(default=None, description="The new account, when one was created.")
     token: str | None = strawberry.field(default=None, description="A session token for the new account.")
+    expires_at: datetime | None = strawberry.field(default=None, description="When the session token expires.")
+
+
+@strawberry.type(description="What the holder of an invitation link sees before accepting it.")
+class InvitationPreview:
+    partner_name: str = strawberry.field(description="The partner that invites.")
+    email: str = strawberry.field(description="The address the invitation was sent to.")
+    organization_name: str = strawberry.field(description="The organization the customer will get.")
+    message: str = strawberry.field(description="The partner's personal message.")
+    status: InvitationStatus = strawberry.field(description="OPEN while it can be accepted.")
+    expires_at: datetime = strawberry.field(description="When the link stops working.")
 
 
 def _accepted(info: Info, result: tuple[dict[str, Any], Any]) -> dict[str, Any]:
@@ -111,7 +122,7 @@ def _accepted(info: Info, result: tuple[dict[str, Any], Any]) -> dict[str, Any]:
     if session is None:  # a signed-in caller accepted
         return {"organization": Organization.from_row(organization)}
     session_fields = signed_in(info, session)  # a new user: the payload answers as that user
-    return {"organization": Organization.from_row(organization), "user": session_fields["user"], "token": session.token}
+    return {"organization": Organization.from_row(organization), **session_fields}
 
 
 @strawberry.type
@@ -132,6 +143,19 @@ class InvitationsQuery:
             info.context.actor, partner_id_of(partner_id), status=status, first=first, after=after
         )
         return connection(page, Invitation.from_row)
+
+    @strawberry.field(
+        description="The invitation behind a link's token, for the page that accepts it; null for a token "
+        "that is not an invitation's. Counted like a look-up (`CODE_LOOKUP_RATE`)."
+    )
+    async def invitation_preview(
+        self,
+        info: Info,
+        token: Annotated[str, strawberry.argument(description="The `token` parameter of the invitation link.")],
+    ) -> InvitationPreview | None:
+        await info.context.throttle_lookup("invitation-token")
+        row = await invitations.preview_invitation(token)
+        return InvitationPreview(**row) if row else None
 
 
 @strawberry.type

@@ -45,6 +45,7 @@ PUBLIC_FIELDS = frozenset(
         "requestPasswordReset",
         "resetPassword",
         "acceptInvitation",
+        "invitationPreview",
         "declineMembershipInvitation",
         "verifyEmail",
     }

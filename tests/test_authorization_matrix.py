@@ -663,6 +663,11 @@ OPERATIONS: dict[str, Operation] = {
     ),
     # --- operations: nodes ---
     # --- operations: attribution ---
+    "invitationPreview": Operation(
+        "invitationPreview",
+        query("invitationPreview", "{ status }", "token: $token", "$token: String!"),
+        lambda w, a: {"token": "ppi_not-an-invitation"},
+    ),
 }
 
 # --- the matrix: operation → expected outcome per actor, in ACTORS order ----------------------------------------
@@ -827,6 +832,7 @@ _ROWS: dict[str, tuple[str, ...]] = {
     "endSession": (U, N, N, N, N, N, N, N, N, N, N, N, N, N, A, N, U, U, U),
     # --- rows: nodes ---
     # --- rows: attribution ---
+    "invitationPreview": (A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A),
 }
 MATRIX: dict[str, dict[str, str]] = {op: dict(zip(ACTORS, row, strict=True)) for op, row in _ROWS.items()}
 

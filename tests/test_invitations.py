@@ -762,3 +762,37 @@ async def test_the_accept_payload_answers_as_the_new_user(api, world):
         "email": "chris@contoso.example",
         "memberships": [{"role": "ADMINISTRATOR", "organization": {"name": "Contoso Ltd"}}],
     }
+
+
+PREVIEW = """
+query Preview($token: String!) {
+  invitationPreview(token: $token) { partnerName email organizationName message status expiresAt }
+}"""
+
+
+async def test_the_link_shows_its_invitation_before_it_is_accepted(api, world):
+    await invited(api, world.inviter, message="Welcome aboard")
+    token = await newest_link(api, world.operator, "chris@contoso.example")
+
+    before = (await api.data(PREVIEW, {"token": token}))["invitationPreview"]
+    await accept(api, token)
+    after = (await api.data(PREVIEW, {"token": token}))["invitationPreview"]
+    unknown = (await api.data(PREVIEW, {"token": "ppi_" + secrets.token_urlsafe(32)}))["invitationPreview"]
+    foreign = (await api.data(PREVIEW, {"token": "not a token"}))["invitationPreview"]
+
+    assert before["partnerName"] == "Northwind Partners"
+    assert (before["email"], before["organizationName"], before["message"]) == (
+        "chris@contoso.example",
+        "Contoso Ltd",
+        "Welcome aboard",
+    )
+    assert (before["status"], after["status"]) == ("OPEN", "ACCEPTED")
+    assert unknown is None and foreign is None
+
+
+async def test_guessing_invitation_tokens_is_throttled(database_url):
+    async for api in start_api(test_settings(database_url, code_lookup_rate="2/minute")):
+        answers = [await api.post(PREVIEW, {"token": f"ppi_guess{i}"}) for i in range(3)]
+
+        assert [answer.get("errors") is None for answer in answers] == [True, True, False]
+        assert answers[2]["errors"][0]["extensions"]["code"] == "THROTTLED"

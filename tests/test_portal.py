@@ -17,9 +17,9 @@ from graphql import build_schema, parse, validate
 from partner_portal.portal.graphql_client import load_operations
 from partner_portal.portal.i18n import LANGUAGES, translations
 from tests.conftest import PASSWORD, Api
-from tests.documents import REGISTER
+from tests.documents import INVITE_CUSTOMER, REGISTER
 from tests.support import _mailed_token as mailed_token
-from tests.support import register
+from tests.support import make_partner, operator, register
 
 BEGIN_TWO_FACTOR = "mutation B($password: String!) { beginTwoFactorSetup(input: {password: $password}) { secret } }"
 CONFIRM_TWO_FACTOR = "mutation C($code: String!) { confirmTwoFactorSetup(input: {code: $code}) { recoveryCodes } }"
@@ -240,3 +240,34 @@ async def test_the_verification_link_verifies_the_address_after_a_button_press(a
     assert pressed.status_code == 200 and "ada@partner.example" in pressed.text
     assert (await api.data(viewer, token=session))["viewer"]["emailVerified"] is True
     assert again.status_code == 400 and "used already" in again.text
+
+
+async def test_an_invited_customer_accepts_from_the_mailed_link_and_is_signed_in(api):
+    reviewer = await operator(api)
+    partner = await make_partner(api, reviewer)
+    await api.data(
+        INVITE_CUSTOMER,
+        {"input": {"email": "chris@contoso.example", "organizationName": "Contoso Ltd"}},
+        token=partner.admin.token,
+    )
+    token = await mailed_token("chris@contoso.example", r"/invitations/accept\?token=([\w-]+)")
+
+    page = await api.client.get(f"/invitations/accept?token={token}", headers={"accept-language": "de"})
+    fields = {"csrf": csrf_of(page.text), "token": token, "organization_name": "Contoso GmbH", "name": "Chris"}
+    short = await api.client.post("/invitations/accept", data={**fields, "password": "short"})
+    accepted = await api.client.post("/invitations/accept", data={**fields, "password": "a long passphrase 42"})
+    home = await api.client.get("/")
+    again = await api.client.get(f"/invitations/accept?token={token}")
+
+    assert "Northwind Partners lädt chris@contoso.example" in page.text
+    assert short.status_code == 200 and 'role="alert"' in short.text
+    assert accepted.status_code == 303
+    assert "Contoso GmbH" in home.text
+    assert "accepted already" in again.text
+
+
+async def test_a_membership_link_asks_to_sign_in_first(api):
+    response = await api.client.get("/memberships/accept?token=ppm_x")
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/sign-in?next=%2Fmemberships%2Faccept%3Ftoken%3Dppm_x"
