@@ -8,6 +8,7 @@ User-Agent passed on so that throttles and the list of signed-in devices see the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,31 @@ from starlette.types import ASGIApp
 
 OPERATIONS_FOLDER = Path(__file__).parent / "operations"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+FRAGMENT = re.compile(r"^fragment (\w+) on .*?^}", re.MULTILINE | re.DOTALL)
+SPREAD = re.compile(r"\.\.\.(\w+)")
 IN_PROCESS_URL = "http://portal.internal/graphql"  # the host is never resolved: the transport is the app
 
 
 def load_operations(folder: Path = OPERATIONS_FOLDER) -> dict[str, str]:
-    """Every `<name>.graphql` document of the folder, by name."""
-    return {path.stem: path.read_text() for path in sorted(folder.glob("*.graphql"))}
+    """Every `<name>.graphql` document of the folder, by name, with the fragments it spreads (kept in
+    `_<name>.graphql` files: `_Layout.graphql` is every signed-in page's menu) appended."""
+    fragments = {
+        match.group(1): match.group(0)
+        for path in sorted(folder.glob("_*.graphql"))
+        for match in FRAGMENT.finditer(path.read_text())
+    }
+    return {path.stem: _with_fragments(path.read_text(), fragments) for path in sorted(folder.glob("[!_]*.graphql"))}
+
+
+def _with_fragments(document: str, fragments: dict[str, str]) -> str:
+    used: dict[str, str] = {}
+    pending = SPREAD.findall(document)
+    while pending:
+        name = pending.pop()
+        if name in fragments and name not in used:
+            used[name] = fragments[name]
+            pending.extend(SPREAD.findall(fragments[name]))
+    return "\n".join([document, *used.values()])
 
 
 @dataclass(frozen=True, slots=True)
