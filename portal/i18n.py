@@ -20,6 +20,11 @@ LANGUAGE_COOKIE = "pp_lang"
 LOCALE_FOLDER = Path(__file__).parent / "locale"
 
 
+def N_(message: str) -> str:  # noqa: N802 — gettext's name for "a message, translated later"
+    """Marks a message for the catalog where it is defined; `text` translates it where it is shown."""
+    return message
+
+
 @cache
 def translations(language: str) -> NullTranslations:
     """The language's catalog, compiled in memory from its `.po` file (no build step)."""

@@ -12,7 +12,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from partner_portal.portal.pages import N_, text
+from partner_portal.portal.i18n import N_
+from partner_portal.portal.pages import text
 
 ORGANIZATION_COOKIE = "pp_org"
 

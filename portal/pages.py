@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from partner_portal.portal import security
 from partner_portal.portal.graphql_client import Browser
 from partner_portal.portal.i18n import LANGUAGE_COOKIE, choose_language, translations
+from partner_portal.portal.labels import LABELS
 
 TEMPLATES_FOLDER = Path(__file__).parent / "templates"
 
@@ -26,7 +27,14 @@ def environment(language: str) -> Environment:
         extensions=["jinja2.ext.i18n"],
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["label"] = lambda value: label(language, value)
     return env
+
+
+def label(language: str, value: object) -> str:
+    """An enum value of the API as its message (`labels.LABELS`), else the value itself."""
+    message = LABELS.get(str(value))
+    return translations(language).gettext(message) if message else str(value)
 
 
 def language_of(request: Request) -> str:
@@ -39,11 +47,6 @@ def browser_of(request: Request) -> Browser:
         user_agent=request.headers.get("user-agent"),
         language=language_of(request),
     )
-
-
-def N_(message: str) -> str:  # noqa: N802 — gettext's name for "a message, translated later"
-    """Marks a message for the catalog where it is defined; `text` translates it where it is shown."""
-    return message
 
 
 def text(request: Request, message: str, **values: Any) -> str:

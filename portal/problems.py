@@ -7,7 +7,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from partner_portal.portal.pages import N_, text
+from partner_portal.portal.i18n import N_
+from partner_portal.portal.pages import label, language_of, text
 
 # UserErrorCode (payload errors) and extensions.code (GraphQL errors) → the portal's message.
 MESSAGES = {
@@ -27,10 +28,41 @@ MESSAGES = {
 }
 
 
+# A FORBIDDEN's `extensions.missing.kind` → why the person may not (`%(name)s`: the missing permission,
+# program or scope, as its label). The API's own message names the organization; these say what to do.
+REFUSALS = {
+    "ORGANIZATION_PERMISSION": N_("You need the permission “%(name)s” in this organization."),
+    "MEMBERSHIP": N_("Only members of the organization may do this."),
+    "ADMINISTRATOR": N_("Only the organization's administrators may do this."),
+    "PARTNER_PERMISSION": N_("You need the partner permission “%(name)s”; ask your partner administrator."),
+    "PARTNER_STATUS": N_("Only approved partners may do this."),
+    "PROGRAM": N_("Your organization is not in the %(name)s program."),
+    "GRANT": N_("The customer has not granted “%(name)s” to you: only the customer can change that."),
+    "OPERATOR_PERMISSION": N_("Only the vendor's staff may do this."),
+    "API_KEY_SCOPE": N_("The API key lacks the scope %(name)s."),
+    "VERIFIED_EMAIL": N_("Verify your email address first: we sent you a link."),
+    "SECOND_FACTOR": N_("Turn on two-factor sign-in and sign in with it first."),
+    "OUTSIDE_MANAGEMENT_SESSION": N_("This is not possible in a management session."),
+}
+
+
+def refusal_text(request: Request, missing: dict[str, Any]) -> str | None:
+    """Why the API refused, from a FORBIDDEN's `extensions.missing`; None for a kind it does not know."""
+    message = REFUSALS.get(str(missing.get("kind")))
+    if message is None:
+        return None
+    return text(request, message, name=label(language_of(request), missing.get("name") or ""))
+
+
 def problem_texts(request: Request, errors: list[dict[str, Any]]) -> list[str]:
     """The messages to show for a payload's `errors` or a response's GraphQL errors."""
     shown = []
     for error in errors:
-        code = error.get("code") or error.get("extensions", {}).get("code")
-        shown.append(text(request, MESSAGES[code]) if code in MESSAGES else error.get("message", ""))
+        extensions = error.get("extensions") or {}
+        code = error.get("code") or extensions.get("code")
+        refusal = refusal_text(request, extensions["missing"]) if isinstance(extensions.get("missing"), dict) else None
+        if refusal:
+            shown.append(refusal)
+        else:
+            shown.append(text(request, MESSAGES[code]) if code in MESSAGES else error.get("message", ""))
     return shown or [text(request, "That did not work; try again.")]

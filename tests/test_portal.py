@@ -163,9 +163,12 @@ def test_every_message_has_a_german_translation():
         german = read_po(source)
 
     untranslated = {message for message in messages if not (german.get(message) and german[message].string)}
+    catalog = (PORTAL / "locale/de/LC_MESSAGES/messages.po").read_text()
+    catalog_ids = re.findall(r"^msgid (\".*\")$", catalog, re.MULTILINE)
 
     assert len(messages) > 10  # the extraction finds the templates' strings
     assert untranslated == set()
+    assert sorted({i for i in catalog_ids if catalog_ids.count(i) > 1}) == []  # each message once
     assert translations("de").gettext("Sign in") == "Anmelden"  # and the portal reads the catalog
     assert LANGUAGES == ("en", "de")
 

@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from partner_portal.portal import security
-from partner_portal.portal.pages import N_, redirect, text
+from partner_portal.portal.i18n import N_
+from partner_portal.portal.pages import redirect, text
 
 if TYPE_CHECKING:
     from partner_portal.portal.app import Portal
