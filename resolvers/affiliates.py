@@ -236,6 +236,11 @@ def hash_address(settings: Settings, address: str | None) -> str:
     return hmac.new(settings.secret_key.encode(), (address or "").encode(), hashlib.sha256).hexdigest()
 
 
+def link_url(settings: Settings, code: str) -> str:
+    """The address a partner shares: `PUBLIC_URL/r/{code}` (records the click, then redirects)."""
+    return f"{settings.public_url.rstrip('/')}/r/{code}"
+
+
 def default_landing(settings: Settings) -> str:
     return settings.affiliate_default_url or settings.public_url
 

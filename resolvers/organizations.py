@@ -44,7 +44,7 @@ from partner_portal.resolvers.validation import (
 from partner_portal.settings import Settings
 
 ORGANIZATION_FIELDS = ("id", "name", "website", "country", "language", "created_at")
-MEMBERSHIP_FIELDS = ("id", "organization_id", "user_id", "role", "permissions", "created_at")
+MEMBERSHIP_FIELDS = ("id", "organization_id", "user_id", "role", "permissions", "created_at", "relationship_id")
 MEMBERSHIP_INVITATION_FIELDS = (
     "id",
     "organization_id",

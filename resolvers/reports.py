@@ -137,6 +137,7 @@ class ReportFilter:
     program: Program | None = None
     product_id: int | None = None
     currency: str | None = None
+    customer_id: int | None = None  # the paying customer organization (the CSV exports' `customerId`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +199,8 @@ async def _report_lines(actor: Actor, reach: Reach, where: ReportFilter) -> Quer
         lines = lines.filter(payment__plan__product_id=where.product_id)
     if where.currency is not None:
         lines = lines.filter(currency=where.currency)
+    if where.customer_id is not None:
+        lines = lines.filter(customer_id=where.customer_id)
     return lines
 
 

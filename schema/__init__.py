@@ -46,6 +46,7 @@ from partner_portal.schema.outbox import OutboxQuery
 from partner_portal.schema.partners import PartnersMutation, PartnersQuery
 from partner_portal.schema.passwords import PasswordsMutation
 from partner_portal.schema.payouts import PayoutsMutation, PayoutsQuery
+from partner_portal.schema.profile import ProfileMutation
 from partner_portal.schema.reports import ReportsQuery
 from partner_portal.schema.sessions import SessionsMutation, SessionsQuery
 from partner_portal.schema.tiers import TiersMutation, TiersQuery
@@ -111,6 +112,7 @@ Mutation = merge_types(
     (
         IdentityMutation,
         EmailVerificationMutation,
+        ProfileMutation,
         SessionsMutation,
         MyDataMutation,
         PasswordsMutation,

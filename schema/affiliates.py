@@ -49,6 +49,10 @@ class AffiliateLink(Node, RowType):
     active: bool = strawberry.field(description="Disabled links redirect to the default landing page, unattributed.")
     created_at: datetime = strawberry.field(description="When the link was created.")
 
+    @strawberry.field(description="The address to share: `PUBLIC_URL/r/{code}`.")
+    def url(self, info: Info) -> str:
+        return affiliates.link_url(info.context.settings, self.code)
+
 
 @node_type("AffiliateLink")
 async def _fetch_link(context: Any, pk: int) -> AffiliateLink | None:

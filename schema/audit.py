@@ -28,7 +28,7 @@ from partner_portal.schema.common import (
 from partner_portal.schema.identity import User
 from partner_portal.schema.organizations import Organization
 from partner_portal.schema.requires import Requires
-from partner_portal.schema.rows import RowType, row_type
+from partner_portal.schema.rows import IdOf, RowType, row_type
 
 describe_enum(
     Via,
@@ -44,7 +44,11 @@ describe_enum(
 )
 
 
-@row_type(audit.AUDIT_FIELDS, target_id=lambda row: global_id(row["target_type"], row["target_id"]))
+@row_type(
+    audit.AUDIT_FIELDS,
+    target_id=lambda row: global_id(row["target_type"], row["target_id"]),
+    management_session_id=IdOf("ManagementSession", "management_session_id"),
+)
 @strawberry.type(description="One recorded change: who, for which organization, through what, did what, when.")
 class AuditEvent(Node, RowType):
     id: NodeID[int]
@@ -53,6 +57,9 @@ class AuditEvent(Node, RowType):
     target_id: GlobalID = strawberry.field(description="The global id of the changed object.")
     changes: JSON = strawberry.field(description="The changed fields, as {field: {from, to}} or the values set.")
     created_at: datetime = strawberry.field(description="When it happened.")
+    management_session_id: GlobalID | None = strawberry.field(
+        description="The management session of service partner staff it was done in; null outside one."
+    )
     _organization_id: strawberry.Private[int | None]
     _actor_user_id: strawberry.Private[int | None]
 

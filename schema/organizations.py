@@ -192,6 +192,7 @@ async def _fetch_organization(context: Any, pk: int) -> Organization | None:
     organizations.MEMBERSHIP_FIELDS,
     organization_permissions=_organization_permissions,
     partner_permissions=_partner_permissions,
+    through_service_partner=lambda row: row["relationship_id"] is not None,
 )
 @strawberry.type(description="A user in an organization, with a role and permissions.")
 class Membership(Node, RowType):
@@ -203,6 +204,10 @@ class Membership(Node, RowType):
     )
     partner_permissions: list[PartnerPermission] = strawberry.field(
         description="Partner permissions in effect, including the ones a broader permission brings."
+    )
+    through_service_partner: bool = strawberry.field(
+        description="Invited by service partner staff in a management session: the membership ends with the "
+        "partner's grant of MANAGE_MEMBERS (until an administrator makes the member administrator)."
     )
     _organization_id: strawberry.Private[int]
     _user_id: strawberry.Private[int]

@@ -485,3 +485,18 @@ async def test_who_may_create_read_and_attribute(clock, api, world):
     assert await api.error_code(ATTRIBUTE, attribution, token=world["operator"].token) == "UNAUTHENTICATED"
     assert await api.error_code(ATTRIBUTE, attribution, api_key=reports_key) == "FORBIDDEN"
     assert (await api.data(ATTRIBUTE, attribution, api_key=world["key"]))["attributeSignup"]["attributed"] is True
+
+
+async def test_a_link_tells_the_address_to_share_which_records_a_click(clock, api, world):
+    # given
+    link = await new_link(api, world["northwind"], code="spring-news")
+    query = "query Links { affiliateLinks { edges { node { code url } } } }"
+
+    # when
+    shown = (await api.data(query, token=world["northwind"].admin.token))["affiliateLinks"]["edges"][0]["node"]
+    response = await api.client.get(shown["url"].removeprefix(api.settings.public_url), follow_redirects=False)
+
+    # then: PUBLIC_URL/r/{code}, and it is the link that counts clicks
+    assert shown == {"code": link["code"], "url": f"{api.settings.public_url}/r/spring-news"}
+    assert response.status_code == 302
+    assert (await report(api, world["northwind"]))["total"]["clicks"] == 1

@@ -607,6 +607,11 @@ OPERATIONS: dict[str, Operation] = {
         mutation("changeEmail", "ChangeEmailInput", "pendingEmail"),
         inputs(newEmail=lambda world, actor: f"{actor.replace('_', '.')}@changed.example", password=PASSWORD),
     ),
+    "updateProfile": Operation(
+        "updateProfile",
+        mutation("updateProfile", "UpdateProfileInput", "user { name }"),
+        inputs(name="Renamed Person"),
+    ),
     # --- operations: two_factor ---
     "beginTwoFactorSetup": Operation(
         "beginTwoFactorSetup",
@@ -816,6 +821,7 @@ _ROWS: dict[str, tuple[str, ...]] = {
     "verifyEmail": (A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A),
     "resendVerificationEmail": (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
     "changeEmail": (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
+    "updateProfile": (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
     # --- rows: two_factor ---
     "beginTwoFactorSetup": (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),
     "confirmTwoFactorSetup": (U, A, A, A, A, A, A, A, A, A, A, A, A, A, A, A, U, U, U),

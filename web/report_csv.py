@@ -3,7 +3,8 @@
 Names: `commissions` (the aggregate, `groupBy=PERIOD,TYPE&period=MONTH` plus the filters),
 `commission-lines` (every matching ledger line), `customer-funnel`, `partner-leaderboard`.
 The filters are the GraphQL arguments as query parameters (`partnerId`, `from`, `until`,
-`status`, `type`, `program`, `productId`, `currency`; ids global or plain). Credentials as for
+`status`, `type`, `program`, `productId`, `currency`; ids global or plain), and `customerId` (the
+paying customer organization, as `commissions(customerId:)` takes it). Credentials as for
 GraphQL (`Authorization: Bearer` session or JWT, `X-Api-Key` with reports:read), through the same
 `Authenticator` and the same permission decisions.
 
@@ -120,6 +121,7 @@ def _report_filter(request: Request) -> reports.ReportFilter:
         program=_choice(request, "program", Program),
         product_id=_object_id(request, "productId", "Product"),
         currency=reports.clean_currency_filter(_param(request, "currency")),
+        customer_id=_object_id(request, "customerId", "Organization"),
     )
 
 
