@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route, request_response
 from starlette.staticfiles import StaticFiles
 
 from partner_portal.portal import security
+from partner_portal.portal.affiliate import keep_affiliate_token
 from partner_portal.portal.graphql_client import ApiUnavailable, PortalApi, Result
 from partner_portal.portal.layout import ORGANIZATION_COOKIE, Layout
 from partner_portal.portal.pages import browser_of, redirect, render, text
@@ -53,7 +54,7 @@ class Portal:
 
         async def guarded(request: Request) -> Response:
             try:
-                return await page(self, request)
+                return keep_affiliate_token(request, await page(self, request), secure=self.secure)
             except ApiUnavailable:
                 return self.unavailable(request)
             except FormRefused:
@@ -103,6 +104,14 @@ class Portal:
         answer), `errors` (its GraphQL errors), `layout` (menu, organizations) and `notice`, the text of
         `?notice=<key>` from `notices` (post/redirect/get tells what was done)."""
         result = await self.call(request, operation, variables)
+        if result.data.get("viewer") is None and result.errors and request.cookies.get(security.SESSION_COOKIE):
+            # A refused non-null field nulls the whole answer (GraphQL): the page stays a page, with the
+            # menu (a second request, only in this case) and why it was refused.
+            layout_only = await self.call(request, "Home")
+            if layout_only.data.get("viewer") is not None:
+                result = Result(data={"viewer": layout_only.data["viewer"]}, errors=result.errors)
+                values.setdefault("refusals", problem_texts(request, result.errors))
+                status_code = 403 if status_code == 200 else status_code
         layout = Layout.of(request, result.data.get("viewer"), self.organization_of(request))
         if layout is None:
             return self.sign_in_first(request)

@@ -9,6 +9,7 @@ User-Agent passed on so that throttles and the list of signed-in devices see the
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,20 @@ class Result:
         return {error.get("extensions", {}).get("code", "") for error in self.errors}
 
 
+@dataclass(slots=True)
+class Download:
+    """A file the API answered (`PortalApi.download`): its status, the headers to pass on, and the body
+    as it arrives (iterate it to the end: that closes the connection)."""
+
+    status_code: int
+    content_type: str
+    disposition: str
+    chunks: AsyncIterator[bytes]
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self.chunks])
+
+
 class ApiUnavailable(Exception):
     """The API did not answer with a GraphQL response (down, overloaded, misconfigured)."""
 
@@ -104,3 +119,34 @@ class PortalApi:
         if not isinstance(payload, dict) or ("data" not in payload and "errors" not in payload):
             raise ApiUnavailable(f"not a GraphQL response (HTTP {response.status_code})")
         return Result(payload.get("data") or {}, payload.get("errors") or [])
+
+    async def download(self, path: str, params: dict[str, str], *, token: str | None, browser: Browser) -> Download:
+        """GET a file of the API beside its GraphQL endpoint (`reports/commission-lines.csv`: relative
+        to the GraphQL address without its last part), with the session token, streamed."""
+        headers = {"accept-language": browser.language, "user-agent": browser.user_agent or ""}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        address = httpx.URL(self.api_url or IN_PROCESS_URL).join(path.lstrip("/"))
+        client = self._client(browser)
+        try:
+            response = await client.send(
+                client.build_request("GET", address, params=params, headers=headers), stream=True
+            )
+        except httpx.HTTPError as error:
+            await client.aclose()
+            raise ApiUnavailable(str(error)) from error
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in response.aiter_bytes():
+                    yield chunk
+            finally:
+                await response.aclose()
+                await client.aclose()
+
+        return Download(
+            response.status_code,
+            response.headers.get("content-type", ""),
+            response.headers.get("content-disposition", ""),
+            chunks(),
+        )

@@ -50,4 +50,7 @@ LABELS = {
     "REVOKED": N_("Revoked"),
     "INVITATION": N_("Invitation"),
     "SELECTED": N_("Chosen by the customer"),
+    # coupons
+    "UNUSED": N_("Unused"),
+    "REDEEMED": N_("Redeemed"),
 }

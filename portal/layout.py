@@ -22,7 +22,10 @@ Membership = dict[str, Any]
 
 def partner(permission: str, program: str | None = None) -> Callable[[Membership], bool]:
     def allowed(membership: Membership) -> bool:
-        programs = ((membership["organization"].get("partnerProfile") or {}).get("programs")) or []
+        profile = membership["organization"].get("partnerProfile")
+        if profile is None:  # not a partner: its administrators hold partner permissions, but to no use
+            return False
+        programs = profile.get("programs") or []
         return permission in membership["partnerPermissions"] and (program is None or program in programs)
 
     return allowed

@@ -10,7 +10,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from partner_portal.portal import security
+from partner_portal.portal import formatting, security
 from partner_portal.portal.graphql_client import Browser
 from partner_portal.portal.i18n import LANGUAGE_COOKIE, choose_language, translations
 from partner_portal.portal.labels import LABELS
@@ -28,6 +28,7 @@ def environment(language: str) -> Environment:
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["label"] = lambda value: label(language, value)
+    formatting.install(env, language)  # money, date, datetime, number
     return env
 
 

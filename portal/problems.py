@@ -25,6 +25,18 @@ MESSAGES = {
     "INVITATION_REVOKED": N_("The partner withdrew this invitation."),
     "INVITATION_USED": N_("This invitation was accepted already: sign in instead."),
     "THROTTLED": N_("Too many requests; try again in a few minutes."),
+    "BELOW_THRESHOLD": N_("Your approved balance does not reach the payout threshold yet."),
+    "NO_PAYOUT_SETTINGS": N_("Set how you want to be paid first."),
+    "NO_EXCHANGE_RATE": N_("The payout threshold in your currency is not known yet; try again later."),
+    "LINK_CODE_TAKEN": N_("Another affiliate link uses this code: choose another."),
+    "EMAIL_TAKEN": N_("An account with this email address exists already."),
+    "ALREADY_VERIFIED": N_("Your email address is verified already."),
+    "TWO_FACTOR_ENABLED": N_("Two-factor sign-in is on already."),
+    "TWO_FACTOR_NOT_ENABLED": N_("Two-factor sign-in is not on: set it up first."),
+    "LAST_ADMINISTRATOR": N_(
+        "You are the only administrator of an organization with other members: make another member administrator first."
+    ),
+    "OPERATOR_ACCOUNT": N_("The vendor's staff cannot delete their account here; ask another operator."),
 }
 
 

@@ -16,8 +16,9 @@ from graphql import build_schema, parse, validate
 
 from partner_portal.portal.graphql_client import load_operations
 from partner_portal.portal.i18n import LANGUAGES, translations
-from tests.conftest import PASSWORD, Api
+from tests.conftest import PASSWORD
 from tests.documents import INVITE_CUSTOMER, REGISTER
+from tests.portal_forms import csrf_of, sign_in
 from tests.support import _mailed_token as mailed_token
 from tests.support import make_partner, operator, register
 
@@ -29,20 +30,6 @@ REQUEST_PASSWORD_RESET = (
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTAL = ROOT / "portal"
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "the page has no form with a CSRF token"
-    return found.group(1)
-
-
-async def sign_in(api: Api, email: str, password: str = PASSWORD) -> tuple[int, str]:
-    page = await api.client.get("/sign-in")
-    response = await api.client.post(
-        "/sign-in", data={"csrf": csrf_of(page.text), "email": email, "password": password, "next": "/"}
-    )
-    return response.status_code, response.text
 
 
 async def test_an_anonymous_visitor_is_sent_to_sign_in(api):

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from partner_portal.portal import security
 from partner_portal.portal.graphql_client import ApiUnavailable
-from partner_portal.portal.i18n import LANGUAGE_COOKIE, LANGUAGES
+from partner_portal.portal.i18n import LANGUAGE_COOKIE, LANGUAGES, N_
 from partner_portal.portal.pages import redirect, text
 from partner_portal.portal.problems import problem_texts
 
@@ -18,8 +18,18 @@ if TYPE_CHECKING:
     from partner_portal.portal.app import Portal
 
 
+NOTICES = {"account-deleted": N_("Your account is deleted. Thank you for having been with us.")}
+
+
 async def sign_in_page(portal: Portal, request: Request) -> Response:
-    return portal.render(request, "sign_in.html", email="", next=security.local_path(request.query_params.get("next")))
+    notice = NOTICES.get(request.query_params.get("notice", ""))
+    return portal.render(
+        request,
+        "sign_in.html",
+        email="",
+        next=security.local_path(request.query_params.get("next")),
+        notice=text(request, notice) if notice else None,
+    )
 
 
 async def sign_in(portal: Portal, request: Request) -> Response:
