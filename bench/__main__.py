@@ -4,6 +4,8 @@
 .venv/bin/python -m bench run --database postgres --scale 1    # the same on PostgreSQL
 .venv/bin/python -m bench generate --database sqlite --scale 0.01
 .venv/bin/python -m bench run --database sqlite --only 1,2 --reuse   # some benchmarks, existing data
+.venv/bin/python -m bench peer --scale 1    # against PostGraphile 5 and a raw floor (bench/peer.py)
+.venv/bin/python -m bench portal-pages --scale 0.1   # the portal's pages vs their operations (bench/portal_pages.py)
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("generate", "run"):
+    for name in ("generate", "run", "portal-pages"):
         command = commands.add_parser(name)
         command.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
         command.add_argument(
@@ -44,6 +46,12 @@ def main(argv: list[str] | None = None) -> None:
             default="generate",
             help="tables from the models (default) or from migrations/",
         )
+    from bench.peer import add_arguments as peer_arguments
+
+    peer_arguments(commands.add_parser("peer", help="partner-portal vs PostGraphile 5 and a raw floor"))
+    pages = commands.choices["portal-pages"]
+    pages.add_argument("--reuse", action="store_true", help="use the dataset generated before")
+    pages.add_argument("--iterations", type=int, default=200, help="measured requests per page and operation")
     run = commands.choices["run"]
     run.add_argument("--reuse", action="store_true", help="use the dataset generated before")
     run.add_argument("--only", default="1,2,3,4,5", help="benchmarks to run, e.g. 1,2,3")
@@ -52,6 +60,11 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--clients", type=int, default=64)
     run.add_argument("--workers", default="1,2", help="uvicorn worker counts for the load run")
     args = parser.parse_args(argv)
+    if args.command == "peer":
+        from bench.peer import main as peer
+
+        peer(args)
+        return
     url = database_url(args)
 
     from bench.dataset import generate
@@ -61,6 +74,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"generated {meta['rows']} in {meta['seconds']} s", file=sys.stderr)
         if args.command == "generate":
             return
+    if args.command == "portal-pages":
+        from bench.portal_pages import run as portal_pages
+
+        portal_pages(url, args.database, args.iterations)
+        return
     from bench.run import run_all
 
     run_all(

@@ -384,6 +384,10 @@ def test_every_list_of_objects_has_a_known_size():
     assert unknown == [], "make these connections or `bounded_list`s, or say in ESTIMATED_LISTS why not"
 
 
+# Resolvers that only format what the row holds (no query), allowed inside computed lists.
+FORMATTING_RESOLVERS = {"AffiliateLink.url"}  # PUBLIC_URL + the link's code
+
+
 def _plain(graphql_type: GraphQLObjectType, seen: set[str]) -> bool:
     """No field of the type (or of the objects inside) runs a resolver of its own, but relay ids."""
     if graphql_type.name in seen:
@@ -391,7 +395,8 @@ def _plain(graphql_type: GraphQLObjectType, seen: set[str]) -> bool:
     seen.add(graphql_type.name)
     for name, field in graphql_type.fields.items():
         definition = strawberry_field(field)
-        if definition is not None and definition.base_resolver is not None and name != "id":
+        formatting = f"{graphql_type.name}.{name}" in FORMATTING_RESOLVERS
+        if definition is not None and definition.base_resolver is not None and name != "id" and not formatting:
             return False
         inner = get_named_type(field.type)
         if isinstance(inner, GraphQLObjectType) and not _plain(inner, seen):
