@@ -13,15 +13,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
 
 from partner_portal.resolvers.demo import CUSTOMERS, PARTNER_ADMIN_EMAIL, STAFF, seed_demo
-from tests.browser import CHROMIUM, SLOW, skip_without_chromium
+from tests.browser import SLOW, browser, skip_without_chromium
 from tests.conftest import Api
 from tests.portal_world import START_SESSION, ok, served, signed_in
 from tests.servers import Server
 from tests.support import Person, session_of
 
+__all__ = ["browser"]  # a fixture
 FOLDER = os.environ.get("PORTAL_SCREENSHOTS", "")
 pytestmark = [
     SLOW,
@@ -46,22 +46,11 @@ async def server(api) -> AsyncIterator[Server]:
         await running.kill()
 
 
-@pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    assert CHROMIUM, "Chromium is missing: `apt-get install chromium`"
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
 async def person(api: Api, email: str) -> Person:
     return Person(email, await session_of(api, email), "")
 
 
-async def test_screenshots_of_the_main_pages(api, server, chromium):
+async def test_screenshots_of_the_main_pages(api, server, browser):
     await seed_demo(api.settings)
     partner = await person(api, PARTNER_ADMIN_EMAIL)
     staff = await person(api, STAFF_EMAIL)
@@ -83,7 +72,7 @@ async def test_screenshots_of_the_main_pages(api, server, chromium):
     missing = []
     for device, width in WIDTHS.items():
         for name, path, who in pages:
-            context = await signed_in(chromium, server.url, who, width=width)
+            context = await signed_in(browser, server.url, who, width=width)
             try:
                 page = await context.new_page()
                 response = await page.goto(server.url + path)
