@@ -22,6 +22,8 @@ from asgi_lifespan import LifespanManager
 from tortoise import connections
 
 from bench import queries
+from partner_portal.schema import build_schema
+from partner_portal.schema.strawberry_internals import ExecutionContextBase
 from partner_portal.server import build_app
 from partner_portal.settings import Settings
 
@@ -116,8 +118,9 @@ def exact_ratio(result: dict[str, Any], project: str, floor: str, measure: str =
 class Client:
     """GraphQL over the in-process app."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
         self.client = client
+        self.settings = settings
 
     async def graphql(
         self, query: str, variables: dict | None = None, token: str | None = None, api_key: str | None = None
@@ -151,11 +154,25 @@ def bench_settings(database_url: str) -> Settings:
 
 @asynccontextmanager
 async def running_app(database_url: str) -> AsyncIterator[Client]:
-    app = build_app(bench_settings(database_url))
+    settings = bench_settings(database_url)
+    app = build_app(settings)
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench.local") as client:
-            yield Client(client)
+            yield Client(client, settings)
+
+
+@contextmanager
+def general_execution(settings: Settings) -> Iterator[None]:
+    """The same app completing every field through graphql-core, as before completion plans
+    (schema/execution_plans.py): strawberry's own executor, for the side-by-side ratio."""
+    schema = build_schema(settings)  # the app's schema: one per configuration
+    planning = schema.execution_context_class
+    schema.execution_context_class = ExecutionContextBase
+    try:
+        yield
+    finally:
+        schema.execution_context_class = planning
 
 
 async def raw_sql(sql: str) -> list[dict[str, Any]]:
@@ -212,16 +229,25 @@ async def my_customers(app: Client, meta: dict, iterations: int) -> dict[str, An
     async def floor() -> None:
         customers.my_customers = in_memory
         try:
-            await app.graphql(queries.MY_CUSTOMERS)
+            await app.graphql(queries.MY_CUSTOMERS, token=token)
         finally:
             customers.my_customers = real
+
+    async def without_plans() -> None:
+        with general_execution(app.settings):
+            await app.graphql(queries.MY_CUSTOMERS, token=token)
 
     sql = queries.my_customers_sql(partner)
 
     async def raw() -> None:
         raw_json(await raw_sql(sql))
 
-    variants = {"my customers": project, "GraphQL floor (in memory)": floor, "raw SQL + JSON": raw}
+    variants = {
+        "my customers": project,
+        "GraphQL floor (in memory)": floor,
+        "without completion plans": without_plans,
+        "raw SQL + JSON": raw,
+    }
     result = report(await measure(variants, iterations, count_sql={"my customers"}), "my customers")
     result["rows"] = len(page.rows)
     result["target"] = "<= 1.5x the in-memory GraphQL floor, at most 3 SQL queries"

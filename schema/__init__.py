@@ -30,6 +30,7 @@ from partner_portal.schema.customers import CustomersMutation, CustomersQuery
 from partner_portal.schema.dashboard import DashboardQuery
 from partner_portal.schema.email_verification import EmailVerificationMutation
 from partner_portal.schema.errors import ErrorPresenter
+from partner_portal.schema.execution_plans import PlanningExecutionContext
 from partner_portal.schema.guards.cost import QueryCost
 from partner_portal.schema.guards.limits import (
     LimitedValidationCache,
@@ -200,6 +201,8 @@ def _schema(
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    schema = PortalSchema(query=Query, mutation=Mutation, extensions=extensions)
+    schema = PortalSchema(
+        query=Query, mutation=Mutation, extensions=extensions, execution_context_class=PlanningExecutionContext
+    )
     schema.hides_suggestions = not introspection
     return schema

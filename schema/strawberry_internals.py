@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLField, GraphQLSchema
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLField, GraphQLNamedType, GraphQLSchema
+from strawberry import relay
 from strawberry.schema.base import BaseSchema
-from strawberry.schema.schema import validate_document
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 
@@ -31,7 +32,23 @@ def validate(
     return validate_document(schema, document, rules)
 
 
+def strawberry_type(definition: GraphQLNamedType) -> Any:
+    """The strawberry type definition a graphql-core type was built from (None for introspection types)."""
+    return (definition.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+
+
+def is_relay_id(field: Any) -> bool:
+    """Whether a strawberry field is relay's `Node.id`, whose resolver is the private classmethod `Node._id`."""
+    resolver = field.base_resolver
+    return resolver is not None and getattr(resolver.wrapped_func, "__func__", None) is relay.Node._id.__func__
+
+
 def strawberry_field(definition: GraphQLField) -> Any:
     """The strawberry field a graphql-core field was built from (None for introspection fields):
     strawberry keeps it in the field's extensions under `GraphQLCoreConverter.DEFINITION_BACKREF`."""
     return (definition.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+
+
+# strawberry's graphql-core executor (it builds strawberry's `Info`): schema/execution_plans.py extends it
+# and passes the subclass as `execution_context_class`, the public way to change how fields complete.
+ExecutionContextBase = StrawberryGraphQLCoreExecutionContext
