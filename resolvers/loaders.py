@@ -129,32 +129,88 @@ async def _latest_applications(actor: Actor, organization_ids: list[int]) -> dic
 
 
 class Loaders:
-    """Created once per request in the context."""
+    """Created once per request in the context; each loader when a resolver first asks for it."""
 
     def __init__(self, actor: Actor) -> None:
-        self.user = _by_id_loader(actor, scoping.visible_users, USER_FIELDS)
-        if actor.user_row is not None:  # read with the credentials: the viewer itself costs no query
-            self.user.prime(actor.user_id, actor.user_row)
-        self.organization = _by_id_loader(actor, scoping.visible_organizations, ORGANIZATION_FIELDS)
-        self.membership = _by_id_loader(actor, scoping.visible_memberships, MEMBERSHIP_FIELDS)
-        self.memberships_of_user = _memberships_of_user_loader(actor)
-        self.member_count = _keyed_loader(actor, member_counts, default=0)
-        self.members = _pages_loader(functools.partial(member_pages, actor), self.member_count)
-        self.membership_invitations = _pages_loader(
-            functools.partial(membership_invitation_pages, actor),
-            _keyed_loader(actor, membership_invitation_counts, default=0),
+        self.actor = actor
+
+    @functools.cached_property
+    def user(self) -> DataLoader[int, dict[str, Any] | None]:
+        loader = _by_id_loader(self.actor, scoping.visible_users, USER_FIELDS)
+        if self.actor.user_row is not None:  # read with the credentials: the viewer itself costs no query
+            loader.prime(self.actor.user_id, self.actor.user_row)
+        return loader
+
+    @functools.cached_property
+    def organization(self) -> DataLoader[int, dict[str, Any] | None]:
+        return _by_id_loader(self.actor, scoping.visible_organizations, ORGANIZATION_FIELDS)
+
+    @functools.cached_property
+    def membership(self) -> DataLoader[int, dict[str, Any] | None]:
+        return _by_id_loader(self.actor, scoping.visible_memberships, MEMBERSHIP_FIELDS)
+
+    @functools.cached_property
+    def memberships_of_user(self) -> DataLoader[int, list[dict[str, Any]]]:
+        return _memberships_of_user_loader(self.actor)
+
+    @functools.cached_property
+    def member_count(self) -> DataLoader[int, Any]:
+        return _keyed_loader(self.actor, member_counts, default=0)
+
+    @functools.cached_property
+    def members(self) -> DataLoader[PageKey, Page]:
+        return _pages_loader(functools.partial(member_pages, self.actor), self.member_count)
+
+    @functools.cached_property
+    def membership_invitations(self) -> DataLoader[PageKey, Page]:
+        return _pages_loader(
+            functools.partial(membership_invitation_pages, self.actor),
+            _keyed_loader(self.actor, membership_invitation_counts, default=0),
         )
-        self.license = _keyed_loader(actor, licenses_of)
-        self.programs = _keyed_loader(actor, lambda _actor, ids: enrolled_programs(ids), default=[])
-        self.plans = _keyed_loader(actor, plans_of, default=[])
-        self.service_partner = _keyed_loader(actor, current_relationships)
-        self.service_partner_history = _keyed_loader(actor, relationship_histories)
-        self.service_provider_activity = _pages_loader(
-            functools.partial(service_provider_activities, actor),
-            _keyed_loader(actor, service_provider_activity_counts, default=0),
+
+    @functools.cached_property
+    def license(self) -> DataLoader[int, Any]:
+        return _keyed_loader(self.actor, licenses_of)
+
+    @functools.cached_property
+    def programs(self) -> DataLoader[int, Any]:
+        return _keyed_loader(self.actor, lambda _actor, ids: enrolled_programs(ids), default=[])
+
+    @functools.cached_property
+    def plans(self) -> DataLoader[int, Any]:
+        return _keyed_loader(self.actor, plans_of, default=[])
+
+    @functools.cached_property
+    def service_partner(self) -> DataLoader[int, Any]:
+        return _keyed_loader(self.actor, current_relationships)
+
+    @functools.cached_property
+    def service_partner_history(self) -> DataLoader[int, Any]:
+        return _keyed_loader(self.actor, relationship_histories)
+
+    @functools.cached_property
+    def service_provider_activity(self) -> DataLoader[PageKey, Page]:
+        return _pages_loader(
+            functools.partial(service_provider_activities, self.actor),
+            _keyed_loader(self.actor, service_provider_activity_counts, default=0),
         )
-        self.partner_profile = _keyed_loader(actor, _partner_profiles)
-        self.partner_application = _keyed_loader(actor, _latest_applications)
-        self.payment = _by_id_loader(actor, scoping.visible_payments, PAYMENT_FIELDS)
-        self.product = _by_id_loader(actor, scoping.visible_products, PRODUCT_FIELDS)
-        self.payout = _by_id_loader(actor, scoping.visible_payouts, PAYOUT_FIELDS)
+
+    @functools.cached_property
+    def partner_profile(self) -> DataLoader[int, Any]:
+        return _keyed_loader(self.actor, _partner_profiles)
+
+    @functools.cached_property
+    def partner_application(self) -> DataLoader[int, Any]:
+        return _keyed_loader(self.actor, _latest_applications)
+
+    @functools.cached_property
+    def payment(self) -> DataLoader[int, dict[str, Any] | None]:
+        return _by_id_loader(self.actor, scoping.visible_payments, PAYMENT_FIELDS)
+
+    @functools.cached_property
+    def product(self) -> DataLoader[int, dict[str, Any] | None]:
+        return _by_id_loader(self.actor, scoping.visible_products, PRODUCT_FIELDS)
+
+    @functools.cached_property
+    def payout(self) -> DataLoader[int, dict[str, Any] | None]:
+        return _by_id_loader(self.actor, scoping.visible_payouts, PAYOUT_FIELDS)

@@ -11,11 +11,13 @@ from babel.numbers import list_currencies as _list_currencies
 from partner_portal.resolvers.errors import UserErrorCode, fail
 
 CURRENCIES = frozenset(_list_currencies())
+_PRECISION = {currency: get_currency_precision(currency) for currency in CURRENCIES}  # babel's lookup, once
 
 
 def to_decimal(amount: int, currency: str) -> Decimal:
     """Minor units as the exact decimal amount (1999 EUR → 19.99)."""
-    return Decimal(amount).scaleb(-get_currency_precision(currency))
+    precision = _PRECISION.get(currency)
+    return Decimal(amount).scaleb(-(get_currency_precision(currency) if precision is None else precision))
 
 
 MAX_MINOR = 10**12

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from graphql import OperationType
 from starlette.requests import Request
@@ -140,3 +141,8 @@ class GraphQLView(GraphQL):
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_request_json(data)
+
+    def encode_json(self, data: object) -> bytes:
+        """orjson: the completed result holds only JSON's types (scalars are serialized by then); a value
+        it cannot write (an integer beyond 64 bits) is a `TypeError`, as the stdlib's `json` raises."""
+        return orjson.dumps(data)
