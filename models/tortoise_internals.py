@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tortoise.expressions import Q
 from tortoise.fields import Field
 from tortoise.models import Model
+from tortoise.queryset import QuerySet, ValuesQuery
 
 
 def field(model: type[Model], name: str) -> Field:
@@ -72,3 +74,57 @@ def children_first(models: Iterable[type[Model]]) -> list[type[Model]]:
     from tortoise.contrib.test import _topological_sort_models  # noqa: PLC0415 — a test helper: not for production
 
     return _topological_sort_models(list(models))
+
+
+# --- querysets, for models/compiled.py's shaped statements -------------------------------------
+
+# What a queryset may hold besides its filters and its connection: what `QuerySet._clone` copies.
+_QUERYSET_STATE = (
+    "_prefetch_map",
+    "_prefetch_queries",
+    "_single",
+    "_raise_does_not_exist",
+    "_limit",
+    "_offset",
+    "_fields_for_select",
+    "_filter_kwargs",
+    "_orderings",
+    "_joined_tables",
+    "_distinct",
+    "_annotations",
+    "_having",
+    "_custom_filters",
+    "_group_bys",
+    "_select_for_update",
+    "_select_related",
+    "_force_indexes",
+    "_use_indexes",
+)
+
+
+def only_filters(queryset: QuerySet) -> bool:
+    """Whether `queryset` holds nothing but its filters (no ordering, limit, annotation, prefetch...):
+    each attribute of `_QUERYSET_STATE` as on `model.all()`."""
+    blank = queryset.model.all()
+    return all(getattr(queryset, name) == getattr(blank, name) for name in _QUERYSET_STATE)
+
+
+def q_objects(queryset: QuerySet) -> list[Q]:
+    """A queryset's filters: `_q_objects`, where `QuerySet.filter` keeps them."""
+    return list(queryset._q_objects)
+
+
+def is_negated(q: Q) -> bool:
+    """Whether `q` is negated (`~Q(...)`): `Q._is_negated`, which has no public reader."""
+    return bool(q._is_negated)
+
+
+def negated_as(q: Q, original: Q) -> Q:
+    """`q`, negated as `original` is (`Q.negate()` flips; there is no setter)."""
+    q._is_negated = original._is_negated
+    return q
+
+
+def selected_fields(query: ValuesQuery) -> dict[str, str]:
+    """The aliases a `.values()` query selects and the path each reads: `_fields_for_select`."""
+    return dict(query._fields_for_select)

@@ -3,18 +3,28 @@ sessions, and the partner's "my customers"."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any
 
 from tortoise.expressions import Subquery
-from tortoise.queryset import QuerySet
+from tortoise.filters import escape_like
+from tortoise.queryset import QuerySet, ValuesQuery
 from tortoise.transactions import in_transaction
 
 from partner_portal.models.billing import License
 from partner_portal.models.clock import now
+from partner_portal.models.compiled import (
+    Parameter,
+    ShapedValues,
+    filter_shape,
+    refilled,
+    stand_in_count,
+    stand_in_id,
+    stand_in_text,
+)
 from partner_portal.models.customers import CustomerRelationship, ManagementSession
 from partner_portal.models.enums import LicenseStatus, Program, RelationshipSource
 from partner_portal.models.organizations import Organization
@@ -38,7 +48,7 @@ from partner_portal.resolvers.commissions import own_organization
 from partner_portal.resolvers.errors import BadArgument, UserErrorCode, fail
 from partner_portal.resolvers.mail import MailLimits
 from partner_portal.resolvers.organizations import customer_names, end_granted_memberships, search_key
-from partner_portal.resolvers.pagination import Page, after_cursor, check_page_size, paginate
+from partner_portal.resolvers.pagination import Page, after_values, check_page_size, cursor_values, page_of
 from partner_portal.resolvers.partners import notify_administrators
 from partner_portal.resolvers.per_parent import count_per_parent, first_rows_per_parent, page_per_parent
 from partner_portal.settings import Settings
@@ -412,6 +422,127 @@ async def session_permissions(actor: Actor, customer_id: int) -> list[str]:
 MAX_SEARCH_LENGTH = 200  # customer_relationships.customer_search_name
 
 
+def _customers(
+    scope: QuerySet,
+    partner_id: int,
+    license_status: LicenseStatus | None,
+    source: RelationshipSource | None,
+    search: str | None,
+) -> QuerySet:
+    """The partner's current customers in `scope`, narrowed by the filters given (`search` as its key)."""
+    queryset = scope.filter(partner_id=partner_id, ended_at=None)
+    if license_status is not None:
+        queryset = queryset.filter(license_status=license_status)  # the relationship's copy: no join
+    if source is not None:
+        queryset = queryset.filter(source=source)
+    if search is not None:
+        queryset = queryset.filter(customer_search_name__contains=search)
+    return queryset
+
+
+def _order_keys(order: CustomerOrder, descending: bool) -> tuple[str, ...]:
+    prefix = "-" if descending else ""
+    return (f"{prefix}customer_name", f"{prefix}id") if order is CustomerOrder.NAME else (f"{prefix}id",)
+
+
+def _customer_page(
+    customers: QuerySet, order: CustomerOrder, descending: bool, cursor: Sequence[Any] | None, limit: int
+) -> ValuesQuery:
+    """The first `limit` of `customers` after the row whose sort keys hold `cursor`, in one query.
+
+    The subquery picks the page's ids in order from the relationships alone (the customer's name is
+    kept on them), walking the index (partner_id, ended_at, customer_name, id) and stopping after the
+    page; only those rows are joined with license, customer and partner. A partner with 10,000
+    customers would otherwise join all of them before sorting. `ended_at` (null in every row) leads
+    the subquery's order: PostgreSQL does not count `IS NULL` as an equality, and would otherwise not
+    see that the index is in order.
+    """
+    keys = _order_keys(order, descending)
+    narrowed = customers if cursor is None else after_values(customers, keys, cursor)
+    prefix = "-" if descending else ""
+    in_index_order = (f"{prefix}ended_at", *keys) if order is CustomerOrder.NAME else keys
+    page_ids = narrowed.order_by(*in_index_order).limit(limit).values("id")
+    columns = dict.fromkeys([*CUSTOMER_FIELDS, *(key.lstrip("-") for key in keys)])
+    return CustomerRelationship.filter(id__in=Subquery(page_ids)).order_by(*keys).limit(limit).values(*columns)
+
+
+# The page's statement, built once per dialect and shape (`models/compiled.py`): tortoise takes
+# several milliseconds to build it, the database one or two to run it.
+_CUSTOMER_PAGES = ShapedValues()
+
+
+def _like_contains(text: str) -> str:
+    """The pattern tortoise's `__contains` sends for `text` (were it another, the statement would not
+    compile: `ShapedValues`)."""
+    return f"%{escape_like(text)}%"
+
+
+def _stand_in_for(value: Any, index: int) -> Any:
+    """A stand-in of the type of `value` (a cursor's id or name), or None for another type (null)."""
+    if type(value) is int:
+        return stand_in_id(index)
+    if type(value) is str:
+        return stand_in_text(index)
+    return None
+
+
+async def _compiled_customer_page(
+    scope: QuerySet,
+    partner_id: int,
+    license_status: LicenseStatus | None,
+    source: RelationshipSource | None,
+    search: str | None,
+    order: CustomerOrder,
+    descending: bool,
+    cursor: Sequence[Any] | None,
+    limit: int,
+) -> list[dict[str, Any]] | None:
+    """`_customer_page`'s rows through its statement for this shape; None when there is none (the
+    scope has no `filter_shape`, the cursor holds a null, or `_CUSTOMER_PAGES` declines)."""
+    scope_shape = filter_shape(scope)
+    if scope_shape is None:
+        return None
+    parameters = [Parameter(id_, stand_in_id(index)) for index, id_ in enumerate(scope_shape.ids)]
+    parameters.append(Parameter(partner_id, stand_in_id(len(parameters))))
+    # an enum's stand-in is a member (tortoise refuses other values); the two enums share no value
+    if license_status is not None:
+        parameters.append(Parameter(license_status, LicenseStatus.TRIAL, attrgetter("value")))
+    if source is not None:
+        parameters.append(Parameter(source, RelationshipSource.INVITATION, attrgetter("value")))
+    if search is not None:
+        parameters.append(Parameter(search, stand_in_text(len(parameters)), _like_contains))
+    for value in cursor or ():
+        stand_in = _stand_in_for(value, len(parameters))
+        if stand_in is None:
+            return None
+        parameters.append(Parameter(value, stand_in))
+    parameters.append(Parameter(limit, stand_in_count(0)))
+
+    def build(*stand_ins: Any) -> ValuesQuery:  # takes them in the order of `parameters`
+        taken = iter(stand_ins)
+        scope_ids = [next(taken) for _ in scope_shape.ids]
+        customers = _customers(
+            refilled(scope, scope_ids),
+            next(taken),
+            None if license_status is None else next(taken),
+            None if source is None else next(taken),
+            None if search is None else next(taken),
+        )
+        cursor_stand_ins = None if cursor is None else [next(taken) for _ in cursor]
+        return _customer_page(customers, order, descending, cursor_stand_ins, next(taken))
+
+    shape = (
+        scope_shape.key,
+        license_status is not None,
+        source is not None,
+        search is not None,
+        order,
+        descending,
+        cursor is not None,
+    )
+    return await _CUSTOMER_PAGES.rows(shape, build, parameters)
+
+
 async def my_customers(
     actor: Actor,
     partner_id: int | None,
@@ -424,36 +555,24 @@ async def my_customers(
     first: int | None,
     after: str | None,
 ) -> Page:
-    """The partner's current customers (never referral-only organizations), one query a page."""
+    """The partner's current customers (never referral-only organizations), one query a page
+    (`_customer_page`), its statement built once per shape (`_compiled_customer_page`)."""
     membership, _ = await CUSTOMER_ADMINISTRATION.enforce(actor, partner_id)
-    queryset = (await scoping.visible_relationships(actor)).filter(partner_id=membership.organization_id, ended_at=None)
-    if license_status is not None:
-        queryset = queryset.filter(license_status=license_status)  # the relationship's copy: no join
-    if source is not None:
-        queryset = queryset.filter(source=source)
+    scope = await scoping.visible_relationships(actor)
+    key = None
     if search and search.strip():
         if len(search) > MAX_SEARCH_LENGTH:  # no name is longer; SQLite refuses very long LIKE patterns
             raise BadArgument(f"Search for at most {MAX_SEARCH_LENGTH} characters.")
-        queryset = queryset.filter(customer_search_name__contains=search_key(search.strip()))
-    prefix = "-" if descending else ""
-    keys = (f"{prefix}customer_name", f"{prefix}id") if order is CustomerOrder.NAME else (f"{prefix}id",)
-    # Still one query: the subquery picks the page's ids in order from the relationships alone
-    # (the customer's name is kept on them), walking the index (partner_id, ended_at,
-    # customer_name, id) and stopping after the page; only those rows are joined with license,
-    # customer and partner. A partner with 10,000 customers would otherwise join all of them
-    # before sorting. `ended_at` (null in every row) leads the subquery's order: PostgreSQL does
-    # not count `IS NULL` as an equality, and would otherwise not see that the index is in order.
-    narrowed = after_cursor(queryset, keys, after)
-    in_index_order = (f"{prefix}ended_at", *keys) if order is CustomerOrder.NAME else keys
-    page_ids = narrowed.order_by(*in_index_order).limit(check_page_size(first) + 1).values("id")
-    page = await paginate(
-        CustomerRelationship.filter(id__in=Subquery(page_ids)),
-        fields=CUSTOMER_FIELDS,
-        first=first,
-        after=after,
-        order=keys,
-    )
-    return replace(page, queryset=queryset)  # totalCount counts every customer, not the page
+        key = search_key(search.strip())
+    keys = _order_keys(order, descending)
+    cursor = None if after is None else cursor_values(CustomerRelationship, keys, after)
+    size = check_page_size(first)
+    page_query = (scope, membership.organization_id, license_status, source, key)
+    rows = await _compiled_customer_page(*page_query, order, descending, cursor, size + 1)
+    customers = _customers(*page_query)  # totalCount counts every customer, not the page
+    if rows is None:
+        rows = await _customer_page(customers, order, descending, cursor, size + 1)
+    return page_of(rows, size=size, order=keys, after=after, queryset=customers)
 
 
 async def get_customer(actor: Actor, relationship_id: int) -> dict[str, Any] | None:

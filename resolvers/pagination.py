@@ -11,8 +11,10 @@ from functools import reduce
 from operator import and_, or_
 from typing import Any
 
+import orjson
 from tortoise.expressions import Q
 from tortoise.fields import Field
+from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from partner_portal.models.tortoise_internals import field
@@ -40,7 +42,8 @@ class Page:
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
+    """The sort keys' values as base64 of a JSON list (orjson: a page writes one cursor per row)."""
+    return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str, fields: Sequence[Field]) -> list[Any]:
@@ -80,13 +83,40 @@ def check_page_size(first: int | None) -> int:
     return size
 
 
+def _keys(order: Sequence[str]) -> list[tuple[str, bool]]:
+    return [(key.lstrip("-"), key.startswith("-")) for key in order]
+
+
+def cursor_values(model: type[Model], order: Sequence[str], after: str) -> list[Any]:
+    """The values of the sort keys `order` (tortoise's notation) in the cursor `after`."""
+    return decode_cursor(after, [field(model, name) for name, _ in _keys(order)])
+
+
+def after_values(queryset: QuerySet, order: Sequence[str], values: Sequence[Any]) -> QuerySet:
+    """The rows after the row whose sort keys `order` hold `values` (`cursor_values`)."""
+    return queryset.filter(_after(_keys(order), values))
+
+
 def after_cursor(queryset: QuerySet, order: Sequence[str], after: str | None) -> QuerySet:
     """The rows after the cursor `after` in `order` (tortoise's notation), for a page query."""
     if after is None:
         return queryset
-    keys = [(key.lstrip("-"), key.startswith("-")) for key in order]
-    fields = [field(queryset.model, name) for name, _ in keys]
-    return queryset.filter(_after(keys, decode_cursor(after, fields)))
+    return after_values(queryset, order, cursor_values(queryset.model, order, after))
+
+
+def page_of(
+    rows: list[dict[str, Any]], *, size: int, order: Sequence[str], after: str | None, queryset: QuerySet
+) -> Page:
+    """The page of `size` rows of `rows` (a page query's, up to `size` + 1 in `order`), their cursors and
+    whether a next page follows."""
+    key_names = [name for name, _ in _keys(order)]
+    return Page(
+        rows[:size],
+        [encode_cursor([row[name] for name in key_names]) for row in rows[:size]],
+        len(rows) > size,
+        after is not None,
+        queryset,
+    )
 
 
 async def paginate(
@@ -102,12 +132,7 @@ async def paginate(
     `order` uses tortoise's notation ("name", "-id"); the last key must be unique.
     """
     size = check_page_size(first)
-    keys = [(key.lstrip("-"), key.startswith("-")) for key in order]
     page_query = after_cursor(queryset, order, after)
-    key_names = [name for name, _ in keys]
-    columns = list(dict.fromkeys([*fields, *key_names]))
+    columns = list(dict.fromkeys([*fields, *(name for name, _ in _keys(order))]))
     rows = await page_query.order_by(*order).limit(size + 1).values(*columns)
-    has_next = len(rows) > size
-    rows = rows[:size]
-    cursors = [encode_cursor([row[name] for name in key_names]) for row in rows]
-    return Page(rows, cursors, has_next, after is not None, queryset)
+    return page_of(rows, size=size, order=order, after=after, queryset=queryset)

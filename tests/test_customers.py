@@ -11,9 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from unittest.mock import ANY
 
 import pytest
 
+from partner_portal.models.compiled import ShapedValues
+from partner_portal.resolvers import customers
 from partner_portal.resolvers.jobs import run_job
 from tests.conftest import PASSWORD, START, start_api, test_settings
 from tests.documents import ACCEPT_MEMBERSHIP, ADD_MEMBER, OUTBOX, REVOKE_DELEGATED_PERMISSIONS
@@ -1104,6 +1107,59 @@ async def test_my_customers_pages_with_cursors(clock, api, world, order, descend
     # Then every customer came once, in order, over two pages
     assert seen == expected
     assert pages == 2
+
+
+async def test_my_customers_statement_is_built_once_per_shape_and_answers_as_tortoise_does(
+    clock, api, world, monkeypatch
+):
+    # Given customers of several licenses and sources, and a fresh cache of page statements
+    for i, (name, status) in enumerate(
+        [
+            ("Alpha Coffee", "ACTIVE"),
+            ("Bravo Cocoa", "ACTIVE"),
+            ("Charlie Cola", "ACTIVE"),
+            ("Echo Corn", "TRIAL"),
+            ("Foxtrot Tea", "ACTIVE"),
+            ("Golf Copper", "TRIAL"),
+            ("Hotel Cobalt", "TRIAL"),
+        ]
+    ):
+        _, organization = await new_customer(api, f"admin{i}@customer{i}.example", name, world.partner.code)
+        await set_license(api, world.operator, organization, status)
+    invited = await invited_customer(api, world, world.partner, "d@delta.example", "Delta Cones")
+    await set_license(api, world.operator, invited, "ACTIVE")
+    pages = ShapedValues()
+    monkeypatch.setattr(customers, "_CUSTOMER_PAGES", pages)
+
+    async def walk(**filters) -> tuple[list[str], list[dict]]:
+        """Every name over pages of two (the first page, then cursor-continued ones), and the pages."""
+        names, answers, after = [], [], None
+        while True:
+            page = await my_customers(api, world.staff, descending=True, first=2, after=after, **filters)
+            names += [edge["node"]["customer"]["name"] for edge in page["edges"]]
+            answers.append(page)
+            if not page["pageInfo"]["hasNextPage"]:
+                return names, answers
+            after = page["pageInfo"]["endCursor"]
+
+    # When the staff member walks a filtered, searched, descending list
+    active, active_pages = await walk(licenseStatus="ACTIVE", source="SELECTED", search="CO")
+
+    # Then the right customers come, through two statements (a first page, a continued one)
+    assert active == ["Charlie Cola", "Bravo Cocoa", "Alpha Coffee"]
+    assert [page["totalCount"] for page in active_pages] == [3, 3]
+    assert len(pages.compiled) == 2 and None not in pages.compiled.values()
+
+    # And the same walk with other values reuses those statements, with its own values
+    trial, _ = await walk(licenseStatus="TRIAL", source="SELECTED", search="c")
+    assert trial == ["Hotel Cobalt", "Golf Copper", "Echo Corn"]
+    assert await walk(licenseStatus="ACTIVE", source="SELECTED", search="_") == ([], [ANY])  # `_` is no wildcard
+    assert len(pages.compiled) == 2
+
+    # And the answers are those of the query tortoise builds for each request
+    monkeypatch.setattr(customers, "_CUSTOMER_PAGES", ShapedValues(max_shapes=0))
+    assert await walk(licenseStatus="ACTIVE", source="SELECTED", search="CO") == (active, active_pages)
+    assert (await walk(licenseStatus="TRIAL", source="SELECTED", search="c"))[0] == trial
 
 
 async def test_my_customers_costs_the_same_queries_for_2_or_25_customers(clock, api, world):
