@@ -468,7 +468,7 @@ def _customer_page(
 
 # The page's statement, built once per dialect and shape (`models/compiled.py`): tortoise takes
 # several milliseconds to build it, the database one or two to run it.
-_CUSTOMER_PAGES = ShapedValues()
+CUSTOMER_PAGES = ShapedValues()
 
 
 def _like_contains(text: str) -> str:
@@ -498,7 +498,7 @@ async def _compiled_customer_page(
     limit: int,
 ) -> list[dict[str, Any]] | None:
     """`_customer_page`'s rows through its statement for this shape; None when there is none (the
-    scope has no `filter_shape`, the cursor holds a null, or `_CUSTOMER_PAGES` declines)."""
+    scope has no `filter_shape`, the cursor holds a null, or `CUSTOMER_PAGES` declines)."""
     scope_shape = filter_shape(scope)
     if scope_shape is None:
         return None
@@ -540,7 +540,7 @@ async def _compiled_customer_page(
         descending,
         cursor is not None,
     )
-    return await _CUSTOMER_PAGES.rows(shape, build, parameters)
+    return await CUSTOMER_PAGES.rows(shape, build, parameters)
 
 
 async def my_customers(

@@ -1129,7 +1129,7 @@ async def test_my_customers_statement_is_built_once_per_shape_and_answers_as_tor
     invited = await invited_customer(api, world, world.partner, "d@delta.example", "Delta Cones")
     await set_license(api, world.operator, invited, "ACTIVE")
     pages = ShapedValues()
-    monkeypatch.setattr(customers, "_CUSTOMER_PAGES", pages)
+    monkeypatch.setattr(customers, "CUSTOMER_PAGES", pages)
 
     async def walk(**filters) -> tuple[list[str], list[dict]]:
         """Every name over pages of two (the first page, then cursor-continued ones), and the pages."""
@@ -1157,7 +1157,7 @@ async def test_my_customers_statement_is_built_once_per_shape_and_answers_as_tor
     assert len(pages.compiled) == 2
 
     # And the answers are those of the query tortoise builds for each request
-    monkeypatch.setattr(customers, "_CUSTOMER_PAGES", ShapedValues(max_shapes=0))
+    monkeypatch.setattr(customers, "CUSTOMER_PAGES", ShapedValues(max_shapes=0))
     assert await walk(licenseStatus="ACTIVE", source="SELECTED", search="CO") == (active, active_pages)
     assert (await walk(licenseStatus="TRIAL", source="SELECTED", search="c"))[0] == trial
 
