@@ -22,6 +22,7 @@ from asgi_lifespan import LifespanManager
 from tortoise import connections
 
 from bench import queries
+from partner_portal.models.compiled import ShapedValues
 from partner_portal.schema import build_schema
 from partner_portal.schema.strawberry_internals import ExecutionContextBase
 from partner_portal.server import build_app
@@ -237,6 +238,14 @@ async def my_customers(app: Client, meta: dict, iterations: int) -> dict[str, An
         with general_execution(app.settings):
             await app.graphql(queries.MY_CUSTOMERS, token=token)
 
+    async def statement_built_each_time() -> None:
+        kept = customers.CUSTOMER_PAGES
+        customers.CUSTOMER_PAGES = ShapedValues(max_shapes=0)  # every request takes the uncached path
+        try:
+            await app.graphql(queries.MY_CUSTOMERS, token=token)
+        finally:
+            customers.CUSTOMER_PAGES = kept
+
     sql = queries.my_customers_sql(partner)
 
     async def raw() -> None:
@@ -246,6 +255,7 @@ async def my_customers(app: Client, meta: dict, iterations: int) -> dict[str, An
         "my customers": project,
         "GraphQL floor (in memory)": floor,
         "without completion plans": without_plans,
+        "page statement built each time": statement_built_each_time,
         "raw SQL + JSON": raw,
     }
     result = report(await measure(variants, iterations, count_sql={"my customers"}), "my customers")

@@ -5,6 +5,7 @@ database, the three works of issue 18 interleaved round after round (docs/perfor
 .venv/bin/python -m bench peer --scale 0.05 --rounds 1 --seconds 2   # a quick run while developing
 .venv/bin/python -m bench peer --reuse                      # the dataset generated before
 .venv/bin/python -m bench peer --reuse --profile 30         # py-spy on partner-portal, "my customers" at c=16
+.venv/bin/python -m bench peer --reuse --profile 30 --profile-work dashboard   # the same for another work
 
 It generates the benchmark dataset (bench/dataset.py) on a fresh database, applies
 bench/peer/policies.sql (roles, grants, row-level security), installs PostGraphile from
@@ -640,14 +641,14 @@ def summarize_profile(raw: Path) -> dict[str, Any]:
     }
 
 
-async def _profile_load(server: Server, token: str, seconds: float, clients: int) -> dict[str, Any]:
-    body = json.dumps(BODIES[API]["my_customers"]).encode()
+async def _profile_load(server: Server, token: str, seconds: float, clients: int, work: str) -> dict[str, Any]:
+    body = json.dumps(BODIES[API][work]).encode()
     result = await _segment(server, body, {"authorization": f"Bearer {token}"}, clients, seconds)
     return {"requests": len(result["latencies_ms"]), "errors": len(result["errors"]), "seconds": result["seconds"]}
 
 
-def profile(url: str, meta: dict[str, Any], seconds: float, clients: int, py_spy: str) -> dict[str, Any]:
-    """partner-portal alone, "my customers" at `clients`, sampled by py-spy for `seconds`."""
+def profile(url: str, meta: dict[str, Any], seconds: float, clients: int, py_spy: str, work: str) -> dict[str, Any]:
+    """partner-portal alone, `work` at `clients`, sampled by py-spy for `seconds`."""
     RESULTS.mkdir(exist_ok=True)
     raw = ROOT / "var" / "bench" / "peer-profile.txt"  # py-spy's collapsed stacks (not kept in git)
     raw.parent.mkdir(parents=True, exist_ok=True)
@@ -656,17 +657,18 @@ def profile(url: str, meta: dict[str, Any], seconds: float, clients: int, py_spy
     api = servers[API]
     token = meta["session_tokens"][str(meta["big_partner_id"])]
     try:
-        asyncio.run(_profile_load(api, token, 5, clients))  # warm
+        asyncio.run(_profile_load(api, token, 5, clients, work))  # warm
         sampler = subprocess.Popen(
             [py_spy, "record", "--pid", str(api.pid), "--rate", "250", "--duration", str(int(seconds)),
              "--format", "raw", "--output", str(raw), "--nonblocking"],
         )  # fmt: skip
-        load = asyncio.run(_profile_load(api, token, seconds, clients))
+        load = asyncio.run(_profile_load(api, token, seconds, clients, work))
         sampler.wait(timeout=seconds + 60)
     finally:
         api.stop()
-    summary = {"load": load, **summarize_profile(raw)}
-    (RESULTS / "peer-profile.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary = {"work": work, "load": load, **summarize_profile(raw)}
+    name = "peer-profile.json" if work == "my_customers" else f"peer-profile-{work}.json"
+    (RESULTS / name).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -686,7 +688,7 @@ def main(args: argparse.Namespace) -> None:
         py_spy = args.py_spy or shutil.which("py-spy")
         if not py_spy:
             raise SystemExit("py-spy is not installed: pip install py-spy (any environment; it is one binary)")
-        summary = profile(url, meta, args.profile, args.profile_clients, py_spy)
+        summary = profile(url, meta, args.profile, args.profile_clients, py_spy, args.profile_work)
         print(json.dumps(summary, indent=2))
         if args.drop:
             asyncio.run(drop_database(url))
@@ -758,4 +760,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drop", action="store_true", help="drop the database afterwards")
     parser.add_argument("--profile", type=float, metavar="SECONDS", help="only profile partner-portal (py-spy)")
     parser.add_argument("--profile-clients", type=int, default=16)
+    parser.add_argument("--profile-work", choices=WORKS, default="my_customers", help="the work --profile samples")
     parser.add_argument("--py-spy", help="the py-spy binary (default: on PATH)")
