@@ -7,14 +7,8 @@ from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-)
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
 
 from partner_portal.resolvers.errors import BadArgument
@@ -31,14 +25,13 @@ from partner_portal.schema.dashboard import DashboardQuery
 from partner_portal.schema.email_verification import EmailVerificationMutation
 from partner_portal.schema.errors import ErrorPresenter
 from partner_portal.schema.execution_plans import PlanningExecutionContext
-from partner_portal.schema.guards.cost import QueryCost
 from partner_portal.schema.guards.limits import (
+    LimitedParserCache,
     LimitedValidationCache,
     OnePasswordFieldPerOperation,
-    SignInRate,
     hide_suggestions,
 )
-from partner_portal.schema.guards.text_guard import RefuseUnstorableText
+from partner_portal.schema.guards.operation import OperationGuards
 from partner_portal.schema.identity import IdentityMutation, IdentityQuery
 from partner_portal.schema.invitations import InvitationsMutation, InvitationsQuery
 from partner_portal.schema.my_data import MyDataMutation, MyDataQuery
@@ -182,25 +175,21 @@ def _schema(
 
     The depth and alias rules are made once here: strawberry's limiters make new rule classes for
     every request, and the validation cache, keyed by the document and the rules, then never hit
-    (every request was validated again, about a millisecond).
+    (every request was validated again, about a millisecond). Four extensions, each with one hook:
+    strawberry makes them for every request (`schema/guards/operation.py`).
     """
-    limit_rules = [
+    rules = (
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
         OnePasswordFieldPerOperation,
-    ]
+        *(() if introspection else (NoSchemaIntrospectionCustomRule,)),
+    )
     extensions = [
         ErrorPresenter,
-        partial(AddValidationRules, limit_rules),
-        partial(MaxTokensLimiter, max_token_count=max_tokens),
-        ParserCache,
-        partial(LimitedValidationCache, max_selections=max_selections),
-        QueryCost,
-        SignInRate,
-        RefuseUnstorableText,
+        partial(LimitedParserCache, max_tokens),
+        partial(LimitedValidationCache, max_selections, rules),
+        OperationGuards,
     ]
-    if not introspection:
-        extensions.append(DisableIntrospection)
     schema = PortalSchema(
         query=Query, mutation=Mutation, extensions=extensions, execution_context_class=PlanningExecutionContext
     )

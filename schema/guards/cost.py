@@ -28,7 +28,7 @@ The model (like GitHub's and Shopify's), in points:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import strawberry
@@ -58,7 +58,7 @@ from graphql import (
     is_object_type,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from partner_portal.permissions.errors import Throttled
 from partner_portal.resolvers.budget import Balance, QueryBudget
@@ -290,23 +290,25 @@ def _error(message: str, **extensions: Any) -> GraphQLExecutionResult:
     return GraphQLExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
 
 
-class QueryCost(SchemaExtension):
+class QueryCost:
     """Refuses operations over MAX_QUERY_COST and spends each operation's cost from its
-    caller's budget before it runs; reports the cost in `extensions.cost`."""
+    caller's budget before it runs (`check`); reports the cost for `extensions.cost` (`report`).
+    One per operation: `schema/guards/operation.py` runs it."""
 
     def __init__(self) -> None:
         self.requested = 0
         self.balance: Balance | None = None
 
-    def _budget(self) -> tuple[QueryBudget | None, str]:
-        context = self.execution_context.context
+    @staticmethod
+    def _budget(execution: ExecutionContext) -> tuple[QueryBudget | None, str]:
+        context = execution.context
         budget = getattr(context, "query_budget", None)
         if budget is None:
             return None, ""
         return budget, client_key(context.actor, context.client_address)
 
-    async def on_execute(self) -> AsyncIterator[None]:
-        execution = self.execution_context
+    async def check(self, execution: ExecutionContext) -> GraphQLExecutionResult | None:
+        """The refusal of a validated operation, or None when it may run (its cost then spent)."""
         settings = execution.context.settings
         document = execution.graphql_document
         assert document is not None, "strawberry executes parsed documents only"
@@ -317,31 +319,32 @@ class QueryCost(SchemaExtension):
             execution.operation_name,
             execution.variables,
         )
-        budget, client = self._budget()
         if self.requested > settings.max_query_cost:
-            execution.result = _error(
+            return _error(
                 f"This operation would cost {self.requested} points; at most {settings.max_query_cost} are "
                 "allowed. Ask for smaller pages (`first`) or fewer nested lists.",
                 code=TOO_COMPLEX,
                 cost=self.requested,
                 maxCost=settings.max_query_cost,
             )
-        elif budget is not None:
-            self.balance = await budget.spend(client, self.requested)
-            if self.balance.retry_after is not None:
-                refusal = Throttled(
-                    f"Query budget used up: this operation costs {self.requested} points and "
-                    f"{self.balance.remaining} remain; try again in {self.balance.retry_after} seconds."
-                )
-                execution.result = _error(str(refusal), code=refusal.code, retryAfter=self.balance.retry_after)
-        yield
+        budget, client = self._budget(execution)
+        if budget is None:
+            return None
+        self.balance = await budget.spend(client, self.requested)
+        if self.balance.retry_after is None:
+            return None
+        refusal = Throttled(
+            f"Query budget used up: this operation costs {self.requested} points and "
+            f"{self.balance.remaining} remain; try again in {self.balance.retry_after} seconds."
+        )
+        return _error(str(refusal), code=refusal.code, retryAfter=self.balance.retry_after)
 
-    async def get_results(self) -> dict[str, Any]:
-        budget, client = self._budget()
+    async def report(self, execution: ExecutionContext) -> dict[str, Any]:
+        budget, client = self._budget(execution)
         if self.balance is None and budget is not None:  # not spent: refused or invalid
             self.balance = await budget.balance(client)
         report: dict[str, Any] = {"requested": self.requested}
         if self.balance is not None:
             report["remaining"] = self.balance.remaining
             report["limit"] = self.balance.limit
-        return {"cost": report}
+        return report

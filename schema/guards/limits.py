@@ -10,15 +10,16 @@ the default of 150 (`MAX_SELECTIONS`; the standard introspection query has 80) t
 validate in well under 0.1 s on an idle 2-core machine. Both run once per query text.
 
 Sign-in and registration: `OnePasswordFieldPerOperation` (a validation rule, cached with the rest) allows
-one of them per operation, and `SignInRate` counts such an operation against the sign-in rates.
+one of them per operation, and `refuse_over_sign_in_rate` counts such an operation against the sign-in rates.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -33,7 +34,8 @@ from graphql import (
     get_operation_ast,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension
+from strawberry.types import ExecutionContext
 
 from partner_portal.resolvers.throttle import LIMITS_UNAVAILABLE, LimitsUnavailable, SignInThrottled
 from partner_portal.schema.guards.lru import LruCache
@@ -66,12 +68,15 @@ class LimitedValidationCache(SchemaExtension):
 
     It replaces strawberry's `ValidationCache`, which keys its cache on the parsed document: a
     document is a frozen dataclass since graphql-core 3.3, so each lookup hashed and compared the
-    whole tree, and the selection count walked it again on every request.
+    whole tree, and the selection count walked it again on every request. It also adds `rules` to
+    graphql-core's (depth, aliases, no introspection…), as strawberry's `AddValidationRules` would
+    in an extension of its own.
     """
 
-    def __init__(self, max_selections: int) -> None:
+    def __init__(self, max_selections: int, rules: tuple[type[ASTValidationRule], ...]) -> None:
         super().__init__()
         self.max_selections = max_selections
+        self.rules = rules
 
     def _errors(self, document: DocumentNode, rules: tuple) -> list[GraphQLError]:
         if count_selections(document, self.max_selections) > self.max_selections:
@@ -87,7 +92,7 @@ class LimitedValidationCache(SchemaExtension):
         execution = self.execution_context
         document = execution.graphql_document
         if document is not None:
-            rules = tuple(execution.validation_rules)
+            rules = (*execution.validation_rules, *self.rules)
             if execution.query is None:
                 execution.pre_execution_errors = self._errors(document, rules)
             else:
@@ -97,6 +102,19 @@ class LimitedValidationCache(SchemaExtension):
 
 
 _VALIDATED: LruCache[list[GraphQLError]] = LruCache()
+
+
+class LimitedParserCache(ParserCache):
+    """strawberry's parser cache, parsing at most `max_tokens` tokens (as its `MaxTokensLimiter`
+    would in an extension of its own)."""
+
+    def __init__(self, max_tokens: int) -> None:
+        super().__init__()
+        self.max_tokens = max_tokens
+
+    def on_parse(self) -> Iterator[None]:
+        self.execution_context.parse_options["max_tokens"] = self.max_tokens
+        yield from super().on_parse()
 
 
 SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
@@ -170,28 +188,27 @@ def _refusal(message: str, **extensions: object) -> GraphQLExecutionResult:
     return GraphQLExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
 
 
-class SignInRate(SchemaExtension):
+async def refuse_over_sign_in_rate(execution: ExecutionContext) -> GraphQLExecutionResult | None:
     """Counts an operation with a sign-in or registration against its client address's and
     everyone's sign-in rate (`resolvers/throttle.py`) before it runs: past either, THROTTLED with
     `retryAfter` (and the view's `Retry-After` header), and no password is looked at; when the
     rate storage does not answer, SERVICE_UNAVAILABLE (not counted is not allowed)."""
+    throttle = getattr(execution.context, "throttle", None)
+    if throttle is None or not _signs_in(execution):
+        return None
+    try:
+        await throttle.hit_sign_in(execution.context.client_address)
+    except SignInThrottled as refusal:
+        return _refusal(str(refusal), code=refusal.code, retryAfter=refusal.retry_after)
+    except LimitsUnavailable:  # the view answers 503 with Retry-After
+        return _refusal(LIMITS_UNAVAILABLE, code="SERVICE_UNAVAILABLE")
+    return None
 
-    async def on_execute(self) -> AsyncIterator[None]:
-        execution = self.execution_context
-        throttle = getattr(execution.context, "throttle", None)
-        if execution.result is None and throttle is not None and self._signs_in():
-            try:
-                await throttle.hit_sign_in(execution.context.client_address)
-            except SignInThrottled as refusal:
-                execution.result = _refusal(str(refusal), code=refusal.code, retryAfter=refusal.retry_after)
-            except LimitsUnavailable:  # the view answers 503 with Retry-After
-                execution.result = _refusal(LIMITS_UNAVAILABLE, code="SERVICE_UNAVAILABLE")
-        yield
 
-    def _signs_in(self) -> bool:
-        document = self.execution_context.graphql_document
-        operation = get_operation_ast(document, self.execution_context.operation_name) if document else None
-        if document is None or operation is None or operation.operation is not OperationType.MUTATION:
-            return False
-        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        return bool(password_fields(operation.selection_set, fragments.get))
+def _signs_in(execution: ExecutionContext) -> bool:
+    document = execution.graphql_document
+    operation = get_operation_ast(document, execution.operation_name) if document else None
+    if document is None or operation is None or operation.operation is not OperationType.MUTATION:
+        return False
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    return bool(password_fields(operation.selection_set, fragments.get))

@@ -2,7 +2,7 @@
 
 PostgreSQL's text types refuse the NUL character (U+0000), and no database stores a lone UTF-16
 surrogate (U+D800–U+DFFF, which JSON can spell as an escape). Such input was an unexpected error
-deep in whichever resolver wrote it (found by tests/test_fuzz.py); this extension refuses the
+deep in whichever resolver wrote it (found by tests/test_fuzz.py); this check refuses the
 whole operation up front, with `BAD_USER_INPUT`, wherever the text comes from: the variables or
 a string literal in the document.
 """
@@ -10,12 +10,11 @@ a string literal in the document.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
 from graphql import ExecutionResult as GraphQLExecutionResult
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from partner_portal.schema.guards.lru import LruCache
 
@@ -51,18 +50,15 @@ def _literals_unstorable(document: DocumentNode) -> bool:
 _UNSTORABLE_LITERALS: LruCache[bool] = LruCache()
 
 
-class RefuseUnstorableText(SchemaExtension):
-    async def on_execute(self) -> AsyncIterator[None]:
-        execution = self.execution_context
-        document = execution.graphql_document
-        unstorable = has_unstorable_text(execution.variables or {})
-        if not unstorable and document is not None:
-            if execution.query is None:
-                unstorable = _literals_unstorable(document)
-            else:  # the document's literals are checked once per query text
-                unstorable = _UNSTORABLE_LITERALS.get(execution.query, lambda: _literals_unstorable(document))
-        if unstorable and execution.result is None:
-            execution.result = GraphQLExecutionResult(
-                data=None, errors=[GraphQLError(MESSAGE, extensions={"code": "BAD_USER_INPUT"})]
-            )
-        yield
+def refuse_unstorable_text(execution: ExecutionContext) -> GraphQLExecutionResult | None:
+    """BAD_USER_INPUT when the variables or the document's string literals hold unstorable text."""
+    document = execution.graphql_document
+    unstorable = has_unstorable_text(execution.variables or {})
+    if not unstorable and document is not None:
+        if execution.query is None:
+            unstorable = _literals_unstorable(document)
+        else:  # the document's literals are checked once per query text
+            unstorable = _UNSTORABLE_LITERALS.get(execution.query, lambda: _literals_unstorable(document))
+    if not unstorable:
+        return None
+    return GraphQLExecutionResult(data=None, errors=[GraphQLError(MESSAGE, extensions={"code": "BAD_USER_INPUT"})])
