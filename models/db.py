@@ -63,14 +63,16 @@ async def return_to_pool(connection: Any) -> None:
 
 
 def connection_config(database_url: str) -> str | dict:
-    """What tortoise connects with: PostgreSQL as the URL says with `return_to_pool` as the pool's
-    reset, SQLite through `models/sqlite_client.py` (tortoise 1.1.9's own SQLite client hangs for good
+    """What tortoise connects with: PostgreSQL as the URL says through `models/asyncpg_client.py`
+    (connections handed out first come, first served) with `return_to_pool` as the pool's reset,
+    SQLite through `models/sqlite_client.py` (tortoise 1.1.9's own SQLite client hangs for good
     after a failed reconnect)."""
     url = connection_url(database_url)
     config = expand_db_url(url)
     if url.startswith("sqlite"):
         return {**config, "engine": "partner_portal.models.sqlite_client"}
     if config["engine"] == "tortoise.backends.asyncpg":
+        config["engine"] = "partner_portal.models.asyncpg_client"
         config["credentials"]["reset"] = return_to_pool
     return config
 
