@@ -7,9 +7,12 @@ reach the app through `asyncio.run` as well, on a SQLite file of their own.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -258,6 +261,23 @@ def test_the_app_factory_refuses_a_production_start_without_secrets_in_the_messa
     message = str(exit_.value.code)
     assert "SECRET_KEY must be set" in message
     assert SMTP_PASSWORD not in message
+
+
+def test_the_app_factory_tunes_the_garbage_collector_of_its_process(tmp_path):
+    # given: a process that builds the app as uvicorn does (the tuning is for the whole process,
+    # so not this one's)
+    program = (
+        "import gc; from partner_portal import server; server.create_app(); "
+        "print(gc.get_threshold()[0], gc.get_freeze_count() > 0)"
+    )
+    environment = {**os.environ, "DATABASE_URL": f"sqlite://{tmp_path}/factory.sqlite3", "ENVIRONMENT": "development"}
+
+    # when
+    done = subprocess.run([sys.executable, "-c", program], env=environment, capture_output=True, text=True, check=True)
+
+    # then: what was alive once the app was built is out of later collections, the youngest
+    # generation collected less often than Python's 700
+    assert done.stdout.split() == [str(server.GC_YOUNGEST_THRESHOLD), "True"]
 
 
 # --- serve ---------------------------------------------------------------------------------------
