@@ -122,7 +122,8 @@ def tune_garbage_collector() -> None:
     app) lives as long as the process, so it is frozen out of every later collection, and the
     youngest generation is collected less often. With 64 "my customers" pages in flight, Python's
     defaults spend about a quarter of the CPU in collections that each walk the objects of every
-    page in flight and, now and then, the whole heap (docs/performance.md#the-garbage-collector)."""
+    page in flight and, now and then, the whole heap (docs/performance.md, "The garbage collector
+    of a serving process")."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNGEST_THRESHOLD, *gc.get_threshold()[1:])
