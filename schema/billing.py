@@ -28,7 +28,7 @@ from partner_portal.schema.common import (
 )
 from partner_portal.schema.money import Money, MoneyInput
 from partner_portal.schema.requires import Requires
-from partner_portal.schema.rows import RowType, row_type
+from partner_portal.schema.rows import RowType, member, row_type
 
 describe_enum(
     LicenseStatus,
@@ -58,7 +58,7 @@ class License:
         if row.get(f"{prefix}status") is None:
             return None
         return cls(
-            status=LicenseStatus(row[f"{prefix}status"]),
+            status=member(LicenseStatus, row[f"{prefix}status"]),
             plan=row[f"{prefix}plan"],
             seats=row[f"{prefix}seats"],
             monthly_recurring_revenue=Money.of(row[f"{prefix}mrr_amount"], row[f"{prefix}currency"]),

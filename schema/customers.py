@@ -39,7 +39,7 @@ from partner_portal.schema.guards.cost import bounded_list
 from partner_portal.schema.organizations import Organization
 from partner_portal.schema.partners import PartnerId, partner_id_of
 from partner_portal.schema.requires import Requires
-from partner_portal.schema.rows import RowType, row_type
+from partner_portal.schema.rows import RowType, member, row_type
 
 describe_enum(
     DelegatedPermission,
@@ -95,11 +95,11 @@ class CustomerRelationship(Node):
     def from_row(cls, row: dict[str, Any]) -> CustomerRelationship:
         return cls(
             id=row["id"],
-            source=RelationshipSource(row["source"]),
+            source=member(RelationshipSource, row["source"]),
             started_at=row["started_at"],
             ended_at=row["ended_at"],
             grant=DelegatedGrant(
-                permissions=[DelegatedPermission(p) for p in grant_in_force(row)],
+                permissions=[member(DelegatedPermission, p) for p in grant_in_force(row)],
                 expires_at=row["grant_expires_at"],
             ),
             customer=Organization(
