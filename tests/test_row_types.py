@@ -7,7 +7,8 @@ import strawberry
 from strawberry.relay import GlobalID
 
 import partner_portal.schema  # noqa: F401 — imports every schema module, so every row type is declared
-from partner_portal.schema.rows import IdOf, RowType, row_type
+from partner_portal.models.enums import LicenseStatus
+from partner_portal.schema.rows import IdOf, RowType, member, row_type
 
 COLUMNS = ("id", "partner_id", "partner__name", "amount_bp")
 
@@ -58,3 +59,10 @@ def test_every_row_type_of_the_schema_is_declared():
     ]
 
     assert undeclared == []
+
+
+def test_an_enum_column_becomes_its_member_whether_stored_as_member_or_value():
+    assert member(LicenseStatus, LicenseStatus.TRIAL) is LicenseStatus.TRIAL  # tortoise's enum columns
+    assert member(LicenseStatus, "TRIAL") is LicenseStatus.TRIAL  # JSON columns
+    with pytest.raises(ValueError, match="NOT_A_STATUS"):  # as `LicenseStatus(value)` would
+        member(LicenseStatus, "NOT_A_STATUS")
